@@ -1,0 +1,262 @@
+//! The Pingboard REST API v2 client: URLs, envelopes, paging and HTTP status classification. It knows the
+//! wire format (see shared/reference/pingboard-api.md) and nothing about resources or grants.
+
+use serde_json::Value;
+
+use crate::error::{ConnectorError, Result};
+use crate::http::{HttpClient, Method, Request, Response, retry_after_ms};
+
+/// The two listings a sync reads. Locations and departments are groups in Pingboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collection {
+    Users,
+    Groups,
+}
+
+impl Collection {
+    pub fn key(self) -> &'static str {
+        match self {
+            Collection::Users => "users",
+            Collection::Groups => "groups",
+        }
+    }
+}
+
+/// One page of a listing: the records, as the API sent them, and where the listing ends.
+#[derive(Debug)]
+pub struct Listing {
+    pub records: Vec<Value>,
+    pub page: u32,
+    /// `meta.<collection>.page_count`: 0 for an empty collection.
+    pub page_count: u32,
+    /// `meta.<collection>.count`: the total number of records.
+    pub count: u64,
+}
+
+impl Listing {
+    pub fn next_page(&self) -> Option<u32> {
+        (self.page < self.page_count).then_some(self.page + 1)
+    }
+}
+
+pub struct PingboardApi<H> {
+    http: H,
+    base_url: String,
+    page_size: u32,
+}
+
+impl<H: HttpClient> PingboardApi<H> {
+    pub fn new(http: H, base_url: String, page_size: u32) -> Self {
+        Self { http, base_url, page_size }
+    }
+
+    pub fn list(&self, collection: Collection, page: u32) -> Result<Listing> {
+        self.list_sized(collection, page, self.page_size)
+    }
+
+    pub fn list_sized(&self, collection: Collection, page: u32, page_size: u32) -> Result<Listing> {
+        let key = collection.key();
+        let path = format!("/api/v2/{key}?page={page}&page_size={page_size}");
+        let context = format!("GET /api/v2/{key} page {page}");
+        let body = self.get_json(&path, &context)?;
+        parse_listing(body, key, page, &context)
+    }
+
+    /// `GET /api/v2/<collection>/<id>`; `None` when the API says 404.
+    pub fn get(&self, collection: Collection, id: &str) -> Result<Option<Value>> {
+        let key = collection.key();
+        let path = format!("/api/v2/{key}/{}", encode_path_segment(id));
+        let context = format!("GET /api/v2/{key}/{id}");
+        let response = self.send(Method::Get, &path, None, &context)?;
+        if response.status == 404 {
+            return Ok(None);
+        }
+        check_status(&response, &context)?;
+        let body = parse_json(&response.body, &context)?;
+        let mut records = take_records(body, key, &context)?;
+        match records.len() {
+            1 => Ok(records.pop()),
+            0 => Ok(None),
+            n => Err(ConnectorError::bad_response(&context, format!("expected one record, got {n}"))),
+        }
+    }
+
+    fn get_json(&self, path: &str, context: &str) -> Result<Value> {
+        let response = self.send(Method::Get, path, None, context)?;
+        check_status(&response, context)?;
+        parse_json(&response.body, context)
+    }
+
+    fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, context: &str) -> Result<Response> {
+        let request = Request { method, url: format!("{}{path}", self.base_url), body };
+        self.http.send(&request).map_err(|e| match e {
+            // Name the call in transport errors the client could not name itself.
+            ConnectorError::Unavailable { message, retry_after_ms } if !message.starts_with(context) => {
+                ConnectorError::Unavailable { message: format!("{context}: {message}"), retry_after_ms }
+            }
+            other => other,
+        })
+    }
+}
+
+/// Maps an HTTP status to the connector's errors. 401 reaches the guest only after the host has already
+/// refreshed the token once, so it is final.
+pub fn check_status(response: &Response, context: &str) -> Result<()> {
+    let status = response.status;
+    let retry_after = || response.retry_after.as_deref().and_then(|v| retry_after_ms(v, std::time::SystemTime::now()));
+    let message = || format!("{context}: HTTP {status}");
+    match status {
+        200..=299 => Ok(()),
+        401 => Err(ConnectorError::Unauthenticated(format!("{}: the credentials were refused", message()))),
+        403 => Err(ConnectorError::PermissionDenied(format!(
+            "{}: the service account lacks permission (Company Admin is needed to read everyone)",
+            message()
+        ))),
+        404 => Err(ConnectorError::NotFound(message())),
+        422 => Err(ConnectorError::Rejected(format!("{}: {}", message(), error_messages(&response.body)))),
+        429 => Err(ConnectorError::RateLimited { message: message(), retry_after_ms: retry_after() }),
+        408 | 500 | 502 | 503 | 504 => {
+            Err(ConnectorError::Unavailable { message: message(), retry_after_ms: retry_after() })
+        }
+        _ => Err(ConnectorError::bad_response(context, format!("unexpected HTTP {status}"))),
+    }
+}
+
+/// Pingboard's validation errors, verbatim: `{"errors":[…]}` joined, or the body as text.
+fn error_messages(body: &[u8]) -> String {
+    let text = || String::from_utf8_lossy(body).chars().take(500).collect::<String>();
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => match map.get("errors") {
+            Some(Value::Array(errors)) => {
+                errors.iter().map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).collect::<Vec<_>>().join("; ")
+            }
+            Some(other) => other.to_string(),
+            None => text(),
+        },
+        _ => text(),
+    }
+}
+
+fn parse_json(body: &[u8], context: &str) -> Result<Value> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = if body.is_empty() { "empty body".to_string() } else { format!("body is not valid JSON ({e})") };
+        ConnectorError::bad_response(context, what)
+    })
+}
+
+fn take_records(mut body: Value, key: &str, context: &str) -> Result<Vec<Value>> {
+    match body.get_mut(key).map(Value::take) {
+        Some(Value::Array(records)) => Ok(records),
+        Some(_) => Err(ConnectorError::bad_response(context, format!("`{key}` is not an array"))),
+        None => Err(ConnectorError::bad_response(context, format!("no `{key}` in the response"))),
+    }
+}
+
+fn parse_listing(mut body: Value, key: &str, page: u32, context: &str) -> Result<Listing> {
+    let meta = body.pointer(&format!("/meta/{key}")).cloned().ok_or_else(|| {
+        ConnectorError::bad_response(context, format!("no `meta.{key}` block in the response"))
+    })?;
+    let number = |field: &str| -> Result<u64> {
+        meta.get(field).and_then(Value::as_u64).ok_or_else(|| {
+            ConnectorError::bad_response(context, format!("`meta.{key}.{field}` is missing or not a number"))
+        })
+    };
+    let page_count = u32::try_from(number("page_count")?)
+        .map_err(|_| ConnectorError::bad_response(context, format!("`meta.{key}.page_count` is out of range")))?;
+    let count = number("count")?;
+    if let Some(served) = meta.get("page").and_then(Value::as_u64) {
+        if served != u64::from(page) {
+            return Err(ConnectorError::bad_response(context, format!("asked for page {page}, got page {served}")));
+        }
+    }
+    let records = take_records(std::mem::take(&mut body), key, context)?;
+    if page_count == 0 && !records.is_empty() {
+        return Err(ConnectorError::bad_response(context, format!("`meta.{key}.page_count` is 0 but records came back")));
+    }
+    if page > page_count.max(1) {
+        return Err(ConnectorError::bad_response(context, format!("page {page} is past the last page {page_count}")));
+    }
+    Ok(Listing { records, page, page_count, count })
+}
+
+/// Percent-encodes an id for use as one path segment.
+fn encode_path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn listing_reads_meta_and_stops_at_page_count() {
+        let body = json!({"users": [{"id": "1"}], "meta": {"users": {"page": 2, "page_size": 1, "count": 3, "page_count": 3}}});
+        let listing = parse_listing(body, "users", 2, "GET /api/v2/users page 2").unwrap();
+        assert_eq!((listing.records.len(), listing.page_count, listing.count, listing.next_page()), (1, 3, 3, Some(3)));
+        let last = parse_listing(json!({"users": [], "meta": {"users": {"page": 3, "count": 3, "page_count": 3}}}), "users", 3, "c").unwrap();
+        assert_eq!(last.next_page(), None);
+    }
+
+    #[test]
+    fn empty_collection_has_page_count_zero() {
+        let body = json!({"groups": [], "meta": {"groups": {"page": 1, "page_size": 1000, "count": 0, "page_count": 0,
+            "first_href": "/api/v2/groups?page_size=1000", "previous_href": null, "next_href": null, "last_href": "/api/v2/groups?page=0&page_size=1000"}}});
+        let listing = parse_listing(body, "groups", 1, "c").unwrap();
+        assert!(listing.records.is_empty());
+        assert_eq!(listing.next_page(), None);
+    }
+
+    #[test]
+    fn malformed_listings_name_the_endpoint() {
+        let cases = [
+            (json!({"users": []}), "no `meta.users` block"),
+            (json!({"meta": {"users": {"count": 1, "page_count": 1}}}), "no `users` in the response"),
+            (json!({"users": {}, "meta": {"users": {"count": 1, "page_count": 1}}}), "`users` is not an array"),
+            (json!({"users": [], "meta": {"users": {"count": 1}}}), "`meta.users.page_count` is missing"),
+            (json!({"users": [], "meta": {"users": {"page": 1, "count": 1, "page_count": 1}}}), "asked for page 2, got page 1"),
+            (json!({"users": [{"id": "1"}], "meta": {"users": {"count": 1, "page_count": 0}}}), "page_count` is 0 but"),
+        ];
+        for (body, expected) in cases {
+            let err = parse_listing(body, "users", 2, "GET /api/v2/users page 2").unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, ConnectorError::BadResponse(_)));
+            assert!(text.contains("GET /api/v2/users page 2") && text.contains(expected), "{text}");
+        }
+        let err = parse_json(b"{\"users\": [", "GET /api/v2/users page 1").unwrap_err();
+        assert!(err.to_string().starts_with("bad response: GET /api/v2/users page 1: body is not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn statuses_map_to_typed_errors() {
+        let response = |status: u16, retry_after: Option<&str>, body: &str| Response {
+            status,
+            retry_after: retry_after.map(str::to_string),
+            body: body.as_bytes().to_vec(),
+        };
+        assert_eq!(check_status(&response(429, Some("3"), ""), "c"),
+            Err(ConnectorError::RateLimited { message: "c: HTTP 429".into(), retry_after_ms: Some(3000) }));
+        assert_eq!(check_status(&response(503, None, ""), "c"),
+            Err(ConnectorError::Unavailable { message: "c: HTTP 503".into(), retry_after_ms: None }));
+        assert_eq!(check_status(&response(422, None, r#"{"errors":["Email has already been taken"]}"#), "c"),
+            Err(ConnectorError::Rejected("c: HTTP 422: Email has already been taken".into())));
+        assert!(matches!(check_status(&response(401, None, ""), "c"), Err(ConnectorError::Unauthenticated(_))));
+        assert!(matches!(check_status(&response(403, None, ""), "c"), Err(ConnectorError::PermissionDenied(_))));
+        assert!(matches!(check_status(&response(418, None, ""), "c"), Err(ConnectorError::BadResponse(_))));
+        assert_eq!(check_status(&response(204, None, ""), "c"), Ok(()));
+    }
+
+    #[test]
+    fn ids_are_encoded_as_one_path_segment() {
+        assert_eq!(encode_path_segment("42"), "42");
+        assert_eq!(encode_path_segment("a/b c"), "a%2Fb%20c");
+    }
+}

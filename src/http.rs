@@ -1,0 +1,87 @@
+//! The one seam between the connector and the network. The component implements it with `waki` over
+//! `wasi:http`; tests and benchmarks implement it natively. Authentication is not the client's business:
+//! the host adds credentials to requests for the tenant's origin.
+
+use crate::error::{ConnectorError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    /// Absolute URL.
+    pub url: String,
+    /// A JSON body.
+    pub body: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// The raw `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+    pub body: Vec<u8>,
+}
+
+pub trait HttpClient {
+    /// Sends one request. Transport failures come back already classified (`Unavailable` for what a retry
+    /// may cure, `PermissionDenied` for a request the host refused to send).
+    fn send(&self, request: &Request) -> Result<Response>;
+}
+
+/// Milliseconds to wait from a `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+pub fn retry_after_ms(value: &str, now: std::time::SystemTime) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds.saturating_mul(1000));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).map(|d| d.as_millis() as u64).unwrap_or(0))
+}
+
+/// Classifies a transport error message from a `wasi:http` client.
+pub fn transport_error(context: &str, message: &str) -> ConnectorError {
+    if message.contains("HttpRequestDenied") {
+        ConnectorError::PermissionDenied(format!("{context}: the host refused to send the request"))
+    } else {
+        ConnectorError::Unavailable { message: format!("{context}: {message}"), retry_after_ms: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(retry_after_ms("7", now), Some(7000));
+        assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(30_000));
+        assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(0));
+        assert_eq!(retry_after_ms("soon", now), None);
+    }
+
+    #[test]
+    fn denied_requests_are_not_retryable() {
+        assert!(matches!(transport_error("GET /x", "ErrorCode::HttpRequestDenied"), ConnectorError::PermissionDenied(_)));
+        assert!(matches!(transport_error("GET /x", "ConnectionRefused"), ConnectorError::Unavailable { .. }));
+    }
+}

@@ -1,0 +1,255 @@
+//! Plain Rust mirrors of the WIT `types` interface, so the connector core runs and is tested natively.
+//! `component.rs` converts them field by field at the boundary.
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceId {
+    pub resource_type: String,
+    pub id: String,
+}
+
+impl ResourceId {
+    pub fn new(resource_type: &str, id: impl Into<String>) -> Self {
+        Self { resource_type: resource_type.to_string(), id: id.into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraitKind {
+    User,
+    Group,
+    Role,
+    App,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceType {
+    pub id: &'static str,
+    pub display_name: &'static str,
+    pub traits: Vec<TraitKind>,
+    pub description: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    Unspecified,
+    Enabled,
+    Disabled,
+    Deleted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceStatus {
+    pub kind: StatusKind,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub address: String,
+    pub primary: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StructuredName {
+    pub given_name: String,
+    pub family_name: String,
+    pub middle_names: Vec<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountType {
+    Human,
+    Service,
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserTrait {
+    pub emails: Vec<Email>,
+    pub login: Option<String>,
+    pub login_aliases: Vec<String>,
+    pub employee_ids: Vec<String>,
+    pub name: Option<StructuredName>,
+    pub account_type: AccountType,
+    pub manager_id: Option<String>,
+    pub title: Option<String>,
+    pub department_ids: Vec<String>,
+    pub location_ids: Vec<String>,
+    pub start_date: Option<String>,
+    pub time_zone: Option<String>,
+    pub locale: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupTrait {
+    pub source_kind: Option<String>,
+    pub member_count: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub id: ResourceId,
+    pub parent: Option<ResourceId>,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub status: ResourceStatus,
+    pub user: Option<UserTrait>,
+    pub group: Option<GroupTrait>,
+    /// A JSON object.
+    pub profile: String,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Assignment,
+    Permission,
+    Ownership,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entitlement {
+    pub id: String,
+    pub resource: ResourceId,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub slug: String,
+    pub purpose: Purpose,
+    pub grantable_to: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: String,
+    pub entitlement: String,
+    pub principal: ResourceId,
+}
+
+impl Grant {
+    pub fn new(entitlement: &str, principal: ResourceId) -> Self {
+        Self {
+            id: format!("{entitlement}:{}:{}", principal.resource_type, principal.id),
+            entitlement: entitlement.to_string(),
+            principal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResourcePage {
+    pub resources: Vec<Resource>,
+    pub entitlements: Vec<Entitlement>,
+    pub grants: Vec<Grant>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EntitlementPage {
+    pub entitlements: Vec<Entitlement>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GrantPage {
+    pub grants: Vec<Grant>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigField {
+    pub key: &'static str,
+    pub display_name: &'static str,
+    pub description: &'static str,
+    pub required: bool,
+    pub secret: bool,
+    pub default_value: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsPlacement {
+    FormBody,
+    JsonBody,
+    Basic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParameterPlacement {
+    Query,
+    FormBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2ClientCredentials {
+    pub token_path: &'static str,
+    pub client_id_field: &'static str,
+    pub client_secret_field: &'static str,
+    pub credentials_in: CredentialsPlacement,
+    pub grant_type_in: ParameterPlacement,
+    pub extra_params: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthScheme {
+    None,
+    Bearer(&'static str),
+    OAuth2ClientCredentials(OAuth2ClientCredentials),
+}
+
+/// Mirrors the WIT `capability` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    pub list: bool,
+    pub get: bool,
+    pub inline_entitlements: bool,
+    pub inline_grants: bool,
+    pub create: bool,
+    pub update: bool,
+    pub delete: bool,
+    pub grant: bool,
+    pub revoke: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceTypeCapabilities {
+    pub resource_type: &'static str,
+    pub capabilities: Capabilities,
+    pub listed_with: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub description: &'static str,
+    pub config_schema: Vec<ConfigField>,
+    pub base_url_field: &'static str,
+    pub auth: AuthScheme,
+    pub capabilities: Vec<ResourceTypeCapabilities>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created(Resource),
+    AlreadyExists(Resource),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantOutcome {
+    Granted(Grant),
+    AlreadyExists(Grant),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    Revoked,
+    AlreadyRevoked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    DidNotExist,
+}

@@ -1,0 +1,85 @@
+//! Pingboard records → connector resources, one module per resource type family. The resource types,
+//! their capabilities and the entitlement ids are defined here and nowhere else.
+
+pub mod group;
+pub mod user;
+
+use serde_json::Value;
+
+use crate::model::{Capabilities, ResourceType, ResourceTypeCapabilities, TraitKind};
+
+pub const USER: &str = "user";
+pub const GROUP: &str = "group";
+pub const LOCATION: &str = "location";
+pub const DEPARTMENT: &str = "department";
+/// The one entitlement every group-like resource offers.
+pub const MEMBER: &str = "member";
+
+pub const GROUP_LIKE: [&str; 3] = [GROUP, LOCATION, DEPARTMENT];
+
+pub fn resource_types() -> Vec<ResourceType> {
+    vec![
+        ResourceType {
+            id: USER,
+            display_name: "User",
+            traits: vec![TraitKind::User],
+            description: Some("A Pingboard profile"),
+        },
+        ResourceType {
+            id: GROUP,
+            display_name: "Group",
+            traits: vec![TraitKind::Group],
+            description: Some("A Pingboard group (team)"),
+        },
+        ResourceType {
+            id: LOCATION,
+            display_name: "Location",
+            traits: vec![TraitKind::Group],
+            description: Some("A Pingboard location (a group of type location)"),
+        },
+        ResourceType {
+            id: DEPARTMENT,
+            display_name: "Department",
+            traits: vec![TraitKind::Group],
+            description: Some("A Pingboard department (a group of type department)"),
+        },
+    ]
+}
+
+pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
+    let user = Capabilities { list: true, get: true, ..Default::default() };
+    // One `GET /groups` listing serves all three group-like types, with their member lists inline.
+    let group_like = Capabilities { list: true, get: true, inline_entitlements: true, inline_grants: true, ..Default::default() };
+    vec![
+        ResourceTypeCapabilities { resource_type: USER, capabilities: user, listed_with: None },
+        ResourceTypeCapabilities { resource_type: GROUP, capabilities: group_like, listed_with: None },
+        ResourceTypeCapabilities { resource_type: LOCATION, capabilities: group_like, listed_with: Some(GROUP) },
+        ResourceTypeCapabilities { resource_type: DEPARTMENT, capabilities: group_like, listed_with: Some(GROUP) },
+    ]
+}
+
+/// A record's id: Pingboard sends strings, but integers are accepted too.
+pub(crate) fn id_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A non-empty string field.
+pub(crate) fn text(record: &Value, key: &str) -> Option<String> {
+    match record.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    }
+}
+
+/// `links.<rel>`: an array of string ids, absent when empty.
+pub(crate) fn link_ids(record: &Value, rel: &str) -> Vec<String> {
+    match record.get("links").and_then(|links| links.get(rel)) {
+        Some(Value::Array(ids)) => ids.iter().filter_map(|id| id_text(Some(id))).collect(),
+        Some(single) => id_text(Some(single)).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
