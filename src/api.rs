@@ -89,11 +89,12 @@ impl<H: HttpClient> PingboardApi<H> {
 
     fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, context: &str) -> Result<Response> {
         let request = Request { method, url: format!("{}{path}", self.base_url), body };
+        // Transport errors come back unnamed; say which call failed.
         self.http.send(&request).map_err(|e| match e {
-            // Name the call in transport errors the client could not name itself.
-            ConnectorError::Unavailable { message, retry_after_ms } if !message.starts_with(context) => {
+            ConnectorError::Unavailable { message, retry_after_ms } => {
                 ConnectorError::Unavailable { message: format!("{context}: {message}"), retry_after_ms }
             }
+            ConnectorError::PermissionDenied(message) => ConnectorError::PermissionDenied(format!("{context}: {message}")),
             other => other,
         })
     }

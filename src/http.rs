@@ -56,12 +56,12 @@ pub fn retry_after_ms(value: &str, now: std::time::SystemTime) -> Option<u64> {
     Some(when.duration_since(now).map(|d| d.as_millis() as u64).unwrap_or(0))
 }
 
-/// Classifies a transport error message from a `wasi:http` client.
-pub fn transport_error(context: &str, message: &str) -> ConnectorError {
+/// Classifies a transport error message from a `wasi:http` client; the API client adds which call it was.
+pub fn transport_error(message: &str) -> ConnectorError {
     if message.contains("HttpRequestDenied") {
-        ConnectorError::PermissionDenied(format!("{context}: the host refused to send the request"))
+        ConnectorError::PermissionDenied("the host refused to send the request (egress not allowed)".into())
     } else {
-        ConnectorError::Unavailable { message: format!("{context}: {message}"), retry_after_ms: None }
+        ConnectorError::Unavailable { message: message.to_string(), retry_after_ms: None }
     }
 }
 
@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn denied_requests_are_not_retryable() {
-        assert!(matches!(transport_error("GET /x", "ErrorCode::HttpRequestDenied"), ConnectorError::PermissionDenied(_)));
-        assert!(matches!(transport_error("GET /x", "ConnectionRefused"), ConnectorError::Unavailable { .. }));
+        assert!(matches!(transport_error("ErrorCode::HttpRequestDenied"), ConnectorError::PermissionDenied(_)));
+        assert!(matches!(transport_error("ConnectionRefused"), ConnectorError::Unavailable { .. }));
     }
 }

@@ -1,0 +1,323 @@
+//! The WIT boundary: exports the `identity:connector` world by converting the plain core's types, and gives the
+//! core an `HttpClient` made of `waki` over the host's `wasi:http`. Nothing else lives here.
+
+use std::time::Duration;
+
+use crate::connector::{self, Session as CoreSession};
+use crate::error::ConnectorError as CoreError;
+use crate::http::{HttpClient, Method, Request, Response, transport_error};
+use crate::model as m;
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "identity-connector",
+    generate_all,
+});
+
+use exports::identity::connector::connector::{Guest, GuestSession, Session};
+use identity::connector::types as w;
+
+struct Component;
+export!(Component);
+
+/// `waki` over `wasi:http`. It sets only a connect timeout; the host bounds everything else.
+struct WakiHttp;
+
+impl HttpClient for WakiHttp {
+    fn send(&self, request: &Request) -> Result<Response, CoreError> {
+        let client = waki::Client::new();
+        let builder = match request.method {
+            Method::Get => client.get(&request.url),
+            Method::Post => client.post(&request.url),
+            Method::Patch => client.patch(&request.url),
+            Method::Delete => client.delete(&request.url),
+        };
+        let mut builder = builder.header("accept", "application/json").connect_timeout(Duration::from_secs(10));
+        if let Some(body) = &request.body {
+            builder = builder.header("content-type", "application/json").body(body.clone());
+        }
+        let response = builder.send().map_err(|e| transport_error(&format!("{e:#}")))?;
+        let status = response.status_code();
+        let retry_after = response.header("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = response.body().map_err(|e| transport_error(&format!("reading the body: {e:#}")))?;
+        Ok(Response { status, retry_after, body })
+    }
+}
+
+impl Guest for Component {
+    type Session = SessionResource;
+
+    fn metadata() -> w::ConnectorMetadata {
+        connector::metadata().into()
+    }
+
+    fn open(config: Vec<(String, String)>, provisioning: bool) -> Result<Session, w::ConnectorError> {
+        let session = CoreSession::open(WakiHttp, &config, provisioning)?;
+        Ok(Session::new(SessionResource(session)))
+    }
+}
+
+struct SessionResource(CoreSession<WakiHttp>);
+
+type Out<T> = Result<T, w::ConnectorError>;
+
+impl GuestSession for SessionResource {
+    fn validate(&self) -> Out<w::Validation> {
+        Ok(w::Validation { summary: self.0.validate()? })
+    }
+
+    fn resource_types(&self) -> Out<Vec<w::ResourceType>> {
+        Ok(self.0.resource_types().into_iter().map(Into::into).collect())
+    }
+
+    fn list_resources(&self, resource_type: String, parent: Option<w::ResourceId>, page_token: Option<String>) -> Out<w::ResourcePage> {
+        let parent = parent.map(m::ResourceId::from);
+        Ok(self.0.list_resources(&resource_type, parent.as_ref(), page_token.as_deref())?.into())
+    }
+
+    fn list_entitlements(&self, resource: w::ResourceId, page_token: Option<String>) -> Out<w::EntitlementPage> {
+        let page = self.0.list_entitlements(&resource.into(), page_token.as_deref())?;
+        Ok(w::EntitlementPage { entitlements: convert(page.entitlements), next_token: page.next_token })
+    }
+
+    fn list_grants(&self, resource: w::ResourceId, page_token: Option<String>) -> Out<w::GrantPage> {
+        let page = self.0.list_grants(&resource.into(), page_token.as_deref())?;
+        Ok(w::GrantPage { grants: convert(page.grants), next_token: page.next_token })
+    }
+
+    fn get_resource(&self, id: w::ResourceId) -> Out<w::Resource> {
+        Ok(self.0.get_resource(&id.into())?.into())
+    }
+
+    fn grant(&self, _principal: w::ResourceId, _entitlement: String) -> Out<w::GrantOutcome> {
+        Err(self.0.write_gate("grant").unwrap_err().into())
+    }
+
+    fn revoke(&self, _grant: w::Grant) -> Out<w::RevokeOutcome> {
+        Err(self.0.write_gate("revoke").unwrap_err().into())
+    }
+
+    fn create_account(&self, _fields: w::Fields) -> Out<w::CreateOutcome> {
+        Err(self.0.write_gate("create-account").unwrap_err().into())
+    }
+
+    fn update_resource(&self, _id: w::ResourceId, _fields: w::Fields) -> Out<w::Resource> {
+        Err(self.0.write_gate("update-resource").unwrap_err().into())
+    }
+
+    fn create_resource(&self, _resource_type: String, _fields: w::Fields) -> Out<w::CreateOutcome> {
+        Err(self.0.write_gate("create-resource").unwrap_err().into())
+    }
+
+    fn delete_resource(&self, _id: w::ResourceId) -> Out<w::DeleteOutcome> {
+        Err(self.0.write_gate("delete-resource").unwrap_err().into())
+    }
+}
+
+fn convert<A: Into<B>, B>(items: Vec<A>) -> Vec<B> {
+    items.into_iter().map(Into::into).collect()
+}
+
+impl From<CoreError> for w::ConnectorError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::InvalidConfig(m) => Self::InvalidConfig(m),
+            CoreError::Unauthenticated(m) => Self::Unauthenticated(m),
+            CoreError::PermissionDenied(m) => Self::PermissionDenied(m),
+            CoreError::NotFound(m) => Self::NotFound(m),
+            CoreError::RateLimited { message, retry_after_ms } => Self::RateLimited(w::Failure { message, retry_after_ms }),
+            CoreError::Unavailable { message, retry_after_ms } => Self::Unavailable(w::Failure { message, retry_after_ms }),
+            CoreError::BadResponse(m) => Self::BadResponse(m),
+            CoreError::ProvisioningDisabled => Self::ProvisioningDisabled,
+            CoreError::Unsupported(m) => Self::Unsupported(m),
+            CoreError::Rejected(m) => Self::Rejected(m),
+            CoreError::Internal(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<w::ResourceId> for m::ResourceId {
+    fn from(id: w::ResourceId) -> Self {
+        Self { resource_type: id.resource_type, id: id.id }
+    }
+}
+
+impl From<m::ResourceId> for w::ResourceId {
+    fn from(id: m::ResourceId) -> Self {
+        Self { resource_type: id.resource_type, id: id.id }
+    }
+}
+
+impl From<m::ResourceType> for w::ResourceType {
+    fn from(t: m::ResourceType) -> Self {
+        Self {
+            id: t.id.into(),
+            display_name: t.display_name.into(),
+            traits: t
+                .traits
+                .into_iter()
+                .map(|k| match k {
+                    m::TraitKind::User => w::TraitKind::User,
+                    m::TraitKind::Group => w::TraitKind::Group,
+                    m::TraitKind::Role => w::TraitKind::Role,
+                    m::TraitKind::App => w::TraitKind::App,
+                })
+                .collect(),
+            description: t.description.map(Into::into),
+        }
+    }
+}
+
+impl From<m::Resource> for w::Resource {
+    fn from(r: m::Resource) -> Self {
+        Self {
+            id: r.id.into(),
+            parent: r.parent.map(Into::into),
+            display_name: r.display_name,
+            description: r.description,
+            status: w::ResourceStatus {
+                kind: match r.status.kind {
+                    m::StatusKind::Unspecified => w::StatusKind::Unspecified,
+                    m::StatusKind::Enabled => w::StatusKind::Enabled,
+                    m::StatusKind::Disabled => w::StatusKind::Disabled,
+                    m::StatusKind::Deleted => w::StatusKind::Deleted,
+                },
+                detail: r.status.detail,
+            },
+            user: r.user.map(|u| w::UserTrait {
+                emails: u.emails.into_iter().map(|e| w::Email { address: e.address, primary: e.primary }).collect(),
+                login: u.login,
+                login_aliases: u.login_aliases,
+                employee_ids: u.employee_ids,
+                name: u.name.map(|n| w::StructuredName {
+                    given_name: n.given_name,
+                    family_name: n.family_name,
+                    middle_names: n.middle_names,
+                    prefix: n.prefix,
+                    suffix: n.suffix,
+                }),
+                account_type: match u.account_type {
+                    m::AccountType::Human => w::AccountType::Human,
+                    m::AccountType::Service => w::AccountType::Service,
+                    m::AccountType::System => w::AccountType::System,
+                },
+                manager_id: u.manager_id,
+                title: u.title,
+                department_ids: u.department_ids,
+                location_ids: u.location_ids,
+                start_date: u.start_date,
+                time_zone: u.time_zone,
+                locale: u.locale,
+            }),
+            group: r.group.map(|g| w::GroupTrait { source_kind: g.source_kind, member_count: g.member_count }),
+            profile: r.profile,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+impl From<m::Entitlement> for w::Entitlement {
+    fn from(e: m::Entitlement) -> Self {
+        Self {
+            id: e.id,
+            resource: e.resource.into(),
+            display_name: e.display_name,
+            description: e.description,
+            slug: e.slug,
+            purpose: match e.purpose {
+                m::Purpose::Assignment => w::EntitlementPurpose::Assignment,
+                m::Purpose::Permission => w::EntitlementPurpose::Permission,
+                m::Purpose::Ownership => w::EntitlementPurpose::Ownership,
+            },
+            grantable_to: e.grantable_to,
+        }
+    }
+}
+
+impl From<m::Grant> for w::Grant {
+    fn from(g: m::Grant) -> Self {
+        Self { id: g.id, entitlement: g.entitlement, principal: g.principal.into() }
+    }
+}
+
+impl From<m::ResourcePage> for w::ResourcePage {
+    fn from(p: m::ResourcePage) -> Self {
+        Self {
+            resources: convert(p.resources),
+            entitlements: convert(p.entitlements),
+            grants: convert(p.grants),
+            next_token: p.next_token,
+        }
+    }
+}
+
+impl From<m::Metadata> for w::ConnectorMetadata {
+    fn from(md: m::Metadata) -> Self {
+        Self {
+            name: md.name.into(),
+            version: md.version.into(),
+            description: md.description.into(),
+            config_schema: md
+                .config_schema
+                .into_iter()
+                .map(|f| w::ConfigField {
+                    key: f.key.into(),
+                    display_name: f.display_name.into(),
+                    description: f.description.into(),
+                    required: f.required,
+                    secret: f.secret,
+                    default_value: f.default_value.map(Into::into),
+                })
+                .collect(),
+            base_url_field: md.base_url_field.into(),
+            auth: match md.auth {
+                m::AuthScheme::None => w::AuthScheme::None,
+                m::AuthScheme::Bearer(field) => w::AuthScheme::Bearer(field.into()),
+                m::AuthScheme::OAuth2ClientCredentials(o) => w::AuthScheme::Oauth2ClientCredentials(w::Oauth2ClientCredentials {
+                    token_path: o.token_path.into(),
+                    client_id_field: o.client_id_field.into(),
+                    client_secret_field: o.client_secret_field.into(),
+                    credentials_in: match o.credentials_in {
+                        m::CredentialsPlacement::FormBody => w::CredentialsPlacement::FormBody,
+                        m::CredentialsPlacement::JsonBody => w::CredentialsPlacement::JsonBody,
+                        m::CredentialsPlacement::Basic => w::CredentialsPlacement::Basic,
+                    },
+                    grant_type_in: match o.grant_type_in {
+                        m::ParameterPlacement::Query => w::ParameterPlacement::Query,
+                        m::ParameterPlacement::FormBody => w::ParameterPlacement::FormBody,
+                    },
+                    extra_params: o.extra_params.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+                }),
+            },
+            capabilities: md
+                .capabilities
+                .into_iter()
+                .map(|c| {
+                    let f = c.capabilities;
+                    let mut flags = w::Capability::empty();
+                    for (on, flag) in [
+                        (f.list, w::Capability::LIST),
+                        (f.get, w::Capability::GET),
+                        (f.inline_entitlements, w::Capability::INLINE_ENTITLEMENTS),
+                        (f.inline_grants, w::Capability::INLINE_GRANTS),
+                        (f.create, w::Capability::CREATE),
+                        (f.update, w::Capability::UPDATE),
+                        (f.delete, w::Capability::DELETE),
+                        (f.grant, w::Capability::GRANT),
+                        (f.revoke, w::Capability::REVOKE),
+                    ] {
+                        if on {
+                            flags |= flag;
+                        }
+                    }
+                    w::ResourceTypeCapabilities {
+                        resource_type: c.resource_type.into(),
+                        capabilities: flags,
+                        listed_with: c.listed_with.map(Into::into),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
