@@ -1,1 +1,14 @@
+//! connector-harness: a generic wasmtime host for identity-connector components. It loads any component of the
+//! `identity:connector` world, gives it non-secret config, and owns everything a connector must not: egress,
+//! authentication and secrets, sandbox limits, retries, the sync driver and the SQLite store.
 
+pub mod auth;
+pub mod bindings;
+pub mod cli;
+pub mod driver;
+pub mod egress;
+pub mod records;
+pub mod runtime;
+pub mod secrets;
+pub mod store;
+pub mod tenant;

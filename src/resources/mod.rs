@@ -47,7 +47,8 @@ pub fn resource_types() -> Vec<ResourceType> {
 }
 
 pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
-    let user = Capabilities { list: true, get: true, ..Default::default() };
+    // Users hold no entitlements of their own: their (empty) entitlements and grants are trivially inline.
+    let user = Capabilities { list: true, get: true, inline_entitlements: true, inline_grants: true, ..Default::default() };
     // One `GET /groups` listing serves all three group-like types, with their member lists inline.
     let group_like = Capabilities { list: true, get: true, inline_entitlements: true, inline_grants: true, ..Default::default() };
     vec![

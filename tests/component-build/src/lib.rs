@@ -1,1 +1,8 @@
+//! The Pingboard connector component, built for wasm32-wasip2 by this crate's build script.
 
+use std::path::PathBuf;
+
+/// The `.wasm` component built from this checkout's `src/` and `wit/`.
+pub fn pingboard_component() -> PathBuf {
+    PathBuf::from(env!("PINGBOARD_COMPONENT"))
+}

@@ -1,0 +1,232 @@
+//! Authentication performed by the host on the component's behalf, as its metadata declares: `none`, a static
+//! bearer token, or OAuth 2.0 client credentials. Tokens are cached per tenant, refreshed once on a 401 (see
+//! `egress`), added to every printed-text redaction, and never shown to the guest.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use serde::Deserialize;
+use wasmtime_wasi_http::Error;
+
+use crate::bindings::{CredentialsPlacement, ParameterPlacement};
+use crate::egress::EgressPolicy;
+use crate::secrets::{Redactor, Secret};
+
+pub enum AuthPlan {
+    None,
+    Bearer(Secret),
+    OAuth2(OAuth2Plan),
+}
+
+pub struct OAuth2Plan {
+    /// Absolute URL on the tenant's origin.
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub credentials_in: CredentialsPlacement,
+    pub grant_type_in: ParameterPlacement,
+    pub extra_params: Vec<(String, String)>,
+}
+
+pub enum AuthOutcome {
+    /// The `Authorization` value to add, if any.
+    Header(Option<HeaderValue>),
+    /// The token endpoint refused or failed: answer the guest with this instead of sending its request.
+    Refused(Response<Full<Bytes>>),
+}
+
+struct CachedToken {
+    header: HeaderValue,
+    renew_at: Instant,
+}
+
+pub struct Authenticator {
+    plan: AuthPlan,
+    cache: tokio::sync::Mutex<Option<CachedToken>>,
+    redactor: Redactor,
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Option<String>,
+    expires_in: Option<f64>,
+}
+
+const TOKEN_BODY_LIMIT: usize = 64 << 10;
+
+impl Authenticator {
+    pub fn none() -> Self {
+        Self::new(AuthPlan::None, Redactor::default())
+    }
+
+    pub fn new(plan: AuthPlan, redactor: Redactor) -> Self {
+        Self { plan, cache: tokio::sync::Mutex::new(None), redactor, failure: std::sync::Mutex::new(None) }
+    }
+
+    pub fn refreshable(&self) -> bool {
+        matches!(self.plan, AuthPlan::OAuth2(_))
+    }
+
+    /// Why the host could not authenticate, when the token endpoint said so (already redacted).
+    pub fn last_failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub async fn authorization(&self, policy: &EgressPolicy) -> Result<AuthOutcome, Error> {
+        match &self.plan {
+            AuthPlan::None => Ok(AuthOutcome::Header(None)),
+            AuthPlan::Bearer(secret) => Ok(AuthOutcome::Header(Some(bearer(secret.expose())?))),
+            AuthPlan::OAuth2(plan) => {
+                let mut cache = self.cache.lock().await;
+                if let Some(token) = cache.as_ref().filter(|t| Instant::now() < t.renew_at) {
+                    return Ok(AuthOutcome::Header(Some(token.header.clone())));
+                }
+                *cache = None;
+                // A server that reuses tokens may hand back one that is already spent (`expires_in <= 0`):
+                // ask once more, and use a spent one only for this request.
+                for attempt in 0..2 {
+                    match self.fetch(plan, policy).await? {
+                        Fetched::Token { header, lifetime } if lifetime > Duration::ZERO => {
+                            let margin = (lifetime / 10).min(Duration::from_secs(60));
+                            *cache = Some(CachedToken { header: header.clone(), renew_at: Instant::now() + lifetime - margin });
+                            return Ok(AuthOutcome::Header(Some(header)));
+                        }
+                        Fetched::Token { header, .. } if attempt == 1 => return Ok(AuthOutcome::Header(Some(header))),
+                        Fetched::Token { .. } => continue,
+                        Fetched::Refused(response) => return Ok(AuthOutcome::Refused(response)),
+                    }
+                }
+                unreachable!("the loop returns on its second attempt")
+            }
+        }
+    }
+
+    /// Forgets the cached token if it is the one that was refused.
+    pub async fn invalidate(&self, used: Option<&HeaderValue>) {
+        let mut cache = self.cache.lock().await;
+        if cache.as_ref().is_some_and(|t| Some(&t.header) == used) {
+            *cache = None;
+        }
+    }
+
+    async fn fetch(&self, plan: &OAuth2Plan, policy: &EgressPolicy) -> Result<Fetched, Error> {
+        let mut grant = vec![("grant_type".to_string(), "client_credentials".to_string())];
+        grant.extend(plan.extra_params.iter().cloned());
+        let mut url = plan.token_url.clone();
+        let mut form: Vec<(String, String)> = Vec::new();
+        match plan.grant_type_in {
+            ParameterPlacement::Query => url = format!("{url}?{}", encode_form(&grant)),
+            ParameterPlacement::FormBody => form.extend(grant),
+        }
+        let mut builder = Request::builder().method(Method::POST).uri(&url);
+        let body = match plan.credentials_in {
+            CredentialsPlacement::FormBody => {
+                form.push(("client_id".into(), plan.client_id.clone()));
+                form.push(("client_secret".into(), plan.client_secret.expose().to_string()));
+                builder = builder.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+                encode_form(&form)
+            }
+            CredentialsPlacement::JsonBody => {
+                let mut object = serde_json::Map::new();
+                for (k, v) in form {
+                    object.insert(k, v.into());
+                }
+                object.insert("client_id".into(), plan.client_id.clone().into());
+                object.insert("client_secret".into(), plan.client_secret.expose().into());
+                builder = builder.header(CONTENT_TYPE, "application/json");
+                serde_json::Value::Object(object).to_string()
+            }
+            CredentialsPlacement::Basic => {
+                let pair = format!("{}:{}", plan.client_id, plan.client_secret.expose());
+                let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+                builder = builder.header(AUTHORIZATION, sensitive(&basic)?).header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+                encode_form(&form)
+            }
+        };
+        let request = builder
+            .body(Full::new(Bytes::from(body)).map_err(|never| match never {}))
+            .map_err(|e| Error::InternalError(Some(format!("token request: {e}"))))?;
+        if !policy.admit() {
+            return Err(Error::ConnectionLimitReached);
+        }
+        policy.stats.token_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let options = wasmtime_wasi_http::RequestOptions {
+            connect_timeout: Some(policy.limits.connect_timeout),
+            first_byte_timeout: Some(policy.limits.first_byte_timeout),
+            between_bytes_timeout: Some(policy.limits.between_bytes_timeout),
+        };
+        let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+        tokio::spawn(async move {
+            let _ = io.await;
+        });
+        let status = response.status();
+        let retry_after = response.headers().get(RETRY_AFTER).cloned();
+        let body = Limited::new(response.into_body(), TOKEN_BODY_LIMIT)
+            .collect()
+            .await
+            .map_err(|_| Error::HttpResponseBodySize(Some(TOKEN_BODY_LIMIT as u64)))?
+            .to_bytes();
+        let endpoint = plan.token_url.as_str();
+        if status.is_success() {
+            let parsed: Option<TokenResponse> = serde_json::from_slice(&body).ok();
+            return match parsed.and_then(|t| Some((t.access_token.filter(|a| !a.is_empty())?, t.expires_in))) {
+                Some((token, expires_in)) => {
+                    self.redactor.add(&token);
+                    // No `expires_in`: assume a short life rather than forever.
+                    let lifetime = Duration::from_secs_f64(expires_in.unwrap_or(300.0).max(0.0));
+                    Ok(Fetched::Token { header: bearer(&token)?, lifetime })
+                }
+                None => Ok(self.refuse(StatusCode::BAD_GATEWAY, None, format!("the token endpoint {endpoint} answered without an access_token"))),
+            };
+        }
+        let reason = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        Ok(match status.as_u16() {
+            400 | 401 | 403 => self.refuse(
+                StatusCode::UNAUTHORIZED,
+                None,
+                format!("the token endpoint {endpoint} refused the client credentials (HTTP {}{reason})", status.as_u16()),
+            ),
+            _ => self.refuse(status, retry_after, format!("the token endpoint {endpoint} answered HTTP {}{reason}", status.as_u16())),
+        })
+    }
+
+    fn refuse(&self, status: StatusCode, retry_after: Option<HeaderValue>, reason: String) -> Fetched {
+        let reason = self.redactor.redact(&reason);
+        tracing::warn!("{reason}");
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = status;
+        if let Some(value) = retry_after {
+            response.headers_mut().insert(RETRY_AFTER, value);
+        }
+        Fetched::Refused(response)
+    }
+}
+
+enum Fetched {
+    Token { header: HeaderValue, lifetime: Duration },
+    Refused(Response<Full<Bytes>>),
+}
+
+fn bearer(token: &str) -> Result<HeaderValue, Error> {
+    sensitive(&format!("Bearer {token}"))
+}
+
+fn sensitive(value: &str) -> Result<HeaderValue, Error> {
+    let mut header = HeaderValue::from_str(value).map_err(|_| Error::InternalError(Some("a credential is not a valid header value".into())))?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+fn encode_form(pairs: &[(String, String)]) -> String {
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}

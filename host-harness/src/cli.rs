@@ -1,0 +1,407 @@
+//! The `connector-harness` command line. It lives in the library so tests can run it in-process exactly as the
+//! binary does; `main.rs` only wires up real stdio and logging.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::bindings::{AuthScheme, ConnectorMetadata, CredentialsPlacement, ParameterPlacement};
+use crate::driver::{self, NoProgress, Progress, RetryPolicy, SyncOptions};
+use crate::egress::{EgressLimits, EgressPolicy};
+use crate::runtime::{LoadedComponent, Runtime, Sandbox};
+use crate::secrets::Redactor;
+use crate::store::{Store, SyncCounts};
+use crate::tenant::{DEFAULT_TENANT, ResolvedTenant, TenantSpec};
+
+#[derive(Parser)]
+#[command(name = "connector-harness", version, about = "Runs identity-connector WebAssembly components: inspect, validate, sync, query")]
+struct Cli {
+    /// Where compiled components are cached (default: ~/.cache/connector-harness).
+    #[arg(long, global = true)]
+    cache_dir: Option<PathBuf>,
+    /// Compile the component on every run instead of using the cache.
+    #[arg(long, global = true)]
+    no_cache: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a component's metadata: config schema, auth scheme, capabilities.
+    Inspect {
+        #[arg(long)]
+        component: PathBuf,
+        /// Print the metadata as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a tenant's config and credentials with one cheap call.
+    Validate(TenantArgs),
+    /// Sync a tenant into the store.
+    Sync {
+        #[command(flatten)]
+        tenant: TenantArgs,
+        #[arg(long)]
+        store: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// List the resources of the latest complete sync.
+    Resources {
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Only this resource type.
+        #[arg(long = "type")]
+        resource_type: Option<String>,
+    },
+    /// List the grants of the latest complete sync.
+    Grants {
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Only grants of this entitlement (e.g. group:42:member).
+        #[arg(long, conflicts_with = "principal")]
+        entitlement: Option<String>,
+        /// Only grants held by this principal (TYPE:ID, e.g. user:123).
+        #[arg(long)]
+        principal: Option<String>,
+    },
+    /// Write the latest complete sync to stdout.
+    Export {
+        #[command(flatten)]
+        read: ReadArgs,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+    },
+    /// What changed between the last two complete syncs.
+    Diff {
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    /// One JSON object per line: resource types, resources, entitlements, grants.
+    Jsonl,
+}
+
+#[derive(Args)]
+struct TenantArgs {
+    /// The connector component (.wasm).
+    #[arg(long)]
+    component: Option<PathBuf>,
+    /// Tenant name, the key of its syncs in the store.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// A TOML file with tenant, component, [config] and [secrets]; flags override it.
+    #[arg(long)]
+    tenant_file: Option<PathBuf>,
+    /// A non-secret config value, KEY=VALUE (repeatable).
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// A secret config value, KEY=VALUE (repeatable). Prefer --secret-env: command lines are visible to others.
+    #[arg(long = "secret", value_name = "KEY=VALUE")]
+    secrets: Vec<String>,
+    /// A secret read from an environment variable, KEY=ENVVAR (repeatable).
+    #[arg(long = "secret-env", value_name = "KEY=ENVVAR")]
+    secret_envs: Vec<String>,
+}
+
+#[derive(Args)]
+struct LimitArgs {
+    /// Linear memory cap of the component, in MiB.
+    #[arg(long, default_value_t = 256)]
+    memory_mib: usize,
+    /// Wall-clock deadline of one call into the component, in seconds.
+    #[arg(long, default_value_t = 300)]
+    call_timeout_secs: u64,
+    /// Attempts per call when the source is rate limiting or unavailable.
+    #[arg(long, default_value_t = 6)]
+    max_attempts: u32,
+    /// Total seconds one sync may spend waiting to retry.
+    #[arg(long, default_value_t = 300)]
+    max_retry_wait_secs: u64,
+    /// Largest response body accepted from the source, in MiB.
+    #[arg(long, default_value_t = 64)]
+    max_response_mib: u64,
+    /// Seconds to wait for a response to start.
+    #[arg(long, default_value_t = 60)]
+    first_byte_timeout_secs: u64,
+}
+
+#[derive(Args)]
+struct ReadArgs {
+    #[arg(long)]
+    store: PathBuf,
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+}
+
+/// Runs the CLI with `args` (the program name first). Returns the process exit code.
+pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, show_progress: bool) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors and go to stdout.
+            if e.use_stderr() {
+                let _ = write!(err, "{}", e.render());
+                return 2;
+            }
+            let _ = write!(out, "{}", e.render());
+            return 0;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let redactor = Redactor::default();
+    match runtime.block_on(execute(cli, out, &redactor, show_progress)) {
+        Ok(()) => 0,
+        Err(e) => {
+            let message = redactor.redact(&format!("{e:#}")).replace('\n', " ");
+            let _ = writeln!(err, "error: {message}");
+            1
+        }
+    }
+}
+
+async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progress: bool) -> Result<()> {
+    let cache_dir = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(Runtime::default_cache_dir) };
+    match cli.command {
+        Command::Inspect { component, json } => {
+            let runtime = Runtime::new(cache_dir)?;
+            let loaded = runtime.load(&component)?;
+            let metadata = metadata(&runtime, &loaded).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&metadata_json(&metadata, &loaded))?)?;
+            } else {
+                print_metadata(out, &metadata, &loaded)?;
+            }
+            Ok(())
+        }
+        Command::Validate(args) => {
+            let (runtime, loaded, _, mut tenant) = prepare(&args, cache_dir, redactor).await?;
+            let policy = tenant.egress_policy(EgressLimits::default());
+            let mut instance = runtime.instantiate(&loaded, policy.clone(), &Sandbox::default()).await?;
+            let outcome = async {
+                instance.open(&tenant.guest_config, false).await?;
+                instance.validate().await
+            }
+            .await;
+            let validation = outcome.map_err(|e| {
+                let message = e.to_string();
+                match policy.auth.last_failure().filter(|_| message.contains("unauthenticated")) {
+                    Some(reason) => anyhow!("authentication failed: {reason}"),
+                    None => anyhow!("validation failed: {message}"),
+                }
+            })?;
+            let requests = policy.stats.snapshot().requests;
+            writeln!(out, "ok: tenant `{}`: {} ({requests} requests)", tenant.name, validation.summary)?;
+            Ok(())
+        }
+        Command::Sync { tenant: args, store, limits } => {
+            let (runtime, loaded, metadata, mut tenant) = prepare(&args, cache_dir, redactor).await?;
+            let mut store = Store::open(&store)?;
+            let options = SyncOptions {
+                sandbox: Sandbox { memory_bytes: limits.memory_mib << 20, call_timeout: Duration::from_secs(limits.call_timeout_secs) },
+                egress: EgressLimits {
+                    max_response_bytes: limits.max_response_mib << 20,
+                    first_byte_timeout: Duration::from_secs(limits.first_byte_timeout_secs),
+                    ..EgressLimits::default()
+                },
+                retry: RetryPolicy { max_attempts: limits.max_attempts.max(1), max_total_wait: Duration::from_secs(limits.max_retry_wait_secs), ..RetryPolicy::default() },
+            };
+            let display = ProgressDisplay::new(show_progress, &tenant.name);
+            let progress: &dyn Progress = if show_progress { &display } else { &NoProgress };
+            let report = driver::sync(&runtime, &loaded, &metadata, &mut tenant, &mut store, &options, progress).await;
+            display.finish();
+            let report = report?;
+            writeln!(
+                out,
+                "synced tenant `{}` (sync {}): {}; {} requests ({} token), {} received, {} retries, in {:.2} s",
+                tenant.name,
+                report.sync_id,
+                describe_counts(&report.counts),
+                report.egress.requests,
+                report.egress.token_requests,
+                human_bytes(report.egress.bytes_received),
+                report.retries,
+                report.elapsed.as_secs_f64(),
+            )?;
+            Ok(())
+        }
+        Command::Resources { read, resource_type } => {
+            let store = Store::open_existing(&read.store)?;
+            let sync = store.latest_complete(&read.tenant)?;
+            if let Some(t) = &resource_type {
+                if !store.has_resource_type(sync.id, t)? {
+                    let known: Vec<String> = store.counts(sync.id)?.resources.into_iter().map(|(t, _)| t).collect();
+                    bail!("unknown resource type `{t}` (sync {} has: {})", sync.id, known.join(", "));
+                }
+            }
+            store.for_each_resource(sync.id, resource_type.as_deref(), |line| Ok(writeln!(out, "{line}")?))
+        }
+        Command::Grants { read, entitlement, principal } => {
+            let store = Store::open_existing(&read.store)?;
+            let sync = store.latest_complete(&read.tenant)?;
+            let principal = match &principal {
+                Some(p) => Some(p.split_once(':').ok_or_else(|| anyhow!("--principal takes TYPE:ID, got `{p}`"))?),
+                None => None,
+            };
+            store.for_each_grant(sync.id, entitlement.as_deref(), principal, |g| {
+                Ok(writeln!(out, "{}", crate::records::grant_line(&g.id, &g.entitlement, &g.principal_type, &g.principal_id))?)
+            })
+        }
+        Command::Export { read, format: ExportFormat::Jsonl } => {
+            let store = Store::open_existing(&read.store)?;
+            let sync = store.latest_complete(&read.tenant)?;
+            let mut buffered = std::io::BufWriter::new(out);
+            store.export_jsonl(sync.id, &mut buffered)?;
+            buffered.flush()?;
+            Ok(())
+        }
+        Command::Diff { read } => {
+            let store = Store::open_existing(&read.store)?;
+            let syncs = store.complete_syncs(&read.tenant, 2)?;
+            let [new, old] = syncs.as_slice() else {
+                bail!("tenant `{}` has {} complete sync(s); diff needs two", read.tenant, syncs.len());
+            };
+            let counts = store.diff(old.id, new.id, out)?;
+            writeln!(out, "sync {} → sync {}: {} added, {} removed, {} changed", old.id, new.id, counts.added, counts.removed, counts.changed)?;
+            Ok(())
+        }
+    }
+}
+
+/// Loads the component, reads its metadata and resolves the tenant against it: every input is checked before
+/// anything is written anywhere.
+async fn prepare(args: &TenantArgs, cache_dir: Option<PathBuf>, redactor: &Redactor) -> Result<(Runtime, LoadedComponent, ConnectorMetadata, ResolvedTenant)> {
+    let mut spec = match &args.tenant_file {
+        Some(path) => TenantSpec::from_file(path)?,
+        None => TenantSpec { name: DEFAULT_TENANT.into(), ..Default::default() },
+    };
+    spec.apply_flags(args.tenant.as_deref(), args.component.as_deref(), &args.config, &args.secrets, &args.secret_envs)?;
+    for secret in spec.secrets.values() {
+        redactor.add(secret.expose());
+    }
+    let runtime = Runtime::new(cache_dir)?;
+    let loaded = runtime.load(spec.component_path()?)?;
+    let metadata = metadata(&runtime, &loaded).await?;
+    let tenant = ResolvedTenant::resolve(spec, &metadata)?;
+    Ok((runtime, loaded, metadata, tenant))
+}
+
+async fn metadata(runtime: &Runtime, loaded: &LoadedComponent) -> Result<ConnectorMetadata> {
+    let mut instance = runtime.instantiate(loaded, Arc::new(EgressPolicy::deny_all("inspect")), &Sandbox::default()).await?;
+    Ok(instance.metadata().await?)
+}
+
+fn describe_counts(counts: &SyncCounts) -> String {
+    let types: Vec<String> = counts.resources.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    format!("{}; {} entitlements, {} grants", types.join(", "), counts.entitlements, counts.grants)
+}
+
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+fn auth_json(auth: &AuthScheme) -> serde_json::Value {
+    match auth {
+        AuthScheme::None => serde_json::json!({"scheme": "none"}),
+        AuthScheme::Bearer(field) => serde_json::json!({"scheme": "bearer", "secret_field": field}),
+        AuthScheme::Oauth2ClientCredentials(o) => serde_json::json!({
+            "scheme": "oauth2-client-credentials",
+            "token_path": o.token_path,
+            "client_id_field": o.client_id_field,
+            "client_secret_field": o.client_secret_field,
+            "credentials_in": match o.credentials_in { CredentialsPlacement::FormBody => "form-body", CredentialsPlacement::JsonBody => "json-body", CredentialsPlacement::Basic => "basic" },
+            "grant_type_in": match o.grant_type_in { ParameterPlacement::Query => "query", ParameterPlacement::FormBody => "form-body" },
+            "extra_params": o.extra_params,
+        }),
+    }
+}
+
+fn metadata_json(m: &ConnectorMetadata, loaded: &LoadedComponent) -> serde_json::Value {
+    serde_json::json!({
+        "name": m.name,
+        "version": m.version,
+        "description": m.description,
+        "component": {"path": loaded.path, "sha256": loaded.sha256},
+        "base_url_field": m.base_url_field,
+        "auth": auth_json(&m.auth),
+        "config_schema": m.config_schema.iter().map(|f| serde_json::json!({
+            "key": f.key, "display_name": f.display_name, "description": f.description,
+            "required": f.required, "secret": f.secret, "default": f.default_value,
+        })).collect::<Vec<_>>(),
+        "capabilities": m.capabilities.iter().map(|c| serde_json::json!({
+            "resource_type": c.resource_type, "capabilities": c.capabilities.names(), "listed_with": c.listed_with,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedComponent) -> Result<()> {
+    writeln!(out, "{} {} — {}", m.name, m.version, m.description)?;
+    writeln!(out, "component: {} (sha256 {})", loaded.path.display(), loaded.sha256)?;
+    writeln!(out, "auth: {}", auth_json(&m.auth))?;
+    writeln!(out, "egress: only the origin of config `{}`", m.base_url_field)?;
+    writeln!(out, "config:")?;
+    for f in &m.config_schema {
+        let flags = [(f.required, "required"), (!f.required, "optional"), (f.secret, "secret")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let default = f.default_value.as_ref().map(|d| format!(" [default: {d}]")).unwrap_or_default();
+        writeln!(out, "  {:<16} {:<18} {}{default}", f.key, flags, f.description)?;
+    }
+    writeln!(out, "capabilities:")?;
+    for c in &m.capabilities {
+        let listed = c.listed_with.as_ref().map(|t| format!(" (listed with {t})")).unwrap_or_default();
+        writeln!(out, "  {:<16} {}{listed}", c.resource_type, c.capabilities.names().join(", "))?;
+    }
+    Ok(())
+}
+
+/// A spinner on the terminal: what is being listed, how much is stored, and any wait for a retry.
+struct ProgressDisplay {
+    bar: indicatif::ProgressBar,
+}
+
+impl ProgressDisplay {
+    fn new(visible: bool, tenant: &str) -> Self {
+        let bar = if visible { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
+        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {prefix} {elapsed} {wide_msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        bar.set_prefix(format!("sync {tenant}"));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self { bar }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for ProgressDisplay {
+    fn page(&self, resource_type: &str, stored: &SyncCounts) {
+        self.bar.set_message(format!("listing {resource_type}: {}", describe_counts(stored)));
+    }
+
+    fn waiting(&self, call: &str, wait: Duration, reason: &str) {
+        self.bar.set_message(format!("{call}: {reason}; retrying in {:.1} s", wait.as_secs_f64()));
+    }
+}

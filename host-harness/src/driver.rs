@@ -1,0 +1,235 @@
+//! The sync driver: resource types → resources (paged) → entitlements → grants, each page stored as it
+//! arrives. Retries of `rate-limited` and `unavailable` live here (the guest never sleeps), with exponential
+//! backoff and jitter that honours the source's Retry-After, bounded in attempts and total wait.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+
+use crate::bindings::*;
+use crate::egress::{EgressCounts, EgressLimits};
+use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
+use crate::store::{Store, SyncCounts, SyncId};
+use crate::tenant::ResolvedTenant;
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first one included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Total time one sync may spend waiting between attempts.
+    pub max_total_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 6, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(30), max_total_wait: Duration::from_secs(300) }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1`: the source's Retry-After when it gave one, else exponential
+    /// backoff with full jitter in its upper half.
+    pub fn delay(&self, attempt: u32, retry_after_ms: Option<u64>) -> Duration {
+        if let Some(ms) = retry_after_ms {
+            return Duration::from_millis(ms);
+        }
+        let exponential = self.base_delay.saturating_mul(1u32 << (attempt - 1).min(16)).min(self.max_delay);
+        exponential.mul_f64(rand::random_range(0.5..=1.0))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    pub sandbox: Sandbox,
+    pub egress: EgressLimits,
+    pub retry: RetryPolicy,
+}
+
+/// What the driver reports while it runs (a terminal progress display, a log, or nothing).
+pub trait Progress {
+    fn page(&self, _resource_type: &str, _stored: &SyncCounts) {}
+    fn waiting(&self, _call: &str, _wait: Duration, _reason: &str) {}
+}
+
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+#[derive(Debug, Clone)]
+pub struct SyncReport {
+    pub sync_id: SyncId,
+    pub counts: SyncCounts,
+    pub egress: EgressCounts,
+    pub retries: u64,
+    pub elapsed: Duration,
+}
+
+/// Runs one full sync of `tenant` into `store`. On failure the sync is recorded as failed (with the redacted
+/// error) and the tenant's previous complete sync stays the one readers see.
+pub async fn sync(
+    runtime: &Runtime,
+    component: &LoadedComponent,
+    metadata: &ConnectorMetadata,
+    tenant: &mut ResolvedTenant,
+    store: &mut Store,
+    options: &SyncOptions,
+    progress: &dyn Progress,
+) -> Result<SyncReport> {
+    let started = Instant::now();
+    let policy = tenant.egress_policy(options.egress.clone());
+    let redact = |e: anyhow::Error| -> anyhow::Error {
+        let mut message = format!("{e:#}");
+        // The guest only knows it was refused; the host knows why.
+        if let Some(reason) = policy.auth.last_failure().filter(|_| message.contains("unauthenticated")) {
+            message = format!("authentication failed: {reason}");
+        }
+        anyhow!(tenant.redactor.redact(&message))
+    };
+    let mut instance = runtime.instantiate(component, policy.clone(), &options.sandbox).await.map_err(redact)?;
+    instance.open(&tenant.guest_config, false).await.map_err(|e| redact(anyhow!("cannot open the connector: {e}")))?;
+    let sync_id = store.begin_sync(&tenant.name, &metadata.name, &metadata.version, &component.sha256)?;
+    let mut run = Run { instance: &mut instance, store, sync_id, options, progress, retries: 0, waited: Duration::ZERO };
+    match run.all(metadata).await {
+        Ok(()) => {
+            let retries = run.retries;
+            let egress = policy.stats.snapshot();
+            store.finish_sync(sync_id, egress.requests, egress.bytes_received)?;
+            Ok(SyncReport { sync_id, counts: store.counts(sync_id)?, egress, retries, elapsed: started.elapsed() })
+        }
+        Err(e) => {
+            let e = redact(e);
+            store.fail_sync(sync_id, &format!("{e:#}"))?;
+            Err(e)
+        }
+    }
+}
+
+struct Run<'a> {
+    instance: &'a mut Instance,
+    store: &'a mut Store,
+    sync_id: SyncId,
+    options: &'a SyncOptions,
+    progress: &'a dyn Progress,
+    retries: u64,
+    waited: Duration,
+}
+
+impl Run<'_> {
+    async fn all(&mut self, metadata: &ConnectorMetadata) -> Result<()> {
+        let types = self.retrying("resource-types", async |i: &mut Instance| i.resource_types().await).await?;
+        let declared: HashSet<&str> = types.iter().map(|t| t.id.as_str()).collect();
+        self.store.put_resource_types(self.sync_id, &types, &metadata.capabilities)?;
+        let capabilities = |id: &str| metadata.capabilities.iter().find(|c| c.resource_type == id);
+        let listed: Vec<&ResourceType> = types
+            .iter()
+            .filter(|t| capabilities(&t.id).is_some_and(|c| c.capabilities.contains(Capability::LIST) && c.listed_with.is_none()))
+            .collect();
+        for resource_type in &listed {
+            self.resources(&resource_type.id, &declared).await?;
+        }
+        // Per-resource calls only for types whose pages did not carry their entitlements and grants.
+        for resource_type in &types {
+            let Some(caps) = capabilities(&resource_type.id).map(|c| c.capabilities) else { continue };
+            let ids = self.store.resource_ids(self.sync_id, &resource_type.id)?;
+            if !caps.contains(Capability::INLINE_ENTITLEMENTS) {
+                for id in &ids {
+                    let rid = ResourceId { resource_type: resource_type.id.clone(), id: id.clone() };
+                    self.entitlements(&rid).await?;
+                }
+            }
+            if !caps.contains(Capability::INLINE_GRANTS) {
+                for id in &ids {
+                    let rid = ResourceId { resource_type: resource_type.id.clone(), id: id.clone() };
+                    self.grants(&rid).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn resources(&mut self, resource_type: &str, declared: &HashSet<&str>) -> Result<()> {
+        let mut token: Option<String> = None;
+        let mut seen = HashSet::new();
+        loop {
+            let t = token.clone();
+            let page = self
+                .retrying("list-resources", async |i: &mut Instance| i.list_resources(resource_type, None, t.as_deref()).await)
+                .await
+                .map_err(|e| anyhow!("listing {resource_type}: {e:#}"))?;
+            if let Some(r) = page.resources.iter().find(|r| !declared.contains(r.id.resource_type.as_str())) {
+                bail!("the component listed a resource of undeclared type `{}`", r.id.resource_type);
+            }
+            let checkpoint = serde_json::json!({"phase": "resources", "resource_type": resource_type, "next": page.next_token}).to_string();
+            self.store.put_page(self.sync_id, &page.resources, &page.entitlements, &page.grants, &checkpoint)?;
+            self.progress.page(resource_type, &self.store.counts(self.sync_id)?);
+            match page.next_token {
+                Some(next) if !seen.insert(next.clone()) || token.as_deref() == Some(next.as_str()) => {
+                    bail!("listing {resource_type}: the component returned page token `{next}` twice; stopping rather than looping")
+                }
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn entitlements(&mut self, resource: &ResourceId) -> Result<()> {
+        let mut token: Option<String> = None;
+        let mut seen = HashSet::new();
+        loop {
+            let t = token.clone();
+            let page = self.retrying("list-entitlements", async |i: &mut Instance| i.list_entitlements(resource, t.as_deref()).await).await?;
+            let checkpoint = serde_json::json!({"phase": "entitlements", "resource_type": resource.resource_type, "id": resource.id}).to_string();
+            self.store.put_page(self.sync_id, &[], &page.entitlements, &[], &checkpoint)?;
+            match page.next_token {
+                Some(next) if !seen.insert(next.clone()) => bail!("entitlements of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id),
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn grants(&mut self, resource: &ResourceId) -> Result<()> {
+        let mut token: Option<String> = None;
+        let mut seen = HashSet::new();
+        loop {
+            let t = token.clone();
+            let page = self.retrying("list-grants", async |i: &mut Instance| i.list_grants(resource, t.as_deref()).await).await?;
+            let checkpoint = serde_json::json!({"phase": "grants", "resource_type": resource.resource_type, "id": resource.id}).to_string();
+            self.store.put_page(self.sync_id, &[], &[], &page.grants, &checkpoint)?;
+            match page.next_token {
+                Some(next) if !seen.insert(next.clone()) => bail!("grants of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id),
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Calls the component, retrying what the connector says a retry may cure.
+    async fn retrying<T>(&mut self, call: &str, mut f: impl AsyncFnMut(&mut Instance) -> Result<T, CallError>) -> Result<T> {
+        let policy = &self.options.retry;
+        let mut attempt = 1;
+        loop {
+            let error = match f(self.instance).await {
+                Ok(value) => return Ok(value),
+                Err(CallError::Connector(e)) => e,
+                Err(other) => return Err(other.into()),
+            };
+            let Some(retry_after) = error.retryable() else { return Err(anyhow!(error.describe())) };
+            if attempt >= policy.max_attempts {
+                bail!("{} (gave up after {attempt} attempts)", error.describe());
+            }
+            let wait = policy.delay(attempt, retry_after);
+            if self.waited + wait > policy.max_total_wait {
+                bail!("{} (waiting {:.1} s more would pass the sync's retry budget of {} s)", error.describe(), wait.as_secs_f64(), policy.max_total_wait.as_secs());
+            }
+            tracing::info!("{call}: {}; attempt {} in {:.1} s", error.describe(), attempt + 1, wait.as_secs_f64());
+            self.progress.waiting(call, wait, &error.describe());
+            tokio::time::sleep(wait).await;
+            self.waited += wait;
+            self.retries += 1;
+            attempt += 1;
+        }
+    }
+}

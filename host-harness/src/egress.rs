@@ -1,0 +1,309 @@
+//! All of a guest's network access goes through `EgressHooks::send_request`, and this module is where it is
+//! policed: only the tenant's origin, capped timeouts and body sizes, a request budget, counted traffic, and
+//! authentication added here (the guest never holds a credential). Nothing else in the host sends guest traffic.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, COOKIE, HeaderName, PROXY_AUTHORIZATION};
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::auth::{AuthOutcome, Authenticator};
+
+/// The one origin a tenant's component may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    pub fn parse(base_url: &str) -> anyhow::Result<Self> {
+        let url = url::Url::parse(base_url).map_err(|e| anyhow::anyhow!("base URL `{base_url}` is not a URL ({e})"))?;
+        let scheme = url.scheme().to_string();
+        if scheme != "http" && scheme != "https" {
+            anyhow::bail!("base URL `{base_url}` must use http or https");
+        }
+        let host = url.host_str().ok_or_else(|| anyhow::anyhow!("base URL `{base_url}` has no host"))?.to_ascii_lowercase();
+        let port = url.port_or_known_default().unwrap_or(if scheme == "https" { 443 } else { 80 });
+        Ok(Self { scheme, host, port })
+    }
+
+    pub fn matches(&self, uri: &http::Uri) -> bool {
+        let scheme = uri.scheme_str().unwrap_or("");
+        let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+        scheme == self.scheme && uri.host().is_some_and(|h| h.eq_ignore_ascii_case(&self.host)) && port == self.port
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://{}:{}{path}", self.scheme, self.host, self.port)
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EgressLimits {
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub between_bytes_timeout: Duration,
+    pub max_response_bytes: u64,
+    pub max_request_bytes: usize,
+    /// Requests per sync (token requests included); `None` for no limit.
+    pub max_requests: Option<u64>,
+}
+
+impl Default for EgressLimits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(60),
+            between_bytes_timeout: Duration::from_secs(30),
+            max_response_bytes: 64 << 20,
+            max_request_bytes: 1 << 20,
+            max_requests: None,
+        }
+    }
+}
+
+impl EgressLimits {
+    /// The guest may ask for shorter timeouts, never longer ones.
+    fn clamp(&self, asked: Option<RequestOptions>) -> RequestOptions {
+        let asked = asked.unwrap_or_default();
+        let pick = |asked: Option<Duration>, cap: Duration| Some(asked.map_or(cap, |a| a.min(cap)));
+        RequestOptions {
+            connect_timeout: pick(asked.connect_timeout, self.connect_timeout),
+            first_byte_timeout: pick(asked.first_byte_timeout, self.first_byte_timeout),
+            between_bytes_timeout: pick(asked.between_bytes_timeout, self.between_bytes_timeout),
+        }
+    }
+}
+
+/// Traffic counters for one tenant's sync.
+#[derive(Debug, Default)]
+pub struct EgressStats {
+    /// Requests sent to the network, token requests included.
+    pub requests: AtomicU64,
+    pub token_requests: AtomicU64,
+    pub denied: AtomicU64,
+    pub bytes_received: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EgressCounts {
+    pub requests: u64,
+    pub token_requests: u64,
+    pub denied: u64,
+    pub bytes_received: u64,
+}
+
+impl EgressStats {
+    pub fn snapshot(&self) -> EgressCounts {
+        EgressCounts {
+            requests: self.requests.load(Ordering::SeqCst),
+            token_requests: self.token_requests.load(Ordering::SeqCst),
+            denied: self.denied.load(Ordering::SeqCst),
+            bytes_received: self.bytes_received.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// One tenant's egress policy, shared by its stores.
+pub struct EgressPolicy {
+    pub tenant: String,
+    pub origin: Option<Origin>,
+    pub limits: EgressLimits,
+    pub stats: Arc<EgressStats>,
+    pub auth: Authenticator,
+}
+
+impl EgressPolicy {
+    /// A policy that refuses everything (for calls that need no network, such as `metadata`).
+    pub fn deny_all(tenant: &str) -> Self {
+        Self {
+            tenant: tenant.to_string(),
+            origin: None,
+            limits: EgressLimits::default(),
+            stats: Arc::default(),
+            auth: Authenticator::none(),
+        }
+    }
+
+    /// Counts a request against the budget; false when the budget is spent.
+    pub(crate) fn admit(&self) -> bool {
+        let sent = self.stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.limits.max_requests {
+            Some(max) if sent > max => {
+                self.stats.requests.fetch_sub(1, Ordering::SeqCst);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    async fn send(self: Arc<Self>, request: Request<WasiBody>, options: Option<RequestOptions>) -> Result<Response<WasiBody>, Error> {
+        let allowed = self.origin.as_ref().is_some_and(|o| o.matches(request.uri()));
+        if !allowed {
+            self.stats.denied.fetch_add(1, Ordering::SeqCst);
+            tracing::warn!(tenant = %self.tenant, host = request.uri().host().unwrap_or("?"), "refused egress to {}", request.uri().host().unwrap_or("?"));
+            return Err(Error::HttpRequestDenied);
+        }
+        let options = self.limits.clamp(options);
+        let (parts, body) = request.into_parts();
+        // Buffered so the request can be repeated once after a refreshed token; connector requests are small.
+        let body = Limited::new(body, self.limits.max_request_bytes)
+            .collect()
+            .await
+            .map_err(|_| Error::HttpRequestBodySize(Some(self.limits.max_request_bytes as u64)))?
+            .to_bytes();
+        let mut refreshed = false;
+        loop {
+            let authorization = match self.auth.authorization(&self).await? {
+                AuthOutcome::Header(value) => value,
+                // The token endpoint said no: the guest sees its status, and the reason is kept for the host.
+                AuthOutcome::Refused(response) => return Ok(response.map(|b| b.map_err(|never| match never {}).boxed_unsync())),
+            };
+            let mut outgoing = Request::from_parts(parts.clone(), Full::new(body.clone()).map_err(|never| match never {}));
+            if let Some(value) = &authorization {
+                outgoing.headers_mut().insert(AUTHORIZATION, value.clone());
+            }
+            if !self.admit() {
+                tracing::warn!(tenant = %self.tenant, "request budget of {:?} spent", self.limits.max_requests);
+                return Err(Error::ConnectionLimitReached);
+            }
+            let (response, io) = wasmtime_wasi_http::default_send_request(outgoing, Some(options)).await?;
+            if response.status() == StatusCode::UNAUTHORIZED && authorization.is_some() && !refreshed && self.auth.refreshable() {
+                // A token can die early (revoked, reused past expiry): fetch a fresh one once and repeat.
+                drop((response, io));
+                self.auth.invalidate(authorization.as_ref()).await;
+                refreshed = true;
+                continue;
+            }
+            tokio::spawn(async move {
+                let _ = io.await;
+            });
+            return Ok(self.metered(response));
+        }
+    }
+
+    fn metered<B>(&self, response: Response<B>) -> Response<WasiBody>
+    where
+        B: Body<Data = Bytes, Error = Error> + Send + 'static,
+    {
+        let cap = self.limits.max_response_bytes;
+        let declared = response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let stats = self.stats.clone();
+        response.map(move |inner| {
+            MeteredBody { inner: inner.boxed_unsync(), seen: 0, cap, too_large: declared.is_some_and(|n| n > cap), stats }.boxed_unsync()
+        })
+    }
+}
+
+/// The hook wasmtime-wasi-http calls for every guest request.
+pub struct EgressHooks(pub Arc<EgressPolicy>);
+
+impl WasiHttpHooks for EgressHooks {
+    /// Guests may not set credentials or cookies: those are the host's to add.
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        const HOST_ONLY: [HeaderName; 3] = [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE];
+        Arc::new(|name| DEFAULT_FORBIDDEN_HEADERS.contains(name) || HOST_ONLY.contains(name))
+    }
+
+    fn send_request(
+        &mut self,
+        request: Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_error: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> Box<dyn Future<Output = Result<(Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>> + Send> {
+        let policy = self.0.clone();
+        Box::new(async move {
+            let response = policy.send(request, options).await?;
+            Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = Result<(), Error>> + Send>))
+        })
+    }
+}
+
+/// Counts received bytes and cuts the body off past the cap.
+struct MeteredBody {
+    inner: WasiBody,
+    seen: u64,
+    cap: u64,
+    too_large: bool,
+    stats: Arc<EgressStats>,
+}
+
+impl Body for MeteredBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = self.get_mut();
+        if this.too_large {
+            return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(this.cap)))));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.seen += data.len() as u64;
+                    this.stats.bytes_received.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    if this.seen > this.cap {
+                        this.too_large = true;
+                        return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(this.cap)))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_matching_is_exact_on_scheme_host_and_port() {
+        let origin = Origin::parse("https://app.pingboard.com").unwrap();
+        let uri = |s: &str| s.parse::<http::Uri>().unwrap();
+        assert!(origin.matches(&uri("https://app.pingboard.com/api/v2/users")));
+        assert!(origin.matches(&uri("https://APP.pingboard.com:443/x")));
+        assert!(!origin.matches(&uri("http://app.pingboard.com/x")));
+        assert!(!origin.matches(&uri("https://app.pingboard.com:8443/x")));
+        assert!(!origin.matches(&uri("https://app.pingboard.com.evil.test/x")));
+        assert!(!origin.matches(&uri("https://evil.test/?https://app.pingboard.com")));
+        let local = Origin::parse("http://127.0.0.1:4321").unwrap();
+        assert!(local.matches(&uri("http://127.0.0.1:4321/oauth/token")));
+        assert!(!local.matches(&uri("http://127.0.0.1:4322/")));
+    }
+
+    #[test]
+    fn guest_timeouts_are_capped() {
+        let limits = EgressLimits::default();
+        let asked = RequestOptions { connect_timeout: Some(Duration::from_secs(600)), first_byte_timeout: Some(Duration::from_secs(1)), between_bytes_timeout: None };
+        let got = limits.clamp(Some(asked));
+        assert_eq!(got.connect_timeout, Some(limits.connect_timeout));
+        assert_eq!(got.first_byte_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(got.between_bytes_timeout, Some(limits.between_bytes_timeout));
+    }
+}

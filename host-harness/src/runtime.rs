@@ -1,0 +1,316 @@
+//! The wasmtime side: one engine, components compiled once and cached precompiled on disk, one pre-instantiated
+//! component shared by every tenant, and a fresh sandboxed store per tenant session. The sandbox's limits
+//! (memory, wall clock per call, no files, no environment, no sockets, no stdio) are all set here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::*;
+use crate::egress::{EgressHooks, EgressPolicy};
+
+/// How often the epoch ticks: the granularity of call deadlines and of a busy guest yielding to others.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<TenantState>,
+    cache_dir: Option<PathBuf>,
+}
+
+/// Per-session sandbox limits.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    /// Linear memory cap for the whole component instance.
+    pub memory_bytes: usize,
+    /// Wall-clock deadline of one call into the component, network waits included.
+    pub call_timeout: Duration,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self { memory_bytes: 256 << 20, call_timeout: Duration::from_secs(300) }
+    }
+}
+
+/// A component compiled for this engine and linked: instantiating it for a tenant is cheap.
+pub struct LoadedComponent {
+    pre: IdentityConnectorPre<TenantState>,
+    pub sha256: String,
+    pub path: PathBuf,
+    /// Whether this load compiled the component (false: read from the precompiled cache).
+    pub compiled: bool,
+}
+
+pub struct TenantState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: EgressHooks,
+    limits: StoreLimits,
+}
+
+impl WasiView for TenantState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for TenantState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+impl Runtime {
+    /// `cache_dir`: where precompiled components are kept; `None` compiles on every load.
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(|e| anyhow!("cannot create the wasm engine: {e}"))?;
+        spawn_epoch_ticker(&engine);
+        let mut linker = Linker::new(&engine);
+        // All of WASI p2, because a std guest imports more than the proxy world (environment, exit, …);
+        // what it can do with it is decided by the empty `WasiCtx` each store gets.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!("{e}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| anyhow!("{e}"))?;
+        Ok(Self { engine, linker, cache_dir })
+    }
+
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("connector-harness"))
+    }
+
+    pub fn load(&self, path: &Path) -> Result<LoadedComponent> {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))?;
+        check_is_component(&bytes).with_context(|| format!("{} is not usable", path.display()))?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let (component, compiled) = self.compile_cached(&bytes, &sha256).with_context(|| format!("cannot compile {}", path.display()))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(IdentityConnectorPre::new)
+            .map_err(|e| anyhow!("{} does not implement the identity:connector world: {e:#}", path.display()))?;
+        Ok(LoadedComponent { pre, sha256, path: path.to_path_buf(), compiled })
+    }
+
+    fn compile_cached(&self, bytes: &[u8], sha256: &str) -> Result<(Component, bool)> {
+        let Some(dir) = &self.cache_dir else {
+            return Ok((Component::new(&self.engine, bytes).map_err(|e| anyhow!("{e:#}"))?, true));
+        };
+        // Keyed by the component and by everything about the engine that makes artifacts incompatible.
+        let engine_key = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            self.engine.precompile_compatibility_hash().hash(&mut hasher);
+            hasher.finish()
+        };
+        let file = dir.join(format!("{sha256}-{engine_key:016x}.cwasm"));
+        if file.exists() {
+            // SAFETY: the file was written by `precompile_component` of an engine with the same compatibility
+            // hash, into the host's own cache directory; tenants never supply precompiled artifacts.
+            match unsafe { Component::deserialize_file(&self.engine, &file) } {
+                Ok(component) => return Ok((component, false)),
+                Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e}", file.display()),
+            }
+        }
+        let artifact = self.engine.precompile_component(bytes).map_err(|e| anyhow!("{e:#}"))?;
+        if let Err(e) = write_atomically(dir, &file, &artifact) {
+            tracing::warn!("cannot cache the compiled component in {}: {e:#}", dir.display());
+        }
+        // SAFETY: `artifact` was just produced by this engine.
+        let component = unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(|e| anyhow!("{e:#}"))?;
+        Ok((component, true))
+    }
+
+    /// A fresh sandboxed instance whose network access goes through `policy`.
+    pub async fn instantiate(&self, component: &LoadedComponent, policy: Arc<EgressPolicy>, sandbox: &Sandbox) -> Result<Instance> {
+        let state = TenantState {
+            // No arguments, environment, preopened directories, sockets or name lookups; stdio goes nowhere.
+            wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: EgressHooks(policy),
+            limits: StoreLimitsBuilder::new().memory_size(sandbox.memory_bytes).instances(64).trap_on_grow_failure(true).build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Yield to the executor on every tick, so a deadline can stop even a guest that never returns.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        let bindings = component.pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("cannot instantiate the component: {e:#}"))?;
+        Ok(Instance { store, bindings, session: None, call_timeout: sandbox.call_timeout, poisoned: None })
+    }
+}
+
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
+
+/// A component's binary must be a component, not a core module or something else entirely.
+fn check_is_component(bytes: &[u8]) -> Result<()> {
+    if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+        bail!("it is not a WebAssembly file");
+    }
+    match bytes[4..8] {
+        [0x0d, 0x00, 0x01, 0x00] => Ok(()),
+        [0x01, 0x00, 0x00, 0x00] => bail!("it is a core WebAssembly module, not a component (build it with --target wasm32-wasip2)"),
+        _ => bail!("it is a WebAssembly binary of an unsupported version"),
+    }
+}
+
+fn write_atomically(dir: &Path, file: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.{}", std::process::id(), file.file_name().and_then(|n| n.to_str()).unwrap_or("tmp")));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, file)?;
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why a call into the component did not produce the component's own answer.
+#[derive(Debug)]
+pub enum CallError {
+    /// The connector answered with one of its typed errors.
+    Connector(ConnectorError),
+    /// The component trapped (a panic, the memory cap, …); the instance is unusable afterwards.
+    Trap(String),
+    /// The call ran past its wall-clock deadline; the instance is unusable afterwards.
+    Timeout { call: &'static str, after: Duration },
+    /// An earlier trap or timeout made the instance unusable.
+    Poisoned(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Connector(e) => f.write_str(&e.describe()),
+            CallError::Trap(m) => write!(f, "{m}"),
+            CallError::Timeout { call, after } => write!(f, "the component's {call} call ran past its {} s deadline", after.as_secs_f64()),
+            CallError::Poisoned(m) => write!(f, "the component instance is unusable after: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// One sandboxed component instance, with at most one open session.
+pub struct Instance {
+    store: Store<TenantState>,
+    bindings: IdentityConnector,
+    session: Option<ResourceAny>,
+    call_timeout: Duration,
+    poisoned: Option<String>,
+}
+
+/// Runs one call under the instance's deadline, classifying traps and timeouts.
+macro_rules! guest_call {
+    ($self:ident, $name:literal, |$guest:ident, $store:ident| $call:expr) => {{
+        if let Some(reason) = &$self.poisoned {
+            return Err(CallError::Poisoned(reason.clone()));
+        }
+        let $guest = $self.bindings.identity_connector_connector();
+        let $store = &mut $self.store;
+        let outcome = tokio::time::timeout($self.call_timeout, $call).await;
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(trap)) => {
+                let message = describe_trap($name, &trap);
+                $self.poisoned = Some(message.clone());
+                Err(CallError::Trap(message))
+            }
+            Err(_) => {
+                let error = CallError::Timeout { call: $name, after: $self.call_timeout };
+                $self.poisoned = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }};
+}
+
+fn describe_trap(call: &str, error: &wasmtime::Error) -> String {
+    let chain = format!("{error:#}");
+    if chain.contains("forcing trap when growing memory") {
+        return format!("the component ran out of memory in {call} (the sandbox's memory cap was reached)");
+    }
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        return format!("the component trapped in {call}: {trap}");
+    }
+    let first_line = chain.lines().next().unwrap_or("unknown error").to_string();
+    format!("the component failed in {call}: {first_line}")
+}
+
+fn flatten<T>(result: Result<Result<T, ConnectorError>, CallError>) -> Result<T, CallError> {
+    result.and_then(|inner| inner.map_err(CallError::Connector))
+}
+
+impl Instance {
+    pub async fn metadata(&mut self) -> Result<ConnectorMetadata, CallError> {
+        guest_call!(self, "metadata", |guest, store| guest.call_metadata(store))
+    }
+
+    pub async fn open(&mut self, config: &[(String, String)], provisioning: bool) -> Result<(), CallError> {
+        let session = flatten(guest_call!(self, "open", |guest, store| guest.call_open(store, config, provisioning)))?;
+        self.session = Some(session);
+        Ok(())
+    }
+
+    fn session(&self) -> Result<ResourceAny, CallError> {
+        self.session.ok_or_else(|| CallError::Poisoned("no session is open".into()))
+    }
+
+    pub async fn validate(&mut self) -> Result<Validation, CallError> {
+        let s = self.session()?;
+        flatten(guest_call!(self, "validate", |guest, store| guest.session().call_validate(store, s)))
+    }
+
+    pub async fn resource_types(&mut self) -> Result<Vec<ResourceType>, CallError> {
+        let s = self.session()?;
+        flatten(guest_call!(self, "resource-types", |guest, store| guest.session().call_resource_types(store, s)))
+    }
+
+    pub async fn list_resources(&mut self, resource_type: &str, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, CallError> {
+        let s = self.session()?;
+        flatten(guest_call!(self, "list-resources", |guest, store| guest.session().call_list_resources(store, s, resource_type, parent, token)))
+    }
+
+    pub async fn list_entitlements(&mut self, resource: &ResourceId, token: Option<&str>) -> Result<EntitlementPage, CallError> {
+        let s = self.session()?;
+        flatten(guest_call!(self, "list-entitlements", |guest, store| guest.session().call_list_entitlements(store, s, resource, token)))
+    }
+
+    pub async fn list_grants(&mut self, resource: &ResourceId, token: Option<&str>) -> Result<GrantPage, CallError> {
+        let s = self.session()?;
+        flatten(guest_call!(self, "list-grants", |guest, store| guest.session().call_list_grants(store, s, resource, token)))
+    }
+
+    pub async fn get_resource(&mut self, id: &ResourceId) -> Result<Resource, CallError> {
+        let s = self.session()?;
+        flatten(guest_call!(self, "get-resource", |guest, store| guest.session().call_get_resource(store, s, id)))
+    }
+}
