@@ -89,12 +89,14 @@ impl<H: HttpClient> PingboardApi<H> {
 
     fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, context: &str) -> Result<Response> {
         let request = Request { method, url: format!("{}{path}", self.base_url), body };
-        // Transport errors come back unnamed; say which call failed.
+        // Transport errors come back unnamed; say which call and which origin failed.
+        let origin = &self.base_url;
         self.http.send(&request).map_err(|e| match e {
             ConnectorError::Unavailable { message, retry_after_ms } => {
-                ConnectorError::Unavailable { message: format!("{context}: {message}"), retry_after_ms }
+                ConnectorError::Unavailable { message: format!("{context}: {message} ({origin})"), retry_after_ms }
             }
-            ConnectorError::PermissionDenied(message) => ConnectorError::PermissionDenied(format!("{context}: {message}")),
+            ConnectorError::PermissionDenied(message) => ConnectorError::PermissionDenied(format!("{context}: {message} ({origin})")),
+            ConnectorError::BadResponse(message) => ConnectorError::BadResponse(format!("{context}: {message}")),
             other => other,
         })
     }

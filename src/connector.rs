@@ -157,3 +157,124 @@ fn unknown_type(resource_type: &str) -> ConnectorError {
 fn not_found(id: &ResourceId) -> ConnectorError {
     ConnectorError::NotFound(format!("{} {}", id.resource_type, id.id))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::http::{Request, Response};
+
+    /// Serves canned responses by URL and records what was asked.
+    #[derive(Default)]
+    struct FakeHttp {
+        responses: HashMap<String, (u16, String)>,
+        asked: RefCell<Vec<String>>,
+    }
+
+    impl FakeHttp {
+        fn with(mut self, path: &str, status: u16, body: serde_json::Value) -> Self {
+            self.responses.insert(format!("https://pb.test{path}"), (status, body.to_string()));
+            self
+        }
+    }
+
+    impl HttpClient for &FakeHttp {
+        fn send(&self, request: &Request) -> Result<Response> {
+            self.asked.borrow_mut().push(request.url.clone());
+            let (status, body) = self.responses.get(&request.url).cloned().unwrap_or((404, "{}".into()));
+            Ok(Response { status, retry_after: None, body: body.into_bytes() })
+        }
+    }
+
+    fn config(page_size: &str) -> Vec<(String, String)> {
+        vec![("base_url".into(), "https://pb.test".into()), ("page_size".into(), page_size.into())]
+    }
+
+    fn meta(key: &str, page: u32, count: u64, page_count: u32) -> serde_json::Value {
+        json!({ key: {"page": page, "page_size": 2, "count": count, "page_count": page_count} })
+    }
+
+    #[test]
+    fn users_page_until_page_count() {
+        let http = FakeHttp::default()
+            .with("/api/v2/users?page=1&page_size=2", 200, json!({"users": [{"id": "1", "email": "a@x.test"}, {"id": "2"}], "meta": meta("users", 1, 3, 2)}))
+            .with("/api/v2/users?page=2&page_size=2", 200, json!({"users": [{"id": "3", "reports_to_id": 1}], "meta": meta("users", 2, 3, 2)}));
+        let session = Session::open(&http, &config("2"), false).unwrap();
+        let first = session.list_resources(USER, None, None).unwrap();
+        assert_eq!(first.resources.iter().map(|r| r.id.id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(first.next_token.as_deref(), Some("2"));
+        let second = session.list_resources(USER, None, first.next_token.as_deref()).unwrap();
+        assert_eq!(second.resources[0].user.as_ref().unwrap().manager_id.as_deref(), Some("1"));
+        assert_eq!(second.next_token, None);
+        assert!(first.entitlements.is_empty() && first.grants.is_empty());
+        assert_eq!(http.asked.borrow().len(), 2);
+    }
+
+    #[test]
+    fn one_groups_listing_serves_groups_locations_and_departments_with_members() {
+        let http = FakeHttp::default().with(
+            "/api/v2/groups?page=1&page_size=1000",
+            200,
+            json!({"groups": [
+                {"id": "10", "name": "Platform", "type": "group", "links": {"users": ["1", "2"]}},
+                {"id": "11", "name": "Lisbon", "type": "location", "links": {}},
+                {"id": "12", "name": "Finance", "type": "department", "links": {"users": ["2"]}},
+            ], "meta": meta("groups", 1, 3, 1)}),
+        );
+        let session = Session::open(&http, &config("1000"), false).unwrap();
+        let page = session.list_resources(GROUP, None, None).unwrap();
+        let ids: Vec<String> = page.resources.iter().map(|r| format!("{}:{}", r.id.resource_type, r.id.id)).collect();
+        assert_eq!(ids, ["group:10", "location:11", "department:12"]);
+        let entitlements: Vec<&str> = page.entitlements.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(entitlements, ["group:10:member", "location:11:member", "department:12:member"]);
+        let grants: Vec<&str> = page.grants.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(grants, ["group:10:member:user:1", "group:10:member:user:2", "department:12:member:user:2"]);
+        assert_eq!(page.next_token, None);
+        // Listed with `group`: no request of their own.
+        assert_eq!(session.list_resources(LOCATION, None, None).unwrap(), ResourcePage::default());
+        assert_eq!(http.asked.borrow().len(), 1);
+    }
+
+    #[test]
+    fn single_resources_and_their_grants_are_fetched_by_id() {
+        let http = FakeHttp::default()
+            .with("/api/v2/groups/12", 200, json!({"groups": [{"id": "12", "name": "Finance", "type": "department", "links": {"users": ["2"]}}]}))
+            .with("/api/v2/users/2", 200, json!({"users": [{"id": "2", "first_name": "Zoë"}]}));
+        let session = Session::open(&http, &config("10"), false).unwrap();
+        assert_eq!(session.get_resource(&ResourceId::new(USER, "2")).unwrap().display_name, "Zoë");
+        assert_eq!(session.get_resource(&ResourceId::new(DEPARTMENT, "12")).unwrap().display_name, "Finance");
+        assert_eq!(session.list_grants(&ResourceId::new(DEPARTMENT, "12"), None).unwrap().grants[0].id, "department:12:member:user:2");
+        // A department asked for as a location does not exist; neither does an unknown id or type.
+        assert!(matches!(session.get_resource(&ResourceId::new(LOCATION, "12")), Err(ConnectorError::NotFound(_))));
+        assert!(matches!(session.get_resource(&ResourceId::new(USER, "404")), Err(ConnectorError::NotFound(_))));
+        assert!(matches!(session.list_resources("robot", None, None), Err(ConnectorError::NotFound(_))));
+        assert!(matches!(session.list_resources(USER, None, Some("zero")), Err(ConnectorError::Internal(_))));
+    }
+
+    #[test]
+    fn writes_refuse_without_provisioning() {
+        let http = FakeHttp::default();
+        assert_eq!(Session::open(&http, &config("10"), false).unwrap().write_gate("grant"), Err(ConnectorError::ProvisioningDisabled));
+        assert!(http.asked.borrow().is_empty());
+    }
+
+    #[test]
+    fn metadata_declares_host_performed_oauth_and_single_pass_capabilities() {
+        let m = metadata();
+        assert_eq!(m.base_url_field, "base_url");
+        let AuthScheme::OAuth2ClientCredentials(oauth) = &m.auth else { panic!("{:?}", m.auth) };
+        assert_eq!((oauth.token_path, oauth.client_id_field, oauth.client_secret_field), ("/oauth/token", "client_id", "client_secret"));
+        assert_eq!((oauth.credentials_in, oauth.grant_type_in), (CredentialsPlacement::FormBody, ParameterPlacement::Query));
+        let secret: Vec<_> = m.config_schema.iter().filter(|f| f.secret).map(|f| f.key).collect();
+        assert_eq!(secret, ["client_secret"]);
+        let group = m.capabilities.iter().find(|c| c.resource_type == GROUP).unwrap();
+        assert!(group.capabilities.inline_entitlements && group.capabilities.inline_grants);
+        for t in [LOCATION, DEPARTMENT] {
+            assert_eq!(m.capabilities.iter().find(|c| c.resource_type == t).unwrap().listed_with, Some(GROUP));
+        }
+    }
+}

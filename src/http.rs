@@ -56,13 +56,28 @@ pub fn retry_after_ms(value: &str, now: std::time::SystemTime) -> Option<u64> {
     Some(when.duration_since(now).map(|d| d.as_millis() as u64).unwrap_or(0))
 }
 
-/// Classifies a transport error message from a `wasi:http` client; the API client adds which call it was.
+/// Classifies a transport error message from a `wasi:http` client (which names the `ErrorCode`); the API
+/// client adds which call it was.
 pub fn transport_error(message: &str) -> ConnectorError {
+    const PLAIN: [(&str, &str); 9] = [
+        ("ConnectionRefused", "connection refused"),
+        ("ConnectionTimeout", "timed out connecting"),
+        ("HttpResponseTimeout", "timed out waiting for the response"),
+        ("ConnectionReadTimeout", "timed out reading the response"),
+        ("DnsError", "the host name did not resolve"),
+        ("DnsTimeout", "the host name did not resolve in time"),
+        ("ConnectionTerminated", "the connection was closed mid-response"),
+        ("HttpResponseIncomplete", "the response was cut short"),
+        ("TlsCertificateError", "the TLS certificate was not accepted"),
+    ];
     if message.contains("HttpRequestDenied") {
-        ConnectorError::PermissionDenied("the host refused to send the request (egress not allowed)".into())
-    } else {
-        ConnectorError::Unavailable { message: message.to_string(), retry_after_ms: None }
+        return ConnectorError::PermissionDenied("the host refused to send the request (egress not allowed)".into());
     }
+    if message.contains("HttpResponseBodySize") {
+        return ConnectorError::BadResponse("the response body is larger than the host allows".into());
+    }
+    let plain = PLAIN.iter().find(|(code, _)| message.contains(code)).map(|(_, text)| text.to_string());
+    ConnectorError::Unavailable { message: plain.unwrap_or_else(|| message.to_string()), retry_after_ms: None }
 }
 
 #[cfg(test)]
@@ -82,6 +97,8 @@ mod tests {
     #[test]
     fn denied_requests_are_not_retryable() {
         assert!(matches!(transport_error("ErrorCode::HttpRequestDenied"), ConnectorError::PermissionDenied(_)));
-        assert!(matches!(transport_error("ConnectionRefused"), ConnectorError::Unavailable { .. }));
+        assert_eq!(transport_error("ErrorCode::ConnectionRefused"), ConnectorError::Unavailable { message: "connection refused".into(), retry_after_ms: None });
+        assert!(matches!(transport_error("reading the body: ErrorCode::HttpResponseBodySize(Some(10))"), ConnectorError::BadResponse(_)));
+        assert_eq!(transport_error("something new"), ConnectorError::Unavailable { message: "something new".into(), retry_after_ms: None });
     }
 }

@@ -11,7 +11,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::bindings::{AuthScheme, ConnectorMetadata, CredentialsPlacement, ParameterPlacement};
-use crate::driver::{self, NoProgress, Progress, RetryPolicy, SyncOptions};
+use crate::driver::{self, NoProgress, OpenSession, Progress, RetryPolicy, SyncOptions};
 use crate::egress::{EgressLimits, EgressPolicy};
 use crate::runtime::{LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
@@ -198,20 +198,13 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
                 instance.validate().await
             }
             .await;
-            let validation = outcome.map_err(|e| {
-                let message = e.to_string();
-                match policy.auth.last_failure().filter(|_| message.contains("unauthenticated")) {
-                    Some(reason) => anyhow!("authentication failed: {reason}"),
-                    None => anyhow!("validation failed: {message}"),
-                }
-            })?;
+            let validation = outcome.map_err(|e| driver::explain(&policy, &tenant.redactor, anyhow!("validation failed: {e}")))?;
             let requests = policy.stats.snapshot().requests;
             writeln!(out, "ok: tenant `{}`: {} ({requests} requests)", tenant.name, validation.summary)?;
             Ok(())
         }
         Command::Sync { tenant: args, store, limits } => {
             let (runtime, loaded, metadata, mut tenant) = prepare(&args, cache_dir, redactor).await?;
-            let mut store = Store::open(&store)?;
             let options = SyncOptions {
                 sandbox: Sandbox { memory_bytes: limits.memory_mib << 20, call_timeout: Duration::from_secs(limits.call_timeout_secs) },
                 egress: EgressLimits {
@@ -221,9 +214,12 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
                 },
                 retry: RetryPolicy { max_attempts: limits.max_attempts.max(1), max_total_wait: Duration::from_secs(limits.max_retry_wait_secs), ..RetryPolicy::default() },
             };
+            // The component accepts the config before the store is created or touched.
+            let session = OpenSession::open(&runtime, &loaded, &mut tenant, &options).await?;
+            let mut store = Store::open(&store)?;
             let display = ProgressDisplay::new(show_progress, &tenant.name);
             let progress: &dyn Progress = if show_progress { &display } else { &NoProgress };
-            let report = driver::sync(&runtime, &loaded, &metadata, &mut tenant, &mut store, &options, progress).await;
+            let report = session.sync(&loaded, &metadata, &mut store, &options, progress).await;
             display.finish();
             let report = report?;
             writeln!(

@@ -5,11 +5,14 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use anyhow::{Result, anyhow, bail};
 
 use crate::bindings::*;
-use crate::egress::{EgressCounts, EgressLimits};
+use crate::egress::{EgressCounts, EgressLimits, EgressPolicy};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
+use crate::secrets::Redactor;
 use crate::store::{Store, SyncCounts, SyncId};
 use crate::tenant::ResolvedTenant;
 
@@ -66,43 +69,55 @@ pub struct SyncReport {
     pub elapsed: Duration,
 }
 
-/// Runs one full sync of `tenant` into `store`. On failure the sync is recorded as failed (with the redacted
-/// error) and the tenant's previous complete sync stays the one readers see.
-pub async fn sync(
-    runtime: &Runtime,
-    component: &LoadedComponent,
-    metadata: &ConnectorMetadata,
-    tenant: &mut ResolvedTenant,
-    store: &mut Store,
-    options: &SyncOptions,
-    progress: &dyn Progress,
-) -> Result<SyncReport> {
-    let started = Instant::now();
-    let policy = tenant.egress_policy(options.egress.clone());
-    let redact = |e: anyhow::Error| -> anyhow::Error {
-        let mut message = format!("{e:#}");
-        // The guest only knows it was refused; the host knows why.
-        if let Some(reason) = policy.auth.last_failure().filter(|_| message.contains("unauthenticated")) {
-            message = format!("authentication failed: {reason}");
+/// A component instance with its session open for one tenant: config and credentials have been accepted by
+/// the component, and nothing has been written anywhere yet.
+pub struct OpenSession {
+    instance: Instance,
+    policy: Arc<EgressPolicy>,
+    redactor: Redactor,
+    tenant: String,
+    started: Instant,
+}
+
+impl OpenSession {
+    pub async fn open(runtime: &Runtime, component: &LoadedComponent, tenant: &mut ResolvedTenant, options: &SyncOptions) -> Result<Self> {
+        let started = Instant::now();
+        let policy = tenant.egress_policy(options.egress.clone());
+        let mut instance = runtime.instantiate(component, policy.clone(), &options.sandbox).await?;
+        if let Err(e) = instance.open(&tenant.guest_config, false).await {
+            return Err(explain(&policy, &tenant.redactor, anyhow!("cannot open the connector: {e}")));
         }
-        anyhow!(tenant.redactor.redact(&message))
-    };
-    let mut instance = runtime.instantiate(component, policy.clone(), &options.sandbox).await.map_err(redact)?;
-    instance.open(&tenant.guest_config, false).await.map_err(|e| redact(anyhow!("cannot open the connector: {e}")))?;
-    let sync_id = store.begin_sync(&tenant.name, &metadata.name, &metadata.version, &component.sha256)?;
-    let mut run = Run { instance: &mut instance, store, sync_id, options, progress, retries: 0, waited: Duration::ZERO };
-    match run.all(metadata).await {
-        Ok(()) => {
-            let retries = run.retries;
-            let egress = policy.stats.snapshot();
-            store.finish_sync(sync_id, egress.requests, egress.bytes_received)?;
-            Ok(SyncReport { sync_id, counts: store.counts(sync_id)?, egress, retries, elapsed: started.elapsed() })
+        Ok(Self { instance, policy, redactor: tenant.redactor.clone(), tenant: tenant.name.clone(), started })
+    }
+
+    /// Runs one full sync into `store`. On failure the sync is recorded as failed (with the redacted error) and
+    /// the tenant's previous complete sync stays the one readers see.
+    pub async fn sync(mut self, component: &LoadedComponent, metadata: &ConnectorMetadata, store: &mut Store, options: &SyncOptions, progress: &dyn Progress) -> Result<SyncReport> {
+        let sync_id = store.begin_sync(&self.tenant, &metadata.name, &metadata.version, &component.sha256)?;
+        let mut run = Run { instance: &mut self.instance, store, sync_id, options, progress, retries: 0, waited: Duration::ZERO };
+        match run.all(metadata).await {
+            Ok(()) => {
+                let retries = run.retries;
+                let egress = self.policy.stats.snapshot();
+                store.finish_sync(sync_id, egress.requests, egress.bytes_received)?;
+                Ok(SyncReport { sync_id, counts: store.counts(sync_id)?, egress, retries, elapsed: self.started.elapsed() })
+            }
+            Err(e) => {
+                let e = explain(&self.policy, &self.redactor, e);
+                store.fail_sync(sync_id, &format!("{e:#}"))?;
+                Err(e)
+            }
         }
-        Err(e) => {
-            let e = redact(e);
-            store.fail_sync(sync_id, &format!("{e:#}"))?;
-            Err(e)
-        }
+    }
+}
+
+/// An error as the user should read it: redacted, and with the host's own reason when authentication failed
+/// (the guest only knows it was refused).
+pub fn explain(policy: &EgressPolicy, redactor: &Redactor, e: anyhow::Error) -> anyhow::Error {
+    let message = format!("{e:#}");
+    match policy.auth.last_failure().filter(|_| message.contains("unauthenticated")) {
+        Some(reason) => anyhow!("authentication failed: {reason}"),
+        None => anyhow!(redactor.redact(&message)),
     }
 }
 

@@ -3,7 +3,7 @@ use std::io::IsTerminal;
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error,connector_harness=warn".into()))
         .with_target(false)
         .without_time()
         .init();

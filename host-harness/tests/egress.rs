@@ -1,0 +1,109 @@
+//! The egress hook, driven directly as wasmtime-wasi-http drives it: only the tenant's origin is reachable,
+//! credentials are the host's to add, and traffic is counted.
+
+use std::sync::Arc;
+
+use connector_harness::auth::{AuthPlan, Authenticator, OAuth2Plan};
+use connector_harness::bindings::{CredentialsPlacement, ParameterPlacement};
+use connector_harness::egress::{EgressHooks, EgressLimits, EgressPolicy, Origin};
+use connector_harness::secrets::{Redactor, Secret};
+use http_body_util::{BodyExt, Empty};
+use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
+use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
+
+fn request(uri: &str) -> http::Request<WasiBody> {
+    http::Request::get(uri).body(Empty::new().map_err(|never| match never {}).boxed_unsync()).unwrap()
+}
+
+async fn send(hooks: &mut EgressHooks, uri: &str) -> Result<http::Response<WasiBody>, Error> {
+    let future = hooks.send_request(request(uri), None, Box::new(async { Ok(()) }));
+    Box::into_pin(future).await.map(|(response, _)| response)
+}
+
+fn policy(origin: &str, auth: Authenticator) -> Arc<EgressPolicy> {
+    Arc::new(EgressPolicy { tenant: "t".into(), origin: Some(Origin::parse(origin).unwrap()), limits: EgressLimits::default(), stats: Arc::default(), auth })
+}
+
+fn oauth(double: &PingboardDouble, secret: &str) -> Authenticator {
+    Authenticator::new(
+        AuthPlan::OAuth2(OAuth2Plan {
+            token_url: format!("{}/oauth/token", double.base_url()),
+            client_id: CLIENT_ID.into(),
+            client_secret: Secret::new(secret),
+            credentials_in: CredentialsPlacement::FormBody,
+            grant_type_in: ParameterPlacement::Query,
+            extra_params: Vec::new(),
+        }),
+        Redactor::default(),
+    )
+}
+
+#[tokio::test]
+async fn other_origins_are_refused_before_anything_is_sent() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(3))).unwrap();
+    let policy = policy(&double.base_url(), oauth(&double, CLIENT_SECRET));
+    let mut hooks = EgressHooks(policy.clone());
+    let other_port = format!("http://127.0.0.1:{}/api/v2/users", double.addr().port() + 1);
+    for uri in ["http://evil.test/steal", &other_port, &format!("https://{}/api/v2/users", double.addr())] {
+        assert!(matches!(send(&mut hooks, uri).await, Err(Error::HttpRequestDenied)), "{uri} must be refused");
+    }
+    let stats = policy.stats.snapshot();
+    assert_eq!((stats.denied, stats.requests, stats.token_requests), (3, 0, 0));
+    assert_eq!(double.counts().total, 0, "no token was fetched for a refused request");
+}
+
+#[tokio::test]
+async fn the_host_authenticates_for_the_tenant_origin_and_reuses_its_token() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(3))).unwrap();
+    let policy = policy(&double.base_url(), oauth(&double, CLIENT_SECRET));
+    let mut hooks = EgressHooks(policy.clone());
+    for _ in 0..3 {
+        let response = send(&mut hooks, &format!("{}/api/v2/users?page=1&page_size=2", double.base_url())).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["users"].as_array().map(Vec::len), Some(2));
+    }
+    let stats = policy.stats.snapshot();
+    assert_eq!((stats.requests, stats.token_requests), (4, 1), "one token for three calls");
+    assert!(stats.bytes_received > 0);
+    assert_eq!(double.counts().token, 1);
+}
+
+#[tokio::test]
+async fn a_refused_secret_reaches_the_guest_as_401_and_the_reason_stays_with_the_host() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(3))).unwrap();
+    let policy = policy(&double.base_url(), oauth(&double, "wrong-secret"));
+    let mut hooks = EgressHooks(policy.clone());
+    let response = send(&mut hooks, &format!("{}/api/v2/users", double.base_url())).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(double.counts().users_pages, 0, "the guest's request was never sent without a token");
+    let reason = policy.auth.last_failure().unwrap();
+    assert!(reason.ends_with("refused the client credentials (HTTP 401: invalid_client)"), "{reason}");
+}
+
+#[tokio::test]
+async fn guests_may_not_set_credentials_or_cookies() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(1))).unwrap();
+    let mut hooks = EgressHooks(policy(&double.base_url(), Authenticator::none()));
+    let forbidden = hooks.forbidden_header_filter();
+    for name in ["authorization", "proxy-authorization", "cookie", "host"] {
+        assert!(forbidden(&http::HeaderName::from_static(name)), "{name}");
+    }
+    assert!(!forbidden(&http::HeaderName::from_static("accept")));
+}
+
+#[tokio::test]
+async fn oversized_responses_are_cut_off() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(50))).unwrap();
+    let policy = Arc::new(EgressPolicy {
+        tenant: "t".into(),
+        origin: Some(Origin::parse(&double.base_url()).unwrap()),
+        limits: EgressLimits { max_response_bytes: 1000, ..EgressLimits::default() },
+        stats: Arc::default(),
+        auth: oauth(&double, CLIENT_SECRET),
+    });
+    let mut hooks = EgressHooks(policy);
+    let response = send(&mut hooks, &format!("{}/api/v2/users?page_size=50", double.base_url())).await.unwrap();
+    assert!(matches!(response.into_body().collect().await, Err(Error::HttpResponseBodySize(Some(1000)))));
+}

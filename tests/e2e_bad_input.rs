@@ -1,0 +1,132 @@
+//! Bad input gets one clear line naming the problem, a non-zero exit, no secret anywhere, and the store as it
+//! was: the last complete sync is still what readers see.
+
+mod common;
+
+use common::*;
+use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, Faults, PingboardDouble};
+
+const SECRET: &str = "s3cr3t-never-printed";
+
+#[track_caller]
+fn fails_with(outcome: Outcome, expected: &str) {
+    assert_eq!(outcome.code, 1, "should fail; stdout: {}", outcome.out);
+    assert_eq!(outcome.err.lines().count(), 1, "one line: {}", outcome.err);
+    assert!(outcome.err.starts_with("error: "), "{}", outcome.err);
+    assert!(outcome.err.contains(expected), "expected `{expected}` in: {}", outcome.err);
+    assert!(!outcome.err.contains(SECRET) && !outcome.out.contains(SECRET), "a secret leaked: {}", outcome.err);
+    assert!(!outcome.err.contains(CLIENT_SECRET) && !outcome.out.contains(CLIENT_SECRET), "a secret leaked: {}", outcome.err);
+}
+
+fn base(scratch: &Scratch) -> Vec<String> {
+    vec!["--cache-dir".into(), scratch.cache(), "sync".into(), "--component".into(), component(), "--store".into(), scratch.store()]
+}
+
+fn with(mut args: Vec<String>, extra: &[&str]) -> Vec<String> {
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+#[test]
+fn config_mistakes_are_named_before_anything_is_written() {
+    let scratch = Scratch::new();
+    let secret = format!("client_secret={SECRET}");
+    fails_with(harness(&with(base(&scratch), &["--secret", &secret])), "missing required config `client_id` (Client ID): pass it with --config client_id=…");
+    fails_with(harness(&with(base(&scratch), &["--config", "client_id=x"])), "missing secret `client_secret` (Client secret): pass it with --secret client_secret=… or --secret-env client_secret=VAR");
+    fails_with(harness(&with(base(&scratch), &["--config", "client_id=x", "--config", &secret])), "`client_secret` is a secret: pass it with --secret");
+    fails_with(harness(&with(base(&scratch), &["--config", "client_id=x", "--secret", &secret, "--config", "colour=blue"])), "unknown config key `colour` (this connector takes: base_url, client_id, client_secret, page_size)");
+    fails_with(harness(&with(base(&scratch), &["--config", "client_id=x", "--secret", &secret, "--config", "page_size=0"])), "invalid config: page_size `0` must be a whole number from 1 to 3000");
+    fails_with(harness(&with(base(&scratch), &["--config", "client_id=x", "--secret-env", "client_secret=NO_SUCH_VARIABLE_HERE"])), "secret `client_secret`: environment variable NO_SUCH_VARIABLE_HERE is not set");
+    fails_with(harness(&with(base(&scratch), &["--config", "client_id=x", "--secret", &secret, "--config", "base_url=ftp://files.example"])), "base URL `ftp://files.example` must use http or https");
+    assert!(!std::path::Path::new(&scratch.store()).exists(), "no store is created for bad input");
+}
+
+#[test]
+fn a_malformed_tenant_file_is_named_without_echoing_it() {
+    let scratch = Scratch::new();
+    let file = scratch.path("tenant.toml");
+    std::fs::write(&file, format!("tenant = \"acme\"\n[secrets]\nclient_secret = {{ value = \"{SECRET}\" \n")).unwrap();
+    let args = ["sync".to_string(), "--tenant-file".into(), file.display().to_string(), "--store".into(), scratch.store()];
+    fails_with(harness(&args), &format!("tenant file {} is malformed at byte", file.display()));
+}
+
+#[test]
+fn the_component_and_the_store_must_be_usable() {
+    let scratch = Scratch::new();
+    let core_module = scratch.path("core.wasm");
+    std::fs::write(&core_module, b"\0asm\x01\0\0\0").unwrap();
+    let inspect = |path: &str| harness(&["--cache-dir", &scratch.cache(), "inspect", "--component", path]);
+    fails_with(inspect(&scratch.path("missing.wasm").display().to_string()), "cannot read component");
+    fails_with(inspect(env!("CARGO_MANIFEST_PATH")), "is not usable: it is not a WebAssembly file");
+    fails_with(inspect(&core_module.display().to_string()), "it is a core WebAssembly module, not a component (build it with --target wasm32-wasip2)");
+
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(10))).unwrap();
+    let not_a_dir = scratch.path("plain-file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let mut args = sync_args(&scratch, &double, &[]);
+    let store_at = args.iter().position(|a| a == "--store").unwrap() + 1;
+    args[store_at] = not_a_dir.join("store.db").display().to_string();
+    fails_with(harness(&args), "does not exist");
+    assert_eq!(double.counts().total, 0, "nothing was sent");
+}
+
+#[test]
+fn unknown_queries_are_named() {
+    let scratch = Scratch::new();
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(10))).unwrap();
+    harness(&sync_args(&scratch, &double, &[])).ok();
+    fails_with(harness(&["resources", "--store", &scratch.store(), "--type", "robot"]), "unknown resource type `robot` (sync 1 has: department, group, location, user)");
+    fails_with(harness(&["export", "--store", &scratch.store(), "--tenant", "nobody", "--format", "jsonl"]), "tenant `nobody` has no complete sync in this store");
+    fails_with(harness(&["diff", "--store", &scratch.store()]), "tenant `default` has 1 complete sync(s); diff needs two");
+    fails_with(harness(&["export", "--store", &scratch.path("nope.db").display().to_string(), "--format", "jsonl"]), "no store at");
+    let usage = harness(&["export", "--store", &scratch.store(), "--format", "xml"]);
+    assert_eq!(usage.code, 2, "usage errors exit 2");
+}
+
+#[test]
+fn source_failures_fail_cleanly_and_keep_the_last_good_sync() {
+    let company = Company::generate(CompanySpec::sized(500));
+    let double = PingboardDouble::start(company.clone()).unwrap();
+    let scratch = Scratch::new();
+    harness(&sync_args(&scratch, &double, &["--config", "page_size=100"])).ok();
+    let good = export(&scratch, "default");
+    let retry_fast = ["--max-attempts", "2", "--config", "page_size=100"];
+
+    double.set_faults(Faults { unavailable_burst: Some((1, 1_000)), ..Faults::default() });
+    fails_with(harness(&sync_args(&scratch, &double, &retry_fast)), "listing user: unavailable: GET /api/v2/users page 1: HTTP 503 (gave up after 2 attempts)");
+
+    double.set_faults(Faults { truncate_every: Some(1), ..Faults::default() });
+    fails_with(harness(&sync_args(&scratch, &double, &retry_fast)), "listing user: bad response: GET /api/v2/users page 1: body is not valid JSON (EOF while parsing");
+
+    double.set_faults(Faults::default());
+    let mut unreachable = sync_args(&scratch, &double, &retry_fast);
+    let at = unreachable.iter().position(|a| a.starts_with("base_url=")).unwrap();
+    unreachable[at] = "base_url=http://127.0.0.1:1".into();
+    fails_with(harness(&unreachable), "listing user: unavailable: GET /api/v2/users page 1: connection refused (http://127.0.0.1:1) (gave up after 2 attempts)");
+
+    assert_eq!(export(&scratch, "default"), good, "readers still see the last good sync");
+    let _ = CLIENT_ID;
+}
+
+#[test]
+fn diff_shows_what_changed_between_the_last_two_syncs() {
+    let mut company = Company::generate(CompanySpec::sized(60));
+    let double = PingboardDouble::start(company.clone()).unwrap();
+    let scratch = Scratch::new();
+    harness(&sync_args(&scratch, &double, &[])).ok();
+    let leaver = company.users.remove(7);
+    company.users[0].job_title = "Chief Executive".into();
+    for group in &mut company.groups {
+        group.member_ids.retain(|m| m != &leaver.id);
+    }
+    double.replace_company(company.clone());
+    harness(&sync_args(&scratch, &double, &[])).ok();
+    let diff = harness(&["diff", "--store", &scratch.store()]).ok();
+    let lines: Vec<&str> = diff.lines().collect();
+    assert!(lines.contains(&format!("- resource user:{}", leaver.id).as_str()), "{diff}");
+    assert!(lines.contains(&format!("~ resource user:{}", company.users[0].id).as_str()), "{diff}");
+    let removed_grants = lines.iter().filter(|l| l.starts_with("- grant ") && l.ends_with(&format!(":user:{}", leaver.id))).count();
+    assert_eq!(removed_grants, 3, "the leaver's location, department and team memberships: {diff}");
+    // Changed: the promoted user, and the leaver's three groups (their member counts).
+    assert_eq!(lines.last().copied(), Some("sync 1 → sync 2: 0 added, 4 removed, 4 changed"), "{diff}");
+}
