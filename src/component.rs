@@ -90,27 +90,27 @@ impl GuestSession for SessionResource {
     }
 
     fn grant(&self, _principal: w::ResourceId, _entitlement: String) -> Out<w::GrantOutcome> {
-        Err(self.0.write_gate("grant").unwrap_err().into())
+        Err(self.0.refuse_write("grant").into())
     }
 
     fn revoke(&self, _grant: w::Grant) -> Out<w::RevokeOutcome> {
-        Err(self.0.write_gate("revoke").unwrap_err().into())
+        Err(self.0.refuse_write("revoke").into())
     }
 
     fn create_account(&self, _fields: w::Fields) -> Out<w::CreateOutcome> {
-        Err(self.0.write_gate("create-account").unwrap_err().into())
+        Err(self.0.refuse_write("create-account").into())
     }
 
     fn update_resource(&self, _id: w::ResourceId, _fields: w::Fields) -> Out<w::Resource> {
-        Err(self.0.write_gate("update-resource").unwrap_err().into())
+        Err(self.0.refuse_write("update-resource").into())
     }
 
     fn create_resource(&self, _resource_type: String, _fields: w::Fields) -> Out<w::CreateOutcome> {
-        Err(self.0.write_gate("create-resource").unwrap_err().into())
+        Err(self.0.refuse_write("create-resource").into())
     }
 
     fn delete_resource(&self, _id: w::ResourceId) -> Out<w::DeleteOutcome> {
-        Err(self.0.write_gate("delete-resource").unwrap_err().into())
+        Err(self.0.refuse_write("delete-resource").into())
     }
 }
 

@@ -115,12 +115,13 @@ impl<H: HttpClient> Session<H> {
         }
     }
 
-    /// Writes land with the provisioning work; until then they refuse clearly, after the provisioning gate.
-    pub fn write_gate(&self, what: &str) -> Result<()> {
+    /// Why a write is refused: writes land with the provisioning work; until then they refuse clearly, after
+    /// the provisioning gate.
+    pub fn refuse_write(&self, what: &str) -> ConnectorError {
         if !self.provisioning {
-            return Err(ConnectorError::ProvisioningDisabled);
+            return ConnectorError::ProvisioningDisabled;
         }
-        Err(ConnectorError::Unsupported(format!("{what} is not implemented by this connector version")))
+        ConnectorError::Unsupported(format!("{what} is not implemented by this connector version"))
     }
 
     /// A group-like resource of the requested type; a group of another type is not found.
@@ -258,7 +259,8 @@ mod tests {
     #[test]
     fn writes_refuse_without_provisioning() {
         let http = FakeHttp::default();
-        assert_eq!(Session::open(&http, &config("10"), false).unwrap().write_gate("grant"), Err(ConnectorError::ProvisioningDisabled));
+        assert_eq!(Session::open(&http, &config("10"), false).unwrap().refuse_write("grant"), ConnectorError::ProvisioningDisabled);
+        assert!(matches!(Session::open(&http, &config("10"), true).unwrap().refuse_write("grant"), ConnectorError::Unsupported(_)));
         assert!(http.asked.borrow().is_empty());
     }
 

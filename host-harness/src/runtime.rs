@@ -118,10 +118,13 @@ impl Runtime {
             hasher.finish()
         };
         let file = dir.join(format!("{sha256}-{engine_key:016x}.cwasm"));
-        if file.exists() {
-            // SAFETY: the file was written by `precompile_component` of an engine with the same compatibility
-            // hash, into the host's own cache directory; tenants never supply precompiled artifacts.
-            match unsafe { Component::deserialize_file(&self.engine, &file) } {
+        // Read into memory rather than mmapped: a cache file changed in place under a mapping would crash the
+        // host (SIGBUS), and the copy costs about a millisecond.
+        if let Ok(cached) = std::fs::read(&file) {
+            // SAFETY: the file is in the host's own cache directory, named by the component's hash and the
+            // engine's compatibility hash; tenants never supply precompiled artifacts. wasmtime checks the
+            // header and rejects bytes that are not a compatible artifact.
+            match unsafe { Component::deserialize(&self.engine, &cached) } {
                 Ok(component) => return Ok((component, false)),
                 Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e}", file.display()),
             }
