@@ -59,7 +59,7 @@ impl<H: HttpClient> PingboardApi<H> {
         let path = format!("/api/v2/{key}?page={page}&page_size={page_size}");
         let context = format!("GET /api/v2/{key} page {page}");
         let body = self.get_json(&path, &context)?;
-        parse_listing(body, key, page, &context)
+        parse_listing(body, key, page, page_size, &context)
     }
 
     /// `GET /api/v2/<collection>/<id>`; `None` when the API says 404.
@@ -116,6 +116,7 @@ pub fn check_status(response: &Response, context: &str) -> Result<()> {
             message()
         ))),
         404 => Err(ConnectorError::NotFound(message())),
+        400 => Err(ConnectorError::Rejected(format!("{}: {}", message(), error_messages(&response.body)))),
         422 => Err(ConnectorError::Rejected(format!("{}: {}", message(), error_messages(&response.body)))),
         429 => Err(ConnectorError::RateLimited { message: message(), retry_after_ms: retry_after() }),
         408 | 500 | 502 | 503 | 504 => {
@@ -155,7 +156,7 @@ fn take_records(mut body: Value, key: &str, context: &str) -> Result<Vec<Value>>
     }
 }
 
-fn parse_listing(mut body: Value, key: &str, page: u32, context: &str) -> Result<Listing> {
+fn parse_listing(mut body: Value, key: &str, page: u32, asked_page_size: u32, context: &str) -> Result<Listing> {
     let meta = body.pointer(&format!("/meta/{key}")).cloned().ok_or_else(|| {
         ConnectorError::bad_response(context, format!("no `meta.{key}` block in the response"))
     })?;
@@ -175,6 +176,17 @@ fn parse_listing(mut body: Value, key: &str, page: u32, context: &str) -> Result
     let records = take_records(std::mem::take(&mut body), key, context)?;
     if page_count == 0 && !records.is_empty() {
         return Err(ConnectorError::bad_response(context, format!("`meta.{key}.page_count` is 0 but records came back")));
+    }
+    // The server may serve fewer per page than asked; it says so in `meta.page_size`.
+    let page_size = meta.get("page_size").and_then(Value::as_u64).filter(|&n| n > 0).unwrap_or(u64::from(asked_page_size));
+    if u64::from(page_count) != count.div_ceil(page_size) {
+        return Err(ConnectorError::bad_response(
+            context,
+            format!("`meta.{key}` contradicts itself: {count} records at {page_size} a page is not {page_count} pages"),
+        ));
+    }
+    if records.len() as u64 > page_size {
+        return Err(ConnectorError::bad_response(context, format!("{} records on a page of {page_size}", records.len())));
     }
     if page > page_count.max(1) {
         return Err(ConnectorError::bad_response(context, format!("page {page} is past the last page {page_count}")));
@@ -203,9 +215,9 @@ mod tests {
     #[test]
     fn listing_reads_meta_and_stops_at_page_count() {
         let body = json!({"users": [{"id": "1"}], "meta": {"users": {"page": 2, "page_size": 1, "count": 3, "page_count": 3}}});
-        let listing = parse_listing(body, "users", 2, "GET /api/v2/users page 2").unwrap();
+        let listing = parse_listing(body, "users", 2, 1, "GET /api/v2/users page 2").unwrap();
         assert_eq!((listing.records.len(), listing.page_count, listing.count, listing.next_page()), (1, 3, 3, Some(3)));
-        let last = parse_listing(json!({"users": [], "meta": {"users": {"page": 3, "count": 3, "page_count": 3}}}), "users", 3, "c").unwrap();
+        let last = parse_listing(json!({"users": [], "meta": {"users": {"page": 3, "count": 3, "page_count": 3}}}), "users", 3, 1, "c").unwrap();
         assert_eq!(last.next_page(), None);
     }
 
@@ -213,7 +225,7 @@ mod tests {
     fn empty_collection_has_page_count_zero() {
         let body = json!({"groups": [], "meta": {"groups": {"page": 1, "page_size": 1000, "count": 0, "page_count": 0,
             "first_href": "/api/v2/groups?page_size=1000", "previous_href": null, "next_href": null, "last_href": "/api/v2/groups?page=0&page_size=1000"}}});
-        let listing = parse_listing(body, "groups", 1, "c").unwrap();
+        let listing = parse_listing(body, "groups", 1, 1000, "c").unwrap();
         assert!(listing.records.is_empty());
         assert_eq!(listing.next_page(), None);
     }
@@ -227,9 +239,11 @@ mod tests {
             (json!({"users": [], "meta": {"users": {"count": 1}}}), "`meta.users.page_count` is missing"),
             (json!({"users": [], "meta": {"users": {"page": 1, "count": 1, "page_count": 1}}}), "asked for page 2, got page 1"),
             (json!({"users": [{"id": "1"}], "meta": {"users": {"count": 1, "page_count": 0}}}), "page_count` is 0 but"),
+            (json!({"users": [], "meta": {"users": {"page": 2, "page_size": 10, "count": 45, "page_count": 4}}}), "45 records at 10 a page is not 4 pages"),
+            (json!({"users": [{"id": "1"}, {"id": "2"}], "meta": {"users": {"page": 2, "page_size": 1, "count": 4, "page_count": 4}}}), "2 records on a page of 1"),
         ];
         for (body, expected) in cases {
-            let err = parse_listing(body, "users", 2, "GET /api/v2/users page 2").unwrap_err();
+            let err = parse_listing(body, "users", 2, 10, "GET /api/v2/users page 2").unwrap_err();
             let text = err.to_string();
             assert!(matches!(err, ConnectorError::BadResponse(_)));
             assert!(text.contains("GET /api/v2/users page 2") && text.contains(expected), "{text}");
@@ -254,6 +268,8 @@ mod tests {
         assert!(matches!(check_status(&response(401, None, ""), "c"), Err(ConnectorError::Unauthenticated(_))));
         assert!(matches!(check_status(&response(403, None, ""), "c"), Err(ConnectorError::PermissionDenied(_))));
         assert!(matches!(check_status(&response(418, None, ""), "c"), Err(ConnectorError::BadResponse(_))));
+        assert_eq!(check_status(&response(400, None, r#"{"errors":["page_size is invalid"]}"#), "c"),
+            Err(ConnectorError::Rejected("c: HTTP 400: page_size is invalid".into())));
         assert_eq!(check_status(&response(204, None, ""), "c"), Ok(()));
     }
 

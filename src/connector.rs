@@ -195,15 +195,15 @@ mod tests {
         vec![("base_url".into(), "https://pb.test".into()), ("page_size".into(), page_size.into())]
     }
 
-    fn meta(key: &str, page: u32, count: u64, page_count: u32) -> serde_json::Value {
-        json!({ key: {"page": page, "page_size": 2, "count": count, "page_count": page_count} })
+    fn meta(key: &str, page: u32, page_size: u32, count: u64, page_count: u32) -> serde_json::Value {
+        json!({ key: {"page": page, "page_size": page_size, "count": count, "page_count": page_count} })
     }
 
     #[test]
     fn users_page_until_page_count() {
         let http = FakeHttp::default()
-            .with("/api/v2/users?page=1&page_size=2", 200, json!({"users": [{"id": "1", "email": "a@x.test"}, {"id": "2"}], "meta": meta("users", 1, 3, 2)}))
-            .with("/api/v2/users?page=2&page_size=2", 200, json!({"users": [{"id": "3", "reports_to_id": 1}], "meta": meta("users", 2, 3, 2)}));
+            .with("/api/v2/users?page=1&page_size=2", 200, json!({"users": [{"id": "1", "email": "a@x.test"}, {"id": "2"}], "meta": meta("users", 1, 2, 3, 2)}))
+            .with("/api/v2/users?page=2&page_size=2", 200, json!({"users": [{"id": "3", "reports_to_id": 1}], "meta": meta("users", 2, 2, 3, 2)}));
         let session = Session::open(&http, &config("2"), false).unwrap();
         let first = session.list_resources(USER, None, None).unwrap();
         assert_eq!(first.resources.iter().map(|r| r.id.id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
@@ -224,7 +224,7 @@ mod tests {
                 {"id": "10", "name": "Platform", "type": "group", "links": {"users": ["1", "2"]}},
                 {"id": "11", "name": "Lisbon", "type": "location", "links": {}},
                 {"id": "12", "name": "Finance", "type": "department", "links": {"users": ["2"]}},
-            ], "meta": meta("groups", 1, 3, 1)}),
+            ], "meta": meta("groups", 1, 1000, 3, 1)}),
         );
         let session = Session::open(&http, &config("1000"), false).unwrap();
         let page = session.list_resources(GROUP, None, None).unwrap();

@@ -11,11 +11,11 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::bindings::{AuthScheme, ConnectorMetadata, CredentialsPlacement, ParameterPlacement};
-use crate::driver::{self, NoProgress, OpenSession, Progress, RetryPolicy, SyncOptions};
+use crate::driver::{self, NoProgress, OpenSession, Progress, RetryPolicy, Start, SyncOptions};
 use crate::egress::{EgressLimits, EgressPolicy};
 use crate::runtime::{LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
-use crate::store::{Store, SyncCounts};
+use crate::store::{Store, SyncCounts, SyncId};
 use crate::tenant::{DEFAULT_TENANT, ResolvedTenant, TenantSpec};
 
 #[derive(Parser)]
@@ -49,6 +49,9 @@ enum Command {
         tenant: TenantArgs,
         #[arg(long)]
         store: PathBuf,
+        /// Continue the tenant's interrupted or failed sync from its last checkpoint instead of starting over.
+        #[arg(long)]
+        resume: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -131,8 +134,11 @@ struct LimitArgs {
     #[arg(long, default_value_t = 64)]
     max_response_mib: u64,
     /// Seconds to wait for a response to start.
-    #[arg(long, default_value_t = 60)]
-    first_byte_timeout_secs: u64,
+    #[arg(long, default_value_t = 60.0)]
+    first_byte_timeout_secs: f64,
+    /// Attempts per call when the source answers something malformed.
+    #[arg(long, default_value_t = 3)]
+    bad_response_attempts: u32,
 }
 
 #[derive(Args)]
@@ -141,6 +147,24 @@ struct ReadArgs {
     store: PathBuf,
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
+    /// Read this sync, even an unfinished (partial) one, instead of the tenant's latest complete sync.
+    #[arg(long = "sync", value_name = "ID")]
+    sync_id: Option<i64>,
+}
+
+impl ReadArgs {
+    fn open(&self) -> Result<(Store, SyncId)> {
+        let store = Store::open_existing(&self.store)?;
+        let id = match self.sync_id {
+            Some(id) => match store.sync(id)? {
+                Some(sync) if sync.tenant == self.tenant => sync.id,
+                Some(sync) => bail!("sync {id} belongs to tenant `{}`, not `{}`", sync.tenant, self.tenant),
+                None => bail!("there is no sync {id} in this store"),
+            },
+            None => store.latest_complete(&self.tenant)?.id,
+        };
+        Ok((store, id))
+    }
 }
 
 /// Runs the CLI with `args` (the program name first). Returns the process exit code.
@@ -203,23 +227,30 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
             writeln!(out, "ok: tenant `{}`: {} ({requests} requests)", tenant.name, validation.summary)?;
             Ok(())
         }
-        Command::Sync { tenant: args, store, limits } => {
+        Command::Sync { tenant: args, store, resume, limits } => {
             let (runtime, loaded, metadata, mut tenant) = prepare(&args, cache_dir, redactor).await?;
             let options = SyncOptions {
                 sandbox: Sandbox { memory_bytes: limits.memory_mib << 20, call_timeout: Duration::from_secs(limits.call_timeout_secs) },
                 egress: EgressLimits {
                     max_response_bytes: limits.max_response_mib << 20,
-                    first_byte_timeout: Duration::from_secs(limits.first_byte_timeout_secs),
+                    first_byte_timeout: Duration::try_from_secs_f64(limits.first_byte_timeout_secs)
+                        .map_err(|_| anyhow!("--first-byte-timeout-secs must be a positive number"))?,
                     ..EgressLimits::default()
                 },
-                retry: RetryPolicy { max_attempts: limits.max_attempts.max(1), max_total_wait: Duration::from_secs(limits.max_retry_wait_secs), ..RetryPolicy::default() },
+                retry: RetryPolicy {
+                    max_attempts: limits.max_attempts.max(1),
+                    bad_response_attempts: limits.bad_response_attempts.max(1),
+                    max_total_wait: Duration::from_secs(limits.max_retry_wait_secs),
+                    ..RetryPolicy::default()
+                },
             };
             // The component accepts the config before the store is created or touched.
             let session = OpenSession::open(&runtime, &loaded, &mut tenant, &options).await?;
             let mut store = Store::open(&store)?;
+            let start = if resume { resume_point(&store, &tenant.name, &loaded)? } else { Start::Fresh };
             let display = ProgressDisplay::new(show_progress, &tenant.name);
             let progress: &dyn Progress = if show_progress { &display } else { &NoProgress };
-            let report = session.sync(&loaded, &metadata, &mut store, &options, progress).await;
+            let report = session.sync(&loaded, &metadata, &mut store, &options, progress, start).await;
             display.finish();
             let report = report?;
             writeln!(
@@ -237,32 +268,29 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
             Ok(())
         }
         Command::Resources { read, resource_type } => {
-            let store = Store::open_existing(&read.store)?;
-            let sync = store.latest_complete(&read.tenant)?;
+            let (store, sync) = read.open()?;
             if let Some(t) = &resource_type {
-                if !store.has_resource_type(sync.id, t)? {
-                    let known: Vec<String> = store.counts(sync.id)?.resources.into_iter().map(|(t, _)| t).collect();
-                    bail!("unknown resource type `{t}` (sync {} has: {})", sync.id, known.join(", "));
+                if !store.has_resource_type(sync, t)? {
+                    let known: Vec<String> = store.counts(sync)?.resources.into_iter().map(|(t, _)| t).collect();
+                    bail!("unknown resource type `{t}` (sync {sync} has: {})", known.join(", "));
                 }
             }
-            store.for_each_resource(sync.id, resource_type.as_deref(), |line| Ok(writeln!(out, "{line}")?))
+            store.for_each_resource(sync, resource_type.as_deref(), |line| Ok(writeln!(out, "{line}")?))
         }
         Command::Grants { read, entitlement, principal } => {
-            let store = Store::open_existing(&read.store)?;
-            let sync = store.latest_complete(&read.tenant)?;
+            let (store, sync) = read.open()?;
             let principal = match &principal {
                 Some(p) => Some(p.split_once(':').ok_or_else(|| anyhow!("--principal takes TYPE:ID, got `{p}`"))?),
                 None => None,
             };
-            store.for_each_grant(sync.id, entitlement.as_deref(), principal, |g| {
+            store.for_each_grant(sync, entitlement.as_deref(), principal, |g| {
                 Ok(writeln!(out, "{}", crate::records::grant_line(&g.id, &g.entitlement, &g.principal_type, &g.principal_id))?)
             })
         }
         Command::Export { read, format: ExportFormat::Jsonl } => {
-            let store = Store::open_existing(&read.store)?;
-            let sync = store.latest_complete(&read.tenant)?;
+            let (store, sync) = read.open()?;
             let mut buffered = std::io::BufWriter::new(out);
-            store.export_jsonl(sync.id, &mut buffered)?;
+            store.export_jsonl(sync, &mut buffered)?;
             buffered.flush()?;
             Ok(())
         }
@@ -277,6 +305,21 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
             Ok(())
         }
     }
+}
+
+/// The interrupted sync `--resume` continues: the tenant's newest, unfinished, made by this same component.
+fn resume_point(store: &Store, tenant: &str, component: &LoadedComponent) -> Result<Start> {
+    let Some((sync, sha256, checkpoint)) = store.resumable(tenant)? else {
+        bail!("tenant `{tenant}` has no interrupted sync to resume");
+    };
+    if sha256 != component.sha256 {
+        bail!("sync {} was made by a different component (sha256 {sha256}); run a fresh sync instead", sync.id);
+    }
+    let checkpoint = match checkpoint {
+        Some(text) => Some(serde_json::from_str(&text).map_err(|e| anyhow!("sync {} has an unreadable checkpoint ({e}); run a fresh sync instead", sync.id))?),
+        None => None,
+    };
+    Ok(Start::Resume { sync_id: sync.id, checkpoint })
 }
 
 /// Loads the component, reads its metadata and resolves the tenant against it: every input is checked before

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
 
 use crate::bindings::*;
 use crate::egress::{EgressCounts, EgressLimits, EgressPolicy};
@@ -18,8 +19,11 @@ use crate::tenant::ResolvedTenant;
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// Attempts per call, the first one included.
+    /// Attempts per call when the source is rate limiting or unavailable, the first one included.
     pub max_attempts: u32,
+    /// Attempts per call when the source answered something malformed (a truncated body, say): a repeat may
+    /// help, but not often.
+    pub bad_response_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
     /// Total time one sync may spend waiting between attempts.
@@ -28,7 +32,13 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 6, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(30), max_total_wait: Duration::from_secs(300) }
+        Self {
+            max_attempts: 6,
+            bad_response_attempts: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_total_wait: Duration::from_secs(300),
+        }
     }
 }
 
@@ -60,6 +70,22 @@ pub trait Progress {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
+/// Where a sync stands, stored with every page so an interrupted sync can resume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Checkpoint {
+    /// Every listed type before `resource_type` is done, and so are its pages up to `next` (none: all).
+    Resources { resource_type: String, next: Option<String> },
+    /// Listing is done and the per-resource entitlement and grant calls have begun (they are redone whole).
+    PerResource,
+}
+
+/// Whether a sync starts afresh or continues an interrupted one.
+pub enum Start {
+    Fresh,
+    Resume { sync_id: SyncId, checkpoint: Option<Checkpoint> },
+}
+
 #[derive(Debug, Clone)]
 pub struct SyncReport {
     pub sync_id: SyncId,
@@ -90,12 +116,19 @@ impl OpenSession {
         Ok(Self { instance, policy, redactor: tenant.redactor.clone(), tenant: tenant.name.clone(), started })
     }
 
-    /// Runs one full sync into `store`. On failure the sync is recorded as failed (with the redacted error) and
-    /// the tenant's previous complete sync stays the one readers see.
-    pub async fn sync(mut self, component: &LoadedComponent, metadata: &ConnectorMetadata, store: &mut Store, options: &SyncOptions, progress: &dyn Progress) -> Result<SyncReport> {
-        let sync_id = store.begin_sync(&self.tenant, &metadata.name, &metadata.version, &component.sha256)?;
+    /// Runs one full sync into `store`, or finishes an interrupted one. On failure the sync is recorded as
+    /// failed (with the redacted error and its checkpoint, so it can be resumed) and the tenant's previous
+    /// complete sync stays the one readers see.
+    pub async fn sync(mut self, component: &LoadedComponent, metadata: &ConnectorMetadata, store: &mut Store, options: &SyncOptions, progress: &dyn Progress, start: Start) -> Result<SyncReport> {
+        let (sync_id, resume) = match start {
+            Start::Fresh => (store.begin_sync(&self.tenant, &metadata.name, &metadata.version, &component.sha256)?, None),
+            Start::Resume { sync_id, checkpoint } => {
+                store.reopen_sync(sync_id)?;
+                (sync_id, checkpoint)
+            }
+        };
         let mut run = Run { instance: &mut self.instance, store, sync_id, options, progress, retries: 0, waited: Duration::ZERO };
-        match run.all(metadata).await {
+        match run.all(metadata, resume).await {
             Ok(()) => {
                 let retries = run.retries;
                 let egress = self.policy.stats.snapshot();
@@ -132,7 +165,7 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    async fn all(&mut self, metadata: &ConnectorMetadata) -> Result<()> {
+    async fn all(&mut self, metadata: &ConnectorMetadata, resume: Option<Checkpoint>) -> Result<()> {
         let types = self.retrying("resource-types", async |i: &mut Instance| i.resource_types().await).await?;
         let declared: HashSet<&str> = types.iter().map(|t| t.id.as_str()).collect();
         self.store.put_resource_types(self.sync_id, &types, &metadata.capabilities)?;
@@ -141,32 +174,47 @@ impl Run<'_> {
             .iter()
             .filter(|t| capabilities(&t.id).is_some_and(|c| c.capabilities.contains(Capability::LIST) && c.listed_with.is_none()))
             .collect();
-        for resource_type in &listed {
-            self.resources(&resource_type.id, &declared).await?;
+        // On resume, skip what the checkpoint says is stored.
+        let (first, mut first_token) = match &resume {
+            None => (0, None),
+            Some(Checkpoint::PerResource) => (listed.len(), None),
+            Some(Checkpoint::Resources { resource_type, next }) => {
+                let at = listed.iter().position(|t| &t.id == resource_type).ok_or_else(|| {
+                    anyhow!("cannot resume: the checkpoint is in `{resource_type}`, which the component does not list")
+                })?;
+                match next {
+                    Some(token) => (at, Some(token.clone())),
+                    None => (at + 1, None),
+                }
+            }
+        };
+        for resource_type in &listed[first..] {
+            self.resources(&resource_type.id, &declared, first_token.take()).await?;
         }
         // Per-resource calls only for types whose pages did not carry their entitlements and grants.
+        let checkpoint = serde_json::to_string(&Checkpoint::PerResource)?;
         for resource_type in &types {
             let Some(caps) = capabilities(&resource_type.id).map(|c| c.capabilities) else { continue };
             let ids = self.store.resource_ids(self.sync_id, &resource_type.id)?;
             if !caps.contains(Capability::INLINE_ENTITLEMENTS) {
                 for id in &ids {
                     let rid = ResourceId { resource_type: resource_type.id.clone(), id: id.clone() };
-                    self.entitlements(&rid).await?;
+                    self.entitlements(&rid, &checkpoint).await?;
                 }
             }
             if !caps.contains(Capability::INLINE_GRANTS) {
                 for id in &ids {
                     let rid = ResourceId { resource_type: resource_type.id.clone(), id: id.clone() };
-                    self.grants(&rid).await?;
+                    self.grants(&rid, &checkpoint).await?;
                 }
             }
         }
         Ok(())
     }
 
-    async fn resources(&mut self, resource_type: &str, declared: &HashSet<&str>) -> Result<()> {
-        let mut token: Option<String> = None;
-        let mut seen = HashSet::new();
+    async fn resources(&mut self, resource_type: &str, declared: &HashSet<&str>, start: Option<String>) -> Result<()> {
+        let mut token: Option<String> = start;
+        let mut seen: HashSet<String> = token.iter().cloned().collect();
         loop {
             let t = token.clone();
             let page = self
@@ -176,8 +224,12 @@ impl Run<'_> {
             if let Some(r) = page.resources.iter().find(|r| !declared.contains(r.id.resource_type.as_str())) {
                 bail!("the component listed a resource of undeclared type `{}`", r.id.resource_type);
             }
-            let checkpoint = serde_json::json!({"phase": "resources", "resource_type": resource_type, "next": page.next_token}).to_string();
-            self.store.put_page(self.sync_id, &page.resources, &page.entitlements, &page.grants, &checkpoint)?;
+            let checkpoint = serde_json::to_string(&Checkpoint::Resources { resource_type: resource_type.to_string(), next: page.next_token.clone() })?;
+            let new = self.store.put_page(self.sync_id, &page.resources, &page.entitlements, &page.grants, &checkpoint)?;
+            if new == 0 && !page.resources.is_empty() {
+                let at = token.as_deref().map_or("the first page".to_string(), |t| format!("the page at token `{t}`"));
+                bail!("listing {resource_type}: bad response: {at} repeats {} resources already listed; stopping rather than looping", page.resources.len());
+            }
             self.progress.page(resource_type, &self.store.counts(self.sync_id)?);
             match page.next_token {
                 Some(next) if !seen.insert(next.clone()) || token.as_deref() == Some(next.as_str()) => {
@@ -189,14 +241,13 @@ impl Run<'_> {
         }
     }
 
-    async fn entitlements(&mut self, resource: &ResourceId) -> Result<()> {
+    async fn entitlements(&mut self, resource: &ResourceId, checkpoint: &str) -> Result<()> {
         let mut token: Option<String> = None;
         let mut seen = HashSet::new();
         loop {
             let t = token.clone();
             let page = self.retrying("list-entitlements", async |i: &mut Instance| i.list_entitlements(resource, t.as_deref()).await).await?;
-            let checkpoint = serde_json::json!({"phase": "entitlements", "resource_type": resource.resource_type, "id": resource.id}).to_string();
-            self.store.put_page(self.sync_id, &[], &page.entitlements, &[], &checkpoint)?;
+            self.store.put_page(self.sync_id, &[], &page.entitlements, &[], checkpoint)?;
             match page.next_token {
                 Some(next) if !seen.insert(next.clone()) => bail!("entitlements of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id),
                 Some(next) => token = Some(next),
@@ -205,14 +256,13 @@ impl Run<'_> {
         }
     }
 
-    async fn grants(&mut self, resource: &ResourceId) -> Result<()> {
+    async fn grants(&mut self, resource: &ResourceId, checkpoint: &str) -> Result<()> {
         let mut token: Option<String> = None;
         let mut seen = HashSet::new();
         loop {
             let t = token.clone();
             let page = self.retrying("list-grants", async |i: &mut Instance| i.list_grants(resource, t.as_deref()).await).await?;
-            let checkpoint = serde_json::json!({"phase": "grants", "resource_type": resource.resource_type, "id": resource.id}).to_string();
-            self.store.put_page(self.sync_id, &[], &[], &page.grants, &checkpoint)?;
+            self.store.put_page(self.sync_id, &[], &[], &page.grants, checkpoint)?;
             match page.next_token {
                 Some(next) if !seen.insert(next.clone()) => bail!("grants of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id),
                 Some(next) => token = Some(next),
@@ -231,8 +281,12 @@ impl Run<'_> {
                 Err(CallError::Connector(e)) => e,
                 Err(other) => return Err(other.into()),
             };
-            let Some(retry_after) = error.retryable() else { return Err(anyhow!(error.describe())) };
-            if attempt >= policy.max_attempts {
+            let (limit, retry_after) = match (error.retryable(), &error) {
+                (Some(retry_after), _) => (policy.max_attempts, retry_after),
+                (None, ConnectorError::BadResponse(_)) => (policy.bad_response_attempts, None),
+                (None, _) => return Err(anyhow!(error.describe())),
+            };
+            if attempt >= limit {
                 bail!("{} (gave up after {attempt} attempts)", error.describe());
             }
             let wait = policy.delay(attempt, retry_after);

@@ -148,15 +148,21 @@ impl Store {
         Ok(())
     }
 
-    /// Writes one page in one transaction, with the checkpoint that says the page is in.
-    pub fn put_page(&mut self, sync: SyncId, resources: &[Resource], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<()> {
+    /// Writes one page in one transaction, with the checkpoint that says the page is in. Returns how many of
+    /// the page's resources this sync had not stored before.
+    pub fn put_page(&mut self, sync: SyncId, resources: &[Resource], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
         let tx = self.conn.transaction()?;
+        let mut new_resources = 0;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO resources (sync_id, resource_type, id, display_name, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO resources (sync_id, resource_type, id, display_name, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (sync_id, resource_type, id) DO UPDATE SET display_name = excluded.display_name, data = excluded.data",
             )?;
+            let mut exists = tx.prepare_cached("SELECT count(*) FROM resources WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3")?;
             for r in resources {
+                let seen: i64 = exists.query_row(params![sync, r.id.resource_type, r.id.id], |row| row.get(0))?;
                 insert.execute(params![sync, r.id.resource_type, r.id.id, r.display_name, records::resource(r).to_string()])?;
+                new_resources += usize::from(seen == 0);
             }
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO entitlements (sync_id, id, resource_type, resource_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -173,6 +179,27 @@ impl Store {
             tx.execute("UPDATE syncs SET checkpoint = ?2 WHERE id = ?1", params![sync, checkpoint])?;
         }
         tx.commit()?;
+        Ok(new_resources)
+    }
+
+    /// The tenant's newest sync if it is unfinished (running when the host died, or failed) and newer than its
+    /// latest complete sync: (sync, component sha256, checkpoint).
+    pub fn resumable(&self, tenant: &str) -> Result<Option<(SyncInfo, String, Option<String>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, tenant, state, connector, started_at, finished_at, error, component_sha256, checkpoint FROM syncs
+                 WHERE tenant = ?1 ORDER BY id DESC LIMIT 1",
+                [tenant],
+                |row| Ok((Self::sync_info(row)?, row.get::<_, String>(7)?, row.get::<_, Option<String>>(8)?)),
+            )
+            .optional()?
+            .filter(|(info, _, _)| info.state != "complete"))
+    }
+
+    /// Marks an unfinished sync as running again, to be resumed.
+    pub fn reopen_sync(&mut self, sync: SyncId) -> Result<()> {
+        self.conn.execute("UPDATE syncs SET state = 'running', finished_at = NULL, error = NULL WHERE id = ?1", [sync])?;
         Ok(())
     }
 

@@ -33,8 +33,14 @@ pub struct Faults {
     pub token_expires_after_calls: Option<u64>,
     /// Every Nth API call gets its JSON body cut in half.
     pub truncate_every: Option<u64>,
-    /// Every API response waits this long before answering.
+    /// API responses wait this long before answering: every call, or every `delay_every`th.
     pub delay: Option<Duration>,
+    pub delay_every: Option<u64>,
+    /// The next token request gets a token that is already spent (`expires_in: 0`, refused by the API), as
+    /// Pingboard's token reuse sometimes does; later requests get a fresh one.
+    pub spent_token_once: bool,
+    /// Listings ignore `page` and always serve the first page's records (while `meta` echoes the page asked).
+    pub ignore_page: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -269,6 +275,10 @@ async fn token(State(s): State<Arc<Shared>>, Query(query): Query<HashMap<String,
         return json_response(StatusCode::UNAUTHORIZED, json!({"error": "invalid_client",
             "error_description": "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method."}));
     }
+    let spent = std::mem::take(&mut s.faults.lock().unwrap().spent_token_once);
+    if spent {
+        return json_response(StatusCode::OK, json!({"access_token": "spent-token", "token_type": "bearer", "expires_in": 0, "scope": "public", "created_at": 0}));
+    }
     // Doorkeeper's reuse_access_token: a live token comes back with its remaining lifetime.
     let mut slot = s.token.lock().unwrap();
     let live = slot.as_ref().filter(|t| t.issued.elapsed() < s.token_lifetime && !token_used_up(&s, t));
@@ -313,7 +323,7 @@ async fn admit(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>)
     s.counters.total.fetch_add(1, Ordering::SeqCst);
     let call = s.counters.api_calls.fetch_add(1, Ordering::SeqCst) + 1;
     let faults = s.faults.lock().unwrap().clone();
-    if let Some(delay) = faults.delay {
+    if let Some(delay) = faults.delay.filter(|_| faults.delay_every.is_none_or(|n| n > 0 && call % n == 0)) {
         tokio::time::sleep(delay).await;
     }
     let presented = headers
@@ -367,10 +377,12 @@ fn finish(body: Value, truncate: Option<u64>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], Body::from(text)).into_response()
 }
 
-fn page_params(query: &HashMap<String, String>) -> (usize, usize) {
+/// (page asked for, page whose records are served, page size).
+fn page_params(s: &Shared, query: &HashMap<String, String>) -> (usize, usize, usize) {
     let page = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1usize).max(1);
     let page_size = query.get("page_size").and_then(|p| p.parse().ok()).unwrap_or(100usize).clamp(1, 3000);
-    (page, page_size)
+    let served = if s.faults.lock().unwrap().ignore_page { 1 } else { page };
+    (page, served, page_size)
 }
 
 /// `meta.<key>` as Pingboard writes it: hrefs repeat the query in alphabetical order, `first_href` omits
@@ -401,10 +413,10 @@ async fn list_users(State(s): State<Arc<Shared>>, Query(query): Query<HashMap<St
         Err(response) => return response,
     };
     s.counters.users_pages.fetch_add(1, Ordering::SeqCst);
-    let (page, page_size) = page_params(&query);
+    let (page, served_page, page_size) = page_params(&s, &query);
     let served = s.served.read().unwrap();
     let company = &served.company;
-    let records: Vec<Value> = slice(&company.users, page, page_size).iter().map(|u| served.user_json(u)).collect();
+    let records: Vec<Value> = slice(&company.users, served_page, page_size).iter().map(|u| served.user_json(u)).collect();
     let mut body = json!({
         "users": records,
         "links": {
@@ -445,14 +457,14 @@ async fn list_groups(State(s): State<Arc<Shared>>, Query(query): Query<HashMap<S
         Err(response) => return response,
     };
     s.counters.groups_pages.fetch_add(1, Ordering::SeqCst);
-    let (page, page_size) = page_params(&query);
+    let (page, served_page, page_size) = page_params(&s, &query);
     let served = s.served.read().unwrap();
     let company = &served.company;
     let selected: Vec<&crate::company::Group> = match query.get("type") {
         Some(kind) => company.groups.iter().filter(|g| g.kind.as_str() == kind).collect(),
         None => company.groups.iter().collect(),
     };
-    let records: Vec<Value> = slice(&selected, page, page_size).iter().map(|g| company.group_json(g)).collect();
+    let records: Vec<Value> = slice(&selected, served_page, page_size).iter().map(|g| company.group_json(g)).collect();
     let mut body = json!({
         "groups": records,
         "links": {"groups.users": {"href": "/api/v2/users?group_id={groups.id}", "type": "users"}},
