@@ -65,7 +65,7 @@ impl<H: HttpClient> PingboardApi<H> {
     /// `GET /api/v2/<collection>/<id>`; `None` when the API says 404.
     pub fn get(&self, collection: Collection, id: &str) -> Result<Option<Value>> {
         let key = collection.key();
-        let path = format!("/api/v2/{key}/{}", encode_path_segment(id));
+        let path = format!("/api/v2/{key}/{}", percent_encode(id));
         let context = format!("GET /api/v2/{key}/{id}");
         let response = self.send(Method::Get, &path, None, &context)?;
         if response.status == 404 {
@@ -78,6 +78,52 @@ impl<H: HttpClient> PingboardApi<H> {
             1 => Ok(records.pop()),
             0 => Ok(None),
             n => Err(ConnectorError::bad_response(&context, format!("expected one record, got {n}"))),
+        }
+    }
+
+    /// The user with this email, if any (`GET /api/v2/users?email=`).
+    pub fn find_user_by_email(&self, email: &str) -> Result<Option<Value>> {
+        let path = format!("/api/v2/users?email={}&page=1&page_size=1", percent_encode(email));
+        let body = self.get_json(&path, "GET /api/v2/users?email=…")?;
+        Ok(take_records(body, "users", "GET /api/v2/users?email=…")?.into_iter().next())
+    }
+
+    /// `POST /api/v2/<collection>` with `{"<collection>": fields}`; the created record.
+    pub fn create(&self, collection: Collection, fields: Value) -> Result<Value> {
+        let key = collection.key();
+        self.write(Method::Post, &format!("/api/v2/{key}"), key, fields)?.ok_or_else(|| ConnectorError::NotFound(format!("/api/v2/{key}")))
+    }
+
+    /// `PATCH /api/v2/<collection>/<id>`; the updated record, `None` on 404.
+    pub fn update(&self, collection: Collection, id: &str, fields: Value) -> Result<Option<Value>> {
+        let key = collection.key();
+        self.write(Method::Patch, &format!("/api/v2/{key}/{}", percent_encode(id)), key, fields)
+    }
+
+    /// `DELETE /api/v2/<collection>/<id>`; false when there was nothing to delete (404).
+    pub fn delete(&self, collection: Collection, id: &str) -> Result<bool> {
+        let path = format!("/api/v2/{}/{}", collection.key(), percent_encode(id));
+        let context = format!("DELETE {path}");
+        let response = self.send(Method::Delete, &path, None, &context)?;
+        if response.status == 404 {
+            return Ok(false);
+        }
+        check_status(&response, &context)?;
+        Ok(true)
+    }
+
+    fn write(&self, method: Method, path: &str, key: &str, fields: Value) -> Result<Option<Value>> {
+        let context = format!("{} {path}", method.as_str());
+        let body = serde_json::to_vec(&serde_json::json!({ key: fields })).map_err(|e| ConnectorError::Internal(e.to_string()))?;
+        let response = self.send(method, path, Some(body), &context)?;
+        if response.status == 404 {
+            return Ok(None);
+        }
+        check_status(&response, &context)?;
+        let mut records = take_records(parse_json(&response.body, &context)?, key, &context)?;
+        match records.len() {
+            1 => Ok(records.pop()),
+            n => Err(ConnectorError::bad_response(&context, format!("expected the written record, got {n}"))),
         }
     }
 
@@ -194,8 +240,8 @@ fn parse_listing(mut body: Value, key: &str, page: u32, asked_page_size: u32, co
     Ok(Listing { records, page, page_count, count })
 }
 
-/// Percent-encodes an id for use as one path segment.
-fn encode_path_segment(id: &str) -> String {
+/// Percent-encodes everything but unreserved characters: safe as one path segment or one query value.
+fn percent_encode(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -275,7 +321,7 @@ mod tests {
 
     #[test]
     fn ids_are_encoded_as_one_path_segment() {
-        assert_eq!(encode_path_segment("42"), "42");
-        assert_eq!(encode_path_segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(percent_encode("42"), "42");
+        assert_eq!(percent_encode("a/b c"), "a%2Fb%20c");
     }
 }

@@ -89,28 +89,38 @@ impl GuestSession for SessionResource {
         Ok(self.0.get_resource(&id.into())?.into())
     }
 
-    fn grant(&self, _principal: w::ResourceId, _entitlement: String) -> Out<w::GrantOutcome> {
-        Err(self.0.refuse_write("grant").into())
+    fn grant(&self, principal: w::ResourceId, entitlement: String) -> Out<w::GrantOutcome> {
+        Ok(match self.0.grant(&principal.into(), &entitlement)? {
+            m::GrantOutcome::Granted(g) => w::GrantOutcome::Granted(g.into()),
+            m::GrantOutcome::AlreadyExists(g) => w::GrantOutcome::AlreadyExists(g.into()),
+        })
     }
 
-    fn revoke(&self, _grant: w::Grant) -> Out<w::RevokeOutcome> {
-        Err(self.0.refuse_write("revoke").into())
+    fn revoke(&self, grant: w::Grant) -> Out<w::RevokeOutcome> {
+        let grant = m::Grant { id: grant.id, entitlement: grant.entitlement, principal: grant.principal.into() };
+        Ok(match self.0.revoke(&grant)? {
+            m::RevokeOutcome::Revoked => w::RevokeOutcome::Revoked,
+            m::RevokeOutcome::AlreadyRevoked => w::RevokeOutcome::AlreadyRevoked,
+        })
     }
 
-    fn create_account(&self, _fields: w::Fields) -> Out<w::CreateOutcome> {
-        Err(self.0.refuse_write("create-account").into())
+    fn create_account(&self, fields: w::Fields) -> Out<w::CreateOutcome> {
+        Ok(self.0.create_account(&fields)?.into())
     }
 
-    fn update_resource(&self, _id: w::ResourceId, _fields: w::Fields) -> Out<w::Resource> {
-        Err(self.0.refuse_write("update-resource").into())
+    fn update_resource(&self, id: w::ResourceId, fields: w::Fields) -> Out<w::Resource> {
+        Ok(self.0.update_resource(&id.into(), &fields)?.into())
     }
 
-    fn create_resource(&self, _resource_type: String, _fields: w::Fields) -> Out<w::CreateOutcome> {
-        Err(self.0.refuse_write("create-resource").into())
+    fn create_resource(&self, resource_type: String, fields: w::Fields) -> Out<w::CreateOutcome> {
+        Ok(self.0.create_resource(&resource_type, &fields)?.into())
     }
 
-    fn delete_resource(&self, _id: w::ResourceId) -> Out<w::DeleteOutcome> {
-        Err(self.0.refuse_write("delete-resource").into())
+    fn delete_resource(&self, id: w::ResourceId) -> Out<w::DeleteOutcome> {
+        Ok(match self.0.delete_resource(&id.into())? {
+            m::DeleteOutcome::Deleted => w::DeleteOutcome::Deleted,
+            m::DeleteOutcome::DidNotExist => w::DeleteOutcome::DidNotExist,
+        })
     }
 }
 
@@ -208,6 +218,9 @@ impl From<m::Resource> for w::Resource {
                 start_date: u.start_date,
                 time_zone: u.time_zone,
                 locale: u.locale,
+                nickname: u.nickname,
+                phone_numbers: u.phone_numbers,
+                photo_url: u.photo_url,
             }),
             group: r.group.map(|g| w::GroupTrait { source_kind: g.source_kind, member_count: g.member_count }),
             profile: r.profile,
@@ -248,6 +261,15 @@ impl From<m::ResourcePage> for w::ResourcePage {
             entitlements: convert(p.entitlements),
             grants: convert(p.grants),
             next_token: p.next_token,
+        }
+    }
+}
+
+impl From<m::CreateOutcome> for w::CreateOutcome {
+    fn from(o: m::CreateOutcome) -> Self {
+        match o {
+            m::CreateOutcome::Created(r) => Self::Created(r.into()),
+            m::CreateOutcome::AlreadyExists(r) => Self::AlreadyExists(r.into()),
         }
     }
 }

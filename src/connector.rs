@@ -7,6 +7,7 @@ use crate::config::{self, Config};
 use crate::error::{ConnectorError, Result};
 use crate::http::HttpClient;
 use crate::model::*;
+use crate::provisioning;
 use crate::resources::{self, DEPARTMENT, GROUP, GROUP_LIKE, LOCATION, USER, group, user};
 
 pub fn metadata() -> Metadata {
@@ -115,13 +116,33 @@ impl<H: HttpClient> Session<H> {
         }
     }
 
-    /// Why a write is refused: writes land with the provisioning work; until then they refuse clearly, after
-    /// the provisioning gate.
-    pub fn refuse_write(&self, what: &str) -> ConnectorError {
-        if !self.provisioning {
-            return ConnectorError::ProvisioningDisabled;
-        }
-        ConnectorError::Unsupported(format!("{what} is not implemented by this connector version"))
+    /// Writes happen only in sessions opened with provisioning.
+    fn provisioning(&self) -> Result<&PingboardApi<H>> {
+        if self.provisioning { Ok(&self.api) } else { Err(ConnectorError::ProvisioningDisabled) }
+    }
+
+    pub fn create_account(&self, fields: &[(String, String)]) -> Result<CreateOutcome> {
+        provisioning::create_account(self.provisioning()?, fields)
+    }
+
+    pub fn update_resource(&self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource> {
+        provisioning::update_resource(self.provisioning()?, id, fields)
+    }
+
+    pub fn create_resource(&self, resource_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome> {
+        provisioning::create_resource(self.provisioning()?, resource_type, fields)
+    }
+
+    pub fn delete_resource(&self, id: &ResourceId) -> Result<DeleteOutcome> {
+        provisioning::delete_resource(self.provisioning()?, id)
+    }
+
+    pub fn grant(&self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {
+        provisioning::grant(self.provisioning()?, principal, entitlement)
+    }
+
+    pub fn revoke(&self, grant: &Grant) -> Result<RevokeOutcome> {
+        provisioning::revoke(self.provisioning()?, grant)
     }
 
     /// A group-like resource of the requested type; a group of another type is not found.
@@ -257,10 +278,17 @@ mod tests {
     }
 
     #[test]
-    fn writes_refuse_without_provisioning() {
+    fn writes_refuse_without_provisioning_before_any_request() {
         let http = FakeHttp::default();
-        assert_eq!(Session::open(&http, &config("10"), false).unwrap().refuse_write("grant"), ConnectorError::ProvisioningDisabled);
-        assert!(matches!(Session::open(&http, &config("10"), true).unwrap().refuse_write("grant"), ConnectorError::Unsupported(_)));
+        let session = Session::open(&http, &config("10"), false).unwrap();
+        let user = ResourceId::new(USER, "1");
+        let fields = vec![("name".to_string(), "x".to_string())];
+        assert_eq!(session.grant(&user, "group:2:member"), Err(ConnectorError::ProvisioningDisabled));
+        assert_eq!(session.revoke(&Grant::new("group:2:member", user.clone())), Err(ConnectorError::ProvisioningDisabled));
+        assert_eq!(session.create_account(&fields), Err(ConnectorError::ProvisioningDisabled));
+        assert_eq!(session.update_resource(&user, &fields), Err(ConnectorError::ProvisioningDisabled));
+        assert_eq!(session.create_resource(GROUP, &fields), Err(ConnectorError::ProvisioningDisabled));
+        assert_eq!(session.delete_resource(&user), Err(ConnectorError::ProvisioningDisabled));
         assert!(http.asked.borrow().is_empty());
     }
 

@@ -8,6 +8,7 @@ pub mod connector;
 pub mod error;
 pub mod http;
 pub mod model;
+pub mod provisioning;
 pub mod resources;
 
 #[cfg(target_arch = "wasm32")]

@@ -80,6 +80,9 @@ pub struct UserTrait {
     pub start_date: Option<String>,
     pub time_zone: Option<String>,
     pub locale: Option<String>,
+    pub nickname: Option<String>,
+    pub phone_numbers: Vec<String>,
+    pub photo_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,10 +10,13 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::bindings::{AuthScheme, ConnectorMetadata, CredentialsPlacement, ParameterPlacement};
+use crate::bindings::{
+    AuthScheme, Capability, ConnectorMetadata, CreateOutcome, CredentialsPlacement, DeleteOutcome, Grant, GrantOutcome, ParameterPlacement, ResourceId,
+    RevokeOutcome, TraitKind,
+};
 use crate::driver::{self, NoProgress, OpenSession, Progress, RetryPolicy, Start, SyncOptions};
 use crate::egress::{EgressLimits, EgressPolicy};
-use crate::runtime::{LoadedComponent, Runtime, Sandbox};
+use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
 use crate::store::{Store, SyncCounts, SyncId};
 use crate::tenant::{DEFAULT_TENANT, ResolvedTenant, TenantSpec};
@@ -86,12 +89,76 @@ enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
+    /// Grant an entitlement to a principal (writes to the source: needs --provisioning).
+    Grant {
+        #[command(flatten)]
+        write: WriteArgs,
+        /// The entitlement, e.g. group:42:member.
+        #[arg(long)]
+        entitlement: String,
+        /// TYPE:ID, e.g. user:123.
+        #[arg(long)]
+        principal: String,
+    },
+    /// Revoke a grant (writes to the source: needs --provisioning).
+    Revoke {
+        #[command(flatten)]
+        write: WriteArgs,
+        /// The grant id, e.g. group:42:member:user:123.
+        #[arg(long)]
+        grant: String,
+    },
+    /// Create an account (writes to the source: needs --provisioning).
+    CreateAccount {
+        #[command(flatten)]
+        write: WriteArgs,
+        /// A field, KEY=VALUE, by the source's field names (repeatable).
+        #[arg(long = "field", value_name = "KEY=VALUE")]
+        fields: Vec<String>,
+    },
+    /// Change an account's fields (writes to the source: needs --provisioning).
+    UpdateAccount {
+        #[command(flatten)]
+        write: WriteArgs,
+        /// The account's id.
+        #[arg(long)]
+        id: String,
+        #[arg(long = "field", value_name = "KEY=VALUE")]
+        fields: Vec<String>,
+    },
+    /// Create a resource such as a group (writes to the source: needs --provisioning).
+    CreateResource {
+        #[command(flatten)]
+        write: WriteArgs,
+        #[arg(long = "type")]
+        resource_type: String,
+        #[arg(long = "field", value_name = "KEY=VALUE")]
+        fields: Vec<String>,
+    },
+    /// Delete a resource, TYPE:ID (writes to the source: needs --provisioning).
+    Delete {
+        #[command(flatten)]
+        write: WriteArgs,
+        #[arg(long)]
+        resource: String,
+    },
+}
+
+#[derive(Args)]
+struct WriteArgs {
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// Allow this command to change the source system.
+    #[arg(long)]
+    provisioning: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ExportFormat {
     /// One JSON object per line: resource types, resources, entitlements, grants.
     Jsonl,
+    /// SCIM 2.0 User and Group resources, one per line.
+    Scim,
 }
 
 #[derive(Args)]
@@ -245,7 +312,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
                 },
             };
             // The component accepts the config before the store is created or touched.
-            let session = OpenSession::open(&runtime, &loaded, &mut tenant, &options).await?;
+            let session = OpenSession::open(&runtime, &loaded, &mut tenant, &options, false).await?;
             let mut store = Store::open(&store)?;
             let start = if resume { resume_point(&store, &tenant.name, &loaded)? } else { Start::Fresh };
             let display = ProgressDisplay::new(show_progress, &tenant.name);
@@ -287,11 +354,81 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
                 Ok(writeln!(out, "{}", crate::records::grant_line(&g.id, &g.entitlement, &g.principal_type, &g.principal_id))?)
             })
         }
-        Command::Export { read, format: ExportFormat::Jsonl } => {
+        Command::Export { read, format } => {
             let (store, sync) = read.open()?;
             let mut buffered = std::io::BufWriter::new(out);
-            store.export_jsonl(sync, &mut buffered)?;
+            match format {
+                ExportFormat::Jsonl => store.export_jsonl(sync, &mut buffered)?,
+                ExportFormat::Scim => crate::scim::export(&store, sync, &mut buffered)?,
+            }
             buffered.flush()?;
+            Ok(())
+        }
+        Command::Grant { write, entitlement, principal } => {
+            let mut session = writer("grant", &write, cache_dir, redactor).await?;
+            let principal = parse_id(&principal, "--principal")?;
+            let resource_type = entitlement.split(':').next().unwrap_or_default();
+            session.check(resource_type, Capability::GRANT, "grant").await?;
+            let outcome = session.call(async |i| i.grant(&principal, &entitlement).await).await?;
+            let (word, grant) = match outcome {
+                GrantOutcome::Granted(g) => ("granted", g),
+                GrantOutcome::AlreadyExists(g) => ("already_exists", g),
+            };
+            let line = crate::records::grant_line(&grant.id, &grant.entitlement, &grant.principal.resource_type, &grant.principal.id);
+            writeln!(out, "{}", serde_json::json!({"outcome": word, "grant": line}))?;
+            Ok(())
+        }
+        Command::Revoke { write, grant } => {
+            let mut session = writer("revoke", &write, cache_dir, redactor).await?;
+            let mut parts = grant.rsplitn(3, ':');
+            let (Some(principal_id), Some(principal_type), Some(entitlement)) = (parts.next(), parts.next(), parts.next()) else {
+                bail!("--grant takes ENTITLEMENT:PRINCIPAL_TYPE:PRINCIPAL_ID, got `{grant}`");
+            };
+            session.check(entitlement.split(':').next().unwrap_or_default(), Capability::REVOKE, "revoke").await?;
+            let principal = ResourceId { resource_type: principal_type.into(), id: principal_id.into() };
+            let target = Grant { id: grant.clone(), entitlement: entitlement.into(), principal };
+            let word = match session.call(async |i| i.revoke(&target).await).await? {
+                RevokeOutcome::Revoked => "revoked",
+                RevokeOutcome::AlreadyRevoked => "already_revoked",
+            };
+            writeln!(out, "{}", serde_json::json!({"outcome": word, "grant": grant}))?;
+            Ok(())
+        }
+        Command::CreateAccount { write, fields } => {
+            let mut session = writer("create-account", &write, cache_dir, redactor).await?;
+            let fields = parse_fields(&fields)?;
+            let user_type = session.user_type().await?;
+            session.check(&user_type, Capability::CREATE, "create-account").await?;
+            let outcome = session.call(async |i| i.create_account(&fields).await).await?;
+            print_created(out, outcome)
+        }
+        Command::UpdateAccount { write, id, fields } => {
+            let mut session = writer("update-account", &write, cache_dir, redactor).await?;
+            let fields = parse_fields(&fields)?;
+            let user_type = session.user_type().await?;
+            session.check(&user_type, Capability::UPDATE, "update-account").await?;
+            let target = ResourceId { resource_type: user_type, id };
+            let resource = session.call(async |i| i.update_resource(&target, &fields).await).await?;
+            writeln!(out, "{}", serde_json::json!({"outcome": "updated", "resource": crate::records::resource(&resource)}))?;
+            Ok(())
+        }
+        Command::CreateResource { write, resource_type, fields } => {
+            let mut session = writer("create-resource", &write, cache_dir, redactor).await?;
+            let fields = parse_fields(&fields)?;
+            session.check(&resource_type, Capability::CREATE, "create-resource").await?;
+            let outcome = session.call(async |i| i.create_resource(&resource_type, &fields).await).await?;
+            print_created(out, outcome)
+        }
+        Command::Delete { write, resource } => {
+            let mut session = writer("delete", &write, cache_dir, redactor).await?;
+            let target = parse_id(&resource, "--resource")?;
+            session.check(&target.resource_type, Capability::DELETE, "delete").await?;
+            let word = match session.call(async |i| i.delete_resource(&target).await).await? {
+                DeleteOutcome::Deleted => "deleted",
+                DeleteOutcome::DidNotExist => "did_not_exist",
+            };
+            let resource = serde_json::json!({"resource_type": target.resource_type, "id": target.id});
+            writeln!(out, "{}", serde_json::json!({"outcome": word, "resource": resource}))?;
             Ok(())
         }
         Command::Diff { read } => {
@@ -305,6 +442,77 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
             Ok(())
         }
     }
+}
+
+/// A session opened for one write, after the host's own checks.
+struct Writer {
+    session: OpenSession,
+    metadata: ConnectorMetadata,
+}
+
+/// Refuses a write command without --provisioning before loading anything, then opens a provisioning session.
+async fn writer(command: &str, args: &WriteArgs, cache_dir: Option<PathBuf>, redactor: &Redactor) -> Result<Writer> {
+    if !args.provisioning {
+        bail!("`{command}` writes to the source system: pass --provisioning to allow it");
+    }
+    let (runtime, loaded, metadata, mut tenant) = prepare(&args.tenant, cache_dir, redactor).await?;
+    let session = OpenSession::open(&runtime, &loaded, &mut tenant, &SyncOptions::default(), true).await?;
+    Ok(Writer { session, metadata })
+}
+
+impl Writer {
+    /// The connector must declare the capability for the resource type; the host does not call it otherwise.
+    async fn check(&mut self, resource_type: &str, capability: Capability, command: &str) -> Result<()> {
+        let declared = self.metadata.capabilities.iter().find(|c| c.resource_type == resource_type);
+        match declared {
+            None => bail!("unknown resource type `{resource_type}`"),
+            Some(c) if !c.capabilities.contains(capability) => {
+                bail!("the connector does not support `{command}` for `{resource_type}` (it declares: {})", c.capabilities.names().join(", "))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The resource type whose resources are accounts (the one with the user trait).
+    async fn user_type(&mut self) -> Result<String> {
+        let types = self.call(async |i| i.resource_types().await).await?;
+        types
+            .into_iter()
+            .find(|t| t.traits.contains(&TraitKind::User))
+            .map(|t| t.id)
+            .ok_or_else(|| anyhow!("the connector has no resource type with the user trait"))
+    }
+
+    async fn call<T>(&mut self, f: impl AsyncFnOnce(&mut Instance) -> Result<T, CallError>) -> Result<T> {
+        let result = f(self.session.instance()).await;
+        result.map_err(|e| self.session.explain(anyhow!("{e}")))
+    }
+}
+
+fn parse_id(value: &str, flag: &str) -> Result<ResourceId> {
+    match value.split_once(':') {
+        Some((t, id)) if !t.is_empty() && !id.is_empty() => Ok(ResourceId { resource_type: t.into(), id: id.into() }),
+        _ => bail!("{flag} takes TYPE:ID, got `{value}`"),
+    }
+}
+
+fn parse_fields(fields: &[String]) -> Result<Vec<(String, String)>> {
+    fields
+        .iter()
+        .map(|f| match f.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+            _ => bail!("--field takes KEY=VALUE, got `{f}`"),
+        })
+        .collect()
+}
+
+fn print_created(out: &mut dyn Write, outcome: CreateOutcome) -> Result<()> {
+    let (word, resource) = match outcome {
+        CreateOutcome::Created(r) => ("created", r),
+        CreateOutcome::AlreadyExists(r) => ("already_exists", r),
+    };
+    writeln!(out, "{}", serde_json::json!({"outcome": word, "resource": crate::records::resource(&resource)}))?;
+    Ok(())
 }
 
 /// The interrupted sync `--resume` continues: the tenant's newest, unfinished, made by this same component.

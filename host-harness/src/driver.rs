@@ -106,14 +106,28 @@ pub struct OpenSession {
 }
 
 impl OpenSession {
-    pub async fn open(runtime: &Runtime, component: &LoadedComponent, tenant: &mut ResolvedTenant, options: &SyncOptions) -> Result<Self> {
+    pub async fn open(runtime: &Runtime, component: &LoadedComponent, tenant: &mut ResolvedTenant, options: &SyncOptions, provisioning: bool) -> Result<Self> {
         let started = Instant::now();
         let policy = tenant.egress_policy(options.egress.clone());
         let mut instance = runtime.instantiate(component, policy.clone(), &options.sandbox).await?;
-        if let Err(e) = instance.open(&tenant.guest_config, false).await {
+        if let Err(e) = instance.open(&tenant.guest_config, provisioning).await {
             return Err(explain(&policy, &tenant.redactor, anyhow!("cannot open the connector: {e}")));
         }
         Ok(Self { instance, policy, redactor: tenant.redactor.clone(), tenant: tenant.name.clone(), started })
+    }
+
+    /// The session's instance, for single calls (writes, lookups).
+    pub fn instance(&mut self) -> &mut Instance {
+        &mut self.instance
+    }
+
+    /// An error from this session as the user should read it.
+    pub fn explain(&self, e: anyhow::Error) -> anyhow::Error {
+        explain(&self.policy, &self.redactor, e)
+    }
+
+    pub fn requests(&self) -> EgressCounts {
+        self.policy.stats.snapshot()
     }
 
     /// Runs one full sync into `store`, or finishes an interrupted one. On failure the sync is recorded as

@@ -9,6 +9,7 @@ pub mod driver;
 pub mod egress;
 pub mod records;
 pub mod runtime;
+pub mod scim;
 pub mod secrets;
 pub mod store;
 pub mod tenant;

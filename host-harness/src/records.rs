@@ -72,6 +72,9 @@ pub fn resource(r: &Resource) -> Value {
                 "start_date": u.start_date,
                 "time_zone": u.time_zone,
                 "locale": u.locale,
+                "nickname": u.nickname,
+                "phone_numbers": u.phone_numbers,
+                "photo_url": u.photo_url,
             }),
         );
     }

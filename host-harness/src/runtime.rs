@@ -154,7 +154,7 @@ impl Runtime {
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
         let bindings = component.pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("cannot instantiate the component: {e:#}"))?;
-        Ok(Instance { store, bindings, session: None, call_timeout: sandbox.call_timeout, poisoned: None })
+        Ok(Instance { store, bindings, session: None, provisioning: false, call_timeout: sandbox.call_timeout, poisoned: None })
     }
 }
 
@@ -207,6 +207,8 @@ pub enum CallError {
     Timeout { call: &'static str, after: Duration },
     /// An earlier trap or timeout made the instance unusable.
     Poisoned(String),
+    /// The host refused the call itself (a write in a session opened without provisioning).
+    Refused(String),
 }
 
 impl std::fmt::Display for CallError {
@@ -216,6 +218,7 @@ impl std::fmt::Display for CallError {
             CallError::Trap(m) => write!(f, "{m}"),
             CallError::Timeout { call, after } => write!(f, "the component's {call} call ran past its {} s deadline", after.as_secs_f64()),
             CallError::Poisoned(m) => write!(f, "the component instance is unusable after: {m}"),
+            CallError::Refused(m) => write!(f, "{m}"),
         }
     }
 }
@@ -227,6 +230,7 @@ pub struct Instance {
     store: Store<TenantState>,
     bindings: IdentityConnector,
     session: Option<ResourceAny>,
+    provisioning: bool,
     call_timeout: Duration,
     poisoned: Option<String>,
 }
@@ -280,7 +284,16 @@ impl Instance {
     pub async fn open(&mut self, config: &[(String, String)], provisioning: bool) -> Result<(), CallError> {
         let session = flatten(guest_call!(self, "open", |guest, store| guest.call_open(store, config, provisioning)))?;
         self.session = Some(session);
+        self.provisioning = provisioning;
         Ok(())
+    }
+
+    /// Writes are refused by the host as well as by the guest unless the session was opened for provisioning.
+    fn writable(&self, call: &str) -> Result<ResourceAny, CallError> {
+        if !self.provisioning {
+            return Err(CallError::Refused(format!("{call} writes to the source, and this session was not opened for provisioning")));
+        }
+        self.session()
     }
 
     fn session(&self) -> Result<ResourceAny, CallError> {
@@ -315,5 +328,35 @@ impl Instance {
     pub async fn get_resource(&mut self, id: &ResourceId) -> Result<Resource, CallError> {
         let s = self.session()?;
         flatten(guest_call!(self, "get-resource", |guest, store| guest.session().call_get_resource(store, s, id)))
+    }
+
+    pub async fn grant(&mut self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome, CallError> {
+        let s = self.writable("grant")?;
+        flatten(guest_call!(self, "grant", |guest, store| guest.session().call_grant(store, s, principal, entitlement)))
+    }
+
+    pub async fn revoke(&mut self, grant: &Grant) -> Result<RevokeOutcome, CallError> {
+        let s = self.writable("revoke")?;
+        flatten(guest_call!(self, "revoke", |guest, store| guest.session().call_revoke(store, s, grant)))
+    }
+
+    pub async fn create_account(&mut self, fields: &Fields) -> Result<CreateOutcome, CallError> {
+        let s = self.writable("create-account")?;
+        flatten(guest_call!(self, "create-account", |guest, store| guest.session().call_create_account(store, s, fields)))
+    }
+
+    pub async fn update_resource(&mut self, id: &ResourceId, fields: &Fields) -> Result<Resource, CallError> {
+        let s = self.writable("update-resource")?;
+        flatten(guest_call!(self, "update-resource", |guest, store| guest.session().call_update_resource(store, s, id, fields)))
+    }
+
+    pub async fn create_resource(&mut self, resource_type: &str, fields: &Fields) -> Result<CreateOutcome, CallError> {
+        let s = self.writable("create-resource")?;
+        flatten(guest_call!(self, "create-resource", |guest, store| guest.session().call_create_resource(store, s, resource_type, fields)))
+    }
+
+    pub async fn delete_resource(&mut self, id: &ResourceId) -> Result<DeleteOutcome, CallError> {
+        let s = self.writable("delete-resource")?;
+        flatten(guest_call!(self, "delete-resource", |guest, store| guest.session().call_delete_resource(store, s, id)))
     }
 }

@@ -305,6 +305,21 @@ impl Store {
         Ok(())
     }
 
+    /// Calls `each(principal, resource)` for every grant, as `type:id` keys of the principal and of the resource
+    /// whose entitlement it holds.
+    pub fn for_each_membership(&self, sync: SyncId, mut each: impl FnMut(String, String) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT g.principal_type || ':' || g.principal_id, e.resource_type || ':' || e.resource_id
+             FROM grants g JOIN entitlements e ON e.sync_id = g.sync_id AND e.id = g.entitlement_id
+             WHERE g.sync_id = ?1 ORDER BY g.id",
+        )?;
+        let mut rows = stmt.query([sync])?;
+        while let Some(row) = rows.next()? {
+            each(row.get(0)?, row.get(1)?)?;
+        }
+        Ok(())
+    }
+
     /// Writes a sync as JSON lines: resource types, resources, entitlements, grants.
     pub fn export_jsonl(&self, sync: SyncId, out: &mut dyn std::io::Write) -> Result<()> {
         let mut stmt = self.conn.prepare("SELECT data FROM resource_types WHERE sync_id = ?1 ORDER BY id")?;

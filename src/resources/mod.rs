@@ -48,9 +48,19 @@ pub fn resource_types() -> Vec<ResourceType> {
 
 pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
     // Users hold no entitlements of their own: their (empty) entitlements and grants are trivially inline.
-    let user = Capabilities { list: true, get: true, inline_entitlements: true, inline_grants: true, ..Default::default() };
+    let user = Capabilities { list: true, get: true, inline_entitlements: true, inline_grants: true, create: true, update: true, delete: true, ..Default::default() };
     // One `GET /groups` listing serves all three group-like types, with their member lists inline.
-    let group_like = Capabilities { list: true, get: true, inline_entitlements: true, inline_grants: true, ..Default::default() };
+    let group_like = Capabilities {
+        list: true,
+        get: true,
+        inline_entitlements: true,
+        inline_grants: true,
+        create: true,
+        update: true,
+        delete: true,
+        grant: true,
+        revoke: true,
+    };
     vec![
         ResourceTypeCapabilities { resource_type: USER, capabilities: user, listed_with: None },
         ResourceTypeCapabilities { resource_type: GROUP, capabilities: group_like, listed_with: None },

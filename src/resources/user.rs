@@ -37,6 +37,14 @@ pub fn to_resource(record: &Value, context: &str) -> Result<Resource> {
         start_date: text(record, "start_date").filter(|d| is_iso_date(d)),
         time_zone: text(record, "time_zone"),
         locale: text(record, "locale"),
+        nickname: text(record, "nickname"),
+        // `office_phone` is the current field; `phone` the older one. Both, once each.
+        phone_numbers: {
+            let mut phones: Vec<String> = ["office_phone", "phone"].iter().filter_map(|k| text(record, k)).collect();
+            phones.dedup();
+            phones
+        },
+        photo_url: record.pointer("/avatar_urls/original").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string),
     };
     Ok(Resource {
         id: ResourceId::new(USER, id),
@@ -102,6 +110,7 @@ mod tests {
         assert_eq!(u.location_ids, vec!["3"]);
         assert_eq!(u.start_date.as_deref(), Some("2015-10-01"));
         assert_eq!((u.time_zone.as_deref(), u.locale.as_deref()), (Some("America/New_York"), Some("en-US")));
+        assert_eq!((u.nickname, u.phone_numbers, u.photo_url.as_deref()), (None, vec!["+1 555 0100".to_string(), "+5555555555".to_string()], Some("https://example.com/test.png")));
         let profile: Value = serde_json::from_str(&r.profile).unwrap();
         assert_eq!(profile, record, "the profile keeps the whole record");
     }

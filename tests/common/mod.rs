@@ -114,6 +114,9 @@ pub fn expected_users(company: &Company) -> BTreeMap<String, (String, Value, Val
                 "start_date": u.start_date,
                 "time_zone": u.time_zone,
                 "locale": u.locale,
+                "nickname": non_empty(&u.nickname),
+                "phone_numbers": [u.phone],
+                "photo_url": format!("https://images.example.test/{}.png", u.id),
             });
             let profile = company.user_json(u, links.get(&u.id));
             (u.id.clone(), (format!("{} {}", u.first_name, u.last_name), trait_, profile))

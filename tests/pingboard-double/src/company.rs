@@ -44,6 +44,8 @@ pub struct User {
     pub time_zone: String,
     pub locale: String,
     pub phone: String,
+    /// Empty when the user has none.
+    pub nickname: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +157,18 @@ impl Company {
         Company { users, groups }
     }
 
+    /// The id the next created user gets.
+    pub fn next_user_id(&self) -> String {
+        let max = self.users.iter().filter_map(|u| u.id.parse::<u64>().ok()).max().unwrap_or(USER_ID_BASE - 1);
+        (max + 1).to_string()
+    }
+
+    /// The id the next created group gets.
+    pub fn next_group_id(&self) -> String {
+        let max = self.groups.iter().filter_map(|g| g.id.parse::<u64>().ok()).max().unwrap_or(GROUP_ID_BASE - 1);
+        (max + 1).to_string()
+    }
+
     pub fn user(&self, id: &str) -> Option<&User> {
         self.users.iter().find(|u| u.id == id)
     }
@@ -203,7 +217,7 @@ impl Company {
             "locale": user.locale,
             "first_name": user.first_name,
             "last_name": user.last_name,
-            "nickname": "",
+            "nickname": user.nickname,
             "email": user.email,
             "phone": user.phone,
             "office_phone": user.phone,
@@ -272,6 +286,7 @@ fn generate_user(i: usize) -> User {
         time_zone: ZONES[i % ZONES.len()].to_string(),
         locale: LOCALES[i % LOCALES.len()].to_string(),
         phone: format!("+1 555 {:04}", i % 10_000),
+        nickname: if i % 5 == 2 { format!("{}{}", &first[..first.char_indices().nth(2).map_or(first.len(), |(at, _)| at)], i % 10) } else { String::new() },
     }
 }
 

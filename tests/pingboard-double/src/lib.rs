@@ -3,6 +3,7 @@
 
 pub mod company;
 pub mod server;
+mod writes;
 
 pub use company::{Company, CompanySpec, Group, GroupKind, Manager, User};
 pub use server::{CLIENT_ID, CLIENT_SECRET, DoubleOptions, Faults, PingboardDouble, RequestCounts};

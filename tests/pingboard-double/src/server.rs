@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::company::{Company, UserLinks};
+use crate::writes;
 
 /// Credentials the double accepts unless told otherwise.
 pub const CLIENT_ID: &str = "double-client";
@@ -75,15 +76,15 @@ struct Token {
 }
 
 /// The company with each user's `links` and id indexes, derived once per change rather than per request.
-struct Served {
-    company: Company,
+pub(crate) struct Served {
+    pub(crate) company: Company,
     links: UserLinks,
     users_by_id: HashMap<String, usize>,
     groups_by_id: HashMap<String, usize>,
 }
 
 impl Served {
-    fn new(company: Company) -> Self {
+    pub(crate) fn new(company: Company) -> Self {
         Self {
             links: company.user_links(),
             users_by_id: company.users.iter().enumerate().map(|(i, u)| (u.id.clone(), i)).collect(),
@@ -92,21 +93,21 @@ impl Served {
         }
     }
 
-    fn user(&self, id: &str) -> Option<&crate::company::User> {
+    pub(crate) fn user(&self, id: &str) -> Option<&crate::company::User> {
         self.users_by_id.get(id).map(|&i| &self.company.users[i])
     }
 
-    fn group(&self, id: &str) -> Option<&crate::company::Group> {
+    pub(crate) fn group(&self, id: &str) -> Option<&crate::company::Group> {
         self.groups_by_id.get(id).map(|&i| &self.company.groups[i])
     }
 
-    fn user_json(&self, user: &crate::company::User) -> Value {
+    pub(crate) fn user_json(&self, user: &crate::company::User) -> Value {
         self.company.user_json(user, self.links.get(&user.id))
     }
 }
 
-struct Shared {
-    served: RwLock<Served>,
+pub(crate) struct Shared {
+    pub(crate) served: RwLock<Served>,
     client_id: String,
     client_secret: String,
     token_lifetime: Duration,
@@ -230,15 +231,15 @@ impl Drop for PingboardDouble {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth/token", post(token))
-        .route("/api/v2/users", get(list_users))
-        .route("/api/v2/users/{id}", get(get_user))
-        .route("/api/v2/groups", get(list_groups))
-        .route("/api/v2/groups/{id}", get(get_group))
+        .route("/api/v2/users", get(list_users).post(writes::create_user))
+        .route("/api/v2/users/{id}", get(get_user).patch(writes::update_user).delete(writes::delete_user))
+        .route("/api/v2/groups", get(list_groups).post(writes::create_group))
+        .route("/api/v2/groups/{id}", get(get_group).patch(writes::update_group).delete(writes::delete_group))
         .fallback(|| async { json_response(StatusCode::NOT_FOUND, json!({"error": "not found"})) })
         .with_state(shared)
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
 }
 
@@ -365,6 +366,13 @@ async fn admit(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>)
     Ok(faults.truncate_every.filter(|&n| n > 0 && call % n == 0))
 }
 
+/// `admit` for writes, which are also counted as such (faults that cut bodies do not apply).
+pub(crate) async fn admit_write(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<(), Response> {
+    admit(s, headers, query).await?;
+    s.counters.writes.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
 fn finish(body: Value, truncate: Option<u64>) -> Response {
     let mut text = body.to_string();
     if truncate.is_some() {
@@ -416,14 +424,18 @@ async fn list_users(State(s): State<Arc<Shared>>, Query(query): Query<HashMap<St
     let (page, served_page, page_size) = page_params(&s, &query);
     let served = s.served.read().unwrap();
     let company = &served.company;
-    let records: Vec<Value> = slice(&company.users, served_page, page_size).iter().map(|u| served.user_json(u)).collect();
+    let selected: Vec<&crate::company::User> = match query.get("email") {
+        Some(email) => company.users.iter().filter(|u| u.email.eq_ignore_ascii_case(email)).collect(),
+        None => company.users.iter().collect(),
+    };
+    let records: Vec<Value> = slice(&selected, served_page, page_size).iter().map(|u| served.user_json(u)).collect();
     let mut body = json!({
         "users": records,
         "links": {
             "users.groups": {"href": "/api/v2/groups?user_id={users.id}", "type": "groups"},
             "users.locations": {"href": "/api/v2/locations?user_id={users.id}", "type": "locations"},
         },
-        "meta": meta("users", page, page_size, company.users.len()),
+        "meta": meta("users", page, page_size, selected.len()),
     });
     if let Some(include) = query.get("include") {
         body["linked"] = linked_groups(&served, include, &body["users"]);
