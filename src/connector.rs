@@ -204,7 +204,7 @@ mod tests {
         }
     }
 
-    impl HttpClient for &FakeHttp {
+    impl HttpClient for FakeHttp {
         fn send(&self, request: &Request) -> Result<Response> {
             self.asked.borrow_mut().push(request.url.clone());
             let (status, body) = self.responses.get(&request.url).cloned().unwrap_or((404, "{}".into()));

@@ -46,6 +46,12 @@ pub trait HttpClient {
     fn send(&self, request: &Request) -> Result<Response>;
 }
 
+impl<T: HttpClient + ?Sized> HttpClient for &T {
+    fn send(&self, request: &Request) -> Result<Response> {
+        (**self).send(request)
+    }
+}
+
 /// Milliseconds to wait from a `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
 pub fn retry_after_ms(value: &str, now: std::time::SystemTime) -> Option<u64> {
     let value = value.trim();

@@ -93,6 +93,12 @@ pub struct SyncReport {
     pub egress: EgressCounts,
     pub retries: u64,
     pub elapsed: Duration,
+    /// Time inside component calls (which includes the component's HTTP waits, `egress.wait`).
+    pub component_time: Duration,
+    /// Time writing pages to the store.
+    pub store_time: Duration,
+    /// The component's largest linear memory, in bytes.
+    pub peak_guest_memory: usize,
 }
 
 /// A component instance with its session open for one tenant: config and credentials have been accepted by
@@ -141,13 +147,22 @@ impl OpenSession {
                 (sync_id, checkpoint)
             }
         };
-        let mut run = Run { instance: &mut self.instance, store, sync_id, options, progress, retries: 0, waited: Duration::ZERO };
+        let mut run = Run { instance: &mut self.instance, store, sync_id, options, progress, retries: 0, waited: Duration::ZERO, component_time: Duration::ZERO, store_time: Duration::ZERO };
         match run.all(metadata, resume).await {
             Ok(()) => {
-                let retries = run.retries;
+                let (retries, component_time, store_time) = (run.retries, run.component_time, run.store_time);
                 let egress = self.policy.stats.snapshot();
                 store.finish_sync(sync_id, egress.requests, egress.bytes_received)?;
-                Ok(SyncReport { sync_id, counts: store.counts(sync_id)?, egress, retries, elapsed: self.started.elapsed() })
+                Ok(SyncReport {
+                    sync_id,
+                    counts: store.counts(sync_id)?,
+                    egress,
+                    retries,
+                    elapsed: self.started.elapsed(),
+                    component_time,
+                    store_time,
+                    peak_guest_memory: self.instance.peak_memory(),
+                })
             }
             Err(e) => {
                 let e = explain(&self.policy, &self.redactor, e);
@@ -176,6 +191,8 @@ struct Run<'a> {
     progress: &'a dyn Progress,
     retries: u64,
     waited: Duration,
+    component_time: Duration,
+    store_time: Duration,
 }
 
 impl Run<'_> {
@@ -239,7 +256,9 @@ impl Run<'_> {
                 bail!("the component listed a resource of undeclared type `{}`", r.id.resource_type);
             }
             let checkpoint = serde_json::to_string(&Checkpoint::Resources { resource_type: resource_type.to_string(), next: page.next_token.clone() })?;
+            let writing = Instant::now();
             let new = self.store.put_page(self.sync_id, &page.resources, &page.entitlements, &page.grants, &checkpoint)?;
+            self.store_time += writing.elapsed();
             if new == 0 && !page.resources.is_empty() {
                 let at = token.as_deref().map_or("the first page".to_string(), |t| format!("the page at token `{t}`"));
                 bail!("listing {resource_type}: bad response: {at} repeats {} resources already listed; stopping rather than looping", page.resources.len());
@@ -290,7 +309,10 @@ impl Run<'_> {
         let policy = &self.options.retry;
         let mut attempt = 1;
         loop {
-            let error = match f(self.instance).await {
+            let calling = Instant::now();
+            let outcome = f(self.instance).await;
+            self.component_time += calling.elapsed();
+            let error = match outcome {
                 Ok(value) => return Ok(value),
                 Err(CallError::Connector(e)) => e,
                 Err(other) => return Err(other.into()),

@@ -99,6 +99,8 @@ pub struct EgressStats {
     pub token_requests: AtomicU64,
     pub denied: AtomicU64,
     pub bytes_received: AtomicU64,
+    /// Time from sending a request to its response's head, summed, in microseconds.
+    pub wait_micros: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -107,6 +109,7 @@ pub struct EgressCounts {
     pub token_requests: u64,
     pub denied: u64,
     pub bytes_received: u64,
+    pub wait: Duration,
 }
 
 impl EgressStats {
@@ -116,6 +119,7 @@ impl EgressStats {
             token_requests: self.token_requests.load(Ordering::SeqCst),
             denied: self.denied.load(Ordering::SeqCst),
             bytes_received: self.bytes_received.load(Ordering::SeqCst),
+            wait: Duration::from_micros(self.wait_micros.load(Ordering::SeqCst)),
         }
     }
 }
@@ -183,7 +187,9 @@ impl EgressPolicy {
                 tracing::warn!(tenant = %self.tenant, "request budget of {:?} spent", self.limits.max_requests);
                 return Err(Error::ConnectionLimitReached);
             }
+            let sent = std::time::Instant::now();
             let (response, io) = wasmtime_wasi_http::default_send_request(outgoing, Some(options)).await?;
+            self.stats.wait_micros.fetch_add(sent.elapsed().as_micros() as u64, Ordering::Relaxed);
             if response.status() == StatusCode::UNAUTHORIZED && authorization.is_some() && !refreshed && self.auth.refreshable() {
                 // A token can die early (revoked, reused past expiry): fetch a fresh one once and repeat.
                 drop((response, io));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -54,7 +54,47 @@ pub struct TenantState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: EgressHooks,
-    limits: StoreLimits,
+    limits: MeasuredLimits,
+}
+
+/// `StoreLimits`, remembering the largest linear memory it allowed.
+struct MeasuredLimits {
+    inner: StoreLimits,
+    peak_memory: usize,
+}
+
+impl ResourceLimiter for MeasuredLimits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak_memory = self.peak_memory.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
 }
 
 impl WasiView for TenantState {
@@ -146,7 +186,10 @@ impl Runtime {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: EgressHooks(policy),
-            limits: StoreLimitsBuilder::new().memory_size(sandbox.memory_bytes).instances(64).trap_on_grow_failure(true).build(),
+            limits: MeasuredLimits {
+                inner: StoreLimitsBuilder::new().memory_size(sandbox.memory_bytes).instances(64).trap_on_grow_failure(true).build(),
+                peak_memory: 0,
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -277,6 +320,11 @@ fn flatten<T>(result: Result<Result<T, ConnectorError>, CallError>) -> Result<T,
 }
 
 impl Instance {
+    /// The largest linear memory the component has had, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.store.data().limits.peak_memory
+    }
+
     pub async fn metadata(&mut self) -> Result<ConnectorMetadata, CallError> {
         guest_call!(self, "metadata", |guest, store| guest.call_metadata(store))
     }
