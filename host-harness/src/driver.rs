@@ -147,7 +147,7 @@ impl OpenSession {
                 (sync_id, checkpoint)
             }
         };
-        let mut run = Run { instance: &mut self.instance, store, sync_id, options, progress, retries: 0, waited: Duration::ZERO, component_time: Duration::ZERO, store_time: Duration::ZERO };
+        let mut run = Run { instance: &mut self.instance, store, sync_id, options, progress, retries: 0, waited: Duration::ZERO, component_time: Duration::ZERO, store_time: Duration::ZERO, stored: SyncCounts::default() };
         match run.all(metadata, resume).await {
             Ok(()) => {
                 let (retries, component_time, store_time) = (run.retries, run.component_time, run.store_time);
@@ -193,6 +193,8 @@ struct Run<'a> {
     waited: Duration,
     component_time: Duration,
     store_time: Duration,
+    /// What this run has stored, tallied as pages go in (for progress; the store's own count is the truth).
+    stored: SyncCounts,
 }
 
 impl Run<'_> {
@@ -227,16 +229,13 @@ impl Run<'_> {
         for resource_type in &types {
             let Some(caps) = capabilities(&resource_type.id).map(|c| c.capabilities) else { continue };
             let ids = self.store.resource_ids(self.sync_id, &resource_type.id)?;
-            if !caps.contains(Capability::INLINE_ENTITLEMENTS) {
-                for id in &ids {
-                    let rid = ResourceId { resource_type: resource_type.id.clone(), id: id.clone() };
-                    self.entitlements(&rid, &checkpoint).await?;
+            for (inline, grants) in [(Capability::INLINE_ENTITLEMENTS, false), (Capability::INLINE_GRANTS, true)] {
+                if caps.contains(inline) {
+                    continue;
                 }
-            }
-            if !caps.contains(Capability::INLINE_GRANTS) {
                 for id in &ids {
                     let rid = ResourceId { resource_type: resource_type.id.clone(), id: id.clone() };
-                    self.grants(&rid, &checkpoint).await?;
+                    self.per_resource(&rid, grants, &checkpoint).await?;
                 }
             }
         }
@@ -263,7 +262,8 @@ impl Run<'_> {
                 let at = token.as_deref().map_or("the first page".to_string(), |t| format!("the page at token `{t}`"));
                 bail!("listing {resource_type}: bad response: {at} repeats {} resources already listed; stopping rather than looping", page.resources.len());
             }
-            self.progress.page(resource_type, &self.store.counts(self.sync_id)?);
+            self.stored.add(resource_type, page.resources.len() as u64, page.entitlements.len() as u64, page.grants.len() as u64);
+            self.progress.page(resource_type, &self.stored);
             match page.next_token {
                 Some(next) if !seen.insert(next.clone()) || token.as_deref() == Some(next.as_str()) => {
                     bail!("listing {resource_type}: the component returned page token `{next}` twice; stopping rather than looping")
@@ -274,30 +274,25 @@ impl Run<'_> {
         }
     }
 
-    async fn entitlements(&mut self, resource: &ResourceId, checkpoint: &str) -> Result<()> {
+    /// Pages through one resource's entitlements, or its grants, for types whose listing did not carry them.
+    async fn per_resource(&mut self, resource: &ResourceId, grants: bool, checkpoint: &str) -> Result<()> {
         let mut token: Option<String> = None;
         let mut seen = HashSet::new();
         loop {
             let t = token.clone();
-            let page = self.retrying("list-entitlements", async |i: &mut Instance| i.list_entitlements(resource, t.as_deref()).await).await?;
-            self.store.put_page(self.sync_id, &[], &page.entitlements, &[], checkpoint)?;
-            match page.next_token {
-                Some(next) if !seen.insert(next.clone()) => bail!("entitlements of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id),
-                Some(next) => token = Some(next),
-                None => return Ok(()),
-            }
-        }
-    }
-
-    async fn grants(&mut self, resource: &ResourceId, checkpoint: &str) -> Result<()> {
-        let mut token: Option<String> = None;
-        let mut seen = HashSet::new();
-        loop {
-            let t = token.clone();
-            let page = self.retrying("list-grants", async |i: &mut Instance| i.list_grants(resource, t.as_deref()).await).await?;
-            self.store.put_page(self.sync_id, &[], &[], &page.grants, checkpoint)?;
-            match page.next_token {
-                Some(next) if !seen.insert(next.clone()) => bail!("grants of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id),
+            let (entitlements, grant_page, next) = if grants {
+                let page = self.retrying("list-grants", async |i: &mut Instance| i.list_grants(resource, t.as_deref()).await).await?;
+                (Vec::new(), page.grants, page.next_token)
+            } else {
+                let page = self.retrying("list-entitlements", async |i: &mut Instance| i.list_entitlements(resource, t.as_deref()).await).await?;
+                (page.entitlements, Vec::new(), page.next_token)
+            };
+            self.store.put_page(self.sync_id, &[], &entitlements, &grant_page, checkpoint)?;
+            match next {
+                Some(next) if !seen.insert(next.clone()) => {
+                    let what = if grants { "grants" } else { "entitlements" };
+                    bail!("{what} of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id)
+                }
                 Some(next) => token = Some(next),
                 None => return Ok(()),
             }

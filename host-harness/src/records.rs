@@ -1,7 +1,9 @@
 //! The JSON form of synced data: exactly the `export --format jsonl` line format of DESIGN §4 (more fields
 //! may follow). The store keeps resources in this form, so export is a straight read.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use crate::bindings::*;
 
@@ -43,51 +45,136 @@ pub fn resource_type(rt: &ResourceType, capabilities: Option<&ResourceTypeCapabi
     })
 }
 
-pub fn resource(r: &Resource) -> Value {
-    let mut out = Map::new();
-    out.insert("kind".into(), "resource".into());
-    out.insert("resource_type".into(), r.id.resource_type.clone().into());
-    out.insert("id".into(), r.id.id.clone().into());
-    out.insert("display_name".into(), r.display_name.clone().into());
-    out.insert("parent".into(), r.parent.as_ref().map_or(Value::Null, |p| json!({"resource_type": p.resource_type, "id": p.id})));
-    out.insert("status".into(), status_name(r.status.kind).into());
-    if let Some(detail) = &r.status.detail {
-        out.insert("status_detail".into(), detail.clone().into());
-    }
-    if let Some(u) = &r.user {
-        out.insert(
-            "user".into(),
-            json!({
-                "emails": u.emails.iter().map(|e| json!({"address": e.address, "primary": e.primary})).collect::<Vec<_>>(),
-                "login": u.login,
-                "manager_id": u.manager_id,
-                "login_aliases": u.login_aliases,
-                "employee_ids": u.employee_ids,
-                "name": u.name.as_ref().map(|n| json!({"given_name": n.given_name, "family_name": n.family_name,
-                    "middle_names": n.middle_names, "prefix": n.prefix, "suffix": n.suffix})),
-                "account_type": match u.account_type { AccountType::Human => "human", AccountType::Service => "service", AccountType::System => "system" },
-                "title": u.title,
-                "department_ids": u.department_ids,
-                "location_ids": u.location_ids,
-                "start_date": u.start_date,
-                "time_zone": u.time_zone,
-                "locale": u.locale,
-                "nickname": u.nickname,
-                "phone_numbers": u.phone_numbers,
-                "photo_url": u.photo_url,
+/// A resource's export line. Serialised straight from the contract's types: the profile, JSON text from the
+/// component, is checked and copied as it is rather than parsed into a tree and printed again.
+pub fn resource_line(r: &Resource) -> String {
+    let u = r.user.as_ref();
+    let line = ResourceLine {
+        kind: "resource",
+        resource_type: &r.id.resource_type,
+        id: &r.id.id,
+        display_name: &r.display_name,
+        parent: r.parent.as_ref().map(|p| IdRef { resource_type: &p.resource_type, id: &p.id }),
+        status: status_name(r.status.kind),
+        status_detail: r.status.detail.as_deref(),
+        user: u.map(|u| UserLine {
+            emails: u.emails.iter().map(|e| EmailLine { address: &e.address, primary: e.primary }).collect(),
+            login: u.login.as_deref(),
+            manager_id: u.manager_id.as_deref(),
+            login_aliases: &u.login_aliases,
+            employee_ids: &u.employee_ids,
+            name: u.name.as_ref().map(|n| NameLine {
+                given_name: &n.given_name,
+                family_name: &n.family_name,
+                middle_names: &n.middle_names,
+                prefix: n.prefix.as_deref(),
+                suffix: n.suffix.as_deref(),
             }),
-        );
-    }
-    if let Some(g) = &r.group {
-        out.insert("group".into(), json!({"source_kind": g.source_kind, "member_count": g.member_count}));
-    }
-    // The profile comes from the component as JSON text; keep it as JSON, or as text if it is not JSON.
-    let profile = serde_json::from_str::<Value>(&r.profile).unwrap_or_else(|_| Value::String(r.profile.clone()));
-    out.insert("profile".into(), profile);
-    out.insert("description".into(), r.description.clone().into());
-    out.insert("created_at".into(), r.created_at.clone().into());
-    out.insert("updated_at".into(), r.updated_at.clone().into());
-    Value::Object(out)
+            account_type: match u.account_type {
+                AccountType::Human => "human",
+                AccountType::Service => "service",
+                AccountType::System => "system",
+            },
+            title: u.title.as_deref(),
+            department_ids: &u.department_ids,
+            location_ids: &u.location_ids,
+            start_date: u.start_date.as_deref(),
+            time_zone: u.time_zone.as_deref(),
+            locale: u.locale.as_deref(),
+            nickname: u.nickname.as_deref(),
+            phone_numbers: &u.phone_numbers,
+            photo_url: u.photo_url.as_deref(),
+        }),
+        group: r.group.as_ref().map(|g| GroupLine { source_kind: g.source_kind.as_deref(), member_count: g.member_count }),
+        // Kept as JSON when it is JSON, as text when it is not.
+        profile: match serde_json::from_str::<&RawValue>(&r.profile) {
+            Ok(raw) => Profile::Json(raw),
+            Err(_) => Profile::Text(&r.profile),
+        },
+        description: r.description.as_deref(),
+        created_at: r.created_at.as_deref(),
+        updated_at: r.updated_at.as_deref(),
+    };
+    serde_json::to_string(&line).unwrap_or_else(|e| format!(r#"{{"kind":"resource","error":"{e}"}}"#))
+}
+
+/// The same line as a JSON value.
+pub fn resource(r: &Resource) -> Value {
+    serde_json::from_str(&resource_line(r)).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct IdRef<'a> {
+    resource_type: &'a str,
+    id: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResourceLine<'a> {
+    kind: &'static str,
+    resource_type: &'a str,
+    id: &'a str,
+    display_name: &'a str,
+    parent: Option<IdRef<'a>>,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<UserLine<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<GroupLine<'a>>,
+    profile: Profile<'a>,
+    description: Option<&'a str>,
+    created_at: Option<&'a str>,
+    updated_at: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Profile<'a> {
+    Json(&'a RawValue),
+    Text(&'a str),
+}
+
+#[derive(Serialize)]
+struct EmailLine<'a> {
+    address: &'a str,
+    primary: bool,
+}
+
+#[derive(Serialize)]
+struct NameLine<'a> {
+    given_name: &'a str,
+    family_name: &'a str,
+    middle_names: &'a [String],
+    prefix: Option<&'a str>,
+    suffix: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct UserLine<'a> {
+    emails: Vec<EmailLine<'a>>,
+    login: Option<&'a str>,
+    manager_id: Option<&'a str>,
+    login_aliases: &'a [String],
+    employee_ids: &'a [String],
+    name: Option<NameLine<'a>>,
+    account_type: &'static str,
+    title: Option<&'a str>,
+    department_ids: &'a [String],
+    location_ids: &'a [String],
+    start_date: Option<&'a str>,
+    time_zone: Option<&'a str>,
+    locale: Option<&'a str>,
+    nickname: Option<&'a str>,
+    phone_numbers: &'a [String],
+    photo_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct GroupLine<'a> {
+    source_kind: Option<&'a str>,
+    member_count: Option<u64>,
 }
 
 pub fn entitlement(e: &Entitlement) -> Value {

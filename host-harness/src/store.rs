@@ -35,6 +35,17 @@ pub struct SyncCounts {
     pub grants: u64,
 }
 
+impl SyncCounts {
+    pub fn add(&mut self, resource_type: &str, resources: u64, entitlements: u64, grants: u64) {
+        match self.resources.iter_mut().find(|(t, _)| t == resource_type) {
+            Some((_, n)) => *n += resources,
+            None => self.resources.push((resource_type.to_string(), resources)),
+        }
+        self.entitlements += entitlements;
+        self.grants += grants;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRow {
     pub id: String,
@@ -65,14 +76,15 @@ CREATE TABLE IF NOT EXISTS resource_types (
     data TEXT NOT NULL,
     PRIMARY KEY (sync_id, id)
 ) WITHOUT ROWID;
+-- A rowid table: rows are large (the JSON line), which WITHOUT ROWID handles badly.
 CREATE TABLE IF NOT EXISTS resources (
     sync_id INTEGER NOT NULL REFERENCES syncs (id),
     resource_type TEXT NOT NULL,
     id TEXT NOT NULL,
     display_name TEXT NOT NULL,
     data TEXT NOT NULL,
-    PRIMARY KEY (sync_id, resource_type, id)
-) WITHOUT ROWID;
+    UNIQUE (sync_id, resource_type, id)
+);
 CREATE TABLE IF NOT EXISTS entitlements (
     sync_id INTEGER NOT NULL REFERENCES syncs (id),
     id TEXT NOT NULL,
@@ -81,16 +93,16 @@ CREATE TABLE IF NOT EXISTS entitlements (
     data TEXT NOT NULL,
     PRIMARY KEY (sync_id, id)
 ) WITHOUT ROWID;
+-- A grant is its entitlement and principal; keyed so, the key doubles as the index by entitlement.
 CREATE TABLE IF NOT EXISTS grants (
     sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    id TEXT NOT NULL,
     entitlement_id TEXT NOT NULL,
     principal_type TEXT NOT NULL,
     principal_id TEXT NOT NULL,
-    PRIMARY KEY (sync_id, id)
+    id TEXT NOT NULL,
+    PRIMARY KEY (sync_id, entitlement_id, principal_type, principal_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (sync_id, principal_type, principal_id);
-CREATE INDEX IF NOT EXISTS grants_by_entitlement ON grants (sync_id, entitlement_id);
 ";
 
 impl Store {
@@ -103,7 +115,9 @@ impl Store {
         }
         let conn = Connection::open(path).with_context(|| format!("cannot open store {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        // WAL with NORMAL sync is durable at each commit's checkpoint and fast; a larger page cache keeps the
+        // indexes of a big sync in memory while it is written.
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;")
             .and_then(|_| conn.execute_batch(SCHEMA))
             .with_context(|| format!("cannot write store {}", path.display()))?;
         Ok(Self { conn })
@@ -154,15 +168,18 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut new_resources = 0;
         {
+            // Insert; a resource this sync already has (a re-listed page) is updated instead, and not counted as new.
             let mut insert = tx.prepare_cached(
-                "INSERT INTO resources (sync_id, resource_type, id, display_name, data) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (sync_id, resource_type, id) DO UPDATE SET display_name = excluded.display_name, data = excluded.data",
+                "INSERT OR IGNORE INTO resources (sync_id, resource_type, id, display_name, data) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            let mut exists = tx.prepare_cached("SELECT count(*) FROM resources WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3")?;
+            let mut update = tx.prepare_cached("UPDATE resources SET display_name = ?4, data = ?5 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3")?;
             for r in resources {
-                let seen: i64 = exists.query_row(params![sync, r.id.resource_type, r.id.id], |row| row.get(0))?;
-                insert.execute(params![sync, r.id.resource_type, r.id.id, r.display_name, records::resource(r).to_string()])?;
-                new_resources += usize::from(seen == 0);
+                let values = params![sync, r.id.resource_type, r.id.id, r.display_name, records::resource_line(r)];
+                if insert.execute(values)? == 1 {
+                    new_resources += 1;
+                } else {
+                    update.execute(values)?;
+                }
             }
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO entitlements (sync_id, id, resource_type, resource_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -171,7 +188,7 @@ impl Store {
                 insert.execute(params![sync, e.id, e.resource.resource_type, e.resource.id, records::entitlement(e).to_string()])?;
             }
             let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO grants (sync_id, id, entitlement_id, principal_type, principal_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO grants (sync_id, entitlement_id, principal_type, principal_id, id) VALUES (?1, ?3, ?4, ?5, ?2)",
             )?;
             for g in grants {
                 insert.execute(params![sync, g.id, g.entitlement, g.principal.resource_type, g.principal.id])?;
@@ -296,7 +313,8 @@ impl Store {
         let (ptype, pid) = principal.unzip();
         let mut stmt = self.conn.prepare(
             "SELECT id, entitlement_id, principal_type, principal_id FROM grants WHERE sync_id = ?1
-             AND (?2 IS NULL OR entitlement_id = ?2) AND (?3 IS NULL OR (principal_type = ?3 AND principal_id = ?4)) ORDER BY id",
+             AND (?2 IS NULL OR entitlement_id = ?2) AND (?3 IS NULL OR (principal_type = ?3 AND principal_id = ?4))
+             ORDER BY entitlement_id, principal_type, principal_id",
         )?;
         let mut rows = stmt.query(params![sync, entitlement, ptype, pid])?;
         while let Some(row) = rows.next()? {
@@ -311,7 +329,7 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT g.principal_type || ':' || g.principal_id, e.resource_type || ':' || e.resource_id
              FROM grants g JOIN entitlements e ON e.sync_id = g.sync_id AND e.id = g.entitlement_id
-             WHERE g.sync_id = ?1 ORDER BY g.id",
+             WHERE g.sync_id = ?1 ORDER BY g.entitlement_id, g.principal_type, g.principal_id",
         )?;
         let mut rows = stmt.query([sync])?;
         while let Some(row) = rows.next()? {
@@ -342,15 +360,16 @@ impl Store {
     /// What changed from sync `old` to sync `new`: one line per added (+), removed (-) or changed (~) row.
     pub fn diff(&self, old: SyncId, new: SyncId, out: &mut dyn std::io::Write) -> Result<DiffCounts> {
         let mut counts = DiffCounts::default();
-        // (kind, table, the key columns, the columns that must be equal for the row to be unchanged).
-        let tables: [(&str, &str, &[&str], &[&str]); 3] = [
-            ("resource", "resources", &["resource_type", "id"], &["data"]),
-            ("entitlement", "entitlements", &["id"], &["data"]),
-            ("grant", "grants", &["id"], &["entitlement_id", "principal_type", "principal_id"]),
+        // (kind, table, the key columns, the column that must be equal for the row to be unchanged). A grant is
+        // its key: it is there or not.
+        let tables: [(&str, &str, &[&str], &str); 3] = [
+            ("resource", "resources", &["resource_type", "id"], "data"),
+            ("entitlement", "entitlements", &["id"], "data"),
+            ("grant", "grants", &["entitlement_id", "principal_type", "principal_id"], "principal_id"),
         ];
         for (kind, table, key, data) in tables {
             let same_key = key.iter().map(|c| format!("o.{c} = n.{c}")).collect::<Vec<_>>().join(" AND ");
-            let changed = data.iter().map(|c| format!("o.{c} <> n.{c}")).collect::<Vec<_>>().join(" OR ");
+            let changed = format!("o.{data} <> n.{data}");
             let label = |a: &str| key.iter().map(|c| format!("{a}.{c}")).collect::<Vec<_>>().join(" || ':' || ");
             let (new_label, old_label) = (label("n"), label("o"));
             let sql = format!(
