@@ -1,7 +1,10 @@
 //! The Pingboard REST API v2 client: URLs, envelopes, paging and HTTP status classification. It knows the
 //! wire format (see shared/reference/pingboard-api.md) and nothing about resources or grants.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{ConnectorError, Result};
 use crate::http::{HttpClient, Method, Request, Response, retry_after_ms};
@@ -22,10 +25,11 @@ impl Collection {
     }
 }
 
-/// One page of a listing: the records, as the API sent them, and where the listing ends.
+/// One page of a listing: the records as the API sent them (raw JSON, parsed one at a time by the mapping, so
+/// a page never becomes one big tree), and where the listing ends.
 #[derive(Debug)]
 pub struct Listing {
-    pub records: Vec<Value>,
+    pub records: Vec<Box<RawValue>>,
     pub page: u32,
     /// `meta.<collection>.page_count`: 0 for an empty collection.
     pub page_count: u32,
@@ -58,8 +62,9 @@ impl<H: HttpClient> PingboardApi<H> {
         let key = collection.key();
         let path = format!("/api/v2/{key}?page={page}&page_size={page_size}");
         let context = format!("GET /api/v2/{key} page {page}");
-        let body = self.get_json(&path, &context)?;
-        parse_listing(body, key, page, page_size, &context)
+        let response = self.send(Method::Get, &path, None, &context)?;
+        check_status(&response, &context)?;
+        parse_listing(&response.body, key, page, page_size, &context)
     }
 
     /// `GET /api/v2/<collection>/<id>`; `None` when the API says 404.
@@ -188,10 +193,12 @@ fn error_messages(body: &[u8]) -> String {
 }
 
 fn parse_json(body: &[u8], context: &str) -> Result<Value> {
-    serde_json::from_slice(body).map_err(|e| {
-        let what = if body.is_empty() { "empty body".to_string() } else { format!("body is not valid JSON ({e})") };
-        ConnectorError::bad_response(context, what)
-    })
+    serde_json::from_slice(body).map_err(|e| not_json(body, &e, context))
+}
+
+fn not_json(body: &[u8], error: &serde_json::Error, context: &str) -> ConnectorError {
+    let what = if body.is_empty() { "empty body".to_string() } else { format!("body is not valid JSON ({error})") };
+    ConnectorError::bad_response(context, what)
 }
 
 fn take_records(mut body: Value, key: &str, context: &str) -> Result<Vec<Value>> {
@@ -202,10 +209,13 @@ fn take_records(mut body: Value, key: &str, context: &str) -> Result<Vec<Value>>
     }
 }
 
-fn parse_listing(mut body: Value, key: &str, page: u32, asked_page_size: u32, context: &str) -> Result<Listing> {
-    let meta = body.pointer(&format!("/meta/{key}")).cloned().ok_or_else(|| {
-        ConnectorError::bad_response(context, format!("no `meta.{key}` block in the response"))
-    })?;
+fn parse_listing(body: &[u8], key: &str, page: u32, asked_page_size: u32, context: &str) -> Result<Listing> {
+    let top: BTreeMap<String, &RawValue> = serde_json::from_slice(body).map_err(|e| not_json(body, &e, context))?;
+    let meta = top
+        .get("meta")
+        .and_then(|m| serde_json::from_str::<Value>(m.get()).ok())
+        .and_then(|mut m| m.get_mut(key).map(Value::take))
+        .ok_or_else(|| ConnectorError::bad_response(context, format!("no `meta.{key}` block in the response")))?;
     let number = |field: &str| -> Result<u64> {
         meta.get(field).and_then(Value::as_u64).ok_or_else(|| {
             ConnectorError::bad_response(context, format!("`meta.{key}.{field}` is missing or not a number"))
@@ -219,7 +229,10 @@ fn parse_listing(mut body: Value, key: &str, page: u32, asked_page_size: u32, co
             return Err(ConnectorError::bad_response(context, format!("asked for page {page}, got page {served}")));
         }
     }
-    let records = take_records(std::mem::take(&mut body), key, context)?;
+    let records: Vec<Box<RawValue>> = match top.get(key) {
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| ConnectorError::bad_response(context, format!("`{key}` is not an array")))?,
+        None => return Err(ConnectorError::bad_response(context, format!("no `{key}` in the response"))),
+    };
     if page_count == 0 && !records.is_empty() {
         return Err(ConnectorError::bad_response(context, format!("`meta.{key}.page_count` is 0 but records came back")));
     }
@@ -261,9 +274,10 @@ mod tests {
     #[test]
     fn listing_reads_meta_and_stops_at_page_count() {
         let body = json!({"users": [{"id": "1"}], "meta": {"users": {"page": 2, "page_size": 1, "count": 3, "page_count": 3}}});
-        let listing = parse_listing(body, "users", 2, 1, "GET /api/v2/users page 2").unwrap();
+        let listing = parse_listing(body.to_string().as_bytes(), "users", 2, 1, "GET /api/v2/users page 2").unwrap();
         assert_eq!((listing.records.len(), listing.page_count, listing.count, listing.next_page()), (1, 3, 3, Some(3)));
-        let last = parse_listing(json!({"users": [], "meta": {"users": {"page": 3, "count": 3, "page_count": 3}}}), "users", 3, 1, "c").unwrap();
+        let last = json!({"users": [], "meta": {"users": {"page": 3, "count": 3, "page_count": 3}}}).to_string();
+        let last = parse_listing(last.as_bytes(), "users", 3, 1, "c").unwrap();
         assert_eq!(last.next_page(), None);
     }
 
@@ -271,7 +285,7 @@ mod tests {
     fn empty_collection_has_page_count_zero() {
         let body = json!({"groups": [], "meta": {"groups": {"page": 1, "page_size": 1000, "count": 0, "page_count": 0,
             "first_href": "/api/v2/groups?page_size=1000", "previous_href": null, "next_href": null, "last_href": "/api/v2/groups?page=0&page_size=1000"}}});
-        let listing = parse_listing(body, "groups", 1, 1000, "c").unwrap();
+        let listing = parse_listing(body.to_string().as_bytes(), "groups", 1, 1000, "c").unwrap();
         assert!(listing.records.is_empty());
         assert_eq!(listing.next_page(), None);
     }
@@ -289,12 +303,12 @@ mod tests {
             (json!({"users": [{"id": "1"}, {"id": "2"}], "meta": {"users": {"page": 2, "page_size": 1, "count": 4, "page_count": 4}}}), "2 records on a page of 1"),
         ];
         for (body, expected) in cases {
-            let err = parse_listing(body, "users", 2, 10, "GET /api/v2/users page 2").unwrap_err();
+            let err = parse_listing(body.to_string().as_bytes(), "users", 2, 10, "GET /api/v2/users page 2").unwrap_err();
             let text = err.to_string();
             assert!(matches!(err, ConnectorError::BadResponse(_)));
             assert!(text.contains("GET /api/v2/users page 2") && text.contains(expected), "{text}");
         }
-        let err = parse_json(b"{\"users\": [", "GET /api/v2/users page 1").unwrap_err();
+        let err = parse_listing(b"{\"users\": [", "users", 1, 10, "GET /api/v2/users page 1").unwrap_err();
         assert!(err.to_string().starts_with("bad response: GET /api/v2/users page 1: body is not valid JSON"), "{err}");
     }
 

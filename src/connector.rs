@@ -62,17 +62,22 @@ impl<H: HttpClient> Session<H> {
             USER => {
                 let listing = self.api.list(Collection::Users, page)?;
                 let context = format!("GET /api/v2/users page {page}");
-                let resources = listing.records.iter().map(|r| user::to_resource(r, &context)).collect::<Result<_>>()?;
+                let resources = listing
+                    .records
+                    .iter()
+                    .map(|raw| user::to_resource(&parse_record(raw, &context)?, raw.get().to_string(), &context))
+                    .collect::<Result<_>>()?;
                 Ok(ResourcePage { resources, next_token: next_token(&listing), ..Default::default() })
             }
             GROUP => {
                 let listing = self.api.list(Collection::Groups, page)?;
                 let context = format!("GET /api/v2/groups page {page}");
                 let mut out = ResourcePage { next_token: next_token(&listing), ..Default::default() };
-                for record in &listing.records {
-                    let resource = group::to_resource(record, &context)?;
+                for raw in &listing.records {
+                    let record = parse_record(raw, &context)?;
+                    let resource = group::to_resource(&record, raw.get().to_string(), &context)?;
                     out.entitlements.push(group::member_entitlement(&resource.id, &resource.display_name));
-                    out.grants.extend(group::member_grants(&resource.id, record));
+                    out.grants.extend(group::member_grants(&resource.id, &record));
                     out.resources.push(resource);
                 }
                 Ok(out)
@@ -109,7 +114,7 @@ impl<H: HttpClient> Session<H> {
             USER => {
                 let context = format!("GET /api/v2/users/{}", id.id);
                 let record = self.api.get(Collection::Users, &id.id)?.ok_or_else(|| not_found(id))?;
-                user::to_resource(&record, &context)
+                user::to_resource(&record, record.to_string(), &context)
             }
             t if GROUP_LIKE.contains(&t) => Ok(self.get_group(id)?.1),
             other => Err(unknown_type(other)),
@@ -149,12 +154,16 @@ impl<H: HttpClient> Session<H> {
     fn get_group(&self, id: &ResourceId) -> Result<(Value, Resource)> {
         let context = format!("GET /api/v2/groups/{}", id.id);
         let record = self.api.get(Collection::Groups, &id.id)?.ok_or_else(|| not_found(id))?;
-        let resource = group::to_resource(&record, &context)?;
+        let resource = group::to_resource(&record, record.to_string(), &context)?;
         if resource.id.resource_type != id.resource_type {
             return Err(not_found(id));
         }
         Ok((record, resource))
     }
+}
+
+fn parse_record(raw: &serde_json::value::RawValue, context: &str) -> Result<Value> {
+    serde_json::from_str(raw.get()).map_err(|e| ConnectorError::bad_response(context, format!("a record is not valid JSON ({e})")))
 }
 
 fn parse_token(token: Option<&str>) -> Result<u32> {

@@ -53,10 +53,10 @@ pub fn create_account<H: HttpClient>(api: &PingboardApi<H>, given: &[(String, St
     let email = fields["email"].as_str().unwrap_or_default();
     // Emails are unique in Pingboard: an existing one means the account is already there.
     if let Some(existing) = api.find_user_by_email(email)? {
-        return Ok(CreateOutcome::AlreadyExists(user::to_resource(&existing, "GET /api/v2/users?email=…")?));
+        return Ok(CreateOutcome::AlreadyExists(user::to_resource(&existing, existing.to_string(), "GET /api/v2/users?email=…")?));
     }
     let record = api.create(Collection::Users, Value::Object(fields))?;
-    Ok(CreateOutcome::Created(user::to_resource(&record, "POST /api/v2/users")?))
+    Ok(CreateOutcome::Created(user::to_resource(&record, record.to_string(), "POST /api/v2/users")?))
 }
 
 pub fn update_resource<H: HttpClient>(api: &PingboardApi<H>, id: &ResourceId, given: &[(String, String)]) -> Result<Resource> {
@@ -64,12 +64,12 @@ pub fn update_resource<H: HttpClient>(api: &PingboardApi<H>, id: &ResourceId, gi
     if id.resource_type == USER {
         let fields = fields(&what, given, &USER_FIELDS, &[])?;
         let record = api.update(Collection::Users, &id.id, Value::Object(fields))?.ok_or_else(|| not_found(id))?;
-        return user::to_resource(&record, &format!("PATCH /api/v2/users/{}", id.id));
+        return user::to_resource(&record, record.to_string(), &format!("PATCH /api/v2/users/{}", id.id));
     }
     existing_group(api, id)?.ok_or_else(|| not_found(id))?;
     let fields = fields(&what, given, &GROUP_FIELDS, &[])?;
     let record = api.update(Collection::Groups, &id.id, Value::Object(fields))?.ok_or_else(|| not_found(id))?;
-    group::to_resource(&record, &format!("PATCH /api/v2/groups/{}", id.id))
+    group::to_resource(&record, record.to_string(), &format!("PATCH /api/v2/groups/{}", id.id))
 }
 
 pub fn create_resource<H: HttpClient>(api: &PingboardApi<H>, resource_type: &str, given: &[(String, String)]) -> Result<CreateOutcome> {
@@ -79,7 +79,7 @@ pub fn create_resource<H: HttpClient>(api: &PingboardApi<H>, resource_type: &str
     let mut fields = fields(&format!("create-resource {resource_type}"), given, &GROUP_FIELDS, &["name"])?;
     fields.insert("type".into(), Value::from(resource_type));
     let record = api.create(Collection::Groups, Value::Object(fields))?;
-    Ok(CreateOutcome::Created(group::to_resource(&record, "POST /api/v2/groups")?))
+    Ok(CreateOutcome::Created(group::to_resource(&record, record.to_string(), "POST /api/v2/groups")?))
 }
 
 pub fn delete_resource<H: HttpClient>(api: &PingboardApi<H>, id: &ResourceId) -> Result<DeleteOutcome> {

@@ -17,7 +17,8 @@ pub fn resource_type_of(record: &Value) -> &'static str {
     }
 }
 
-pub fn to_resource(record: &Value, context: &str) -> Result<Resource> {
+/// `profile` is the record's JSON text as the API sent it.
+pub fn to_resource(record: &Value, profile: String, context: &str) -> Result<Resource> {
     let id = id_text(record.get("id"))
         .ok_or_else(|| ConnectorError::bad_response(context, "a group record has no `id`"))?;
     let resource_type = resource_type_of(record);
@@ -32,7 +33,7 @@ pub fn to_resource(record: &Value, context: &str) -> Result<Resource> {
             source_kind: text(record, "type"),
             member_count: record.get("memberships_count").and_then(Value::as_u64),
         }),
-        profile: record.to_string(),
+        profile,
         created_at: text(record, "created_at"),
         updated_at: text(record, "updated_at"),
     })
@@ -72,7 +73,7 @@ mod tests {
             "updated_at": "2016-04-14T17:58:01Z", "memberships_count": 3, "logo_urls": null, "type": "group",
             "custom_fields": {}, "visible_to_owner": true, "visible_to_group": true, "visible_to_other": false,
             "editable_by_owner": false, "links": {"users": ["1", "2", "3"]}});
-        let r = to_resource(&record, "c").unwrap();
+        let r = to_resource(&record, record.to_string(), "c").unwrap();
         assert_eq!(r.id, ResourceId::new("group", "2"));
         assert_eq!((r.display_name.as_str(), r.description.as_deref()), ("Project 2", None));
         assert_eq!(r.group, Some(GroupTrait { source_kind: Some("group".into()), member_count: Some(3) }));
@@ -89,9 +90,9 @@ mod tests {
     fn locations_and_departments_are_their_own_types() {
         let location = json!({"id": "7", "name": "Lisbon", "type": "location", "address": "Rua 1", "links": {}});
         let department = json!({"id": "8", "name": "Finance", "type": "department", "links": {"users": ["4"]}});
-        assert_eq!(to_resource(&location, "c").unwrap().id, ResourceId::new("location", "7"));
+        assert_eq!(to_resource(&location, location.to_string(), "c").unwrap().id, ResourceId::new("location", "7"));
         assert!(member_grants(&ResourceId::new("location", "7"), &location).is_empty(), "an empty group has `links: {{}}`");
-        let d = to_resource(&department, "c").unwrap();
+        let d = to_resource(&department, department.to_string(), "c").unwrap();
         assert_eq!(d.id, ResourceId::new("department", "8"));
         assert_eq!(member_grants(&d.id, &department)[0].id, "department:8:member:user:4");
         assert_eq!(resource_type_of(&json!({"id": "9"})), "group");

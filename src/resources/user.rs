@@ -6,7 +6,8 @@ use super::{USER, id_text, link_ids, text};
 use crate::error::{ConnectorError, Result};
 use crate::model::{AccountType, Email, Resource, ResourceId, ResourceStatus, StatusKind, StructuredName, UserTrait};
 
-pub fn to_resource(record: &Value, context: &str) -> Result<Resource> {
+/// `profile` is the record's JSON text as the API sent it.
+pub fn to_resource(record: &Value, profile: String, context: &str) -> Result<Resource> {
     let id = id_text(record.get("id"))
         .ok_or_else(|| ConnectorError::bad_response(context, "a user record has no `id`"))?;
     let email = text(record, "email");
@@ -55,7 +56,7 @@ pub fn to_resource(record: &Value, context: &str) -> Result<Resource> {
         status: ResourceStatus { kind: StatusKind::Enabled, detail: None },
         user: Some(user),
         group: None,
-        profile: record.to_string(),
+        profile,
         created_at: text(record, "created_at"),
         updated_at: text(record, "updated_at"),
     })
@@ -95,7 +96,7 @@ mod tests {
     #[test]
     fn maps_a_recorded_user() {
         let record = recorded_user();
-        let r = to_resource(&record, "c").unwrap();
+        let r = to_resource(&record, record.to_string(), "c").unwrap();
         assert_eq!(r.id, ResourceId::new("user", "1"));
         assert_eq!(r.display_name, "Test Person");
         assert_eq!(r.status.kind, StatusKind::Enabled);
@@ -119,28 +120,28 @@ mod tests {
     fn manager_may_be_null_absent_or_a_string() {
         let mut record = recorded_user();
         record["reports_to_id"] = Value::Null;
-        assert_eq!(to_resource(&record, "c").unwrap().user.unwrap().manager_id, None);
+        assert_eq!(to_resource(&record, record.to_string(), "c").unwrap().user.unwrap().manager_id, None);
         record.as_object_mut().unwrap().remove("reports_to_id");
-        assert_eq!(to_resource(&record, "c").unwrap().user.unwrap().manager_id, None);
+        assert_eq!(to_resource(&record, record.to_string(), "c").unwrap().user.unwrap().manager_id, None);
         record["reports_to_id"] = json!("12");
-        assert_eq!(to_resource(&record, "c").unwrap().user.unwrap().manager_id.as_deref(), Some("12"));
+        assert_eq!(to_resource(&record, record.to_string(), "c").unwrap().user.unwrap().manager_id.as_deref(), Some("12"));
     }
 
     #[test]
     fn sparse_records_are_fine() {
-        let r = to_resource(&json!({"id": "5", "links": {}, "start_date": "not a date", "job_title": ""}), "c").unwrap();
+        let r = to_resource(&json!({"id": "5", "links": {}, "start_date": "not a date", "job_title": ""}), json!({"id": "5", "links": {}, "start_date": "not a date", "job_title": ""}).to_string(), "c").unwrap();
         assert_eq!(r.display_name, "5");
         let u = r.user.unwrap();
         assert!(u.emails.is_empty() && u.login.is_none() && u.name.is_none() && u.title.is_none());
         assert!(u.department_ids.is_empty() && u.location_ids.is_empty() && u.start_date.is_none());
-        let only_email = to_resource(&json!({"id": 6, "email": "x@example.com", "start_date": "0000-05-09"}), "c").unwrap();
+        let only_email = to_resource(&json!({"id": 6, "email": "x@example.com", "start_date": "0000-05-09"}), json!({"id": 6, "email": "x@example.com", "start_date": "0000-05-09"}).to_string(), "c").unwrap();
         assert_eq!((only_email.id.id.as_str(), only_email.display_name.as_str()), ("6", "x@example.com"));
         assert_eq!(only_email.user.unwrap().start_date, None);
     }
 
     #[test]
     fn a_user_without_id_is_a_bad_response() {
-        let err = to_resource(&json!({"email": "x@example.com"}), "GET /api/v2/users page 1").unwrap_err();
+        let err = to_resource(&json!({"email": "x@example.com"}), json!({"email": "x@example.com"}).to_string(), "GET /api/v2/users page 1").unwrap_err();
         assert_eq!(err.to_string(), "bad response: GET /api/v2/users page 1: a user record has no `id`");
     }
 }
