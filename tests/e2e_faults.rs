@@ -117,6 +117,6 @@ fn what_cannot_be_cured_fails_by_name_and_keeps_the_last_good_sync() {
     let after = double.counts();
     assert_eq!((after.token - before.token, after.unauthorized - before.unauthorized), (2, 2), "one re-authentication, then stop");
     fail(Faults { truncate_every: Some(1), ..Faults::default() }, "GET /api/v2/users page 1: body is not valid JSON (EOF while parsing");
-    fail(Faults { ignore_page: true, ..Faults::default() }, "listing user: bad response: the page at token `2` repeats 500 resources already listed; stopping rather than looping");
+    fail(Faults { ignore_page: true, ..Faults::default() }, "listing user: the page at token `2`: bad response: it repeats 500 resources already listed; stopping rather than looping");
     fail(Faults { rate_limit_every: Some(1), retry_after: Some("60".into()), ..Faults::default() }, "(waiting 60.0 s more would pass the sync's retry budget of 5 s)");
 }

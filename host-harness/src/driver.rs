@@ -14,7 +14,7 @@ use crate::bindings::*;
 use crate::egress::{EgressCounts, EgressLimits, EgressPolicy};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
-use crate::store::{Store, SyncCounts, SyncId};
+use crate::store::{PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId};
 use crate::tenant::ResolvedTenant;
 
 #[derive(Debug, Clone)]
@@ -147,10 +147,19 @@ impl OpenSession {
                 (sync_id, checkpoint)
             }
         };
-        let mut run = Run { instance: &mut self.instance, store, sync_id, options, progress, retries: 0, waited: Duration::ZERO, component_time: Duration::ZERO, store_time: Duration::ZERO, stored: SyncCounts::default() };
-        match run.all(metadata, resume).await {
-            Ok(()) => {
-                let (retries, component_time, store_time) = (run.retries, run.component_time, run.store_time);
+        let writer = store.page_writer(sync_id)?;
+        let mut run = Run { instance: &mut self.instance, store, writer, sync_id, options, progress, retries: 0, waited: Duration::ZERO, component_time: Duration::ZERO, stored: SyncCounts::default() };
+        let outcome = run.all(metadata, resume).await;
+        // Whatever happened, the pages already queued are committed before the sync is marked either way.
+        let (writer, retries, component_time) = (run.writer, run.retries, run.component_time);
+        let written = writer.finish().await;
+        let outcome = outcome.and_then(|()| {
+            let (done, busy) = written?;
+            check_repeats(done)?;
+            Ok(busy)
+        });
+        match outcome {
+            Ok(store_time) => {
                 let egress = self.policy.stats.snapshot();
                 store.finish_sync(sync_id, egress.requests, egress.bytes_received)?;
                 Ok(SyncReport {
@@ -173,6 +182,14 @@ impl OpenSession {
     }
 }
 
+/// A page that brought no resource this sync did not already have means the source is repeating itself.
+fn check_repeats(done: Vec<PageDone>) -> Result<()> {
+    match done.into_iter().find(|d| d.resources > 0 && d.new_resources == 0) {
+        Some(d) => bail!("{}: bad response: it repeats {} resources already listed; stopping rather than looping", d.label, d.resources),
+        None => Ok(()),
+    }
+}
+
 /// An error as the user should read it: redacted, and with the host's own reason when authentication failed
 /// (the guest only knows it was refused).
 pub fn explain(policy: &EgressPolicy, redactor: &Redactor, e: anyhow::Error) -> anyhow::Error {
@@ -186,13 +203,13 @@ pub fn explain(policy: &EgressPolicy, redactor: &Redactor, e: anyhow::Error) -> 
 struct Run<'a> {
     instance: &'a mut Instance,
     store: &'a mut Store,
+    writer: PageWriter,
     sync_id: SyncId,
     options: &'a SyncOptions,
     progress: &'a dyn Progress,
     retries: u64,
     waited: Duration,
     component_time: Duration,
-    store_time: Duration,
     /// What this run has stored, tallied as pages go in (for progress; the store's own count is the truth).
     stored: SyncCounts,
 }
@@ -228,6 +245,7 @@ impl Run<'_> {
         let checkpoint = serde_json::to_string(&Checkpoint::PerResource)?;
         for resource_type in &types {
             let Some(caps) = capabilities(&resource_type.id).map(|c| c.capabilities) else { continue };
+            check_repeats(self.writer.flush().await?)?;
             let ids = self.store.resource_ids(self.sync_id, &resource_type.id)?;
             for (inline, grants) in [(Capability::INLINE_ENTITLEMENTS, false), (Capability::INLINE_GRANTS, true)] {
                 if caps.contains(inline) {
@@ -255,14 +273,11 @@ impl Run<'_> {
                 bail!("the component listed a resource of undeclared type `{}`", r.id.resource_type);
             }
             let checkpoint = serde_json::to_string(&Checkpoint::Resources { resource_type: resource_type.to_string(), next: page.next_token.clone() })?;
-            let writing = Instant::now();
-            let new = self.store.put_page(self.sync_id, &page.resources, &page.entitlements, &page.grants, &checkpoint)?;
-            self.store_time += writing.elapsed();
-            if new == 0 && !page.resources.is_empty() {
-                let at = token.as_deref().map_or("the first page".to_string(), |t| format!("the page at token `{t}`"));
-                bail!("listing {resource_type}: bad response: {at} repeats {} resources already listed; stopping rather than looping", page.resources.len());
-            }
             self.stored.add(resource_type, page.resources.len() as u64, page.entitlements.len() as u64, page.grants.len() as u64);
+            let label = format!("listing {resource_type}: {}", token.as_deref().map_or("the first page".to_string(), |t| format!("the page at token `{t}`")));
+            let job = PageJob { resources: page.resources, entitlements: page.entitlements, grants: page.grants, checkpoint, label };
+            let done = self.writer.send(job).await?;
+            check_repeats(done)?;
             self.progress.page(resource_type, &self.stored);
             match page.next_token {
                 Some(next) if !seen.insert(next.clone()) || token.as_deref() == Some(next.as_str()) => {
@@ -287,7 +302,10 @@ impl Run<'_> {
                 let page = self.retrying("list-entitlements", async |i: &mut Instance| i.list_entitlements(resource, t.as_deref()).await).await?;
                 (page.entitlements, Vec::new(), page.next_token)
             };
-            self.store.put_page(self.sync_id, &[], &entitlements, &grant_page, checkpoint)?;
+            let label = format!("{} of {}:{}", if grants { "grants" } else { "entitlements" }, resource.resource_type, resource.id);
+            let job = PageJob { resources: Vec::new(), entitlements, grants: grant_page, checkpoint: checkpoint.to_string(), label };
+            let done = self.writer.send(job).await?;
+            check_repeats(done)?;
             match next {
                 Some(next) if !seen.insert(next.clone()) => {
                     let what = if grants { "grants" } else { "entitlements" };

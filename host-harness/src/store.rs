@@ -3,6 +3,7 @@
 //! the last good one. Secrets are never written here.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -14,6 +15,72 @@ pub type SyncId = i64;
 
 pub struct Store {
     conn: Connection,
+    path: std::path::PathBuf,
+}
+
+/// One page for the `PageWriter`, with a label naming it in errors.
+pub struct PageJob {
+    pub resources: Vec<Resource>,
+    pub entitlements: Vec<Entitlement>,
+    pub grants: Vec<Grant>,
+    pub checkpoint: String,
+    pub label: String,
+}
+
+/// A page the `PageWriter` has committed.
+pub struct PageDone {
+    pub label: String,
+    pub resources: usize,
+    pub new_resources: usize,
+}
+
+/// Writes pages on a thread of its own, over its own connection, so that storing page N overlaps fetching page
+/// N+1. One page at most waits in the queue, so memory stays at about two pages. Each page is still committed
+/// with its checkpoint in one transaction.
+pub struct PageWriter {
+    jobs: Option<tokio::sync::mpsc::Sender<PageJob>>,
+    done: tokio::sync::mpsc::UnboundedReceiver<Result<PageDone>>,
+    thread: Option<std::thread::JoinHandle<Duration>>,
+    pending: usize,
+}
+
+impl PageWriter {
+    /// Queues a page (waiting while one is already queued). Returns the pages committed since the last call.
+    pub async fn send(&mut self, job: PageJob) -> Result<Vec<PageDone>> {
+        let done = self.collect(false).await?;
+        let jobs = self.jobs.as_ref().ok_or_else(|| anyhow::anyhow!("the page writer is closed"))?;
+        if jobs.send(job).await.is_err() {
+            // The writer stopped: its error is waiting in `done`.
+            self.collect(true).await?;
+            bail!("the store's page writer stopped");
+        }
+        self.pending += 1;
+        Ok(done)
+    }
+
+    /// Waits until every queued page is committed.
+    pub async fn flush(&mut self) -> Result<Vec<PageDone>> {
+        self.collect(true).await
+    }
+
+    async fn collect(&mut self, wait: bool) -> Result<Vec<PageDone>> {
+        let mut out = Vec::new();
+        while self.pending > 0 {
+            let next = if wait { self.done.recv().await } else { self.done.try_recv().ok() };
+            let Some(result) = next else { break };
+            self.pending -= 1;
+            out.push(result?);
+        }
+        Ok(out)
+    }
+
+    /// Commits what is queued, stops the thread, and says how long it spent writing.
+    pub async fn finish(mut self) -> Result<(Vec<PageDone>, Duration)> {
+        let done = self.flush().await;
+        self.jobs = None;
+        let busy = self.thread.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+        Ok((done?, busy))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +187,29 @@ impl Store {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;")
             .and_then(|_| conn.execute_batch(SCHEMA))
             .with_context(|| format!("cannot write store {}", path.display()))?;
-        Ok(Self { conn })
+        Ok(Self { conn, path: path.to_path_buf() })
+    }
+
+    /// A writer of `sync`'s pages on its own thread and connection (see `PageWriter`).
+    pub fn page_writer(&self, sync: SyncId) -> Result<PageWriter> {
+        let mut store = Store::open(&self.path)?;
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<PageJob>(1);
+        let (report, done) = tokio::sync::mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new().name("page-writer".into()).spawn(move || {
+            let mut busy = Duration::ZERO;
+            while let Some(job) = queue.blocking_recv() {
+                let started = Instant::now();
+                let result = store.put_page(sync, &job.resources, &job.entitlements, &job.grants, &job.checkpoint);
+                busy += started.elapsed();
+                let failed = result.is_err();
+                let _ = report.send(result.map(|new_resources| PageDone { label: job.label, resources: job.resources.len(), new_resources }));
+                if failed {
+                    break;
+                }
+            }
+            busy
+        })?;
+        Ok(PageWriter { jobs: Some(jobs), done, thread: Some(thread), pending: 0 })
     }
 
     /// Opens an existing store for reading; a missing file is an error, not a new empty store.
@@ -138,7 +227,7 @@ impl Store {
         if !has_schema {
             bail!("{} is not a connector-harness store", path.display());
         }
-        Ok(Self { conn })
+        Ok(Self { conn, path: path.to_path_buf() })
     }
 
     pub fn begin_sync(&mut self, tenant: &str, connector: &str, version: &str, sha256: &str) -> Result<SyncId> {
