@@ -1,6 +1,9 @@
 //! The connector's calls as plain Rust over any `HttpClient`: what the component exports, minus the WIT glue.
 
+use std::cell::RefCell;
+
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::api::{Collection, Listing, PingboardApi};
 use crate::config::{self, Config};
@@ -32,12 +35,49 @@ pub fn metadata() -> Metadata {
 pub struct Session<H> {
     api: PingboardApi<H>,
     provisioning: bool,
+    /// The groups page whose grants are being returned over several calls (see `GRANTS_PER_CALL`).
+    groups_page: RefCell<Option<GroupsPage>>,
+}
+
+/// Grants returned by one call at most. A groups page carries every member list of its groups (a location of a
+/// large company has tens of thousands), so its grants come back over as many calls as needed, each with a
+/// token `page:record:member` saying where to go on. The guest's memory stays at one raw page plus one chunk.
+pub const GRANTS_PER_CALL: usize = 20_000;
+
+struct GroupsPage {
+    page: u32,
+    records: Vec<Box<RawValue>>,
+    next_page: Option<u32>,
+}
+
+/// Where a groups listing goes on: a fresh page, or the grants of a page from a record and a member on.
+#[derive(Debug, PartialEq, Eq)]
+enum GroupsToken {
+    Page(u32),
+    Grants { page: u32, record: usize, member: usize },
+}
+
+impl GroupsToken {
+    fn parse(token: Option<&str>) -> Result<Self> {
+        let Some(text) = token else { return Ok(Self::Page(1)) };
+        let bad = || ConnectorError::Internal(format!("`{text}` is not a page token this connector issued"));
+        let parts: Vec<&str> = text.split(':').collect();
+        match parts.as_slice() {
+            [page] => Ok(Self::Page(parse_token(Some(page))?)),
+            [page, record, member] => Ok(Self::Grants {
+                page: parse_token(Some(page))?,
+                record: record.parse().map_err(|_| bad())?,
+                member: member.parse().map_err(|_| bad())?,
+            }),
+            _ => Err(bad()),
+        }
+    }
 }
 
 impl<H: HttpClient> Session<H> {
     pub fn open(http: H, config: &[(String, String)], provisioning: bool) -> Result<Self> {
         let config = Config::parse(config)?;
-        Ok(Self { api: PingboardApi::new(http, config.base_url, config.page_size), provisioning })
+        Ok(Self { api: PingboardApi::new(http, config.base_url, config.page_size), provisioning, groups_page: RefCell::new(None) })
     }
 
     /// One request: the first user, which proves the token works and the account can read users.
@@ -57,9 +97,9 @@ impl<H: HttpClient> Session<H> {
         if parent.is_some() {
             return Ok(ResourcePage::default()); // Pingboard resources have no parents.
         }
-        let page = parse_token(token)?;
         match resource_type {
             USER => {
+                let page = parse_token(token)?;
                 let listing = self.api.list(Collection::Users, page)?;
                 let context = format!("GET /api/v2/users page {page}");
                 let resources = listing
@@ -69,22 +109,61 @@ impl<H: HttpClient> Session<H> {
                     .collect::<Result<_>>()?;
                 Ok(ResourcePage { resources, next_token: next_token(&listing), ..Default::default() })
             }
-            GROUP => {
+            GROUP => self.list_groups(GroupsToken::parse(token)?),
+            LOCATION | DEPARTMENT => Ok(ResourcePage::default()),
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    /// A groups page: its resources and entitlements on the first call, then its grants, at most
+    /// `GRANTS_PER_CALL` a call, before the listing moves to the next page.
+    fn list_groups(&self, token: GroupsToken) -> Result<ResourcePage> {
+        let mut out = ResourcePage::default();
+        let (page, start) = match token {
+            GroupsToken::Page(page) => {
                 let listing = self.api.list(Collection::Groups, page)?;
                 let context = format!("GET /api/v2/groups page {page}");
-                let mut out = ResourcePage { next_token: next_token(&listing), ..Default::default() };
                 for raw in &listing.records {
                     let record = parse_record(raw, &context)?;
                     let resource = group::to_resource(&record, raw.get().to_string(), &context)?;
                     out.entitlements.push(group::member_entitlement(&resource.id, &resource.display_name));
-                    out.grants.extend(group::member_grants(&resource.id, &record));
                     out.resources.push(resource);
                 }
-                Ok(out)
+                *self.groups_page.borrow_mut() = Some(GroupsPage { page, next_page: listing.next_page(), records: listing.records });
+                (page, (0, 0))
             }
-            LOCATION | DEPARTMENT => Ok(ResourcePage::default()),
-            other => Err(unknown_type(other)),
+            GroupsToken::Grants { page, record, member } => {
+                // A resumed sync has a fresh session: fetch the page again.
+                if self.groups_page.borrow().as_ref().is_none_or(|p| p.page != page) {
+                    let listing = self.api.list(Collection::Groups, page)?;
+                    *self.groups_page.borrow_mut() = Some(GroupsPage { page, next_page: listing.next_page(), records: listing.records });
+                }
+                (page, (record, member))
+            }
+        };
+        let context = format!("GET /api/v2/groups page {page}");
+        let held = self.groups_page.borrow();
+        let current = held.as_ref().ok_or_else(|| ConnectorError::Internal("no groups page is held".into()))?;
+        let (mut record_at, mut member_at) = start;
+        while record_at < current.records.len() {
+            let record = parse_record(&current.records[record_at], &context)?;
+            let id = group::to_resource_id(&record, &context)?;
+            let grants = group::member_grants(&id, &record);
+            let room = GRANTS_PER_CALL - out.grants.len();
+            let take = grants.len().saturating_sub(member_at).min(room);
+            out.grants.extend(grants.into_iter().skip(member_at).take(take));
+            member_at += take;
+            if out.grants.len() == GRANTS_PER_CALL {
+                out.next_token = Some(format!("{page}:{record_at}:{member_at}"));
+                return Ok(out);
+            }
+            record_at += 1;
+            member_at = 0;
         }
+        out.next_token = current.next_page.map(|p| p.to_string());
+        drop(held);
+        *self.groups_page.borrow_mut() = None;
+        Ok(out)
     }
 
     pub fn list_entitlements(&self, resource: &ResourceId, _token: Option<&str>) -> Result<EntitlementPage> {
@@ -268,6 +347,38 @@ mod tests {
         // Listed with `group`: no request of their own.
         assert_eq!(session.list_resources(LOCATION, None, None).unwrap(), ResourcePage::default());
         assert_eq!(http.asked.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_groups_page_returns_its_grants_over_several_calls_without_more_requests() {
+        let big: Vec<String> = (0..25_000).map(|i| i.to_string()).collect();
+        let http = FakeHttp::default().with(
+            "/api/v2/groups?page=1&page_size=1000",
+            200,
+            json!({"groups": [
+                {"id": "7", "name": "Lisbon", "type": "location", "links": {"users": big}},
+                {"id": "8", "name": "Tiny", "type": "group", "links": {"users": ["1"]}},
+            ], "meta": meta("groups", 1, 1000, 2, 1)}),
+        );
+        let session = Session::open(&http, &config("1000"), false).unwrap();
+        let first = session.list_resources(GROUP, None, None).unwrap();
+        assert_eq!((first.resources.len(), first.entitlements.len(), first.grants.len()), (2, 2, GRANTS_PER_CALL));
+        assert_eq!(first.next_token.as_deref(), Some("1:0:20000"));
+        let second = session.list_resources(GROUP, None, first.next_token.as_deref()).unwrap();
+        assert!(second.resources.is_empty() && second.entitlements.is_empty());
+        assert_eq!(second.grants.len(), 5_001);
+        assert_eq!(second.grants[0].id, "location:7:member:user:20000");
+        assert_eq!(second.grants[5_000].id, "group:8:member:user:1");
+        assert_eq!(second.next_token, None);
+        assert_eq!(http.asked.borrow().len(), 1, "the page is fetched once");
+
+        // A resumed sync continues from the token in a new session, fetching that page again.
+        let resumed = Session::open(&http, &config("1000"), false).unwrap();
+        assert_eq!(resumed.list_resources(GROUP, None, Some("1:0:20000")).unwrap(), second);
+        assert_eq!(http.asked.borrow().len(), 2);
+        for bad in ["1:x:2", "1:2", "0", "a:b:c"] {
+            assert!(matches!(resumed.list_resources(GROUP, None, Some(bad)), Err(ConnectorError::Internal(_))), "{bad}");
+        }
     }
 
     #[test]

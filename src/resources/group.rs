@@ -18,13 +18,16 @@ pub fn resource_type_of(record: &Value) -> &'static str {
 }
 
 /// `profile` is the record's JSON text as the API sent it.
+pub fn to_resource_id(record: &Value, context: &str) -> Result<ResourceId> {
+    let id = id_text(record.get("id")).ok_or_else(|| ConnectorError::bad_response(context, "a group record has no `id`"))?;
+    Ok(ResourceId::new(resource_type_of(record), id))
+}
+
 pub fn to_resource(record: &Value, profile: String, context: &str) -> Result<Resource> {
-    let id = id_text(record.get("id"))
-        .ok_or_else(|| ConnectorError::bad_response(context, "a group record has no `id`"))?;
-    let resource_type = resource_type_of(record);
+    let ResourceId { resource_type, id } = to_resource_id(record, context)?;
     Ok(Resource {
         display_name: text(record, "name").unwrap_or_else(|| format!("{resource_type} {id}")),
-        id: ResourceId::new(resource_type, id),
+        id: ResourceId { resource_type, id },
         parent: None,
         description: text(record, "description"),
         status: ResourceStatus { kind: StatusKind::Enabled, detail: None },
