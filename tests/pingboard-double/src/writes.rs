@@ -23,6 +23,19 @@ fn not_found(what: &str, id: &str) -> Response {
     json_response(StatusCode::NOT_FOUND, json!({"errors": [format!("{what} {id} not found")]}))
 }
 
+/// Admits a write (counting, auth, faults) and unwraps its `{"<key>": {…}}` envelope.
+async fn admitted<'a>(s: &Shared, headers: &HeaderMap, query: &Params, body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, Response> {
+    admit_write(s, headers, query).await?;
+    envelope(body, key)
+}
+
+/// Applies a change to the company, re-deriving the links and indexes.
+fn change(served: &mut Served, f: impl FnOnce(&mut crate::company::Company)) {
+    let mut company = served.company.clone();
+    f(&mut company);
+    *served = Served::new(company);
+}
+
 /// `{"<key>": {…}}`, the request envelope.
 fn envelope<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, Response> {
     body.get(key).and_then(Value::as_object).ok_or_else(|| unprocessable(vec![format!("param is missing or the value is empty: {key}")]))
@@ -85,10 +98,7 @@ fn created(status: StatusCode, key: &str, record: Value) -> Response {
 }
 
 pub(crate) async fn create_user(State(s): State<Arc<Shared>>, query: Params, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Err(response) = admit_write(&s, &headers, &query).await {
-        return response;
-    }
-    let fields = match envelope(&body, "users") {
+    let fields = match admitted(&s, &headers, &query, &body, "users").await {
         Ok(f) => f,
         Err(response) => return response,
     };
@@ -111,17 +121,12 @@ pub(crate) async fn create_user(State(s): State<Arc<Shared>>, query: Params, hea
     if !errors.is_empty() {
         return unprocessable(errors);
     }
-    let mut company = served.company.clone();
-    company.users.push(user.clone());
-    *served = Served::new(company);
+    change(&mut served, |c| c.users.push(user.clone()));
     created(StatusCode::CREATED, "users", served.user_json(&user))
 }
 
 pub(crate) async fn update_user(State(s): State<Arc<Shared>>, Path(id): Path<String>, query: Params, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Err(response) = admit_write(&s, &headers, &query).await {
-        return response;
-    }
-    let fields = match envelope(&body, "users") {
+    let fields = match admitted(&s, &headers, &query, &body, "users").await {
         Ok(f) => f,
         Err(response) => return response,
     };
@@ -132,11 +137,7 @@ pub(crate) async fn update_user(State(s): State<Arc<Shared>>, Path(id): Path<Str
     if !errors.is_empty() {
         return unprocessable(errors);
     }
-    let mut company = served.company.clone();
-    if let Some(slot) = company.users.iter_mut().find(|u| u.id == id) {
-        *slot = user.clone();
-    }
-    *served = Served::new(company);
+    change(&mut served, |c| c.users.iter_mut().filter(|u| u.id == id).for_each(|slot| *slot = user.clone()));
     created(StatusCode::OK, "users", served.user_json(&user))
 }
 
@@ -148,12 +149,12 @@ pub(crate) async fn delete_user(State(s): State<Arc<Shared>>, Path(id): Path<Str
     if served.user(&id).is_none() {
         return not_found("User", &id);
     }
-    let mut company = served.company.clone();
-    company.users.retain(|u| u.id != id);
-    for group in &mut company.groups {
-        group.member_ids.retain(|m| m != &id);
-    }
-    *served = Served::new(company);
+    change(&mut served, |c| {
+        c.users.retain(|u| u.id != id);
+        for group in &mut c.groups {
+            group.member_ids.retain(|m| m != &id);
+        }
+    });
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -167,10 +168,7 @@ fn kind_of(value: &str) -> Option<GroupKind> {
 }
 
 pub(crate) async fn create_group(State(s): State<Arc<Shared>>, query: Params, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Err(response) = admit_write(&s, &headers, &query).await {
-        return response;
-    }
-    let fields = match envelope(&body, "groups") {
+    let fields = match admitted(&s, &headers, &query, &body, "groups").await {
         Ok(f) => f,
         Err(response) => return response,
     };
@@ -185,20 +183,15 @@ pub(crate) async fn create_group(State(s): State<Arc<Shared>>, query: Params, he
     }
     let Some(kind) = kind.filter(|_| errors.is_empty()) else { return unprocessable(errors) };
     let mut served = s.served.write().unwrap();
-    let mut company = served.company.clone();
-    let group = Group { id: company.next_group_id(), name, kind, description: text(fields, "description").unwrap_or_default(), member_ids: Vec::new() };
-    company.groups.push(group.clone());
-    *served = Served::new(company);
+    let group = Group { id: served.company.next_group_id(), name, kind, description: text(fields, "description").unwrap_or_default(), member_ids: Vec::new() };
+    change(&mut served, |c| c.groups.push(group.clone()));
     created(StatusCode::CREATED, "groups", served.company.group_json(&group))
 }
 
 /// Name, description, and `links.users` as a full replacement of the member list. Ids new to the group must
 /// be users; members already there stay even if they point nowhere.
 pub(crate) async fn update_group(State(s): State<Arc<Shared>>, Path(id): Path<String>, query: Params, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Err(response) = admit_write(&s, &headers, &query).await {
-        return response;
-    }
-    let fields = match envelope(&body, "groups") {
+    let fields = match admitted(&s, &headers, &query, &body, "groups").await {
         Ok(f) => f,
         Err(response) => return response,
     };
@@ -229,11 +222,7 @@ pub(crate) async fn update_group(State(s): State<Arc<Shared>>, Path(id): Path<St
         }
         group.member_ids = members;
     }
-    let mut company = served.company.clone();
-    if let Some(slot) = company.groups.iter_mut().find(|g| g.id == id) {
-        *slot = group.clone();
-    }
-    *served = Served::new(company);
+    change(&mut served, |c| c.groups.iter_mut().filter(|g| g.id == id).for_each(|slot| *slot = group.clone()));
     created(StatusCode::OK, "groups", served.company.group_json(&group))
 }
 
@@ -245,8 +234,6 @@ pub(crate) async fn delete_group(State(s): State<Arc<Shared>>, Path(id): Path<St
     if served.group(&id).is_none() {
         return not_found("Group", &id);
     }
-    let mut company = served.company.clone();
-    company.groups.retain(|g| g.id != id);
-    *served = Served::new(company);
+    change(&mut served, |c| c.groups.retain(|g| g.id != id));
     StatusCode::NO_CONTENT.into_response()
 }
