@@ -14,7 +14,7 @@ use crate::bindings::{
     AuthScheme, Capability, ConnectorMetadata, CreateOutcome, CredentialsPlacement, DeleteOutcome, Grant, GrantOutcome, ParameterPlacement, ResourceId,
     RevokeOutcome, TraitKind,
 };
-use crate::driver::{self, NoProgress, OpenSession, Progress, RetryPolicy, Start, SyncOptions};
+use crate::driver::{NoProgress, OpenSession, Progress, RetryPolicy, Start, SyncOptions};
 use crate::egress::{EgressLimits, EgressPolicy};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
@@ -282,16 +282,9 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
         }
         Command::Validate(args) => {
             let (runtime, loaded, _, mut tenant) = prepare(&args, cache_dir, redactor).await?;
-            let policy = tenant.egress_policy(EgressLimits::default());
-            let mut instance = runtime.instantiate(&loaded, policy.clone(), &Sandbox::default()).await?;
-            let outcome = async {
-                instance.open(&tenant.guest_config, false).await?;
-                instance.validate().await
-            }
-            .await;
-            let validation = outcome.map_err(|e| driver::explain(&policy, &tenant.redactor, anyhow!("validation failed: {e}")))?;
-            let requests = policy.stats.snapshot().requests;
-            writeln!(out, "ok: tenant `{}`: {} ({requests} requests)", tenant.name, validation.summary)?;
+            let mut session = OpenSession::open(&runtime, &loaded, &mut tenant, &SyncOptions::default(), false).await?;
+            let validation = session.instance().validate().await.map_err(|e| session.explain(anyhow!("validation failed: {e}")))?;
+            writeln!(out, "ok: tenant `{}`: {} ({} requests)", tenant.name, validation.summary, session.requests().requests)?;
             Ok(())
         }
         Command::Sync { tenant: args, store, resume, limits } => {

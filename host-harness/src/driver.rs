@@ -3,9 +3,8 @@
 //! backoff and jitter that honours the source's Retry-After, bounded in attempts and total wait.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
