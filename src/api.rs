@@ -224,11 +224,10 @@ fn parse_listing(body: &[u8], key: &str, page: u32, asked_page_size: u32, contex
     let page_count = u32::try_from(number("page_count")?)
         .map_err(|_| ConnectorError::bad_response(context, format!("`meta.{key}.page_count` is out of range")))?;
     let count = number("count")?;
-    if let Some(served) = meta.get("page").and_then(Value::as_u64) {
-        if served != u64::from(page) {
+    if let Some(served) = meta.get("page").and_then(Value::as_u64)
+        && served != u64::from(page) {
             return Err(ConnectorError::bad_response(context, format!("asked for page {page}, got page {served}")));
         }
-    }
     let records: Vec<Box<RawValue>> = match top.get(key) {
         Some(raw) => serde_json::from_str(raw.get()).map_err(|_| ConnectorError::bad_response(context, format!("`{key}` is not an array")))?,
         None => return Err(ConnectorError::bad_response(context, format!("no `{key}` in the response"))),

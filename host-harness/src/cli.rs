@@ -329,12 +329,11 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
         }
         Command::Resources { read, resource_type } => {
             let (store, sync) = read.open()?;
-            if let Some(t) = &resource_type {
-                if !store.has_resource_type(sync, t)? {
+            if let Some(t) = &resource_type
+                && !store.has_resource_type(sync, t)? {
                     let known: Vec<String> = store.counts(sync)?.resources.into_iter().map(|(t, _)| t).collect();
                     bail!("unknown resource type `{t}` (sync {sync} has: {})", known.join(", "));
                 }
-            }
             store.for_each_resource(sync, resource_type.as_deref(), |line| Ok(writeln!(out, "{line}")?))
         }
         Command::Grants { read, entitlement, principal } => {

@@ -175,11 +175,10 @@ CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (sync_id, principal_typ
 impl Store {
     /// Opens or creates the store for writing.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir() {
                 bail!("cannot open store {}: directory {} does not exist", path.display(), dir.display());
             }
-        }
         let conn = Connection::open(path).with_context(|| format!("cannot open store {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // WAL with NORMAL sync is durable at each commit's checkpoint and fast; a larger page cache keeps the

@@ -324,7 +324,7 @@ async fn admit(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>)
     s.counters.total.fetch_add(1, Ordering::SeqCst);
     let call = s.counters.api_calls.fetch_add(1, Ordering::SeqCst) + 1;
     let faults = s.faults.lock().unwrap().clone();
-    if let Some(delay) = faults.delay.filter(|_| faults.delay_every.is_none_or(|n| n > 0 && call % n == 0)) {
+    if let Some(delay) = faults.delay.filter(|_| faults.delay_every.is_none_or(|n| n > 0 && call.is_multiple_of(n))) {
         tokio::time::sleep(delay).await;
     }
     let presented = headers
@@ -338,7 +338,7 @@ async fn admit(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>)
         match (slot.as_mut(), presented) {
             (Some(token), Some(presented)) if token.value == presented && token.issued.elapsed() < s.token_lifetime => {
                 token.calls += 1;
-                !faults.token_expires_after_calls.is_some_and(|n| token.calls > n)
+                faults.token_expires_after_calls.is_none_or(|n| token.calls <= n)
             }
             _ => false,
         }
@@ -347,7 +347,7 @@ async fn admit(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>)
         s.counters.unauthorized.fetch_add(1, Ordering::SeqCst);
         return Err((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"Doorkeeper\", error=\"invalid_token\"")], "").into_response());
     }
-    if faults.rate_limit_every.is_some_and(|n| n > 0 && call % n == 0) {
+    if faults.rate_limit_every.is_some_and(|n| n > 0 && call.is_multiple_of(n)) {
         let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, json!({"error": "rate limited"}));
         if let Some(value) = &faults.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, value.parse().expect("retry-after header value"));
@@ -355,7 +355,7 @@ async fn admit(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>)
         return Err(response);
     }
     if let Some((every, length)) = faults.unavailable_burst {
-        if every > 0 && call % every == 0 {
+        if every > 0 && call.is_multiple_of(every) {
             s.burst_left.store(length, Ordering::SeqCst);
         }
         if s.burst_left.load(Ordering::SeqCst) > 0 {
@@ -363,7 +363,7 @@ async fn admit(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>)
             return Err((StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/html")], "<html><body>503 Service Unavailable</body></html>").into_response());
         }
     }
-    Ok(faults.truncate_every.filter(|&n| n > 0 && call % n == 0))
+    Ok(faults.truncate_every.filter(|&n| n > 0 && call.is_multiple_of(n)))
 }
 
 /// `admit` for writes, which are also counted as such (faults that cut bodies do not apply).
