@@ -281,14 +281,14 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
             Ok(())
         }
         Command::Validate(args) => {
-            let (runtime, loaded, _, mut tenant) = prepare(&args, cache_dir, redactor).await?;
-            let mut session = OpenSession::open(&runtime, &loaded, &mut tenant, &SyncOptions::default(), false).await?;
+            let (runtime, loaded, _, tenant) = prepare(&args, cache_dir, redactor).await?;
+            let mut session = OpenSession::open(&runtime, &loaded, &tenant, &SyncOptions::default(), false).await?;
             let validation = session.instance().validate().await.map_err(|e| session.explain(anyhow!("validation failed: {e}")))?;
             writeln!(out, "ok: tenant `{}`: {} ({} requests)", tenant.name, validation.summary, session.requests().requests)?;
             Ok(())
         }
         Command::Sync { tenant: args, store, resume, limits } => {
-            let (runtime, loaded, metadata, mut tenant) = prepare(&args, cache_dir, redactor).await?;
+            let (runtime, loaded, metadata, tenant) = prepare(&args, cache_dir, redactor).await?;
             let options = SyncOptions {
                 sandbox: Sandbox { memory_bytes: limits.memory_mib << 20, call_timeout: Duration::from_secs(limits.call_timeout_secs) },
                 egress: EgressLimits {
@@ -305,7 +305,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
                 },
             };
             // The component accepts the config before the store is created or touched.
-            let session = OpenSession::open(&runtime, &loaded, &mut tenant, &options, false).await?;
+            let session = OpenSession::open(&runtime, &loaded, &tenant, &options, false).await?;
             let mut store = Store::open(&store)?;
             let start = if resume { resume_point(&store, &tenant.name, &loaded)? } else { Start::Fresh };
             let display = ProgressDisplay::new(show_progress, &tenant.name);
@@ -447,8 +447,8 @@ async fn writer(command: &str, args: &WriteArgs, cache_dir: Option<PathBuf>, red
     if !args.provisioning {
         bail!("`{command}` writes to the source system: pass --provisioning to allow it");
     }
-    let (runtime, loaded, metadata, mut tenant) = prepare(&args.tenant, cache_dir, redactor).await?;
-    let session = OpenSession::open(&runtime, &loaded, &mut tenant, &SyncOptions::default(), true).await?;
+    let (runtime, loaded, metadata, tenant) = prepare(&args.tenant, cache_dir, redactor).await?;
+    let session = OpenSession::open(&runtime, &loaded, &tenant, &SyncOptions::default(), true).await?;
     Ok(Writer { session, metadata })
 }
 

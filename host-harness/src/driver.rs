@@ -111,7 +111,7 @@ pub struct OpenSession {
 }
 
 impl OpenSession {
-    pub async fn open(runtime: &Runtime, component: &LoadedComponent, tenant: &mut ResolvedTenant, options: &SyncOptions, provisioning: bool) -> Result<Self> {
+    pub async fn open(runtime: &Runtime, component: &LoadedComponent, tenant: &ResolvedTenant, options: &SyncOptions, provisioning: bool) -> Result<Self> {
         let started = Instant::now();
         let policy = tenant.egress_policy(options.egress.clone());
         let mut instance = runtime.instantiate(component, policy.clone(), &options.sandbox).await?;

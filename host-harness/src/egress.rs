@@ -130,7 +130,7 @@ pub struct EgressPolicy {
     pub origin: Option<Origin>,
     pub limits: EgressLimits,
     pub stats: Arc<EgressStats>,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
 }
 
 impl EgressPolicy {
@@ -141,7 +141,7 @@ impl EgressPolicy {
             origin: None,
             limits: EgressLimits::default(),
             stats: Arc::default(),
-            auth: Authenticator::none(),
+            auth: Arc::new(Authenticator::none()),
         }
     }
 

@@ -139,7 +139,8 @@ pub struct ResolvedTenant {
     pub guest_config: Vec<(String, String)>,
     pub origin: Origin,
     pub redactor: Redactor,
-    auth: Option<AuthPlan>,
+    /// Built once per tenant, so its cached token serves every session of the tenant.
+    auth: Arc<Authenticator>,
 }
 
 impl ResolvedTenant {
@@ -208,18 +209,12 @@ impl ResolvedTenant {
                 })
             }
         };
-        Ok(Self { name: spec.name, guest_config: config.into_iter().collect(), origin, redactor, auth: Some(auth) })
+        let auth = Arc::new(Authenticator::new(auth, redactor.clone()));
+        Ok(Self { name: spec.name, guest_config: config.into_iter().collect(), origin, redactor, auth })
     }
 
-    /// The egress policy for one sync (fresh counters); the authenticator, and so the token cache, is built once.
-    pub fn egress_policy(&mut self, limits: EgressLimits) -> Arc<EgressPolicy> {
-        let plan = self.auth.take().unwrap_or(AuthPlan::None);
-        Arc::new(EgressPolicy {
-            tenant: self.name.clone(),
-            origin: Some(self.origin.clone()),
-            limits,
-            stats: Arc::default(),
-            auth: Authenticator::new(plan, self.redactor.clone()),
-        })
+    /// The egress policy for one session: fresh counters, the tenant's shared authenticator.
+    pub fn egress_policy(&self, limits: EgressLimits) -> Arc<EgressPolicy> {
+        Arc::new(EgressPolicy { tenant: self.name.clone(), origin: Some(self.origin.clone()), limits, stats: Arc::default(), auth: self.auth.clone() })
     }
 }

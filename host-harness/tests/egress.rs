@@ -21,7 +21,7 @@ async fn send(hooks: &mut EgressHooks, uri: &str) -> Result<http::Response<WasiB
 }
 
 fn policy(origin: &str, auth: Authenticator) -> Arc<EgressPolicy> {
-    Arc::new(EgressPolicy { tenant: "t".into(), origin: Some(Origin::parse(origin).unwrap()), limits: EgressLimits::default(), stats: Arc::default(), auth })
+    Arc::new(EgressPolicy { tenant: "t".into(), origin: Some(Origin::parse(origin).unwrap()), limits: EgressLimits::default(), stats: Arc::default(), auth: Arc::new(auth) })
 }
 
 fn oauth(double: &PingboardDouble, secret: &str) -> Authenticator {
@@ -101,7 +101,7 @@ async fn oversized_responses_are_cut_off() {
         origin: Some(Origin::parse(&double.base_url()).unwrap()),
         limits: EgressLimits { max_response_bytes: 1000, ..EgressLimits::default() },
         stats: Arc::default(),
-        auth: oauth(&double, CLIENT_SECRET),
+        auth: Arc::new(oauth(&double, CLIENT_SECRET)),
     });
     let mut hooks = EgressHooks(policy);
     let response = send(&mut hooks, &format!("{}/api/v2/users?page_size=50", double.base_url())).await.unwrap();
