@@ -212,7 +212,7 @@ async fn component_sync(runtime: &Runtime, component: &LoadedComponent, metadata
     spec.config.insert("client_id".into(), CLIENT_ID.into());
     spec.config.insert("page_size".into(), PAGE_SIZE.to_string());
     spec.secrets.insert("client_secret".into(), Secret::new(CLIENT_SECRET));
-    let tenant = ResolvedTenant::resolve(spec, metadata).unwrap();
+    let tenant = ResolvedTenant::resolve(spec, metadata, Default::default()).unwrap();
     let options = SyncOptions::default();
     let session = OpenSession::open(runtime, component, &tenant, &options, false).await.unwrap();
     let mut store = Store::open(store_path).unwrap();

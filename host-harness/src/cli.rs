@@ -530,13 +530,14 @@ async fn prepare(args: &TenantArgs, cache_dir: Option<PathBuf>, redactor: &Redac
         None => TenantSpec { name: DEFAULT_TENANT.into(), ..Default::default() },
     };
     spec.apply_flags(args.tenant.as_deref(), args.component.as_deref(), &args.config, &args.secrets, &args.secret_envs)?;
+    // From here on, an error may quote a secret; the redactor learns them before anything can fail.
     for secret in spec.secrets.values() {
         redactor.add(secret.expose());
     }
     let runtime = Runtime::new(cache_dir)?;
     let loaded = runtime.load(spec.component_path()?)?;
     let metadata = metadata(&runtime, &loaded).await?;
-    let tenant = ResolvedTenant::resolve(spec, &metadata)?;
+    let tenant = ResolvedTenant::resolve(spec, &metadata, redactor.clone())?;
     Ok((runtime, loaded, metadata, tenant))
 }
 

@@ -144,10 +144,14 @@ pub struct ResolvedTenant {
 }
 
 impl ResolvedTenant {
-    pub fn resolve(spec: TenantSpec, metadata: &ConnectorMetadata) -> Result<Self> {
+    /// `redactor` learns the tenant's secrets here and its tokens later: pass the one everything is printed
+    /// through.
+    pub fn resolve(spec: TenantSpec, metadata: &ConnectorMetadata, redactor: Redactor) -> Result<Self> {
         let schema = &metadata.config_schema;
         let keys = || schema.iter().map(|f| f.key.as_str()).collect::<Vec<_>>().join(", ");
-        let redactor = Redactor::new(&spec.secrets);
+        for secret in spec.secrets.values() {
+            redactor.add(secret.expose());
+        }
         for key in spec.config.keys() {
             match schema.iter().find(|f| &f.key == key) {
                 None => bail!("unknown config key `{key}` (this connector takes: {})", keys()),
