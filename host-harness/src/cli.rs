@@ -315,7 +315,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
             let report = report?;
             writeln!(
                 out,
-                "synced tenant `{}` (sync {}): {}; {} requests ({} token), {} received, {} retries, in {:.2} s",
+                "synced tenant `{}` (sync {}): {}; {} requests ({} token), {} received, {} retries, guest memory {}, in {:.2} s",
                 tenant.name,
                 report.sync_id,
                 describe_counts(&report.counts),
@@ -323,6 +323,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
                 report.egress.token_requests,
                 human_bytes(report.egress.bytes_received),
                 report.retries,
+                human_bytes(report.peak_guest_memory as u64),
                 report.elapsed.as_secs_f64(),
             )?;
             Ok(())
