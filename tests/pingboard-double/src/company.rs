@@ -173,10 +173,6 @@ impl Company {
         self.users.iter().find(|u| u.id == id)
     }
 
-    pub fn group(&self, id: &str) -> Option<&Group> {
-        self.groups.iter().find(|g| g.id == id)
-    }
-
     /// `links` of every user, derived from group memberships.
     pub fn user_links(&self) -> UserLinks {
         let mut links = UserLinks::new();

@@ -210,11 +210,6 @@ impl PingboardDouble {
     pub fn replace_company(&self, company: Company) {
         *self.shared.served.write().unwrap() = Served::new(company);
     }
-
-    /// Revokes the live token, as an expiry on Pingboard's side would.
-    pub fn expire_token(&self) {
-        *self.shared.token.lock().unwrap() = None;
-    }
 }
 
 impl Drop for PingboardDouble {
