@@ -72,13 +72,7 @@ impl<H: HttpClient> PingboardApi<H> {
         let key = collection.key();
         let path = format!("/api/v2/{key}/{}", percent_encode(id));
         let context = format!("GET /api/v2/{key}/{id}");
-        let response = self.send(Method::Get, &path, None, &context)?;
-        if response.status == 404 {
-            return Ok(None);
-        }
-        check_status(&response, &context)?;
-        let body = parse_json(&response.body, &context)?;
-        let mut records = take_records(body, key, &context)?;
+        let Some(mut records) = self.records(Method::Get, &path, None, key, &context)? else { return Ok(None) };
         match records.len() {
             1 => Ok(records.pop()),
             0 => Ok(None),
@@ -120,16 +114,21 @@ impl<H: HttpClient> PingboardApi<H> {
     fn write(&self, method: Method, path: &str, key: &str, fields: Value) -> Result<Option<Value>> {
         let context = format!("{} {path}", method.as_str());
         let body = serde_json::to_vec(&serde_json::json!({ key: fields })).map_err(|e| ConnectorError::Internal(e.to_string()))?;
-        let response = self.send(method, path, Some(body), &context)?;
-        if response.status == 404 {
-            return Ok(None);
-        }
-        check_status(&response, &context)?;
-        let mut records = take_records(parse_json(&response.body, &context)?, key, &context)?;
+        let Some(mut records) = self.records(method, path, Some(body), key, &context)? else { return Ok(None) };
         match records.len() {
             1 => Ok(records.pop()),
             n => Err(ConnectorError::bad_response(&context, format!("expected the written record, got {n}"))),
         }
+    }
+
+    /// One request answered with `{"<key>": [records]}`; `None` when the API says 404.
+    fn records(&self, method: Method, path: &str, body: Option<Vec<u8>>, key: &str, context: &str) -> Result<Option<Vec<Value>>> {
+        let response = self.send(method, path, body, context)?;
+        if response.status == 404 {
+            return Ok(None);
+        }
+        check_status(&response, context)?;
+        take_records(parse_json(&response.body, context)?, key, context).map(Some)
     }
 
     fn get_json(&self, path: &str, context: &str) -> Result<Value> {

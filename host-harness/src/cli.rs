@@ -532,9 +532,7 @@ async fn prepare(args: &TenantArgs, cache_dir: Option<PathBuf>, redactor: &Redac
     };
     spec.apply_flags(args.tenant.as_deref(), args.component.as_deref(), &args.config, &args.secrets, &args.secret_envs)?;
     // From here on, an error may quote a secret; the redactor learns them before anything can fail.
-    for secret in spec.secrets.values() {
-        redactor.add(secret.expose());
-    }
+    redactor.add_secrets(&spec.secrets);
     let runtime = Runtime::new(cache_dir)?;
     let loaded = runtime.load(spec.component_path()?)?;
     let metadata = metadata(&runtime, &loaded).await?;

@@ -33,12 +33,11 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    pub fn new(secrets: &Secrets) -> Self {
-        let redactor = Self::default();
+    /// Learns every secret value.
+    pub fn add_secrets(&self, secrets: &Secrets) {
         for secret in secrets.values() {
-            redactor.add(secret.expose());
+            self.add(secret.expose());
         }
-        redactor
     }
 
     pub fn add(&self, value: &str) {
@@ -71,7 +70,8 @@ mod tests {
     #[test]
     fn secrets_and_tokens_are_redacted() {
         let secrets = Secrets::from([("client_secret".to_string(), Secret::new("hunter22"))]);
-        let redactor = Redactor::new(&secrets);
+        let redactor = Redactor::default();
+        redactor.add_secrets(&secrets);
         redactor.add("tok-abc-123");
         assert_eq!(redactor.redact("bad secret hunter22 and token tok-abc-123"), "bad secret [REDACTED] and token [REDACTED]");
         assert_eq!(format!("{:?}", secrets["client_secret"]), "Secret([REDACTED])");

@@ -149,9 +149,7 @@ impl ResolvedTenant {
     pub fn resolve(spec: TenantSpec, metadata: &ConnectorMetadata, redactor: Redactor) -> Result<Self> {
         let schema = &metadata.config_schema;
         let keys = || schema.iter().map(|f| f.key.as_str()).collect::<Vec<_>>().join(", ");
-        for secret in spec.secrets.values() {
-            redactor.add(secret.expose());
-        }
+        redactor.add_secrets(&spec.secrets);
         for key in spec.config.keys() {
             match schema.iter().find(|f| &f.key == key) {
                 None => bail!("unknown config key `{key}` (this connector takes: {})", keys()),
