@@ -68,6 +68,11 @@ impl Authenticator {
         Self { plan, cache: tokio::sync::Mutex::new(None), redactor, failure: std::sync::Mutex::new(None) }
     }
 
+    /// The tenant's credentials: its secrets and every token obtained for it.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
     pub fn refreshable(&self) -> bool {
         matches!(self.plan, AuthPlan::OAuth2(_))
     }

@@ -5,17 +5,19 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::bindings::{
     AuthScheme, Capability, ConnectorMetadata, CreateOutcome, CredentialsPlacement, DeleteOutcome, Grant, GrantOutcome, ParameterPlacement, ResourceId,
     RevokeOutcome, TraitKind,
 };
-use crate::driver::{NoProgress, OpenSession, Progress, RetryPolicy, Start, SyncOptions};
-use crate::egress::{EgressLimits, EgressPolicy};
+use crate::driver::{OpenSession, Progress, RetryPolicy, Start, SyncOptions, SyncReport};
+use crate::egress::EgressLimits;
+use crate::fleet::{self, ProgressFactory};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
 use crate::store::{Store, SyncCounts, SyncId};
@@ -46,10 +48,16 @@ enum Command {
     },
     /// Check a tenant's config and credentials with one cheap call.
     Validate(TenantArgs),
-    /// Sync a tenant into the store.
+    /// Sync a tenant, or every tenant of a tenants file, into the store.
     Sync {
         #[command(flatten)]
         tenant: TenantArgs,
+        /// A TOML file of many tenants ([limits] for all, then one [[tenant]] table each): sync them all.
+        #[arg(long, conflicts_with_all = ["component", "tenant", "tenant_file", "config", "secrets", "secret_envs", "resume"])]
+        tenants: Option<PathBuf>,
+        /// With --tenants: how many tenants sync at once.
+        #[arg(long, requires = "tenants", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+        parallel: u32,
         #[arg(long)]
         store: PathBuf,
         /// Continue the tenant's interrupted or failed sync from its last checkpoint instead of starting over.
@@ -183,14 +191,24 @@ struct TenantArgs {
     secret_envs: Vec<String>,
 }
 
+/// Limits of a sync; a tenant file's [limits] table overrides them for its tenant.
 #[derive(Args)]
 struct LimitArgs {
     /// Linear memory cap of the component, in MiB.
     #[arg(long, default_value_t = 256)]
     memory_mib: usize,
     /// Wall-clock deadline of one call into the component, in seconds.
-    #[arg(long, default_value_t = 300)]
-    call_timeout_secs: u64,
+    #[arg(long, default_value_t = 300.0)]
+    call_timeout_secs: f64,
+    /// Wall-clock deadline of a whole sync, retry waits included, in seconds.
+    #[arg(long, default_value_t = 3600.0)]
+    sync_timeout_secs: f64,
+    /// Most requests one sync may send (token requests included); unlimited when not given.
+    #[arg(long)]
+    max_requests: Option<u64>,
+    /// How much of the component's stdout and stderr is kept and shown, in KiB.
+    #[arg(long, default_value_t = 64)]
+    log_kib: usize,
     /// Attempts per call when the source is rate limiting or unavailable.
     #[arg(long, default_value_t = 6)]
     max_attempts: u32,
@@ -217,6 +235,34 @@ struct ReadArgs {
     /// Read this sync, even an unfinished (partial) one, instead of the tenant's latest complete sync.
     #[arg(long = "sync", value_name = "ID")]
     sync_id: Option<i64>,
+}
+
+impl LimitArgs {
+    fn options(&self) -> Result<SyncOptions> {
+        let secs = |value: f64, flag: &str| {
+            Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).ok_or_else(|| anyhow!("{flag} must be a positive number of seconds"))
+        };
+        Ok(SyncOptions {
+            sandbox: Sandbox {
+                memory_bytes: self.memory_mib << 20,
+                call_timeout: secs(self.call_timeout_secs, "--call-timeout-secs")?,
+                sync_timeout: secs(self.sync_timeout_secs, "--sync-timeout-secs")?,
+                log_bytes: self.log_kib << 10,
+            },
+            egress: EgressLimits {
+                max_response_bytes: self.max_response_mib << 20,
+                first_byte_timeout: secs(self.first_byte_timeout_secs, "--first-byte-timeout-secs")?,
+                max_requests: self.max_requests,
+                ..EgressLimits::default()
+            },
+            retry: RetryPolicy {
+                max_attempts: self.max_attempts.max(1),
+                bad_response_attempts: self.bad_response_attempts.max(1),
+                max_total_wait: Duration::from_secs(self.max_retry_wait_secs),
+                ..RetryPolicy::default()
+            },
+        })
+    }
 }
 
 impl ReadArgs {
@@ -256,7 +302,7 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, show_p
         }
     };
     let redactor = Redactor::default();
-    match runtime.block_on(execute(cli, out, &redactor, show_progress)) {
+    match runtime.block_on(execute(cli, out, err, &redactor, show_progress)) {
         Ok(()) => 0,
         Err(e) => {
             let message = redactor.redact(&format!("{e:#}")).replace('\n', " ");
@@ -266,13 +312,13 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, show_p
     }
 }
 
-async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progress: bool) -> Result<()> {
+async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &Redactor, show_progress: bool) -> Result<()> {
     let cache_dir = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(Runtime::default_cache_dir) };
     match cli.command {
         Command::Inspect { component, json } => {
             let runtime = Runtime::new(cache_dir)?;
             let loaded = runtime.load(&component)?;
-            let metadata = metadata(&runtime, &loaded).await?;
+            let metadata = runtime.metadata(&loaded).await?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&metadata_json(&metadata, &loaded))?)?;
             } else {
@@ -287,45 +333,53 @@ async fn execute(cli: Cli, out: &mut dyn Write, redactor: &Redactor, show_progre
             writeln!(out, "ok: tenant `{}`: {} ({} requests)", tenant.name, validation.summary, session.requests().requests)?;
             Ok(())
         }
-        Command::Sync { tenant: args, store, resume, limits } => {
+        Command::Sync { tenants: Some(file), parallel, store, limits, .. } => {
+            let options = limits.options()?;
+            let tenants = TenantSpec::many_from_file(&file)?;
+            let runtime = Arc::new(Runtime::with_pool(cache_dir, parallel + 2)?);
+            let bars = indicatif::MultiProgress::with_draw_target(if show_progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+            let progress: ProgressFactory = Arc::new(move |tenant: &str| Box::new(ProgressDisplay::new(bars.add(ProgressBar::new_spinner()), tenant)) as Box<dyn Progress + Send>);
+            let started = Instant::now();
+            let (mut synced, mut failed) = (0, 0);
+            let mut printed: std::io::Result<()> = Ok(());
+            fleet::sync_all(runtime, tenants, &store, &options, parallel as usize, redactor, progress, |run| {
+                let line = match &run.outcome {
+                    Ok(report) => {
+                        synced += 1;
+                        synced_line(&run.name, report)
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        format!("failed tenant `{}`: {}", run.name, redactor.redact(e))
+                    }
+                };
+                if printed.is_ok() {
+                    printed = run.log.iter().try_for_each(|log_line| writeln!(err, "{}", redactor.redact(log_line))).and_then(|()| writeln!(out, "{line}"));
+                }
+            })
+            .await?;
+            printed?;
+            writeln!(out, "{} tenants: {synced} synced, {failed} failed, in {:.2} s", synced + failed, started.elapsed().as_secs_f64())?;
+            if failed > 0 {
+                bail!("{failed} of {} tenants failed", synced + failed);
+            }
+            Ok(())
+        }
+        Command::Sync { tenant: args, store, resume, limits, .. } => {
             let (runtime, loaded, metadata, tenant) = prepare(&args, cache_dir, redactor).await?;
-            let options = SyncOptions {
-                sandbox: Sandbox { memory_bytes: limits.memory_mib << 20, call_timeout: Duration::from_secs(limits.call_timeout_secs) },
-                egress: EgressLimits {
-                    max_response_bytes: limits.max_response_mib << 20,
-                    first_byte_timeout: Duration::try_from_secs_f64(limits.first_byte_timeout_secs)
-                        .map_err(|_| anyhow!("--first-byte-timeout-secs must be a positive number"))?,
-                    ..EgressLimits::default()
-                },
-                retry: RetryPolicy {
-                    max_attempts: limits.max_attempts.max(1),
-                    bad_response_attempts: limits.bad_response_attempts.max(1),
-                    max_total_wait: Duration::from_secs(limits.max_retry_wait_secs),
-                    ..RetryPolicy::default()
-                },
-            };
+            let mut options = limits.options()?;
+            tenant.limits.apply(&mut options)?;
             // The component accepts the config before the store is created or touched.
-            let session = OpenSession::open(&runtime, &loaded, &tenant, &options, false).await?;
+            let mut session = OpenSession::open(&runtime, &loaded, &tenant, &options, false).await?;
             let mut store = Store::open(&store)?;
             let start = if resume { resume_point(&store, &tenant.name, &loaded)? } else { Start::Fresh };
-            let display = ProgressDisplay::new(show_progress, &tenant.name);
-            let progress: &dyn Progress = if show_progress { &display } else { &NoProgress };
-            let report = session.sync(&loaded, &metadata, &mut store, &options, progress, start).await;
-            display.finish();
-            let report = report?;
-            writeln!(
-                out,
-                "synced tenant `{}` (sync {}): {}; {} requests ({} token), {} received, {} retries, guest memory {}, in {:.2} s",
-                tenant.name,
-                report.sync_id,
-                describe_counts(&report.counts),
-                report.egress.requests,
-                report.egress.token_requests,
-                human_bytes(report.egress.bytes_received),
-                report.retries,
-                human_bytes(report.peak_guest_memory as u64),
-                report.elapsed.as_secs_f64(),
-            )?;
+            let display = ProgressDisplay::new(if show_progress { ProgressBar::new_spinner() } else { ProgressBar::hidden() }, &tenant.name);
+            let report = session.sync(&loaded, &metadata, &mut store, &options, &display, start).await;
+            drop(display);
+            for line in session.take_log().lines(&format!("[{}] ", tenant.name), options.sandbox.log_bytes) {
+                writeln!(err, "{}", redactor.redact(&line))?;
+            }
+            writeln!(out, "{}", synced_line(&tenant.name, &report?))?;
             Ok(())
         }
         Command::Resources { read, resource_type } => {
@@ -535,14 +589,24 @@ async fn prepare(args: &TenantArgs, cache_dir: Option<PathBuf>, redactor: &Redac
     redactor.add_secrets(&spec.secrets);
     let runtime = Runtime::new(cache_dir)?;
     let loaded = runtime.load(spec.component_path()?)?;
-    let metadata = metadata(&runtime, &loaded).await?;
+    let metadata = runtime.metadata(&loaded).await?;
     let tenant = ResolvedTenant::resolve(spec, &metadata, redactor.clone())?;
     Ok((runtime, loaded, metadata, tenant))
 }
 
-async fn metadata(runtime: &Runtime, loaded: &LoadedComponent) -> Result<ConnectorMetadata> {
-    let mut instance = runtime.instantiate(loaded, Arc::new(EgressPolicy::deny_all("inspect")), &Sandbox::default()).await?;
-    Ok(instance.metadata().await?)
+/// The one-line summary of a finished sync.
+fn synced_line(tenant: &str, report: &SyncReport) -> String {
+    format!(
+        "synced tenant `{tenant}` (sync {}): {}; {} requests ({} token), {} received, {} retries, guest memory {}, in {:.2} s",
+        report.sync_id,
+        describe_counts(&report.counts),
+        report.egress.requests,
+        report.egress.token_requests,
+        human_bytes(report.egress.bytes_received),
+        report.retries,
+        human_bytes(report.peak_guest_memory as u64),
+        report.elapsed.as_secs_f64(),
+    )
 }
 
 fn describe_counts(counts: &SyncCounts) -> String {
@@ -616,21 +680,23 @@ fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedCom
     Ok(())
 }
 
-/// A spinner on the terminal: what is being listed, how much is stored, and any wait for a retry.
+/// A spinner on the terminal: what is being listed, how much is stored, and any wait for a retry. It clears
+/// itself when dropped.
 struct ProgressDisplay {
-    bar: indicatif::ProgressBar,
+    bar: ProgressBar,
 }
 
 impl ProgressDisplay {
-    fn new(visible: bool, tenant: &str) -> Self {
-        let bar = if visible { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
+    fn new(bar: ProgressBar, tenant: &str) -> Self {
         bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {prefix} {elapsed} {wide_msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
         bar.set_prefix(format!("sync {tenant}"));
         bar.enable_steady_tick(Duration::from_millis(120));
         Self { bar }
     }
+}
 
-    fn finish(&self) {
+impl Drop for ProgressDisplay {
+    fn drop(&mut self) {
         self.bar.finish_and_clear();
     }
 }

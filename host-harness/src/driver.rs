@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bindings::*;
 use crate::egress::{EgressCounts, EgressLimits, EgressPolicy};
+use crate::guest_log::GuestOutput;
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
 use crate::store::{PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId};
@@ -61,7 +62,7 @@ pub struct SyncOptions {
 }
 
 /// What the driver reports while it runs (a terminal progress display, a log, or nothing).
-pub trait Progress {
+pub trait Progress: Sync {
     fn page(&self, _resource_type: &str, _stored: &SyncCounts) {}
     fn waiting(&self, _call: &str, _wait: Duration, _reason: &str) {}
 }
@@ -131,6 +132,11 @@ impl OpenSession {
         explain(&self.policy, &self.redactor, e)
     }
 
+    /// What the component printed since the last call of this (see `GuestLog`).
+    pub fn take_log(&self) -> GuestOutput {
+        self.instance.take_log()
+    }
+
     pub fn requests(&self) -> EgressCounts {
         self.policy.stats.snapshot()
     }
@@ -138,7 +144,7 @@ impl OpenSession {
     /// Runs one full sync into `store`, or finishes an interrupted one. On failure the sync is recorded as
     /// failed (with the redacted error and its checkpoint, so it can be resumed) and the tenant's previous
     /// complete sync stays the one readers see.
-    pub async fn sync(mut self, component: &LoadedComponent, metadata: &ConnectorMetadata, store: &mut Store, options: &SyncOptions, progress: &dyn Progress, start: Start) -> Result<SyncReport> {
+    pub async fn sync(&mut self, component: &LoadedComponent, metadata: &ConnectorMetadata, store: &mut Store, options: &SyncOptions, progress: &dyn Progress, start: Start) -> Result<SyncReport> {
         let (sync_id, resume) = match start {
             Start::Fresh => (store.begin_sync(&self.tenant, &metadata.name, &metadata.version, &component.sha256)?, None),
             Start::Resume { sync_id, checkpoint } => {
@@ -148,7 +154,11 @@ impl OpenSession {
         };
         let writer = store.page_writer(sync_id)?;
         let mut run = Run { instance: &mut self.instance, store, writer, sync_id, options, progress, retries: 0, waited: Duration::ZERO, component_time: Duration::ZERO, stored: SyncCounts::default() };
-        let outcome = run.all(metadata, resume).await;
+        let deadline = options.sandbox.sync_timeout;
+        let outcome = match tokio::time::timeout(deadline, run.all(metadata, resume)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(anyhow!("the sync ran past its {} s deadline", deadline.as_secs_f64())),
+        };
         // Whatever happened, the pages already queued are committed before the sync is marked either way.
         let (writer, retries, component_time) = (run.writer, run.retries, run.component_time);
         let written = writer.finish().await;

@@ -1,9 +1,13 @@
 //! All of a guest's network access goes through `EgressHooks::send_request`, and this module is where it is
-//! policed: only the tenant's origin, capped timeouts and body sizes, a request budget, counted traffic, and
-//! authentication added here (the guest never holds a credential). Nothing else in the host sends guest traffic.
+//! policed: only the tenant's origin (never its token endpoint), capped timeouts and body sizes, a request
+//! budget, counted traffic, authentication added here (the guest never holds a credential), and responses
+//! withheld if they would show the guest a credential. Nothing else in the host sends guest traffic.
+//!
+//! Breaking a rule stops the tenant: the request fails, and the first reason is kept (`EgressPolicy::stopped`)
+//! so the runtime ends the session with it even if the guest swallows the error.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -131,18 +135,29 @@ pub struct EgressPolicy {
     pub limits: EgressLimits,
     pub stats: Arc<EgressStats>,
     pub auth: Arc<Authenticator>,
+    /// The host's own path on the origin (the token endpoint), which the guest may not call.
+    host_path: Option<String>,
+    stopped: Mutex<Option<String>>,
 }
 
 impl EgressPolicy {
+    pub fn new(tenant: &str, origin: Option<Origin>, limits: EgressLimits, auth: Arc<Authenticator>, host_path: Option<String>) -> Self {
+        Self { tenant: tenant.to_string(), origin, limits, stats: Arc::default(), auth, host_path, stopped: Mutex::default() }
+    }
+
     /// A policy that refuses everything (for calls that need no network, such as `metadata`).
     pub fn deny_all(tenant: &str) -> Self {
-        Self {
-            tenant: tenant.to_string(),
-            origin: None,
-            limits: EgressLimits::default(),
-            stats: Arc::default(),
-            auth: Arc::new(Authenticator::none()),
-        }
+        Self::new(tenant, None, EgressLimits::default(), Arc::new(Authenticator::none()), None)
+    }
+
+    /// Why the host stopped this tenant's traffic, if it did (the first reason).
+    pub fn stopped(&self) -> Option<String> {
+        self.stopped.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn stop(&self, reason: String) {
+        tracing::warn!(tenant = %self.tenant, "{reason}");
+        self.stopped.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(reason);
     }
 
     /// Counts a request against the budget; false when the budget is spent.
@@ -157,13 +172,32 @@ impl EgressPolicy {
         }
     }
 
-    async fn send(self: Arc<Self>, request: Request<WasiBody>, options: Option<RequestOptions>) -> Result<Response<WasiBody>, Error> {
-        let allowed = self.origin.as_ref().is_some_and(|o| o.matches(request.uri()));
-        if !allowed {
-            self.stats.denied.fetch_add(1, Ordering::SeqCst);
-            tracing::warn!(tenant = %self.tenant, host = request.uri().host().unwrap_or("?"), "refused egress to {}", request.uri().host().unwrap_or("?"));
-            return Err(Error::HttpRequestDenied);
+    /// The one rule of where a guest request may go: its tenant's origin, outside the host's own paths.
+    fn check_destination(&self, uri: &http::Uri) -> Result<(), Error> {
+        let refusal = match &self.origin {
+            None => Some("the component tried to use the network in a call that has none".to_string()),
+            Some(origin) if !origin.matches(uri) => {
+                let to = format!("{}://{}", uri.scheme_str().unwrap_or("?"), uri.authority().map_or("?", |a| a.as_str()));
+                Some(format!("egress refused: the component tried to reach {to}, outside its allowed origin {origin}"))
+            }
+            Some(_) if self.host_path.as_deref() == Some(uri.path()) => {
+                Some(format!("egress refused: the component tried to call the token endpoint {} itself (authentication is the host's)", uri.path()))
+            }
+            Some(_) => None,
+        };
+        match refusal {
+            Some(reason) => {
+                self.stats.denied.fetch_add(1, Ordering::SeqCst);
+                self.stop(reason);
+                Err(Error::HttpRequestDenied)
+            }
+            None => Ok(()),
         }
+    }
+
+    async fn send(self: Arc<Self>, request: Request<WasiBody>, options: Option<RequestOptions>) -> Result<Response<WasiBody>, Error> {
+        self.check_destination(request.uri())?;
+        let path = request.uri().path().to_string();
         let options = self.limits.clamp(options);
         let (parts, body) = request.into_parts();
         // Buffered so the request can be repeated once after a refreshed token; connector requests are small.
@@ -184,7 +218,7 @@ impl EgressPolicy {
                 outgoing.headers_mut().insert(AUTHORIZATION, value.clone());
             }
             if !self.admit() {
-                tracing::warn!(tenant = %self.tenant, "request budget of {:?} spent", self.limits.max_requests);
+                self.stop(format!("the sync used up its budget of {} requests", self.limits.max_requests.unwrap_or_default()));
                 return Err(Error::ConnectionLimitReached);
             }
             let sent = std::time::Instant::now();
@@ -200,19 +234,25 @@ impl EgressPolicy {
             tokio::spawn(async move {
                 let _ = io.await;
             });
-            return Ok(self.metered(response));
+            if response.headers().values().any(|v| self.auth.redactor().found_in(v.as_bytes())) {
+                self.stop(format!("the response to {path} carried a credential in a header; withheld from the component"));
+                return Err(Error::InternalError(Some("response withheld by the host".into())));
+            }
+            return Ok(self.clone().metered(response, path));
         }
     }
 
-    fn metered<B>(&self, response: Response<B>) -> Response<WasiBody>
+    fn metered<B>(self: Arc<Self>, response: Response<B>, path: String) -> Response<WasiBody>
     where
         B: Body<Data = Bytes, Error = Error> + Send + 'static,
     {
-        let cap = self.limits.max_response_bytes;
         let declared = response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        let stats = self.stats.clone();
         response.map(move |inner| {
-            MeteredBody { inner: inner.boxed_unsync(), seen: 0, cap, too_large: declared.is_some_and(|n| n > cap), stats }.boxed_unsync()
+            let mut body = MeteredBody { inner: inner.boxed_unsync(), seen: 0, cut: None, tail: Vec::new(), path, policy: self };
+            if declared.is_some_and(|n| n > body.policy.limits.max_response_bytes) {
+                body.cut(Cut::TooLarge);
+            }
+            body.boxed_unsync()
         })
     }
 }
@@ -241,13 +281,64 @@ impl WasiHttpHooks for EgressHooks {
     }
 }
 
-/// Counts received bytes and cuts the body off past the cap.
+/// Counts received bytes, cuts the body off past the size cap, and withholds it if it holds a credential (a
+/// source that echoes request headers would otherwise hand the guest its token).
 struct MeteredBody {
     inner: WasiBody,
     seen: u64,
-    cap: u64,
-    too_large: bool,
-    stats: Arc<EgressStats>,
+    cut: Option<Cut>,
+    /// The end of the previous chunk, so a credential split across two chunks is still found.
+    tail: Vec<u8>,
+    path: String,
+    policy: Arc<EgressPolicy>,
+}
+
+fn limit_text(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { format!("{} MiB", bytes >> 20) } else { format!("{bytes} bytes") }
+}
+
+/// Why a response body was cut off.
+#[derive(Clone, Copy)]
+enum Cut {
+    TooLarge,
+    Withheld,
+}
+
+impl MeteredBody {
+    /// Cuts the body off: the guest gets an error, and the tenant is stopped with the host's reason.
+    fn cut(&mut self, cut: Cut) -> Error {
+        if self.cut.is_none() {
+            self.policy.stop(match cut {
+                Cut::TooLarge => format!("the response to {} was larger than the limit of {}", self.path, limit_text(self.policy.limits.max_response_bytes)),
+                Cut::Withheld => format!("the response to {} carried a credential; withheld from the component", self.path),
+            });
+        }
+        self.cut = Some(cut);
+        match cut {
+            Cut::TooLarge => Error::HttpResponseBodySize(Some(self.policy.limits.max_response_bytes)),
+            Cut::Withheld => Error::InternalError(Some("response withheld by the host".into())),
+        }
+    }
+
+    fn check(&mut self, data: &[u8]) -> Result<(), Cut> {
+        self.seen += data.len() as u64;
+        self.policy.stats.bytes_received.fetch_add(data.len() as u64, Ordering::Relaxed);
+        if self.seen > self.policy.limits.max_response_bytes {
+            return Err(Cut::TooLarge);
+        }
+        let credentials = self.policy.auth.redactor();
+        let overlap = credentials.longest().saturating_sub(1);
+        if overlap == 0 {
+            return Ok(());
+        }
+        let mut junction = std::mem::take(&mut self.tail);
+        junction.extend_from_slice(&data[..data.len().min(overlap)]);
+        if credentials.found_in(data) || credentials.found_in(&junction) {
+            return Err(Cut::Withheld);
+        }
+        self.tail = if data.len() >= overlap { data[data.len() - overlap..].to_vec() } else { junction[junction.len().saturating_sub(overlap)..].to_vec() };
+        Ok(())
+    }
 }
 
 impl Body for MeteredBody {
@@ -256,18 +347,15 @@ impl Body for MeteredBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
-        if this.too_large {
-            return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(this.cap)))));
+        if let Some(cut) = this.cut {
+            return Poll::Ready(Some(Err(this.cut(cut))));
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.seen += data.len() as u64;
-                    this.stats.bytes_received.fetch_add(data.len() as u64, Ordering::Relaxed);
-                    if this.seen > this.cap {
-                        this.too_large = true;
-                        return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(this.cap)))));
-                    }
+                if let Some(data) = frame.data_ref()
+                    && let Err(cut) = this.check(data)
+                {
+                    return Poll::Ready(Some(Err(this.cut(cut))));
                 }
                 Poll::Ready(Some(Ok(frame)))
             }

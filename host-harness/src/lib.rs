@@ -7,6 +7,8 @@ pub mod bindings;
 pub mod cli;
 pub mod driver;
 pub mod egress;
+pub mod fleet;
+pub mod guest_log;
 pub mod records;
 pub mod runtime;
 pub mod scim;

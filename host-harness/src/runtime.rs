@@ -1,6 +1,7 @@
-//! The wasmtime side: one engine, components compiled once and cached precompiled on disk, one pre-instantiated
-//! component shared by every tenant, and a fresh sandboxed store per tenant session. The sandbox's limits
-//! (memory, wall clock per call, no files, no environment, no sockets, no stdio) are all set here.
+//! The wasmtime side: one engine with a pooling allocator, components compiled once and cached precompiled on
+//! disk, one pre-instantiated component shared by every tenant, and a fresh sandboxed store per tenant session.
+//! The sandbox's limits (memory, wall clock per call, no files, no environment, no sockets, stdio captured
+//! into a capped log) are all set here, and a tenant the egress policy stopped is stopped here.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,12 +10,13 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::*;
 use crate::egress::{EgressHooks, EgressPolicy};
+use crate::guest_log::{GuestLog, GuestOutput};
 
 /// How often the epoch ticks: the granularity of call deadlines and of a busy guest yielding to others.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -25,6 +27,15 @@ pub struct Runtime {
     cache_dir: Option<PathBuf>,
 }
 
+/// What one component instance may occupy in the pool. A connector component is three core instances (the
+/// program and wit-component's two shims) with one memory and two tables; the margins admit other toolchains.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 8;
+
+/// Instances a runtime made with `Runtime::new` can hold at once (a sync needs two: metadata and session).
+pub const DEFAULT_POOL_SLOTS: u32 = 8;
+
 /// Per-session sandbox limits.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
@@ -32,11 +43,15 @@ pub struct Sandbox {
     pub memory_bytes: usize,
     /// Wall-clock deadline of one call into the component, network waits included.
     pub call_timeout: Duration,
+    /// Wall-clock deadline of a whole sync, retry waits included (enforced by the driver).
+    pub sync_timeout: Duration,
+    /// How much of the guest's stdout and stderr is kept.
+    pub log_bytes: usize,
 }
 
 impl Default for Sandbox {
     fn default() -> Self {
-        Self { memory_bytes: 256 << 20, call_timeout: Duration::from_secs(300) }
+        Self { memory_bytes: 256 << 20, call_timeout: Duration::from_secs(300), sync_timeout: Duration::from_secs(3600), log_bytes: 64 << 10 }
     }
 }
 
@@ -55,6 +70,7 @@ pub struct TenantState {
     table: ResourceTable,
     hooks: EgressHooks,
     limits: MeasuredLimits,
+    log: GuestLog,
 }
 
 /// `StoreLimits`, remembering the largest linear memory it allowed.
@@ -112,9 +128,25 @@ impl WasiHttpView for TenantState {
 impl Runtime {
     /// `cache_dir`: where precompiled components are kept; `None` compiles on every load.
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self> {
+        Self::with_pool(cache_dir, DEFAULT_POOL_SLOTS)
+    }
+
+    /// A runtime whose pooling allocator holds `slots` component instances at once: memories, tables and
+    /// stacks are reserved up front and recycled (and wiped) between tenants instead of mapped per instance.
+    pub fn with_pool(cache_dir: Option<PathBuf>, slots: u32) -> Result<Self> {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * CORE_INSTANCES_PER_COMPONENT)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .total_memories(slots * MEMORIES_PER_COMPONENT)
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .total_tables(slots * TABLES_PER_COMPONENT)
+            .max_tables_per_component(TABLES_PER_COMPONENT)
+            .total_stacks(slots);
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config).map_err(|e| anyhow!("cannot create the wasm engine: {e}"))?;
         spawn_epoch_ticker(&engine);
@@ -178,11 +210,25 @@ impl Runtime {
         Ok((component, true))
     }
 
+    /// The component's metadata, from an instance with no network.
+    pub async fn metadata(&self, component: &LoadedComponent) -> Result<ConnectorMetadata> {
+        let mut instance = self.instantiate(component, Arc::new(EgressPolicy::deny_all("metadata")), &Sandbox::default()).await?;
+        Ok(instance.metadata().await?)
+    }
+
     /// A fresh sandboxed instance whose network access goes through `policy`.
     pub async fn instantiate(&self, component: &LoadedComponent, policy: Arc<EgressPolicy>, sandbox: &Sandbox) -> Result<Instance> {
+        let log = GuestLog::new(sandbox.log_bytes);
         let state = TenantState {
-            // No arguments, environment, preopened directories, sockets or name lookups; stdio goes nowhere.
-            wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build(),
+            // No arguments, environment, preopened directories, sockets or name lookups; stdout and stderr go to
+            // the capped log, stdin is empty.
+            wasi: WasiCtx::builder()
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .stdout(log.clone())
+                .stderr(log.clone())
+                .build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: EgressHooks(policy),
@@ -190,6 +236,7 @@ impl Runtime {
                 inner: StoreLimitsBuilder::new().memory_size(sandbox.memory_bytes).instances(64).trap_on_grow_failure(true).build(),
                 peak_memory: 0,
             },
+            log,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -252,6 +299,9 @@ pub enum CallError {
     Poisoned(String),
     /// The host refused the call itself (a write in a session opened without provisioning).
     Refused(String),
+    /// The host stopped the tenant during the call (egress outside its origin, a limit reached, a credential in
+    /// a response); the instance is unusable afterwards.
+    Stopped(String),
 }
 
 impl std::fmt::Display for CallError {
@@ -262,6 +312,7 @@ impl std::fmt::Display for CallError {
             CallError::Timeout { call, after } => write!(f, "the component's {call} call ran past its {} s deadline", after.as_secs_f64()),
             CallError::Poisoned(m) => write!(f, "the component instance is unusable after: {m}"),
             CallError::Refused(m) => write!(f, "{m}"),
+            CallError::Stopped(m) => write!(f, "the host stopped the component: {m}"),
         }
     }
 }
@@ -287,6 +338,12 @@ macro_rules! guest_call {
         let $guest = $self.bindings.identity_connector_connector();
         let $store = &mut $self.store;
         let outcome = tokio::time::timeout($self.call_timeout, $call).await;
+        // A rule broken during the call ends the session, whatever the guest made of the refusal.
+        if let Some(reason) = $self.store.data().hooks.0.stopped() {
+            let error = CallError::Stopped(reason);
+            $self.poisoned = Some(error.to_string());
+            return Err(error);
+        }
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(trap)) => {
@@ -320,6 +377,11 @@ fn flatten<T>(result: Result<Result<T, ConnectorError>, CallError>) -> Result<T,
 }
 
 impl Instance {
+    /// What the guest printed since the last call of this, capped (see `GuestLog`).
+    pub fn take_log(&self) -> GuestOutput {
+        self.store.data().log.take()
+    }
+
     /// The largest linear memory the component has had, in bytes.
     pub fn peak_memory(&self) -> usize {
         self.store.data().limits.peak_memory

@@ -26,13 +26,24 @@ impl std::fmt::Debug for Secret {
 
 pub type Secrets = BTreeMap<String, Secret>;
 
-/// Replaces every known secret value in text with `[REDACTED]`.
+/// Replaces every known secret value in text with `[REDACTED]`, and finds them in bytes.
 #[derive(Clone, Default)]
 pub struct Redactor {
     values: Arc<RwLock<Vec<String>>>,
+    /// A redactor for everything: what this one learns, it learns too (one tenant's among many).
+    parent: Option<Box<Redactor>>,
 }
 
+/// Credentials shorter than this are not looked for in responses: a short value would match ordinary data and
+/// cut off good responses. Real secrets and tokens are far longer.
+const SCANNED_MIN_LEN: usize = 8;
+
 impl Redactor {
+    /// A redactor of its own (one tenant's) that also teaches `self` whatever it learns.
+    pub fn child(&self) -> Self {
+        Self { values: Arc::default(), parent: Some(Box::new(self.clone())) }
+    }
+
     /// Learns every secret value.
     pub fn add_secrets(&self, secrets: &Secrets) {
         for secret in secrets.values() {
@@ -49,6 +60,21 @@ impl Redactor {
                 values.sort_by_key(|v| std::cmp::Reverse(v.len()));
             }
         }
+        if let Some(parent) = &self.parent {
+            parent.add(value);
+        }
+    }
+
+    /// Whether `bytes` hold any known credential (of those long enough to look for).
+    pub fn found_in(&self, bytes: &[u8]) -> bool {
+        let values = self.values.read().unwrap_or_else(|e| e.into_inner());
+        values.iter().filter(|v| v.len() >= SCANNED_MIN_LEN).any(|v| memchr::memmem::find(bytes, v.as_bytes()).is_some())
+    }
+
+    /// The longest credential looked for in bytes: a scan across chunks must overlap them by one byte less.
+    pub fn longest(&self) -> usize {
+        let values = self.values.read().unwrap_or_else(|e| e.into_inner());
+        values.first().map_or(0, |v| v.len())
     }
 
     pub fn redact(&self, text: &str) -> String {
@@ -75,5 +101,17 @@ mod tests {
         redactor.add("tok-abc-123");
         assert_eq!(redactor.redact("bad secret hunter22 and token tok-abc-123"), "bad secret [REDACTED] and token [REDACTED]");
         assert_eq!(format!("{:?}", secrets["client_secret"]), "Secret([REDACTED])");
+    }
+
+    #[test]
+    fn a_tenant_redactor_teaches_the_global_one_but_not_its_siblings() {
+        let global = Redactor::default();
+        let (a, b) = (global.child(), global.child());
+        a.add("token-of-tenant-a");
+        assert_eq!(global.redact("x token-of-tenant-a"), "x [REDACTED]");
+        assert_eq!(b.redact("x token-of-tenant-a"), "x token-of-tenant-a");
+        assert!(a.found_in(b"{\"echo\": \"Bearer token-of-tenant-a\"}"));
+        assert!(!b.found_in(b"{\"echo\": \"Bearer token-of-tenant-a\"}"));
+        assert_eq!(a.longest(), "token-of-tenant-a".len());
     }
 }

@@ -180,7 +180,8 @@ impl Store {
                 bail!("cannot open store {}: directory {} does not exist", path.display(), dir.display());
             }
         let conn = Connection::open(path).with_context(|| format!("cannot open store {}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Many tenants may write at once (`sync --tenants`); each commit is one page, so waits are short.
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
         // WAL with NORMAL sync is durable at each commit's checkpoint and fast; a larger page cache keeps the
         // indexes of a big sync in memory while it is written.
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;")
@@ -218,7 +219,8 @@ impl Store {
         }
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("cannot open store {}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Many tenants may write at once (`sync --tenants`); each commit is one page, so waits are short.
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
         let has_schema: bool = conn
             .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'syncs'", [], |r| r.get::<_, i64>(0))
             .map(|n| n > 0)
@@ -238,7 +240,7 @@ impl Store {
     }
 
     pub fn put_resource_types(&mut self, sync: SyncId, types: &[ResourceType], capabilities: &[ResourceTypeCapabilities]) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut insert = tx.prepare_cached("INSERT OR REPLACE INTO resource_types (sync_id, id, data) VALUES (?1, ?2, ?3)")?;
             for rt in types {
@@ -253,7 +255,7 @@ impl Store {
     /// Writes one page in one transaction, with the checkpoint that says the page is in. Returns how many of
     /// the page's resources this sync had not stored before.
     pub fn put_page(&mut self, sync: SyncId, resources: &[Resource], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut new_resources = 0;
         {
             // Insert; a resource this sync already has (a re-listed page) is updated instead, and not counted as new.

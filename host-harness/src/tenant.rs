@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 
 use crate::auth::{AuthPlan, Authenticator, OAuth2Plan};
 use crate::bindings::{AuthScheme, ConnectorMetadata};
+use crate::driver::SyncOptions;
 use crate::egress::{EgressLimits, EgressPolicy, Origin};
 use crate::secrets::{Redactor, Secret, Secrets};
 
@@ -22,19 +24,94 @@ pub struct TenantSpec {
     pub component: Option<PathBuf>,
     pub config: BTreeMap<String, String>,
     pub secrets: Secrets,
+    pub limits: LimitsSpec,
 }
 
-/// The tenant file: `tenant`, `component`, a `[config]` table of strings, and a `[secrets]` table whose values
-/// are `{ env = "VAR" }`, `{ file = "path" }` or `{ value = "…" }`.
+/// The tenant file: `tenant`, `component`, a `[config]` table of strings, a `[secrets]` table whose values
+/// are `{ env = "VAR" }`, `{ file = "path" }` or `{ value = "…" }`, and a `[limits]` table.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TenantFile {
+    #[serde(alias = "name")]
     tenant: Option<String>,
     component: Option<PathBuf>,
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
     #[serde(default)]
     secrets: BTreeMap<String, SecretSource>,
+    #[serde(default)]
+    limits: LimitsSpec,
+}
+
+/// The file of many tenants (`sync --tenants`): a `[limits]` table for all of them, then one `[[tenant]]` table
+/// per tenant, each shaped like a tenant file (with `name` for `tenant`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantsFile {
+    #[serde(default)]
+    limits: LimitsSpec,
+    #[serde(default)]
+    tenant: Vec<TenantFile>,
+}
+
+/// Sandbox and sync limits a tenant file may set; what it leaves out keeps the command line's value.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    pub memory_mib: Option<usize>,
+    pub call_timeout_secs: Option<f64>,
+    pub sync_timeout_secs: Option<f64>,
+    pub max_requests: Option<u64>,
+    pub max_response_mib: Option<u64>,
+    pub log_kib: Option<usize>,
+    pub max_attempts: Option<u32>,
+    pub max_retry_wait_secs: Option<u64>,
+}
+
+impl LimitsSpec {
+    /// `self`, with `over`'s values where it has them.
+    fn overlaid(&self, over: &LimitsSpec) -> LimitsSpec {
+        LimitsSpec {
+            memory_mib: over.memory_mib.or(self.memory_mib),
+            call_timeout_secs: over.call_timeout_secs.or(self.call_timeout_secs),
+            sync_timeout_secs: over.sync_timeout_secs.or(self.sync_timeout_secs),
+            max_requests: over.max_requests.or(self.max_requests),
+            max_response_mib: over.max_response_mib.or(self.max_response_mib),
+            log_kib: over.log_kib.or(self.log_kib),
+            max_attempts: over.max_attempts.or(self.max_attempts),
+            max_retry_wait_secs: over.max_retry_wait_secs.or(self.max_retry_wait_secs),
+        }
+    }
+
+    /// Sets what this spec sets in `options`.
+    pub fn apply(&self, options: &mut SyncOptions) -> Result<()> {
+        let secs = |value: f64, key: &str| Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).ok_or_else(|| anyhow::anyhow!("limit `{key}` must be a positive number of seconds"));
+        if let Some(mib) = self.memory_mib {
+            options.sandbox.memory_bytes = mib << 20;
+        }
+        if let Some(value) = self.call_timeout_secs {
+            options.sandbox.call_timeout = secs(value, "call_timeout_secs")?;
+        }
+        if let Some(value) = self.sync_timeout_secs {
+            options.sandbox.sync_timeout = secs(value, "sync_timeout_secs")?;
+        }
+        if let Some(kib) = self.log_kib {
+            options.sandbox.log_bytes = kib << 10;
+        }
+        if let Some(max) = self.max_requests {
+            options.egress.max_requests = Some(max);
+        }
+        if let Some(mib) = self.max_response_mib {
+            options.egress.max_response_bytes = mib << 20;
+        }
+        if let Some(attempts) = self.max_attempts {
+            options.retry.max_attempts = attempts.max(1);
+        }
+        if let Some(secs) = self.max_retry_wait_secs {
+            options.retry.max_total_wait = Duration::from_secs(secs);
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -45,19 +122,51 @@ struct SecretSource {
     value: Option<String>,
 }
 
+/// Reads a TOML file; on a syntax error only toml's first message line is kept, since the rest quotes the
+/// offending line, which may hold a secret value.
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let first = e.message().lines().next().unwrap_or("invalid TOML").to_string();
+        let at = e.span().map(|s| format!(" at byte {}", s.start)).unwrap_or_default();
+        anyhow::anyhow!("{what} {} is malformed{at}: {first}", path.display())
+    })
+}
+
 impl TenantSpec {
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read tenant file {}", path.display()))?;
-        // toml's messages quote the offending line; keep only the first line so no secret value is echoed.
-        let file: TenantFile = toml::from_str(&text).map_err(|e| {
-            let first = e.message().lines().next().unwrap_or("invalid TOML").to_string();
-            let at = e.span().map(|s| format!(" at byte {}", s.start)).unwrap_or_default();
-            anyhow::anyhow!("tenant file {} is malformed{at}: {first}", path.display())
-        })?;
+        let file: TenantFile = read_toml(path, "tenant file")?;
+        Self::from_table(file, path, &LimitsSpec::default())
+    }
+
+    /// Every tenant of a tenants file. A malformed file is an error; a tenant whose secrets cannot be read is an
+    /// error of that tenant alone, so the others still run.
+    pub fn many_from_file(path: &Path) -> Result<Vec<(String, Result<TenantSpec>)>> {
+        let file: TenantsFile = read_toml(path, "tenants file")?;
+        if file.tenant.is_empty() {
+            bail!("tenants file {} lists no [[tenant]]", path.display());
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut tenants = Vec::new();
+        for (index, table) in file.tenant.into_iter().enumerate() {
+            let name = match table.tenant.as_deref().map(str::trim) {
+                Some(name) if !name.is_empty() => name.to_string(),
+                _ => bail!("tenants file {}: tenant #{} has no name", path.display(), index + 1),
+            };
+            if !names.insert(name.clone()) {
+                bail!("tenants file {}: tenant `{name}` is listed twice", path.display());
+            }
+            tenants.push((name, Self::from_table(table, path, &file.limits)));
+        }
+        Ok(tenants)
+    }
+
+    fn from_table(file: TenantFile, path: &Path, defaults: &LimitsSpec) -> Result<Self> {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut spec = TenantSpec {
             name: file.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_string()),
             component: file.component.map(|c| if c.is_relative() { base.join(c) } else { c }),
+            limits: defaults.overlaid(&file.limits),
             ..Default::default()
         };
         for (key, value) in file.config {
@@ -139,8 +248,12 @@ pub struct ResolvedTenant {
     pub guest_config: Vec<(String, String)>,
     pub origin: Origin,
     pub redactor: Redactor,
+    /// The tenant's own limits, over the command line's.
+    pub limits: LimitsSpec,
     /// Built once per tenant, so its cached token serves every session of the tenant.
     auth: Arc<Authenticator>,
+    /// The token endpoint's path, which only the host may call.
+    token_path: Option<String>,
 }
 
 impl ResolvedTenant {
@@ -211,12 +324,16 @@ impl ResolvedTenant {
                 })
             }
         };
+        let token_path = match &metadata.auth {
+            AuthScheme::Oauth2ClientCredentials(o) => Some(o.token_path.clone()),
+            _ => None,
+        };
         let auth = Arc::new(Authenticator::new(auth, redactor.clone()));
-        Ok(Self { name: spec.name, guest_config: config.into_iter().collect(), origin, redactor, auth })
+        Ok(Self { name: spec.name, guest_config: config.into_iter().collect(), origin, redactor, limits: spec.limits, auth, token_path })
     }
 
     /// The egress policy for one session: fresh counters, the tenant's shared authenticator.
     pub fn egress_policy(&self, limits: EgressLimits) -> Arc<EgressPolicy> {
-        Arc::new(EgressPolicy { tenant: self.name.clone(), origin: Some(self.origin.clone()), limits, stats: Arc::default(), auth: self.auth.clone() })
+        Arc::new(EgressPolicy::new(&self.name, Some(self.origin.clone()), limits, self.auth.clone(), self.token_path.clone()))
     }
 }

@@ -21,7 +21,7 @@ async fn send(hooks: &mut EgressHooks, uri: &str) -> Result<http::Response<WasiB
 }
 
 fn policy(origin: &str, auth: Authenticator) -> Arc<EgressPolicy> {
-    Arc::new(EgressPolicy { tenant: "t".into(), origin: Some(Origin::parse(origin).unwrap()), limits: EgressLimits::default(), stats: Arc::default(), auth: Arc::new(auth) })
+    Arc::new(EgressPolicy::new("t", Some(Origin::parse(origin).unwrap()), EgressLimits::default(), Arc::new(auth), Some("/oauth/token".into())))
 }
 
 fn oauth(double: &PingboardDouble, secret: &str) -> Authenticator {
@@ -50,6 +50,19 @@ async fn other_origins_are_refused_before_anything_is_sent() {
     let stats = policy.stats.snapshot();
     assert_eq!((stats.denied, stats.requests, stats.token_requests), (3, 0, 0));
     assert_eq!(double.counts().total, 0, "no token was fetched for a refused request");
+    // The first refusal is kept as the reason the tenant is stopped.
+    assert_eq!(policy.stopped().as_deref(), Some(format!("egress refused: the component tried to reach http://evil.test, outside its allowed origin {}", double.base_url()).as_str()));
+}
+
+#[tokio::test]
+async fn the_token_endpoint_is_the_hosts_alone() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(3))).unwrap();
+    let policy = policy(&double.base_url(), oauth(&double, CLIENT_SECRET));
+    let mut hooks = EgressHooks(policy.clone());
+    let token_url = format!("{}/oauth/token?grant_type=client_credentials", double.base_url());
+    assert!(matches!(send(&mut hooks, &token_url).await, Err(Error::HttpRequestDenied)));
+    assert_eq!(policy.stopped().as_deref(), Some("egress refused: the component tried to call the token endpoint /oauth/token itself (authentication is the host's)"));
+    assert_eq!(double.counts().total, 0);
 }
 
 #[tokio::test]
@@ -96,14 +109,10 @@ async fn guests_may_not_set_credentials_or_cookies() {
 #[tokio::test]
 async fn oversized_responses_are_cut_off() {
     let double = PingboardDouble::start(Company::generate(CompanySpec::sized(50))).unwrap();
-    let policy = Arc::new(EgressPolicy {
-        tenant: "t".into(),
-        origin: Some(Origin::parse(&double.base_url()).unwrap()),
-        limits: EgressLimits { max_response_bytes: 1000, ..EgressLimits::default() },
-        stats: Arc::default(),
-        auth: Arc::new(oauth(&double, CLIENT_SECRET)),
-    });
-    let mut hooks = EgressHooks(policy);
+    let limits = EgressLimits { max_response_bytes: 1000, ..EgressLimits::default() };
+    let policy = Arc::new(EgressPolicy::new("t", Some(Origin::parse(&double.base_url()).unwrap()), limits, Arc::new(oauth(&double, CLIENT_SECRET)), None));
+    let mut hooks = EgressHooks(policy.clone());
     let response = send(&mut hooks, &format!("{}/api/v2/users?page_size=50", double.base_url())).await.unwrap();
     assert!(matches!(response.into_body().collect().await, Err(Error::HttpResponseBodySize(Some(1000)))));
+    assert_eq!(policy.stopped().as_deref(), Some("the response to /api/v2/users was larger than the limit of 1000 bytes"));
 }

@@ -1,0 +1,124 @@
+//! Many tenants, one host (`sync --tenants FILE --parallel N`): one engine and its pooling allocator, each
+//! distinct component loaded once (compiled, or read from the precompiled cache) and shared by its tenants, and
+//! N tenants syncing at a time, each in a sandbox of its own with its own limits, credentials, redactor and
+//! log. A tenant's failure is its own: the others run to the end.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Result, anyhow};
+use tokio::task::JoinSet;
+
+use crate::bindings::ConnectorMetadata;
+use crate::driver::{OpenSession, Progress, Start, SyncOptions, SyncReport};
+use crate::runtime::{LoadedComponent, Runtime};
+use crate::secrets::Redactor;
+use crate::store::Store;
+use crate::tenant::{ResolvedTenant, TenantSpec};
+
+/// How one tenant's sync ended.
+pub struct TenantRun {
+    pub name: String,
+    /// The report, or the error (already redacted with the tenant's credentials).
+    pub outcome: Result<SyncReport, String>,
+    /// The guest's log, as prefixed lines.
+    pub log: Vec<String>,
+}
+
+/// A component ready for its tenants: compiled, linked, and its metadata read.
+struct Prepared {
+    loaded: LoadedComponent,
+    metadata: ConnectorMetadata,
+}
+
+/// Makes the progress display of one tenant's sync.
+pub type ProgressFactory = Arc<dyn Fn(&str) -> Box<dyn Progress + Send> + Send + Sync>;
+
+/// Syncs every tenant into the store at `store_path`, `parallel` at a time, calling `finished` as each ends.
+/// `options` are the limits of tenants that set none of their own.
+pub async fn sync_all(
+    runtime: Arc<Runtime>,
+    tenants: Vec<(String, Result<TenantSpec>)>,
+    store_path: &Path,
+    options: &SyncOptions,
+    parallel: usize,
+    redactor: &Redactor,
+    progress: ProgressFactory,
+    mut finished: impl FnMut(TenantRun),
+) -> Result<()> {
+    // The schema is created once, before tenants race to open the file.
+    drop(Store::open(store_path)?);
+    let components = Arc::new(prepare_components(&runtime, &tenants).await);
+    let handle = tokio::runtime::Handle::current();
+    let mut waiting = tenants.into_iter();
+    let mut running = JoinSet::new();
+    loop {
+        while running.len() < parallel.max(1) {
+            let Some((name, spec)) = waiting.next() else { break };
+            let (runtime, components, progress, handle) = (runtime.clone(), components.clone(), progress.clone(), handle.clone());
+            let (store_path, options, redactor) = (store_path.to_path_buf(), options.clone(), redactor.child());
+            // Each running tenant drives its sync on a thread of its own: guests run in parallel on every core,
+            // and a busy guest delays no other tenant by more than an epoch tick.
+            running.spawn_blocking(move || {
+                let mut log = Vec::new();
+                let outcome = handle.block_on(sync_one(&runtime, &components, spec, &store_path, options, &redactor, progress.as_ref(), &mut log));
+                TenantRun { outcome: outcome.map_err(|e| redactor.redact(&format!("{e:#}")).replace('\n', " ")), name, log }
+            });
+        }
+        match running.join_next().await {
+            Some(joined) => finished(joined.map_err(|e| anyhow!("a tenant's task failed: {e}"))?),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Loads each distinct component once. A component that cannot be loaded fails only its own tenants.
+async fn prepare_components(runtime: &Runtime, tenants: &[(String, Result<TenantSpec>)]) -> HashMap<PathBuf, Result<Arc<Prepared>, String>> {
+    let mut components = HashMap::new();
+    for spec in tenants.iter().filter_map(|(_, spec)| spec.as_ref().ok()) {
+        let Some(path) = &spec.component else { continue };
+        if components.contains_key(path) {
+            continue;
+        }
+        let prepared = async {
+            let loaded = runtime.load(path)?;
+            let metadata = runtime.metadata(&loaded).await?;
+            Ok::<_, anyhow::Error>(Arc::new(Prepared { loaded, metadata }))
+        };
+        components.insert(path.clone(), prepared.await.map_err(|e| format!("{e:#}")));
+    }
+    components
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_one(
+    runtime: &Runtime,
+    components: &HashMap<PathBuf, Result<Arc<Prepared>, String>>,
+    spec: Result<TenantSpec>,
+    store_path: &Path,
+    mut options: SyncOptions,
+    redactor: &Redactor,
+    progress: &(dyn Fn(&str) -> Box<dyn Progress + Send> + Send + Sync),
+    log: &mut Vec<String>,
+) -> Result<SyncReport> {
+    let spec = spec?;
+    redactor.add_secrets(&spec.secrets);
+    let prepared = match components.get(spec.component_path()?) {
+        Some(Ok(prepared)) => prepared.clone(),
+        Some(Err(e)) => return Err(anyhow!("{e}")),
+        None => return Err(anyhow!("the tenant's component was not loaded")),
+    };
+    let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone())?;
+    tenant.limits.apply(&mut options)?;
+    let mut session = OpenSession::open(runtime, &prepared.loaded, &tenant, &options, false).await?;
+    let result = async {
+        let mut store = Store::open(store_path)?;
+        let display = progress(&tenant.name);
+        session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, display.as_ref(), Start::Fresh).await
+    }
+    .await;
+    let lines = session.take_log().lines(&format!("[{}] ", tenant.name), options.sandbox.log_bytes);
+    *log = lines.iter().map(|line| redactor.redact(line)).collect();
+    result
+}
