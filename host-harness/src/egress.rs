@@ -160,12 +160,13 @@ impl EgressPolicy {
         self.stopped.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(reason);
     }
 
-    /// Counts a request against the budget; false when the budget is spent.
+    /// Counts a request against the budget; false (and the tenant stopped) when the budget is spent.
     pub(crate) fn admit(&self) -> bool {
         let sent = self.stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
         match self.limits.max_requests {
             Some(max) if sent > max => {
                 self.stats.requests.fetch_sub(1, Ordering::SeqCst);
+                self.stop(format!("the sync used up its budget of {max} requests"));
                 false
             }
             _ => true,
@@ -174,6 +175,10 @@ impl EgressPolicy {
 
     /// The one rule of where a guest request may go: its tenant's origin, outside the host's own paths.
     fn check_destination(&self, uri: &http::Uri) -> Result<(), Error> {
+        if self.stopped().is_some() {
+            // A stopped tenant sends nothing more.
+            return Err(Error::HttpRequestDenied);
+        }
         let refusal = match &self.origin {
             None => Some("the component tried to use the network in a call that has none".to_string()),
             Some(origin) if !origin.matches(uri) => {
@@ -218,7 +223,6 @@ impl EgressPolicy {
                 outgoing.headers_mut().insert(AUTHORIZATION, value.clone());
             }
             if !self.admit() {
-                self.stop(format!("the sync used up its budget of {} requests", self.limits.max_requests.unwrap_or_default()));
                 return Err(Error::ConnectionLimitReached);
             }
             let sent = std::time::Instant::now();

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub mod source;
+
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, GroupKind, Manager, PingboardDouble};
 use serde_json::{Value, json};
 

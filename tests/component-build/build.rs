@@ -1,5 +1,6 @@
-//! Builds the Pingboard connector for wasm32-wasip2 (release) so tests, benchmarks and the demo run the real
-//! component. A separate target directory keeps the nested cargo off the outer build's lock.
+//! Builds the Pingboard connector and the hostile test component for wasm32-wasip2 (release) so tests,
+//! benchmarks and the demo run real components. A separate target directory keeps the nested cargo off the
+//! outer build's lock.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,13 +13,13 @@ fn main() {
         .map(|d| if d.is_relative() { root.join(d) } else { d })
         .unwrap_or_else(|| root.join("target"))
         .join("component-build");
-    for watched in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
+    for watched in ["src", "wit", "Cargo.toml", "Cargo.lock", "tests/hostile-component"] {
         println!("cargo::rerun-if-changed={}", root.join(watched).display());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--lib", "-p", "pingboard-connector", "--manifest-path"])
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--lib", "-p", "pingboard-connector", "-p", "hostile-component", "--manifest-path"])
         .arg(root.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir);
     // What the outer build set for itself must not leak into the guest build.
@@ -33,7 +34,9 @@ fn main() {
              rustup target add wasm32-wasip2"
         );
     }
-    let artifact = target_dir.join("wasm32-wasip2/release/pingboard_connector.wasm");
-    assert!(Path::new(&artifact).is_file(), "the component build produced no {}", artifact.display());
-    println!("cargo::rustc-env=PINGBOARD_COMPONENT={}", artifact.display());
+    for (name, variable) in [("pingboard_connector", "PINGBOARD_COMPONENT"), ("hostile_component", "HOSTILE_COMPONENT")] {
+        let artifact = target_dir.join(format!("wasm32-wasip2/release/{name}.wasm"));
+        assert!(Path::new(&artifact).is_file(), "the component build produced no {}", artifact.display());
+        println!("cargo::rustc-env={variable}={}", artifact.display());
+    }
 }

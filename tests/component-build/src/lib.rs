@@ -1,8 +1,13 @@
-//! The Pingboard connector component, built for wasm32-wasip2 by this crate's build script.
+//! The components built for wasm32-wasip2 by this crate's build script.
 
 use std::path::PathBuf;
 
 /// The `.wasm` component built from this checkout's `src/` and `wit/`.
 pub fn pingboard_component() -> PathBuf {
     PathBuf::from(env!("PINGBOARD_COMPONENT"))
+}
+
+/// The hostile test component (`tests/hostile-component`), which attacks its sandbox as its config says.
+pub fn hostile_component() -> PathBuf {
+    PathBuf::from(env!("HOSTILE_COMPONENT"))
 }

@@ -111,6 +111,7 @@ pub(crate) struct Shared {
     client_id: String,
     client_secret: String,
     token_lifetime: Duration,
+    token_prefix: String,
     token: Mutex<Option<Token>>,
     tokens_issued: AtomicU64,
     counters: Counters,
@@ -123,6 +124,8 @@ pub struct DoubleOptions {
     pub client_id: String,
     pub client_secret: String,
     pub token_lifetime: Duration,
+    /// Tokens are `{token_prefix}-{n}-{hash}`: give two doubles different prefixes to tell their tokens apart.
+    pub token_prefix: String,
     pub faults: Faults,
 }
 
@@ -132,6 +135,7 @@ impl Default for DoubleOptions {
             client_id: CLIENT_ID.into(),
             client_secret: CLIENT_SECRET.into(),
             token_lifetime: Duration::from_secs(7200),
+            token_prefix: "double-token".into(),
             faults: Faults::default(),
         }
     }
@@ -156,6 +160,7 @@ impl PingboardDouble {
             client_id: options.client_id,
             client_secret: options.client_secret,
             token_lifetime: options.token_lifetime,
+            token_prefix: options.token_prefix,
             token: Mutex::new(None),
             tokens_issued: AtomicU64::new(0),
             counters: Counters::default(),
@@ -282,7 +287,7 @@ async fn token(State(s): State<Arc<Shared>>, Query(query): Query<HashMap<String,
         Some(t) => (t.value.clone(), s.token_lifetime.saturating_sub(t.issued.elapsed())),
         None => {
             let n = s.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
-            let value = format!("double-token-{n}-{:x}", n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let value = format!("{}-{n}-{:x}", s.token_prefix, n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             *slot = Some(Token { value: value.clone(), issued: Instant::now(), calls: 0 });
             (value, s.token_lifetime)
         }
