@@ -11,13 +11,11 @@
 
 use std::cell::Cell;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connector_harness::bindings as w;
 use connector_harness::driver::{NoProgress, OpenSession, Start, SyncOptions};
-use connector_harness::egress::EgressPolicy;
-use connector_harness::runtime::{LoadedComponent, Runtime, Sandbox};
+use connector_harness::runtime::{LoadedComponent, Runtime};
 use connector_harness::secrets::Secret;
 use connector_harness::store::Store;
 use connector_harness::tenant::{ResolvedTenant, TenantSpec};
@@ -46,10 +44,7 @@ fn main() {
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let runtime = Runtime::new(Some(scratch.path().join("cache"))).unwrap();
     let component = runtime.load(&component_build::pingboard_component()).unwrap();
-    let metadata = tokio.block_on(async {
-        let mut instance = runtime.instantiate(&component, Arc::new(EgressPolicy::deny_all("bench")), &Sandbox::default()).await.unwrap();
-        instance.metadata().await.unwrap()
-    });
+    let metadata = tokio.block_on(runtime.metadata(&component)).unwrap();
     println!("| users | groups | variant | wall (median) | requests | bytes received | peak guest memory | peak host RSS | µs per user |");
     println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
     let mut summary = Vec::new();

@@ -130,3 +130,53 @@ fn diff_shows_what_changed_between_the_last_two_syncs() {
     // Changed: the promoted user, and the leaver's three groups (their member counts).
     assert_eq!(lines.last().copied(), Some("sync 1 → sync 2: 0 added, 4 removed, 4 changed"), "{diff}");
 }
+
+#[test]
+fn in_a_tenants_file_a_broken_tenant_fails_alone() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(20))).unwrap();
+    let scratch = Scratch::new();
+    let tenant = |name: &str, component: &str, secret: &str| {
+        format!(
+            "[[tenant]]\nname = \"{name}\"\ncomponent = \"{component}\"\nconfig = {{ base_url = \"{}\", client_id = \"{CLIENT_ID}\" }}\nsecrets = {{ client_secret = {secret} }}\n",
+            double.base_url()
+        )
+    };
+    let file = scratch.path("tenants.toml");
+    let secret = format!("{{ value = \"{CLIENT_SECRET}\" }}");
+    let missing = scratch.path("missing.wasm").display().to_string();
+    let tenants = [
+        tenant("good", &component(), &secret),
+        tenant("no-component", &missing, &secret),
+        tenant("no-secret", &component(), "{ env = \"NO_SUCH_VARIABLE_HERE\" }"),
+        tenant("wrong-secret", &component(), &format!("{{ value = \"{SECRET}\" }}")),
+    ];
+    std::fs::write(&file, tenants.concat()).unwrap();
+    let outcome = harness(&["--cache-dir", &scratch.cache(), "sync", "--tenants", file.to_str().unwrap(), "--parallel", "2", "--store", &scratch.store()]);
+    assert_eq!(outcome.code, 1);
+    let mut lines: Vec<&str> = outcome.out.lines().collect();
+    let total = lines.pop().unwrap();
+    assert!(total.starts_with("4 tenants: 1 synced, 3 failed, in "), "{total}");
+    lines.sort();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0], format!("failed tenant `no-component`: cannot read component {missing}: No such file or directory (os error 2)"));
+    assert_eq!(lines[1], "failed tenant `no-secret`: secret `client_secret`: environment variable NO_SUCH_VARIABLE_HERE is not set");
+    assert!(lines[2].starts_with("failed tenant `wrong-secret`: authentication failed: the token endpoint "), "{}", lines[2]);
+    assert!(lines[3].starts_with("synced tenant `good` (sync "), "{}", lines[3]);
+    assert_eq!(outcome.err, "error: 3 of 4 tenants failed\n");
+    assert!(!outcome.out.contains(SECRET) && !outcome.out.contains(CLIENT_SECRET));
+}
+
+#[test]
+fn tenants_file_flags_do_not_mix_with_single_tenant_flags() {
+    let scratch = Scratch::new();
+    let conflict = harness(&["sync", "--tenants", "t.toml", "--component", &component(), "--store", &scratch.store()]);
+    assert_eq!(conflict.code, 2, "{}", conflict.err);
+    assert!(conflict.err.contains("'--tenants <TENANTS>' cannot be used with '--component <COMPONENT>'"), "{}", conflict.err);
+    let alone = harness(&["sync", "--parallel", "3", "--store", &scratch.store()]);
+    assert_eq!(alone.code, 2, "{}", alone.err);
+    assert!(alone.err.contains("the following required arguments were not provided:\n  --tenants <TENANTS>"), "{}", alone.err);
+    let mixed = harness(&["sync", "--parallel", "3", "--component", &component(), "--store", &scratch.store()]);
+    assert_eq!(mixed.code, 2, "{}", mixed.err);
+    assert!(mixed.err.contains("'--parallel <PARALLEL>' cannot be used with '--component <COMPONENT>'"), "{}", mixed.err);
+    fails_with(harness(&["sync", "--tenants", scratch.path("none.toml").to_str().unwrap(), "--store", &scratch.store()]), "cannot read tenants file");
+}

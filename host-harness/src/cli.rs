@@ -53,11 +53,11 @@ enum Command {
         #[command(flatten)]
         tenant: TenantArgs,
         /// A TOML file of many tenants ([limits] for all, then one [[tenant]] table each): sync them all.
-        #[arg(long, conflicts_with_all = ["component", "tenant", "tenant_file", "config", "secrets", "secret_envs", "resume"])]
+        #[arg(long, conflicts_with_all = SINGLE_TENANT_ARGS)]
         tenants: Option<PathBuf>,
-        /// With --tenants: how many tenants sync at once.
-        #[arg(long, requires = "tenants", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
-        parallel: u32,
+        /// With --tenants: how many tenants sync at once [default: 4].
+        #[arg(long, requires = "tenants", conflicts_with_all = SINGLE_TENANT_ARGS, value_parser = clap::value_parser!(u32).range(1..=256))]
+        parallel: Option<u32>,
         #[arg(long)]
         store: PathBuf,
         /// Continue the tenant's interrupted or failed sync from its last checkpoint instead of starting over.
@@ -151,6 +151,9 @@ enum Command {
         resource: String,
     },
 }
+
+/// The flags of `sync` that describe one tenant, which a tenants file replaces.
+const SINGLE_TENANT_ARGS: [&str; 7] = ["component", "tenant", "tenant_file", "config", "secrets", "secret_envs", "resume"];
 
 #[derive(Args)]
 struct WriteArgs {
@@ -334,6 +337,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             Ok(())
         }
         Command::Sync { tenants: Some(file), parallel, store, limits, .. } => {
+            let parallel = parallel.unwrap_or(4);
             let options = limits.options()?;
             let tenants = TenantSpec::many_from_file(&file)?;
             let runtime = Arc::new(Runtime::with_pool(cache_dir, parallel + 2)?);

@@ -337,3 +337,60 @@ impl ResolvedTenant {
         Arc::new(EgressPolicy::new(&self.name, Some(self.origin.clone()), limits, self.auth.clone(), self.token_path.clone()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenants_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tenants.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn error(text: &str) -> String {
+        let (_dir, path) = tenants_file(text);
+        format!("{:#}", TenantSpec::many_from_file(&path).err().expect("an error")).replace(&path.display().to_string(), "FILE")
+    }
+
+    #[test]
+    fn a_tenants_file_sets_limits_for_all_and_each_tenant_overrides_them() {
+        let (_dir, path) = tenants_file(
+            "[limits]\nmemory_mib = 64\nmax_requests = 10\n\n\
+             [[tenant]]\nname = \"a\"\ncomponent = \"c.wasm\"\nconfig = { base_url = \"http://a.test\" }\n\n\
+             [[tenant]]\nname = \"b\"\ncomponent = \"/abs/c.wasm\"\nlimits = { max_requests = 3, sync_timeout_secs = 1.5 }\n\
+             secrets = { client_secret = { env = \"SURELY_NOT_SET_FOR_THIS_TEST\" } }\n\n\
+             [[tenant]]\nname = \"c\"\nlimits = { max_requests = 3, sync_timeout_secs = 2 }\n",
+        );
+        let tenants = TenantSpec::many_from_file(&path).unwrap();
+        let names: Vec<&str> = tenants.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let a = tenants[0].1.as_ref().unwrap();
+        assert_eq!(a.component.as_deref(), Some(path.parent().unwrap().join("c.wasm").as_path()), "relative to the file");
+        assert_eq!(a.config.get("base_url").map(String::as_str), Some("http://a.test"));
+        let mut options = SyncOptions::default();
+        a.limits.apply(&mut options).unwrap();
+        assert_eq!((options.sandbox.memory_bytes, options.egress.max_requests), (64 << 20, Some(10)));
+        // A tenant whose secret cannot be read is that tenant's error alone.
+        let b = format!("{:#}", tenants[1].1.as_ref().err().unwrap());
+        assert_eq!(b, "secret `client_secret`: environment variable SURELY_NOT_SET_FOR_THIS_TEST is not set");
+        let mut options = SyncOptions::default();
+        tenants[2].1.as_ref().unwrap().limits.apply(&mut options).unwrap();
+        assert_eq!((options.sandbox.memory_bytes, options.egress.max_requests, options.sandbox.sync_timeout), (64 << 20, Some(3), Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_malformed_tenants_file_is_named_without_echoing_it() {
+        assert_eq!(error("[[tenant]]\ncomponent = \"c.wasm\"\n"), "tenants file FILE: tenant #1 has no name");
+        assert_eq!(error("[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"a\"\n"), "tenants file FILE: tenant `a` is listed twice");
+        assert_eq!(error("[limits]\nmemory_mib = 1\n"), "tenants file FILE lists no [[tenant]]");
+        assert!(error("[[tenant]]\nname = \"a\"\nlimits = { memroy_mib = 1 }\n").starts_with("tenants file FILE is malformed at byte "));
+        let leaked = error("[[tenant]]\nname = \"a\"\nsecrets = { client_secret = \"hunter2-in-the-clear\" \n");
+        assert!(leaked.starts_with("tenants file FILE is malformed") && !leaked.contains("hunter2"), "{leaked}");
+        let (_dir, path) = tenants_file("[[tenant]]\nname = \"a\"\nlimits = { call_timeout_secs = 0 }\n");
+        let spec = TenantSpec::many_from_file(&path).unwrap().remove(0).1.unwrap();
+        let zero = spec.limits.apply(&mut SyncOptions::default()).unwrap_err();
+        assert_eq!(zero.to_string(), "limit `call_timeout_secs` must be a positive number of seconds");
+    }
+}
