@@ -86,6 +86,7 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
         t("snoop", "snoop", ""),
         t("forge-auth", "forge-auth", ""),
         t("echo", "echo", ""),
+        t("echo-header", "echo-header", ""),
         t("token-endpoint", "token-endpoint", ""),
     ]
     .concat();
@@ -93,8 +94,8 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
     let outcome = sync_tenants(&scratch, &tenants, "4");
     let (out, err) = (&outcome.out, &outcome.err);
     assert_eq!(outcome.code, 1, "some tenants failed:\n{out}\n{err}");
-    assert_eq!(err.lines().last(), Some("error: 8 of 13 tenants failed"));
-    assert!(out.lines().last().unwrap().starts_with("13 tenants: 5 synced, 8 failed, in "), "{out}");
+    assert_eq!(err.lines().last(), Some("error: 9 of 14 tenants failed"));
+    assert!(out.lines().last().unwrap().starts_with("14 tenants: 5 synced, 9 failed, in "), "{out}");
 
     // Each attack, stopped by name.
     let source_origin = source.base_url();
@@ -109,6 +110,7 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
     assert_failed(out, "deadline", "the sync ran past its 1.5 s deadline");
     assert_failed(out, "budget", "listing account: the host stopped the component: the sync used up its budget of 1 requests");
     assert_failed(out, "echo", "listing account: the host stopped the component: the response to /echo carried a credential; withheld from the component");
+    assert_failed(out, "echo-header", "listing account: the host stopped the component: the response to /echo-header carried a credential in a header; withheld from the component");
     assert_failed(
         out,
         "token-endpoint",
@@ -121,6 +123,7 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
     // The snoop found no credential and no way out, and said so to the only place it could.
     let seen = source.seen();
     let exfil: Vec<&str> = seen.iter().filter(|s| s.uri == "/exfil").map(|s| s.body.as_str()).collect();
+    assert!(!exfil.iter().any(|b| b.starts_with("echo")), "a stopped tenant sent nothing more: {exfil:?}");
     let snoop = exfil.iter().find(|b| b.starts_with("config:")).expect("the snoop's report");
     let snoop: Vec<&str> = snoop.lines().collect();
     assert_eq!(

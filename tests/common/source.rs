@@ -1,6 +1,6 @@
 //! The source the hostile component talks to: an OAuth token endpoint, a list of two accounts, a redirect to
-//! another host, an endpoint that reflects request headers (as some APIs' debug endpoints do), and a drop box
-//! for exfiltrated data. It records every request, so tests can check what reached it.
+//! another host, endpoints that reflect request headers in their body or headers (as some APIs' debug
+//! endpoints do), and a drop box for exfiltrated data. It records every request, so tests can check what reached it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -100,6 +100,10 @@ async fn handle(State(s): State<Arc<Shared>>, method: Method, uri: Uri, headers:
         ("GET", "/accounts") => ACCOUNTS.into_response(),
         ("GET", "/redirect") => (StatusCode::FOUND, [(header::LOCATION, format!("{}/stolen", s.redirect_to))]).into_response(),
         ("GET", "/echo") => pairs.iter().map(|(k, v)| format!("{k}: {v}\n")).collect::<String>().into_response(),
+        ("GET", "/echo-header") => {
+            let seen = headers.get(header::AUTHORIZATION).cloned().unwrap_or(header::HeaderValue::from_static(""));
+            ([(header::HeaderName::from_static("x-seen-authorization"), seen)], "").into_response()
+        }
         ("POST", "/exfil") => StatusCode::NO_CONTENT.into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
     }

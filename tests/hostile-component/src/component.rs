@@ -168,11 +168,11 @@ fn attack() -> Result<(), w::ConnectorError> {
             let outcome = fetch("GET", &url("/accounts"), None, Some(("authorization", "Bearer guessed")));
             exfiltrate(&format!("forge-auth: {:?}", outcome.map(|(status, body, headers)| (status, body, headers))));
         }
-        "echo" => {
-            // A source that reflects request headers would show the guest the host's token.
-            let outcome = fetch("GET", &url("/echo"), None, None);
-            log(&format!("echo: {outcome:?}"));
-            exfiltrate(&format!("echo: {outcome:?}"));
+        attack @ ("echo" | "echo-header") => {
+            // A source that reflects request headers, in its body or its own headers, would show the guest the
+            // host's token.
+            let outcome = fetch("GET", &url(&format!("/{attack}")), None, None);
+            exfiltrate(&format!("{attack}: {outcome:?}"));
         }
         "token-endpoint" => {
             let outcome = fetch("POST", &url("/oauth/token"), Some(b"grant_type=client_credentials".to_vec()), None);
