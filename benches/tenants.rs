@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use connector_harness::driver::{NoProgress, Progress, SyncOptions};
 use connector_harness::egress::EgressPolicy;
-use connector_harness::fleet::{self, ProgressFactory};
+use connector_harness::fleet::{Fleet, ProgressFactory};
 use connector_harness::runtime::{Runtime, Sandbox};
 use connector_harness::secrets::{Redactor, Secret};
 use connector_harness::tenant::{ResolvedTenant, TenantSpec};
@@ -90,8 +90,9 @@ fn main() {
         let progress: ProgressFactory = Arc::new(|_: &str| Box::new(NoProgress) as Box<dyn Progress + Send>);
         let (mut synced, mut requests) = (0, 0);
         let started = Instant::now();
+        let fleet = Fleet { runtime, store, options: SyncOptions::default(), parallel, progress };
         tokio
-            .block_on(fleet::sync_all(runtime, specs, &store, &SyncOptions::default(), parallel, &Redactor::default(), progress, |run| {
+            .block_on(fleet.sync_all(specs, &Redactor::default(), |run| {
                 let report = run.outcome.unwrap_or_else(|e| panic!("tenant {} failed: {e}", run.name));
                 synced += 1;
                 requests += report.egress.requests;

@@ -17,7 +17,7 @@ use crate::bindings::{
 };
 use crate::driver::{OpenSession, Progress, RetryPolicy, Start, SyncOptions, SyncReport};
 use crate::egress::EgressLimits;
-use crate::fleet::{self, ProgressFactory};
+use crate::fleet::{Fleet, ProgressFactory};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
 use crate::store::{Store, SyncCounts, SyncId};
@@ -346,7 +346,8 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let started = Instant::now();
             let (mut synced, mut failed) = (0, 0);
             let mut printed: std::io::Result<()> = Ok(());
-            fleet::sync_all(runtime, tenants, &store, &options, parallel as usize, redactor, progress, |run| {
+            let fleet = Fleet { runtime, store, options, parallel: parallel as usize, progress };
+            fleet.sync_all(tenants, redactor, |run| {
                 let line = match &run.outcome {
                     Ok(report) => {
                         synced += 1;

@@ -4,7 +4,7 @@
 //! log. A tenant's failure is its own: the others run to the end.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
@@ -35,40 +35,52 @@ struct Prepared {
 /// Makes the progress display of one tenant's sync.
 pub type ProgressFactory = Arc<dyn Fn(&str) -> Box<dyn Progress + Send> + Send + Sync>;
 
-/// Syncs every tenant into the store at `store_path`, `parallel` at a time, calling `finished` as each ends.
-/// `options` are the limits of tenants that set none of their own.
-pub async fn sync_all(
-    runtime: Arc<Runtime>,
-    tenants: Vec<(String, Result<TenantSpec>)>,
-    store_path: &Path,
-    options: &SyncOptions,
-    parallel: usize,
-    redactor: &Redactor,
-    progress: ProgressFactory,
-    mut finished: impl FnMut(TenantRun),
-) -> Result<()> {
-    // The schema is created once, before tenants race to open the file.
-    drop(Store::open(store_path)?);
-    let components = Arc::new(prepare_components(&runtime, &tenants).await);
-    let handle = tokio::runtime::Handle::current();
-    let mut waiting = tenants.into_iter();
-    let mut running = JoinSet::new();
-    loop {
-        while running.len() < parallel.max(1) {
-            let Some((name, spec)) = waiting.next() else { break };
-            let (runtime, components, progress, handle) = (runtime.clone(), components.clone(), progress.clone(), handle.clone());
-            let (store_path, options, redactor) = (store_path.to_path_buf(), options.clone(), redactor.child());
-            // Each running tenant drives its sync on a thread of its own: guests run in parallel on every core,
-            // and a busy guest delays no other tenant by more than an epoch tick.
-            running.spawn_blocking(move || {
-                let mut log = Vec::new();
-                let outcome = handle.block_on(sync_one(&runtime, &components, spec, &store_path, options, &redactor, progress.as_ref(), &mut log));
-                TenantRun { outcome: outcome.map_err(|e| redactor.redact(&format!("{e:#}")).replace('\n', " ")), name, log }
-            });
-        }
-        match running.join_next().await {
-            Some(joined) => finished(joined.map_err(|e| anyhow!("a tenant's task failed: {e}"))?),
-            None => return Ok(()),
+/// How a set of tenants is synced.
+pub struct Fleet {
+    pub runtime: Arc<Runtime>,
+    /// The store every tenant syncs into.
+    pub store: PathBuf,
+    /// The limits of tenants that set none of their own.
+    pub options: SyncOptions,
+    /// How many tenants sync at once.
+    pub parallel: usize,
+    pub progress: ProgressFactory,
+}
+
+/// What every tenant's thread shares.
+struct Shared {
+    fleet: Fleet,
+    components: HashMap<PathBuf, Result<Arc<Prepared>, String>>,
+}
+
+impl Fleet {
+    /// Syncs every tenant, `parallel` at a time, calling `finished` as each ends. Each tenant's redactor is a
+    /// child of `redactor`, which so learns every tenant's credentials.
+    pub async fn sync_all(self, tenants: Vec<(String, Result<TenantSpec>)>, redactor: &Redactor, mut finished: impl FnMut(TenantRun)) -> Result<()> {
+        // The schema is created once, before tenants race to open the file.
+        drop(Store::open(&self.store)?);
+        let components = prepare_components(&self.runtime, &tenants).await;
+        let parallel = self.parallel.max(1);
+        let shared = Arc::new(Shared { fleet: self, components });
+        let handle = tokio::runtime::Handle::current();
+        let mut waiting = tenants.into_iter();
+        let mut running = JoinSet::new();
+        loop {
+            while running.len() < parallel {
+                let Some((name, spec)) = waiting.next() else { break };
+                let (shared, handle, redactor) = (shared.clone(), handle.clone(), redactor.child());
+                // Each running tenant drives its sync on a thread of its own: guests run in parallel on every
+                // core, and a busy guest delays no other tenant by more than an epoch tick.
+                running.spawn_blocking(move || {
+                    let mut log = Vec::new();
+                    let outcome = handle.block_on(shared.sync_one(spec, &redactor, &mut log));
+                    TenantRun { outcome: outcome.map_err(|e| redactor.redact(&format!("{e:#}")).replace('\n', " ")), name, log }
+                });
+            }
+            match running.join_next().await {
+                Some(joined) => finished(joined.map_err(|e| anyhow!("a tenant's task failed: {e}"))?),
+                None => return Ok(()),
+            }
         }
     }
 }
@@ -91,34 +103,27 @@ async fn prepare_components(runtime: &Runtime, tenants: &[(String, Result<Tenant
     components
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn sync_one(
-    runtime: &Runtime,
-    components: &HashMap<PathBuf, Result<Arc<Prepared>, String>>,
-    spec: Result<TenantSpec>,
-    store_path: &Path,
-    mut options: SyncOptions,
-    redactor: &Redactor,
-    progress: &(dyn Fn(&str) -> Box<dyn Progress + Send> + Send + Sync),
-    log: &mut Vec<String>,
-) -> Result<SyncReport> {
-    let spec = spec?;
-    redactor.add_secrets(&spec.secrets);
-    let prepared = match components.get(spec.component_path()?) {
-        Some(Ok(prepared)) => prepared.clone(),
-        Some(Err(e)) => return Err(anyhow!("{e}")),
-        None => return Err(anyhow!("the tenant's component was not loaded")),
-    };
-    let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone())?;
-    tenant.limits.apply(&mut options)?;
-    let mut session = OpenSession::open(runtime, &prepared.loaded, &tenant, &options, false).await?;
-    let result = async {
-        let mut store = Store::open(store_path)?;
-        let display = progress(&tenant.name);
-        session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, display.as_ref(), Start::Fresh).await
+impl Shared {
+    async fn sync_one(&self, spec: Result<TenantSpec>, redactor: &Redactor, log: &mut Vec<String>) -> Result<SyncReport> {
+        let spec = spec?;
+        redactor.add_secrets(&spec.secrets);
+        let prepared = match self.components.get(spec.component_path()?) {
+            Some(Ok(prepared)) => prepared.clone(),
+            Some(Err(e)) => return Err(anyhow!("{e}")),
+            None => return Err(anyhow!("the tenant's component was not loaded")),
+        };
+        let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone())?;
+        let mut options = self.fleet.options.clone();
+        tenant.limits.apply(&mut options)?;
+        let mut session = OpenSession::open(&self.fleet.runtime, &prepared.loaded, &tenant, &options, false).await?;
+        let result = async {
+            let mut store = Store::open(&self.fleet.store)?;
+            let display = (self.fleet.progress)(&tenant.name);
+            session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, display.as_ref(), Start::Fresh).await
+        }
+        .await;
+        let lines = session.take_log().lines(&format!("[{}] ", tenant.name), options.sandbox.log_bytes);
+        *log = lines.iter().map(|line| redactor.redact(line)).collect();
+        result
     }
-    .await;
-    let lines = session.take_log().lines(&format!("[{}] ", tenant.name), options.sandbox.log_bytes);
-    *log = lines.iter().map(|line| redactor.redact(line)).collect();
-    result
 }

@@ -351,7 +351,7 @@ mod tests {
 
     fn error(text: &str) -> String {
         let (_dir, path) = tenants_file(text);
-        format!("{:#}", TenantSpec::many_from_file(&path).err().expect("an error")).replace(&path.display().to_string(), "FILE")
+        format!("{:#}", TenantSpec::many_from_file(&path).expect_err("an error")).replace(&path.display().to_string(), "FILE")
     }
 
     #[test]
