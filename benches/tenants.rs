@@ -75,7 +75,8 @@ fn main() {
 
     // Many tenants, N at a time.
     let doubles: Vec<PingboardDouble> = (0..DOUBLES).map(|_| PingboardDouble::start(Company::generate(CompanySpec::sized(users))).unwrap()).collect();
-    println!("| tenants × users | N at a time | wall | per tenant | speed-up over N = 1 | requests |\n|---|---:|---:|---:|---:|---:|");
+    println!("| tenants × users | N at a time | wall | per tenant | speed-up over N = 1 | requests | one tenant's sync: total / in component calls (HTTP waits) / store writes |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
     let mut base = None;
     for parallel in [1usize, 2, 8] {
         let specs: Vec<(String, anyhow::Result<TenantSpec>)> = (0..tenants)
@@ -89,6 +90,7 @@ fn main() {
         let store = scratch.path().join(format!("tenants-{parallel}.db"));
         let progress: ProgressFactory = Arc::new(|_: &str| Box::new(NoProgress) as Box<dyn Progress + Send>);
         let (mut synced, mut requests) = (0, 0);
+        let mut split = [Duration::ZERO; 4];
         let started = Instant::now();
         let fleet = Fleet { runtime, store, options: SyncOptions::default(), parallel, progress };
         tokio
@@ -96,13 +98,17 @@ fn main() {
                 let report = run.outcome.unwrap_or_else(|e| panic!("tenant {} failed: {e}", run.name));
                 synced += 1;
                 requests += report.egress.requests;
+                for (sum, part) in split.iter_mut().zip([report.elapsed, report.component_time, report.egress.wait, report.store_time]) {
+                    *sum += part;
+                }
             }))
             .unwrap();
         let wall = started.elapsed();
         assert_eq!(synced, tenants);
         let base = *base.get_or_insert(wall);
+        let [total, calls, http, store] = split.map(|d| ms(d) / tenants as f64);
         println!(
-            "| {tenants} × {users} | {parallel} | {:.2} s | {:.1} ms | {:.2}× | {requests} |",
+            "| {tenants} × {users} | {parallel} | {:.2} s | {:.1} ms | {:.2}× | {requests} | {total:.1} / {calls:.1} ({http:.1}) / {store:.1} ms |",
             wall.as_secs_f64(),
             ms(wall) / tenants as f64,
             base.as_secs_f64() / wall.as_secs_f64(),

@@ -57,8 +57,10 @@ impl Fleet {
     /// Syncs every tenant, `parallel` at a time, calling `finished` as each ends. Each tenant's redactor is a
     /// child of `redactor`, which so learns every tenant's credentials.
     pub async fn sync_all(self, tenants: Vec<(String, Result<TenantSpec>)>, redactor: &Redactor, mut finished: impl FnMut(TenantRun)) -> Result<()> {
-        // The schema is created once, before tenants race to open the file.
-        drop(Store::open(&self.store)?);
+        // The schema is created once, before tenants race to open the file. This connection stays open while
+        // the tenants run: SQLite checkpoints and removes the WAL whenever its last connection closes, which
+        // would otherwise happen after every tenant.
+        let _held = Store::open(&self.store)?;
         let components = prepare_components(&self.runtime, &tenants).await;
         let parallel = self.parallel.max(1);
         let shared = Arc::new(Shared { fleet: self, components });
