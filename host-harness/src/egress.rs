@@ -177,6 +177,7 @@ impl EgressPolicy {
     fn check_destination(&self, uri: &http::Uri) -> Result<(), Error> {
         if self.stopped().is_some() {
             // A stopped tenant sends nothing more.
+            self.stats.denied.fetch_add(1, Ordering::SeqCst);
             return Err(Error::HttpRequestDenied);
         }
         let refusal = match &self.origin {
