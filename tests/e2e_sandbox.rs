@@ -80,6 +80,7 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
         t("redirect", "redirect", ""),
         t("memory", "memory", "memory_mib = 32"),
         t("loop", "loop", "call_timeout_secs = 1"),
+        t("handles", "handles", ""),
         t("deadline", "loop", "call_timeout_secs = 60, sync_timeout_secs = 1.5"),
         t("budget", "none", "max_requests = 1"),
         t("stderr", "stderr", "log_kib = 16"),
@@ -94,8 +95,8 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
     let outcome = sync_tenants(&scratch, &tenants, "4");
     let (out, err) = (&outcome.out, &outcome.err);
     assert_eq!(outcome.code, 1, "some tenants failed:\n{out}\n{err}");
-    assert_eq!(err.lines().last(), Some("error: 9 of 14 tenants failed"));
-    assert!(out.lines().last().unwrap().starts_with("14 tenants: 5 synced, 9 failed, in "), "{out}");
+    assert_eq!(err.lines().last(), Some("error: 10 of 15 tenants failed"));
+    assert!(out.lines().last().unwrap().starts_with("15 tenants: 5 synced, 10 failed, in "), "{out}");
 
     // Each attack, stopped by name.
     let source_origin = source.base_url();
@@ -106,6 +107,7 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
     assert!(err.contains("[redirect] redirect: Ok((302, \"\""), "the guest saw the redirect, not its target:\n{err}");
     assert!(err.contains("[redirect] redirect, followed: Err(\"ErrorCode::HttpRequestDenied\")\n"), "{err}");
     assert_failed(out, "memory", "listing account: the component ran out of memory in list-resources (the sandbox's memory cap was reached)");
+    assert_failed(out, "handles", "listing account: the component held more than 1000 host resources at once in list-resources (the sandbox's cap)");
     assert_failed(out, "loop", "listing account: the component's list-resources call ran past its 1 s deadline");
     assert_failed(out, "deadline", "the sync ran past its 1.5 s deadline");
     assert_failed(out, "budget", "listing account: the host stopped the component: the sync used up its budget of 1 requests");

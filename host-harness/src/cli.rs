@@ -381,7 +381,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let display = ProgressDisplay::new(if show_progress { ProgressBar::new_spinner() } else { ProgressBar::hidden() }, &tenant.name);
             let report = session.sync(&loaded, &metadata, &mut store, &options, &display, start).await;
             drop(display);
-            for line in session.take_log().lines(&format!("[{}] ", tenant.name), options.sandbox.log_bytes) {
+            for line in session.take_log().lines(&tenant.name, options.sandbox.log_bytes) {
                 writeln!(err, "{}", redactor.redact(&line))?;
             }
             writeln!(out, "{}", synced_line(&tenant.name, &report?))?;

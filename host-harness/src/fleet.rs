@@ -124,7 +124,7 @@ impl Shared {
             session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, display.as_ref(), Start::Fresh).await
         }
         .await;
-        let lines = session.take_log().lines(&format!("[{}] ", tenant.name), options.sandbox.log_bytes);
+        let lines = session.take_log().lines(&tenant.name, options.sandbox.log_bytes);
         *log = lines.iter().map(|line| redactor.redact(line)).collect();
         result
     }

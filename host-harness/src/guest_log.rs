@@ -60,14 +60,12 @@ impl GuestLog {
 }
 
 impl GuestOutput {
-    /// The output as lines for the host's log, each prefixed; control characters are shown escaped so a guest
-    /// cannot forge the host's own lines or move a terminal's cursor.
-    pub fn lines(&self, prefix: &str, cap: usize) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .text
-            .lines()
-            .map(|line| format!("{prefix}{}", line.chars().flat_map(|c| if c.is_control() && c != '\t' { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect::<String>()))
-            .collect();
+    /// The output as lines for the host's log, each prefixed `[tenant] `; control characters are shown escaped
+    /// so a guest cannot forge the host's own lines or move a terminal's cursor. `cap` is the log's cap in bytes.
+    pub fn lines(&self, tenant: &str, cap: usize) -> Vec<String> {
+        let prefix = format!("[{tenant}] ");
+        let shown = |c: char| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() };
+        let mut lines: Vec<String> = self.text.lines().map(|line| format!("{prefix}{}", line.chars().map(shown).collect::<String>())).collect();
         if self.dropped_bytes > 0 {
             lines.push(format!("{prefix}[{} more bytes dropped: the guest log is capped at {} KiB]", self.dropped_bytes, cap >> 10));
         }
@@ -142,12 +140,12 @@ mod tests {
         // Draining does not give the guest a fresh allowance.
         log.append(b"again");
         assert_eq!(log.take(), GuestOutput { text: String::new(), dropped_bytes: 5 });
-        assert_eq!(out.lines("[t] ", 10), vec!["[t] hello", "[t] worl", "[t] [10 more bytes dropped: the guest log is capped at 0 KiB]"]);
+        assert_eq!(out.lines("t", 10), vec!["[t] hello", "[t] worl", "[t] [10 more bytes dropped: the guest log is capped at 0 KiB]"]);
     }
 
     #[test]
     fn control_characters_cannot_forge_host_lines() {
         let out = GuestOutput { text: "a\u{1b}[2Kb\rerror: fake\n".into(), dropped_bytes: 0 };
-        assert_eq!(out.lines("[t] ", 1024), vec!["[t] a\\u{1b}[2Kb\\rerror: fake"]);
+        assert_eq!(out.lines("t", 1024), vec!["[t] a\\u{1b}[2Kb\\rerror: fake"]);
     }
 }

@@ -33,6 +33,12 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 8;
 
+/// Host-side state a guest can make the host hold, which the memory cap does not count: handles to host
+/// resources (requests, responses, bodies, streams, header sets) and the size of one header set. A connector
+/// needs a few dozen handles at a time.
+const MAX_HOST_RESOURCES: usize = 1_000;
+const MAX_HEADER_SET_BYTES: usize = 64 << 10;
+
 /// Instances a runtime made with `Runtime::new` can hold at once (a sync needs two: metadata and session).
 pub const DEFAULT_POOL_SLOTS: u32 = 8;
 
@@ -229,8 +235,16 @@ impl Runtime {
                 .stdout(log.clone())
                 .stderr(log.clone())
                 .build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http: {
+                let mut http = WasiHttpCtx::new();
+                http.set_field_size_limit(MAX_HEADER_SET_BYTES);
+                http
+            },
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_HOST_RESOURCES);
+                table
+            },
             hooks: EgressHooks(policy),
             limits: MeasuredLimits {
                 inner: StoreLimitsBuilder::new().memory_size(sandbox.memory_bytes).instances(64).trap_on_grow_failure(true).build(),
@@ -368,8 +382,12 @@ fn describe_trap(call: &str, error: &wasmtime::Error) -> String {
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         return format!("the component trapped in {call}: {trap}");
     }
-    let first_line = chain.lines().next().unwrap_or("unknown error").to_string();
-    format!("the component failed in {call}: {first_line}")
+    if matches!(error.downcast_ref::<wasmtime::component::ResourceTableError>(), Some(wasmtime::component::ResourceTableError::Full)) {
+        return format!("the component held more than {MAX_HOST_RESOURCES} host resources at once in {call} (the sandbox's cap)");
+    }
+    // The outer messages are wasmtime's frame ("error while executing at wasm backtrace"); the cause says why.
+    let cause = error.root_cause().to_string();
+    format!("the component failed in {call}: {}", cause.lines().next().unwrap_or("unknown error"))
 }
 
 fn flatten<T>(result: Result<Result<T, ConnectorError>, CallError>) -> Result<T, CallError> {

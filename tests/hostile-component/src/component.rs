@@ -154,6 +154,12 @@ fn attack() -> Result<(), w::ConnectorError> {
                 n = std::hint::black_box(n.wrapping_add(1));
             }
         }
+        "handles" => {
+            // Host resources live in host memory, which the guest's memory cap does not count.
+            loop {
+                std::mem::forget(wasi::http::types::Fields::new());
+            }
+        }
         "stderr" => {
             let chunk = vec![b'x'; 1 << 16];
             let mut stderr = std::io::stderr();
