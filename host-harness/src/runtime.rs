@@ -33,11 +33,13 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 8;
 
-/// Host-side state a guest can make the host hold, which the memory cap does not count: handles to host
-/// resources (requests, responses, bodies, streams, header sets) and the size of one header set. A connector
-/// needs a few dozen handles at a time.
+/// Host memory a guest can make the host hold, which its memory cap does not count: handles to host resources
+/// (requests, responses, bodies, streams, header sets; a connector needs a few dozen at a time), the size of
+/// one header set, and random bytes per call (allocated by the host before they are copied in; a hash seed
+/// needs 16).
 const MAX_HOST_RESOURCES: usize = 1_000;
 const MAX_HEADER_SET_BYTES: usize = 64 << 10;
+const MAX_RANDOM_BYTES: u64 = 64 << 10;
 
 /// Instances a runtime made with `Runtime::new` can hold at once (a sync needs two: metadata and session).
 pub const DEFAULT_POOL_SLOTS: u32 = 8;
@@ -232,6 +234,7 @@ impl Runtime {
                 .allow_tcp(false)
                 .allow_udp(false)
                 .allow_ip_name_lookup(false)
+                .max_random_size(MAX_RANDOM_BYTES)
                 .stdout(log.clone())
                 .stderr(log.clone())
                 .build(),
