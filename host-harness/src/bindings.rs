@@ -11,9 +11,16 @@ wasmtime::component::bindgen!({
 pub use exports::identity::connector::connector::Guest as ConnectorExports;
 pub use identity::connector::types::*;
 
+/// The longest connector message the host repeats: the guest writes it, and the host prints it.
+const MESSAGE_BYTES: usize = 4 << 10;
+
 impl ConnectorError {
-    /// One line naming the kind of error and the connector's message.
+    /// One line naming the kind of error and the connector's message (capped, control characters escaped).
     pub fn describe(&self) -> String {
+        crate::guest_log::printable(&self.describe_whole(), MESSAGE_BYTES)
+    }
+
+    fn describe_whole(&self) -> String {
         let retry = |ms: &Option<u64>| ms.map(|ms| format!(" (retry after {ms} ms)")).unwrap_or_default();
         match self {
             Self::InvalidConfig(m) => format!("invalid config: {m}"),

@@ -64,13 +64,23 @@ impl GuestOutput {
     /// so a guest cannot forge the host's own lines or move a terminal's cursor. `cap` is the log's cap in bytes.
     pub fn lines(&self, tenant: &str, cap: usize) -> Vec<String> {
         let prefix = format!("[{tenant}] ");
-        let shown = |c: char| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() };
-        let mut lines: Vec<String> = self.text.lines().map(|line| format!("{prefix}{}", line.chars().map(shown).collect::<String>())).collect();
+        let mut lines: Vec<String> = self.text.lines().map(|line| format!("{prefix}{}", printable(line, usize::MAX))).collect();
         if self.dropped_bytes > 0 {
             lines.push(format!("{prefix}[{} more bytes dropped: the guest log is capped at {} KiB]", self.dropped_bytes, cap >> 10));
         }
         lines
     }
+}
+
+/// Text from a guest as the host may print it: control characters escaped (a guest cannot forge the host's
+/// lines or drive a terminal), and at most `max` bytes of it.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let shown: String = text[..end].chars().map(|c| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() }).collect();
+    if end < text.len() { format!("{shown}… ({} more bytes)", text.len() - end) } else { shown }
 }
 
 impl IsTerminal for GuestLog {
@@ -147,5 +157,6 @@ mod tests {
     fn control_characters_cannot_forge_host_lines() {
         let out = GuestOutput { text: "a\u{1b}[2Kb\rerror: fake\n".into(), dropped_bytes: 0 };
         assert_eq!(out.lines("t", 1024), vec!["[t] a\\u{1b}[2Kb\\rerror: fake"]);
+        assert_eq!(printable("ok\nbut\u{7}ééé", 9), "ok\\nbut\\u{7}é… (4 more bytes)");
     }
 }

@@ -218,9 +218,11 @@ impl Runtime {
         Ok((component, true))
     }
 
-    /// The component's metadata, from an instance with no network.
+    /// The component's metadata, from an instance with no network and a short deadline: describing itself is
+    /// all the component does here, and every tenant of the component waits for it.
     pub async fn metadata(&self, component: &LoadedComponent) -> Result<ConnectorMetadata> {
-        let mut instance = self.instantiate(component, Arc::new(EgressPolicy::deny_all("metadata")), &Sandbox::default()).await?;
+        let sandbox = Sandbox { call_timeout: Duration::from_secs(10), ..Sandbox::default() };
+        let mut instance = self.instantiate(component, Arc::new(EgressPolicy::deny_all("metadata")), &sandbox).await?;
         Ok(instance.metadata().await?)
     }
 
