@@ -89,14 +89,15 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
         t("echo", "echo", ""),
         t("echo-header", "echo-header", ""),
         t("token-endpoint", "token-endpoint", ""),
+        t("fail-open", "fail-open", ""),
     ]
     .concat();
     let scratch = Scratch::new();
     let outcome = sync_tenants(&scratch, &tenants, "4");
     let (out, err) = (&outcome.out, &outcome.err);
     assert_eq!(outcome.code, 1, "some tenants failed:\n{out}\n{err}");
-    assert_eq!(err.lines().last(), Some("error: 10 of 15 tenants failed"));
-    assert!(out.lines().last().unwrap().starts_with("15 tenants: 5 synced, 10 failed, in "), "{out}");
+    assert_eq!(err.lines().last(), Some("error: 11 of 16 tenants failed"));
+    assert!(out.lines().last().unwrap().starts_with("16 tenants: 5 synced, 11 failed, in "), "{out}");
 
     // Each attack, stopped by name.
     let source_origin = source.base_url();
@@ -118,6 +119,10 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
         "token-endpoint",
         "listing account: the host stopped the component: egress refused: the component tried to call the token endpoint /oauth/token itself (authentication is the host's)",
     );
+
+    // A component that fails to open still has its log shown.
+    assert_failed(out, "fail-open", "cannot open the connector: invalid config: the hostile component refuses to open");
+    assert!(err.contains("[fail-open] hostile: refusing to open\n"), "{err}");
 
     // Nothing reached the other host, directly or by the redirect.
     assert!(elsewhere.seen().is_empty(), "the other host was reached: {:?}", elsewhere.seen());

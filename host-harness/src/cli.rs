@@ -18,6 +18,7 @@ use crate::bindings::{
 use crate::driver::{OpenSession, Progress, RetryPolicy, Start, SyncOptions, SyncReport};
 use crate::egress::EgressLimits;
 use crate::fleet::{Fleet, ProgressFactory};
+use crate::guest_log::GuestOutput;
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
 use crate::store::{Store, SyncCounts, SyncId};
@@ -375,15 +376,20 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let mut options = limits.options()?;
             tenant.limits.apply(&mut options)?;
             // The component accepts the config before the store is created or touched.
-            let mut session = OpenSession::open(&runtime, &loaded, &tenant, &options, false).await?;
+            let opened = OpenSession::open(&runtime, &loaded, &tenant, &options, false).await;
+            let mut session = match opened {
+                Ok(session) => session,
+                Err(failed) => {
+                    print_log(err, &tenant.name, &failed.log, &options, redactor)?;
+                    return Err(failed.error);
+                }
+            };
             let mut store = Store::open(&store)?;
             let start = if resume { resume_point(&store, &tenant.name, &loaded)? } else { Start::Fresh };
             let display = ProgressDisplay::new(if show_progress { ProgressBar::new_spinner() } else { ProgressBar::hidden() }, &tenant.name);
             let report = session.sync(&loaded, &metadata, &mut store, &options, &display, start).await;
             drop(display);
-            for line in session.take_log().lines(&tenant.name, options.sandbox.log_bytes) {
-                writeln!(err, "{}", redactor.redact(&line))?;
-            }
+            print_log(err, &tenant.name, &session.take_log(), &options, redactor)?;
             writeln!(out, "{}", synced_line(&tenant.name, &report?))?;
             Ok(())
         }
@@ -597,6 +603,11 @@ async fn prepare(args: &TenantArgs, cache_dir: Option<PathBuf>, redactor: &Redac
     let metadata = runtime.metadata(&loaded).await?;
     let tenant = ResolvedTenant::resolve(spec, &metadata, redactor.clone())?;
     Ok((runtime, loaded, metadata, tenant))
+}
+
+/// The component's log, on stderr, each line prefixed with its tenant.
+fn print_log(err: &mut dyn Write, tenant: &str, log: &GuestOutput, options: &SyncOptions, redactor: &Redactor) -> std::io::Result<()> {
+    log.lines(tenant, options.sandbox.log_bytes).iter().try_for_each(|line| writeln!(err, "{}", redactor.redact(line)))
 }
 
 /// The one-line summary of a finished sync.

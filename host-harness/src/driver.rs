@@ -101,6 +101,21 @@ pub struct SyncReport {
     pub peak_guest_memory: usize,
 }
 
+/// A session that could not be opened, with what the component printed while it tried.
+#[derive(Debug)]
+pub struct OpenError {
+    pub error: anyhow::Error,
+    pub log: GuestOutput,
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for OpenError {}
+
 /// A component instance with its session open for one tenant: config and credentials have been accepted by
 /// the component, and nothing has been written anywhere yet.
 pub struct OpenSession {
@@ -112,12 +127,13 @@ pub struct OpenSession {
 }
 
 impl OpenSession {
-    pub async fn open(runtime: &Runtime, component: &LoadedComponent, tenant: &ResolvedTenant, options: &SyncOptions, provisioning: bool) -> Result<Self> {
+    pub async fn open(runtime: &Runtime, component: &LoadedComponent, tenant: &ResolvedTenant, options: &SyncOptions, provisioning: bool) -> Result<Self, OpenError> {
         let started = Instant::now();
         let policy = tenant.egress_policy(options.egress.clone());
-        let mut instance = runtime.instantiate(component, policy.clone(), &options.sandbox).await?;
+        let mut instance = runtime.instantiate(component, policy.clone(), &options.sandbox).await.map_err(|error| OpenError { error, log: GuestOutput::default() })?;
         if let Err(e) = instance.open(&tenant.guest_config, provisioning).await {
-            return Err(explain(&policy, &tenant.redactor, anyhow!("cannot open the connector: {e}")));
+            let error = explain(&policy, &tenant.redactor, anyhow!("cannot open the connector: {e}"));
+            return Err(OpenError { error, log: instance.take_log() });
         }
         Ok(Self { instance, policy, redactor: tenant.redactor.clone(), tenant: tenant.name.clone(), started })
     }

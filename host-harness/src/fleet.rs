@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::bindings::ConnectorMetadata;
 use crate::driver::{OpenSession, Progress, Start, SyncOptions, SyncReport};
+use crate::guest_log::GuestOutput;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
 use crate::store::Store;
@@ -117,15 +118,21 @@ impl Shared {
         let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone())?;
         let mut options = self.fleet.options.clone();
         tenant.limits.apply(&mut options)?;
-        let mut session = OpenSession::open(&self.fleet.runtime, &prepared.loaded, &tenant, &options, false).await?;
+        let printed = |output: GuestOutput| output.lines(&tenant.name, options.sandbox.log_bytes).iter().map(|line| redactor.redact(line)).collect();
+        let mut session = match OpenSession::open(&self.fleet.runtime, &prepared.loaded, &tenant, &options, false).await {
+            Ok(session) => session,
+            Err(failed) => {
+                *log = printed(failed.log);
+                return Err(failed.error);
+            }
+        };
         let result = async {
             let mut store = Store::open(&self.fleet.store)?;
             let display = (self.fleet.progress)(&tenant.name);
             session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, display.as_ref(), Start::Fresh).await
         }
         .await;
-        let lines = session.take_log().lines(&tenant.name, options.sandbox.log_bytes);
-        *log = lines.iter().map(|line| redactor.redact(line)).collect();
+        *log = printed(session.take_log());
         result
     }
 }

@@ -62,6 +62,10 @@ impl Guest for Hostile {
 
     fn open(config: Vec<(String, String)>, _provisioning: bool) -> Result<Session, w::ConnectorError> {
         let _ = CONFIG.set(config);
+        if self::config("attack") == "fail-open" {
+            log("hostile: refusing to open");
+            return Err(w::ConnectorError::InvalidConfig("the hostile component refuses to open".into()));
+        }
         Ok(Session::new(Attack))
     }
 }
