@@ -243,7 +243,7 @@ impl EgressPolicy {
                 self.stop(format!("the response to {path} carried a credential in a header; withheld from the component"));
                 return Err(Error::InternalError(Some("response withheld by the host".into())));
             }
-            return Ok(self.clone().metered(response, path));
+            return Ok(self.metered(response, path));
         }
     }
 
