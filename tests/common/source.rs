@@ -2,7 +2,6 @@
 //! another host, endpoints that reflect request headers in their body or headers (as some APIs' debug
 //! endpoints do), and a drop box for exfiltrated data. It records every request, so tests can check what reached it.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -10,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use pingboard_double::LoopbackServer;
 
 pub const ACCOUNTS: &str = "1 Ada\n2 Grace\n";
 
@@ -30,10 +30,8 @@ struct Shared {
 
 /// A running source on 127.0.0.1 with an OS-assigned port; dropping it stops the server.
 pub struct Source {
-    addr: SocketAddr,
+    server: LoopbackServer,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Source {
@@ -45,38 +43,16 @@ impl Source {
             redirect_to: redirect_to.into(),
             seen: Mutex::default(),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let _ = axum::serve(listener, app).with_graceful_shutdown(async { let _ = rx.await; }).await;
-            });
-        });
-        Self { addr, shared, shutdown: Some(tx), thread: Some(thread) }
+        let server = LoopbackServer::start("test-source", Router::new().fallback(handle).with_state(shared.clone())).unwrap();
+        Self { server, shared }
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Source {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

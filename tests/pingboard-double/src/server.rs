@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::company::{Company, UserLinks};
+use crate::loopback::LoopbackServer;
 use crate::writes;
 
 /// Credentials the double accepts unless told otherwise.
@@ -143,10 +144,8 @@ impl Default for DoubleOptions {
 
 /// A running double on 127.0.0.1 with an OS-assigned port. Dropping it stops the server.
 pub struct PingboardDouble {
-    addr: SocketAddr,
+    server: LoopbackServer,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl PingboardDouble {
@@ -167,27 +166,16 @@ impl PingboardDouble {
             faults: Mutex::new(options.faults),
             burst_left: AtomicU64::new(0),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = router(shared.clone());
-        let thread = std::thread::Builder::new().name("pingboard-double".into()).spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("double runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("double listener");
-                let _ = axum::serve(listener, app).with_graceful_shutdown(async { let _ = rx.await; }).await;
-            });
-        })?;
-        Ok(Self { addr, shared, shutdown: Some(tx), thread: Some(thread) })
+        let server = LoopbackServer::start("pingboard-double", router(shared.clone()))?;
+        Ok(Self { server, shared })
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     pub fn counts(&self) -> RequestCounts {
@@ -214,17 +202,6 @@ impl PingboardDouble {
 
     pub fn replace_company(&self, company: Company) {
         *self.shared.served.write().unwrap() = Served::new(company);
-    }
-}
-
-impl Drop for PingboardDouble {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
