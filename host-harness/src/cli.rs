@@ -22,7 +22,7 @@ use crate::guest_log::GuestOutput;
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
 use crate::store::{Store, SyncCounts, SyncId};
-use crate::tenant::{DEFAULT_TENANT, ResolvedTenant, TenantSpec};
+use crate::tenant::{DEFAULT_TENANT, ResolvedTenant, TenantSpec, positive_secs};
 
 #[derive(Parser)]
 #[command(name = "connector-harness", version, about = "Runs identity-connector WebAssembly components: inspect, validate, sync, query")]
@@ -243,9 +243,7 @@ struct ReadArgs {
 
 impl LimitArgs {
     fn options(&self) -> Result<SyncOptions> {
-        let secs = |value: f64, flag: &str| {
-            Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).ok_or_else(|| anyhow!("{flag} must be a positive number of seconds"))
-        };
+        let secs = |value: f64, flag: &str| positive_secs(value).ok_or_else(|| anyhow!("{flag} must be a positive number of seconds"));
         Ok(SyncOptions {
             sandbox: Sandbox {
                 memory_bytes: self.memory_mib << 20,
@@ -356,11 +354,12 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
                     }
                     Err(e) => {
                         failed += 1;
-                        format!("failed tenant `{}`: {}", run.name, redactor.redact(e))
+                        format!("failed tenant `{}`: {e}", run.name)
                     }
                 };
+                // Already redacted, with the tenant's own redactor.
                 if printed.is_ok() {
-                    printed = run.log.iter().try_for_each(|log_line| writeln!(err, "{}", redactor.redact(log_line))).and_then(|()| writeln!(out, "{line}"));
+                    printed = run.log.iter().try_for_each(|log_line| writeln!(err, "{log_line}")).and_then(|()| writeln!(out, "{line}"));
                 }
             })
             .await?;
@@ -380,7 +379,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let mut session = match opened {
                 Ok(session) => session,
                 Err(failed) => {
-                    print_log(err, &tenant.name, &failed.log, &options, redactor)?;
+                    print_log(err, &tenant.name, &failed.log, redactor)?;
                     return Err(failed.error);
                 }
             };
@@ -389,7 +388,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let display = ProgressDisplay::new(if show_progress { ProgressBar::new_spinner() } else { ProgressBar::hidden() }, &tenant.name);
             let report = session.sync(&loaded, &metadata, &mut store, &options, &display, start).await;
             drop(display);
-            print_log(err, &tenant.name, &session.take_log(), &options, redactor)?;
+            print_log(err, &tenant.name, &session.take_log(), redactor)?;
             writeln!(out, "{}", synced_line(&tenant.name, &report?))?;
             Ok(())
         }
@@ -606,8 +605,8 @@ async fn prepare(args: &TenantArgs, cache_dir: Option<PathBuf>, redactor: &Redac
 }
 
 /// The component's log, on stderr, each line prefixed with its tenant.
-fn print_log(err: &mut dyn Write, tenant: &str, log: &GuestOutput, options: &SyncOptions, redactor: &Redactor) -> std::io::Result<()> {
-    log.lines(tenant, options.sandbox.log_bytes).iter().try_for_each(|line| writeln!(err, "{}", redactor.redact(line)))
+fn print_log(err: &mut dyn Write, tenant: &str, log: &GuestOutput, redactor: &Redactor) -> std::io::Result<()> {
+    log.lines(tenant).iter().try_for_each(|line| writeln!(err, "{}", redactor.redact(line)))
 }
 
 /// The one-line summary of a finished sync.

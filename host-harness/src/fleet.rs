@@ -23,7 +23,7 @@ pub struct TenantRun {
     pub name: String,
     /// The report, or the error (already redacted with the tenant's credentials).
     pub outcome: Result<SyncReport, String>,
-    /// The guest's log, as prefixed lines.
+    /// The guest's log, as prefixed and redacted lines.
     pub log: Vec<String>,
 }
 
@@ -109,7 +109,6 @@ async fn prepare_components(runtime: &Runtime, tenants: &[(String, Result<Tenant
 impl Shared {
     async fn sync_one(&self, spec: Result<TenantSpec>, redactor: &Redactor, log: &mut Vec<String>) -> Result<SyncReport> {
         let spec = spec?;
-        redactor.add_secrets(&spec.secrets);
         let prepared = match self.components.get(spec.component_path()?) {
             Some(Ok(prepared)) => prepared.clone(),
             Some(Err(e)) => return Err(anyhow!("{e}")),
@@ -118,7 +117,7 @@ impl Shared {
         let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone())?;
         let mut options = self.fleet.options.clone();
         tenant.limits.apply(&mut options)?;
-        let printed = |output: GuestOutput| output.lines(&tenant.name, options.sandbox.log_bytes).iter().map(|line| redactor.redact(line)).collect();
+        let printed = |output: GuestOutput| output.lines(&tenant.name).iter().map(|line| redactor.redact(line)).collect();
         let mut session = match OpenSession::open(&self.fleet.runtime, &prepared.loaded, &tenant, &options, false).await {
             Ok(session) => session,
             Err(failed) => {

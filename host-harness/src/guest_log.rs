@@ -24,25 +24,29 @@ pub struct GuestLog {
 #[derive(Default)]
 struct Captured {
     kept: Vec<u8>,
-    cap: usize,
+    /// What the guest may still have kept.
+    room: usize,
     dropped: u64,
+    /// The cap, as configured.
+    cap: usize,
 }
 
-/// What a guest printed: its text, and how many bytes past the cap were dropped.
+/// What a guest printed: its text, how many bytes past the cap were dropped, and the cap.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GuestOutput {
     pub text: String,
     pub dropped_bytes: u64,
+    pub cap_bytes: usize,
 }
 
 impl GuestLog {
     pub fn new(cap: usize) -> Self {
-        Self { buffer: Arc::new(Mutex::new(Captured { cap, ..Captured::default() })) }
+        Self { buffer: Arc::new(Mutex::new(Captured { room: cap, cap, ..Captured::default() })) }
     }
 
     fn append(&self, bytes: &[u8]) {
         let mut captured = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
-        let room = captured.cap.saturating_sub(captured.kept.len());
+        let room = captured.room.saturating_sub(captured.kept.len());
         let kept = bytes.len().min(room);
         captured.kept.extend_from_slice(&bytes[..kept]);
         captured.dropped += (bytes.len() - kept) as u64;
@@ -53,20 +57,20 @@ impl GuestLog {
     pub fn take(&self) -> GuestOutput {
         let mut captured = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
         let text = String::from_utf8_lossy(&captured.kept).into_owned();
-        captured.cap = captured.cap.saturating_sub(captured.kept.len());
+        captured.room = captured.room.saturating_sub(captured.kept.len());
         captured.kept.clear();
-        GuestOutput { text, dropped_bytes: std::mem::take(&mut captured.dropped) }
+        GuestOutput { text, dropped_bytes: std::mem::take(&mut captured.dropped), cap_bytes: captured.cap }
     }
 }
 
 impl GuestOutput {
     /// The output as lines for the host's log, each prefixed `[tenant] `; control characters are shown escaped
-    /// so a guest cannot forge the host's own lines or move a terminal's cursor. `cap` is the log's cap in bytes.
-    pub fn lines(&self, tenant: &str, cap: usize) -> Vec<String> {
+    /// so a guest cannot forge the host's own lines or move a terminal's cursor.
+    pub fn lines(&self, tenant: &str) -> Vec<String> {
         let prefix = format!("[{tenant}] ");
         let mut lines: Vec<String> = self.text.lines().map(|line| format!("{prefix}{}", printable(line, usize::MAX))).collect();
         if self.dropped_bytes > 0 {
-            lines.push(format!("{prefix}[{} more bytes dropped: the guest log is capped at {} KiB]", self.dropped_bytes, cap >> 10));
+            lines.push(format!("{prefix}[{} more bytes dropped: the guest log is capped at {} KiB]", self.dropped_bytes, self.cap_bytes >> 10));
         }
         lines
     }
@@ -146,17 +150,17 @@ mod tests {
         log.append(b"hello\n");
         log.append(b"world\nand more");
         let out = log.take();
-        assert_eq!(out, GuestOutput { text: "hello\nworl".into(), dropped_bytes: 10 });
+        assert_eq!(out, GuestOutput { text: "hello\nworl".into(), dropped_bytes: 10, cap_bytes: 10 });
         // Draining does not give the guest a fresh allowance.
         log.append(b"again");
-        assert_eq!(log.take(), GuestOutput { text: String::new(), dropped_bytes: 5 });
-        assert_eq!(out.lines("t", 10), vec!["[t] hello", "[t] worl", "[t] [10 more bytes dropped: the guest log is capped at 0 KiB]"]);
+        assert_eq!(log.take(), GuestOutput { text: String::new(), dropped_bytes: 5, cap_bytes: 10 });
+        assert_eq!(out.lines("t"), vec!["[t] hello", "[t] worl", "[t] [10 more bytes dropped: the guest log is capped at 0 KiB]"]);
     }
 
     #[test]
     fn control_characters_cannot_forge_host_lines() {
-        let out = GuestOutput { text: "a\u{1b}[2Kb\rerror: fake\n".into(), dropped_bytes: 0 };
-        assert_eq!(out.lines("t", 1024), vec!["[t] a\\u{1b}[2Kb\\rerror: fake"]);
+        let out = GuestOutput { text: "a\u{1b}[2Kb\rerror: fake\n".into(), dropped_bytes: 0, cap_bytes: 1024 };
+        assert_eq!(out.lines("t"), vec!["[t] a\\u{1b}[2Kb\\rerror: fake"]);
         assert_eq!(printable("ok\nbut\u{7}ééé", 9), "ok\\nbut\\u{7}é… (4 more bytes)");
     }
 }

@@ -54,6 +54,11 @@ struct TenantsFile {
     tenant: Vec<TenantFile>,
 }
 
+/// A number of seconds as a duration, if it is positive (and finite).
+pub fn positive_secs(value: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero())
+}
+
 /// Sandbox and sync limits a tenant file may set; what it leaves out keeps the command line's value.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +90,7 @@ impl LimitsSpec {
 
     /// Sets what this spec sets in `options`.
     pub fn apply(&self, options: &mut SyncOptions) -> Result<()> {
-        let secs = |value: f64, key: &str| Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).ok_or_else(|| anyhow::anyhow!("limit `{key}` must be a positive number of seconds"));
+        let secs = |value: f64, key: &str| positive_secs(value).ok_or_else(|| anyhow::anyhow!("limit `{key}` must be a positive number of seconds"));
         if let Some(mib) = self.memory_mib {
             options.sandbox.memory_bytes = mib << 20;
         }
