@@ -80,16 +80,22 @@ impl Config {
 
 fn parse_base_url(value: &str) -> Result<String> {
     let trimmed = value.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("https://")
-        .or_else(|| trimmed.strip_prefix("http://"))
-        .ok_or_else(|| ConnectorError::InvalidConfig(format!("base_url `{value}` must start with https:// or http://")))?;
+    // Schemes are case-insensitive (RFC 3986 §3.1); the URL is kept with the scheme in lower case.
+    let (scheme, rest) = trimmed.split_once("://").unwrap_or(("", trimmed));
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return Err(ConnectorError::InvalidConfig(format!("base_url `{value}` must start with https:// or http://")));
+    }
+    if rest.contains('@') {
+        // Never repeated: it may hold a password.
+        return Err(ConnectorError::InvalidConfig("base_url must not contain a user name or password".into()));
+    }
     if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
         return Err(ConnectorError::InvalidConfig(format!(
             "base_url `{value}` must be an origin (scheme, host, optional port) with no path"
         )));
     }
-    Ok(trimmed.to_string())
+    Ok(format!("{scheme}://{rest}"))
 }
 
 fn parse_page_size(value: &str) -> Result<u32> {
@@ -119,6 +125,10 @@ mod tests {
     fn base_url_and_page_size_are_checked() {
         let c = Config::parse(&pairs(&[("base_url", "http://127.0.0.1:8080/"), ("page_size", "3000")])).unwrap();
         assert_eq!(c, Config { base_url: "http://127.0.0.1:8080".into(), page_size: 3000 });
+        let c = Config::parse(&pairs(&[("base_url", "HTTPS://App.Pingboard.com")])).unwrap();
+        assert_eq!(c.base_url, "https://App.Pingboard.com", "the scheme is case-insensitive");
+        let err = Config::parse(&pairs(&[("base_url", "https://ada:s3cret@app.pingboard.com")])).unwrap_err();
+        assert_eq!(err.to_string(), "invalid config: base_url must not contain a user name or password");
         for bad in [("page_size", "0"), ("page_size", "3001"), ("page_size", "ten"), ("base_url", "ftp://x"),
             ("base_url", "https://x/api"), ("nonsense", "1"), ("client_secret", "s3cret")]
         {

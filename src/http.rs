@@ -83,6 +83,8 @@ pub fn transport_error(message: &str) -> ConnectorError {
         return ConnectorError::BadResponse("the response body is larger than the host allows".into());
     }
     let plain = PLAIN.iter().find(|(code, _)| message.contains(code)).map(|(_, text)| text.to_string());
+    // A failed read of the body stream carries only a handle to the host's error, printed as debug text.
+    let plain = plain.or_else(|| message.contains("LastOperationFailed").then(|| "the connection failed while the response was read".to_string()));
     ConnectorError::Unavailable { message: plain.unwrap_or_else(|| message.to_string()), retry_after_ms: None }
 }
 
@@ -106,5 +108,7 @@ mod tests {
         assert_eq!(transport_error("ErrorCode::ConnectionRefused"), ConnectorError::Unavailable { message: "connection refused".into(), retry_after_ms: None });
         assert!(matches!(transport_error("reading the body: ErrorCode::HttpResponseBodySize(Some(10))"), ConnectorError::BadResponse(_)));
         assert_eq!(transport_error("something new"), ConnectorError::Unavailable { message: "something new".into(), retry_after_ms: None });
+        let stream = "reading the body: input_stream read failed: LastOperationFailed(Error { handle: 7 })";
+        assert_eq!(transport_error(stream), ConnectorError::Unavailable { message: "the connection failed while the response was read".into(), retry_after_ms: None });
     }
 }

@@ -215,3 +215,28 @@ fn tenants_in_parallel_never_see_each_others_data_tokens_or_logs() {
     assert_eq!(log("log-b"), [format!("[log-b] hostile: behaving, listing accounts from {}", source_b.base_url())]);
     assert_eq!(err.lines().count(), 2, "nothing else was printed: {err}");
 }
+
+#[test]
+fn no_spelling_of_the_token_endpoint_path_gets_past_the_host() {
+    let source = Source::start(HOSTILE_SECRET, HOSTILE_TOKEN, "http://127.0.0.1:9");
+    let variants = ["/oauth/token/", "/OAUTH/TOKEN", "/oauth//token", "/oauth/%74oken", "/./oauth/token", "/x/../oauth/token", "/oauth/token;x"];
+    let tenants: String = variants
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            format!(
+                "[[tenant]]\nname = \"v{i}\"\ncomponent = \"{}\"\nconfig = {{ base_url = \"{}\", client_id = \"hostile\", attack = \"token-endpoint\", path = \"{path}\" }}\n\
+                 secrets = {{ client_secret = {{ value = \"{HOSTILE_SECRET}\" }} }}\n\n",
+                hostile(),
+                source.base_url(),
+            )
+        })
+        .collect();
+    let scratch = Scratch::new();
+    let outcome = sync_tenants(&scratch, &tenants, "2");
+    for (i, path) in variants.iter().enumerate() {
+        let reason = format!("egress refused: the component tried to call the token endpoint {path} itself (authentication is the host's)");
+        assert_failed(&outcome.out, &format!("v{i}"), &format!("listing account: the host stopped the component: {reason}"));
+    }
+    assert!(source.seen().is_empty(), "a request reached the source: {:?}", source.seen());
+}

@@ -55,3 +55,59 @@ fn dangling_members_and_managers_are_kept_as_the_source_says() {
     assert!(of_kind(&lines, "grant").iter().any(|g| g["principal_id"] == dangling.as_str()));
     assert!(lines.iter().any(|l| l["user"]["manager_id"] == dangling.as_str()));
 }
+
+#[test]
+fn a_sync_of_thousands_of_pages_releases_every_host_resource() {
+    // One user per page: 2,100 user pages and 24 group pages, past the sandbox's cap of 1,000 host resources
+    // (a handle leaked per page ended such syncs at about page 998).
+    let company = Company::generate(CompanySpec { users: 2_100, groups: 20, locations: 2, departments: 2, dangling_members: false });
+    let double = PingboardDouble::start(company.clone()).unwrap();
+    let scratch = Scratch::new();
+    harness(&sync_args(&scratch, &double, &["--config", "page_size=1"])).ok();
+    assert_eq!(double.counts().total, 1 + 2_100 + 24, "token + one request per page");
+    assert_export_matches(&export(&scratch, "default"), &company);
+}
+
+#[test]
+fn get_fetches_one_resource_live_as_the_export_has_it() {
+    let company = Company::generate(CompanySpec::sized(40));
+    let double = PingboardDouble::start(company.clone()).unwrap();
+    let scratch = Scratch::new();
+    harness(&sync_args(&scratch, &double, &[])).ok();
+    let lines = export(&scratch, "default");
+    let mut args = sync_args(&scratch, &double, &[]);
+    let store_at = args.iter().position(|a| a == "--store").unwrap();
+    args.drain(store_at..store_at + 2);
+    args[2] = "get".into();
+    for key in [format!("user:{}", company.users[3].id), format!("group:{}", company.groups.iter().find(|g| g.kind == pingboard_double::GroupKind::Group).unwrap().id)] {
+        let (kind, id) = key.split_once(':').unwrap();
+        let before = double.counts();
+        let out = harness(&[args.clone(), vec![key.clone()]].concat()).ok();
+        let got: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+        let stored = lines.iter().find(|l| l["kind"] == "resource" && l["resource_type"] == kind && l["id"] == id).unwrap();
+        assert_eq!(&got, stored, "{key}");
+        assert_eq!(double.counts().single_gets - before.single_gets, 1, "one request for {key}");
+    }
+    let missing = harness(&[args.clone(), vec!["user:999999".into()]].concat());
+    assert_eq!((missing.code, missing.err.as_str()), (1, "error: get user:999999: not found: user 999999\n"));
+}
+
+#[test]
+fn old_syncs_are_pruned_after_each_sync_and_on_demand() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(30))).unwrap();
+    let scratch = Scratch::new();
+    for _ in 0..4 {
+        harness(&sync_args(&scratch, &double, &[])).ok();
+    }
+    let store = connector_harness::store::Store::open_existing(std::path::Path::new(&scratch.store())).unwrap();
+    let kept: Vec<i64> = store.complete_syncs("default", 10).unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(kept, [4, 3, 2], "three complete syncs are kept by default");
+    drop(store);
+    let out = harness(&["prune", "--store", &scratch.store(), "--keep", "2"]).ok();
+    assert_eq!(out, "tenant `default`: pruned 1 sync(s) (2)\n");
+    let out = harness(&["prune", "--store", &scratch.store(), "--keep", "2"]).ok();
+    assert_eq!(out, "tenant `default`: pruned 0 sync(s)\n");
+    let refused = harness(&["prune", "--store", &scratch.store(), "--keep", "1"]);
+    assert_eq!((refused.code, refused.err.as_str()), (1, "error: --keep must be at least 2: diff compares the last two complete syncs\n"));
+    harness(&["diff", "--store", &scratch.store()]).ok();
+}

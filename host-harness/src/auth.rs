@@ -77,7 +77,8 @@ impl Authenticator {
         matches!(self.plan, AuthPlan::OAuth2(_))
     }
 
-    /// Why the host could not authenticate, when the token endpoint said so (already redacted).
+    /// Why the host could not authenticate, if its latest token request failed (already redacted). A guest
+    /// request that came while this is set was never sent: the failure is the token endpoint's.
     pub fn last_failure(&self) -> Option<String> {
         self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -165,23 +166,26 @@ impl Authenticator {
             first_byte_timeout: Some(policy.limits.first_byte_timeout),
             between_bytes_timeout: Some(policy.limits.between_bytes_timeout),
         };
-        let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+        let endpoint = plan.token_url.as_str();
+        let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options))
+            .await
+            .map_err(|e| self.failed(format!("the token endpoint {endpoint} could not be reached: {e}"), e))?;
         tokio::spawn(async move {
             let _ = io.await;
         });
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).cloned();
-        let body = Limited::new(response.into_body(), TOKEN_BODY_LIMIT)
-            .collect()
-            .await
-            .map_err(|_| Error::HttpResponseBodySize(Some(TOKEN_BODY_LIMIT as u64)))?
-            .to_bytes();
-        let endpoint = plan.token_url.as_str();
+        let body = Limited::new(response.into_body(), TOKEN_BODY_LIMIT).collect().await.map_err(|_| {
+            let too_large = Error::HttpResponseBodySize(Some(TOKEN_BODY_LIMIT as u64));
+            self.failed(format!("the token endpoint {endpoint} answered more than {} KiB, or was cut off", TOKEN_BODY_LIMIT >> 10), too_large)
+        })?;
+        let body = body.to_bytes();
         if status.is_success() {
             let parsed: Option<TokenResponse> = serde_json::from_slice(&body).ok();
             return match parsed.and_then(|t| Some((t.access_token.filter(|a| !a.is_empty())?, t.expires_in))) {
                 Some((token, expires_in)) => {
                     self.redactor.add(&token);
+                    *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     // No `expires_in`: assume a short life rather than forever.
                     let lifetime = Duration::from_secs_f64(expires_in.unwrap_or(300.0).max(0.0));
                     Ok(Fetched::Token { header: bearer(&token)?, lifetime })
@@ -204,10 +208,20 @@ impl Authenticator {
         })
     }
 
-    fn refuse(&self, status: StatusCode, retry_after: Option<HeaderValue>, reason: String) -> Fetched {
+    /// Keeps why the token endpoint failed, for the host's error; the guest sees only `error`.
+    fn failed(&self, reason: String, error: Error) -> Error {
+        self.remember(reason);
+        error
+    }
+
+    fn remember(&self, reason: String) {
         let reason = self.redactor.redact(&reason);
-        tracing::warn!("{reason}");
+        tracing::info!("{reason}");
         *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+
+    fn refuse(&self, status: StatusCode, retry_after: Option<HeaderValue>, reason: String) -> Fetched {
+        self.remember(reason);
         let mut response = Response::new(Full::new(Bytes::new()));
         *response.status_mut() = status;
         if let Some(value) = retry_after {

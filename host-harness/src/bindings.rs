@@ -17,7 +17,7 @@ const MESSAGE_BYTES: usize = 4 << 10;
 impl ConnectorError {
     /// One line naming the kind of error and the connector's message (capped, control characters escaped).
     pub fn describe(&self) -> String {
-        crate::guest_log::printable(&self.describe_whole(), MESSAGE_BYTES)
+        crate::display::printable(&self.describe_whole(), MESSAGE_BYTES)
     }
 
     fn describe_whole(&self) -> String {

@@ -31,6 +31,11 @@ pub struct Origin {
 
 impl Origin {
     pub fn parse(base_url: &str) -> anyhow::Result<Self> {
+        // Checked on the text, before anything could echo it: user info may hold a password.
+        let authority = base_url.split_once("://").map_or(base_url, |(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
+        if authority.contains('@') {
+            anyhow::bail!("the base URL must not contain a user name or password (`user:password@`): give credentials as secrets");
+        }
         let url = url::Url::parse(base_url).map_err(|e| anyhow::anyhow!("base URL `{base_url}` is not a URL ({e})"))?;
         let scheme = url.scheme().to_string();
         if scheme != "http" && scheme != "https" {
@@ -156,7 +161,8 @@ impl EgressPolicy {
     }
 
     fn stop(&self, reason: String) {
-        tracing::warn!(tenant = %self.tenant, "{reason}");
+        // Not a warning: the reason ends the tenant's sync, and is its one error line.
+        tracing::info!(tenant = %self.tenant, "{reason}");
         self.stopped.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(reason);
     }
 
@@ -186,7 +192,7 @@ impl EgressPolicy {
                 let to = format!("{}://{}", uri.scheme_str().unwrap_or("?"), uri.authority().map_or("?", |a| a.as_str()));
                 Some(format!("egress refused: the component tried to reach {to}, outside its allowed origin {origin}"))
             }
-            Some(_) if self.host_path.as_deref() == Some(uri.path()) => {
+            Some(_) if self.host_path.as_deref().is_some_and(|host_path| same_route(host_path, uri.path())) => {
                 Some(format!("egress refused: the component tried to call the token endpoint {} itself (authentication is the host's)", uri.path()))
             }
             Some(_) => None,
@@ -260,6 +266,56 @@ impl EgressPolicy {
             body.boxed_unsync()
         })
     }
+}
+
+/// Whether two paths could reach the same endpoint on a server that is lenient about spelling: compared after
+/// percent-decoding (repeatedly), ASCII case folding, dropping `;parameters`, empty and `.` segments, and
+/// applying `..`. Stricter than any server, so no spelling of the token endpoint gets past the check.
+fn same_route(a: &str, b: &str) -> bool {
+    route(a) == route(b)
+}
+
+fn route(path: &str) -> Vec<String> {
+    let mut text = path.to_string();
+    for _ in 0..4 {
+        let decoded = percent_decode(&text);
+        if decoded == text {
+            break;
+        }
+        text = decoded;
+    }
+    let mut segments: Vec<String> = Vec::new();
+    for segment in text.to_ascii_lowercase().split(['/', '\\']) {
+        let segment = segment.split(';').next().unwrap_or("");
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other.to_string()),
+        }
+    }
+    segments
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The hook wasmtime-wasi-http calls for every guest request.
@@ -394,6 +450,21 @@ mod tests {
         let local = Origin::parse("http://127.0.0.1:4321").unwrap();
         assert!(local.matches(&uri("http://127.0.0.1:4321/oauth/token")));
         assert!(!local.matches(&uri("http://127.0.0.1:4322/")));
+        assert_eq!(Origin::parse("HTTP://Example.test").unwrap().to_string(), "http://example.test:80");
+        let error = Origin::parse("http://ada:hunter2@example.test/").unwrap_err().to_string();
+        assert_eq!(error, "the base URL must not contain a user name or password (`user:password@`): give credentials as secrets");
+    }
+
+    #[test]
+    fn every_spelling_of_the_token_path_is_the_token_path() {
+        for variant in ["/oauth/token", "/oauth/token/", "/OAUTH/TOKEN", "/oauth//token", "/oauth/%74oken", "/./oauth/token", "/x/../oauth/token",
+            "/oauth/token;x", "/oauth%2Ftoken", "/oauth/%2574oken", "/oauth\\token", "//oauth/token/."]
+        {
+            assert!(same_route("/oauth/token", variant), "{variant}");
+        }
+        for other in ["/oauth/tokens", "/oauth", "/api/v2/users", "/oauth/token/x", "/x/oauth/token"] {
+            assert!(!same_route("/oauth/token", other), "{other}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use crate::display::printable;
+
 /// How much one write may carry; WASI streams are usually offered about this much.
 const WRITE_PERMIT: usize = 64 << 10;
 
@@ -74,17 +76,6 @@ impl GuestOutput {
         }
         lines
     }
-}
-
-/// Text from a guest as the host may print it: control characters escaped (a guest cannot forge the host's
-/// lines or drive a terminal), and at most `max` bytes of it.
-pub fn printable(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let shown: String = text[..end].chars().map(|c| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() }).collect();
-    if end < text.len() { format!("{shown}… ({} more bytes)", text.len() - end) } else { shown }
 }
 
 impl IsTerminal for GuestLog {
@@ -161,6 +152,5 @@ mod tests {
     fn control_characters_cannot_forge_host_lines() {
         let out = GuestOutput { text: "a\u{1b}[2Kb\rerror: fake\n".into(), dropped_bytes: 0, cap_bytes: 1024 };
         assert_eq!(out.lines("t"), vec!["[t] a\\u{1b}[2Kb\\rerror: fake"]);
-        assert_eq!(printable("ok\nbut\u{7}ééé", 9), "ok\\nbut\\u{7}é… (4 more bytes)");
     }
 }

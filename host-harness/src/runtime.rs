@@ -16,6 +16,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::*;
 use crate::egress::{EgressHooks, EgressPolicy};
+use crate::files;
 use crate::guest_log::{GuestLog, GuestOutput};
 
 /// How often the epoch ticks: the granularity of call deadlines and of a busy guest yielding to others.
@@ -163,6 +164,7 @@ impl Runtime {
         // what it can do with it is decided by the empty `WasiCtx` each store gets.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!("{e}"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| anyhow!("{e}"))?;
+        link_outgoing_handler(&mut linker)?;
         Ok(Self { engine, linker, cache_dir })
     }
 
@@ -174,7 +176,7 @@ impl Runtime {
     }
 
     pub fn load(&self, path: &Path) -> Result<LoadedComponent> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))?;
+        let bytes = files::read_bounded(path, files::COMPONENT_MAX_BYTES, "component")?;
         check_is_component(&bytes).with_context(|| format!("{} is not usable", path.display()))?;
         let sha256 = hex(&Sha256::digest(&bytes));
         let (component, compiled) = self.compile_cached(&bytes, &sha256).with_context(|| format!("cannot compile {}", path.display()))?;
@@ -200,7 +202,7 @@ impl Runtime {
         let file = dir.join(format!("{sha256}-{engine_key:016x}.cwasm"));
         // Read into memory rather than mmapped: a cache file changed in place under a mapping would crash the
         // host (SIGBUS), and the copy costs about a millisecond.
-        if let Ok(cached) = std::fs::read(&file) {
+        if let Ok(cached) = files::read_bounded(&file, files::COMPONENT_MAX_BYTES * 4, "cached component") {
             // SAFETY: the file is in the host's own cache directory, named by the component's hash and the
             // engine's compatibility hash; tenants never supply precompiled artifacts. wasmtime checks the
             // header and rejects bytes that are not a compatible artifact.
@@ -265,6 +267,38 @@ impl Runtime {
         let bindings = component.pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("cannot instantiate the component: {e:#}"))?;
         Ok(Instance { store, bindings, session: None, provisioning: false, call_timeout: sandbox.call_timeout, poisoned: None })
     }
+}
+
+/// The `wasi:http` version whose `outgoing-handler` wasmtime-wasi-http links (guests built against any
+/// 0.2.x match it by semver).
+const OUTGOING_HANDLER: &str = "wasi:http/outgoing-handler@0.2.12";
+
+/// Replaces wasmtime-wasi-http's `outgoing-handler.handle`, which reads the guest's `request-options` but never
+/// takes them out of the resource table: one handle leaked per request, so a sync of about a thousand pages
+/// hit `MAX_HOST_RESOURCES`. This one calls the same implementation, then drops the options the guest gave up.
+fn link_outgoing_handler(linker: &mut Linker<TenantState>) -> Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi_http::p2::bindings::http::{outgoing_handler, types as http_types};
+    use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, HostOutgoingRequest};
+    type Params = (Resource<HostOutgoingRequest>, Option<Resource<wasmtime_wasi_http::RequestOptions>>);
+    type Answer = (Result<Resource<HostFutureIncomingResponse>, http_types::ErrorCode>,);
+
+    linker.allow_shadowing(true);
+    let mut instance = linker.instance(OUTGOING_HANDLER).map_err(|e| anyhow!("{e:#}"))?;
+    let defined = instance.func_wrap("handle", |mut store: wasmtime::StoreContextMut<'_, TenantState>, (request, options): Params| -> wasmtime::Result<Answer> {
+        let mut http = store.data_mut().http();
+        let lent = options.as_ref().map(|o| Resource::new_borrow(o.rep()));
+        let answer = outgoing_handler::Host::handle(&mut http, request, lent);
+        if let Some(options) = options {
+            http.table.delete(options)?;
+        }
+        match answer {
+            Ok(future) => Ok((Ok(future),)),
+            Err(error) => Ok((Err(http_types::Host::convert_error_code(&mut http, error)?),)),
+        }
+    });
+    linker.allow_shadowing(false);
+    defined.map_err(|e| anyhow!("{e:#}"))
 }
 
 fn spawn_epoch_ticker(engine: &Engine) {

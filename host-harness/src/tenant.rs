@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use serde::Deserialize;
 
 use crate::auth::{AuthPlan, Authenticator, OAuth2Plan};
 use crate::bindings::{AuthScheme, ConnectorMetadata};
 use crate::driver::SyncOptions;
 use crate::egress::{EgressLimits, EgressPolicy, Origin};
+use crate::files;
 use crate::secrets::{Redactor, Secret, Secrets};
 
 pub const DEFAULT_TENANT: &str = "default";
@@ -71,11 +72,15 @@ pub struct LimitsSpec {
     pub log_kib: Option<usize>,
     pub max_attempts: Option<u32>,
     pub max_retry_wait_secs: Option<u64>,
+    pub first_byte_timeout_secs: Option<f64>,
+    pub bad_response_attempts: Option<u32>,
+    pub max_records: Option<u64>,
+    pub keep_syncs: Option<usize>,
 }
 
 impl LimitsSpec {
     /// `self`, with `over`'s values where it has them.
-    fn overlaid(&self, over: &LimitsSpec) -> LimitsSpec {
+    pub fn overlaid(&self, over: &LimitsSpec) -> LimitsSpec {
         LimitsSpec {
             memory_mib: over.memory_mib.or(self.memory_mib),
             call_timeout_secs: over.call_timeout_secs.or(self.call_timeout_secs),
@@ -85,12 +90,34 @@ impl LimitsSpec {
             log_kib: over.log_kib.or(self.log_kib),
             max_attempts: over.max_attempts.or(self.max_attempts),
             max_retry_wait_secs: over.max_retry_wait_secs.or(self.max_retry_wait_secs),
+            first_byte_timeout_secs: over.first_byte_timeout_secs.or(self.first_byte_timeout_secs),
+            bad_response_attempts: over.bad_response_attempts.or(self.bad_response_attempts),
+            max_records: over.max_records.or(self.max_records),
+            keep_syncs: over.keep_syncs.or(self.keep_syncs),
         }
     }
 
-    /// Sets what this spec sets in `options`.
+    /// Sets what this spec sets in `options`: the one mapping from limits, by flag or by tenant-file key, to a
+    /// sync's options.
     pub fn apply(&self, options: &mut SyncOptions) -> Result<()> {
-        let secs = |value: f64, key: &str| positive_secs(value).ok_or_else(|| anyhow::anyhow!("limit `{key}` must be a positive number of seconds"));
+        let secs = |value: f64, key: &str| {
+            positive_secs(value).ok_or_else(|| anyhow::anyhow!("limit `{key}` (--{}) must be a positive number of seconds", key.replace('_', "-")))
+        };
+        if let Some(value) = self.first_byte_timeout_secs {
+            options.egress.first_byte_timeout = secs(value, "first_byte_timeout_secs")?;
+        }
+        if let Some(attempts) = self.bad_response_attempts {
+            options.retry.bad_response_attempts = attempts.max(1);
+        }
+        if let Some(max) = self.max_records {
+            options.max_records = max;
+        }
+        if let Some(keep) = self.keep_syncs {
+            if keep < 2 {
+                bail!("limit `keep_syncs` (--keep-syncs) must be at least 2: diff compares the last two complete syncs");
+            }
+            options.keep_syncs = keep;
+        }
         if let Some(mib) = self.memory_mib {
             options.sandbox.memory_bytes = mib << 20;
         }
@@ -130,7 +157,7 @@ struct SecretSource {
 /// Reads a TOML file; on a syntax error only toml's first message line is kept, since the rest quotes the
 /// offending line, which may hold a secret value.
 fn read_toml<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let text = files::read_text(path, files::TENANTS_FILE_MAX_BYTES, what)?;
     toml::from_str(&text).map_err(|e| {
         let first = e.message().lines().next().unwrap_or("invalid TOML").to_string();
         let at = e.span().map(|s| format!(" at byte {}", s.start)).unwrap_or_default();
@@ -141,6 +168,9 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
 impl TenantSpec {
     pub fn from_file(path: &Path) -> Result<Self> {
         let file: TenantFile = read_toml(path, "tenant file")?;
+        if let Some(name) = &file.tenant {
+            check_name(name).map_err(|e| anyhow::anyhow!("tenant file {}: {e}", path.display()))?;
+        }
         Self::from_table(file, path, &LimitsSpec::default())
     }
 
@@ -158,6 +188,7 @@ impl TenantSpec {
                 Some(name) if !name.is_empty() => name.to_string(),
                 _ => bail!("tenants file {}: tenant #{} has no name", path.display(), index + 1),
             };
+            check_name(&name).map_err(|e| anyhow::anyhow!("tenants file {}: {e}", path.display()))?;
             if !names.insert(name.clone()) {
                 bail!("tenants file {}: tenant `{name}` is listed twice", path.display());
             }
@@ -178,6 +209,9 @@ impl TenantSpec {
             let text = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
+                // `1e3` and `1000.0` are whole numbers too.
+                toml::Value::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 => (f as i64).to_string(),
+                toml::Value::Float(f) => f.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 _ => bail!("tenant file {}: config `{key}` must be a string, number or boolean", path.display()),
             };
@@ -188,7 +222,7 @@ impl TenantSpec {
                 (Some(var), None, None) => read_env_secret(&key, &var)?,
                 (None, Some(file), None) => {
                     let file = if file.is_relative() { base.join(file) } else { file };
-                    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read secret `{key}` from {}", file.display()))?;
+                    let text = files::read_text(&file, files::SECRET_FILE_MAX_BYTES, &format!("secret `{key}` from file"))?;
                     Secret::new(text.trim_end_matches(['\n', '\r']))
                 }
                 (None, None, Some(value)) => Secret::new(value),
@@ -202,6 +236,7 @@ impl TenantSpec {
     /// Flags given on the command line override the file.
     pub fn apply_flags(&mut self, tenant: Option<&str>, component: Option<&Path>, config: &[String], secrets: &[String], secret_envs: &[String]) -> Result<()> {
         if let Some(tenant) = tenant {
+            check_name(tenant)?;
             self.name = tenant.to_string();
         }
         if self.name.is_empty() {
@@ -230,6 +265,14 @@ impl TenantSpec {
     pub fn component_path(&self) -> Result<&Path> {
         self.component.as_deref().ok_or_else(|| anyhow::anyhow!("no component given: pass --component PATH or set `component` in the tenant file"))
     }
+}
+
+/// A tenant's name is printed in every line about it: it may not carry control characters.
+fn check_name(name: &str) -> Result<()> {
+    if name.chars().any(char::is_control) {
+        bail!("tenant name `{}` contains a control character", crate::display::printable(name, 256));
+    }
+    Ok(())
 }
 
 fn split_pair(pair: &str, flag: &str) -> Result<(String, String)> {
@@ -396,6 +439,6 @@ mod tests {
         let (_dir, path) = tenants_file("[[tenant]]\nname = \"a\"\nlimits = { call_timeout_secs = 0 }\n");
         let spec = TenantSpec::many_from_file(&path).unwrap().remove(0).1.unwrap();
         let zero = spec.limits.apply(&mut SyncOptions::default()).unwrap_err();
-        assert_eq!(zero.to_string(), "limit `call_timeout_secs` must be a positive number of seconds");
+        assert_eq!(zero.to_string(), "limit `call_timeout_secs` (--call-timeout-secs) must be a positive number of seconds");
     }
 }

@@ -44,6 +44,7 @@ impl Guest for Hostile {
                 field("base_url", true, false, None),
                 field("attack", false, false, Some("none")),
                 field("other_url", false, false, None),
+                field("path", false, false, None),
                 field("client_id", true, false, None),
                 field("client_secret", true, true, None),
             ],
@@ -185,7 +186,9 @@ fn attack() -> Result<(), w::ConnectorError> {
             exfiltrate(&format!("{attack}: {outcome:?}"));
         }
         "token-endpoint" => {
-            let outcome = fetch("POST", &url("/oauth/token"), Some(b"grant_type=client_credentials".to_vec()), None);
+            // `path`: the token endpoint's path, or another spelling of it that a server would route there.
+            let path = Some(config("path")).filter(|p| !p.is_empty()).unwrap_or_else(|| "/oauth/token".into());
+            let outcome = fetch("POST", &url(&path), Some(b"grant_type=client_credentials".to_vec()), None);
             log(&format!("token-endpoint: {outcome:?}"));
         }
         other => return Err(w::ConnectorError::InvalidConfig(format!("unknown attack `{other}`"))),

@@ -1,0 +1,30 @@
+//! Text the host prints for people comes through here: whatever a source, a component or a file put in it,
+//! control characters are shown escaped, so nothing printed can forge the host's own lines, hide text with
+//! a carriage return, or drive a terminal with escape sequences.
+
+/// `text` with control characters escaped (tabs kept), and at most `max` bytes of it.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let shown: String = text[..end].chars().map(|c| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() }).collect();
+    if end < text.len() { format!("{shown}… ({} more bytes)", text.len() - end) } else { shown }
+}
+
+/// A message as one printable line: line breaks become spaces, other control characters are escaped.
+pub fn one_line(text: &str) -> String {
+    printable(&text.replace("\r\n", " ").replace('\n', " "), usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("ok\nbut\u{7}ééé", 9), "ok\\nbut\\u{7}é… (4 more bytes)");
+        assert_eq!(printable("id\u{1b}[2J\r\0x", usize::MAX), "id\\u{1b}[2J\\r\\u{0}x");
+        assert_eq!(one_line("a\nb\r\nc\u{1b}"), "a b c\\u{1b}");
+    }
+}
