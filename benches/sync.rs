@@ -178,10 +178,10 @@ fn native(double: &PingboardDouble, store_path: &Path) -> Run {
     let config = vec![("base_url".to_string(), double.base_url()), ("page_size".to_string(), PAGE_SIZE.to_string())];
     let session = Session::open(&http, &config, false).unwrap();
     let mut store = Store::open(store_path).unwrap();
-    let sync = store.begin_sync("bench", "pingboard", "native", "native").unwrap();
+    let lease = store.begin_sync("bench", "pingboard", "native", "native").unwrap();
     let types: Vec<w::ResourceType> = session.resource_types().into_iter().map(resource_type).collect();
     let capabilities: Vec<w::ResourceTypeCapabilities> = pingboard_connector::connector::metadata().capabilities.into_iter().map(capability).collect();
-    store.put_resource_types(sync, &types, &capabilities).unwrap();
+    store.put_resource_types(lease.sync, &types, &capabilities).unwrap();
     for listed in capabilities.iter().filter(|c| c.listed_with.is_none()) {
         let mut token: Option<String> = None;
         loop {
@@ -189,14 +189,14 @@ fn native(double: &PingboardDouble, store_path: &Path) -> Run {
             let resources: Vec<w::Resource> = page.resources.into_iter().map(resource).collect();
             let entitlements: Vec<w::Entitlement> = page.entitlements.into_iter().map(entitlement).collect();
             let grants: Vec<w::Grant> = page.grants.into_iter().map(grant).collect();
-            store.put_page(sync, &resources, &entitlements, &grants, "{}").unwrap();
+            store.put_page(&lease, &resources, &entitlements, &grants, "{}").unwrap();
             match page.next_token {
                 Some(next) => token = Some(next),
                 None => break,
             }
         }
     }
-    store.finish_sync(sync, http.requests.get(), http.bytes.get()).unwrap();
+    store.finish_sync(&lease, http.requests.get(), http.bytes.get()).unwrap();
     Run { wall: started.elapsed(), requests: http.requests.get(), bytes: http.bytes.get(), ..Run::default() }
 }
 

@@ -15,14 +15,15 @@ use crate::bindings::{
     AuthScheme, Capability, ConnectorMetadata, CreateOutcome, CredentialsPlacement, DeleteOutcome, Grant, GrantOutcome, ParameterPlacement, ResourceId,
     RevokeOutcome, TraitKind,
 };
-use crate::driver::{OpenSession, Progress, RetryPolicy, Start, SyncOptions, SyncReport};
-use crate::egress::EgressLimits;
+use crate::display::{one_line, printable};
+use crate::driver::{OpenSession, Progress, Start, SyncOptions, SyncReport};
 use crate::fleet::{Fleet, ProgressFactory};
 use crate::guest_log::GuestOutput;
-use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
+use crate::interrupt::{Interrupt, Interrupted};
+use crate::runtime::{CallError, Instance, LoadedComponent, Runtime};
 use crate::secrets::Redactor;
 use crate::store::{Store, SyncCounts, SyncId};
-use crate::tenant::{DEFAULT_TENANT, ResolvedTenant, TenantSpec, positive_secs};
+use crate::tenant::{DEFAULT_TENANT, LimitsSpec, ResolvedTenant, TenantSpec};
 
 #[derive(Parser)]
 #[command(name = "connector-harness", version, about = "Runs identity-connector WebAssembly components: inspect, validate, sync, query")]
@@ -144,6 +145,24 @@ enum Command {
         #[arg(long = "field", value_name = "KEY=VALUE")]
         fields: Vec<String>,
     },
+    /// Delete old syncs now: keep each tenant's newest complete ones, drop what nobody can read or resume.
+    Prune {
+        #[arg(long)]
+        store: PathBuf,
+        /// Only this tenant [default: every tenant in the store].
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Complete syncs to keep per tenant (at least 2).
+        #[arg(long, default_value_t = crate::driver::DEFAULT_KEEP_SYNCS)]
+        keep: usize,
+    },
+    /// Fetch one resource, TYPE:ID, live from the source and print it as an export line.
+    Get {
+        #[command(flatten)]
+        tenant: TenantArgs,
+        /// TYPE:ID, e.g. user:123.
+        resource: String,
+    },
     /// Delete a resource, TYPE:ID (writes to the source: needs --provisioning).
     Delete {
         #[command(flatten)]
@@ -228,6 +247,12 @@ struct LimitArgs {
     /// Attempts per call when the source answers something malformed.
     #[arg(long, default_value_t = 3)]
     bad_response_attempts: u32,
+    /// Most records (resources, entitlements, grants) one sync may store.
+    #[arg(long, default_value_t = crate::driver::DEFAULT_MAX_RECORDS)]
+    max_records: u64,
+    /// Complete syncs kept per tenant (at least 2); older ones are pruned after each complete sync.
+    #[arg(long, default_value_t = crate::driver::DEFAULT_KEEP_SYNCS)]
+    keep_syncs: usize,
 }
 
 #[derive(Args)]
@@ -242,28 +267,29 @@ struct ReadArgs {
 }
 
 impl LimitArgs {
-    fn options(&self) -> Result<SyncOptions> {
-        let secs = |value: f64, flag: &str| positive_secs(value).ok_or_else(|| anyhow!("{flag} must be a positive number of seconds"));
-        Ok(SyncOptions {
-            sandbox: Sandbox {
-                memory_bytes: self.memory_mib << 20,
-                call_timeout: secs(self.call_timeout_secs, "--call-timeout-secs")?,
-                sync_timeout: secs(self.sync_timeout_secs, "--sync-timeout-secs")?,
-                log_bytes: self.log_kib << 10,
-            },
-            egress: EgressLimits {
-                max_response_bytes: self.max_response_mib << 20,
-                first_byte_timeout: secs(self.first_byte_timeout_secs, "--first-byte-timeout-secs")?,
-                max_requests: self.max_requests,
-                ..EgressLimits::default()
-            },
-            retry: RetryPolicy {
-                max_attempts: self.max_attempts.max(1),
-                bad_response_attempts: self.bad_response_attempts.max(1),
-                max_total_wait: Duration::from_secs(self.max_retry_wait_secs),
-                ..RetryPolicy::default()
-            },
-        })
+    /// The flags as a limits table, every key set: a tenant's own table then overlays it (`LimitsSpec::apply`).
+    fn spec(&self) -> LimitsSpec {
+        LimitsSpec {
+            memory_mib: Some(self.memory_mib),
+            call_timeout_secs: Some(self.call_timeout_secs),
+            sync_timeout_secs: Some(self.sync_timeout_secs),
+            max_requests: self.max_requests,
+            max_response_mib: Some(self.max_response_mib),
+            log_kib: Some(self.log_kib),
+            max_attempts: Some(self.max_attempts),
+            max_retry_wait_secs: Some(self.max_retry_wait_secs),
+            first_byte_timeout_secs: Some(self.first_byte_timeout_secs),
+            bad_response_attempts: Some(self.bad_response_attempts),
+            max_records: Some(self.max_records),
+            keep_syncs: Some(self.keep_syncs),
+        }
+    }
+
+    /// A sync's options: these flags, then the tenant's own limits over them.
+    fn options(&self, tenant: &LimitsSpec, interrupt: &Interrupt) -> Result<SyncOptions> {
+        let mut options = SyncOptions { interrupt: interrupt.clone(), ..SyncOptions::default() };
+        self.spec().overlaid(tenant).apply(&mut options)?;
+        Ok(options)
     }
 }
 
@@ -304,17 +330,37 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, show_p
         }
     };
     let redactor = Redactor::default();
-    match runtime.block_on(execute(cli, out, err, &redactor, show_progress)) {
+    let interrupt = match &cli.command {
+        // Only a sync has something to save when signalled; any other command just dies, as usual.
+        Command::Sync { .. } => match runtime.block_on(async { Interrupt::on_signals() }) {
+            Ok(interrupt) => interrupt,
+            Err(e) => {
+                let _ = writeln!(err, "error: cannot listen for signals: {e}");
+                return 1;
+            }
+        },
+        _ => Interrupt::default(),
+    };
+    match runtime.block_on(execute(cli, out, err, &redactor, show_progress, &interrupt)) {
         Ok(()) => 0,
+        // A reader that stopped reading (`export | head`) is not an error.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            let message = redactor.redact(&format!("{e:#}")).replace('\n', " ");
-            let _ = writeln!(err, "error: {message}");
-            1
+            let _ = writeln!(err, "error: {}", one_line(&redactor.redact(&format!("{e:#}"))));
+            match (e.downcast_ref::<Interrupted>(), interrupt.signalled()) {
+                (Some(interrupted), _) => interrupted.signal.exit_code(),
+                (None, Some(signal)) => signal.exit_code(),
+                (None, None) => 1,
+            }
         }
     }
 }
 
-async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &Redactor, show_progress: bool) -> Result<()> {
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &Redactor, show_progress: bool, interrupt: &Interrupt) -> Result<()> {
     let cache_dir = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(Runtime::default_cache_dir) };
     match cli.command {
         Command::Inspect { component, json } => {
@@ -332,12 +378,12 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let (runtime, loaded, _, tenant) = prepare(&args, cache_dir, redactor).await?;
             let mut session = OpenSession::open(&runtime, &loaded, &tenant, &SyncOptions::default(), false).await?;
             let validation = session.instance().validate().await.map_err(|e| session.explain(anyhow!("validation failed: {e}")))?;
-            writeln!(out, "ok: tenant `{}`: {} ({} requests)", tenant.name, validation.summary, session.requests().requests)?;
+            writeln!(out, "ok: tenant `{}`: {} ({} requests)", tenant.name, printable(&validation.summary, 4 << 10), session.requests().requests)?;
             Ok(())
         }
         Command::Sync { tenants: Some(file), parallel, store, limits, .. } => {
             let parallel = parallel.unwrap_or(4);
-            let options = limits.options()?;
+            let options = limits.options(&LimitsSpec::default(), interrupt)?;
             let tenants = TenantSpec::many_from_file(&file)?;
             let runtime = Arc::new(Runtime::with_pool(cache_dir, parallel + 2)?);
             let bars = indicatif::MultiProgress::with_draw_target(if show_progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
@@ -354,7 +400,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
                     }
                     Err(e) => {
                         failed += 1;
-                        format!("failed tenant `{}`: {e}", run.name)
+                        format!("failed tenant `{}`: {}", run.name, one_line(e))
                     }
                 };
                 // Already redacted, with the tenant's own redactor.
@@ -365,6 +411,9 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             .await?;
             printed?;
             writeln!(out, "{} tenants: {synced} synced, {failed} failed, in {:.2} s", synced + failed, started.elapsed().as_secs_f64())?;
+            if let Some(signal) = interrupt.signalled() {
+                return Err(Interrupted { signal, sync: None }.into());
+            }
             if failed > 0 {
                 bail!("{failed} of {} tenants failed", synced + failed);
             }
@@ -372,8 +421,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
         }
         Command::Sync { tenant: args, store, resume, limits, .. } => {
             let (runtime, loaded, metadata, tenant) = prepare(&args, cache_dir, redactor).await?;
-            let mut options = limits.options()?;
-            tenant.limits.apply(&mut options)?;
+            let options = limits.options(&tenant.limits, interrupt)?;
             // The component accepts the config before the store is created or touched.
             let opened = OpenSession::open(&runtime, &loaded, &tenant, &options, false).await;
             let mut session = match opened {
@@ -399,7 +447,8 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
                     let known: Vec<String> = store.counts(sync)?.resources.into_iter().map(|(t, _)| t).collect();
                     bail!("unknown resource type `{t}` (sync {sync} has: {})", known.join(", "));
                 }
-            store.for_each_resource(sync, resource_type.as_deref(), |line| Ok(writeln!(out, "{line}")?))
+            store.for_each_resource(sync, resource_type.as_deref(), |line| Ok(writeln!(out, "{line}")?))?;
+            store.check_unchanged()
         }
         Command::Grants { read, entitlement, principal } => {
             let (store, sync) = read.open()?;
@@ -409,7 +458,8 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             };
             store.for_each_grant(sync, entitlement.as_deref(), principal, |g| {
                 Ok(writeln!(out, "{}", crate::records::grant_line(&g.id, &g.entitlement, &g.principal_type, &g.principal_id))?)
-            })
+            })?;
+            store.check_unchanged()
         }
         Command::Export { read, format } => {
             let (store, sync) = read.open()?;
@@ -419,7 +469,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
                 ExportFormat::Scim => crate::scim::export(&store, sync, &mut buffered)?,
             }
             buffered.flush()?;
-            Ok(())
+            store.check_unchanged()
         }
         Command::Grant { write, entitlement, principal } => {
             let mut session = writer("grant", &write, cache_dir, redactor).await?;
@@ -496,6 +546,35 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             };
             let counts = store.diff(old.id, new.id, out)?;
             writeln!(out, "sync {} → sync {}: {} added, {} removed, {} changed", old.id, new.id, counts.added, counts.removed, counts.changed)?;
+            store.check_unchanged()
+        }
+        Command::Prune { store, tenant, keep } => {
+            if keep < 2 {
+                bail!("--keep must be at least 2: diff compares the last two complete syncs");
+            }
+            if !store.is_file() {
+                bail!("no store at {}", store.display());
+            }
+            let mut store = Store::open(&store)?;
+            let tenants = match tenant {
+                Some(tenant) => vec![tenant],
+                None => store.tenants()?,
+            };
+            for tenant in tenants {
+                let pruned = store.prune(&tenant, keep)?;
+                let ids = pruned.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                let listed = if ids.is_empty() { String::new() } else { format!(" ({ids})") };
+                writeln!(out, "tenant `{}`: pruned {} sync(s){listed}", printable(&tenant, 256), pruned.len())?;
+            }
+            Ok(())
+        }
+        Command::Get { tenant, resource } => {
+            let target = parse_id(&resource, "get")?;
+            let (runtime, loaded, metadata, tenant) = prepare(&tenant, cache_dir, redactor).await?;
+            check_declared(&metadata, &target.resource_type, Capability::GET, "get")?;
+            let mut session = OpenSession::open(&runtime, &loaded, &tenant, &SyncOptions::default(), false).await?;
+            let found = session.instance().get_resource(&target).await.map_err(|e| session.explain(anyhow!("get {resource}: {e}")))?;
+            writeln!(out, "{}", crate::records::resource_line(&found))?;
             Ok(())
         }
     }
@@ -518,16 +597,8 @@ async fn writer(command: &str, args: &WriteArgs, cache_dir: Option<PathBuf>, red
 }
 
 impl Writer {
-    /// The connector must declare the capability for the resource type; the host does not call it otherwise.
     async fn check(&mut self, resource_type: &str, capability: Capability, command: &str) -> Result<()> {
-        let declared = self.metadata.capabilities.iter().find(|c| c.resource_type == resource_type);
-        match declared {
-            None => bail!("unknown resource type `{resource_type}`"),
-            Some(c) if !c.capabilities.contains(capability) => {
-                bail!("the connector does not support `{command}` for `{resource_type}` (it declares: {})", c.capabilities.names().join(", "))
-            }
-            Some(_) => Ok(()),
-        }
+        check_declared(&self.metadata, resource_type, capability, command)
     }
 
     /// The resource type whose resources are accounts (the one with the user trait).
@@ -543,6 +614,18 @@ impl Writer {
     async fn call<T>(&mut self, f: impl AsyncFnOnce(&mut Instance) -> Result<T, CallError>) -> Result<T> {
         let result = f(self.session.instance()).await;
         result.map_err(|e| self.session.explain(anyhow!("{e}")))
+    }
+}
+
+/// The connector must declare the capability for the resource type; the host does not call it otherwise.
+fn check_declared(metadata: &ConnectorMetadata, resource_type: &str, capability: Capability, command: &str) -> Result<()> {
+    let declared = metadata.capabilities.iter().find(|c| c.resource_type == resource_type);
+    match declared {
+        None => bail!("unknown resource type `{}`", printable(resource_type, 256)),
+        Some(c) if !c.capabilities.contains(capability) => {
+            bail!("the connector does not support `{command}` for `{resource_type}` (it declares: {})", c.capabilities.names().join(", "))
+        }
+        Some(_) => Ok(()),
     }
 }
 
@@ -625,7 +708,7 @@ fn synced_line(tenant: &str, report: &SyncReport) -> String {
 }
 
 fn describe_counts(counts: &SyncCounts) -> String {
-    let types: Vec<String> = counts.resources.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    let types: Vec<String> = counts.resources.iter().map(|(t, n)| format!("{n} {}", printable(t, 256))).collect();
     format!("{}; {} entitlements, {} grants", types.join(", "), counts.entitlements, counts.grants)
 }
 
@@ -671,11 +754,14 @@ fn metadata_json(m: &ConnectorMetadata, loaded: &LoadedComponent) -> serde_json:
     })
 }
 
+/// The metadata for people. Every text but the path and hash is the component's, printed escaped.
 fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedComponent) -> Result<()> {
-    writeln!(out, "{} {} — {}", m.name, m.version, m.description)?;
+    let p = |text: &str| printable(text, 1 << 10);
+    writeln!(out, "{} {} — {}", p(&m.name), p(&m.version), p(&m.description))?;
     writeln!(out, "component: {} (sha256 {})", loaded.path.display(), loaded.sha256)?;
+    // JSON text escapes control characters itself.
     writeln!(out, "auth: {}", auth_json(&m.auth))?;
-    writeln!(out, "egress: only the origin of config `{}`", m.base_url_field)?;
+    writeln!(out, "egress: only the origin of config `{}`", p(&m.base_url_field))?;
     writeln!(out, "config:")?;
     for f in &m.config_schema {
         let flags = [(f.required, "required"), (!f.required, "optional"), (f.secret, "secret")]
@@ -684,13 +770,13 @@ fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedCom
             .map(|(_, n)| *n)
             .collect::<Vec<_>>()
             .join(", ");
-        let default = f.default_value.as_ref().map(|d| format!(" [default: {d}]")).unwrap_or_default();
-        writeln!(out, "  {:<16} {:<18} {}{default}", f.key, flags, f.description)?;
+        let default = f.default_value.as_ref().map(|d| format!(" [default: {}]", p(d))).unwrap_or_default();
+        writeln!(out, "  {:<16} {:<18} {}{default}", p(&f.key), flags, p(&f.description))?;
     }
     writeln!(out, "capabilities:")?;
     for c in &m.capabilities {
-        let listed = c.listed_with.as_ref().map(|t| format!(" (listed with {t})")).unwrap_or_default();
-        writeln!(out, "  {:<16} {}{listed}", c.resource_type, c.capabilities.names().join(", "))?;
+        let listed = c.listed_with.as_ref().map(|t| format!(" (listed with {})", p(t))).unwrap_or_default();
+        writeln!(out, "  {:<16} {}{listed}", p(&c.resource_type), c.capabilities.names().join(", "))?;
     }
     Ok(())
 }

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::bindings::*;
 use crate::egress::{EgressCounts, EgressLimits, EgressPolicy};
 use crate::guest_log::GuestOutput;
+use crate::interrupt::{Interrupt, Interrupted};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
 use crate::secrets::Redactor;
-use crate::store::{PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId};
+use crate::store::{Lease, PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId};
 use crate::tenant::ResolvedTenant;
 
 #[derive(Debug, Clone)]
@@ -54,11 +55,35 @@ impl RetryPolicy {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SyncOptions {
     pub sandbox: Sandbox,
     pub egress: EgressLimits,
     pub retry: RetryPolicy,
+    /// Most records (resources, entitlements and grants) one sync may store: a source that lies about its size
+    /// cannot fill the disk.
+    pub max_records: u64,
+    /// Complete syncs kept per tenant; older ones, and unfinished ones nobody can resume, are pruned after each
+    /// complete sync. At least 2, so `diff` has two to compare.
+    pub keep_syncs: usize,
+    /// Stops the sync, leaving it resumable, when the process is signalled.
+    pub interrupt: Interrupt,
+}
+
+pub const DEFAULT_MAX_RECORDS: u64 = 25_000_000;
+pub const DEFAULT_KEEP_SYNCS: usize = 3;
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            sandbox: Sandbox::default(),
+            egress: EgressLimits::default(),
+            retry: RetryPolicy::default(),
+            max_records: DEFAULT_MAX_RECORDS,
+            keep_syncs: DEFAULT_KEEP_SYNCS,
+            interrupt: Interrupt::default(),
+        }
+    }
 }
 
 /// What the driver reports while it runs (a terminal progress display, a log, or nothing).
@@ -161,19 +186,20 @@ impl OpenSession {
     /// failed (with the redacted error and its checkpoint, so it can be resumed) and the tenant's previous
     /// complete sync stays the one readers see.
     pub async fn sync(&mut self, component: &LoadedComponent, metadata: &ConnectorMetadata, store: &mut Store, options: &SyncOptions, progress: &dyn Progress, start: Start) -> Result<SyncReport> {
-        let (sync_id, resume) = match start {
+        let (lease, resume) = match start {
             Start::Fresh => (store.begin_sync(&self.tenant, &metadata.name, &metadata.version, &component.sha256)?, None),
-            Start::Resume { sync_id, checkpoint } => {
-                store.reopen_sync(sync_id)?;
-                (sync_id, checkpoint)
-            }
+            Start::Resume { sync_id, checkpoint } => (store.take_over(sync_id)?, checkpoint),
         };
-        let writer = store.page_writer(sync_id)?;
+        let sync_id = lease.sync;
+        let writer = store.page_writer(&lease)?;
         let mut run = Run { instance: &mut self.instance, store, writer, sync_id, options, progress, retries: 0, waited: Duration::ZERO, component_time: Duration::ZERO, stored: SyncCounts::default() };
         let deadline = options.sandbox.sync_timeout;
-        let outcome = match tokio::time::timeout(deadline, run.all(metadata, resume)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(anyhow!("the sync ran past its {} s deadline", deadline.as_secs_f64())),
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(deadline, run.all(metadata, resume)) => match outcome {
+                Ok(outcome) => outcome,
+                Err(_) => Err(anyhow!("the sync ran past its {} s deadline", deadline.as_secs_f64())),
+            },
+            signal = options.interrupt.wait() => Err(Interrupted { signal, sync: Some(sync_id) }.into()),
         };
         // Whatever happened, the pages already queued are committed before the sync is marked either way.
         let (writer, retries, component_time) = (run.writer, run.retries, run.component_time);
@@ -186,7 +212,10 @@ impl OpenSession {
         match outcome {
             Ok(store_time) => {
                 let egress = self.policy.stats.snapshot();
-                store.finish_sync(sync_id, egress.requests, egress.bytes_received)?;
+                store.finish_sync(&lease, egress.requests, egress.bytes_received)?;
+                if let Err(e) = store.prune(&self.tenant, options.keep_syncs) {
+                    tracing::warn!("sync {sync_id} is complete, but older syncs could not be pruned: {e:#}");
+                }
                 Ok(SyncReport {
                     sync_id,
                     counts: store.counts(sync_id)?,
@@ -198,12 +227,29 @@ impl OpenSession {
                     peak_guest_memory: self.instance.peak_memory(),
                 })
             }
-            Err(e) => {
-                let e = explain(&self.policy, &self.redactor, e);
-                store.fail_sync(sync_id, &format!("{e:#}"))?;
-                Err(e)
-            }
+            Err(e) => Err(self.record_failure(store, &lease, e)),
         }
+    }
+
+    /// Records how a sync ended badly, and returns the error to report: a signal leaves the sync interrupted,
+    /// anything else failed with its redacted error (both resumable). A sync another process took over is
+    /// left as that process has it.
+    fn record_failure(&self, store: &mut Store, lease: &Lease, e: anyhow::Error) -> anyhow::Error {
+        let (e, marked) = match e.downcast_ref::<Interrupted>() {
+            Some(interrupted) => {
+                let marked = store.interrupt_sync(lease, &format!("interrupted by {}", interrupted.signal.name()));
+                (e, marked)
+            }
+            None => {
+                let e = explain(&self.policy, &self.redactor, e);
+                let marked = store.fail_sync(lease, &format!("{e:#}"));
+                (e, marked)
+            }
+        };
+        if let Err(not_marked) = marked {
+            tracing::debug!("sync {} not marked: {not_marked:#}", lease.sync);
+        }
+        e
     }
 }
 
@@ -216,11 +262,15 @@ fn check_repeats(done: Vec<PageDone>) -> Result<()> {
 }
 
 /// An error as the user should read it: redacted, and with the host's own reason when authentication failed
-/// (the guest only knows it was refused).
+/// (the guest only knows its request was refused or could not be sent, and names its own request).
 pub fn explain(policy: &EgressPolicy, redactor: &Redactor, e: anyhow::Error) -> anyhow::Error {
     let message = format!("{e:#}");
-    match policy.auth.last_failure().filter(|_| message.contains("unauthenticated")) {
-        Some(reason) => anyhow!("authentication failed: {reason}"),
+    match policy.auth.last_failure() {
+        Some(reason) => {
+            // The driver's note on its retries still holds.
+            let retries = message.rfind(" (gave up after ").map_or("", |at| &message[at..]);
+            anyhow!("authentication failed: {reason}{retries}")
+        }
         None => anyhow!(redactor.redact(&message)),
     }
 }
@@ -298,7 +348,7 @@ impl Run<'_> {
                 bail!("the component listed a resource of undeclared type `{}`", r.id.resource_type);
             }
             let checkpoint = serde_json::to_string(&Checkpoint::Resources { resource_type: resource_type.to_string(), next: page.next_token.clone() })?;
-            self.stored.add(resource_type, page.resources.len() as u64, page.entitlements.len() as u64, page.grants.len() as u64);
+            self.tally(resource_type, page.resources.len(), page.entitlements.len(), page.grants.len())?;
             let label = format!("listing {resource_type}: {}", token.as_deref().map_or("the first page".to_string(), |t| format!("the page at token `{t}`")));
             let job = PageJob { resources: page.resources, entitlements: page.entitlements, grants: page.grants, checkpoint, label };
             let done = self.writer.send(job).await?;
@@ -327,6 +377,7 @@ impl Run<'_> {
                 let page = self.retrying("list-entitlements", async |i: &mut Instance| i.list_entitlements(resource, t.as_deref()).await).await?;
                 (page.entitlements, Vec::new(), page.next_token)
             };
+            self.tally(&resource.resource_type, 0, entitlements.len(), grant_page.len())?;
             let label = format!("{} of {}:{}", if grants { "grants" } else { "entitlements" }, resource.resource_type, resource.id);
             let job = PageJob { resources: Vec::new(), entitlements, grants: grant_page, checkpoint: checkpoint.to_string(), label };
             let done = self.writer.send(job).await?;
@@ -340,6 +391,19 @@ impl Run<'_> {
                 None => return Ok(()),
             }
         }
+    }
+
+    /// Counts a page's records against the sync's cap before they are stored.
+    fn tally(&mut self, resource_type: &str, resources: usize, entitlements: usize, grants: usize) -> Result<()> {
+        self.stored.add(resource_type, resources as u64, entitlements as u64, grants as u64);
+        let total = self.stored.resources.iter().map(|(_, n)| n).sum::<u64>() + self.stored.entitlements + self.stored.grants;
+        if total > self.options.max_records {
+            bail!(
+                "the sync passed its cap of {} stored records (resources, entitlements and grants); if the source really is this large, raise the max_records limit",
+                self.options.max_records
+            );
+        }
+        Ok(())
     }
 
     /// Calls the component, retrying what the connector says a retry may cure.

@@ -69,7 +69,8 @@ impl Fleet {
         let mut waiting = tenants.into_iter();
         let mut running = JoinSet::new();
         loop {
-            while running.len() < parallel {
+            // Once signalled, no new tenant starts; running ones stop and are marked interrupted.
+            while running.len() < parallel && shared.fleet.options.interrupt.signalled().is_none() {
                 let Some((name, spec)) = waiting.next() else { break };
                 let (shared, handle, redactor) = (shared.clone(), handle.clone(), redactor.child());
                 // Each running tenant drives its sync on a thread of its own: guests run in parallel on every

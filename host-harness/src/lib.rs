@@ -5,10 +5,13 @@
 pub mod auth;
 pub mod bindings;
 pub mod cli;
+pub mod display;
 pub mod driver;
 pub mod egress;
+pub mod files;
 pub mod fleet;
 pub mod guest_log;
+pub mod interrupt;
 pub mod records;
 pub mod runtime;
 pub mod scim;

@@ -1,6 +1,6 @@
 //! A sync killed with SIGKILL in the middle resumes from its last checkpoint, asks only for the pages it does
 //! not have, and ends with exactly what a clean sync stores. Until then, readers see no partial data unless
-//! they ask for that sync by id.
+//! they ask for that sync by id, and no other process may take it over while its own is alive.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,6 +52,11 @@ fn a_killed_sync_resumes_from_its_checkpoint_and_equals_a_clean_sync() {
         assert!(Instant::now() < deadline, "the sync never got going");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // While it runs, it is its process's: a second writer is refused, and writes nothing.
+    let (code, _, err) = cli(&[args(&double, store, cache), vec!["--resume".into()]].concat());
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error: sync 1 is still running in another process (last heard from "), "{err}");
+    assert!(err.ends_with(" s ago); let it finish, or resume once it has stopped\n"), "{err}");
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     let served = double.counts().users_pages - before.users_pages;
