@@ -4,6 +4,7 @@
 
 use std::io::Read as _;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 
@@ -13,8 +14,25 @@ pub const COMPONENT_MAX_BYTES: u64 = 256 << 20;
 pub const TENANTS_FILE_MAX_BYTES: u64 = 16 << 20;
 pub const SECRET_FILE_MAX_BYTES: u64 = 64 << 10;
 
-/// Reads a whole regular file of at most `max` bytes. `what` names it in errors ("secret file", …).
+/// How long one file may take to read: a regular file on a hung network mount would otherwise block forever.
+const READ_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Reads a whole regular file of at most `max` bytes, within `READ_DEADLINE`. `what` names it in errors
+/// ("secret file", …).
 pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+    let (owned_path, owned_what) = (path.to_path_buf(), what.to_string());
+    let (tell, told) = std::sync::mpsc::channel();
+    // A thread of its own, so a read that never returns costs a parked thread, not the whole run.
+    std::thread::Builder::new().name("file-read".into()).spawn(move || {
+        let _ = tell.send(read_now(&owned_path, max, &owned_what));
+    })?;
+    match told.recv_timeout(READ_DEADLINE) {
+        Ok(result) => result,
+        Err(_) => bail!("cannot read {what} {}: it did not finish within {} s", path.display(), READ_DEADLINE.as_secs()),
+    }
+}
+
+fn read_now(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     let file = open_regular(path, what)?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     if size > max {
