@@ -1,8 +1,7 @@
 //! Shared by the end-to-end tests: run the harness CLI in-process, and the expected export of a company.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub mod source;
 
@@ -183,8 +182,4 @@ pub fn assert_export_matches(lines: &[Value], company: &Company) {
         let id = g["id"].as_str().unwrap();
         assert_eq!(format!("{}:{}:{}", g["entitlement"].as_str().unwrap(), g["principal_type"].as_str().unwrap(), g["principal_id"].as_str().unwrap()), id);
     }
-}
-
-pub fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
 }

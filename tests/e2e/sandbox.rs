@@ -2,10 +2,8 @@
 //! component is stopped with its own specific error, no credential reaches anything the guest can see or
 //! send, nothing reaches another host, and the well-behaved tenants syncing alongside get exactly their data.
 
-mod common;
-
-use common::source::Source;
-use common::*;
+use crate::common::source::Source;
+use crate::common::*;
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, DoubleOptions, PingboardDouble};
 use serde_json::Value;
 
@@ -129,7 +127,7 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
 
     // The snoop found no credential and no way out, and said so to the only place it could.
     let seen = source.seen();
-    let exfil: Vec<&str> = seen.iter().filter(|s| s.uri == "/exfil").map(|s| s.body.as_str()).collect();
+    let exfil: Vec<&str> = seen.iter().filter(|s| s.method == "POST" && s.uri == "/exfil").map(|s| s.body.as_str()).collect();
     assert!(!exfil.iter().any(|b| b.starts_with("echo")), "a stopped tenant sent nothing more: {exfil:?}");
     let snoop = exfil.iter().find(|b| b.starts_with("config:")).expect("the snoop's report");
     let snoop: Vec<&str> = snoop.lines().collect();

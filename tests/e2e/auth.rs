@@ -1,9 +1,7 @@
 //! The host performs Pingboard's OAuth client-credentials exchange for the component: one token per sync,
 //! reused, refreshed once on a 401; a refused secret is one clear line that never shows the secret.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use pingboard_double::{CLIENT_ID, Company, CompanySpec, DoubleOptions, Faults, PingboardDouble};
 
 #[test]

@@ -1,11 +1,9 @@
 //! The fault matrix at 5,000 users: every sync either ends with exactly the company (what a fault-free sync
 //! stores) or fails with the named error and leaves the last good sync in place.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 use pingboard_double::{Company, CompanySpec, DoubleOptions, Faults, PingboardDouble};
 
 const PAGE: &str = "page_size=500";

@@ -8,19 +8,12 @@ use std::time::{Duration, Instant};
 
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, Faults, PingboardDouble};
 
+use crate::cli;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_connector-harness");
 
 fn harness(args: &[&str]) -> std::process::Output {
     Command::new(BINARY).args(args).env_remove("RUST_LOG").output().unwrap()
-}
-
-/// The same CLI, in this process (faster, and what the other tests use).
-fn in_process(args: &[String]) -> (i32, String, String) {
-    let mut argv: Vec<std::ffi::OsString> = vec!["connector-harness".into()];
-    argv.extend(args.iter().map(Into::into));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = connector_harness::cli::run(argv, &mut out, &mut err, false);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
 }
 
 fn sync_args(double: &PingboardDouble, store: &Path, cache: &Path, secret: &str) -> Vec<String> {
@@ -35,7 +28,7 @@ fn sync_args(double: &PingboardDouble, store: &Path, cache: &Path, secret: &str)
 }
 
 fn export(store: &Path) -> String {
-    let (code, out, err) = in_process(&["export".into(), "--store".into(), store.display().to_string(), "--format".into(), "jsonl".into()]);
+    let (code, out, err) = cli(&["export".into(), "--store".into(), store.display().to_string(), "--format".into(), "jsonl".into()]);
     assert_eq!(code, 0, "{err}");
     out
 }
@@ -87,7 +80,7 @@ fn export_into_a_pipe_that_closes_early_exits_quietly() {
     let double = PingboardDouble::start(Company::generate(CompanySpec::sized(2000))).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s.db");
-    assert_eq!(in_process(&sync_args(&double, &store, &dir.path().join("cache"), CLIENT_SECRET)).0, 0);
+    assert_eq!(cli(&sync_args(&double, &store, &dir.path().join("cache"), CLIENT_SECRET)).0, 0);
     // `export | head -1`: read one line, then close the pipe while the export still has megabytes to write.
     let mut child = Command::new(BINARY)
         .args(["export", "--store", store.to_str().unwrap(), "--format", "jsonl"])
@@ -109,7 +102,7 @@ fn a_signalled_sync_is_left_interrupted_and_resumes_to_the_same_result() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let clean = dir.path().join("clean.db");
-    assert_eq!(in_process(&sync_args(&double, &clean, &cache, CLIENT_SECRET)).0, 0);
+    assert_eq!(cli(&sync_args(&double, &clean, &cache, CLIENT_SECRET)).0, 0);
     for (signal, name, code) in [(libc::SIGTERM, "SIGTERM", 143), (libc::SIGINT, "SIGINT", 130)] {
         let store = dir.path().join(format!("{name}.db"));
         double.set_faults(Faults { delay: Some(Duration::from_millis(100)), ..Faults::default() });
@@ -130,7 +123,7 @@ fn a_signalled_sync_is_left_interrupted_and_resumes_to_the_same_result() {
         let stored = connector_harness::store::Store::open_existing(&store).unwrap().sync(1).unwrap().unwrap();
         assert_eq!((stored.state.as_str(), stored.error.as_deref()), ("interrupted", Some(format!("interrupted by {name}").as_str())));
 
-        let (code, out, err) = in_process(&[sync_args(&double, &store, &cache, CLIENT_SECRET), vec!["--resume".into()]].concat());
+        let (code, out, err) = cli(&[sync_args(&double, &store, &cache, CLIENT_SECRET), vec!["--resume".into()]].concat());
         assert_eq!(code, 0, "{err}");
         assert!(out.starts_with("synced tenant `default` (sync 1)"), "{out}");
         assert_eq!(export(&store), export(&clean), "the resumed sync equals a clean one");
@@ -167,7 +160,7 @@ fn a_reader_that_may_not_write_the_store_reads_it_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let (store, cache) = (dir.path().join("s.db"), dir.path().join("cache"));
-    assert_eq!(in_process(&sync_args(&double, &store, &cache, CLIENT_SECRET)).0, 0);
+    assert_eq!(cli(&sync_args(&double, &store, &cache, CLIENT_SECRET)).0, 0);
     let expected = export(&store);
     let leftovers = || ["s.db-wal", "s.db-shm"].iter().filter(|f| dir.path().join(f).exists()).count();
     assert_eq!(leftovers(), 0, "the writer closed cleanly");
@@ -186,7 +179,7 @@ fn a_reader_that_may_not_write_the_store_reads_it_and_leaves_nothing_behind() {
     drop(held);
 
     // And the owner syncs again as before.
-    let (code, out, err) = in_process(&sync_args(&double, &store, &cache, CLIENT_SECRET));
+    let (code, out, err) = cli(&sync_args(&double, &store, &cache, CLIENT_SECRET));
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("synced tenant `default` (sync 2)"), "{out}");
 }

@@ -1,9 +1,7 @@
 //! The built component, run by the harness CLI, syncs a generated company from the Pingboard double: the export
 //! must equal the company exactly, at the minimum number of requests.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use pingboard_double::{Company, CompanySpec, PingboardDouble};
 
 fn large_company() -> Company {

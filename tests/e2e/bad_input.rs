@@ -1,9 +1,7 @@
 //! Bad input gets one clear line naming the problem, a non-zero exit, no secret anywhere, and the store as it
 //! was: the last complete sync is still what readers see.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, Faults, PingboardDouble};
 
 const SECRET: &str = "s3cr3t-never-printed";

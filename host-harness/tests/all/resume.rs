@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, Faults, PingboardDouble};
 
+use crate::cli;
+
 fn args(double: &PingboardDouble, store: &str, cache: &str) -> Vec<String> {
     [
         "--cache-dir", cache, "sync", "--component", &component_build::pingboard_component().display().to_string(), "--store", store,
@@ -16,14 +18,6 @@ fn args(double: &PingboardDouble, store: &str, cache: &str) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-fn cli(args: &[String]) -> (i32, String, String) {
-    let mut argv: Vec<std::ffi::OsString> = vec!["connector-harness".into()];
-    argv.extend(args.iter().map(Into::into));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = connector_harness::cli::run(argv, &mut out, &mut err, false);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
 }
 
 fn export(store: &str, sync: Option<&str>) -> (i32, String, String) {

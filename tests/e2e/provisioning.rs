@@ -1,9 +1,7 @@
 //! Writes through the component, gated by --provisioning on both sides of the sandbox: each one against the
 //! double, then a fresh sync that shows the change; the idempotent cases; the refusals; and the SCIM view.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
 use serde_json::{Value, json};
 
