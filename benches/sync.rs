@@ -19,9 +19,10 @@ use connector_harness::runtime::{LoadedComponent, Runtime};
 use connector_harness::secrets::Secret;
 use connector_harness::store::Store;
 use connector_harness::tenant::{ResolvedTenant, TenantSpec};
-use pingboard_connector::connector::Session;
-use pingboard_connector::http::{HttpClient, Request, Response};
-use pingboard_connector::model as m;
+use connector_sdk::ConnectorSession as _;
+use connector_sdk::http::{HttpClient, Request, Response};
+use connector_sdk::model as m;
+use pingboard_connector::connector::{Pingboard, Session};
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
 
 const PAGE_SIZE: usize = 1000;
@@ -160,7 +161,7 @@ struct NativeHttp {
 }
 
 impl HttpClient for NativeHttp {
-    fn send(&self, request: &Request) -> pingboard_connector::error::Result<Response> {
+    fn send(&self, request: &Request) -> connector_sdk::Result<Response> {
         let response = self.agent.get(&request.url).header("authorization", &self.bearer).call().unwrap();
         let status = response.status().as_u16();
         let body = read_body(response);
@@ -179,8 +180,8 @@ fn native(double: &PingboardDouble, store_path: &Path) -> Run {
     let session = Session::open(&http, &config, false).unwrap();
     let mut store = Store::open(store_path).unwrap();
     let lease = store.begin_sync("bench", "pingboard", "native", "native").unwrap();
-    let types: Vec<w::ResourceType> = session.resource_types().into_iter().map(resource_type).collect();
-    let capabilities: Vec<w::ResourceTypeCapabilities> = pingboard_connector::connector::metadata().capabilities.into_iter().map(capability).collect();
+    let types: Vec<w::ResourceType> = session.resource_types().unwrap().into_iter().map(resource_type).collect();
+    let capabilities: Vec<w::ResourceTypeCapabilities> = <Pingboard as connector_sdk::Connector>::metadata().capabilities.into_iter().map(capability).collect();
     store.put_resource_types(lease.sync, &types, &capabilities).unwrap();
     for listed in capabilities.iter().filter(|c| c.listed_with.is_none()) {
         let mut token: Option<String> = None;

@@ -1,13 +1,13 @@
 //! The Pingboard REST API v2 client: URLs, envelopes, paging and HTTP status classification. It knows the
-//! wire format (see shared/reference/pingboard-api.md) and nothing about resources or grants.
+//! wire format and nothing about resources or grants.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::error::{ConnectorError, Result};
-use crate::http::{HttpClient, Method, Request, Response, retry_after_ms};
+use connector_sdk::error::{ConnectorError, Result};
+use connector_sdk::http::{HttpClient, Method, Request, Response, percent_encode, retry_after_ms};
 
 /// The two listings a sync reads. Locations and departments are groups in Pingboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,19 +251,6 @@ fn parse_listing(body: &[u8], key: &str, page: u32, asked_page_size: u32, contex
     Ok(Listing { records, page, page_count, count })
 }
 
-/// Percent-encodes everything but unreserved characters: safe as one path segment or one query value.
-fn percent_encode(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,11 +316,5 @@ mod tests {
         assert_eq!(check_status(&response(400, None, r#"{"errors":["page_size is invalid"]}"#), "c"),
             Err(ConnectorError::Rejected("c: HTTP 400: page_size is invalid".into())));
         assert_eq!(check_status(&response(204, None, ""), "c"), Ok(()));
-    }
-
-    #[test]
-    fn ids_are_encoded_as_one_path_segment() {
-        assert_eq!(percent_encode("42"), "42");
-        assert_eq!(percent_encode("a/b c"), "a%2Fb%20c");
     }
 }

@@ -1,8 +1,8 @@
 //! The connector's configuration: its schema (declared in metadata) and the parsed, non-secret values the host
 //! passes to `open`. `client_secret` is declared secret: the host keeps it and performs the OAuth exchange.
 
-use crate::error::{ConnectorError, Result};
-use crate::model::ConfigField;
+use connector_sdk::error::{ConnectorError, Result};
+use connector_sdk::model::ConfigField;
 
 pub const BASE_URL: &str = "base_url";
 pub const CLIENT_ID: &str = "client_id";

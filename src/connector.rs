@@ -1,4 +1,4 @@
-//! The connector's calls as plain Rust over any `HttpClient`: what the component exports, minus the WIT glue.
+//! The Pingboard connector: its metadata, and a session's calls over any `HttpClient`.
 
 use std::cell::RefCell;
 
@@ -7,30 +7,43 @@ use serde_json::value::RawValue;
 
 use crate::api::{Collection, Listing, PingboardApi};
 use crate::config::{self, Config};
-use crate::error::{ConnectorError, Result};
-use crate::http::HttpClient;
-use crate::model::*;
+use connector_sdk::error::{ConnectorError, Result};
+use connector_sdk::http::HttpClient;
+use connector_sdk::model::*;
+use connector_sdk::{Connector, ConnectorSession, page};
 use crate::provisioning;
 use crate::resources::{self, DEPARTMENT, GROUP, GROUP_LIKE, LOCATION, USER, group, user};
 
-pub fn metadata() -> Metadata {
-    Metadata {
-        name: "pingboard",
-        version: env!("CARGO_PKG_VERSION"),
-        description: "Pingboard users, groups, locations and departments, with group membership.",
-        config_schema: config::schema(),
-        base_url_field: config::BASE_URL,
-        auth: AuthScheme::OAuth2ClientCredentials(OAuth2ClientCredentials {
-            token_path: "/oauth/token",
-            client_id_field: config::CLIENT_ID,
-            client_secret_field: config::CLIENT_SECRET,
-            credentials_in: CredentialsPlacement::FormBody,
-            grant_type_in: ParameterPlacement::Query,
-            extra_params: Vec::new(),
-        }),
-        capabilities: resources::capabilities(),
+/// The connector, as the SDK exports it.
+pub struct Pingboard;
+
+impl Connector for Pingboard {
+    type Session<H: HttpClient + 'static> = Session<H>;
+
+    fn metadata() -> Metadata {
+        Metadata {
+            name: "pingboard",
+            version: env!("CARGO_PKG_VERSION"),
+            description: "Pingboard users, groups, locations and departments, with group membership.",
+            config_schema: config::schema(),
+            base_url_field: config::BASE_URL,
+            auth: AuthScheme::OAuth2ClientCredentials(OAuth2ClientCredentials {
+                token_path: "/oauth/token",
+                client_id_field: config::CLIENT_ID,
+                client_secret_field: config::CLIENT_SECRET,
+                credentials_in: CredentialsPlacement::FormBody,
+                grant_type_in: ParameterPlacement::Query,
+                extra_params: Vec::new(),
+            }),
+            capabilities: resources::capabilities(),
+        }
+    }
+
+    fn open<H: HttpClient + 'static>(http: H, config: &[(String, String)], provisioning: bool) -> Result<Session<H>> {
+        Session::open(http, config, provisioning)
     }
 }
+
 
 pub struct Session<H> {
     api: PingboardApi<H>,
@@ -59,17 +72,13 @@ enum GroupsToken {
 
 impl GroupsToken {
     fn parse(token: Option<&str>) -> Result<Self> {
-        let Some(text) = token else { return Ok(Self::Page(1)) };
-        let bad = || ConnectorError::Internal(format!("`{text}` is not a page token this connector issued"));
-        let parts: Vec<&str> = text.split(':').collect();
-        match parts.as_slice() {
-            [page] => Ok(Self::Page(parse_token(Some(page))?)),
-            [page, record, member] => Ok(Self::Grants {
-                page: parse_token(Some(page))?,
-                record: record.parse().map_err(|_| bad())?,
-                member: member.parse().map_err(|_| bad())?,
-            }),
-            _ => Err(bad()),
+        match token {
+            Some(text) if text.contains(':') => {
+                let [page, record, member] = page::numbers::<3>(text)?;
+                let page = u32::try_from(page).ok().filter(|&p| p >= 1).ok_or_else(|| page::not_issued(text))?;
+                Ok(Self::Grants { page, record, member })
+            }
+            token => Ok(Self::Page(page::number(token)?)),
         }
     }
 }
@@ -79,27 +88,29 @@ impl<H: HttpClient> Session<H> {
         let config = Config::parse(config)?;
         Ok(Self { api: PingboardApi::new(http, config.base_url, config.page_size), provisioning, groups_page: RefCell::new(None) })
     }
+}
 
+impl<H: HttpClient> ConnectorSession for Session<H> {
     /// One request: the first user, which proves the token works and the account can read users.
-    pub fn validate(&self) -> Result<String> {
+    fn validate(&self) -> Result<String> {
         let listing = self.api.list_sized(Collection::Users, 1, 1)?;
         Ok(format!("Pingboard API reachable; {} users visible", listing.count))
     }
 
-    pub fn resource_types(&self) -> Vec<ResourceType> {
-        resources::resource_types()
+    fn resource_types(&self) -> Result<Vec<ResourceType>> {
+        Ok(resources::resource_types())
     }
 
     /// `user` pages through `/users`. `group` pages through `/groups` and returns groups, locations and
     /// departments together with their member entitlements and grants; `location` and `department` are
     /// therefore listed with `group` (see capabilities) and list nothing on their own.
-    pub fn list_resources(&self, resource_type: &str, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage> {
+    fn list_resources(&self, resource_type: &str, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage> {
         if parent.is_some() {
             return Ok(ResourcePage::default()); // Pingboard resources have no parents.
         }
         match resource_type {
             USER => {
-                let page = parse_token(token)?;
+                let page = page::number(token)?;
                 let listing = self.api.list(Collection::Users, page)?;
                 let context = format!("GET /api/v2/users page {page}");
                 let resources = listing
@@ -115,6 +126,66 @@ impl<H: HttpClient> Session<H> {
         }
     }
 
+    fn list_entitlements(&self, resource: &ResourceId, _token: Option<&str>) -> Result<EntitlementPage> {
+        match resource.resource_type.as_str() {
+            USER => Ok(EntitlementPage::default()),
+            t if GROUP_LIKE.contains(&t) => {
+                let found = self.get_group(resource)?;
+                Ok(EntitlementPage { entitlements: vec![group::member_entitlement(resource, &found.1.display_name)], next_token: None })
+            }
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    fn list_grants(&self, resource: &ResourceId, _token: Option<&str>) -> Result<GrantPage> {
+        match resource.resource_type.as_str() {
+            USER => Ok(GrantPage::default()),
+            t if GROUP_LIKE.contains(&t) => {
+                let (record, _) = self.get_group(resource)?;
+                Ok(GrantPage { grants: group::member_grants(resource, &record), next_token: None })
+            }
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    fn get_resource(&self, id: &ResourceId) -> Result<Resource> {
+        match id.resource_type.as_str() {
+            USER => {
+                let context = format!("GET /api/v2/users/{}", id.id);
+                let record = self.api.get(Collection::Users, &id.id)?.ok_or_else(|| not_found(id))?;
+                user::to_resource(&record, record.to_string(), &context)
+            }
+            t if GROUP_LIKE.contains(&t) => Ok(self.get_group(id)?.1),
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    fn create_account(&self, fields: &[(String, String)]) -> Result<CreateOutcome> {
+        provisioning::create_account(self.provisioning()?, fields)
+    }
+
+    fn update_resource(&self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource> {
+        provisioning::update_resource(self.provisioning()?, id, fields)
+    }
+
+    fn create_resource(&self, resource_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome> {
+        provisioning::create_resource(self.provisioning()?, resource_type, fields)
+    }
+
+    fn delete_resource(&self, id: &ResourceId) -> Result<DeleteOutcome> {
+        provisioning::delete_resource(self.provisioning()?, id)
+    }
+
+    fn grant(&self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {
+        provisioning::grant(self.provisioning()?, principal, entitlement)
+    }
+
+    fn revoke(&self, grant: &Grant) -> Result<RevokeOutcome> {
+        provisioning::revoke(self.provisioning()?, grant)
+    }
+}
+
+impl<H: HttpClient> Session<H> {
     /// A groups page: its resources and entitlements on the first call, then its grants, at most
     /// `GRANTS_PER_CALL` a call, before the listing moves to the next page.
     fn list_groups(&self, token: GroupsToken) -> Result<ResourcePage> {
@@ -160,73 +231,15 @@ impl<H: HttpClient> Session<H> {
             record_at += 1;
             member_at = 0;
         }
-        out.next_token = current.next_page.map(|p| p.to_string());
+        out.next_token = current.next_page.map(page::of_number);
         drop(held);
         *self.groups_page.borrow_mut() = None;
         Ok(out)
     }
 
-    pub fn list_entitlements(&self, resource: &ResourceId, _token: Option<&str>) -> Result<EntitlementPage> {
-        match resource.resource_type.as_str() {
-            USER => Ok(EntitlementPage::default()),
-            t if GROUP_LIKE.contains(&t) => {
-                let found = self.get_group(resource)?;
-                Ok(EntitlementPage { entitlements: vec![group::member_entitlement(resource, &found.1.display_name)], next_token: None })
-            }
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    pub fn list_grants(&self, resource: &ResourceId, _token: Option<&str>) -> Result<GrantPage> {
-        match resource.resource_type.as_str() {
-            USER => Ok(GrantPage::default()),
-            t if GROUP_LIKE.contains(&t) => {
-                let (record, _) = self.get_group(resource)?;
-                Ok(GrantPage { grants: group::member_grants(resource, &record), next_token: None })
-            }
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    pub fn get_resource(&self, id: &ResourceId) -> Result<Resource> {
-        match id.resource_type.as_str() {
-            USER => {
-                let context = format!("GET /api/v2/users/{}", id.id);
-                let record = self.api.get(Collection::Users, &id.id)?.ok_or_else(|| not_found(id))?;
-                user::to_resource(&record, record.to_string(), &context)
-            }
-            t if GROUP_LIKE.contains(&t) => Ok(self.get_group(id)?.1),
-            other => Err(unknown_type(other)),
-        }
-    }
-
     /// Writes happen only in sessions opened with provisioning.
     fn provisioning(&self) -> Result<&PingboardApi<H>> {
         if self.provisioning { Ok(&self.api) } else { Err(ConnectorError::ProvisioningDisabled) }
-    }
-
-    pub fn create_account(&self, fields: &[(String, String)]) -> Result<CreateOutcome> {
-        provisioning::create_account(self.provisioning()?, fields)
-    }
-
-    pub fn update_resource(&self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource> {
-        provisioning::update_resource(self.provisioning()?, id, fields)
-    }
-
-    pub fn create_resource(&self, resource_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome> {
-        provisioning::create_resource(self.provisioning()?, resource_type, fields)
-    }
-
-    pub fn delete_resource(&self, id: &ResourceId) -> Result<DeleteOutcome> {
-        provisioning::delete_resource(self.provisioning()?, id)
-    }
-
-    pub fn grant(&self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {
-        provisioning::grant(self.provisioning()?, principal, entitlement)
-    }
-
-    pub fn revoke(&self, grant: &Grant) -> Result<RevokeOutcome> {
-        provisioning::revoke(self.provisioning()?, grant)
     }
 
     /// A group-like resource of the requested type; a group of another type is not found.
@@ -245,19 +258,8 @@ fn parse_record(raw: &serde_json::value::RawValue, context: &str) -> Result<Valu
     serde_json::from_str(raw.get()).map_err(|e| ConnectorError::bad_response(context, format!("a record is not valid JSON ({e})")))
 }
 
-fn parse_token(token: Option<&str>) -> Result<u32> {
-    match token {
-        None => Ok(1),
-        Some(t) => t
-            .parse::<u32>()
-            .ok()
-            .filter(|&p| p >= 1)
-            .ok_or_else(|| ConnectorError::Internal(format!("`{t}` is not a page token this connector issued"))),
-    }
-}
-
 fn next_token(listing: &Listing) -> Option<String> {
-    listing.next_page().map(|p| p.to_string())
+    listing.next_page().map(page::of_number)
 }
 
 fn unknown_type(resource_type: &str) -> ConnectorError {
@@ -270,35 +272,10 @@ fn not_found(id: &ResourceId) -> ConnectorError {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
+    use connector_sdk::fake::FakeHttp;
     use serde_json::json;
 
     use super::*;
-    use crate::http::{Request, Response};
-
-    /// Serves canned responses by URL and records what was asked.
-    #[derive(Default)]
-    struct FakeHttp {
-        responses: HashMap<String, (u16, String)>,
-        asked: RefCell<Vec<String>>,
-    }
-
-    impl FakeHttp {
-        fn with(mut self, path: &str, status: u16, body: serde_json::Value) -> Self {
-            self.responses.insert(format!("https://pb.test{path}"), (status, body.to_string()));
-            self
-        }
-    }
-
-    impl HttpClient for FakeHttp {
-        fn send(&self, request: &Request) -> Result<Response> {
-            self.asked.borrow_mut().push(request.url.clone());
-            let (status, body) = self.responses.get(&request.url).cloned().unwrap_or((404, "{}".into()));
-            Ok(Response { status, retry_after: None, body: body.into_bytes() })
-        }
-    }
 
     fn config(page_size: &str) -> Vec<(String, String)> {
         vec![("base_url".into(), "https://pb.test".into()), ("page_size".into(), page_size.into())]
@@ -310,9 +287,9 @@ mod tests {
 
     #[test]
     fn users_page_until_page_count() {
-        let http = FakeHttp::default()
-            .with("/api/v2/users?page=1&page_size=2", 200, json!({"users": [{"id": "1", "email": "a@x.test"}, {"id": "2"}], "meta": meta("users", 1, 2, 3, 2)}))
-            .with("/api/v2/users?page=2&page_size=2", 200, json!({"users": [{"id": "3", "reports_to_id": 1}], "meta": meta("users", 2, 2, 3, 2)}));
+        let http = FakeHttp::new()
+            .with("https://pb.test/api/v2/users?page=1&page_size=2", 200, json!({"users": [{"id": "1", "email": "a@x.test"}, {"id": "2"}], "meta": meta("users", 1, 2, 3, 2)}))
+            .with("https://pb.test/api/v2/users?page=2&page_size=2", 200, json!({"users": [{"id": "3", "reports_to_id": 1}], "meta": meta("users", 2, 2, 3, 2)}));
         let session = Session::open(&http, &config("2"), false).unwrap();
         let first = session.list_resources(USER, None, None).unwrap();
         assert_eq!(first.resources.iter().map(|r| r.id.id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
@@ -321,13 +298,12 @@ mod tests {
         assert_eq!(second.resources[0].user.as_ref().unwrap().manager_id.as_deref(), Some("1"));
         assert_eq!(second.next_token, None);
         assert!(first.entitlements.is_empty() && first.grants.is_empty());
-        assert_eq!(http.asked.borrow().len(), 2);
+        assert_eq!(http.asked().len(), 2);
     }
 
     #[test]
     fn one_groups_listing_serves_groups_locations_and_departments_with_members() {
-        let http = FakeHttp::default().with(
-            "/api/v2/groups?page=1&page_size=1000",
+        let http = FakeHttp::new().with("https://pb.test/api/v2/groups?page=1&page_size=1000",
             200,
             json!({"groups": [
                 {"id": "10", "name": "Platform", "type": "group", "links": {"users": ["1", "2"]}},
@@ -346,14 +322,13 @@ mod tests {
         assert_eq!(page.next_token, None);
         // Listed with `group`: no request of their own.
         assert_eq!(session.list_resources(LOCATION, None, None).unwrap(), ResourcePage::default());
-        assert_eq!(http.asked.borrow().len(), 1);
+        assert_eq!(http.asked().len(), 1);
     }
 
     #[test]
     fn a_groups_page_returns_its_grants_over_several_calls_without_more_requests() {
         let big: Vec<String> = (0..25_000).map(|i| i.to_string()).collect();
-        let http = FakeHttp::default().with(
-            "/api/v2/groups?page=1&page_size=1000",
+        let http = FakeHttp::new().with("https://pb.test/api/v2/groups?page=1&page_size=1000",
             200,
             json!({"groups": [
                 {"id": "7", "name": "Lisbon", "type": "location", "links": {"users": big}},
@@ -370,12 +345,12 @@ mod tests {
         assert_eq!(second.grants[0].id, "location:7:member:user:20000");
         assert_eq!(second.grants[5_000].id, "group:8:member:user:1");
         assert_eq!(second.next_token, None);
-        assert_eq!(http.asked.borrow().len(), 1, "the page is fetched once");
+        assert_eq!(http.asked().len(), 1, "the page is fetched once");
 
         // A resumed sync continues from the token in a new session, fetching that page again.
         let resumed = Session::open(&http, &config("1000"), false).unwrap();
         assert_eq!(resumed.list_resources(GROUP, None, Some("1:0:20000")).unwrap(), second);
-        assert_eq!(http.asked.borrow().len(), 2);
+        assert_eq!(http.asked().len(), 2);
         for bad in ["1:x:2", "1:2", "0", "a:b:c"] {
             assert!(matches!(resumed.list_resources(GROUP, None, Some(bad)), Err(ConnectorError::Internal(_))), "{bad}");
         }
@@ -383,9 +358,9 @@ mod tests {
 
     #[test]
     fn single_resources_and_their_grants_are_fetched_by_id() {
-        let http = FakeHttp::default()
-            .with("/api/v2/groups/12", 200, json!({"groups": [{"id": "12", "name": "Finance", "type": "department", "links": {"users": ["2"]}}]}))
-            .with("/api/v2/users/2", 200, json!({"users": [{"id": "2", "first_name": "Zoë"}]}));
+        let http = FakeHttp::new()
+            .with("https://pb.test/api/v2/groups/12", 200, json!({"groups": [{"id": "12", "name": "Finance", "type": "department", "links": {"users": ["2"]}}]}))
+            .with("https://pb.test/api/v2/users/2", 200, json!({"users": [{"id": "2", "first_name": "Zoë"}]}));
         let session = Session::open(&http, &config("10"), false).unwrap();
         assert_eq!(session.get_resource(&ResourceId::new(USER, "2")).unwrap().display_name, "Zoë");
         assert_eq!(session.get_resource(&ResourceId::new(DEPARTMENT, "12")).unwrap().display_name, "Finance");
@@ -399,7 +374,7 @@ mod tests {
 
     #[test]
     fn writes_refuse_without_provisioning_before_any_request() {
-        let http = FakeHttp::default();
+        let http = FakeHttp::new();
         let session = Session::open(&http, &config("10"), false).unwrap();
         let user = ResourceId::new(USER, "1");
         let fields = vec![("name".to_string(), "x".to_string())];
@@ -409,12 +384,12 @@ mod tests {
         assert_eq!(session.update_resource(&user, &fields), Err(ConnectorError::ProvisioningDisabled));
         assert_eq!(session.create_resource(GROUP, &fields), Err(ConnectorError::ProvisioningDisabled));
         assert_eq!(session.delete_resource(&user), Err(ConnectorError::ProvisioningDisabled));
-        assert!(http.asked.borrow().is_empty());
+        assert!(http.asked().is_empty());
     }
 
     #[test]
     fn metadata_declares_host_performed_oauth_and_single_pass_capabilities() {
-        let m = metadata();
+        let m = Pingboard::metadata();
         assert_eq!(m.base_url_field, "base_url");
         let AuthScheme::OAuth2ClientCredentials(oauth) = &m.auth else { panic!("{:?}", m.auth) };
         assert_eq!((oauth.token_path, oauth.client_id_field, oauth.client_secret_field), ("/oauth/token", "client_id", "client_secret"));

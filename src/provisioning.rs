@@ -1,13 +1,13 @@
 //! Writes to Pingboard: accounts, group-like resources and membership. They are all here, because Pingboard's
-//! write API is less well attested than its reads (shared/reference/pingboard-api.md §2.3–2.4); membership in
+//! write API is less well attested than its reads (README: "Pingboard facts that are not confirmed publicly"); membership in
 //! particular is written in exactly one function, `set_membership`.
 
 use serde_json::{Map, Value};
 
 use crate::api::{Collection, PingboardApi};
-use crate::error::{ConnectorError, Result};
-use crate::http::HttpClient;
-use crate::model::{CreateOutcome, DeleteOutcome, Grant, GrantOutcome, Resource, ResourceId, RevokeOutcome};
+use connector_sdk::error::{ConnectorError, Result};
+use connector_sdk::http::HttpClient;
+use connector_sdk::model::{CreateOutcome, DeleteOutcome, Grant, GrantOutcome, Resource, ResourceId, RevokeOutcome};
 use crate::resources::{GROUP_LIKE, MEMBER, USER, group, link_ids, user};
 
 /// User fields a write may set, by Pingboard's names.
@@ -18,27 +18,22 @@ const GROUP_FIELDS: [&str; 2] = ["name", "description"];
 
 /// Checks and converts write fields: known names only, mandatory ones present and not blank, typed values.
 fn fields(what: &str, given: &[(String, String)], allowed: &[&str], mandatory: &[&str]) -> Result<Map<String, Value>> {
+    // `phone` is what people say; `office_phone` is the field Pingboard reads today.
+    let given: Vec<(String, String)> =
+        given.iter().map(|(k, v)| (if k.trim() == "phone" { "office_phone".to_string() } else { k.clone() }, v.clone())).collect();
     let mut out = Map::new();
-    for (key, value) in given {
-        // `phone` is what people say; `office_phone` is the field Pingboard reads today.
-        let key = if key == "phone" { "office_phone" } else { key.as_str() };
-        if !allowed.contains(&key) {
-            return Err(ConnectorError::InvalidConfig(format!("{what}: unknown field `{key}` (known: {})", allowed.join(", "))));
-        }
+    for (key, value) in connector_sdk::fields::check(what, &given, allowed, mandatory)? {
         let value = match key {
-            "reports_to_id" if value.trim().is_empty() => Value::Null,
-            "reports_to_id" => value.trim().parse::<u64>().map(Value::from).map_err(|_| {
+            "reports_to_id" if value.is_empty() => Value::Null,
+            "reports_to_id" => value.parse::<u64>().map(Value::from).map_err(|_| {
                 ConnectorError::InvalidConfig(format!("{what}: reports_to_id `{value}` must be a user id (a whole number)"))
             })?,
             "start_date" if !is_date(value) => {
                 return Err(ConnectorError::InvalidConfig(format!("{what}: start_date `{value}` must be YYYY-MM-DD")));
             }
-            _ => Value::from(value.trim()),
+            _ => Value::from(value),
         };
         out.insert(key.to_string(), value);
-    }
-    if let Some(missing) = mandatory.iter().find(|k| out.get(**k).and_then(Value::as_str).is_none_or(str::is_empty)) {
-        return Err(ConnectorError::InvalidConfig(format!("{what} needs `{missing}`")));
     }
     Ok(out)
 }

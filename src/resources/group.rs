@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::{DEPARTMENT, GROUP, LOCATION, MEMBER, USER, id_text, link_ids, text};
-use crate::error::{ConnectorError, Result};
-use crate::model::{Entitlement, Grant, GroupTrait, Purpose, Resource, ResourceId, ResourceStatus, StatusKind};
+use connector_sdk::error::{ConnectorError, Result};
+use connector_sdk::model::{Entitlement, Grant, GroupTrait, Purpose, Resource, ResourceId, ResourceStatus, StatusKind};
 
 /// The resource type of a Pingboard group, by its `type`. Types other than location and department (including
 /// a missing type) are plain groups.

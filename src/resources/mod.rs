@@ -6,7 +6,7 @@ pub mod user;
 
 use serde_json::Value;
 
-use crate::model::{Capabilities, ResourceType, ResourceTypeCapabilities, TraitKind};
+use connector_sdk::model::{Capabilities, ResourceType, ResourceTypeCapabilities, TraitKind};
 
 pub const USER: &str = "user";
 pub const GROUP: &str = "group";

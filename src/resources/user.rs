@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::{USER, id_text, link_ids, text};
-use crate::error::{ConnectorError, Result};
-use crate::model::{AccountType, Email, Resource, ResourceId, ResourceStatus, StatusKind, StructuredName, UserTrait};
+use connector_sdk::error::{ConnectorError, Result};
+use connector_sdk::model::{AccountType, Email, Resource, ResourceId, ResourceStatus, StatusKind, StructuredName, UserTrait};
 
 /// `profile` is the record's JSON text as the API sent it.
 pub fn to_resource(record: &Value, profile: String, context: &str) -> Result<Resource> {

@@ -1,5 +1,5 @@
-//! The connector's typed errors: plain Rust here, converted one-to-one into the WIT `connector-error` at the
-//! component boundary. Everything inside uses `anyhow` for context and ends up as one of these.
+//! A connector's typed errors: plain Rust here, converted one-to-one into the WIT `connector-error` at the
+//! component boundary. `rate-limited` and `unavailable` tell the host to retry the same call; the rest are final.
 
 use std::fmt;
 

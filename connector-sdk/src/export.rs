@@ -1,30 +1,35 @@
-//! The WIT boundary: exports the `identity:connector` world by converting the plain core's types, and gives the
-//! core an `HttpClient` made of `waki` over the host's `wasi:http`. Nothing else lives here.
+//! The WIT boundary, written once for every connector: the `identity:connector` bindings (private to the
+//! SDK), `waki` over the host's `wasi:http` as the `HttpClient`, and the conversions between the model and
+//! the WIT types. `export_connector!` instantiates it for one `Connector`.
 
 use std::time::Duration;
 
-use crate::connector::{self, Session as CoreSession};
-use crate::error::ConnectorError as CoreError;
+use crate::connector::{Connector, ConnectorSession};
+use crate::error::ConnectorError;
 use crate::http::{HttpClient, Method, Request, Response, transport_error};
 use crate::model as m;
 
-wit_bindgen::generate!({
-    path: "wit",
-    world: "identity-connector",
-    generate_all,
-});
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "identity-connector",
+        generate_all,
+        pub_export_macro: true,
+        default_bindings_module: "connector_sdk::export::bindings",
+    });
+}
 
-use exports::identity::connector::connector::{Guest, GuestSession, Session};
-use identity::connector::types as w;
+pub use bindings::exports::identity::connector::connector::{Guest, GuestSession, Session};
+pub use bindings::identity::connector::types as wit;
 
-struct Component;
-export!(Component);
+use wit as w;
 
 /// `waki` over `wasi:http`. It sets only a connect timeout; the host bounds everything else.
-struct WakiHttp;
+pub struct WakiHttp;
 
 impl HttpClient for WakiHttp {
-    fn send(&self, request: &Request) -> Result<Response, CoreError> {
+    fn send(&self, request: &Request) -> Result<Response, ConnectorError> {
         let client = waki::Client::new();
         let builder = match request.method {
             Method::Get => client.get(&request.url),
@@ -44,30 +49,29 @@ impl HttpClient for WakiHttp {
     }
 }
 
-impl Guest for Component {
-    type Session = SessionResource;
-
-    fn metadata() -> w::ConnectorMetadata {
-        connector::metadata().into()
-    }
-
-    fn open(config: Vec<(String, String)>, provisioning: bool) -> Result<Session, w::ConnectorError> {
-        let session = CoreSession::open(WakiHttp, &config, provisioning)?;
-        Ok(Session::new(SessionResource(session)))
-    }
+/// `Guest::metadata` for connector `C`.
+pub fn metadata<C: Connector>() -> w::ConnectorMetadata {
+    C::metadata().into()
 }
 
-struct SessionResource(CoreSession<WakiHttp>);
+/// `Guest::open` for connector `C`.
+pub fn open<C: Connector>(config: Vec<(String, String)>, provisioning: bool) -> Result<Session, w::ConnectorError> {
+    let session = C::open(WakiHttp, &config, provisioning)?;
+    Ok(Session::new(SessionResource::<C>(session)))
+}
+
+/// The exported `session` resource of connector `C`.
+pub struct SessionResource<C: Connector>(C::Session<WakiHttp>);
 
 type Out<T> = Result<T, w::ConnectorError>;
 
-impl GuestSession for SessionResource {
+impl<C: Connector> GuestSession for SessionResource<C> {
     fn validate(&self) -> Out<w::Validation> {
         Ok(w::Validation { summary: self.0.validate()? })
     }
 
     fn resource_types(&self) -> Out<Vec<w::ResourceType>> {
-        Ok(self.0.resource_types().into_iter().map(Into::into).collect())
+        Ok(convert(self.0.resource_types()?))
     }
 
     fn list_resources(&self, resource_type: String, parent: Option<w::ResourceId>, page_token: Option<String>) -> Out<w::ResourcePage> {
@@ -128,20 +132,20 @@ fn convert<A: Into<B>, B>(items: Vec<A>) -> Vec<B> {
     items.into_iter().map(Into::into).collect()
 }
 
-impl From<CoreError> for w::ConnectorError {
-    fn from(e: CoreError) -> Self {
+impl From<ConnectorError> for w::ConnectorError {
+    fn from(e: ConnectorError) -> Self {
         match e {
-            CoreError::InvalidConfig(m) => Self::InvalidConfig(m),
-            CoreError::Unauthenticated(m) => Self::Unauthenticated(m),
-            CoreError::PermissionDenied(m) => Self::PermissionDenied(m),
-            CoreError::NotFound(m) => Self::NotFound(m),
-            CoreError::RateLimited { message, retry_after_ms } => Self::RateLimited(w::Failure { message, retry_after_ms }),
-            CoreError::Unavailable { message, retry_after_ms } => Self::Unavailable(w::Failure { message, retry_after_ms }),
-            CoreError::BadResponse(m) => Self::BadResponse(m),
-            CoreError::ProvisioningDisabled => Self::ProvisioningDisabled,
-            CoreError::Unsupported(m) => Self::Unsupported(m),
-            CoreError::Rejected(m) => Self::Rejected(m),
-            CoreError::Internal(m) => Self::Internal(m),
+            ConnectorError::InvalidConfig(m) => Self::InvalidConfig(m),
+            ConnectorError::Unauthenticated(m) => Self::Unauthenticated(m),
+            ConnectorError::PermissionDenied(m) => Self::PermissionDenied(m),
+            ConnectorError::NotFound(m) => Self::NotFound(m),
+            ConnectorError::RateLimited { message, retry_after_ms } => Self::RateLimited(w::Failure { message, retry_after_ms }),
+            ConnectorError::Unavailable { message, retry_after_ms } => Self::Unavailable(w::Failure { message, retry_after_ms }),
+            ConnectorError::BadResponse(m) => Self::BadResponse(m),
+            ConnectorError::ProvisioningDisabled => Self::ProvisioningDisabled,
+            ConnectorError::Unsupported(m) => Self::Unsupported(m),
+            ConnectorError::Rejected(m) => Self::Rejected(m),
+            ConnectorError::Internal(m) => Self::Internal(m),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Plain Rust mirrors of the WIT `types` interface, so the connector core runs and is tested natively.
-//! `component.rs` converts them field by field at the boundary.
+//! The model a connector speaks: plain Rust mirrors of the WIT `types` interface, so a connector's core runs
+//! and is tested natively. `export` converts them field by field at the component boundary.
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResourceId {

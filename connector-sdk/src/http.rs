@@ -1,10 +1,10 @@
-//! The one seam between the connector and the network. The component implements it with `waki` over
-//! `wasi:http`; tests and benchmarks implement it natively. Authentication is not the client's business:
-//! the host adds credentials to requests for the tenant's origin.
+//! The one seam between a connector and the network. Inside the component it is `waki` over the host's
+//! `wasi:http` (see `export`); natively, tests and benchmarks bring their own (see `fake`). Authentication is
+//! not the client's business: the host adds credentials to requests for the tenant's origin.
 
 use crate::error::{ConnectorError, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     Get,
     Post,
@@ -50,6 +50,19 @@ impl<T: HttpClient + ?Sized> HttpClient for &T {
     fn send(&self, request: &Request) -> Result<Response> {
         (**self).send(request)
     }
+}
+
+/// Percent-encodes everything but unreserved characters: safe as one path segment or one query value.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Milliseconds to wait from a `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
@@ -100,6 +113,12 @@ mod tests {
         assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(30_000));
         assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(0));
         assert_eq!(retry_after_ms("soon", now), None);
+    }
+
+    #[test]
+    fn ids_are_encoded_as_one_path_segment() {
+        assert_eq!(percent_encode("42"), "42");
+        assert_eq!(percent_encode("a/b c"), "a%2Fb%20c");
     }
 
     #[test]
