@@ -1,4 +1,4 @@
-//! Builds the Pingboard connector and the hostile test component for wasm32-wasip2 (release) so tests,
+//! Builds the Pingboard connector, the hostile test component and the SDK's example connector for wasm32-wasip2 (release) so tests,
 //! benchmarks and the demo run real components. A separate target directory keeps the nested cargo off the
 //! outer build's lock.
 
@@ -19,7 +19,8 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--lib", "-p", "pingboard-connector", "-p", "hostile-component", "--manifest-path"])
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--lib", "-p", "pingboard-connector", "-p", "hostile-component"])
+        .args(["-p", "connector-sdk", "--example", "directory", "--manifest-path"])
         .arg(root.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir);
     // What the outer build set for itself must not leak into the guest build.
@@ -34,7 +35,8 @@ fn main() {
              rustup target add wasm32-wasip2"
         );
     }
-    for (name, variable) in [("pingboard_connector", "PINGBOARD_COMPONENT"), ("hostile_component", "HOSTILE_COMPONENT")] {
+    let built = [("pingboard_connector", "PINGBOARD_COMPONENT"), ("hostile_component", "HOSTILE_COMPONENT"), ("examples/directory", "DIRECTORY_COMPONENT")];
+    for (name, variable) in built {
         let artifact = target_dir.join(format!("wasm32-wasip2/release/{name}.wasm"));
         assert!(Path::new(&artifact).is_file(), "the component build produced no {}", artifact.display());
         println!("cargo::rustc-env={variable}={}", artifact.display());

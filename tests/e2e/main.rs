@@ -8,4 +8,5 @@ mod bad_input;
 mod faults;
 mod provisioning;
 mod sandbox;
+mod sdk_example;
 mod sync;

@@ -11,3 +11,8 @@ pub fn pingboard_component() -> PathBuf {
 pub fn hostile_component() -> PathBuf {
     PathBuf::from(env!("HOSTILE_COMPONENT"))
 }
+
+/// The SDK's example connector (`connector-sdk/examples/directory.rs`).
+pub fn directory_component() -> PathBuf {
+    PathBuf::from(env!("DIRECTORY_COMPONENT"))
+}
