@@ -9,20 +9,23 @@
 //!   component - the real thing: harness → wasm component → double → store
 //! and reports wall time (median), requests, bytes, peak guest linear memory, peak host RSS, µs per user.
 
-use std::cell::Cell;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use connector_harness::bindings as w;
 use connector_harness::driver::{NoProgress, OpenSession, Start, SyncOptions};
 use connector_harness::runtime::{LoadedComponent, Runtime};
 use connector_harness::secrets::Secret;
 use connector_harness::store::Store;
 use connector_harness::tenant::{ResolvedTenant, TenantSpec};
-use connector_sdk::ConnectorSession as _;
-use connector_sdk::http::{HttpClient, Request, Response};
-use connector_sdk::model as m;
+use connector_sdk::Connector as _;
+use connector_sdk::model::Metadata;
 use pingboard_connector::connector::{Pingboard, Session};
+
+// The native lane's loop, shared with the test that both lanes store the same bytes.
+#[path = "../tests/e2e/common/native.rs"]
+mod native;
+
+use native::{NativeHttp, agent, read_body, token};
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
 
 const PAGE_SIZE: usize = 1000;
@@ -113,26 +116,11 @@ fn measure(f: impl FnOnce() -> Run) -> Run {
     run
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
-}
-
-fn read_body(response: ureq::http::Response<ureq::Body>) -> Vec<u8> {
-    response.into_body().with_config().limit(256 << 20).read_to_vec().expect("response body")
-}
-
-fn token(agent: &ureq::Agent, double: &PingboardDouble) -> String {
-    let url = format!("{}/oauth/token?grant_type=client_credentials", double.base_url());
-    let body = read_body(agent.post(&url).send_form([("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]).unwrap());
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    json["access_token"].as_str().unwrap().to_string()
-}
-
 /// The floor: fetch and parse every page, nothing else.
 fn floor(double: &PingboardDouble) -> Run {
     let started = Instant::now();
     let agent = agent();
-    let bearer = format!("Bearer {}", token(&agent, double));
+    let bearer = format!("Bearer {}", token(&agent, &double.base_url(), CLIENT_ID, CLIENT_SECRET));
     let (mut requests, mut bytes) = (1, 0);
     for collection in ["users", "groups"] {
         let mut page = 1;
@@ -153,55 +141,18 @@ fn floor(double: &PingboardDouble) -> Run {
 }
 
 /// The connector core over native HTTP, with the host's part (a bearer token) done inline.
-struct NativeHttp {
-    agent: ureq::Agent,
-    bearer: String,
-    requests: Cell<u64>,
-    bytes: Cell<u64>,
-}
-
-impl HttpClient for NativeHttp {
-    fn send(&self, request: &Request) -> connector_sdk::Result<Response> {
-        let response = self.agent.get(&request.url).header("authorization", &self.bearer).call().unwrap();
-        let status = response.status().as_u16();
-        let body = read_body(response);
-        self.requests.set(self.requests.get() + 1);
-        self.bytes.set(self.bytes.get() + body.len() as u64);
-        Ok(Response { status, retry_after: None, body })
-    }
-}
-
 fn native(double: &PingboardDouble, store_path: &Path) -> Run {
     let started = Instant::now();
-    let agent = agent();
-    let bearer = format!("Bearer {}", token(&agent, double));
-    let http = NativeHttp { agent, bearer, requests: Cell::new(1), bytes: Cell::new(0) };
+    let http = NativeHttp::new(&double.base_url(), CLIENT_ID, CLIENT_SECRET);
     let config = vec![("base_url".to_string(), double.base_url()), ("page_size".to_string(), PAGE_SIZE.to_string())];
     let session = Session::open(&http, &config, false).unwrap();
     let mut store = Store::open(store_path).unwrap();
-    let lease = store.begin_sync("bench", "pingboard", "native", "native").unwrap();
-    let types: Vec<w::ResourceType> = session.resource_types().unwrap().into_iter().map(resource_type).collect();
-    let capabilities: Vec<w::ResourceTypeCapabilities> = <Pingboard as connector_sdk::Connector>::metadata().capabilities.into_iter().map(capability).collect();
-    store.put_resource_types(lease.sync, &types, &capabilities).unwrap();
-    for listed in capabilities.iter().filter(|c| c.listed_with.is_none()) {
-        let mut token: Option<String> = None;
-        loop {
-            let page = session.list_resources(&listed.resource_type, None, token.as_deref()).unwrap();
-            let resources: Vec<w::Resource> = page.resources.into_iter().map(resource).collect();
-            let entitlements: Vec<w::Entitlement> = page.entitlements.into_iter().map(entitlement).collect();
-            let grants: Vec<w::Grant> = page.grants.into_iter().map(grant).collect();
-            store.put_page(&lease, &resources, &entitlements, &grants, "{}").unwrap();
-            match page.next_token {
-                Some(next) => token = Some(next),
-                None => break,
-            }
-        }
-    }
-    store.finish_sync(&lease, http.requests.get(), http.bytes.get()).unwrap();
-    Run { wall: started.elapsed(), requests: http.requests.get(), bytes: http.bytes.get(), ..Run::default() }
+    native::sync_natively(&session, &Pingboard::metadata(), &mut store, "bench", || http.traffic());
+    let (requests, bytes) = http.traffic();
+    Run { wall: started.elapsed(), requests, bytes, ..Run::default() }
 }
 
-async fn component_sync(runtime: &Runtime, component: &LoadedComponent, metadata: &w::ConnectorMetadata, double: &PingboardDouble, store_path: &Path) -> Run {
+async fn component_sync(runtime: &Runtime, component: &LoadedComponent, metadata: &Metadata, double: &PingboardDouble, store_path: &Path) -> Run {
     let started = Instant::now();
     let mut spec = TenantSpec { name: "bench".into(), ..TenantSpec::default() };
     spec.config.insert("base_url".into(), double.base_url());
@@ -221,79 +172,4 @@ async fn component_sync(runtime: &Runtime, component: &LoadedComponent, metadata
         peak_rss: 0,
         split: Some((report.component_time, report.egress.wait, report.store_time)),
     }
-}
-
-// The native core's types → the contract's, as the component's boundary does it.
-
-fn id(r: m::ResourceId) -> w::ResourceId {
-    w::ResourceId { resource_type: r.resource_type, id: r.id }
-}
-
-fn resource_type(t: m::ResourceType) -> w::ResourceType {
-    let traits = t.traits.iter().map(|k| match k {
-        m::TraitKind::User => w::TraitKind::User,
-        m::TraitKind::Group => w::TraitKind::Group,
-        m::TraitKind::Role => w::TraitKind::Role,
-        m::TraitKind::App => w::TraitKind::App,
-    });
-    w::ResourceType { id: t.id.into(), display_name: t.display_name.into(), traits: traits.collect(), description: t.description.map(Into::into) }
-}
-
-fn capability(c: m::ResourceTypeCapabilities) -> w::ResourceTypeCapabilities {
-    let f = c.capabilities;
-    let mut flags = w::Capability::empty();
-    for (on, flag) in [(f.list, w::Capability::LIST), (f.inline_entitlements, w::Capability::INLINE_ENTITLEMENTS), (f.inline_grants, w::Capability::INLINE_GRANTS)] {
-        if on {
-            flags |= flag;
-        }
-    }
-    w::ResourceTypeCapabilities { resource_type: c.resource_type.into(), capabilities: flags, listed_with: c.listed_with.map(Into::into) }
-}
-
-fn resource(r: m::Resource) -> w::Resource {
-    w::Resource {
-        id: id(r.id),
-        parent: r.parent.map(id),
-        display_name: r.display_name,
-        description: r.description,
-        status: w::ResourceStatus { kind: w::StatusKind::Enabled, detail: r.status.detail },
-        user: r.user.map(|u| w::UserTrait {
-            emails: u.emails.into_iter().map(|e| w::Email { address: e.address, primary: e.primary }).collect(),
-            login: u.login,
-            login_aliases: u.login_aliases,
-            employee_ids: u.employee_ids,
-            name: u.name.map(|n| w::StructuredName { given_name: n.given_name, family_name: n.family_name, middle_names: n.middle_names, prefix: n.prefix, suffix: n.suffix }),
-            account_type: w::AccountType::Human,
-            manager_id: u.manager_id,
-            title: u.title,
-            department_ids: u.department_ids,
-            location_ids: u.location_ids,
-            start_date: u.start_date,
-            time_zone: u.time_zone,
-            locale: u.locale,
-            nickname: u.nickname,
-            phone_numbers: u.phone_numbers,
-            photo_url: u.photo_url,
-        }),
-        group: r.group.map(|g| w::GroupTrait { source_kind: g.source_kind, member_count: g.member_count }),
-        profile: r.profile,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    }
-}
-
-fn entitlement(e: m::Entitlement) -> w::Entitlement {
-    w::Entitlement {
-        id: e.id,
-        resource: id(e.resource),
-        display_name: e.display_name,
-        description: e.description,
-        slug: e.slug,
-        purpose: w::EntitlementPurpose::Assignment,
-        grantable_to: e.grantable_to,
-    }
-}
-
-fn grant(g: m::Grant) -> w::Grant {
-    w::Grant { id: g.id, entitlement: g.entitlement, principal: id(g.principal) }
 }

@@ -22,15 +22,15 @@ impl Connector for Pingboard {
 
     fn metadata() -> Metadata {
         Metadata {
-            name: "pingboard",
-            version: env!("CARGO_PKG_VERSION"),
-            description: "Pingboard users, groups, locations and departments, with group membership.",
+            name: "pingboard".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Pingboard users, groups, locations and departments, with group membership.".into(),
             config_schema: config::schema(),
-            base_url_field: config::BASE_URL,
+            base_url_field: config::BASE_URL.into(),
             auth: AuthScheme::OAuth2ClientCredentials(OAuth2ClientCredentials {
-                token_path: "/oauth/token",
-                client_id_field: config::CLIENT_ID,
-                client_secret_field: config::CLIENT_SECRET,
+                token_path: "/oauth/token".into(),
+                client_id_field: config::CLIENT_ID.into(),
+                client_secret_field: config::CLIENT_SECRET.into(),
                 credentials_in: CredentialsPlacement::FormBody,
                 grant_type_in: ParameterPlacement::Query,
                 extra_params: Vec::new(),
@@ -392,14 +392,14 @@ mod tests {
         let m = Pingboard::metadata();
         assert_eq!(m.base_url_field, "base_url");
         let AuthScheme::OAuth2ClientCredentials(oauth) = &m.auth else { panic!("{:?}", m.auth) };
-        assert_eq!((oauth.token_path, oauth.client_id_field, oauth.client_secret_field), ("/oauth/token", "client_id", "client_secret"));
+        assert_eq!((oauth.token_path.as_str(), oauth.client_id_field.as_str(), oauth.client_secret_field.as_str()), ("/oauth/token", "client_id", "client_secret"));
         assert_eq!((oauth.credentials_in, oauth.grant_type_in), (CredentialsPlacement::FormBody, ParameterPlacement::Query));
-        let secret: Vec<_> = m.config_schema.iter().filter(|f| f.secret).map(|f| f.key).collect();
+        let secret: Vec<_> = m.config_schema.iter().filter(|f| f.secret).map(|f| f.key.as_str()).collect();
         assert_eq!(secret, ["client_secret"]);
         let group = m.capabilities.iter().find(|c| c.resource_type == GROUP).unwrap();
         assert!(group.capabilities.inline_entitlements && group.capabilities.inline_grants);
         for t in [LOCATION, DEPARTMENT] {
-            assert_eq!(m.capabilities.iter().find(|c| c.resource_type == t).unwrap().listed_with, Some(GROUP));
+            assert_eq!(m.capabilities.iter().find(|c| c.resource_type == t).unwrap().listed_with.as_deref(), Some(GROUP));
         }
     }
 }

@@ -25,16 +25,16 @@ impl Connector for Directory {
     fn metadata() -> Metadata {
         let list = Capabilities { list: true, inline_entitlements: true, inline_grants: true, ..Default::default() };
         Metadata {
-            name: "directory",
-            version: "0.1.0",
-            description: "The SDK's example: people and teams of a toy directory API",
+            name: "directory".into(),
+            version: "0.1.0".into(),
+            description: "The SDK's example: people and teams of a toy directory API".into(),
             config_schema: vec![
-                ConfigField { key: "base_url", display_name: "Base URL", description: "The API's origin", required: true, secret: false, default_value: None },
-                ConfigField { key: "token", display_name: "API token", description: "Sent as a bearer token by the host", required: true, secret: true, default_value: None },
+                ConfigField { key: "base_url".into(), display_name: "Base URL".into(), description: "The API's origin".into(), required: true, secret: false, default_value: None },
+                ConfigField { key: "token".into(), display_name: "API token".into(), description: "Sent as a bearer token by the host".into(), required: true, secret: true, default_value: None },
             ],
-            base_url_field: "base_url",
-            auth: AuthScheme::Bearer("token"),
-            capabilities: ["user", "team"].map(|resource_type| ResourceTypeCapabilities { resource_type, capabilities: list, listed_with: None }).to_vec(),
+            base_url_field: "base_url".into(),
+            auth: AuthScheme::Bearer("token".into()),
+            capabilities: ["user", "team"].map(|resource_type| ResourceTypeCapabilities { resource_type: resource_type.into(), capabilities: list, listed_with: None }).to_vec(),
         }
     }
 
@@ -46,7 +46,7 @@ impl Connector for Directory {
 
 impl<H: HttpClient> ConnectorSession for Session<H> {
     fn resource_types(&self) -> Result<Vec<ResourceType>> {
-        let kind = |id, display_name, traits| ResourceType { id, display_name, traits, description: None };
+        let kind = |id: &str, name: &str, traits| ResourceType { id: id.into(), display_name: name.into(), traits, description: None };
         Ok(vec![kind("user", "Person", vec![TraitKind::User]), kind("team", "Team", vec![TraitKind::Group])])
     }
 

@@ -25,6 +25,14 @@ impl ConnectorError {
     pub fn bad_response(context: &str, detail: impl fmt::Display) -> Self {
         Self::BadResponse(format!("{context}: {detail}"))
     }
+
+    /// For the errors a retry may cure, the wait the source asked for (if it did); `None` for final errors.
+    pub fn retryable(&self) -> Option<Option<u64>> {
+        match self {
+            Self::RateLimited { retry_after_ms, .. } | Self::Unavailable { retry_after_ms, .. } => Some(*retry_after_ms),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for ConnectorError {

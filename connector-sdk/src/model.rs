@@ -23,10 +23,10 @@ pub enum TraitKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceType {
-    pub id: &'static str,
-    pub display_name: &'static str,
+    pub id: String,
+    pub display_name: String,
     pub traits: Vec<TraitKind>,
-    pub description: Option<&'static str>,
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,12 +163,12 @@ pub struct GrantPage {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigField {
-    pub key: &'static str,
-    pub display_name: &'static str,
-    pub description: &'static str,
+    pub key: String,
+    pub display_name: String,
+    pub description: String,
     pub required: bool,
     pub secret: bool,
-    pub default_value: Option<&'static str>,
+    pub default_value: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,18 +186,18 @@ pub enum ParameterPlacement {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuth2ClientCredentials {
-    pub token_path: &'static str,
-    pub client_id_field: &'static str,
-    pub client_secret_field: &'static str,
+    pub token_path: String,
+    pub client_id_field: String,
+    pub client_secret_field: String,
     pub credentials_in: CredentialsPlacement,
     pub grant_type_in: ParameterPlacement,
-    pub extra_params: Vec<(&'static str, &'static str)>,
+    pub extra_params: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthScheme {
     None,
-    Bearer(&'static str),
+    Bearer(String),
     OAuth2ClientCredentials(OAuth2ClientCredentials),
 }
 
@@ -215,20 +215,104 @@ pub struct Capabilities {
     pub revoke: bool,
 }
 
+/// One capability, to ask a `Capabilities` about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    List,
+    Get,
+    InlineEntitlements,
+    InlineGrants,
+    Create,
+    Update,
+    Delete,
+    Grant,
+    Revoke,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 9] = [
+        Capability::List,
+        Capability::Get,
+        Capability::InlineEntitlements,
+        Capability::InlineGrants,
+        Capability::Create,
+        Capability::Update,
+        Capability::Delete,
+        Capability::Grant,
+        Capability::Revoke,
+    ];
+
+    /// The contract's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::List => "list",
+            Capability::Get => "get",
+            Capability::InlineEntitlements => "inline-entitlements",
+            Capability::InlineGrants => "inline-grants",
+            Capability::Create => "create",
+            Capability::Update => "update",
+            Capability::Delete => "delete",
+            Capability::Grant => "grant",
+            Capability::Revoke => "revoke",
+        }
+    }
+}
+
+impl Capabilities {
+    pub fn contains(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::List => self.list,
+            Capability::Get => self.get,
+            Capability::InlineEntitlements => self.inline_entitlements,
+            Capability::InlineGrants => self.inline_grants,
+            Capability::Create => self.create,
+            Capability::Update => self.update,
+            Capability::Delete => self.delete,
+            Capability::Grant => self.grant,
+            Capability::Revoke => self.revoke,
+        }
+    }
+
+    /// The set capabilities' names, in the contract's order.
+    pub fn names(&self) -> Vec<&'static str> {
+        Capability::ALL.into_iter().filter(|c| self.contains(*c)).map(Capability::name).collect()
+    }
+
+    /// The capabilities named, as the contract names them.
+    pub fn of(capabilities: &[Capability]) -> Self {
+        let mut out = Self::default();
+        for capability in capabilities {
+            let slot = match capability {
+                Capability::List => &mut out.list,
+                Capability::Get => &mut out.get,
+                Capability::InlineEntitlements => &mut out.inline_entitlements,
+                Capability::InlineGrants => &mut out.inline_grants,
+                Capability::Create => &mut out.create,
+                Capability::Update => &mut out.update,
+                Capability::Delete => &mut out.delete,
+                Capability::Grant => &mut out.grant,
+                Capability::Revoke => &mut out.revoke,
+            };
+            *slot = true;
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceTypeCapabilities {
-    pub resource_type: &'static str,
+    pub resource_type: String,
     pub capabilities: Capabilities,
-    pub listed_with: Option<&'static str>,
+    pub listed_with: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
-    pub name: &'static str,
-    pub version: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub version: String,
+    pub description: String,
     pub config_schema: Vec<ConfigField>,
-    pub base_url_field: &'static str,
+    pub base_url_field: String,
     pub auth: AuthScheme,
     pub capabilities: Vec<ResourceTypeCapabilities>,
 }

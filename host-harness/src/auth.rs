@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 use wasmtime_wasi_http::Error;
 
-use crate::bindings::{CredentialsPlacement, ParameterPlacement};
+use crate::contract::model::{CredentialsPlacement, ParameterPlacement};
 use crate::egress::EgressPolicy;
 use crate::secrets::{Redactor, Secret};
 

@@ -11,9 +11,9 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use crate::bindings::{
-    AuthScheme, Capability, ConnectorMetadata, CreateOutcome, CredentialsPlacement, DeleteOutcome, Grant, GrantOutcome, ParameterPlacement, ResourceId,
-    RevokeOutcome, TraitKind,
+use crate::contract::model::{
+    AuthScheme, Capability, CreateOutcome, CredentialsPlacement, DeleteOutcome, Grant, GrantOutcome, Metadata as ConnectorMetadata, ParameterPlacement,
+    ResourceId, RevokeOutcome, TraitKind,
 };
 use crate::display::{one_line, printable};
 use crate::driver::{OpenSession, Progress, Start, SyncOptions, SyncReport};
@@ -378,7 +378,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let (runtime, loaded, _, tenant) = prepare(&args, cache_dir, redactor).await?;
             let mut session = OpenSession::open(&runtime, &loaded, &tenant, &SyncOptions::default(), false).await?;
             let validation = session.instance().validate().await.map_err(|e| session.explain(anyhow!("validation failed: {e}")))?;
-            writeln!(out, "ok: tenant `{}`: {} ({} requests)", tenant.name, printable(&validation.summary, 4 << 10), session.requests().requests)?;
+            writeln!(out, "ok: tenant `{}`: {} ({} requests)", tenant.name, printable(&validation, 4 << 10), session.requests().requests)?;
             Ok(())
         }
         Command::Sync { tenants: Some(file), parallel, store, limits, .. } => {
@@ -475,7 +475,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let mut session = writer("grant", &write, cache_dir, redactor).await?;
             let principal = parse_id(&principal, "--principal")?;
             let resource_type = entitlement.split(':').next().unwrap_or_default();
-            session.check(resource_type, Capability::GRANT, "grant").await?;
+            session.check(resource_type, Capability::Grant, "grant").await?;
             let outcome = session.call(async |i| i.grant(&principal, &entitlement).await).await?;
             let (word, grant) = match outcome {
                 GrantOutcome::Granted(g) => ("granted", g),
@@ -491,7 +491,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let (Some(principal_id), Some(principal_type), Some(entitlement)) = (parts.next(), parts.next(), parts.next()) else {
                 bail!("--grant takes ENTITLEMENT:PRINCIPAL_TYPE:PRINCIPAL_ID, got `{grant}`");
             };
-            session.check(entitlement.split(':').next().unwrap_or_default(), Capability::REVOKE, "revoke").await?;
+            session.check(entitlement.split(':').next().unwrap_or_default(), Capability::Revoke, "revoke").await?;
             let principal = ResourceId { resource_type: principal_type.into(), id: principal_id.into() };
             let target = Grant { id: grant.clone(), entitlement: entitlement.into(), principal };
             let word = match session.call(async |i| i.revoke(&target).await).await? {
@@ -505,7 +505,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let mut session = writer("create-account", &write, cache_dir, redactor).await?;
             let fields = parse_fields(&fields)?;
             let user_type = session.user_type().await?;
-            session.check(&user_type, Capability::CREATE, "create-account").await?;
+            session.check(&user_type, Capability::Create, "create-account").await?;
             let outcome = session.call(async |i| i.create_account(&fields).await).await?;
             print_created(out, outcome)
         }
@@ -513,7 +513,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let mut session = writer("update-account", &write, cache_dir, redactor).await?;
             let fields = parse_fields(&fields)?;
             let user_type = session.user_type().await?;
-            session.check(&user_type, Capability::UPDATE, "update-account").await?;
+            session.check(&user_type, Capability::Update, "update-account").await?;
             let target = ResourceId { resource_type: user_type, id };
             let resource = session.call(async |i| i.update_resource(&target, &fields).await).await?;
             writeln!(out, "{}", serde_json::json!({"outcome": "updated", "resource": crate::records::resource(&resource)}))?;
@@ -522,14 +522,14 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
         Command::CreateResource { write, resource_type, fields } => {
             let mut session = writer("create-resource", &write, cache_dir, redactor).await?;
             let fields = parse_fields(&fields)?;
-            session.check(&resource_type, Capability::CREATE, "create-resource").await?;
+            session.check(&resource_type, Capability::Create, "create-resource").await?;
             let outcome = session.call(async |i| i.create_resource(&resource_type, &fields).await).await?;
             print_created(out, outcome)
         }
         Command::Delete { write, resource } => {
             let mut session = writer("delete", &write, cache_dir, redactor).await?;
             let target = parse_id(&resource, "--resource")?;
-            session.check(&target.resource_type, Capability::DELETE, "delete").await?;
+            session.check(&target.resource_type, Capability::Delete, "delete").await?;
             let word = match session.call(async |i| i.delete_resource(&target).await).await? {
                 DeleteOutcome::Deleted => "deleted",
                 DeleteOutcome::DidNotExist => "did_not_exist",
@@ -571,7 +571,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
         Command::Get { tenant, resource } => {
             let target = parse_id(&resource, "get")?;
             let (runtime, loaded, metadata, tenant) = prepare(&tenant, cache_dir, redactor).await?;
-            check_declared(&metadata, &target.resource_type, Capability::GET, "get")?;
+            check_declared(&metadata, &target.resource_type, Capability::Get, "get")?;
             let mut session = OpenSession::open(&runtime, &loaded, &tenant, &SyncOptions::default(), false).await?;
             let found = session.instance().get_resource(&target).await.map_err(|e| session.explain(anyhow!("get {resource}: {e}")))?;
             writeln!(out, "{}", crate::records::resource_line(&found))?;
@@ -724,7 +724,7 @@ fn auth_json(auth: &AuthScheme) -> serde_json::Value {
     match auth {
         AuthScheme::None => serde_json::json!({"scheme": "none"}),
         AuthScheme::Bearer(field) => serde_json::json!({"scheme": "bearer", "secret_field": field}),
-        AuthScheme::Oauth2ClientCredentials(o) => serde_json::json!({
+        AuthScheme::OAuth2ClientCredentials(o) => serde_json::json!({
             "scheme": "oauth2-client-credentials",
             "token_path": o.token_path,
             "client_id_field": o.client_id_field,
@@ -741,7 +741,7 @@ fn metadata_json(m: &ConnectorMetadata, loaded: &LoadedComponent) -> serde_json:
         "name": m.name,
         "version": m.version,
         "description": m.description,
-        "component": {"path": loaded.path, "sha256": loaded.sha256},
+        "component": {"path": loaded.path, "sha256": loaded.sha256, "contract": format!("identity:connector@{}", loaded.contract)},
         "base_url_field": m.base_url_field,
         "auth": auth_json(&m.auth),
         "config_schema": m.config_schema.iter().map(|f| serde_json::json!({
@@ -758,7 +758,7 @@ fn metadata_json(m: &ConnectorMetadata, loaded: &LoadedComponent) -> serde_json:
 fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedComponent) -> Result<()> {
     let p = |text: &str| printable(text, 1 << 10);
     writeln!(out, "{} {} — {}", p(&m.name), p(&m.version), p(&m.description))?;
-    writeln!(out, "component: {} (sha256 {})", loaded.path.display(), loaded.sha256)?;
+    writeln!(out, "component: {} (sha256 {}, contract identity:connector@{})", loaded.path.display(), loaded.sha256, loaded.contract)?;
     // JSON text escapes control characters itself.
     writeln!(out, "auth: {}", auth_json(&m.auth))?;
     writeln!(out, "egress: only the origin of config `{}`", p(&m.base_url_field))?;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::bindings::*;
+use crate::contract::model::*;
+use crate::contract::{ConnectorError, describe};
 use crate::egress::{EgressCounts, EgressLimits, EgressPolicy};
 use crate::guest_log::GuestOutput;
 use crate::interrupt::{Interrupt, Interrupted};
@@ -185,7 +186,7 @@ impl OpenSession {
     /// Runs one full sync into `store`, or finishes an interrupted one. On failure the sync is recorded as
     /// failed (with the redacted error and its checkpoint, so it can be resumed) and the tenant's previous
     /// complete sync stays the one readers see.
-    pub async fn sync(&mut self, component: &LoadedComponent, metadata: &ConnectorMetadata, store: &mut Store, options: &SyncOptions, progress: &dyn Progress, start: Start) -> Result<SyncReport> {
+    pub async fn sync(&mut self, component: &LoadedComponent, metadata: &Metadata, store: &mut Store, options: &SyncOptions, progress: &dyn Progress, start: Start) -> Result<SyncReport> {
         let (lease, resume) = match start {
             Start::Fresh => (store.begin_sync(&self.tenant, &metadata.name, &metadata.version, &component.sha256)?, None),
             Start::Resume { sync_id, checkpoint } => (store.take_over(sync_id)?, checkpoint),
@@ -290,14 +291,14 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    async fn all(&mut self, metadata: &ConnectorMetadata, resume: Option<Checkpoint>) -> Result<()> {
+    async fn all(&mut self, metadata: &Metadata, resume: Option<Checkpoint>) -> Result<()> {
         let types = self.retrying("resource-types", async |i: &mut Instance| i.resource_types().await).await?;
         let declared: HashSet<&str> = types.iter().map(|t| t.id.as_str()).collect();
         self.store.put_resource_types(self.sync_id, &types, &metadata.capabilities)?;
         let capabilities = |id: &str| metadata.capabilities.iter().find(|c| c.resource_type == id);
         let listed: Vec<&ResourceType> = types
             .iter()
-            .filter(|t| capabilities(&t.id).is_some_and(|c| c.capabilities.contains(Capability::LIST) && c.listed_with.is_none()))
+            .filter(|t| capabilities(&t.id).is_some_and(|c| c.capabilities.contains(Capability::List) && c.listed_with.is_none()))
             .collect();
         // On resume, skip what the checkpoint says is stored.
         let (first, mut first_token) = match &resume {
@@ -322,7 +323,7 @@ impl Run<'_> {
             let Some(caps) = capabilities(&resource_type.id).map(|c| c.capabilities) else { continue };
             check_repeats(self.writer.flush().await?)?;
             let ids = self.store.resource_ids(self.sync_id, &resource_type.id)?;
-            for (inline, grants) in [(Capability::INLINE_ENTITLEMENTS, false), (Capability::INLINE_GRANTS, true)] {
+            for (inline, grants) in [(Capability::InlineEntitlements, false), (Capability::InlineGrants, true)] {
                 if caps.contains(inline) {
                     continue;
                 }
@@ -422,17 +423,17 @@ impl Run<'_> {
             let (limit, retry_after) = match (error.retryable(), &error) {
                 (Some(retry_after), _) => (policy.max_attempts, retry_after),
                 (None, ConnectorError::BadResponse(_)) => (policy.bad_response_attempts, None),
-                (None, _) => return Err(anyhow!(error.describe())),
+                (None, _) => return Err(anyhow!(describe(&error))),
             };
             if attempt >= limit {
-                bail!("{} (gave up after {attempt} attempts)", error.describe());
+                bail!("{} (gave up after {attempt} attempts)", describe(&error));
             }
             let wait = policy.delay(attempt, retry_after);
             if self.waited + wait > policy.max_total_wait {
-                bail!("{} (waiting {:.1} s more would pass the sync's retry budget of {} s)", error.describe(), wait.as_secs_f64(), policy.max_total_wait.as_secs());
+                bail!("{} (waiting {:.1} s more would pass the sync's retry budget of {} s)", describe(&error), wait.as_secs_f64(), policy.max_total_wait.as_secs());
             }
-            tracing::info!("{call}: {}; attempt {} in {:.1} s", error.describe(), attempt + 1, wait.as_secs_f64());
-            self.progress.waiting(call, wait, &error.describe());
+            tracing::info!("{call}: {}; attempt {} in {:.1} s", describe(&error), attempt + 1, wait.as_secs_f64());
+            self.progress.waiting(call, wait, &describe(&error));
             tokio::time::sleep(wait).await;
             self.waited += wait;
             self.retries += 1;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Result, anyhow};
 use tokio::task::JoinSet;
 
-use crate::bindings::ConnectorMetadata;
+use crate::contract::model::Metadata as ConnectorMetadata;
 use crate::driver::{OpenSession, Progress, Start, SyncOptions, SyncReport};
 use crate::guest_log::GuestOutput;
 use crate::runtime::{LoadedComponent, Runtime};

@@ -3,8 +3,8 @@
 //! authentication and secrets, sandbox limits, retries, the sync driver and the SQLite store.
 
 pub mod auth;
-pub mod bindings;
 pub mod cli;
+pub mod contract;
 pub mod display;
 pub mod driver;
 pub mod egress;

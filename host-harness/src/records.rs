@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::bindings::*;
+use crate::contract::model::*;
 
 fn trait_name(kind: TraitKind) -> &'static str {
     match kind {
@@ -25,11 +25,11 @@ pub fn status_name(kind: StatusKind) -> &'static str {
     }
 }
 
-fn purpose_name(purpose: EntitlementPurpose) -> &'static str {
+fn purpose_name(purpose: Purpose) -> &'static str {
     match purpose {
-        EntitlementPurpose::Assignment => "assignment",
-        EntitlementPurpose::Permission => "permission",
-        EntitlementPurpose::Ownership => "ownership",
+        Purpose::Assignment => "assignment",
+        Purpose::Permission => "permission",
+        Purpose::Ownership => "ownership",
     }
 }
 

@@ -14,7 +14,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::bindings::*;
+use crate::contract::model::*;
+use crate::contract::{ConnectorError, v0_1};
 use crate::egress::{EgressHooks, EgressPolicy};
 use crate::files;
 use crate::guest_log::{GuestLog, GuestOutput};
@@ -66,7 +67,9 @@ impl Default for Sandbox {
 
 /// A component compiled for this engine and linked: instantiating it for a tenant is cheap.
 pub struct LoadedComponent {
-    pre: IdentityConnectorPre<TenantState>,
+    pre: Pre,
+    /// The contract version the component exports (e.g. "0.1.0").
+    pub contract: String,
     pub sha256: String,
     pub path: PathBuf,
     /// Whether this load compiled the component (false: read from the precompiled cache).
@@ -180,12 +183,14 @@ impl Runtime {
         check_is_component(&bytes).with_context(|| format!("{} is not usable", path.display()))?;
         let sha256 = hex(&Sha256::digest(&bytes));
         let (component, compiled) = self.compile_cached(&bytes, &sha256).with_context(|| format!("cannot compile {}", path.display()))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(IdentityConnectorPre::new)
-            .map_err(|e| anyhow!("{} does not implement the identity:connector world: {e:#}", path.display()))?;
-        Ok(LoadedComponent { pre, sha256, path: path.to_path_buf(), compiled })
+        let contract = contract_version(&self.engine, &component).with_context(|| format!("{} is not usable", path.display()))?;
+        let not_world = |e: wasmtime::Error| anyhow!("{} does not implement the identity:connector world: {e:#}", path.display());
+        let linked = self.linker.instantiate_pre(&component).map_err(not_world)?;
+        let pre = match contract.as_str() {
+            v0_1::VERSION => Pre::V0_1(v0_1::IdentityConnectorPre::new(linked).map_err(not_world)?),
+            other => bail!("{} exports identity:connector@{other}, which this host does not support (it runs {})", path.display(), SUPPORTED.join(", ")),
+        };
+        Ok(LoadedComponent { pre, contract, sha256, path: path.to_path_buf(), compiled })
     }
 
     fn compile_cached(&self, bytes: &[u8], sha256: &str) -> Result<(Component, bool)> {
@@ -222,7 +227,7 @@ impl Runtime {
 
     /// The component's metadata, from an instance with no network and a short deadline: describing itself is
     /// all the component does here, and every tenant of the component waits for it.
-    pub async fn metadata(&self, component: &LoadedComponent) -> Result<ConnectorMetadata> {
+    pub async fn metadata(&self, component: &LoadedComponent) -> Result<Metadata> {
         let sandbox = Sandbox { call_timeout: Duration::from_secs(10), ..Sandbox::default() };
         let mut instance = self.instantiate(component, Arc::new(EgressPolicy::deny_all("metadata")), &sandbox).await?;
         Ok(instance.metadata().await?)
@@ -264,7 +269,9 @@ impl Runtime {
         // Yield to the executor on every tick, so a deadline can stop even a guest that never returns.
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
-        let bindings = component.pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("cannot instantiate the component: {e:#}"))?;
+        let bindings = match &component.pre {
+            Pre::V0_1(pre) => Bindings::V0_1(pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("cannot instantiate the component: {e:#}"))?),
+        };
         Ok(Instance { store, bindings, session: None, provisioning: false, call_timeout: sandbox.call_timeout, poisoned: None })
     }
 }
@@ -299,6 +306,31 @@ fn link_outgoing_handler(linker: &mut Linker<TenantState>) -> Result<()> {
     });
     linker.allow_shadowing(false);
     defined.map_err(|e| anyhow!("{e:#}"))
+}
+
+/// The contract versions this host runs, newest first.
+const SUPPORTED: [&str; 1] = [v0_1::VERSION];
+
+/// A linked component, by the contract version it exports.
+enum Pre {
+    V0_1(v0_1::IdentityConnectorPre<TenantState>),
+}
+
+/// An instance's exports, by contract version.
+enum Bindings {
+    V0_1(v0_1::IdentityConnector),
+}
+
+/// The version of `identity:connector` a component exports, read from its export's own name
+/// (`identity:connector/connector@0.1.0`): the version travels inside the binary, no custom section needed.
+fn contract_version(engine: &Engine, component: &Component) -> Result<String> {
+    const INTERFACE: &str = "identity:connector/connector@";
+    let mut exports = component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect::<Vec<_>>();
+    exports.sort();
+    exports
+        .iter()
+        .find_map(|name| name.strip_prefix(INTERFACE).map(str::to_string))
+        .ok_or_else(|| anyhow!("it does not export identity:connector/connector (it exports: {})", if exports.is_empty() { "nothing".into() } else { exports.join(", ") }))
 }
 
 fn spawn_epoch_ticker(engine: &Engine) {
@@ -360,7 +392,7 @@ pub enum CallError {
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CallError::Connector(e) => f.write_str(&e.describe()),
+            CallError::Connector(e) => f.write_str(&crate::contract::describe(e)),
             CallError::Trap(m) => write!(f, "{m}"),
             CallError::Timeout { call, after } => write!(f, "the component's {call} call ran past its {} s deadline", after.as_secs_f64()),
             CallError::Poisoned(m) => write!(f, "the component instance is unusable after: {m}"),
@@ -375,7 +407,7 @@ impl std::error::Error for CallError {}
 /// One sandboxed component instance, with at most one open session.
 pub struct Instance {
     store: Store<TenantState>,
-    bindings: IdentityConnector,
+    bindings: Bindings,
     session: Option<ResourceAny>,
     provisioning: bool,
     call_timeout: Duration,
@@ -388,7 +420,9 @@ macro_rules! guest_call {
         if let Some(reason) = &$self.poisoned {
             return Err(CallError::Poisoned(reason.clone()));
         }
-        let $guest = $self.bindings.identity_connector_connector();
+        let $guest = match &$self.bindings {
+            Bindings::V0_1(bindings) => bindings.identity_connector_connector(),
+        };
         let $store = &mut $self.store;
         let outcome = tokio::time::timeout($self.call_timeout, $call).await;
         // A rule broken during the call ends the session, whatever the guest made of the refusal.
@@ -429,8 +463,9 @@ fn describe_trap(call: &str, error: &wasmtime::Error) -> String {
     format!("the component failed in {call}: {}", cause.lines().next().unwrap_or("unknown error"))
 }
 
-fn flatten<T>(result: Result<Result<T, ConnectorError>, CallError>) -> Result<T, CallError> {
-    result.and_then(|inner| inner.map_err(CallError::Connector))
+/// A call's answer in the model: the value, or the connector's typed error.
+fn flatten<T: Into<U>, U, E: Into<ConnectorError>>(result: Result<Result<T, E>, CallError>) -> Result<U, CallError> {
+    result.and_then(|inner| inner.map(Into::into).map_err(|e| CallError::Connector(e.into())))
 }
 
 impl Instance {
@@ -444,12 +479,12 @@ impl Instance {
         self.store.data().limits.peak_memory
     }
 
-    pub async fn metadata(&mut self) -> Result<ConnectorMetadata, CallError> {
-        guest_call!(self, "metadata", |guest, store| guest.call_metadata(store))
+    pub async fn metadata(&mut self) -> Result<Metadata, CallError> {
+        guest_call!(self, "metadata", |guest, store| guest.call_metadata(store)).map(Into::into)
     }
 
     pub async fn open(&mut self, config: &[(String, String)], provisioning: bool) -> Result<(), CallError> {
-        let session = flatten(guest_call!(self, "open", |guest, store| guest.call_open(store, config, provisioning)))?;
+        let session = flatten::<_, ResourceAny, _>(guest_call!(self, "open", |guest, store| guest.call_open(store, config, provisioning)))?;
         self.session = Some(session);
         self.provisioning = provisioning;
         Ok(())
@@ -467,63 +502,76 @@ impl Instance {
         self.session.ok_or_else(|| CallError::Poisoned("no session is open".into()))
     }
 
-    pub async fn validate(&mut self) -> Result<Validation, CallError> {
+    /// The connector's short account of what it checked.
+    pub async fn validate(&mut self) -> Result<String, CallError> {
         let s = self.session()?;
-        flatten(guest_call!(self, "validate", |guest, store| guest.session().call_validate(store, s)))
+        let validation: Result<v0_1::w::Validation, CallError> = flatten(guest_call!(self, "validate", |guest, store| guest.session().call_validate(store, s)));
+        Ok(validation?.summary)
     }
 
     pub async fn resource_types(&mut self) -> Result<Vec<ResourceType>, CallError> {
         let s = self.session()?;
-        flatten(guest_call!(self, "resource-types", |guest, store| guest.session().call_resource_types(store, s)))
+        let types: Vec<v0_1::w::ResourceType> = flatten(guest_call!(self, "resource-types", |guest, store| guest.session().call_resource_types(store, s)))?;
+        Ok(types.into_iter().map(Into::into).collect())
     }
 
     pub async fn list_resources(&mut self, resource_type: &str, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, CallError> {
         let s = self.session()?;
-        flatten(guest_call!(self, "list-resources", |guest, store| guest.session().call_list_resources(store, s, resource_type, parent, token)))
+        let parent = parent.map(v0_1::w::ResourceId::from);
+        flatten(guest_call!(self, "list-resources", |guest, store| guest.session().call_list_resources(store, s, resource_type, parent.as_ref(), token)))
     }
 
     pub async fn list_entitlements(&mut self, resource: &ResourceId, token: Option<&str>) -> Result<EntitlementPage, CallError> {
         let s = self.session()?;
-        flatten(guest_call!(self, "list-entitlements", |guest, store| guest.session().call_list_entitlements(store, s, resource, token)))
+        let resource = v0_1::w::ResourceId::from(resource);
+        flatten(guest_call!(self, "list-entitlements", |guest, store| guest.session().call_list_entitlements(store, s, &resource, token)))
     }
 
     pub async fn list_grants(&mut self, resource: &ResourceId, token: Option<&str>) -> Result<GrantPage, CallError> {
         let s = self.session()?;
-        flatten(guest_call!(self, "list-grants", |guest, store| guest.session().call_list_grants(store, s, resource, token)))
+        let resource = v0_1::w::ResourceId::from(resource);
+        flatten(guest_call!(self, "list-grants", |guest, store| guest.session().call_list_grants(store, s, &resource, token)))
     }
 
     pub async fn get_resource(&mut self, id: &ResourceId) -> Result<Resource, CallError> {
         let s = self.session()?;
-        flatten(guest_call!(self, "get-resource", |guest, store| guest.session().call_get_resource(store, s, id)))
+        let id = v0_1::w::ResourceId::from(id);
+        flatten(guest_call!(self, "get-resource", |guest, store| guest.session().call_get_resource(store, s, &id)))
     }
 
     pub async fn grant(&mut self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome, CallError> {
         let s = self.writable("grant")?;
-        flatten(guest_call!(self, "grant", |guest, store| guest.session().call_grant(store, s, principal, entitlement)))
+        let principal = v0_1::w::ResourceId::from(principal);
+        flatten(guest_call!(self, "grant", |guest, store| guest.session().call_grant(store, s, &principal, entitlement)))
     }
 
     pub async fn revoke(&mut self, grant: &Grant) -> Result<RevokeOutcome, CallError> {
         let s = self.writable("revoke")?;
-        flatten(guest_call!(self, "revoke", |guest, store| guest.session().call_revoke(store, s, grant)))
+        let grant = v0_1::w::Grant::from(grant);
+        flatten(guest_call!(self, "revoke", |guest, store| guest.session().call_revoke(store, s, &grant)))
     }
 
-    pub async fn create_account(&mut self, fields: &Fields) -> Result<CreateOutcome, CallError> {
+    pub async fn create_account(&mut self, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
         let s = self.writable("create-account")?;
-        flatten(guest_call!(self, "create-account", |guest, store| guest.session().call_create_account(store, s, fields)))
+        let fields = fields.to_vec();
+        flatten(guest_call!(self, "create-account", |guest, store| guest.session().call_create_account(store, s, &fields)))
     }
 
-    pub async fn update_resource(&mut self, id: &ResourceId, fields: &Fields) -> Result<Resource, CallError> {
+    pub async fn update_resource(&mut self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource, CallError> {
         let s = self.writable("update-resource")?;
-        flatten(guest_call!(self, "update-resource", |guest, store| guest.session().call_update_resource(store, s, id, fields)))
+        let (id, fields) = (v0_1::w::ResourceId::from(id), fields.to_vec());
+        flatten(guest_call!(self, "update-resource", |guest, store| guest.session().call_update_resource(store, s, &id, &fields)))
     }
 
-    pub async fn create_resource(&mut self, resource_type: &str, fields: &Fields) -> Result<CreateOutcome, CallError> {
+    pub async fn create_resource(&mut self, resource_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
         let s = self.writable("create-resource")?;
-        flatten(guest_call!(self, "create-resource", |guest, store| guest.session().call_create_resource(store, s, resource_type, fields)))
+        let fields = fields.to_vec();
+        flatten(guest_call!(self, "create-resource", |guest, store| guest.session().call_create_resource(store, s, resource_type, &fields)))
     }
 
     pub async fn delete_resource(&mut self, id: &ResourceId) -> Result<DeleteOutcome, CallError> {
         let s = self.writable("delete-resource")?;
-        flatten(guest_call!(self, "delete-resource", |guest, store| guest.session().call_delete_resource(store, s, id)))
+        let id = v0_1::w::ResourceId::from(id);
+        flatten(guest_call!(self, "delete-resource", |guest, store| guest.session().call_delete_resource(store, s, &id)))
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::bindings::*;
+use crate::contract::model::*;
 use crate::display::printable;
 use crate::records;
 

@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use serde::Deserialize;
 
 use crate::auth::{AuthPlan, Authenticator, OAuth2Plan};
-use crate::bindings::{AuthScheme, ConnectorMetadata};
+use crate::contract::model::{AuthScheme, Metadata as ConnectorMetadata};
 use crate::driver::SyncOptions;
 use crate::egress::{EgressLimits, EgressPolicy, Origin};
 use crate::files;
@@ -353,7 +353,7 @@ impl ResolvedTenant {
         let auth = match &metadata.auth {
             AuthScheme::None => AuthPlan::None,
             AuthScheme::Bearer(field) => AuthPlan::Bearer(secret(field)?),
-            AuthScheme::Oauth2ClientCredentials(o) => {
+            AuthScheme::OAuth2ClientCredentials(o) => {
                 if !o.token_path.starts_with('/') {
                     bail!("the connector's token path `{}` must start with /", o.token_path);
                 }
@@ -373,7 +373,7 @@ impl ResolvedTenant {
             }
         };
         let token_path = match &metadata.auth {
-            AuthScheme::Oauth2ClientCredentials(o) => Some(o.token_path.clone()),
+            AuthScheme::OAuth2ClientCredentials(o) => Some(o.token_path.clone()),
             _ => None,
         };
         let auth = Arc::new(Authenticator::new(auth, redactor.clone()));

@@ -20,28 +20,28 @@ pub const GROUP_LIKE: [&str; 3] = [GROUP, LOCATION, DEPARTMENT];
 pub fn resource_types() -> Vec<ResourceType> {
     vec![
         ResourceType {
-            id: USER,
-            display_name: "User",
+            id: USER.into(),
+            display_name: "User".into(),
             traits: vec![TraitKind::User],
-            description: Some("A Pingboard profile"),
+            description: Some("A Pingboard profile".into()),
         },
         ResourceType {
-            id: GROUP,
-            display_name: "Group",
+            id: GROUP.into(),
+            display_name: "Group".into(),
             traits: vec![TraitKind::Group],
-            description: Some("A Pingboard group (team)"),
+            description: Some("A Pingboard group (team)".into()),
         },
         ResourceType {
-            id: LOCATION,
-            display_name: "Location",
+            id: LOCATION.into(),
+            display_name: "Location".into(),
             traits: vec![TraitKind::Group],
-            description: Some("A Pingboard location (a group of type location)"),
+            description: Some("A Pingboard location (a group of type location)".into()),
         },
         ResourceType {
-            id: DEPARTMENT,
-            display_name: "Department",
+            id: DEPARTMENT.into(),
+            display_name: "Department".into(),
             traits: vec![TraitKind::Group],
-            description: Some("A Pingboard department (a group of type department)"),
+            description: Some("A Pingboard department (a group of type department)".into()),
         },
     ]
 }
@@ -62,10 +62,10 @@ pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
         revoke: true,
     };
     vec![
-        ResourceTypeCapabilities { resource_type: USER, capabilities: user, listed_with: None },
-        ResourceTypeCapabilities { resource_type: GROUP, capabilities: group_like, listed_with: None },
-        ResourceTypeCapabilities { resource_type: LOCATION, capabilities: group_like, listed_with: Some(GROUP) },
-        ResourceTypeCapabilities { resource_type: DEPARTMENT, capabilities: group_like, listed_with: Some(GROUP) },
+        ResourceTypeCapabilities { resource_type: USER.into(), capabilities: user, listed_with: None },
+        ResourceTypeCapabilities { resource_type: GROUP.into(), capabilities: group_like, listed_with: None },
+        ResourceTypeCapabilities { resource_type: LOCATION.into(), capabilities: group_like, listed_with: Some(GROUP.into()) },
+        ResourceTypeCapabilities { resource_type: DEPARTMENT.into(), capabilities: group_like, listed_with: Some(GROUP.into()) },
     ]
 }
 

@@ -109,3 +109,42 @@ fn old_syncs_are_pruned_after_each_sync_and_on_demand() {
     assert_eq!((refused.code, refused.err.as_str()), (1, "error: --keep must be at least 2: diff compares the last two complete syncs\n"));
     harness(&["diff", "--store", &scratch.store()]).ok();
 }
+
+#[test]
+fn the_connector_core_run_natively_stores_exactly_what_the_component_stores() {
+    use connector_sdk::Connector as _;
+    use pingboard_connector::connector::{Pingboard, Session};
+
+    let company = Company::generate(CompanySpec::sized(1_500));
+    let double = PingboardDouble::start(company.clone()).unwrap();
+    let scratch = Scratch::new();
+    harness(&sync_args(&scratch, &double, &["--tenant", "component", "--config", "page_size=400"])).ok();
+
+    let http = crate::common::native::NativeHttp::new(&double.base_url(), pingboard_double::CLIENT_ID, pingboard_double::CLIENT_SECRET);
+    let config = vec![("base_url".to_string(), double.base_url()), ("page_size".to_string(), "400".to_string())];
+    let session = Session::open(&http, &config, false).unwrap();
+    let mut store = connector_harness::store::Store::open(std::path::Path::new(&scratch.store())).unwrap();
+    crate::common::native::sync_natively(&session, &Pingboard::metadata(), &mut store, "native", || http.traffic());
+    drop(store);
+
+    let jsonl = |tenant: &str| harness(&["export", "--store", &scratch.store(), "--tenant", tenant, "--format", "jsonl"]).ok();
+    let (component, native) = (jsonl("component"), jsonl("native"));
+    assert_eq!(component.lines().count(), native.lines().count());
+    assert!(component == native, "the native lane stored different bytes");
+    assert_export_matches(&export(&scratch, "native"), &company);
+}
+
+#[test]
+fn inspect_names_the_contract_the_auth_the_origin_and_every_field() {
+    let scratch = Scratch::new();
+    let out = harness(&["--cache-dir", &scratch.cache(), "inspect", "--component", &component()]).ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pingboard 0.1.0 — Pingboard users, groups, locations and departments, with group membership.");
+    assert!(lines[1].starts_with(&format!("component: {} (sha256 ", component())) && lines[1].ends_with(", contract identity:connector@0.1.0)"), "{}", lines[1]);
+    assert_eq!(lines[3], "egress: only the origin of config `base_url`");
+    assert_eq!(lines[7], "  client_secret    required, secret   Client secret of the same service account. Kept by the host; never given to the connector.");
+    assert_eq!(lines[13], "  department       list, get, inline-entitlements, inline-grants, create, update, delete, grant, revoke (listed with group)");
+    let json: serde_json::Value = serde_json::from_str(&harness(&["--cache-dir", &scratch.cache(), "inspect", "--json", "--component", &component()]).ok()).unwrap();
+    assert_eq!(json["component"]["contract"], "identity:connector@0.1.0");
+    assert_eq!(json["auth"]["token_path"], "/oauth/token");
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use connector_harness::auth::{AuthPlan, Authenticator, OAuth2Plan};
-use connector_harness::bindings::{CredentialsPlacement, ParameterPlacement};
+use connector_harness::contract::model::{CredentialsPlacement, ParameterPlacement};
 use connector_harness::egress::{EgressHooks, EgressLimits, EgressPolicy, Origin};
 use connector_harness::secrets::{Redactor, Secret};
 use http_body_util::{BodyExt, Empty};

@@ -1,0 +1,21 @@
+//! The contract at the host's edge. Each version of `identity:connector` the host supports has a module of its
+//! own (its bindings, and conversions to the model); everything else in the host speaks one model, the SDK's
+//! (`connector_sdk::model`), whichever version a component was built against. `runtime` picks the module by
+//! the version in the component's export name.
+
+pub mod v0_1;
+
+pub use connector_sdk::ConnectorError;
+pub use connector_sdk::model;
+
+/// The longest connector message the host repeats: the guest writes it, and the host prints it.
+const MESSAGE_BYTES: usize = 4 << 10;
+
+/// One line naming the kind of error and the connector's message (capped, control characters escaped).
+pub fn describe(e: &ConnectorError) -> String {
+    let whole = match e {
+        ConnectorError::Internal(m) => format!("connector internal error: {m}"),
+        other => other.to_string(),
+    };
+    crate::display::printable(&whole, MESSAGE_BYTES)
+}
