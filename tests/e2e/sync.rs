@@ -148,3 +148,17 @@ fn inspect_names_the_contract_the_auth_the_origin_and_every_field() {
     assert_eq!(json["component"]["contract"], "identity:connector@0.1.0");
     assert_eq!(json["auth"]["token_path"], "/oauth/token");
 }
+
+#[test]
+fn a_component_built_against_contract_0_1_still_syncs_exactly() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pingboard-connector-contract-0.1.0.wasm");
+    let company = Company::generate(CompanySpec::sized(700));
+    let double = PingboardDouble::start(company.clone()).unwrap();
+    let scratch = Scratch::new();
+    let mut args = sync_args(&scratch, &double, &["--config", "page_size=250"]);
+    let at = args.iter().position(|a| a == "--component").unwrap() + 1;
+    args[at] = fixture.display().to_string();
+    let out = harness(&args).ok();
+    assert!(out.contains("; 5 requests (1 token)"), "a token, 3 user pages, 1 groups page: {out}");
+    assert_export_matches(&export(&scratch, "default"), &company);
+}
