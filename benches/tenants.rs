@@ -62,7 +62,7 @@ fn main() {
             drop(instance);
             let started = Instant::now();
             let mut instance = runtime.instantiate(&loaded, resolved.egress_policy(Default::default()), &Sandbox::default()).await.unwrap();
-            instance.open(&resolved.guest_config, false).await.unwrap();
+            instance.open(&resolved.guest_config, resolved.granter(false)).await.unwrap();
             open.push(started.elapsed());
         }
     });
@@ -122,7 +122,7 @@ fn spec(name: &str, component: &Path, double: &PingboardDouble) -> TenantSpec {
         component: Some(PathBuf::from(component)),
         config: BTreeMap::from([("base_url".into(), double.base_url()), ("client_id".into(), CLIENT_ID.into())]),
         secrets: BTreeMap::from([("client_secret".into(), Secret::new(CLIENT_SECRET))]),
-        limits: Default::default(),
+        ..TenantSpec::default()
     }
 }
 

@@ -12,12 +12,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::contract::model::{
-    AuthScheme, Capability, CreateOutcome, CredentialsPlacement, DeleteOutcome, Grant, GrantOutcome, Metadata as ConnectorMetadata, ParameterPlacement,
+    AuthScheme, CreateOutcome, CredentialsPlacement, DeleteOutcome, Grant, GrantOutcome, Metadata as ConnectorMetadata, ParameterPlacement,
     ResourceId, RevokeOutcome, TraitKind,
 };
 use crate::display::{one_line, printable};
 use crate::driver::{OpenSession, Progress, Start, SyncOptions, SyncReport};
 use crate::fleet::{Fleet, ProgressFactory};
+use crate::grants::WriteGrants;
 use crate::guest_log::GuestOutput;
 use crate::interrupt::{Interrupt, Interrupted};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime};
@@ -474,8 +475,6 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
         Command::Grant { write, entitlement, principal } => {
             let mut session = writer("grant", &write, cache_dir, redactor).await?;
             let principal = parse_id(&principal, "--principal")?;
-            let resource_type = entitlement.split(':').next().unwrap_or_default();
-            session.check(resource_type, Capability::Grant, "grant").await?;
             let outcome = session.call(async |i| i.grant(&principal, &entitlement).await).await?;
             let (word, grant) = match outcome {
                 GrantOutcome::Granted(g) => ("granted", g),
@@ -491,7 +490,6 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let (Some(principal_id), Some(principal_type), Some(entitlement)) = (parts.next(), parts.next(), parts.next()) else {
                 bail!("--grant takes ENTITLEMENT:PRINCIPAL_TYPE:PRINCIPAL_ID, got `{grant}`");
             };
-            session.check(entitlement.split(':').next().unwrap_or_default(), Capability::Revoke, "revoke").await?;
             let principal = ResourceId { resource_type: principal_type.into(), id: principal_id.into() };
             let target = Grant { id: grant.clone(), entitlement: entitlement.into(), principal };
             let word = match session.call(async |i| i.revoke(&target).await).await? {
@@ -505,15 +503,13 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
             let mut session = writer("create-account", &write, cache_dir, redactor).await?;
             let fields = parse_fields(&fields)?;
             let user_type = session.user_type().await?;
-            session.check(&user_type, Capability::Create, "create-account").await?;
-            let outcome = session.call(async |i| i.create_account(&fields).await).await?;
+            let outcome = session.call(async |i| i.create_account(&user_type, &fields).await).await?;
             print_created(out, outcome)
         }
         Command::UpdateAccount { write, id, fields } => {
             let mut session = writer("update-account", &write, cache_dir, redactor).await?;
             let fields = parse_fields(&fields)?;
             let user_type = session.user_type().await?;
-            session.check(&user_type, Capability::Update, "update-account").await?;
             let target = ResourceId { resource_type: user_type, id };
             let resource = session.call(async |i| i.update_resource(&target, &fields).await).await?;
             writeln!(out, "{}", serde_json::json!({"outcome": "updated", "resource": crate::records::resource(&resource)}))?;
@@ -522,14 +518,12 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
         Command::CreateResource { write, resource_type, fields } => {
             let mut session = writer("create-resource", &write, cache_dir, redactor).await?;
             let fields = parse_fields(&fields)?;
-            session.check(&resource_type, Capability::Create, "create-resource").await?;
             let outcome = session.call(async |i| i.create_resource(&resource_type, &fields).await).await?;
             print_created(out, outcome)
         }
         Command::Delete { write, resource } => {
             let mut session = writer("delete", &write, cache_dir, redactor).await?;
             let target = parse_id(&resource, "--resource")?;
-            session.check(&target.resource_type, Capability::Delete, "delete").await?;
             let word = match session.call(async |i| i.delete_resource(&target).await).await? {
                 DeleteOutcome::Deleted => "deleted",
                 DeleteOutcome::DidNotExist => "did_not_exist",
@@ -570,8 +564,7 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
         }
         Command::Get { tenant, resource } => {
             let target = parse_id(&resource, "get")?;
-            let (runtime, loaded, metadata, tenant) = prepare(&tenant, cache_dir, redactor).await?;
-            check_declared(&metadata, &target.resource_type, Capability::Get, "get")?;
+            let (runtime, loaded, _, tenant) = prepare(&tenant, cache_dir, redactor).await?;
             let mut session = OpenSession::open(&runtime, &loaded, &tenant, &SyncOptions::default(), false).await?;
             let found = session.instance().get_resource(&target).await.map_err(|e| session.explain(anyhow!("get {resource}: {e}")))?;
             writeln!(out, "{}", crate::records::resource_line(&found))?;
@@ -580,27 +573,28 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
     }
 }
 
-/// A session opened for one write, after the host's own checks.
+/// A session opened for writes.
 struct Writer {
     session: OpenSession,
-    metadata: ConnectorMetadata,
 }
 
-/// Refuses a write command without --provisioning before loading anything, then opens a provisioning session.
+/// Refuses a write command the tenant is granted no writes for (no --provisioning, no `provisioning` in its
+/// tenant file) before loading anything, then opens a session with the tenant's grants; the runtime checks
+/// each write against them (see `grants`).
 async fn writer(command: &str, args: &WriteArgs, cache_dir: Option<PathBuf>, redactor: &Redactor) -> Result<Writer> {
-    if !args.provisioning {
+    let mut spec = tenant_spec(&args.tenant, redactor)?;
+    if args.provisioning {
+        spec.writes = WriteGrants::All;
+    }
+    if !spec.writes.any() {
         bail!("`{command}` writes to the source system: pass --provisioning to allow it");
     }
-    let (runtime, loaded, metadata, tenant) = prepare(&args.tenant, cache_dir, redactor).await?;
+    let (runtime, loaded, _, tenant) = resolve(spec, cache_dir, redactor).await?;
     let session = OpenSession::open(&runtime, &loaded, &tenant, &SyncOptions::default(), true).await?;
-    Ok(Writer { session, metadata })
+    Ok(Writer { session })
 }
 
 impl Writer {
-    async fn check(&mut self, resource_type: &str, capability: Capability, command: &str) -> Result<()> {
-        check_declared(&self.metadata, resource_type, capability, command)
-    }
-
     /// The resource type whose resources are accounts (the one with the user trait).
     async fn user_type(&mut self) -> Result<String> {
         let types = self.call(async |i| i.resource_types().await).await?;
@@ -614,18 +608,6 @@ impl Writer {
     async fn call<T>(&mut self, f: impl AsyncFnOnce(&mut Instance) -> Result<T, CallError>) -> Result<T> {
         let result = f(self.session.instance()).await;
         result.map_err(|e| self.session.explain(anyhow!("{e}")))
-    }
-}
-
-/// The connector must declare the capability for the resource type; the host does not call it otherwise.
-fn check_declared(metadata: &ConnectorMetadata, resource_type: &str, capability: Capability, command: &str) -> Result<()> {
-    let declared = metadata.capabilities.iter().find(|c| c.resource_type == resource_type);
-    match declared {
-        None => bail!("unknown resource type `{}`", printable(resource_type, 256)),
-        Some(c) if !c.capabilities.contains(capability) => {
-            bail!("the connector does not support `{command}` for `{resource_type}` (it declares: {})", c.capabilities.names().join(", "))
-        }
-        Some(_) => Ok(()),
     }
 }
 
@@ -673,13 +655,22 @@ fn resume_point(store: &Store, tenant: &str, component: &LoadedComponent) -> Res
 /// Loads the component, reads its metadata and resolves the tenant against it: every input is checked before
 /// anything is written anywhere.
 async fn prepare(args: &TenantArgs, cache_dir: Option<PathBuf>, redactor: &Redactor) -> Result<(Runtime, LoadedComponent, ConnectorMetadata, ResolvedTenant)> {
+    resolve(tenant_spec(args, redactor)?, cache_dir, redactor).await
+}
+
+/// The tenant as its file and flags describe it. From here on, an error may quote a secret: the redactor
+/// learns them before anything can fail.
+fn tenant_spec(args: &TenantArgs, redactor: &Redactor) -> Result<TenantSpec> {
     let mut spec = match &args.tenant_file {
         Some(path) => TenantSpec::from_file(path)?,
         None => TenantSpec { name: DEFAULT_TENANT.into(), ..Default::default() },
     };
     spec.apply_flags(args.tenant.as_deref(), args.component.as_deref(), &args.config, &args.secrets, &args.secret_envs)?;
-    // From here on, an error may quote a secret; the redactor learns them before anything can fail.
     redactor.add_secrets(&spec.secrets);
+    Ok(spec)
+}
+
+async fn resolve(spec: TenantSpec, cache_dir: Option<PathBuf>, redactor: &Redactor) -> Result<(Runtime, LoadedComponent, ConnectorMetadata, ResolvedTenant)> {
     let runtime = Runtime::new(cache_dir)?;
     let loaded = runtime.load(spec.component_path()?)?;
     let metadata = runtime.metadata(&loaded).await?;

@@ -153,11 +153,13 @@ pub struct OpenSession {
 }
 
 impl OpenSession {
+    /// `provisioning`: whether this session is for writes (then the tenant's granted writes apply; a sync
+    /// session may write nothing).
     pub async fn open(runtime: &Runtime, component: &LoadedComponent, tenant: &ResolvedTenant, options: &SyncOptions, provisioning: bool) -> Result<Self, OpenError> {
         let started = Instant::now();
         let policy = tenant.egress_policy(options.egress.clone());
         let mut instance = runtime.instantiate(component, policy.clone(), &options.sandbox).await.map_err(|error| OpenError { error, log: GuestOutput::default() })?;
-        if let Err(e) = instance.open(&tenant.guest_config, provisioning).await {
+        if let Err(e) = instance.open(&tenant.guest_config, tenant.granter(provisioning)).await {
             let error = explain(&policy, &tenant.redactor, anyhow!("cannot open the connector: {e}"));
             return Err(OpenError { error, log: instance.take_log() });
         }

@@ -10,6 +10,7 @@ pub mod driver;
 pub mod egress;
 pub mod files;
 pub mod fleet;
+pub mod grants;
 pub mod guest_log;
 pub mod interrupt;
 pub mod records;

@@ -17,6 +17,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::contract::model::*;
 use crate::contract::{ConnectorError, v0_1};
 use crate::egress::{EgressHooks, EgressPolicy};
+use crate::grants::Granter;
 use crate::files;
 use crate::guest_log::{GuestLog, GuestOutput};
 
@@ -272,7 +273,7 @@ impl Runtime {
         let bindings = match &component.pre {
             Pre::V0_1(pre) => Bindings::V0_1(pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("cannot instantiate the component: {e:#}"))?),
         };
-        Ok(Instance { store, bindings, session: None, provisioning: false, call_timeout: sandbox.call_timeout, poisoned: None })
+        Ok(Instance { store, bindings, session: None, granter: Granter::default(), call_timeout: sandbox.call_timeout, poisoned: None })
     }
 }
 
@@ -382,7 +383,8 @@ pub enum CallError {
     Timeout { call: &'static str, after: Duration },
     /// An earlier trap or timeout made the instance unusable.
     Poisoned(String),
-    /// The host refused the call itself (a write in a session opened without provisioning).
+    /// The host refused the call itself: the component does not declare it, or the tenant was not granted the
+    /// write (see `grants`).
     Refused(String),
     /// The host stopped the tenant during the call (egress outside its origin, a limit reached, a credential in
     /// a response); the instance is unusable afterwards.
@@ -409,7 +411,8 @@ pub struct Instance {
     store: Store<TenantState>,
     bindings: Bindings,
     session: Option<ResourceAny>,
-    provisioning: bool,
+    /// What this session may be asked to do; every call below is checked against it first.
+    granter: Granter,
     call_timeout: Duration,
     poisoned: Option<String>,
 }
@@ -483,19 +486,22 @@ impl Instance {
         guest_call!(self, "metadata", |guest, store| guest.call_metadata(store)).map(Into::into)
     }
 
-    pub async fn open(&mut self, config: &[(String, String)], provisioning: bool) -> Result<(), CallError> {
+    /// Opens the session; the guest is told whether it may write at all, and `granter` decides each call.
+    pub async fn open(&mut self, config: &[(String, String)], granter: Granter) -> Result<(), CallError> {
+        let provisioning = granter.provisioning();
         let session = flatten::<_, ResourceAny, _>(guest_call!(self, "open", |guest, store| guest.call_open(store, config, provisioning)))?;
         self.session = Some(session);
-        self.provisioning = provisioning;
+        self.granter = granter;
         Ok(())
     }
 
-    /// Writes are refused by the host as well as by the guest unless the session was opened for provisioning.
-    fn writable(&self, call: &str) -> Result<ResourceAny, CallError> {
-        if !self.provisioning {
-            return Err(CallError::Refused(format!("{call} writes to the source, and this session was not opened for provisioning")));
+    /// The open session, if `call` on `resource_type` is declared by the component and, for a write, granted to
+    /// the tenant: the host refuses before the guest is called otherwise.
+    fn permitted(&self, call: &str, resource_type: &str, capability: Capability) -> Result<ResourceAny, CallError> {
+        match self.granter.refusal(call, resource_type, capability) {
+            Some(reason) => Err(CallError::Refused(reason)),
+            None => self.session(),
         }
-        self.session()
     }
 
     fn session(&self) -> Result<ResourceAny, CallError> {
@@ -534,43 +540,44 @@ impl Instance {
     }
 
     pub async fn get_resource(&mut self, id: &ResourceId) -> Result<Resource, CallError> {
-        let s = self.session()?;
+        let s = self.permitted("get", &id.resource_type, Capability::Get)?;
         let id = v0_1::w::ResourceId::from(id);
         flatten(guest_call!(self, "get-resource", |guest, store| guest.session().call_get_resource(store, s, &id)))
     }
 
     pub async fn grant(&mut self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome, CallError> {
-        let s = self.writable("grant")?;
+        let s = self.permitted("grant", entitlement.split(':').next().unwrap_or_default(), Capability::Grant)?;
         let principal = v0_1::w::ResourceId::from(principal);
         flatten(guest_call!(self, "grant", |guest, store| guest.session().call_grant(store, s, &principal, entitlement)))
     }
 
     pub async fn revoke(&mut self, grant: &Grant) -> Result<RevokeOutcome, CallError> {
-        let s = self.writable("revoke")?;
+        let s = self.permitted("revoke", grant.entitlement.split(':').next().unwrap_or_default(), Capability::Revoke)?;
         let grant = v0_1::w::Grant::from(grant);
         flatten(guest_call!(self, "revoke", |guest, store| guest.session().call_revoke(store, s, &grant)))
     }
 
-    pub async fn create_account(&mut self, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
-        let s = self.writable("create-account")?;
+    /// Creates an account, a resource of `account_type` (the type with the user trait).
+    pub async fn create_account(&mut self, account_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
+        let s = self.permitted("create-account", account_type, Capability::Create)?;
         let fields = fields.to_vec();
         flatten(guest_call!(self, "create-account", |guest, store| guest.session().call_create_account(store, s, &fields)))
     }
 
     pub async fn update_resource(&mut self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource, CallError> {
-        let s = self.writable("update-resource")?;
+        let s = self.permitted("update-resource", &id.resource_type, Capability::Update)?;
         let (id, fields) = (v0_1::w::ResourceId::from(id), fields.to_vec());
         flatten(guest_call!(self, "update-resource", |guest, store| guest.session().call_update_resource(store, s, &id, &fields)))
     }
 
     pub async fn create_resource(&mut self, resource_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
-        let s = self.writable("create-resource")?;
+        let s = self.permitted("create-resource", resource_type, Capability::Create)?;
         let fields = fields.to_vec();
         flatten(guest_call!(self, "create-resource", |guest, store| guest.session().call_create_resource(store, s, resource_type, &fields)))
     }
 
     pub async fn delete_resource(&mut self, id: &ResourceId) -> Result<DeleteOutcome, CallError> {
-        let s = self.writable("delete-resource")?;
+        let s = self.permitted("delete-resource", &id.resource_type, Capability::Delete)?;
         let id = v0_1::w::ResourceId::from(id);
         flatten(guest_call!(self, "delete-resource", |guest, store| guest.session().call_delete_resource(store, s, &id)))
     }

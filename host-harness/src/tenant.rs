@@ -11,10 +11,11 @@ use anyhow::{Result, bail};
 use serde::Deserialize;
 
 use crate::auth::{AuthPlan, Authenticator, OAuth2Plan};
-use crate::contract::model::{AuthScheme, Metadata as ConnectorMetadata};
+use crate::contract::model::{AuthScheme, Metadata as ConnectorMetadata, ResourceTypeCapabilities};
 use crate::driver::SyncOptions;
 use crate::egress::{EgressLimits, EgressPolicy, Origin};
 use crate::files;
+use crate::grants::{Granter, WriteGrants};
 use crate::secrets::{Redactor, Secret, Secrets};
 
 pub const DEFAULT_TENANT: &str = "default";
@@ -26,6 +27,8 @@ pub struct TenantSpec {
     pub config: BTreeMap<String, String>,
     pub secrets: Secrets,
     pub limits: LimitsSpec,
+    /// The writes the operator granted this tenant (see `grants`).
+    pub writes: WriteGrants,
 }
 
 /// The tenant file: `tenant`, `component`, a `[config]` table of strings, a `[secrets]` table whose values
@@ -42,6 +45,15 @@ struct TenantFile {
     secrets: BTreeMap<String, SecretSource>,
     #[serde(default)]
     limits: LimitsSpec,
+    /// `true` for every write the connector declares, or a list of `TYPE:OPERATION` grants.
+    provisioning: Option<ProvisioningKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ProvisioningKey {
+    All(bool),
+    Only(Vec<String>),
 }
 
 /// The file of many tenants (`sync --tenants`): a `[limits]` table for all of them, then one `[[tenant]]` table
@@ -203,6 +215,11 @@ impl TenantSpec {
             name: file.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_string()),
             component: file.component.map(|c| if c.is_relative() { base.join(c) } else { c }),
             limits: defaults.overlaid(&file.limits),
+            writes: match file.provisioning {
+                None | Some(ProvisioningKey::All(false)) => WriteGrants::None,
+                Some(ProvisioningKey::All(true)) => WriteGrants::All,
+                Some(ProvisioningKey::Only(items)) => WriteGrants::parse(&items).map_err(|e| anyhow::anyhow!("tenant file {}: {e}", path.display()))?,
+            },
             ..Default::default()
         };
         for (key, value) in file.config {
@@ -298,6 +315,9 @@ pub struct ResolvedTenant {
     pub redactor: Redactor,
     /// The tenant's own limits, over the command line's.
     pub limits: LimitsSpec,
+    /// What the component declares, and the writes granted to the tenant.
+    declared: Vec<ResourceTypeCapabilities>,
+    writes: WriteGrants,
     /// Built once per tenant, so its cached token serves every session of the tenant.
     auth: Arc<Authenticator>,
     /// The token endpoint's path, which only the host may call.
@@ -377,7 +397,29 @@ impl ResolvedTenant {
             _ => None,
         };
         let auth = Arc::new(Authenticator::new(auth, redactor.clone()));
-        Ok(Self { name: spec.name, guest_config: config.into_iter().collect(), origin, redactor, limits: spec.limits, auth, token_path })
+        Granter::new(metadata.capabilities.clone(), spec.writes.clone()).check_grants()?;
+        Ok(Self {
+            name: spec.name,
+            guest_config: config.into_iter().collect(),
+            origin,
+            redactor,
+            limits: spec.limits,
+            declared: metadata.capabilities.clone(),
+            writes: spec.writes,
+            auth,
+            token_path,
+        })
+    }
+
+    /// What a session may be asked to do: the component's declared calls, and the granted writes when the
+    /// session is for writing.
+    pub fn granter(&self, writing: bool) -> Granter {
+        Granter::new(self.declared.clone(), if writing { self.writes.clone() } else { WriteGrants::None })
+    }
+
+    /// The writes granted to this tenant, for people.
+    pub fn writes(&self) -> &WriteGrants {
+        &self.writes
     }
 
     /// The egress policy for one session: fresh counters, the tenant's shared authenticator.

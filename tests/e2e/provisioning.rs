@@ -187,3 +187,57 @@ fn the_scim_view_maps_users_and_groups_field_by_field() {
     assert_eq!(got, members);
     assert_eq!((scim["displayName"].as_str(), scim["meta"]["resourceType"].as_str()), (Some(g.name.as_str()), Some("Group")));
 }
+
+#[test]
+fn a_tenant_may_be_granted_some_writes_and_the_host_refuses_the_rest_before_the_component() {
+    let company = Company::generate(CompanySpec::sized(60));
+    let double = PingboardDouble::start(company.clone()).unwrap();
+    let scratch = Scratch::new();
+    let tenant_file = |grants: &str| {
+        let file = scratch.path("tenant.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "tenant = \"acme\"\ncomponent = \"{}\"\nprovisioning = {grants}\n[config]\nbase_url = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n[secrets]\nclient_secret = {{ value = \"{CLIENT_SECRET}\" }}\n",
+                component(),
+                double.base_url()
+            ),
+        )
+        .unwrap();
+        file.display().to_string()
+    };
+    let run = |file: &str, command: &[&str]| {
+        let mut args = vec!["--cache-dir".to_string(), scratch.cache(), command[0].to_string(), "--tenant-file".into(), file.to_string()];
+        args.extend(command[1..].iter().map(|s| s.to_string()));
+        harness(&args)
+    };
+    // A team and someone not in it.
+    let (group, user) = company
+        .groups
+        .iter()
+        .filter(|g| g.kind == pingboard_double::GroupKind::Group)
+        .find_map(|g| company.users.iter().find(|u| !g.member_ids.contains(&u.id)).map(|u| (g.id.clone(), u.id.clone())))
+        .unwrap();
+    let entitlement = format!("group:{group}:member");
+    let grant_id = format!("{entitlement}:user:{user}");
+
+    let only_grant = tenant_file("[\"group:grant\"]");
+    let granted = json_out(run(&only_grant, &["grant", "--entitlement", &entitlement, "--principal", &format!("user:{user}")]));
+    assert_eq!(granted["outcome"], "granted");
+    let before = double.counts();
+    let refused = run(&only_grant, &["revoke", "--grant", &grant_id]);
+    assert_eq!(
+        (refused.code, refused.err.trim_end()),
+        (1, "error: revoke writes to the source, and `group:revoke` was not granted: this tenant is granted only: group:grant")
+    );
+    let refused = run(&only_grant, &["delete", "--resource", &format!("user:{user}")]);
+    assert_eq!(refused.err.trim_end(), "error: delete-resource writes to the source, and `user:delete` was not granted: this tenant is granted only: group:grant");
+    assert_eq!(double.counts().total, before.total, "refused by the host: the component sent nothing, not even for a token");
+
+    let undeclared = run(&tenant_file("[\"user:grant\"]"), &["revoke", "--grant", &grant_id]);
+    assert_eq!(undeclared.err.trim_end(), "error: provisioning grant `user:grant` names a write the connector does not declare");
+    let everything = json_out(run(&tenant_file("true"), &["revoke", "--grant", &grant_id]));
+    assert_eq!(everything["outcome"], "revoked");
+    let none = run(&tenant_file("false"), &["revoke", "--grant", &grant_id]);
+    assert_eq!(none.err.trim_end(), "error: `revoke` writes to the source system: pass --provisioning to allow it");
+}
