@@ -1,6 +1,10 @@
 //! Authentication performed by the host on the component's behalf, as its metadata declares: `none`, a static
 //! bearer token, or OAuth 2.0 client credentials. Tokens are cached per tenant, refreshed once on a 401 (see
 //! `egress`), added to every printed-text redaction, and never shown to the guest.
+//!
+//! This module builds token requests and reads token answers; it sends nothing itself. The request goes out
+//! through the `TokenExchange` it is handed, which is `egress`'s one network exit (admitted, metered and timed
+//! like guest traffic), so nothing here depends on `egress`.
 
 use std::time::{Duration, Instant};
 
@@ -8,13 +12,25 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use serde::Deserialize;
 use wasmtime_wasi_http::Error;
 
 use crate::contract::model::{CredentialsPlacement, ParameterPlacement};
-use crate::egress::EgressPolicy;
 use crate::secrets::{Redactor, Secret};
+
+/// Sends a token request: the caller's network exit.
+pub trait TokenExchange {
+    /// Sends `request` and reads the answer's status, headers and body (at most `body_limit` bytes).
+    fn exchange(&self, request: Request<Full<Bytes>>, body_limit: usize) -> impl Future<Output = Result<TokenAnswer, Error>> + Send;
+}
+
+/// A token endpoint's answer, read whole.
+pub struct TokenAnswer {
+    pub status: StatusCode,
+    pub retry_after: Option<HeaderValue>,
+    pub body: Bytes,
+}
 
 pub enum AuthPlan {
     None,
@@ -83,7 +99,16 @@ impl Authenticator {
         self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub async fn authorization(&self, policy: &EgressPolicy) -> Result<AuthOutcome, Error> {
+    /// Whether `uri` is the token endpoint, in any spelling a lenient server would route there (see `route`):
+    /// the guest may never call it.
+    pub fn is_token_endpoint(&self, uri: &http::Uri) -> bool {
+        let AuthPlan::OAuth2(plan) = &self.plan else { return false };
+        let Ok(endpoint) = plan.token_url.parse::<http::Uri>() else { return false };
+        let origin = |u: &http::Uri| (u.scheme_str().map(str::to_ascii_lowercase), u.host().map(str::to_ascii_lowercase), u.port_u16());
+        origin(&endpoint) == origin(uri) && route(endpoint.path()) == route(uri.path())
+    }
+
+    pub async fn authorization(&self, exchange: &impl TokenExchange) -> Result<AuthOutcome, Error> {
         match &self.plan {
             AuthPlan::None => Ok(AuthOutcome::Header(None)),
             AuthPlan::Bearer(secret) => Ok(AuthOutcome::Header(Some(bearer(secret.expose())?))),
@@ -96,7 +121,7 @@ impl Authenticator {
                 // A server that reuses tokens may hand back one that is already spent (`expires_in <= 0`):
                 // ask once more, and use a spent one only for this request.
                 for attempt in 0..2 {
-                    match self.fetch(plan, policy).await? {
+                    match self.fetch(plan, exchange).await? {
                         Fetched::Token { header, lifetime } if lifetime > Duration::ZERO => {
                             let margin = (lifetime / 10).min(Duration::from_secs(60));
                             *cache = Some(CachedToken { header: header.clone(), renew_at: Instant::now() + lifetime - margin });
@@ -120,7 +145,7 @@ impl Authenticator {
         }
     }
 
-    async fn fetch(&self, plan: &OAuth2Plan, policy: &EgressPolicy) -> Result<Fetched, Error> {
+    async fn fetch(&self, plan: &OAuth2Plan, exchange: &impl TokenExchange) -> Result<Fetched, Error> {
         let mut grant = vec![("grant_type".to_string(), "client_credentials".to_string())];
         grant.extend(plan.extra_params.iter().cloned());
         let mut url = plan.token_url.clone();
@@ -155,31 +180,17 @@ impl Authenticator {
             }
         };
         let request = builder
-            .body(Full::new(Bytes::from(body)).map_err(|never| match never {}))
+            .body(Full::new(Bytes::from(body)))
             .map_err(|e| Error::InternalError(Some(format!("token request: {e}"))))?;
-        if !policy.admit() {
-            return Err(Error::ConnectionLimitReached);
-        }
-        policy.stats.token_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let options = wasmtime_wasi_http::RequestOptions {
-            connect_timeout: Some(policy.limits.connect_timeout),
-            first_byte_timeout: Some(policy.limits.first_byte_timeout),
-            between_bytes_timeout: Some(policy.limits.between_bytes_timeout),
-        };
         let endpoint = plan.token_url.as_str();
-        let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options))
-            .await
-            .map_err(|e| self.failed(format!("the token endpoint {endpoint} could not be reached: {e}"), e))?;
-        tokio::spawn(async move {
-            let _ = io.await;
-        });
-        let status = response.status();
-        let retry_after = response.headers().get(RETRY_AFTER).cloned();
-        let body = Limited::new(response.into_body(), TOKEN_BODY_LIMIT).collect().await.map_err(|_| {
-            let too_large = Error::HttpResponseBodySize(Some(TOKEN_BODY_LIMIT as u64));
-            self.failed(format!("the token endpoint {endpoint} answered more than {} KiB, or was cut off", TOKEN_BODY_LIMIT >> 10), too_large)
+        let answer = exchange.exchange(request, TOKEN_BODY_LIMIT).await.map_err(|e| {
+            let reason = match &e {
+                Error::HttpResponseBodySize(_) => format!("the token endpoint {endpoint} answered more than {} KiB, or was cut off", TOKEN_BODY_LIMIT >> 10),
+                other => format!("the token endpoint {endpoint} could not be reached: {other}"),
+            };
+            self.failed(reason, e)
         })?;
-        let body = body.to_bytes();
+        let TokenAnswer { status, retry_after, body } = answer;
         if status.is_success() {
             let parsed: Option<TokenResponse> = serde_json::from_slice(&body).ok();
             return match parsed.and_then(|t| Some((t.access_token.filter(|a| !a.is_empty())?, t.expires_in))) {
@@ -246,6 +257,69 @@ fn sensitive(value: &str) -> Result<HeaderValue, Error> {
     Ok(header)
 }
 
+/// A path as the list of segments a lenient server would route: percent-decoded (repeatedly), ASCII case
+/// folded, `;parameters`, empty and `.` segments dropped, `..` applied. Stricter than any server, so no spelling
+/// of the token endpoint gets past `is_token_endpoint`.
+fn route(path: &str) -> Vec<String> {
+    let mut text = path.to_string();
+    for _ in 0..4 {
+        let decoded = percent_decode(&text);
+        if decoded == text {
+            break;
+        }
+        text = decoded;
+    }
+    let mut segments: Vec<String> = Vec::new();
+    for segment in text.to_ascii_lowercase().split(['/', '\\']) {
+        match segment.split(';').next().unwrap_or("") {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other.to_string()),
+        }
+    }
+    segments
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn encode_form(pairs: &[(String, String)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_the_token_path_is_the_token_path() {
+        let same = |a: &str, b: &str| route(a) == route(b);
+        for variant in ["/oauth/token", "/oauth/token/", "/OAUTH/TOKEN", "/oauth//token", "/oauth/%74oken", "/./oauth/token", "/x/../oauth/token",
+            "/oauth/token;x", "/oauth%2Ftoken", "/oauth/%2574oken", "/oauth\\token", "//oauth/token/."]
+        {
+            assert!(same("/oauth/token", variant), "{variant}");
+        }
+        for other in ["/oauth/tokens", "/oauth", "/api/v2/users", "/oauth/token/x", "/x/oauth/token"] {
+            assert!(!same("/oauth/token", other), "{other}");
+        }
+    }
 }

@@ -320,8 +320,6 @@ pub struct ResolvedTenant {
     writes: WriteGrants,
     /// Built once per tenant, so its cached token serves every session of the tenant.
     auth: Arc<Authenticator>,
-    /// The token endpoint's path, which only the host may call.
-    token_path: Option<String>,
 }
 
 impl ResolvedTenant {
@@ -392,10 +390,6 @@ impl ResolvedTenant {
                 })
             }
         };
-        let token_path = match &metadata.auth {
-            AuthScheme::OAuth2ClientCredentials(o) => Some(o.token_path.clone()),
-            _ => None,
-        };
         let auth = Arc::new(Authenticator::new(auth, redactor.clone()));
         Granter::new(metadata.capabilities.clone(), spec.writes.clone()).check_grants()?;
         Ok(Self {
@@ -407,7 +401,6 @@ impl ResolvedTenant {
             declared: metadata.capabilities.clone(),
             writes: spec.writes,
             auth,
-            token_path,
         })
     }
 
@@ -424,7 +417,7 @@ impl ResolvedTenant {
 
     /// The egress policy for one session: fresh counters, the tenant's shared authenticator.
     pub fn egress_policy(&self, limits: EgressLimits) -> Arc<EgressPolicy> {
-        Arc::new(EgressPolicy::new(&self.name, Some(self.origin.clone()), limits, self.auth.clone(), self.token_path.clone()))
+        Arc::new(EgressPolicy::new(&self.name, Some(self.origin.clone()), limits, self.auth.clone()))
     }
 }
 

@@ -21,7 +21,7 @@ async fn send(hooks: &mut EgressHooks, uri: &str) -> Result<http::Response<WasiB
 }
 
 fn policy(origin: &str, auth: Authenticator) -> Arc<EgressPolicy> {
-    Arc::new(EgressPolicy::new("t", Some(Origin::parse(origin).unwrap()), EgressLimits::default(), Arc::new(auth), Some("/oauth/token".into())))
+    Arc::new(EgressPolicy::new("t", Some(Origin::parse(origin).unwrap()), EgressLimits::default(), Arc::new(auth)))
 }
 
 fn oauth(double: &PingboardDouble, secret: &str) -> Authenticator {
@@ -110,7 +110,7 @@ async fn guests_may_not_set_credentials_or_cookies() {
 async fn oversized_responses_are_cut_off() {
     let double = PingboardDouble::start(Company::generate(CompanySpec::sized(50))).unwrap();
     let limits = EgressLimits { max_response_bytes: 1000, ..EgressLimits::default() };
-    let policy = Arc::new(EgressPolicy::new("t", Some(Origin::parse(&double.base_url()).unwrap()), limits, Arc::new(oauth(&double, CLIENT_SECRET)), None));
+    let policy = Arc::new(EgressPolicy::new("t", Some(Origin::parse(&double.base_url()).unwrap()), limits, Arc::new(oauth(&double, CLIENT_SECRET))));
     let mut hooks = EgressHooks(policy.clone());
     let response = send(&mut hooks, &format!("{}/api/v2/users?page_size=50", double.base_url())).await.unwrap();
     assert!(matches!(response.into_body().collect().await, Err(Error::HttpResponseBodySize(Some(1000)))));
