@@ -12,7 +12,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use connector_harness::driver::{NoProgress, OpenSession, Start, SyncOptions};
+use connector_harness::driver::{NoProgress, OpenSession, Start};
+use connector_harness::options::SyncOptions;
 use connector_harness::runtime::{LoadedComponent, Runtime};
 use connector_harness::secrets::Secret;
 use connector_harness::store::Store;

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connector_harness::driver::{NoProgress, Progress, SyncOptions};
+use connector_harness::driver::{NoProgress, Progress};
+use connector_harness::options::SyncOptions;
 use connector_harness::egress::EgressPolicy;
 use connector_harness::fleet::{Fleet, ProgressFactory};
 use connector_harness::runtime::{Runtime, Sandbox};

@@ -16,7 +16,8 @@ use crate::contract::model::{
     ResourceId, RevokeOutcome, TraitKind,
 };
 use crate::display::{one_line, printable};
-use crate::driver::{OpenSession, Progress, Start, SyncOptions, SyncReport};
+use crate::driver::{OpenSession, Progress, Start, SyncReport};
+use crate::options::SyncOptions;
 use crate::fleet::{Fleet, ProgressFactory};
 use crate::grants::WriteGrants;
 use crate::guest_log::GuestOutput;
@@ -24,7 +25,8 @@ use crate::interrupt::{Interrupt, Interrupted};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime};
 use crate::secrets::Redactor;
 use crate::store::{Store, SyncCounts, SyncId};
-use crate::tenant::{DEFAULT_TENANT, LimitsSpec, ResolvedTenant, TenantSpec};
+use crate::options::LimitsSpec;
+use crate::tenant::{DEFAULT_TENANT, ResolvedTenant, TenantSpec};
 
 #[derive(Parser)]
 #[command(name = "connector-harness", version, about = "Runs identity-connector WebAssembly components: inspect, validate, sync, query")]
@@ -154,7 +156,7 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
         /// Complete syncs to keep per tenant (at least 2).
-        #[arg(long, default_value_t = crate::driver::DEFAULT_KEEP_SYNCS)]
+        #[arg(long, default_value_t = crate::options::DEFAULT_KEEP_SYNCS)]
         keep: usize,
     },
     /// Fetch one resource, TYPE:ID, live from the source and print it as an export line.
@@ -249,10 +251,10 @@ struct LimitArgs {
     #[arg(long, default_value_t = 3)]
     bad_response_attempts: u32,
     /// Most records (resources, entitlements, grants) one sync may store.
-    #[arg(long, default_value_t = crate::driver::DEFAULT_MAX_RECORDS)]
+    #[arg(long, default_value_t = crate::options::DEFAULT_MAX_RECORDS)]
     max_records: u64,
     /// Complete syncs kept per tenant (at least 2); older ones are pruned after each complete sync.
-    #[arg(long, default_value_t = crate::driver::DEFAULT_KEEP_SYNCS)]
+    #[arg(long, default_value_t = crate::options::DEFAULT_KEEP_SYNCS)]
     keep_syncs: usize,
 }
 

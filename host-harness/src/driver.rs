@@ -11,81 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::model::*;
 use crate::contract::{ConnectorError, describe};
-use crate::egress::{EgressCounts, EgressLimits, EgressPolicy};
+use crate::egress::{EgressCounts, EgressPolicy};
 use crate::guest_log::GuestOutput;
-use crate::interrupt::{Interrupt, Interrupted};
-use crate::runtime::{CallError, Instance, LoadedComponent, Runtime, Sandbox};
+use crate::interrupt::Interrupted;
+use crate::options::SyncOptions;
+use crate::runtime::{CallError, Instance, LoadedComponent, Runtime};
 use crate::secrets::Redactor;
 use crate::store::{Lease, PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId};
 use crate::tenant::ResolvedTenant;
-
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts per call when the source is rate limiting or unavailable, the first one included.
-    pub max_attempts: u32,
-    /// Attempts per call when the source answered something malformed (a truncated body, say): a repeat may
-    /// help, but not often.
-    pub bad_response_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// Total time one sync may spend waiting between attempts.
-    pub max_total_wait: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 6,
-            bad_response_attempts: 3,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            max_total_wait: Duration::from_secs(300),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait before attempt `attempt + 1`: the source's Retry-After when it gave one, else exponential
-    /// backoff with full jitter in its upper half.
-    pub fn delay(&self, attempt: u32, retry_after_ms: Option<u64>) -> Duration {
-        if let Some(ms) = retry_after_ms {
-            return Duration::from_millis(ms);
-        }
-        let exponential = self.base_delay.saturating_mul(1u32 << (attempt - 1).min(16)).min(self.max_delay);
-        exponential.mul_f64(rand::random_range(0.5..=1.0))
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SyncOptions {
-    pub sandbox: Sandbox,
-    pub egress: EgressLimits,
-    pub retry: RetryPolicy,
-    /// Most records (resources, entitlements and grants) one sync may store: a source that lies about its size
-    /// cannot fill the disk.
-    pub max_records: u64,
-    /// Complete syncs kept per tenant; older ones, and unfinished ones nobody can resume, are pruned after each
-    /// complete sync. At least 2, so `diff` has two to compare.
-    pub keep_syncs: usize,
-    /// Stops the sync, leaving it resumable, when the process is signalled.
-    pub interrupt: Interrupt,
-}
-
-pub const DEFAULT_MAX_RECORDS: u64 = 25_000_000;
-pub const DEFAULT_KEEP_SYNCS: usize = 3;
-
-impl Default for SyncOptions {
-    fn default() -> Self {
-        Self {
-            sandbox: Sandbox::default(),
-            egress: EgressLimits::default(),
-            retry: RetryPolicy::default(),
-            max_records: DEFAULT_MAX_RECORDS,
-            keep_syncs: DEFAULT_KEEP_SYNCS,
-            interrupt: Interrupt::default(),
-        }
-    }
-}
 
 /// What the driver reports while it runs (a terminal progress display, a log, or nothing).
 pub trait Progress: Sync {

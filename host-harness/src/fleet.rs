@@ -11,7 +11,8 @@ use anyhow::{Result, anyhow};
 use tokio::task::JoinSet;
 
 use crate::contract::model::Metadata as ConnectorMetadata;
-use crate::driver::{OpenSession, Progress, Start, SyncOptions, SyncReport};
+use crate::driver::{OpenSession, Progress, Start, SyncReport};
+use crate::options::SyncOptions;
 use crate::guest_log::GuestOutput;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;

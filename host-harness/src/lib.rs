@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod grants;
 pub mod guest_log;
 pub mod interrupt;
+pub mod options;
 pub mod records;
 pub mod runtime;
 pub mod scim;
