@@ -1,0 +1,99 @@
+//! `inspect`: what a component is, as it says itself: contract version, config schema, auth scheme, allowed
+//! origin and capabilities.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::Context;
+use crate::contract::model::{AuthScheme, CredentialsPlacement, Metadata as ConnectorMetadata, ParameterPlacement};
+use crate::display::printable;
+use crate::runtime::{LoadedComponent, Runtime};
+
+/// Show a component's metadata: config schema, auth scheme, capabilities.
+#[derive(Args)]
+pub struct InspectCommand {
+    #[arg(long)]
+    component: PathBuf,
+    /// Print the metadata as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl InspectCommand {
+    pub async fn execute(self, cx: &mut Context<'_>) -> Result<()> {
+        let runtime = Runtime::new(cx.cache_dir.clone())?;
+        let loaded = runtime.load(&self.component)?;
+        let metadata = runtime.metadata(&loaded).await?;
+        if self.json {
+            writeln!(cx.out, "{}", serde_json::to_string_pretty(&metadata_json(&metadata, &loaded))?)?;
+        } else {
+            print_metadata(cx.out, &metadata, &loaded)?;
+        }
+        Ok(())
+    }
+}
+
+fn auth_json(auth: &AuthScheme) -> serde_json::Value {
+    match auth {
+        AuthScheme::None => serde_json::json!({"scheme": "none"}),
+        AuthScheme::Bearer(field) => serde_json::json!({"scheme": "bearer", "secret_field": field}),
+        AuthScheme::OAuth2ClientCredentials(o) => serde_json::json!({
+            "scheme": "oauth2-client-credentials",
+            "token_path": o.token_path,
+            "client_id_field": o.client_id_field,
+            "client_secret_field": o.client_secret_field,
+            "credentials_in": match o.credentials_in { CredentialsPlacement::FormBody => "form-body", CredentialsPlacement::JsonBody => "json-body", CredentialsPlacement::Basic => "basic" },
+            "grant_type_in": match o.grant_type_in { ParameterPlacement::Query => "query", ParameterPlacement::FormBody => "form-body" },
+            "extra_params": o.extra_params,
+        }),
+    }
+}
+
+fn metadata_json(m: &ConnectorMetadata, loaded: &LoadedComponent) -> serde_json::Value {
+    serde_json::json!({
+        "name": m.name,
+        "version": m.version,
+        "description": m.description,
+        "component": {"path": loaded.path, "sha256": loaded.sha256, "contract": format!("identity:connector@{}", loaded.contract)},
+        "base_url_field": m.base_url_field,
+        "auth": auth_json(&m.auth),
+        "config_schema": m.config_schema.iter().map(|f| serde_json::json!({
+            "key": f.key, "display_name": f.display_name, "description": f.description,
+            "required": f.required, "secret": f.secret, "default": f.default_value,
+        })).collect::<Vec<_>>(),
+        "capabilities": m.capabilities.iter().map(|c| serde_json::json!({
+            "resource_type": c.resource_type, "capabilities": c.capabilities.names(), "listed_with": c.listed_with,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The metadata for people. Every text but the path and hash is the component's, printed escaped.
+fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedComponent) -> Result<()> {
+    let p = |text: &str| printable(text, 1 << 10);
+    writeln!(out, "{} {} — {}", p(&m.name), p(&m.version), p(&m.description))?;
+    writeln!(out, "component: {} (sha256 {}, contract identity:connector@{})", loaded.path.display(), loaded.sha256, loaded.contract)?;
+    // JSON text escapes control characters itself.
+    writeln!(out, "auth: {}", auth_json(&m.auth))?;
+    writeln!(out, "egress: only the origin of config `{}`", p(&m.base_url_field))?;
+    writeln!(out, "config:")?;
+    for f in &m.config_schema {
+        let flags = [(f.required, "required"), (!f.required, "optional"), (f.secret, "secret")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let default = f.default_value.as_ref().map(|d| format!(" [default: {}]", p(d))).unwrap_or_default();
+        writeln!(out, "  {:<16} {:<18} {}{default}", p(&f.key), flags, p(&f.description))?;
+    }
+    writeln!(out, "capabilities:")?;
+    for c in &m.capabilities {
+        let listed = c.listed_with.as_ref().map(|t| format!(" (listed with {})", p(t))).unwrap_or_default();
+        writeln!(out, "  {:<16} {}{listed}", p(&c.resource_type), c.capabilities.names().join(", "))?;
+    }
+    Ok(())
+}
+
