@@ -27,8 +27,9 @@ impl Connector for Pingboard {
             description: "Pingboard users, groups, locations and departments, with group membership.".into(),
             config_schema: config::schema(),
             base_url_field: config::BASE_URL.into(),
+            extra_origin_fields: Vec::new(),
             auth: AuthScheme::OAuth2ClientCredentials(OAuth2ClientCredentials {
-                token_path: "/oauth/token".into(),
+                token_url: "/oauth/token".into(),
                 client_id_field: config::CLIENT_ID.into(),
                 client_secret_field: config::CLIENT_SECRET.into(),
                 credentials_in: CredentialsPlacement::FormBody,
@@ -392,7 +393,7 @@ mod tests {
         let m = Pingboard::metadata();
         assert_eq!(m.base_url_field, "base_url");
         let AuthScheme::OAuth2ClientCredentials(oauth) = &m.auth else { panic!("{:?}", m.auth) };
-        assert_eq!((oauth.token_path.as_str(), oauth.client_id_field.as_str(), oauth.client_secret_field.as_str()), ("/oauth/token", "client_id", "client_secret"));
+        assert_eq!((oauth.token_url.as_str(), oauth.client_id_field.as_str(), oauth.client_secret_field.as_str()), ("/oauth/token", "client_id", "client_secret"));
         assert_eq!((oauth.credentials_in, oauth.grant_type_in), (CredentialsPlacement::FormBody, ParameterPlacement::Query));
         let secret: Vec<_> = m.config_schema.iter().filter(|f| f.secret).map(|f| f.key.as_str()).collect();
         assert_eq!(secret, ["client_secret"]);

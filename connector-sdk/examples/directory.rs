@@ -7,7 +7,7 @@
 //! host adds the bearer token from the secret `token`. Build it with
 //! `cargo build --release --target wasm32-wasip2 -p connector-sdk --example directory`.
 
-use connector_sdk::http::{HttpClient, Method, Request};
+use connector_sdk::http::{HttpClient, Method, Request, check_status};
 use connector_sdk::model::*;
 use connector_sdk::{Connector, ConnectorError, ConnectorSession, Result, page};
 use serde_json::Value;
@@ -33,6 +33,7 @@ impl Connector for Directory {
                 ConfigField { key: "token".into(), display_name: "API token".into(), description: "Sent as a bearer token by the host".into(), required: true, secret: true, default_value: None },
             ],
             base_url_field: "base_url".into(),
+            extra_origin_fields: Vec::new(),
             auth: AuthScheme::Bearer("token".into()),
             capabilities: ["user", "team"].map(|resource_type| ResourceTypeCapabilities { resource_type: resource_type.into(), capabilities: list, listed_with: None }).to_vec(),
         }
@@ -79,12 +80,8 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
 impl<H: HttpClient> Session<H> {
     fn get(&self, path: &str) -> Result<Value> {
         let response = self.http.send(&Request { method: Method::Get, url: format!("{}{path}", self.base_url), body: None })?;
-        match response.status {
-            200 => serde_json::from_slice(&response.body).map_err(|e| ConnectorError::bad_response(path, e)),
-            401 => Err(ConnectorError::Unauthenticated(format!("{path}: the token was refused"))),
-            429 | 503 => Err(ConnectorError::Unavailable { message: format!("{path}: HTTP {}", response.status), retry_after_ms: None }),
-            status => Err(ConnectorError::bad_response(path, format!("HTTP {status}"))),
-        }
+        check_status(&response, &format!("GET {path}"))?;
+        serde_json::from_slice(&response.body).map_err(|e| ConnectorError::bad_response(path, e))
     }
 }
 

@@ -165,8 +165,8 @@ impl From<m::ResourceId> for w::ResourceId {
 impl From<m::ResourceType> for w::ResourceType {
     fn from(t: m::ResourceType) -> Self {
         Self {
-            id: t.id.into(),
-            display_name: t.display_name.into(),
+            id: t.id,
+            display_name: t.display_name,
             traits: t
                 .traits
                 .into_iter()
@@ -177,7 +177,7 @@ impl From<m::ResourceType> for w::ResourceType {
                     m::TraitKind::App => w::TraitKind::App,
                 })
                 .collect(),
-            description: t.description.map(Into::into),
+            description: t.description,
         }
     }
 }
@@ -281,29 +281,30 @@ impl From<m::CreateOutcome> for w::CreateOutcome {
 impl From<m::Metadata> for w::ConnectorMetadata {
     fn from(md: m::Metadata) -> Self {
         Self {
-            name: md.name.into(),
-            version: md.version.into(),
-            description: md.description.into(),
+            name: md.name,
+            version: md.version,
+            description: md.description,
             config_schema: md
                 .config_schema
                 .into_iter()
                 .map(|f| w::ConfigField {
-                    key: f.key.into(),
-                    display_name: f.display_name.into(),
-                    description: f.description.into(),
+                    key: f.key,
+                    display_name: f.display_name,
+                    description: f.description,
                     required: f.required,
                     secret: f.secret,
-                    default_value: f.default_value.map(Into::into),
+                    default_value: f.default_value,
                 })
                 .collect(),
-            base_url_field: md.base_url_field.into(),
+            base_url_field: md.base_url_field,
+            extra_origin_fields: md.extra_origin_fields,
             auth: match md.auth {
                 m::AuthScheme::None => w::AuthScheme::None,
-                m::AuthScheme::Bearer(field) => w::AuthScheme::Bearer(field.into()),
+                m::AuthScheme::Bearer(field) => w::AuthScheme::Bearer(field),
                 m::AuthScheme::OAuth2ClientCredentials(o) => w::AuthScheme::Oauth2ClientCredentials(w::Oauth2ClientCredentials {
-                    token_path: o.token_path.into(),
-                    client_id_field: o.client_id_field.into(),
-                    client_secret_field: o.client_secret_field.into(),
+                    token_url: o.token_url,
+                    client_id_field: o.client_id_field,
+                    client_secret_field: o.client_secret_field,
                     credentials_in: match o.credentials_in {
                         m::CredentialsPlacement::FormBody => w::CredentialsPlacement::FormBody,
                         m::CredentialsPlacement::JsonBody => w::CredentialsPlacement::JsonBody,
@@ -313,7 +314,7 @@ impl From<m::Metadata> for w::ConnectorMetadata {
                         m::ParameterPlacement::Query => w::ParameterPlacement::Query,
                         m::ParameterPlacement::FormBody => w::ParameterPlacement::FormBody,
                     },
-                    extra_params: o.extra_params.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+                    extra_params: o.extra_params,
                 }),
             },
             capabilities: md
@@ -338,9 +339,9 @@ impl From<m::Metadata> for w::ConnectorMetadata {
                         }
                     }
                     w::ResourceTypeCapabilities {
-                        resource_type: c.resource_type.into(),
+                        resource_type: c.resource_type,
                         capabilities: flags,
-                        listed_with: c.listed_with.map(Into::into),
+                        listed_with: c.listed_with,
                     }
                 })
                 .collect(),

@@ -52,6 +52,27 @@ impl<T: HttpClient + ?Sized> HttpClient for &T {
     }
 }
 
+/// The usual meaning of an HTTP status, as the connector's errors: 2xx is fine; 429 and 408/5xx are for the host
+/// to retry (with the source's Retry-After); 401, 403 and 404 are what they say; 400/409/422 are the source
+/// refusing a write, in its own words (the body, shortened); anything else is a bad response. `context`
+/// names the call (`GET /users page 2`). A connector whose API says more maps those statuses itself first.
+pub fn check_status(response: &Response, context: &str) -> Result<()> {
+    let status = response.status;
+    let retry_after = || response.retry_after.as_deref().and_then(|v| retry_after_ms(v, std::time::SystemTime::now()));
+    let message = format!("{context}: HTTP {status}");
+    let body = || String::from_utf8_lossy(&response.body).chars().take(500).collect::<String>();
+    match status {
+        200..=299 => Ok(()),
+        401 => Err(ConnectorError::Unauthenticated(format!("{message}: the credentials were refused"))),
+        403 => Err(ConnectorError::PermissionDenied(message)),
+        404 => Err(ConnectorError::NotFound(message)),
+        400 | 409 | 422 => Err(ConnectorError::Rejected(format!("{message}: {}", body()))),
+        429 => Err(ConnectorError::RateLimited { message, retry_after_ms: retry_after() }),
+        408 | 500..=599 => Err(ConnectorError::Unavailable { message, retry_after_ms: retry_after() }),
+        _ => Err(ConnectorError::bad_response(context, format!("unexpected HTTP {status}"))),
+    }
+}
+
 /// Percent-encodes everything but unreserved characters: safe as one path segment or one query value.
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -113,6 +134,17 @@ mod tests {
         assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(30_000));
         assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(0));
         assert_eq!(retry_after_ms("soon", now), None);
+    }
+
+    #[test]
+    fn statuses_map_to_what_the_host_does_with_them() {
+        let answer = |status: u16, retry_after: Option<&str>| Response { status, retry_after: retry_after.map(str::to_string), body: b"{\"error\":\"taken\"}".to_vec() };
+        assert_eq!(check_status(&answer(204, None), "c"), Ok(()));
+        assert_eq!(check_status(&answer(429, Some("2")), "c"), Err(ConnectorError::RateLimited { message: "c: HTTP 429".into(), retry_after_ms: Some(2000) }));
+        assert_eq!(check_status(&answer(503, None), "c"), Err(ConnectorError::Unavailable { message: "c: HTTP 503".into(), retry_after_ms: None }));
+        assert_eq!(check_status(&answer(409, None), "c"), Err(ConnectorError::Rejected("c: HTTP 409: {\"error\":\"taken\"}".into())));
+        assert!(matches!(check_status(&answer(401, None), "c"), Err(ConnectorError::Unauthenticated(_))));
+        assert!(matches!(check_status(&answer(302, None), "c"), Err(ConnectorError::BadResponse(_))));
     }
 
     #[test]

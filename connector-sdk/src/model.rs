@@ -186,7 +186,9 @@ pub enum ParameterPlacement {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuth2ClientCredentials {
-    pub token_path: String,
+    /// A path on the base URL's origin (`/oauth/token`), or `{field}` (a config field holding a URL) and a
+    /// path; `{key}` placeholders in the path take non-secret config values. See `wit/connector.wit`.
+    pub token_url: String,
     pub client_id_field: String,
     pub client_secret_field: String,
     pub credentials_in: CredentialsPlacement,
@@ -313,6 +315,8 @@ pub struct Metadata {
     pub description: String,
     pub config_schema: Vec<ConfigField>,
     pub base_url_field: String,
+    /// Config fields holding URLs whose origins the component may also reach (without credentials).
+    pub extra_origin_fields: Vec<String>,
     pub auth: AuthScheme,
     pub capabilities: Vec<ResourceTypeCapabilities>,
 }

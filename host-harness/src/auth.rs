@@ -39,7 +39,7 @@ pub enum AuthPlan {
 }
 
 pub struct OAuth2Plan {
-    /// Absolute URL on the tenant's origin.
+    /// Absolute URL, on an origin from the tenant's config (see `tenant::token_url`).
     pub token_url: String,
     pub client_id: String,
     pub client_secret: Secret,
@@ -87,6 +87,14 @@ impl Authenticator {
     /// The tenant's credentials: its secrets and every token obtained for it.
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
+    }
+
+    /// Where tokens come from, for OAuth 2.0.
+    pub fn token_url(&self) -> Option<&str> {
+        match &self.plan {
+            AuthPlan::OAuth2(plan) => Some(&plan.token_url),
+            _ => None,
+        }
     }
 
     pub fn refreshable(&self) -> bool {

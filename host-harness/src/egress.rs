@@ -21,7 +21,7 @@ use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error, ForbiddenHeaderFilter
 
 use crate::auth::{AuthOutcome, Authenticator, TokenAnswer, TokenExchange};
 
-/// The one origin a tenant's component may reach.
+/// An origin a tenant's component may reach: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub scheme: String,
@@ -136,7 +136,9 @@ impl EgressStats {
 /// One tenant's egress policy, shared by its stores.
 pub struct EgressPolicy {
     pub tenant: String,
-    pub origin: Option<Origin>,
+    /// Where the component may go; the first is its base URL's, the only one requests are authenticated to.
+    /// None: no network at all.
+    pub origins: Vec<Origin>,
     pub limits: EgressLimits,
     pub stats: Arc<EgressStats>,
     pub auth: Arc<Authenticator>,
@@ -144,13 +146,13 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
-    pub fn new(tenant: &str, origin: Option<Origin>, limits: EgressLimits, auth: Arc<Authenticator>) -> Self {
-        Self { tenant: tenant.to_string(), origin, limits, stats: Arc::default(), auth, stopped: Mutex::default() }
+    pub fn new(tenant: &str, origins: Vec<Origin>, limits: EgressLimits, auth: Arc<Authenticator>) -> Self {
+        Self { tenant: tenant.to_string(), origins, limits, stats: Arc::default(), auth, stopped: Mutex::default() }
     }
 
     /// A policy that refuses everything (for calls that need no network, such as `metadata`).
     pub fn deny_all(tenant: &str) -> Self {
-        Self::new(tenant, None, EgressLimits::default(), Arc::new(Authenticator::none()))
+        Self::new(tenant, Vec::new(), EgressLimits::default(), Arc::new(Authenticator::none()))
     }
 
     /// Why the host stopped this tenant's traffic, if it did (the first reason).
@@ -177,23 +179,24 @@ impl EgressPolicy {
         }
     }
 
-    /// The one rule of where a guest request may go: its tenant's origin, outside the host's own paths.
+    /// The one rule of where a guest request may go: one of its tenant's origins, never the token endpoint.
     fn check_destination(&self, uri: &http::Uri) -> Result<(), Error> {
         if self.stopped().is_some() {
             // A stopped tenant sends nothing more.
             self.stats.denied.fetch_add(1, Ordering::SeqCst);
             return Err(Error::HttpRequestDenied);
         }
-        let refusal = match &self.origin {
-            None => Some("the component tried to use the network in a call that has none".to_string()),
-            Some(origin) if !origin.matches(uri) => {
-                let to = format!("{}://{}", uri.scheme_str().unwrap_or("?"), uri.authority().map_or("?", |a| a.as_str()));
-                Some(format!("egress refused: the component tried to reach {to}, outside its allowed origin {origin}"))
-            }
-            Some(_) if self.auth.is_token_endpoint(uri) => {
-                Some(format!("egress refused: the component tried to call the token endpoint {} itself (authentication is the host's)", uri.path()))
-            }
-            Some(_) => None,
+        let allowed = || self.origins.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let refusal = if self.origins.is_empty() {
+            Some("the component tried to use the network in a call that has none".to_string())
+        } else if !self.origins.iter().any(|o| o.matches(uri)) {
+            let to = format!("{}://{}", uri.scheme_str().unwrap_or("?"), uri.authority().map_or("?", |a| a.as_str()));
+            let noun = if self.origins.len() == 1 { "origin" } else { "origins" };
+            Some(format!("egress refused: the component tried to reach {to}, outside its allowed {noun} {}", allowed()))
+        } else if self.auth.is_token_endpoint(uri) {
+            Some(format!("egress refused: the component tried to call the token endpoint {} itself (authentication is the host's)", uri.path()))
+        } else {
+            None
         };
         match refusal {
             Some(reason) => {
@@ -217,8 +220,11 @@ impl EgressPolicy {
             .map_err(|_| Error::HttpRequestBodySize(Some(self.limits.max_request_bytes as u64)))?
             .to_bytes();
         let mut refreshed = false;
+        // Credentials go to the base URL's origin only; other declared origins get the request as it is.
+        let authenticated = self.origins.first().is_some_and(|base| base.matches(&parts.uri));
         loop {
-            let authorization = match self.auth.authorization(self.as_ref()).await? {
+            let outcome = if authenticated { self.auth.authorization(self.as_ref()).await? } else { AuthOutcome::Header(None) };
+            let authorization = match outcome {
                 AuthOutcome::Header(value) => value,
                 // The token endpoint said no: the guest sees its status, and the reason is kept for the host.
                 AuthOutcome::Refused(response) => return Ok(response.map(|b| b.map_err(|never| match never {}).boxed_unsync())),

@@ -15,7 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::contract::model::*;
-use crate::contract::{ConnectorError, v0_1};
+use crate::contract::{ConnectorError, v0_1, v0_2};
 use crate::egress::{EgressHooks, EgressPolicy};
 use crate::grants::Granter;
 use crate::files;
@@ -188,6 +188,7 @@ impl Runtime {
         let not_world = |e: wasmtime::Error| anyhow!("{} does not implement the identity:connector world: {e:#}", path.display());
         let linked = self.linker.instantiate_pre(&component).map_err(not_world)?;
         let pre = match contract.as_str() {
+            v0_2::VERSION => Pre::V0_2(v0_2::IdentityConnectorPre::new(linked).map_err(not_world)?),
             v0_1::VERSION => Pre::V0_1(v0_1::IdentityConnectorPre::new(linked).map_err(not_world)?),
             other => bail!("{} exports identity:connector@{other}, which this host does not support (it runs {})", path.display(), SUPPORTED.join(", ")),
         };
@@ -272,6 +273,7 @@ impl Runtime {
         store.epoch_deadline_async_yield_and_update(1);
         let bindings = match &component.pre {
             Pre::V0_1(pre) => Bindings::V0_1(pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("cannot instantiate the component: {e:#}"))?),
+            Pre::V0_2(pre) => Bindings::V0_2(pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("cannot instantiate the component: {e:#}"))?),
         };
         Ok(Instance { store, bindings, session: None, granter: Granter::default(), call_timeout: sandbox.call_timeout, poisoned: None })
     }
@@ -310,16 +312,18 @@ fn link_outgoing_handler(linker: &mut Linker<TenantState>) -> Result<()> {
 }
 
 /// The contract versions this host runs, newest first.
-const SUPPORTED: [&str; 1] = [v0_1::VERSION];
+const SUPPORTED: [&str; 2] = [v0_2::VERSION, v0_1::VERSION];
 
 /// A linked component, by the contract version it exports.
 enum Pre {
     V0_1(v0_1::IdentityConnectorPre<TenantState>),
+    V0_2(v0_2::IdentityConnectorPre<TenantState>),
 }
 
 /// An instance's exports, by contract version.
 enum Bindings {
     V0_1(v0_1::IdentityConnector),
+    V0_2(v0_2::IdentityConnector),
 }
 
 /// The version of `identity:connector` a component exports, read from its export's own name
@@ -419,15 +423,27 @@ pub struct Instance {
 
 /// Runs one call under the instance's deadline, classifying traps and timeouts.
 macro_rules! guest_call {
-    ($self:ident, $name:literal, |$guest:ident, $store:ident| $call:expr) => {{
+    ($self:ident, $name:literal, |$guest:ident, $store:ident, $w:ident| $call:expr) => {{
         if let Some(reason) = &$self.poisoned {
             return Err(CallError::Poisoned(reason.clone()));
         }
-        let $guest = match &$self.bindings {
-            Bindings::V0_1(bindings) => bindings.identity_connector_connector(),
-        };
         let $store = &mut $self.store;
-        let outcome = tokio::time::timeout($self.call_timeout, $call).await;
+        // The same call, written once, against whichever version's bindings this instance has: `$w` names
+        // that version's types, and the call converts its answer to the model inside.
+        let outcome = match &$self.bindings {
+            Bindings::V0_1(bindings) => {
+                #[allow(unused_imports)]
+                use crate::contract::v0_1::w as $w;
+                let $guest = bindings.identity_connector_connector();
+                tokio::time::timeout($self.call_timeout, $call).await
+            }
+            Bindings::V0_2(bindings) => {
+                #[allow(unused_imports)]
+                use crate::contract::v0_2::w as $w;
+                let $guest = bindings.identity_connector_connector();
+                tokio::time::timeout($self.call_timeout, $call).await
+            }
+        };
         // A rule broken during the call ends the session, whatever the guest made of the refusal.
         if let Some(reason) = $self.store.data().hooks.0.stopped() {
             let error = CallError::Stopped(reason);
@@ -466,9 +482,14 @@ fn describe_trap(call: &str, error: &wasmtime::Error) -> String {
     format!("the component failed in {call}: {}", cause.lines().next().unwrap_or("unknown error"))
 }
 
-/// A call's answer in the model: the value, or the connector's typed error.
-fn flatten<T: Into<U>, U, E: Into<ConnectorError>>(result: Result<Result<T, E>, CallError>) -> Result<U, CallError> {
-    result.and_then(|inner| inner.map(Into::into).map_err(|e| CallError::Connector(e.into())))
+/// A session call's answer, from a version's types to the model's.
+fn lift<T: Into<U>, U, E: Into<ConnectorError>>(answer: Result<T, E>) -> Result<U, ConnectorError> {
+    answer.map(Into::into).map_err(Into::into)
+}
+
+/// The connector's typed error, among the ways a call can fail.
+fn flatten<U>(result: Result<Result<U, ConnectorError>, CallError>) -> Result<U, CallError> {
+    result.and_then(|inner| inner.map_err(CallError::Connector))
 }
 
 impl Instance {
@@ -483,13 +504,13 @@ impl Instance {
     }
 
     pub async fn metadata(&mut self) -> Result<Metadata, CallError> {
-        guest_call!(self, "metadata", |guest, store| guest.call_metadata(store)).map(Into::into)
+        guest_call!(self, "metadata", |guest, store, w| async { guest.call_metadata(store).await.map(Metadata::from) })
     }
 
     /// Opens the session; the guest is told whether it may write at all, and `granter` decides each call.
     pub async fn open(&mut self, config: &[(String, String)], granter: Granter) -> Result<(), CallError> {
         let provisioning = granter.provisioning();
-        let session = flatten::<_, ResourceAny, _>(guest_call!(self, "open", |guest, store| guest.call_open(store, config, provisioning)))?;
+        let session = flatten(guest_call!(self, "open", |guest, store, w| async { guest.call_open(store, config, provisioning).await.map(lift) }))?;
         self.session = Some(session);
         self.granter = granter;
         Ok(())
@@ -511,74 +532,73 @@ impl Instance {
     /// The connector's short account of what it checked.
     pub async fn validate(&mut self) -> Result<String, CallError> {
         let s = self.session()?;
-        let validation: Result<v0_1::w::Validation, CallError> = flatten(guest_call!(self, "validate", |guest, store| guest.session().call_validate(store, s)));
-        Ok(validation?.summary)
+        flatten(guest_call!(self, "validate", |guest, store, w| async {
+            guest.session().call_validate(store, s).await.map(|answer| answer.map(|v| v.summary).map_err(ConnectorError::from))
+        }))
     }
 
     pub async fn resource_types(&mut self) -> Result<Vec<ResourceType>, CallError> {
         let s = self.session()?;
-        let types: Vec<v0_1::w::ResourceType> = flatten(guest_call!(self, "resource-types", |guest, store| guest.session().call_resource_types(store, s)))?;
-        Ok(types.into_iter().map(Into::into).collect())
+        flatten(guest_call!(self, "resource-types", |guest, store, w| async {
+            let answer = guest.session().call_resource_types(store, s).await;
+            answer.map(|types| types.map(|t| t.into_iter().map(ResourceType::from).collect()).map_err(ConnectorError::from))
+        }))
     }
 
     pub async fn list_resources(&mut self, resource_type: &str, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, CallError> {
         let s = self.session()?;
-        let parent = parent.map(v0_1::w::ResourceId::from);
-        flatten(guest_call!(self, "list-resources", |guest, store| guest.session().call_list_resources(store, s, resource_type, parent.as_ref(), token)))
+        flatten(guest_call!(self, "list-resources", |guest, store, w| async {
+            let parent = parent.map(w::ResourceId::from);
+            guest.session().call_list_resources(store, s, resource_type, parent.as_ref(), token).await.map(lift)
+        }))
     }
 
     pub async fn list_entitlements(&mut self, resource: &ResourceId, token: Option<&str>) -> Result<EntitlementPage, CallError> {
         let s = self.session()?;
-        let resource = v0_1::w::ResourceId::from(resource);
-        flatten(guest_call!(self, "list-entitlements", |guest, store| guest.session().call_list_entitlements(store, s, &resource, token)))
+        flatten(guest_call!(self, "list-entitlements", |guest, store, w| async { guest.session().call_list_entitlements(store, s, &w::ResourceId::from(resource), token).await.map(lift) }))
     }
 
     pub async fn list_grants(&mut self, resource: &ResourceId, token: Option<&str>) -> Result<GrantPage, CallError> {
         let s = self.session()?;
-        let resource = v0_1::w::ResourceId::from(resource);
-        flatten(guest_call!(self, "list-grants", |guest, store| guest.session().call_list_grants(store, s, &resource, token)))
+        flatten(guest_call!(self, "list-grants", |guest, store, w| async { guest.session().call_list_grants(store, s, &w::ResourceId::from(resource), token).await.map(lift) }))
     }
 
     pub async fn get_resource(&mut self, id: &ResourceId) -> Result<Resource, CallError> {
         let s = self.permitted("get", &id.resource_type, Capability::Get)?;
-        let id = v0_1::w::ResourceId::from(id);
-        flatten(guest_call!(self, "get-resource", |guest, store| guest.session().call_get_resource(store, s, &id)))
+        flatten(guest_call!(self, "get-resource", |guest, store, w| async { guest.session().call_get_resource(store, s, &w::ResourceId::from(id)).await.map(lift) }))
     }
 
     pub async fn grant(&mut self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome, CallError> {
         let s = self.permitted("grant", entitlement.split(':').next().unwrap_or_default(), Capability::Grant)?;
-        let principal = v0_1::w::ResourceId::from(principal);
-        flatten(guest_call!(self, "grant", |guest, store| guest.session().call_grant(store, s, &principal, entitlement)))
+        flatten(guest_call!(self, "grant", |guest, store, w| async { guest.session().call_grant(store, s, &w::ResourceId::from(principal), entitlement).await.map(lift) }))
     }
 
     pub async fn revoke(&mut self, grant: &Grant) -> Result<RevokeOutcome, CallError> {
         let s = self.permitted("revoke", grant.entitlement.split(':').next().unwrap_or_default(), Capability::Revoke)?;
-        let grant = v0_1::w::Grant::from(grant);
-        flatten(guest_call!(self, "revoke", |guest, store| guest.session().call_revoke(store, s, &grant)))
+        flatten(guest_call!(self, "revoke", |guest, store, w| async { guest.session().call_revoke(store, s, &w::Grant::from(grant)).await.map(lift) }))
     }
 
     /// Creates an account, a resource of `account_type` (the type with the user trait).
     pub async fn create_account(&mut self, account_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
         let s = self.permitted("create-account", account_type, Capability::Create)?;
         let fields = fields.to_vec();
-        flatten(guest_call!(self, "create-account", |guest, store| guest.session().call_create_account(store, s, &fields)))
+        flatten(guest_call!(self, "create-account", |guest, store, w| async { guest.session().call_create_account(store, s, &fields).await.map(lift) }))
     }
 
     pub async fn update_resource(&mut self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource, CallError> {
         let s = self.permitted("update-resource", &id.resource_type, Capability::Update)?;
-        let (id, fields) = (v0_1::w::ResourceId::from(id), fields.to_vec());
-        flatten(guest_call!(self, "update-resource", |guest, store| guest.session().call_update_resource(store, s, &id, &fields)))
+        let fields = fields.to_vec();
+        flatten(guest_call!(self, "update-resource", |guest, store, w| async { guest.session().call_update_resource(store, s, &w::ResourceId::from(id), &fields).await.map(lift) }))
     }
 
     pub async fn create_resource(&mut self, resource_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
         let s = self.permitted("create-resource", resource_type, Capability::Create)?;
         let fields = fields.to_vec();
-        flatten(guest_call!(self, "create-resource", |guest, store| guest.session().call_create_resource(store, s, resource_type, &fields)))
+        flatten(guest_call!(self, "create-resource", |guest, store, w| async { guest.session().call_create_resource(store, s, resource_type, &fields).await.map(lift) }))
     }
 
     pub async fn delete_resource(&mut self, id: &ResourceId) -> Result<DeleteOutcome, CallError> {
         let s = self.permitted("delete-resource", &id.resource_type, Capability::Delete)?;
-        let id = v0_1::w::ResourceId::from(id);
-        flatten(guest_call!(self, "delete-resource", |guest, store| guest.session().call_delete_resource(store, s, &id)))
+        flatten(guest_call!(self, "delete-resource", |guest, store, w| async { guest.session().call_delete_resource(store, s, &w::ResourceId::from(id)).await.map(lift) }))
     }
 }

@@ -192,6 +192,56 @@ impl TenantSpec {
     }
 }
 
+/// The token endpoint of a tenant, from the connector's template (see `token-url` in `wit/connector.wit`). The
+/// component never names the origin the client secret goes to: it is the base URL's (a template starting
+/// with `/`) or a config field's (`{field}/…`), and config values in the path are percent-encoded, so none
+/// can move it elsewhere.
+fn token_url(template: &str, base_url: &str, config: &BTreeMap<String, String>, schema: &[crate::contract::model::ConfigField]) -> Result<String> {
+    let (origin_value, path) = if template.starts_with('/') {
+        (base_url.to_string(), template)
+    } else if let Some(rest) = template.strip_prefix('{')
+        && let Some((field, path)) = rest.split_once('}')
+    {
+        match schema.iter().find(|f| f.key == field) {
+            Some(f) if !f.secret => {}
+            _ => bail!("the connector's token URL starts with `{{{field}}}`, which is not one of its non-secret config fields"),
+        }
+        let value = config.get(field).ok_or_else(|| anyhow::anyhow!("the connector's token URL needs config `{field}`: pass it with --config {field}=…"))?;
+        (value.clone(), path)
+    } else {
+        bail!(
+            "the connector's token URL `{}` names an origin of its own; a token URL must start with / (the base URL's origin) or with a config field, `{{field}}`",
+            crate::display::printable(template, 256)
+        );
+    };
+    if !path.starts_with('/') {
+        bail!("the connector's token URL must continue with a path after its origin, got `{}`", crate::display::printable(path, 256));
+    }
+    let mut expanded = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').map(|c| open + c).ok_or_else(|| anyhow::anyhow!("the connector's token URL has an unclosed `{{`"))?;
+        let key = &rest[open + 1..close];
+        match schema.iter().find(|f| f.key == key) {
+            Some(f) if !f.secret => {}
+            _ => bail!("the connector's token URL uses `{{{key}}}`, which is not one of its non-secret config fields"),
+        }
+        let value = config.get(key).ok_or_else(|| anyhow::anyhow!("the connector's token URL needs config `{key}`: pass it with --config {key}=…"))?;
+        expanded.push_str(&rest[..open]);
+        expanded.push_str(&connector_sdk::http::percent_encode(value));
+        rest = &rest[close + 1..];
+    }
+    expanded.push_str(rest);
+    let origin = Origin::parse(&origin_value)?;
+    let url = format!("{}{expanded}", origin_value.trim_end_matches('/'));
+    // Whatever the values, the endpoint stays on the origin the template names.
+    let parsed = url::Url::parse(&url).map_err(|e| anyhow::anyhow!("the token URL `{url}` is not a URL ({e})"))?;
+    if Origin::parse(parsed.as_str())? != origin {
+        bail!("the token URL `{url}` left the origin {origin}");
+    }
+    Ok(url)
+}
+
 /// A tenant's name is printed in every line about it: it may not carry control characters.
 fn check_name(name: &str) -> Result<()> {
     if name.chars().any(char::is_control) {
@@ -219,7 +269,8 @@ pub struct ResolvedTenant {
     pub name: String,
     /// Non-secret config for the guest's `open`, defaults applied.
     pub guest_config: Vec<(String, String)>,
-    pub origin: Origin,
+    /// The origins the component may reach; the first, its base URL's, is the one requests are authenticated to.
+    pub origins: Vec<Origin>,
     pub redactor: Redactor,
     /// The tenant's own limits, over the command line's.
     pub limits: LimitsSpec,
@@ -273,6 +324,18 @@ impl ResolvedTenant {
             .get(&metadata.base_url_field)
             .ok_or_else(|| anyhow::anyhow!("the connector declares `{}` as its base URL, but it has no value", metadata.base_url_field))?;
         let origin = Origin::parse(base_url)?;
+        // Every origin the component may reach comes from a config field it declares: the operator's value, or
+        // the default `inspect` shows.
+        let mut origins = vec![origin.clone()];
+        for field in &metadata.extra_origin_fields {
+            match schema.iter().find(|f| &f.key == field) {
+                Some(f) if !f.secret => {}
+                _ => bail!("the connector declares `{field}` as an origin, but it is not one of its non-secret config fields"),
+            }
+            if let Some(value) = config.get(field) {
+                origins.push(Origin::parse(value).map_err(|e| anyhow::anyhow!("config `{field}`: {e}"))?);
+            }
+        }
         let secret = |key: &str| -> Result<Secret> {
             spec.secrets.get(key).cloned().ok_or_else(|| anyhow::anyhow!("missing secret `{key}` for authentication: pass it with --secret {key}=…"))
         };
@@ -280,16 +343,14 @@ impl ResolvedTenant {
             AuthScheme::None => AuthPlan::None,
             AuthScheme::Bearer(field) => AuthPlan::Bearer(secret(field)?),
             AuthScheme::OAuth2ClientCredentials(o) => {
-                if !o.token_path.starts_with('/') {
-                    bail!("the connector's token path `{}` must start with /", o.token_path);
-                }
+                let token_url = token_url(&o.token_url, base_url, &config, schema)?;
                 let client_id = config
                     .get(&o.client_id_field)
                     .cloned()
                     .or_else(|| spec.secrets.get(&o.client_id_field).map(|s| s.expose().to_string()))
                     .ok_or_else(|| anyhow::anyhow!("missing required config `{}`", o.client_id_field))?;
                 AuthPlan::OAuth2(OAuth2Plan {
-                    token_url: origin.url(&o.token_path),
+                    token_url,
                     client_id,
                     client_secret: secret(&o.client_secret_field)?,
                     credentials_in: o.credentials_in,
@@ -303,7 +364,7 @@ impl ResolvedTenant {
         Ok(Self {
             name: spec.name,
             guest_config: config.into_iter().collect(),
-            origin,
+            origins,
             redactor,
             limits: spec.limits,
             declared: metadata.capabilities.clone(),
@@ -318,6 +379,11 @@ impl ResolvedTenant {
         Granter::new(self.declared.clone(), if writing { self.writes.clone() } else { WriteGrants::None })
     }
 
+    /// The token endpoint the host sends the tenant's client credentials to, if it authenticates so.
+    pub fn token_endpoint(&self) -> Option<&str> {
+        self.auth.token_url()
+    }
+
     /// The writes granted to this tenant, for people.
     pub fn writes(&self) -> &WriteGrants {
         &self.writes
@@ -325,7 +391,7 @@ impl ResolvedTenant {
 
     /// The egress policy for one session: fresh counters, the tenant's shared authenticator.
     pub fn egress_policy(&self, limits: EgressLimits) -> Arc<EgressPolicy> {
-        Arc::new(EgressPolicy::new(&self.name, Some(self.origin.clone()), limits, self.auth.clone()))
+        Arc::new(EgressPolicy::new(&self.name, self.origins.clone(), limits, self.auth.clone()))
     }
 }
 
@@ -372,6 +438,32 @@ mod tests {
         let mut options = SyncOptions::default();
         tenants[2].1.as_ref().unwrap().limits.apply(&mut options).unwrap();
         assert_eq!((options.sandbox.memory_bytes, options.egress.max_requests, options.sandbox.sync_timeout), (64 << 20, Some(3), Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn the_token_url_stays_on_an_origin_from_the_config() {
+        use crate::contract::model::ConfigField;
+        let field = |key: &str, secret: bool| ConfigField { key: key.into(), display_name: key.into(), description: String::new(), required: false, secret, default_value: None };
+        let schema = [field("base_url", false), field("auth_base", false), field("environment_id", false), field("client_secret", true)];
+        let config = BTreeMap::from([
+            ("base_url".to_string(), "https://api.example.test/v1".to_string()),
+            ("auth_base".to_string(), "https://auth.example.test".to_string()),
+            ("environment_id".to_string(), "env-1".to_string()),
+        ]);
+        let url = |template: &str, config: &BTreeMap<String, String>| token_url(template, &config["base_url"], config, &schema).map_err(|e| e.to_string());
+        assert_eq!(url("/oauth/token", &config).unwrap(), "https://api.example.test/v1/oauth/token");
+        assert_eq!(url("{auth_base}/{environment_id}/as/token", &config).unwrap(), "https://auth.example.test/env-1/as/token");
+        // A value cannot move the endpoint: it is encoded into one path segment.
+        let mut steered = config.clone();
+        steered.insert("environment_id".into(), "@evil.test:443/../x".into());
+        assert_eq!(url("{auth_base}/{environment_id}/as/token", &steered).unwrap(), "https://auth.example.test/%40evil.test%3A443%2F..%2Fx/as/token");
+        assert_eq!(
+            url("https://evil.test/steal", &config).unwrap_err(),
+            "the connector's token URL `https://evil.test/steal` names an origin of its own; a token URL must start with / (the base URL's origin) or with a config field, `{field}`"
+        );
+        assert_eq!(url("{client_secret}/x", &config).unwrap_err(), "the connector's token URL starts with `{client_secret}`, which is not one of its non-secret config fields");
+        assert_eq!(url("{auth_base}x", &config).unwrap_err(), "the connector's token URL must continue with a path after its origin, got `x`");
+        assert_eq!(url("/{nope}/token", &config).unwrap_err(), "the connector's token URL uses `{nope}`, which is not one of its non-secret config fields");
     }
 
     #[test]

@@ -35,6 +35,20 @@ fn main() {
              rustup target add wasm32-wasip2"
         );
     }
+    // The hostile component once more, with metadata that names its own token origin; in a directory of its own
+    // so the two builds do not overwrite each other.
+    let variant_dir = target_dir.with_file_name("component-build-token-elsewhere");
+    let mut variant = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    variant
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--lib", "-p", "hostile-component", "--features", "token-elsewhere", "--manifest-path"])
+        .arg(root.join("Cargo.toml"));
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS", "CARGO_PRIMARY_PACKAGE", "RUSTC"] {
+        variant.env_remove(var);
+    }
+    variant.env("CARGO_TARGET_DIR", &variant_dir);
+    assert!(variant.status().expect("running cargo for the token-elsewhere variant").success(), "building the token-elsewhere hostile component failed");
+    let variant_artifact = variant_dir.join("wasm32-wasip2/release/hostile_component.wasm");
+    println!("cargo::rustc-env=HOSTILE_TOKEN_ELSEWHERE_COMPONENT={}", variant_artifact.display());
     let built = [("pingboard_connector", "PINGBOARD_COMPONENT"), ("hostile_component", "HOSTILE_COMPONENT"), ("examples/directory", "DIRECTORY_COMPONENT")];
     for (name, variable) in built {
         let artifact = target_dir.join(format!("wasm32-wasip2/release/{name}.wasm"));

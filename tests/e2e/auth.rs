@@ -58,6 +58,8 @@ fn validate_checks_credentials_with_one_cheap_call() {
     // SAFETY: no other thread of this test binary reads or writes this variable.
     unsafe { std::env::set_var("PINGBOARD_DOUBLE_SECRET_FOR_TEST", pingboard_double::CLIENT_SECRET) };
     let out = harness(&args).ok();
-    assert_eq!(out.trim_end(), "ok: tenant `default`: Pingboard API reachable; 42 users visible (2 requests)");
+    let origin = double.base_url().replace("localhost", "127.0.0.1");
+    let expected = format!("ok: tenant `default`: Pingboard API reachable; 42 users visible (2 requests)\norigins: {origin}\ntoken endpoint: {origin}/oauth/token");
+    assert_eq!(out.trim_end(), expected, "the operator sees every origin and where the client secret goes");
     assert_eq!(double.counts().users_pages, 1);
 }

@@ -238,3 +238,23 @@ fn no_spelling_of_the_token_endpoint_path_gets_past_the_host() {
     }
     assert!(source.seen().is_empty(), "a request reached the source: {:?}", source.seen());
 }
+
+#[test]
+fn a_component_cannot_name_the_origin_of_the_token_request() {
+    let source = Source::start(HOSTILE_SECRET, HOSTILE_TOKEN, "http://127.0.0.1:9");
+    let tenant = format!(
+        "[[tenant]]\nname = \"elsewhere\"\ncomponent = \"{}\"\nconfig = {{ base_url = \"{}\", client_id = \"hostile\" }}\n\
+         secrets = {{ client_secret = {{ value = \"{HOSTILE_SECRET}\" }} }}\n",
+        component_build::hostile_token_elsewhere_component().display(),
+        source.base_url(),
+    );
+    let scratch = Scratch::new();
+    let outcome = sync_tenants(&scratch, &tenant, "1");
+    assert_failed(
+        &outcome.out,
+        "elsewhere",
+        "the connector's token URL `http://127.0.0.1:9/steal` names an origin of its own; a token URL must start with / (the base URL's origin) or with a config field, `{field}`",
+    );
+    assert!(source.seen().is_empty(), "nothing was sent anywhere: {:?}", source.seen());
+    assert!(!outcome.out.contains(HOSTILE_SECRET) && !outcome.err.contains(HOSTILE_SECRET));
+}

@@ -140,25 +140,39 @@ fn inspect_names_the_contract_the_auth_the_origin_and_every_field() {
     let out = harness(&["--cache-dir", &scratch.cache(), "inspect", "--component", &component()]).ok();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "pingboard 0.1.0 — Pingboard users, groups, locations and departments, with group membership.");
-    assert!(lines[1].starts_with(&format!("component: {} (sha256 ", component())) && lines[1].ends_with(", contract identity:connector@0.1.0)"), "{}", lines[1]);
-    assert_eq!(lines[3], "egress: only the origin of config `base_url`");
+    assert!(lines[1].starts_with(&format!("component: {} (sha256 ", component())) && lines[1].ends_with(", contract identity:connector@0.2.0)"), "{}", lines[1]);
+    assert_eq!(lines[3], "egress: only the origin of config `base_url` (authenticated)");
     assert_eq!(lines[7], "  client_secret    required, secret   Client secret of the same service account. Kept by the host; never given to the connector.");
     assert_eq!(lines[13], "  department       list, get, inline-entitlements, inline-grants, create, update, delete, grant, revoke (listed with group)");
     let json: serde_json::Value = serde_json::from_str(&harness(&["--cache-dir", &scratch.cache(), "inspect", "--json", "--component", &component()]).ok()).unwrap();
-    assert_eq!(json["component"]["contract"], "identity:connector@0.1.0");
-    assert_eq!(json["auth"]["token_path"], "/oauth/token");
+    assert_eq!(json["component"]["contract"], "identity:connector@0.2.0");
+    assert_eq!(json["auth"]["token_url"], "/oauth/token");
 }
 
 #[test]
-fn a_component_built_against_contract_0_1_still_syncs_exactly() {
+fn a_component_built_against_contract_0_1_still_syncs_exactly_beside_a_0_2_one() {
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pingboard-connector-contract-0.1.0.wasm");
     let company = Company::generate(CompanySpec::sized(700));
     let double = PingboardDouble::start(company.clone()).unwrap();
     let scratch = Scratch::new();
-    let mut args = sync_args(&scratch, &double, &["--config", "page_size=250"]);
-    let at = args.iter().position(|a| a == "--component").unwrap() + 1;
-    args[at] = fixture.display().to_string();
-    let out = harness(&args).ok();
-    assert!(out.contains("; 5 requests (1 token)"), "a token, 3 user pages, 1 groups page: {out}");
-    assert_export_matches(&export(&scratch, "default"), &company);
+    let tenant = |name: &str, component: &str| {
+        format!(
+            "[[tenant]]\nname = \"{name}\"\ncomponent = \"{component}\"\nconfig = {{ base_url = \"{}\", client_id = \"{}\", page_size = 250 }}\n\
+             secrets = {{ client_secret = {{ value = \"{}\" }} }}\n\n",
+            double.base_url(),
+            pingboard_double::CLIENT_ID,
+            pingboard_double::CLIENT_SECRET
+        )
+    };
+    let file = scratch.path("tenants.toml");
+    std::fs::write(&file, [tenant("old", &fixture.display().to_string()), tenant("new", &component())].concat()).unwrap();
+    let out = harness(&["--cache-dir", &scratch.cache(), "sync", "--tenants", file.to_str().unwrap(), "--parallel", "2", "--store", &scratch.store()]).ok();
+    for name in ["old", "new"] {
+        let line = out.lines().find(|l| l.starts_with(&format!("synced tenant `{name}`"))).unwrap_or_else(|| panic!("{out}"));
+        assert!(line.contains("; 5 requests (1 token)"), "a token, 3 user pages, 1 groups page: {line}");
+        assert_export_matches(&export(&scratch, name), &company);
+    }
+    let inspect = |path: &str| harness(&["--cache-dir", &scratch.cache(), "inspect", "--component", path]).ok();
+    assert!(inspect(&fixture.display().to_string()).lines().nth(1).unwrap().ends_with("contract identity:connector@0.1.0)"));
+    assert!(inspect(&component()).lines().nth(1).unwrap().ends_with("contract identity:connector@0.2.0)"));
 }

@@ -42,7 +42,7 @@ fn auth_json(auth: &AuthScheme) -> serde_json::Value {
         AuthScheme::Bearer(field) => serde_json::json!({"scheme": "bearer", "secret_field": field}),
         AuthScheme::OAuth2ClientCredentials(o) => serde_json::json!({
             "scheme": "oauth2-client-credentials",
-            "token_path": o.token_path,
+            "token_url": o.token_url,
             "client_id_field": o.client_id_field,
             "client_secret_field": o.client_secret_field,
             "credentials_in": match o.credentials_in { CredentialsPlacement::FormBody => "form-body", CredentialsPlacement::JsonBody => "json-body", CredentialsPlacement::Basic => "basic" },
@@ -59,6 +59,7 @@ fn metadata_json(m: &ConnectorMetadata, loaded: &LoadedComponent) -> serde_json:
         "description": m.description,
         "component": {"path": loaded.path, "sha256": loaded.sha256, "contract": format!("identity:connector@{}", loaded.contract)},
         "base_url_field": m.base_url_field,
+        "extra_origin_fields": m.extra_origin_fields,
         "auth": auth_json(&m.auth),
         "config_schema": m.config_schema.iter().map(|f| serde_json::json!({
             "key": f.key, "display_name": f.display_name, "description": f.description,
@@ -77,7 +78,8 @@ fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedCom
     writeln!(out, "component: {} (sha256 {}, contract identity:connector@{})", loaded.path.display(), loaded.sha256, loaded.contract)?;
     // JSON text escapes control characters itself.
     writeln!(out, "auth: {}", auth_json(&m.auth))?;
-    writeln!(out, "egress: only the origin of config `{}`", p(&m.base_url_field))?;
+    let extra: String = m.extra_origin_fields.iter().map(|f| format!(", and of config `{}`", p(f))).collect();
+    writeln!(out, "egress: only the origin of config `{}` (authenticated){extra}", p(&m.base_url_field))?;
     writeln!(out, "config:")?;
     for f in &m.config_schema {
         let flags = [(f.required, "required"), (!f.required, "optional"), (f.secret, "secret")]

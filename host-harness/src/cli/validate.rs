@@ -22,6 +22,12 @@ impl ValidateCommand {
         let mut session = OpenSession::open(&runtime, &loaded, &tenant, &SyncOptions::default(), false).await?;
         let validation = session.instance().validate().await.map_err(|e| session.explain(anyhow!("validation failed: {e}")))?;
         writeln!(cx.out, "ok: tenant `{}`: {} ({} requests)", tenant.name, printable(&validation, 4 << 10), session.requests().requests)?;
+        // Everywhere this tenant's traffic and credentials may go, for the operator to see.
+        let origins = tenant.origins.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        writeln!(cx.out, "origins: {origins}")?;
+        if let Some(endpoint) = tenant.token_endpoint() {
+            writeln!(cx.out, "token endpoint: {endpoint}")?;
+        }
         Ok(())
     }
 }

@@ -3,7 +3,9 @@
 //! (`connector_sdk::model`), whichever version a component was built against. `runtime` picks the module by
 //! the version in the component's export name.
 
+mod shared;
 pub mod v0_1;
+pub mod v0_2;
 
 pub use connector_sdk::ConnectorError;
 pub use connector_sdk::model;

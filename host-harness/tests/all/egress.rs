@@ -21,7 +21,7 @@ async fn send(hooks: &mut EgressHooks, uri: &str) -> Result<http::Response<WasiB
 }
 
 fn policy(origin: &str, auth: Authenticator) -> Arc<EgressPolicy> {
-    Arc::new(EgressPolicy::new("t", Some(Origin::parse(origin).unwrap()), EgressLimits::default(), Arc::new(auth)))
+    Arc::new(EgressPolicy::new("t", vec![Origin::parse(origin).unwrap()], EgressLimits::default(), Arc::new(auth)))
 }
 
 fn oauth(double: &PingboardDouble, secret: &str) -> Authenticator {
@@ -110,9 +110,46 @@ async fn guests_may_not_set_credentials_or_cookies() {
 async fn oversized_responses_are_cut_off() {
     let double = PingboardDouble::start(Company::generate(CompanySpec::sized(50))).unwrap();
     let limits = EgressLimits { max_response_bytes: 1000, ..EgressLimits::default() };
-    let policy = Arc::new(EgressPolicy::new("t", Some(Origin::parse(&double.base_url()).unwrap()), limits, Arc::new(oauth(&double, CLIENT_SECRET))));
+    let policy = Arc::new(EgressPolicy::new("t", vec![Origin::parse(&double.base_url()).unwrap()], limits, Arc::new(oauth(&double, CLIENT_SECRET))));
     let mut hooks = EgressHooks(policy.clone());
     let response = send(&mut hooks, &format!("{}/api/v2/users?page_size=50", double.base_url())).await.unwrap();
     assert!(matches!(response.into_body().collect().await, Err(Error::HttpResponseBodySize(Some(1000)))));
     assert_eq!(policy.stopped().as_deref(), Some("the response to /api/v2/users was larger than the limit of 1000 bytes"));
+}
+
+#[tokio::test]
+async fn the_token_endpoint_may_sit_on_another_origin_which_the_guest_cannot_reach() {
+    use std::sync::Mutex;
+
+    // Tokens from one server (as PingOne's auth.pingone.<tld>), the API on another (api.pingone.<tld>).
+    let tokens = PingboardDouble::start(Company::generate(CompanySpec::sized(1))).unwrap();
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let recorder = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/things",
+        axum::routing::get(move |headers: http::HeaderMap| {
+            let recorder = recorder.clone();
+            async move {
+                recorder.lock().unwrap().push(headers.get(http::header::AUTHORIZATION).map(|v| v.to_str().unwrap().to_string()));
+                "[]"
+            }
+        }),
+    );
+    let api = pingboard_double::LoopbackServer::start("api", app).unwrap();
+    let policy = policy(&api.base_url(), oauth(&tokens, CLIENT_SECRET));
+    let mut hooks = EgressHooks(policy.clone());
+
+    let answer = send(&mut hooks, &format!("{}/v1/things", api.base_url())).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].as_deref().is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7), "the API got the token: {seen:?}");
+    assert_eq!(tokens.counts().token, 1, "the token came from the other origin");
+
+    for uri in [format!("{}/oauth/token", tokens.base_url()), format!("{}/api/v2/users", tokens.base_url())] {
+        assert!(matches!(send(&mut hooks, &uri).await, Err(Error::HttpRequestDenied)), "{uri}: the token origin is not the guest's");
+    }
+    assert_eq!(tokens.counts().total, 1, "only the host's own token request reached the token origin");
+    let stats = policy.stats.snapshot();
+    assert_eq!((stats.requests, stats.token_requests, stats.denied), (2, 1, 2));
 }

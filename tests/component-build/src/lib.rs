@@ -16,3 +16,8 @@ pub fn hostile_component() -> PathBuf {
 pub fn directory_component() -> PathBuf {
     PathBuf::from(env!("DIRECTORY_COMPONENT"))
 }
+
+/// The hostile component built with `token-elsewhere`: its metadata names its own origin for the token request.
+pub fn hostile_token_elsewhere_component() -> PathBuf {
+    PathBuf::from(env!("HOSTILE_TOKEN_ELSEWHERE_COMPONENT"))
+}

@@ -49,8 +49,11 @@ impl Guest for Hostile {
                 field("client_secret", true, true, None),
             ],
             base_url_field: "base_url".into(),
+            extra_origin_fields: Vec::new(),
             auth: w::AuthScheme::Oauth2ClientCredentials(w::Oauth2ClientCredentials {
-                token_path: "/oauth/token".into(),
+                // Built with the `token-elsewhere` feature, the component names an origin of its own for the
+                // tenant's client credentials, which the host must refuse before sending anything.
+                token_url: if cfg!(feature = "token-elsewhere") { "http://127.0.0.1:9/steal".into() } else { "/oauth/token".into() },
                 client_id_field: "client_id".into(),
                 client_secret_field: "client_secret".into(),
                 credentials_in: w::CredentialsPlacement::FormBody,
