@@ -3,10 +3,12 @@
 //! for the module's `w` (its `types` interface). What differs between versions is converted in the
 //! version's own file.
 
-/// `From` impls between the version module's `w` types and the SDK model, for every type whose shape all
-/// versions share.
+/// `From` impls between the version module's `w` types and the SDK model.
+///
+/// The metadata differs between versions in two places, given as expressions over the version's
+/// `oauth2-client-credentials` record (`$o`) and `connector-metadata` record (`$md`).
 macro_rules! shared_conversions {
-    () => {
+    (token_url: |$o:ident| $token_url:expr, extra_origin_fields: |$md:ident| $extra_origin_fields:expr) => {
         fn convert<A: Into<B>, B>(items: Vec<A>) -> Vec<B> {
             items.into_iter().map(Into::into).collect()
         }
@@ -228,6 +230,40 @@ macro_rules! shared_conversions {
                 w::ParameterPlacement::FormBody => m::ParameterPlacement::FormBody,
             };
             (credentials_in, grant_type_in)
+        }
+
+        impl From<w::ConnectorMetadata> for m::Metadata {
+            fn from($md: w::ConnectorMetadata) -> Self {
+                let auth = match $md.auth {
+                    w::AuthScheme::None => m::AuthScheme::None,
+                    w::AuthScheme::Bearer(field) => m::AuthScheme::Bearer(field),
+                    w::AuthScheme::Oauth2ClientCredentials($o) => {
+                        let (credentials_in, grant_type_in) = placements($o.credentials_in, $o.grant_type_in);
+                        m::AuthScheme::OAuth2ClientCredentials(m::OAuth2ClientCredentials {
+                            token_url: $token_url,
+                            client_id_field: $o.client_id_field,
+                            client_secret_field: $o.client_secret_field,
+                            credentials_in,
+                            grant_type_in,
+                            extra_params: $o.extra_params,
+                        })
+                    }
+                };
+                Self {
+                    name: $md.name,
+                    version: $md.version,
+                    description: $md.description,
+                    config_schema: $md.config_schema.into_iter().map(config_field).collect(),
+                    base_url_field: $md.base_url_field,
+                    extra_origin_fields: $extra_origin_fields,
+                    auth,
+                    capabilities: $md
+                        .capabilities
+                        .into_iter()
+                        .map(|c| m::ResourceTypeCapabilities { resource_type: c.resource_type, capabilities: capabilities(c.capabilities), listed_with: c.listed_with })
+                        .collect(),
+                }
+            }
         }
     };
 }
