@@ -198,7 +198,8 @@ impl TenantSpec {
 /// can move it elsewhere.
 fn token_url(template: &str, base_url: &str, config: &BTreeMap<String, String>, schema: &[crate::contract::model::ConfigField]) -> Result<String> {
     let (origin_value, path) = if template.starts_with('/') {
-        (base_url.to_string(), template)
+        // A path on the base URL's origin (not under the base URL's own path).
+        (Origin::parse(base_url)?.to_string(), template)
     } else if let Some(rest) = template.strip_prefix('{')
         && let Some((field, path)) = rest.split_once('}')
     {
@@ -451,7 +452,7 @@ mod tests {
             ("environment_id".to_string(), "env-1".to_string()),
         ]);
         let url = |template: &str, config: &BTreeMap<String, String>| token_url(template, &config["base_url"], config, &schema).map_err(|e| e.to_string());
-        assert_eq!(url("/oauth/token", &config).unwrap(), "https://api.example.test/v1/oauth/token");
+        assert_eq!(url("/oauth/token", &config).unwrap(), "https://api.example.test:443/oauth/token", "on the base URL's origin");
         assert_eq!(url("{auth_base}/{environment_id}/as/token", &config).unwrap(), "https://auth.example.test/env-1/as/token");
         // A value cannot move the endpoint: it is encoded into one path segment.
         let mut steered = config.clone();
