@@ -31,6 +31,10 @@ fn main() -> ExitCode {
     };
     let component = component_build::pingboard_component();
     let store = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/demo.db");
+    // `target/` is not there when builds go to another CARGO_TARGET_DIR.
+    if let Some(dir) = store.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
     }
