@@ -295,12 +295,8 @@ fn drive(io: IoFuture) {
 impl TokenExchange for EgressPolicy {
     /// The host's token requests leave by the same exit as guest traffic, and count as requests too.
     async fn exchange(&self, request: Request<Full<Bytes>>, body_limit: usize) -> Result<TokenAnswer, Error> {
-        let options = RequestOptions {
-            connect_timeout: Some(self.limits.connect_timeout),
-            first_byte_timeout: Some(self.limits.first_byte_timeout),
-            between_bytes_timeout: Some(self.limits.between_bytes_timeout),
-        };
-        let (response, io) = self.transmit(request.map(|b| b.map_err(|never| -> Error { match never {} })), options).await?;
+        // The host's own request gets the caps themselves as its timeouts.
+        let (response, io) = self.transmit(request.map(|b| b.map_err(|never| -> Error { match never {} })), self.limits.clamp(None)).await?;
         self.stats.token_requests.fetch_add(1, Ordering::SeqCst);
         drive(io);
         let status = response.status();

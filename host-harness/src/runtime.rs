@@ -271,9 +271,10 @@ impl Runtime {
         // Yield to the executor on every tick, so a deadline can stop even a guest that never returns.
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
+        let failed = |e: wasmtime::Error| anyhow!("cannot instantiate the component: {e:#}");
         let bindings = match &component.pre {
-            Pre::V0_1(pre) => Bindings::V0_1(pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("cannot instantiate the component: {e:#}"))?),
-            Pre::V0_2(pre) => Bindings::V0_2(pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("cannot instantiate the component: {e:#}"))?),
+            Pre::V0_1(pre) => Bindings::V0_1(pre.instantiate_async(&mut store).await.map_err(failed)?),
+            Pre::V0_2(pre) => Bindings::V0_2(pre.instantiate_async(&mut store).await.map_err(failed)?),
         };
         Ok(Instance { store, bindings, session: None, granter: Granter::default(), call_timeout: sandbox.call_timeout, poisoned: None })
     }

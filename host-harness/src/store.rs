@@ -186,9 +186,13 @@ enum ReadMode {
 impl ReadMode {
     fn of(path: &Path) -> Self {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let wal = PathBuf::from(format!("{}-wal", path.display()));
-        if (writable(path) && writable(dir)) || wal.exists() { ReadMode::Shared } else { ReadMode::Immutable }
+        if (writable(path) && writable(dir)) || wal_path(path).exists() { ReadMode::Shared } else { ReadMode::Immutable }
     }
+}
+
+/// The write-ahead log SQLite keeps beside a store in WAL mode while a writer has it open.
+fn wal_path(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-wal", path.display()))
 }
 
 /// Whether this process may write `path` (by its real user, as the kernel would decide).
@@ -217,8 +221,7 @@ struct FileStamp {
 impl FileStamp {
     fn of(path: &Path) -> Result<Self> {
         let metadata = std::fs::metadata(path)?;
-        let wal = PathBuf::from(format!("{}-wal", path.display())).exists();
-        Ok(Self { len: metadata.len(), modified: metadata.modified().ok(), wal })
+        Ok(Self { len: metadata.len(), modified: metadata.modified().ok(), wal: wal_path(path).exists() })
     }
 }
 
@@ -357,6 +360,17 @@ impl Lease {
     fn new(sync: SyncId) -> Self {
         Self { sync, owner: format!("{}:{}:{:016x}", hostname(), std::process::id(), rand::random::<u64>()) }
     }
+}
+
+/// Whether a running sync's owner still holds it: a process that is not gone from this machine, heard from
+/// within `LEASE_EXPIRY`.
+fn held_by_live_owner(owner: Option<&str>, heartbeat_ms: Option<i64>) -> bool {
+    owner.is_some_and(|owner| !owner_is_gone(owner)) && silence(heartbeat_ms) < LEASE_EXPIRY
+}
+
+/// How long since a sync's owner was last heard from.
+fn silence(heartbeat_ms: Option<i64>) -> Duration {
+    Duration::from_millis(now_ms().saturating_sub(heartbeat_ms.unwrap_or(0)).max(0) as u64)
 }
 
 /// Whether a lease's owner (`host:pid:nonce`) is a process of this machine that no longer exists.
@@ -565,15 +579,11 @@ impl Store {
         if state == "complete" {
             bail!("sync {sync} is complete; a complete sync is never reopened");
         }
-        if state == "running" {
-            let silent = Duration::from_millis(now_ms().saturating_sub(heartbeat.unwrap_or(0)).max(0) as u64);
-            let gone = owner.as_deref().is_none_or(owner_is_gone);
-            if !gone && silent < LEASE_EXPIRY {
-                bail!(
-                    "sync {sync} is still running in another process (last heard from {:.0} s ago); let it finish, or resume once it has stopped",
-                    silent.as_secs_f64()
-                );
-            }
+        if state == "running" && held_by_live_owner(owner.as_deref(), heartbeat) {
+            bail!(
+                "sync {sync} is still running in another process (last heard from {:.0} s ago); let it finish, or resume once it has stopped",
+                silence(heartbeat).as_secs_f64()
+            );
         }
         tx.execute(
             "UPDATE syncs SET state = 'running', finished_at = NULL, error = NULL, owner = ?2, heartbeat_ms = ?3 WHERE id = ?1",
@@ -635,10 +645,7 @@ impl Store {
                         complete_kept += 1;
                         complete_kept > keep
                     }
-                    "running" => {
-                        let silent = now_ms().saturating_sub(heartbeat.unwrap_or(0)) > LEASE_EXPIRY.as_millis() as i64;
-                        owner.as_deref().is_none_or(owner_is_gone) || silent
-                    }
+                    "running" => !held_by_live_owner(owner.as_deref(), heartbeat),
                     _ => true,
                 };
                 if delete {
