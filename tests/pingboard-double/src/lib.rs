@@ -2,10 +2,9 @@
 //! v2 API on 127.0.0.1, with request counting and fault switches. Tests, benchmarks and the demo use it.
 
 pub mod company;
-pub mod loopback;
 pub mod server;
 mod writes;
 
-pub use loopback::LoopbackServer;
+pub use loopback_server::LoopbackServer;
 pub use company::{Company, CompanySpec, Group, GroupKind, Manager, User};
 pub use server::{CLIENT_ID, CLIENT_SECRET, DoubleOptions, Faults, PingboardDouble, RequestCounts};

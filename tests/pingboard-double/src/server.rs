@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::company::{Company, UserLinks};
-use crate::loopback::LoopbackServer;
+use loopback_server::LoopbackServer;
 use crate::writes;
 
 /// Credentials the double accepts unless told otherwise.

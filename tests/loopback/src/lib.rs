@@ -1,5 +1,5 @@
 //! An axum app served on 127.0.0.1 with an OS-assigned port, on a thread of its own; dropping it stops the
-//! server. The Pingboard double runs on it, and so can other test servers.
+//! server. Every test double runs on it.
 
 use std::net::SocketAddr;
 
