@@ -34,6 +34,7 @@ impl HttpClient for WakiHttp {
         let builder = match request.method {
             Method::Get => client.get(&request.url),
             Method::Post => client.post(&request.url),
+            Method::Put => client.put(&request.url),
             Method::Patch => client.patch(&request.url),
             Method::Delete => client.delete(&request.url),
         };
