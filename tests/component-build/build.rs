@@ -1,6 +1,6 @@
-//! Builds the Pingboard connector, the hostile test component and the SDK's example connector for wasm32-wasip2 (release) so tests,
-//! benchmarks and the demo run real components. A separate target directory keeps the nested cargo off the
-//! outer build's lock.
+//! Builds the connectors (Pingboard, SCIM), the hostile test component and the SDK's example connector for
+//! wasm32-wasip2 (release) so tests, benchmarks and the demo run real components. A separate target directory
+//! keeps the nested cargo off the outer build's lock.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,13 +13,13 @@ fn main() {
         .map(|d| if d.is_relative() { root.join(d) } else { d })
         .unwrap_or_else(|| root.join("target"))
         .join("component-build");
-    for watched in ["src", "connector-sdk", "wit", "Cargo.toml", "Cargo.lock", "tests/hostile-component"] {
+    for watched in ["src", "connectors", "connector-sdk", "wit", "Cargo.toml", "Cargo.lock", "tests/hostile-component"] {
         println!("cargo::rerun-if-changed={}", root.join(watched).display());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--lib", "-p", "pingboard-connector", "-p", "hostile-component"])
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--lib", "-p", "pingboard-connector", "-p", "scim-connector", "-p", "hostile-component"])
         .args(["-p", "connector-sdk", "--example", "directory", "--manifest-path"])
         .arg(root.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir);
@@ -49,7 +49,7 @@ fn main() {
     assert!(variant.status().expect("running cargo for the token-elsewhere variant").success(), "building the token-elsewhere hostile component failed");
     let variant_artifact = variant_dir.join("wasm32-wasip2/release/hostile_component.wasm");
     println!("cargo::rustc-env=HOSTILE_TOKEN_ELSEWHERE_COMPONENT={}", variant_artifact.display());
-    let built = [("pingboard_connector", "PINGBOARD_COMPONENT"), ("hostile_component", "HOSTILE_COMPONENT"), ("examples/directory", "DIRECTORY_COMPONENT")];
+    let built = [("pingboard_connector", "PINGBOARD_COMPONENT"), ("scim_connector", "SCIM_COMPONENT"), ("hostile_component", "HOSTILE_COMPONENT"), ("examples/directory", "DIRECTORY_COMPONENT")];
     for (name, variable) in built {
         let artifact = target_dir.join(format!("wasm32-wasip2/release/{name}.wasm"));
         assert!(Path::new(&artifact).is_file(), "the component build produced no {}", artifact.display());

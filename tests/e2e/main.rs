@@ -8,5 +8,6 @@ mod bad_input;
 mod faults;
 mod provisioning;
 mod sandbox;
+mod scim;
 mod sdk_example;
 mod sync;

@@ -7,6 +7,11 @@ pub fn pingboard_component() -> PathBuf {
     PathBuf::from(env!("PINGBOARD_COMPONENT"))
 }
 
+/// The SCIM 2.0 connector component (`connectors/scim`).
+pub fn scim_component() -> PathBuf {
+    PathBuf::from(env!("SCIM_COMPONENT"))
+}
+
 /// The hostile test component (`tests/hostile-component`), which attacks its sandbox as its config says.
 pub fn hostile_component() -> PathBuf {
     PathBuf::from(env!("HOSTILE_COMPONENT"))
