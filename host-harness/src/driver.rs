@@ -201,7 +201,9 @@ fn check_repeats(done: Vec<PageDone>) -> Result<()> {
 /// (the guest only knows its request was refused or could not be sent, and names its own request).
 pub fn explain(policy: &EgressPolicy, redactor: &Redactor, e: anyhow::Error) -> anyhow::Error {
     let message = format!("{e:#}");
-    match policy.auth.last_failure() {
+    // Why the host stopped the tenant says more than what the token request made of it.
+    let auth_failure = policy.auth.last_failure().filter(|_| policy.stopped().is_none());
+    match auth_failure {
         Some(reason) => {
             // The driver's note on its retries still holds.
             let retries = message.rfind(" (gave up after ").map_or("", |at| &message[at..]);

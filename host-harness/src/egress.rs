@@ -20,6 +20,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::auth::{AuthOutcome, Authenticator, TokenAnswer, TokenExchange};
+use crate::transport::{Failure, Transport};
+use rustls::pki_types::CertificateDer;
 
 /// An origin a tenant's component may reach: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,12 +144,22 @@ pub struct EgressPolicy {
     pub limits: EgressLimits,
     pub stats: Arc<EgressStats>,
     pub auth: Arc<Authenticator>,
+    transport: Transport,
     stopped: Mutex<Option<String>>,
 }
 
 impl EgressPolicy {
     pub fn new(tenant: &str, origins: Vec<Origin>, limits: EgressLimits, auth: Arc<Authenticator>) -> Self {
-        Self { tenant: tenant.to_string(), origins, limits, stats: Arc::default(), auth, stopped: Mutex::default() }
+        let transport = Transport::new(&[], limits.connect_timeout);
+        Self { tenant: tenant.to_string(), origins, limits, stats: Arc::default(), auth, transport, stopped: Mutex::default() }
+    }
+
+    /// The same policy, trusting `extra_roots` besides the platform's CA certificates.
+    pub fn trusting(mut self, extra_roots: &[CertificateDer<'static>]) -> Self {
+        if !extra_roots.is_empty() {
+            self.transport = Transport::new(extra_roots, self.limits.connect_timeout);
+        }
+        self
     }
 
     /// A policy that refuses everything (for calls that need no network, such as `metadata`).
@@ -229,19 +241,18 @@ impl EgressPolicy {
                 // The token endpoint said no: the guest sees its status, and the reason is kept for the host.
                 AuthOutcome::Refused(response) => return Ok(response.map(|b| b.map_err(|never| match never {}).boxed_unsync())),
             };
-            let mut outgoing = Request::from_parts(parts.clone(), Full::new(body.clone()).map_err(|never| -> Error { match never {} }));
+            let mut outgoing = Request::from_parts(parts.clone(), Full::new(body.clone()));
             if let Some(value) = &authorization {
                 outgoing.headers_mut().insert(AUTHORIZATION, value.clone());
             }
-            let (response, io) = self.transmit(outgoing, options).await?;
+            let response = self.transmit(outgoing, options).await?;
             if response.status() == StatusCode::UNAUTHORIZED && authorization.is_some() && !refreshed && self.auth.refreshable() {
                 // A token can die early (revoked, reused past expiry): fetch a fresh one once and repeat.
-                drop((response, io));
+                drop(response);
                 self.auth.invalidate(authorization.as_ref()).await;
                 refreshed = true;
                 continue;
             }
-            drive(io);
             if response.headers().values().any(|v| self.auth.redactor().found_in(v.as_bytes())) {
                 self.stop(format!("the response to {path} carried a credential in a header; withheld from the component"));
                 return Err(Error::InternalError(Some("response withheld by the host".into())));
@@ -251,21 +262,26 @@ impl EgressPolicy {
     }
 
     /// The one network exit, for guest requests and the host's token requests alike: counted against the
-    /// budget, timed, and sent with the given timeouts.
-    async fn transmit<B>(&self, request: Request<B>, options: RequestOptions) -> Result<(Response<WasiBody>, IoFuture), Error>
-    where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Error>,
-    {
+    /// budget, timed, and sent with the given timeouts on the tenant's pooled connections. A certificate the
+    /// tenant does not trust stops the tenant: no retry can cure it.
+    async fn transmit(&self, request: Request<Full<Bytes>>, options: RequestOptions) -> Result<Response<WasiBody>, Error> {
         if !self.admit() {
             return Err(Error::ConnectionLimitReached);
         }
+        let origin = format!("{}://{}", request.uri().scheme_str().unwrap_or("?"), request.uri().authority().map_or("?", |a| a.as_str()));
         let sent = std::time::Instant::now();
-        let request = request.map(|body| body.map_err(Into::into).boxed_unsync());
-        let answer = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
+        let answer = self.transport.send(request, options).await;
         self.stats.wait_micros.fetch_add(sent.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let (response, io) = answer?;
-        Ok((response.map(BodyExt::boxed_unsync), Box::new(io)))
+        match answer {
+            Ok(response) => Ok(response),
+            Err(Failure::Certificate(reason)) => {
+                self.stop(format!(
+                    "the TLS certificate of {origin} was not accepted ({reason}); if a private CA or a TLS-inspecting proxy signed it, give that CA as the tenant's ca_file"
+                ));
+                Err(Error::TlsCertificateError)
+            }
+            Err(Failure::Other(e)) => Err(e),
+        }
     }
 
     fn metered<B>(self: Arc<Self>, response: Response<B>, path: String) -> Response<WasiBody>
@@ -283,22 +299,12 @@ impl EgressPolicy {
     }
 }
 
-type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
-
-/// Runs a response's connection to its end in the background.
-fn drive(io: IoFuture) {
-    tokio::spawn(async move {
-        let _ = Box::into_pin(io).await;
-    });
-}
-
 impl TokenExchange for EgressPolicy {
     /// The host's token requests leave by the same exit as guest traffic, and count as requests too.
     async fn exchange(&self, request: Request<Full<Bytes>>, body_limit: usize) -> Result<TokenAnswer, Error> {
         // The host's own request gets the caps themselves as its timeouts.
-        let (response, io) = self.transmit(request.map(|b| b.map_err(|never| -> Error { match never {} })), self.limits.clamp(None)).await?;
+        let response = self.transmit(request, self.limits.clamp(None)).await?;
         self.stats.token_requests.fetch_add(1, Ordering::SeqCst);
-        drive(io);
         let status = response.status();
         let retry_after = response.headers().get(http::header::RETRY_AFTER).cloned();
         let body = Limited::new(response.into_body(), body_limit).collect().await.map_err(|_| Error::HttpResponseBodySize(Some(body_limit as u64)))?.to_bytes();

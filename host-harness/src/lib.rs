@@ -20,3 +20,4 @@ pub mod scim;
 pub mod secrets;
 pub mod store;
 pub mod tenant;
+pub mod transport;

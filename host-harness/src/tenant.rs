@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
+use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 
 use crate::auth::{AuthPlan, Authenticator, OAuth2Plan};
@@ -15,6 +16,7 @@ use crate::options::LimitsSpec;
 use crate::egress::{EgressLimits, EgressPolicy, Origin};
 use crate::files;
 use crate::grants::{Granter, WriteGrants};
+use crate::transport;
 use crate::secrets::{Redactor, Secret, Secrets};
 
 pub const DEFAULT_TENANT: &str = "default";
@@ -28,6 +30,8 @@ pub struct TenantSpec {
     pub limits: LimitsSpec,
     /// The writes the operator granted this tenant (see `grants`).
     pub writes: WriteGrants,
+    /// A PEM file of CA certificates to trust besides the platform's (see `transport`).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The tenant file: `tenant`, `component`, a `[config]` table of strings, a `[secrets]` table whose values
@@ -46,6 +50,8 @@ struct TenantFile {
     limits: LimitsSpec,
     /// `true` for every write the connector declares, or a list of `TYPE:OPERATION` grants.
     provisioning: Option<ProvisioningKey>,
+    /// CA certificates to trust besides the platform's, for a TLS-inspecting proxy or a private CA.
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +128,7 @@ impl TenantSpec {
         let mut spec = TenantSpec {
             name: file.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_string()),
             component: file.component.map(|c| if c.is_relative() { base.join(c) } else { c }),
+            ca_file: file.ca_file.map(|c| if c.is_relative() { base.join(c) } else { c }),
             limits: defaults.overlaid(&file.limits),
             writes: match file.provisioning {
                 None | Some(ProvisioningKey::All(false)) => WriteGrants::None,
@@ -280,6 +287,8 @@ pub struct ResolvedTenant {
     writes: WriteGrants,
     /// Built once per tenant, so its cached token serves every session of the tenant.
     auth: Arc<Authenticator>,
+    /// CA certificates trusted besides the platform's.
+    extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl ResolvedTenant {
@@ -361,6 +370,10 @@ impl ResolvedTenant {
             }
         };
         let auth = Arc::new(Authenticator::new(auth, redactor.clone()));
+        let extra_roots = match &spec.ca_file {
+            Some(path) => transport::read_ca_file(path)?,
+            None => Vec::new(),
+        };
         Granter::new(metadata.capabilities.clone(), spec.writes.clone()).check_grants()?;
         Ok(Self {
             name: spec.name,
@@ -371,6 +384,7 @@ impl ResolvedTenant {
             declared: metadata.capabilities.clone(),
             writes: spec.writes,
             auth,
+            extra_roots,
         })
     }
 
@@ -392,7 +406,7 @@ impl ResolvedTenant {
 
     /// The egress policy for one session: fresh counters, the tenant's shared authenticator.
     pub fn egress_policy(&self, limits: EgressLimits) -> Arc<EgressPolicy> {
-        Arc::new(EgressPolicy::new(&self.name, self.origins.clone(), limits, self.auth.clone()))
+        Arc::new(EgressPolicy::new(&self.name, self.origins.clone(), limits, self.auth.clone()).trusting(&self.extra_roots))
     }
 }
 

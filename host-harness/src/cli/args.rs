@@ -43,6 +43,9 @@ pub struct TenantArgs {
     /// A secret read from an environment variable, KEY=ENVVAR (repeatable).
     #[arg(long = "secret-env", value_name = "KEY=ENVVAR")]
     secret_envs: Vec<String>,
+    /// A PEM file of CA certificates to trust besides the platform's (a TLS-inspecting proxy, a private CA).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
 }
 
 /// Limits of a sync; a tenant file's [limits] table overrides them for its tenant.
@@ -153,6 +156,9 @@ pub fn tenant_spec(args: &TenantArgs, redactor: &Redactor) -> Result<TenantSpec>
         None => TenantSpec { name: DEFAULT_TENANT.into(), ..Default::default() },
     };
     spec.apply_flags(args.tenant.as_deref(), args.component.as_deref(), &args.config, &args.secrets, &args.secret_envs)?;
+    if let Some(ca_file) = &args.ca_file {
+        spec.ca_file = Some(ca_file.clone());
+    }
     redactor.add_secrets(&spec.secrets);
     Ok(spec)
 }

@@ -1,38 +1,86 @@
-//! An axum app served on 127.0.0.1 with an OS-assigned port, on a thread of its own; dropping it stops the
-//! server. Every test double runs on it.
+//! An axum app served on 127.0.0.1 with an OS-assigned port, on a thread of its own, over plain HTTP or TLS
+//! (HTTP/1.1 and HTTP/2, by ALPN); dropping it stops the server. Every test double runs on it. It counts the
+//! connections it accepts, so tests can see whether a client reuses them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio_rustls::rustls;
 
 pub struct LoopbackServer {
     addr: SocketAddr,
+    tls: bool,
+    accepted: Arc<AtomicU64>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LoopbackServer {
     pub fn start(name: &str, app: Router) -> anyhow::Result<Self> {
+        Self::serve(name, app, None)
+    }
+
+    /// Serves over TLS with `identity`'s certificate (for `localhost` and 127.0.0.1).
+    pub fn start_tls(name: &str, app: Router, identity: &TestCa) -> anyhow::Result<Self> {
+        Self::serve(name, app, Some(identity.server_config()?))
+    }
+
+    fn serve(name: &str, app: Router, tls: Option<Arc<rustls::ServerConfig>>) -> anyhow::Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let counter = accepted.clone();
+        let is_tls = tls.is_some();
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("test server runtime");
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("test server runtime");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("test server listener");
-                let _ = axum::serve(listener, app).with_graceful_shutdown(async { let _ = rx.await; }).await;
+                let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+                loop {
+                    let stream = tokio::select! {
+                        _ = &mut rx => break,
+                        accepted = listener.accept() => match accepted { Ok((stream, _)) => stream, Err(_) => continue },
+                    };
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let service = TowerToHyperService::new(app.clone());
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                        let _ = match acceptor {
+                            Some(acceptor) => match acceptor.accept(stream).await {
+                                Ok(stream) => builder.serve_connection(TokioIo::new(stream), service).await,
+                                Err(_) => return,
+                            },
+                            None => builder.serve_connection(TokioIo::new(stream), service).await,
+                        };
+                    });
+                }
             });
         })?;
-        Ok(Self { addr, shutdown: Some(tx), thread: Some(thread) })
+        Ok(Self { addr, tls: is_tls, accepted, shutdown: Some(tx), thread: Some(thread) })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` over TLS (the name its certificate carries).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            true => format!("https://localhost:{}", self.addr.port()),
+            false => format!("http://{}", self.addr),
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 
@@ -44,5 +92,40 @@ impl Drop for LoopbackServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A certificate authority made at test time, and a server certificate it issued for `localhost` and
+/// 127.0.0.1. Clients trust it only when given `ca_pem`.
+pub struct TestCa {
+    ca_pem: String,
+    server_cert_der: Vec<u8>,
+    server_key_der: Vec<u8>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> anyhow::Result<Self> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, format!("{name} test CA"));
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate()?)?;
+        let server_key = rcgen::KeyPair::generate()?;
+        let server = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?.signed_by(&server_key, &ca)?;
+        Ok(Self { ca_pem: ca.pem(), server_cert_der: server.der().to_vec(), server_key_der: server_key.serialize_der() })
+    }
+
+    /// The CA certificate, PEM-encoded, as a client's extra trust root.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    fn server_config(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cert = rustls::pki_types::CertificateDer::from(self.server_cert_der.clone());
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(self.server_key_der.clone().into());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?.with_no_client_auth().with_single_cert(vec![cert], key)?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
     }
 }

@@ -5,6 +5,6 @@ pub mod company;
 pub mod server;
 mod writes;
 
-pub use loopback_server::LoopbackServer;
+pub use loopback_server::{LoopbackServer, TestCa};
 pub use company::{Company, CompanySpec, Group, GroupKind, Manager, User};
 pub use server::{CLIENT_ID, CLIENT_SECRET, DoubleOptions, Faults, PingboardDouble, RequestCounts};

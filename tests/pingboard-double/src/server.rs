@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::company::{Company, UserLinks};
-use loopback_server::LoopbackServer;
+use loopback_server::{LoopbackServer, TestCa};
 use crate::writes;
 
 /// Credentials the double accepts unless told otherwise.
@@ -154,6 +154,15 @@ impl PingboardDouble {
     }
 
     pub fn start_with(company: Company, options: DoubleOptions) -> anyhow::Result<Self> {
+        Self::serve(company, options, None)
+    }
+
+    /// Served over TLS (HTTP/1.1 and HTTP/2) with a certificate `ca` issued for `localhost`.
+    pub fn start_tls(company: Company, options: DoubleOptions, ca: &TestCa) -> anyhow::Result<Self> {
+        Self::serve(company, options, Some(ca))
+    }
+
+    fn serve(company: Company, options: DoubleOptions, tls: Option<&TestCa>) -> anyhow::Result<Self> {
         let shared = Arc::new(Shared {
             served: RwLock::new(Served::new(company)),
             client_id: options.client_id,
@@ -166,7 +175,10 @@ impl PingboardDouble {
             faults: Mutex::new(options.faults),
             burst_left: AtomicU64::new(0),
         });
-        let server = LoopbackServer::start("pingboard-double", router(shared.clone()))?;
+        let server = match tls {
+            Some(ca) => LoopbackServer::start_tls("pingboard-double", router(shared.clone()), ca)?,
+            None => LoopbackServer::start("pingboard-double", router(shared.clone()))?,
+        };
         Ok(Self { server, shared })
     }
 
@@ -176,6 +188,11 @@ impl PingboardDouble {
 
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.server.connections()
     }
 
     pub fn counts(&self) -> RequestCounts {
