@@ -116,7 +116,11 @@ impl<H: HttpClient> Session<H> {
             return Err(ConnectorError::bad_response(endpoint.path(), format!("still not done after {MAX_PAGES} pages; stopping")));
         }
         let Some(mut listed) = self.api.list(endpoint, at.start_index, self.config.page_size, attributes)? else {
-            eprintln!("{} is not served (404 or 501): there is nothing of that kind to list", endpoint.path());
+            // A server without /Users is not a SCIM service provider at this URL: never an empty directory.
+            if endpoint == Endpoint::Users {
+                return Err(not_scim(self.api.base_url()));
+            }
+            eprintln!("{} is not served (404 or 501): the server has no groups to list", endpoint.path());
             return Ok((Vec::new(), None));
         };
         let next = at.after(&listed, self.config.page_size).map(Position::token);
@@ -186,9 +190,7 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
     }
 
     fn validate(&self) -> Result<String> {
-        let page = self.api.list(Endpoint::Users, 1, 1, &[])?.ok_or_else(|| {
-            ConnectorError::InvalidConfig(format!("{}/Users is not a SCIM endpoint (404); check the base URL", self.api.base_url()))
-        })?;
+        let page = self.api.list(Endpoint::Users, 1, 1, &[])?.ok_or_else(|| not_scim(self.api.base_url()))?;
         let users = page.total.map_or("an unknown number of".to_string(), |n| n.to_string());
         Ok(format!("SCIM service provider at {}: {users} users", self.api.base_url()))
     }
@@ -225,6 +227,10 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
     fn revoke(&self, grant: &Grant) -> Result<RevokeOutcome> {
         provisioning::remove_member(self, grant)
     }
+}
+
+fn not_scim(base_url: &str) -> ConnectorError {
+    ConnectorError::InvalidConfig(format!("{base_url}/Users is not a SCIM endpoint (404 or 501); check base_url"))
 }
 
 pub(crate) fn endpoint_of(resource_type: &str) -> Result<Endpoint> {

@@ -164,3 +164,14 @@ fn a_server_without_patch_is_updated_with_put() {
     let stored = double.directory().users.into_iter().find(|u| u["id"] == "u000003").unwrap();
     assert_eq!((&stored["title"], &stored[ENTERPRISE_USER]["department"], &stored["userName"]), (&json!("Chief"), &json!("Ops"), &json!("user3@example.test")));
 }
+
+#[test]
+fn a_wrong_base_url_is_one_clear_line_not_an_empty_directory() {
+    let (double, _) = start(DirectorySpec { users: 10, groups: 1 }, Quirks::default());
+    let scratch = Scratch::new();
+    let wrong = double.base_url().replace("/v2", "/v3");
+    let failed = scim_sync(&scratch, &wrong, TOKEN, &[]);
+    assert_eq!(failed.code, 1);
+    assert_eq!(failed.err.trim().lines().count(), 1, "{}", failed.err);
+    assert!(failed.err.contains(&format!("{wrong}/Users is not a SCIM endpoint (404 or 501); check base_url")), "{}", failed.err);
+}

@@ -24,9 +24,10 @@ impl LoopbackServer {
         Self::serve(name, app, None)
     }
 
-    /// Serves over TLS with `identity`'s certificate (for `localhost` and 127.0.0.1).
-    pub fn start_tls(name: &str, app: Router, identity: &TestCa) -> anyhow::Result<Self> {
-        Self::serve(name, app, Some(identity.server_config()?))
+    /// Serves over TLS with `identity`'s certificate (for `localhost` and 127.0.0.1), offering HTTP/2 by
+    /// ALPN when `http2`.
+    pub fn start_tls(name: &str, app: Router, identity: &TestCa, http2: bool) -> anyhow::Result<Self> {
+        Self::serve(name, app, Some(identity.server_config(http2)?))
     }
 
     fn serve(name: &str, app: Router, tls: Option<Arc<rustls::ServerConfig>>) -> anyhow::Result<Self> {
@@ -120,12 +121,68 @@ impl TestCa {
         &self.ca_pem
     }
 
-    fn server_config(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    fn server_config(&self, http2: bool) -> anyhow::Result<Arc<rustls::ServerConfig>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let cert = rustls::pki_types::CertificateDer::from(self.server_cert_der.clone());
         let key = rustls::pki_types::PrivateKeyDer::Pkcs8(self.server_key_der.clone().into());
         let mut config = rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?.with_no_client_auth().with_single_cert(vec![cert], key)?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = if http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
         Ok(Arc::new(config))
     }
+}
+
+/// A TCP forwarder on 127.0.0.1 that delays every byte by `one_way` in each direction: a network with a
+/// round-trip time of twice that, in front of a loopback server. Order is kept; bandwidth is not limited.
+pub struct DelayLine {
+    port: u16,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl DelayLine {
+    pub fn start(target: SocketAddr, one_way: std::time::Duration) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let port = listener.local_addr()?.port();
+        runtime.spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(target).await else { return };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::spawn(delayed(client_read, server_write, one_way));
+                    tokio::spawn(delayed(server_read, client_write, one_way));
+                });
+            }
+        });
+        Ok(Self { port, _runtime: runtime })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// Copies `from` to `to`, each chunk leaving `delay` after it arrived.
+async fn delayed(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, delay: std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((due, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut buffer = vec![0u8; 64 << 10];
+    while let Ok(n) = from.read(&mut buffer).await {
+        if n == 0 || tx.send((tokio::time::Instant::now() + delay, buffer[..n].to_vec())).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
 }

@@ -43,6 +43,9 @@ pub struct Faults {
     pub spent_token_once: bool,
     /// Listings ignore `page` and always serve the first page's records (while `meta` echoes the page asked).
     pub ignore_page: bool,
+    /// Every response closes its connection (`Connection: close`), so a client pays a new connection (and TLS
+    /// handshake) per request, as one without a connection pool does.
+    pub close_connections: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -128,6 +131,8 @@ pub struct DoubleOptions {
     /// Tokens are `{token_prefix}-{n}-{hash}`: give two doubles different prefixes to tell their tokens apart.
     pub token_prefix: String,
     pub faults: Faults,
+    /// Over TLS, offer HTTP/2 besides HTTP/1.1 (ALPN).
+    pub http2: bool,
 }
 
 impl Default for DoubleOptions {
@@ -138,6 +143,7 @@ impl Default for DoubleOptions {
             token_lifetime: Duration::from_secs(7200),
             token_prefix: "double-token".into(),
             faults: Faults::default(),
+            http2: true,
         }
     }
 }
@@ -157,7 +163,8 @@ impl PingboardDouble {
         Self::serve(company, options, None)
     }
 
-    /// Served over TLS (HTTP/1.1 and HTTP/2) with a certificate `ca` issued for `localhost`.
+    /// Served over TLS (HTTP/1.1, and HTTP/2 unless the options say not) with a certificate `ca` issued for
+    /// `localhost`.
     pub fn start_tls(company: Company, options: DoubleOptions, ca: &TestCa) -> anyhow::Result<Self> {
         Self::serve(company, options, Some(ca))
     }
@@ -175,8 +182,9 @@ impl PingboardDouble {
             faults: Mutex::new(options.faults),
             burst_left: AtomicU64::new(0),
         });
+        let http2 = options.http2;
         let server = match tls {
-            Some(ca) => LoopbackServer::start_tls("pingboard-double", router(shared.clone()), ca)?,
+            Some(ca) => LoopbackServer::start_tls("pingboard-double", router(shared.clone()), ca, http2)?,
             None => LoopbackServer::start("pingboard-double", router(shared.clone()))?,
         };
         Ok(Self { server, shared })
@@ -230,7 +238,15 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v2/groups", get(list_groups).post(writes::create_group))
         .route("/api/v2/groups/{id}", get(get_group).patch(writes::update_group).delete(writes::delete_group))
         .fallback(|| async { json_response(StatusCode::NOT_FOUND, json!({"error": "not found"})) })
+        .layer(axum::middleware::map_response_with_state(shared.clone(), close_if_asked))
         .with_state(shared)
+}
+
+async fn close_if_asked(State(s): State<Arc<Shared>>, mut response: Response) -> Response {
+    if s.faults.lock().unwrap().close_connections {
+        response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    }
+    response
 }
 
 pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {

@@ -1,0 +1,74 @@
+//! A sync at a real network's latency, over HTTPS: the same company, through a delay line that holds every
+//! byte for half the round-trip time in each direction, in front of the Pingboard double served over TLS.
+//!
+//!     cargo bench --bench latency                        # 10,000 and 100,000 users, 100 ms round trip
+//!     cargo bench --bench latency -- 1000 --rtt-ms 50    # other sizes and latencies
+//!
+//! Two variants, in the same run:
+//!   pooled    - the product: one kept-alive connection per tenant, reused for every request
+//!   reconnect - the double speaks HTTP/1.1 only and closes every connection after its response, so each
+//!               request pays a new TCP and TLS handshake, as the harness did before its transport had a pool
+//! The ideal is one round trip per request, one after another (the driver fetches pages in order):
+//! requests × RTT. The wall time over the ideal says what else the sync costs.
+
+use std::time::{Duration, Instant};
+
+use loopback_server::DelayLine;
+use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, DoubleOptions, Faults, PingboardDouble, TestCa};
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mut sizes = Vec::new();
+    let mut rtt = Duration::from_millis(100);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--rtt-ms" => rtt = Duration::from_millis(args.next().and_then(|v| v.parse().ok()).expect("--rtt-ms N")),
+            other => sizes.push(other.parse::<usize>().expect("a company size")),
+        }
+    }
+    if sizes.is_empty() {
+        sizes = vec![10_000, 100_000];
+    }
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let ca = TestCa::new("latency").unwrap();
+    let ca_file = scratch.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.ca_pem()).unwrap();
+    println!("round trip {} ms, HTTPS, page size 1000", rtt.as_millis());
+    println!();
+    println!("| users | variant | requests | connections | wall | ideal (requests × RTT) | wall / ideal |");
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for &users in &sizes {
+        let company = Company::generate(CompanySpec::sized(users));
+        for (variant, reconnect) in [("pooled", false), ("reconnect", true)] {
+            let options = DoubleOptions { http2: !reconnect, faults: Faults { close_connections: reconnect, ..Faults::default() }, ..DoubleOptions::default() };
+            let double = PingboardDouble::start_tls(company.clone(), options, &ca).unwrap();
+            let line = DelayLine::start(double.addr(), rtt / 2).unwrap();
+            let connections = double.connections();
+            let store = scratch.path().join(format!("{variant}-{users}.db"));
+            let args: Vec<String> = [
+                "connector-harness", "--cache-dir", &scratch.path().join("cache").display().to_string(), "sync", "--component",
+                component_build::pingboard_component().to_str().unwrap(), "--store", &store.display().to_string(),
+                "--config", &format!("base_url=https://localhost:{}", line.port()), "--config", &format!("client_id={CLIENT_ID}"),
+                "--secret", &format!("client_secret={CLIENT_SECRET}"), "--ca-file", ca_file.to_str().unwrap(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let started = Instant::now();
+            let code = connector_harness::cli::run(args.iter().map(Into::into).collect(), &mut out, &mut err, false);
+            let wall = started.elapsed();
+            assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+            let out = String::from_utf8(out).unwrap();
+            let requests: u64 = out.split("; ").find(|part| part.contains(" requests (")).and_then(|p| p.split(' ').next()).and_then(|n| n.parse().ok()).expect("the summary's request count");
+            let ideal = rtt * requests as u32;
+            println!(
+                "| {users} | {variant} | {requests} | {} | {:.2} s | {:.2} s | {:.2} |",
+                double.connections() - connections,
+                wall.as_secs_f64(),
+                ideal.as_secs_f64(),
+                wall.as_secs_f64() / ideal.as_secs_f64()
+            );
+        }
+    }
+}

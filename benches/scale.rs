@@ -1,0 +1,60 @@
+//! One sync of a very large company, and what it costs the host: wall time, requests, the guest's peak memory
+//! (one page at a time, so flat), the harness's peak RSS, and the store's size on disk.
+//!
+//!     cargo bench --bench scale                 # 1,000,000 users
+//!     cargo bench --bench scale -- 200000       # another size
+//!
+//! The sync runs in a child process (this benchmark re-executed with `--child`), so the peak RSS is the
+//! harness's own and not the double's, which holds the whole company in memory.
+
+use std::process::Command;
+use std::time::Instant;
+
+use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        let argv = std::iter::once("connector-harness".to_string()).chain(args[1..].iter().cloned()).map(Into::into).collect();
+        let code = connector_harness::cli::run(argv, &mut std::io::stdout(), &mut std::io::stderr(), false);
+        std::process::exit(code);
+    }
+    let users: usize = args.first().map(|a| a.parse().expect("a company size")).unwrap_or(1_000_000);
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let generated = Instant::now();
+    let company = Company::generate(CompanySpec::sized(users));
+    let groups = company.groups.len();
+    let double = PingboardDouble::start(company).unwrap();
+    println!("generated {users} users and {groups} groups in {:.1} s", generated.elapsed().as_secs_f64());
+    let store = scratch.path().join("store.db");
+    let started = Instant::now();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .arg("--child")
+        .args(["--cache-dir", &scratch.path().join("cache").display().to_string(), "sync", "--component"])
+        .arg(component_build::pingboard_component())
+        .args(["--store", &store.display().to_string(), "--config", &format!("base_url={}", double.base_url())])
+        .args(["--config", &format!("client_id={CLIENT_ID}"), "--secret", &format!("client_secret={CLIENT_SECRET}")])
+        .output()
+        .unwrap();
+    let wall = started.elapsed();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // SAFETY: getrusage writes the struct it is given; RUSAGE_CHILDREN covers the child just waited for.
+    let peak_rss_kib = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss
+    };
+    let on_disk: u64 = ["store.db", "store.db-wal"].iter().filter_map(|f| std::fs::metadata(scratch.path().join(f)).ok()).map(|m| m.len()).sum();
+    println!("{}", String::from_utf8_lossy(&output.stdout).trim());
+    println!();
+    println!("| users | groups | wall | requests (floor) | peak host RSS (harness) | store on disk |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let floor = 1 + users.div_ceil(1000) + groups.div_ceil(1000);
+    println!(
+        "| {users} | {groups} | {:.1} s | {} | {:.0} MiB | {:.0} MiB |",
+        wall.as_secs_f64(),
+        double.counts().total.to_string() + &format!(" ({floor})"),
+        peak_rss_kib as f64 / 1024.0,
+        on_disk as f64 / 1048576.0
+    );
+}
