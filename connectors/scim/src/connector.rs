@@ -5,7 +5,7 @@ use std::cell::Cell;
 use crate::api::{Endpoint, Features, ListPage, ScimApi};
 use crate::config::{self, Config};
 use crate::provisioning;
-use crate::resources::{self, GROUP, USER, group, user};
+use crate::resources::{self, DEPARTMENT, GROUP, USER, department, group, user};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::http::HttpClient;
 use connector_sdk::model::*;
@@ -132,7 +132,10 @@ impl<H: HttpClient> Session<H> {
 
     fn users_page(&self, token: Option<&str>) -> Result<ResourcePage> {
         let (users, next_token) = self.page(Endpoint::Users, token, &self.config.user_attributes)?;
-        Ok(ResourcePage { resources: users.iter().map(user::resource).collect(), next_token, ..Default::default() })
+        let mut resources: Vec<Resource> = users.iter().map(user::resource).collect();
+        let (departments, entitlements, grants) = department::from_users(&resources);
+        resources.extend(departments);
+        Ok(ResourcePage { resources, entitlements, grants, next_token })
     }
 
     /// A groups page with each group's `member` entitlement and the grants of its members. When no group of
@@ -163,13 +166,14 @@ impl<H: HttpClient> Session<H> {
 }
 
 impl<H: HttpClient> ConnectorSession for Session<H> {
-    /// Users always; groups unless `/ResourceTypes` says the server has no `/Groups`.
+    /// Users and the departments they name always; groups unless `/ResourceTypes` says the server has no
+    /// `/Groups`.
     fn resource_types(&self) -> Result<Vec<ResourceType>> {
         let groups = match self.api.resource_type_endpoints()? {
             Some(endpoints) => endpoints.iter().any(|e| e.eq_ignore_ascii_case(Endpoint::Groups.path())),
             None => true,
         };
-        let mut types = vec![resources::resource_type(USER)];
+        let mut types = vec![resources::resource_type(USER), resources::resource_type(DEPARTMENT)];
         if groups {
             types.push(resources::resource_type(GROUP));
         } else {

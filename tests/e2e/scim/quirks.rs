@@ -35,7 +35,8 @@ fn assert_export_is(lines: &[Value], directory: &Directory) {
         assert_eq!((&t["title"], &t["phone_numbers"]), (&user["title"], &json!([user["phoneNumbers"][0]["value"]])));
         assert_eq!(t["employee_ids"], json!([user[ENTERPRISE_USER]["employeeNumber"]]));
         assert_eq!(t["manager_id"], user[ENTERPRISE_USER]["manager"]["value"], "manager of {id}");
-        assert_eq!(line["profile"], json!({"externalId": user["externalId"], ENTERPRISE_USER: {"department": user[ENTERPRISE_USER]["department"]}}));
+        assert_eq!(t["department_ids"], json!([user[ENTERPRISE_USER]["department"]]));
+        assert_eq!(line["profile"], json!({"externalId": user["externalId"]}));
         assert_eq!((&line["created_at"], &line["updated_at"]), (&json!("2024-01-01T00:00:00Z"), &json!("2024-06-01T00:00:00Z")));
     }
     let groups: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "resource" && l["resource_type"] == "group").collect();
@@ -50,7 +51,15 @@ fn assert_export_is(lines: &[Value], directory: &Directory) {
             expected_grants.insert(format!("group:{id}:member:{kind}:{}", member["value"].as_str().unwrap()));
         }
     }
-    assert_eq!(of_kind(lines, "entitlement").len(), directory.groups.len(), "one member entitlement per group");
+    // Departments, from the users' enterprise `department`.
+    let departments: BTreeSet<String> = directory.users.iter().map(|u| u[ENTERPRISE_USER]["department"].as_str().unwrap().to_string()).collect();
+    let exported: BTreeSet<String> =
+        lines.iter().filter(|l| l["kind"] == "resource" && l["resource_type"] == "department").map(|l| l["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(exported, departments);
+    for user in &directory.users {
+        expected_grants.insert(format!("department:{}:member:user:{}", user[ENTERPRISE_USER]["department"].as_str().unwrap(), user["id"].as_str().unwrap()));
+    }
+    assert_eq!(of_kind(lines, "entitlement").len(), directory.groups.len() + departments.len(), "one member entitlement per group and department");
     let grants: Vec<String> = of_kind(lines, "grant").iter().map(|g| g["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(grants.len(), expected_grants.len(), "no duplicate grants");
     assert_eq!(grants.into_iter().collect::<BTreeSet<_>>(), expected_grants);
@@ -119,7 +128,7 @@ fn a_server_without_groups_syncs_its_users() {
     assert_eq!((double.counts().group_pages, double.counts().user_pages), (0, 1));
     let lines = export(&scratch, "default");
     let types: Vec<&str> = of_kind(&lines, "resource_type").iter().map(|t| t["id"].as_str().unwrap()).collect();
-    assert_eq!(types, ["user"]);
+    assert_eq!(types, ["department", "user"]);
     assert_export_is(&lines, &Directory { users: directory.users, groups: Vec::new() });
 }
 

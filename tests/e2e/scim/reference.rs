@@ -64,7 +64,7 @@ fn a_directory_on_a_real_scim_server_syncs_exactly() {
     let seeded = seed(&server);
     let scratch = Scratch::new();
     let out = scim_sync(&scratch, server.base_url(), TOKEN, &["--config", "page_size=25"]).ok();
-    assert!(out.contains("60 user") && out.contains("3 group"), "{out}");
+    assert!(out.contains("3 department, 3 group, 60 user"), "{out}");
     let lines = export(&scratch, "default");
 
     let users: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "resource" && l["resource_type"] == "user").collect();
@@ -80,7 +80,8 @@ fn a_directory_on_a_real_scim_server_syncs_exactly() {
         assert_eq!(t["emails"], json!([{"address": format!("person{i}@corp.test"), "primary": true}]));
         assert_eq!(t["name"], json!({"given_name": "Person", "family_name": format!("Number {i}"), "middle_names": [], "prefix": null, "suffix": null}));
         assert_eq!((&t["title"], &t["employee_ids"], &t["manager_id"]), (&json!(format!("Title {}", i % 4)), &json!([format!("E{i}")]), &json!(manager)));
-        assert_eq!(line["profile"], json!({ENTERPRISE: {"department": format!("D{}", i % 3)}}), "profile of person {i}");
+        assert_eq!(t["department_ids"], json!([format!("D{}", i % 3)]));
+        assert_eq!(line["profile"], json!({}), "profile of person {i}: everything it has is in the trait");
     }
 
     let groups: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "resource" && l["resource_type"] == "group").collect();
@@ -91,11 +92,17 @@ fn a_directory_on_a_real_scim_server_syncs_exactly() {
         assert_eq!(line["display_name"], name.as_str());
         expected_grants.extend(members.iter().map(|(kind, member)| format!("group:{id}:member:{kind}:{member}")));
     }
+    let departments = ["D0", "D1", "D2"];
+    for (n, id) in seeded.users.iter().enumerate() {
+        expected_grants.insert(format!("department:{}:member:user:{id}", departments[(n + 1) % 3]));
+    }
     let entitlements: BTreeSet<String> = of_kind(&lines, "entitlement").iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
-    assert_eq!(entitlements, seeded.groups.iter().map(|(id, _, _)| format!("group:{id}:member")).collect());
+    let expected_entitlements: BTreeSet<String> =
+        seeded.groups.iter().map(|(id, _, _)| format!("group:{id}:member")).chain(departments.iter().map(|d| format!("department:{d}:member"))).collect();
+    assert_eq!(entitlements, expected_entitlements);
     let grants: BTreeSet<String> = of_kind(&lines, "grant").iter().map(|g| g["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(grants, expected_grants);
-    assert_eq!(grants.len(), 15 + 12 + 1);
+    assert_eq!(grants.len(), 15 + 12 + 1 + USERS, "group memberships, and each person's department");
 }
 
 fn write(scratch: &Scratch, server: &Scim2Server, command: &[&str]) -> Value {

@@ -1,6 +1,7 @@
 //! SCIM resources → connector resources, one module per resource type. The resource types, their
 //! capabilities and the entitlement ids are defined here and nowhere else.
 
+pub mod department;
 pub mod group;
 pub mod user;
 
@@ -10,12 +11,19 @@ use connector_sdk::model::{Capabilities, Capability, ResourceType, ResourceTypeC
 
 pub const USER: &str = "user";
 pub const GROUP: &str = "group";
+pub const DEPARTMENT: &str = "department";
 /// The one entitlement a group offers.
 pub const MEMBER: &str = "member";
 
 pub fn resource_type(id: &str) -> ResourceType {
     match id {
         USER => ResourceType { id: USER.into(), display_name: "User".into(), traits: vec![TraitKind::User], description: Some("A SCIM User".into()) },
+        DEPARTMENT => ResourceType {
+            id: DEPARTMENT.into(),
+            display_name: "Department".into(),
+            traits: vec![TraitKind::Group],
+            description: Some("A department, as users' enterprise `department` attribute names it".into()),
+        },
         _ => ResourceType { id: GROUP.into(), display_name: "Group".into(), traits: vec![TraitKind::Group], description: Some("A SCIM Group".into()) },
     }
 }
@@ -31,6 +39,8 @@ pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
     vec![
         of(USER, &[List, Get, InlineEntitlements, InlineGrants, Create, Update, Delete]),
         of(GROUP, &[List, Get, InlineEntitlements, InlineGrants, Create, Delete, Grant, Revoke]),
+        // Read-only, from the users pages: a user changes department by an update of the user.
+        ResourceTypeCapabilities { listed_with: Some(USER.into()), ..of(DEPARTMENT, &[InlineEntitlements, InlineGrants]) },
     ]
 }
 

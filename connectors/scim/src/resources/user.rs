@@ -40,9 +40,15 @@ pub fn resource(user: &Value) -> Resource {
     };
     let mut profile_value = serde_json::from_str::<Value>(&profile(user, &MAPPED)).unwrap_or(Value::Null);
     // The enterprise extension's mapped parts go to the trait; what is left of it stays in the profile.
-    if let Some(extension) = profile_value.get_mut(ENTERPRISE_USER).and_then(Value::as_object_mut) {
-        extension.remove("employeeNumber");
-        extension.remove("manager");
+    if let Some(map) = profile_value.as_object_mut() {
+        if let Some(extension) = map.get_mut(ENTERPRISE_USER).and_then(Value::as_object_mut) {
+            extension.remove("employeeNumber");
+            extension.remove("manager");
+            extension.remove("department");
+            if extension.is_empty() {
+                map.remove(ENTERPRISE_USER);
+            }
+        }
     }
     Resource {
         id: ResourceId::new(USER, id),
@@ -59,7 +65,7 @@ pub fn resource(user: &Value) -> Resource {
             account_type,
             manager_id: text(&enterprise["manager"]["value"]),
             title: text(&user["title"]),
-            department_ids: Vec::new(),
+            department_ids: text(&enterprise["department"]).into_iter().collect(),
             location_ids: Vec::new(),
             start_date: None,
             time_zone: text(&user["timezone"]),
@@ -120,7 +126,8 @@ mod tests {
         assert_eq!(t.manager_id.as_deref(), Some("u0"));
         assert_eq!(t.name.unwrap().middle_names, vec!["King"]);
         assert_eq!((t.title.as_deref(), t.nickname.as_deref(), t.photo_url.as_deref()), (Some("Analyst"), Some("Ada"), Some("https://x.test/a.png")));
-        assert_eq!(serde_json::from_str::<Value>(&r.profile).unwrap(), json!({"externalId": "E-1", ENTERPRISE_USER: {"department": "Engines"}}));
+        assert_eq!(t.department_ids, vec!["Engines"]);
+        assert_eq!(serde_json::from_str::<Value>(&r.profile).unwrap(), json!({"externalId": "E-1"}));
         assert_eq!(r.created_at.as_deref(), Some("2024-01-01T00:00:00Z"));
     }
 
