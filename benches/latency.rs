@@ -4,12 +4,14 @@
 //!     cargo bench --bench latency                        # 10,000 and 100,000 users, 100 ms round trip
 //!     cargo bench --bench latency -- 1000 --rtt-ms 50    # other sizes and latencies
 //!
-//! Two variants, in the same run:
-//!   pooled    - the product: one kept-alive connection per tenant, reused for every request
+//! Variants, in the same run:
+//!   pooled at concurrency 1, 4 and 8 - the product: one kept-alive connection per tenant (HTTP/2), and that
+//!               many instances of the component fetching the pages the first page hands back as independent
 //!   reconnect - the double speaks HTTP/1.1 only and closes every connection after its response, so each
-//!               request pays a new TCP and TLS handshake, as the harness did before its transport had a pool
-//! The ideal is one round trip per request, one after another (the driver fetches pages in order):
-//! requests × RTT. The wall time over the ideal says what else the sync costs.
+//!               request pays a new TCP and TLS handshake, as the harness did before its transport had a pool;
+//!               one page at a time, as before
+//! The ideal is one round trip per ⌈requests / concurrency⌉: ⌈requests / c⌉ × RTT. The wall time over the
+//! ideal says what else the sync costs (the token and the first page must come first, whatever c is).
 
 use std::time::{Duration, Instant};
 
@@ -35,21 +37,21 @@ fn main() {
     std::fs::write(&ca_file, ca.ca_pem()).unwrap();
     println!("round trip {} ms, HTTPS, page size 1000", rtt.as_millis());
     println!();
-    println!("| users | variant | requests | connections | wall | ideal (requests × RTT) | wall / ideal |");
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!("| users | variant | concurrency | requests | connections | wall | ideal (⌈requests / c⌉ × RTT) | wall / ideal |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
     for &users in &sizes {
         let company = Company::generate(CompanySpec::sized(users));
-        for (variant, reconnect) in [("pooled", false), ("reconnect", true)] {
+        for (variant, reconnect, concurrency) in [("pooled", false, 1), ("pooled", false, 4), ("pooled", false, 8), ("reconnect", true, 1)] {
             let options = DoubleOptions { http2: !reconnect, faults: Faults { close_connections: reconnect, ..Faults::default() }, ..DoubleOptions::default() };
             let double = PingboardDouble::start_tls(company.clone(), options, &ca).unwrap();
             let line = DelayLine::start(double.addr(), rtt / 2).unwrap();
             let connections = double.connections();
-            let store = scratch.path().join(format!("{variant}-{users}.db"));
+            let store = scratch.path().join(format!("{variant}-{concurrency}-{users}.db"));
             let args: Vec<String> = [
                 "connector-harness", "--cache-dir", &scratch.path().join("cache").display().to_string(), "sync", "--component",
                 component_build::pingboard_component().to_str().unwrap(), "--store", &store.display().to_string(),
                 "--config", &format!("base_url=https://localhost:{}", line.port()), "--config", &format!("client_id={CLIENT_ID}"),
-                "--secret", &format!("client_secret={CLIENT_SECRET}"), "--ca-file", ca_file.to_str().unwrap(),
+                "--secret", &format!("client_secret={CLIENT_SECRET}"), "--ca-file", ca_file.to_str().unwrap(), "--concurrency", &concurrency.to_string(),
             ]
             .iter()
             .map(|s| s.to_string())
@@ -61,9 +63,9 @@ fn main() {
             assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
             let out = String::from_utf8(out).unwrap();
             let requests: u64 = out.split("; ").find(|part| part.contains(" requests (")).and_then(|p| p.split(' ').next()).and_then(|n| n.parse().ok()).expect("the summary's request count");
-            let ideal = rtt * requests as u32;
+            let ideal = rtt * requests.div_ceil(concurrency) as u32;
             println!(
-                "| {users} | {variant} | {requests} | {} | {:.2} s | {:.2} s | {:.2} |",
+                "| {users} | {variant} | {concurrency} | {requests} | {} | {:.2} s | {:.2} s | {:.2} |",
                 double.connections() - connections,
                 wall.as_secs_f64(),
                 ideal.as_secs_f64(),

@@ -162,7 +162,7 @@ async fn component_sync(runtime: &Runtime, component: &LoadedComponent, metadata
     spec.secrets.insert("client_secret".into(), Secret::new(CLIENT_SECRET));
     let tenant = ResolvedTenant::resolve(spec, metadata, Default::default()).unwrap();
     let options = SyncOptions::default();
-    let mut session = OpenSession::open(runtime, component, &tenant, &options, false).await.unwrap();
+    let mut session = OpenSession::open_for_sync(runtime, component, &tenant, &options).await.unwrap();
     let mut store = Store::open(store_path).unwrap();
     let report = session.sync(component, metadata, &mut store, &options, &NoProgress, Start::Fresh).await.unwrap();
     Run {

@@ -64,22 +64,64 @@ struct GroupsPage {
     next_page: Option<u32>,
 }
 
+/// A listing page and whether the listing goes on from it. The first page (no token) hands back every other
+/// page as an independent token `k/N`, which the host may fetch in any order and at once; such a page ends
+/// there. A bare `k` (as issued before independent tokens) goes on to page k + 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PageAt {
+    page: u32,
+    alone: bool,
+}
+
+impl PageAt {
+    fn parse(token: Option<&str>) -> Result<Self> {
+        match token {
+            None => Ok(PageAt { page: 1, alone: true }),
+            Some(text) => match text.split_once('/') {
+                Some((page, _count)) => Ok(PageAt { page: page::number(Some(page)).map_err(|_| page::not_issued(text))?, alone: true }),
+                None => Ok(PageAt { page: page::number(Some(text))?, alone: false }),
+            },
+        }
+    }
+
+    /// The token of the page after this one, if the listing goes on from here.
+    fn next(self, listing: &Listing) -> Option<u32> {
+        if self.alone { None } else { listing.next_page() }
+    }
+
+    /// The pages after the first, for the host to fetch independently.
+    fn independent(self, listing: &Listing) -> Vec<String> {
+        match (self.page, self.alone) {
+            (1, true) => (2..=listing.page_count).map(|k| format!("{k}/{}", listing.page_count)).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Where a groups listing goes on: a fresh page, or the grants of a page from a record and a member on.
 #[derive(Debug, PartialEq, Eq)]
 enum GroupsToken {
-    Page(u32),
-    Grants { page: u32, record: usize, member: usize },
+    Page(PageAt),
+    Grants { at: PageAt, record: usize, member: usize },
 }
 
 impl GroupsToken {
     fn parse(token: Option<&str>) -> Result<Self> {
         match token {
             Some(text) if text.contains(':') => {
-                let [page, record, member] = page::numbers::<3>(text)?;
+                // `page:record:member`, and `:1` when the page was fetched alone.
+                let (numbers, alone) = match text.matches(':').count() {
+                    3 => {
+                        let [page, record, member, alone] = page::numbers::<4>(text)?;
+                        ([page, record, member], alone == 1)
+                    }
+                    _ => (page::numbers::<3>(text)?, false),
+                };
+                let [page, record, member] = numbers;
                 let page = u32::try_from(page).ok().filter(|&p| p >= 1).ok_or_else(|| page::not_issued(text))?;
-                Ok(Self::Grants { page, record, member })
+                Ok(Self::Grants { at: PageAt { page, alone }, record, member })
             }
-            token => Ok(Self::Page(page::number(token)?)),
+            token => Ok(Self::Page(PageAt::parse(token)?)),
         }
     }
 }
@@ -111,15 +153,16 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
         }
         match resource_type {
             USER => {
-                let page = page::number(token)?;
-                let listing = self.api.list(Collection::Users, page)?;
-                let context = format!("GET /api/v2/users page {page}");
+                let at = PageAt::parse(token)?;
+                let listing = self.api.list(Collection::Users, at.page)?;
+                let context = format!("GET /api/v2/users page {}", at.page);
                 let resources = listing
                     .records
                     .iter()
                     .map(|raw| user::to_resource(&parse_record(raw, &context)?, raw.get().to_string(), &context))
                     .collect::<Result<_>>()?;
-                Ok(ResourcePage { resources, next_token: next_token(&listing), ..Default::default() })
+                let next_token = at.next(&listing).map(page::of_number);
+                Ok(ResourcePage { resources, next_token, independent_tokens: at.independent(&listing), ..Default::default() })
             }
             GROUP => self.list_groups(GroupsToken::parse(token)?),
             LOCATION | DEPARTMENT => Ok(ResourcePage::default()),
@@ -191,28 +234,30 @@ impl<H: HttpClient> Session<H> {
     /// `GRANTS_PER_CALL` a call, before the listing moves to the next page.
     fn list_groups(&self, token: GroupsToken) -> Result<ResourcePage> {
         let mut out = ResourcePage::default();
-        let (page, start) = match token {
-            GroupsToken::Page(page) => {
-                let listing = self.api.list(Collection::Groups, page)?;
-                let context = format!("GET /api/v2/groups page {page}");
+        let (at, start) = match token {
+            GroupsToken::Page(at) => {
+                let listing = self.api.list(Collection::Groups, at.page)?;
+                let context = format!("GET /api/v2/groups page {}", at.page);
                 for raw in &listing.records {
                     let record = parse_record(raw, &context)?;
                     let resource = group::to_resource(&record, raw.get().to_string(), &context)?;
                     out.entitlements.push(group::member_entitlement(&resource.id, &resource.display_name));
                     out.resources.push(resource);
                 }
-                *self.groups_page.borrow_mut() = Some(GroupsPage { page, next_page: listing.next_page(), records: listing.records });
-                (page, (0, 0))
+                out.independent_tokens = at.independent(&listing);
+                *self.groups_page.borrow_mut() = Some(GroupsPage { page: at.page, next_page: at.next(&listing), records: listing.records });
+                (at, (0, 0))
             }
-            GroupsToken::Grants { page, record, member } => {
-                // A resumed sync has a fresh session: fetch the page again.
-                if self.groups_page.borrow().as_ref().is_none_or(|p| p.page != page) {
-                    let listing = self.api.list(Collection::Groups, page)?;
-                    *self.groups_page.borrow_mut() = Some(GroupsPage { page, next_page: listing.next_page(), records: listing.records });
+            GroupsToken::Grants { at, record, member } => {
+                // A resumed sync, or another instance of the component, has a fresh session: fetch the page again.
+                if self.groups_page.borrow().as_ref().is_none_or(|p| p.page != at.page) {
+                    let listing = self.api.list(Collection::Groups, at.page)?;
+                    *self.groups_page.borrow_mut() = Some(GroupsPage { page: at.page, next_page: at.next(&listing), records: listing.records });
                 }
-                (page, (record, member))
+                (at, (record, member))
             }
         };
+        let page = at.page;
         let context = format!("GET /api/v2/groups page {page}");
         let held = self.groups_page.borrow();
         let current = held.as_ref().ok_or_else(|| ConnectorError::Internal("no groups page is held".into()))?;
@@ -226,7 +271,7 @@ impl<H: HttpClient> Session<H> {
             out.grants.extend(grants.into_iter().skip(member_at).take(take));
             member_at += take;
             if out.grants.len() == GRANTS_PER_CALL {
-                out.next_token = Some(format!("{page}:{record_at}:{member_at}"));
+                out.next_token = Some(format!("{page}:{record_at}:{member_at}:{}", u8::from(at.alone)));
                 return Ok(out);
             }
             record_at += 1;
@@ -257,10 +302,6 @@ impl<H: HttpClient> Session<H> {
 
 fn parse_record(raw: &serde_json::value::RawValue, context: &str) -> Result<Value> {
     serde_json::from_str(raw.get()).map_err(|e| ConnectorError::bad_response(context, format!("a record is not valid JSON ({e})")))
-}
-
-fn next_token(listing: &Listing) -> Option<String> {
-    listing.next_page().map(page::of_number)
 }
 
 fn unknown_type(resource_type: &str) -> ConnectorError {
@@ -294,12 +335,16 @@ mod tests {
         let session = Session::open(&http, &config("2"), false).unwrap();
         let first = session.list_resources(USER, None, None).unwrap();
         assert_eq!(first.resources.iter().map(|r| r.id.id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
-        assert_eq!(first.next_token.as_deref(), Some("2"));
-        let second = session.list_resources(USER, None, first.next_token.as_deref()).unwrap();
+        // The first page hands back the others as independent tokens, and ends its own chain.
+        assert_eq!((first.next_token.as_deref(), first.independent_tokens.as_slice()), (None, &["2/2".to_string()][..]));
+        let second = session.list_resources(USER, None, Some(&first.independent_tokens[0])).unwrap();
         assert_eq!(second.resources[0].user.as_ref().unwrap().manager_id.as_deref(), Some("1"));
-        assert_eq!(second.next_token, None);
+        assert_eq!((second.next_token.as_deref(), second.independent_tokens.len()), (None, 0));
         assert!(first.entitlements.is_empty() && first.grants.is_empty());
         assert_eq!(http.asked().len(), 2);
+        // A bare page number, as issued before independent tokens, still goes on to the next page.
+        let chained = session.list_resources(USER, None, Some("1")).unwrap();
+        assert_eq!((chained.next_token.as_deref(), chained.independent_tokens.len()), (Some("2"), 0));
     }
 
     #[test]
@@ -339,7 +384,7 @@ mod tests {
         let session = Session::open(&http, &config("1000"), false).unwrap();
         let first = session.list_resources(GROUP, None, None).unwrap();
         assert_eq!((first.resources.len(), first.entitlements.len(), first.grants.len()), (2, 2, GRANTS_PER_CALL));
-        assert_eq!(first.next_token.as_deref(), Some("1:0:20000"));
+        assert_eq!(first.next_token.as_deref(), Some("1:0:20000:1"), "page 1, from record 0 and member 20000, fetched alone");
         let second = session.list_resources(GROUP, None, first.next_token.as_deref()).unwrap();
         assert!(second.resources.is_empty() && second.entitlements.is_empty());
         assert_eq!(second.grants.len(), 5_001);
@@ -350,9 +395,9 @@ mod tests {
 
         // A resumed sync continues from the token in a new session, fetching that page again.
         let resumed = Session::open(&http, &config("1000"), false).unwrap();
-        assert_eq!(resumed.list_resources(GROUP, None, Some("1:0:20000")).unwrap(), second);
+        assert_eq!(resumed.list_resources(GROUP, None, Some("1:0:20000:1")).unwrap(), second);
         assert_eq!(http.asked().len(), 2);
-        for bad in ["1:x:2", "1:2", "0", "a:b:c"] {
+        for bad in ["1:x:2", "1:2", "0", "a:b:c", "0/3", "x/3", "1:0:0:x"] {
             assert!(matches!(resumed.list_resources(GROUP, None, Some(bad)), Err(ConnectorError::Internal(_))), "{bad}");
         }
     }

@@ -266,6 +266,7 @@ impl From<m::ResourcePage> for w::ResourcePage {
             entitlements: convert(p.entitlements),
             grants: convert(p.grants),
             next_token: p.next_token,
+            independent_tokens: p.independent_tokens,
         }
     }
 }

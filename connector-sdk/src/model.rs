@@ -147,6 +147,9 @@ pub struct ResourcePage {
     pub entitlements: Vec<Entitlement>,
     pub grants: Vec<Grant>,
     pub next_token: Option<String>,
+    /// Tokens of further pages of the listing that the host may fetch in any order, several at once (a source
+    /// that knows its page count after the first page hands them all back there).
+    pub independent_tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

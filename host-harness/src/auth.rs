@@ -12,7 +12,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use wasmtime_wasi_http::Error;
 
@@ -65,6 +65,27 @@ pub struct Authenticator {
     cache: tokio::sync::Mutex<Option<CachedToken>>,
     redactor: Redactor,
     failure: std::sync::Mutex<Option<String>>,
+    /// The token endpoint's refusals so far, and the latest: requests that were waiting for the token while
+    /// it was refused share that answer instead of asking again, so a wrong secret costs one token request
+    /// however many of a sync's instances were waiting.
+    refusals: std::sync::Mutex<(u64, Option<Refusal>)>,
+}
+
+/// A token endpoint's refusal, kept to answer the requests that were waiting for it.
+#[derive(Clone)]
+struct Refusal {
+    status: http::StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl Refusal {
+    fn response(&self) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(self.body.clone()));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers.clone();
+        response
+    }
 }
 
 #[derive(Deserialize)]
@@ -81,7 +102,7 @@ impl Authenticator {
     }
 
     pub fn new(plan: AuthPlan, redactor: Redactor) -> Self {
-        Self { plan, cache: tokio::sync::Mutex::new(None), redactor, failure: std::sync::Mutex::new(None) }
+        Self { plan, cache: tokio::sync::Mutex::new(None), redactor, failure: std::sync::Mutex::new(None), refusals: std::sync::Mutex::default() }
     }
 
     /// The tenant's credentials: its secrets and every token obtained for it.
@@ -121,9 +142,15 @@ impl Authenticator {
             AuthPlan::None => Ok(AuthOutcome::Header(None)),
             AuthPlan::Bearer(secret) => Ok(AuthOutcome::Header(Some(bearer(secret.expose())?))),
             AuthPlan::OAuth2(plan) => {
+                let refusals_before = self.refusals.lock().unwrap_or_else(|e| e.into_inner()).0;
                 let mut cache = self.cache.lock().await;
                 if let Some(token) = cache.as_ref().filter(|t| Instant::now() < t.renew_at) {
                     return Ok(AuthOutcome::Header(Some(token.header.clone())));
+                }
+                if let (count, Some(refusal)) = &*self.refusals.lock().unwrap_or_else(|e| e.into_inner())
+                    && *count > refusals_before
+                {
+                    return Ok(AuthOutcome::Refused(refusal.response()));
                 }
                 *cache = None;
                 // A server that reuses tokens may hand back one that is already spent (`expires_in <= 0`):
@@ -137,7 +164,14 @@ impl Authenticator {
                         }
                         Fetched::Token { header, .. } if attempt == 1 => return Ok(AuthOutcome::Header(Some(header))),
                         Fetched::Token { .. } => continue,
-                        Fetched::Refused(response) => return Ok(AuthOutcome::Refused(response)),
+                        Fetched::Refused(response) => {
+                            let (parts, body) = response.into_parts();
+                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_else(|never| match never {});
+                            let refusal = Refusal { status: parts.status, headers: parts.headers, body };
+                            let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+                            *refusals = (refusals.0 + 1, Some(refusal.clone()));
+                            return Ok(AuthOutcome::Refused(refusal.response()));
+                        }
                     }
                 }
                 unreachable!("the loop returns on its second attempt")

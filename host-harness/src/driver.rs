@@ -2,11 +2,13 @@
 //! arrives. Retries of `rate-limited` and `unavailable` live here (the guest never sleeps), with exponential
 //! backoff and jitter that honours the source's Retry-After, bounded in attempts and total wait.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::model::*;
@@ -14,7 +16,7 @@ use crate::contract::{ConnectorError, describe};
 use crate::egress::{EgressCounts, EgressPolicy};
 use crate::guest_log::GuestOutput;
 use crate::interrupt::Interrupted;
-use crate::options::SyncOptions;
+use crate::options::{RetryPolicy, SyncOptions};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime};
 use crate::secrets::Redactor;
 use crate::store::{Lease, PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId};
@@ -33,10 +35,20 @@ impl Progress for NoProgress {}
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum Checkpoint {
-    /// Every listed type before `resource_type` is done, and so are its pages up to `next` (none: all).
+    /// The pages of the listings not stored yet: every other page of every listed type is.
+    Listings { pending: Vec<PagePosition> },
+    /// As written before listings ran concurrently: every listed type before `resource_type` is done, and so
+    /// are its pages up to `next` (none: all). Read on resume; no longer written.
     Resources { resource_type: String, next: Option<String> },
     /// Listing is done and the per-resource entitlement and grant calls have begun (they are redone whole).
     PerResource,
+}
+
+/// One page of a listing: its type, and its token (none: the first page).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PagePosition {
+    pub resource_type: String,
+    pub token: Option<String>,
 }
 
 /// Whether a sync starts afresh or continues an interrupted one.
@@ -79,6 +91,8 @@ impl std::error::Error for OpenError {}
 /// the component, and nothing has been written anywhere yet.
 pub struct OpenSession {
     instance: Instance,
+    /// Further instances for the same tenant, sharing its egress policy and log (`open_for_sync`).
+    siblings: Vec<Instance>,
     policy: Arc<EgressPolicy>,
     redactor: Redactor,
     tenant: String,
@@ -96,7 +110,28 @@ impl OpenSession {
             let error = explain(&policy, &tenant.redactor, anyhow!("cannot open the connector: {e}"));
             return Err(OpenError { error, log: instance.take_log() });
         }
-        Ok(Self { instance, policy, redactor: tenant.redactor.clone(), tenant: tenant.name.clone(), started })
+        Ok(Self { instance, siblings: Vec::new(), policy, redactor: tenant.redactor.clone(), tenant: tenant.name.clone(), started })
+    }
+
+    /// A session for a sync: `options.concurrency` instances, so pages a component hands back as independent
+    /// are fetched several at once. Instances past the first are a bonus: one that cannot be had (the runtime's
+    /// pool is full) or opened leaves the sync with fewer.
+    pub async fn open_for_sync(runtime: &Runtime, component: &LoadedComponent, tenant: &ResolvedTenant, options: &SyncOptions) -> Result<Self, OpenError> {
+        let mut session = Self::open(runtime, component, tenant, options, false).await?;
+        for _ in 1..options.concurrency {
+            let opened = match runtime.instantiate_sibling(component, &session.instance, &options.sandbox).await {
+                Ok(mut sibling) => sibling.open(&tenant.guest_config, tenant.granter(false)).await.map(|()| sibling).map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(sibling) => session.siblings.push(sibling),
+                Err(e) => {
+                    tracing::debug!("tenant {}: syncing with {} instances: {e:#}", tenant.name, session.siblings.len() + 1);
+                    break;
+                }
+            }
+        }
+        Ok(session)
     }
 
     /// The session's instance, for single calls (writes, lookups).
@@ -128,7 +163,8 @@ impl OpenSession {
         };
         let sync_id = lease.sync;
         let writer = store.page_writer(&lease)?;
-        let mut run = Run { instance: &mut self.instance, store, writer, sync_id, options, progress, retries: 0, waited: Duration::ZERO, component_time: Duration::ZERO, stored: SyncCounts::default() };
+        let calls = Calls { policy: &options.retry, progress, state: Mutex::default() };
+        let mut run = Run { instance: &mut self.instance, siblings: &mut self.siblings, store, writer, sync_id, options, progress, calls: &calls, stored: SyncCounts::default() };
         let deadline = options.sandbox.sync_timeout;
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(deadline, run.all(metadata, resume)) => match outcome {
@@ -138,7 +174,8 @@ impl OpenSession {
             signal = options.interrupt.wait() => Err(Interrupted { signal, sync: Some(sync_id) }.into()),
         };
         // Whatever happened, the pages already queued are committed before the sync is marked either way.
-        let (writer, retries, component_time) = (run.writer, run.retries, run.component_time);
+        let writer = run.writer;
+        let (retries, component_time) = calls.totals();
         let written = writer.finish().await;
         let outcome = outcome.and_then(|()| {
             let (done, busy) = written?;
@@ -160,7 +197,7 @@ impl OpenSession {
                     elapsed: self.started.elapsed(),
                     component_time,
                     store_time,
-                    peak_guest_memory: self.instance.peak_memory(),
+                    peak_guest_memory: self.siblings.iter().chain([&self.instance]).map(Instance::peak_memory).max().unwrap_or(0),
                 })
             }
             Err(e) => Err(self.record_failure(store, &lease, e)),
@@ -215,14 +252,13 @@ pub fn explain(policy: &EgressPolicy, redactor: &Redactor, e: anyhow::Error) -> 
 
 struct Run<'a> {
     instance: &'a mut Instance,
+    siblings: &'a mut Vec<Instance>,
     store: &'a mut Store,
     writer: PageWriter,
     sync_id: SyncId,
     options: &'a SyncOptions,
     progress: &'a dyn Progress,
-    retries: u64,
-    waited: Duration,
-    component_time: Duration,
+    calls: &'a Calls<'a>,
     /// What this run has stored, tallied as pages go in (for progress; the store's own count is the truth).
     stored: SyncCounts,
 }
@@ -237,23 +273,26 @@ impl Run<'_> {
             .iter()
             .filter(|t| capabilities(&t.id).is_some_and(|c| c.capabilities.contains(Capability::List) && c.listed_with.is_none()))
             .collect();
-        // On resume, skip what the checkpoint says is stored.
-        let (first, mut first_token) = match &resume {
-            None => (0, None),
-            Some(Checkpoint::PerResource) => (listed.len(), None),
+        // On resume, fetch only what the checkpoint says is not stored.
+        let first_pages = || listed.iter().map(|t| PagePosition { resource_type: t.id.clone(), token: None });
+        let pending: Vec<PagePosition> = match resume {
+            None => first_pages().collect(),
+            Some(Checkpoint::PerResource) => Vec::new(),
+            Some(Checkpoint::Listings { pending }) => {
+                if let Some(unknown) = pending.iter().find(|p| !listed.iter().any(|t| t.id == p.resource_type)) {
+                    bail!("cannot resume: the checkpoint is in `{}`, which the component does not list", unknown.resource_type);
+                }
+                pending
+            }
             Some(Checkpoint::Resources { resource_type, next }) => {
-                let at = listed.iter().position(|t| &t.id == resource_type).ok_or_else(|| {
+                let at = listed.iter().position(|t| t.id == resource_type).ok_or_else(|| {
                     anyhow!("cannot resume: the checkpoint is in `{resource_type}`, which the component does not list")
                 })?;
-                match next {
-                    Some(token) => (at, Some(token.clone())),
-                    None => (at + 1, None),
-                }
+                let current = next.map(|token| PagePosition { resource_type, token: Some(token) });
+                current.into_iter().chain(first_pages().skip(at + 1)).collect()
             }
         };
-        for resource_type in &listed[first..] {
-            self.resources(&resource_type.id, &declared, first_token.take()).await?;
-        }
+        self.listings(pending, &declared).await?;
         // Per-resource calls only for types whose pages did not carry their entitlements and grants.
         let checkpoint = serde_json::to_string(&Checkpoint::PerResource)?;
         for resource_type in &types {
@@ -273,33 +312,54 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn resources(&mut self, resource_type: &str, declared: &HashSet<&str>, start: Option<String>) -> Result<()> {
-        let mut token: Option<String> = start;
-        let mut seen: HashSet<String> = token.iter().cloned().collect();
+    /// Fetches every page of the listings from `pending` on, several at once when the component hands back
+    /// independent tokens and the session has several instances. Each page is stored as it arrives, in any
+    /// order, with the positions still pending as its checkpoint.
+    async fn listings(&mut self, pending: Vec<PagePosition>, declared: &HashSet<&str>) -> Result<()> {
+        let calls = self.calls;
+        let mut frontier: Vec<PagePosition> = pending.clone();
+        let mut seen: HashSet<PagePosition> = pending.iter().cloned().collect();
+        let mut queue: VecDeque<PagePosition> = pending.into();
+        let mut idle: Vec<&mut Instance> = std::iter::once(&mut *self.instance).chain(self.siblings.iter_mut()).collect();
+        let mut running = FuturesUnordered::new();
         loop {
-            let t = token.clone();
-            let page = self
-                .retrying("list-resources", async |i: &mut Instance| i.list_resources(resource_type, None, t.as_deref()).await)
-                .await
-                .map_err(|e| anyhow!("listing {resource_type}: {e:#}"))?;
+            while !queue.is_empty() && !idle.is_empty() {
+                let (position, instance) = (queue.pop_front().expect("not empty"), idle.pop().expect("not empty"));
+                running.push(fetch_page(calls, instance, position));
+            }
+            let Some((instance, position, page)) = running.next().await else { break };
+            let resource_type = position.resource_type.as_str();
+            let page = page.map_err(|e| anyhow!("listing {resource_type}: {e:#}"))?;
             if let Some(r) = page.resources.iter().find(|r| !declared.contains(r.id.resource_type.as_str())) {
                 bail!("the component listed a resource of undeclared type `{}`", r.id.resource_type);
             }
-            let checkpoint = serde_json::to_string(&Checkpoint::Resources { resource_type: resource_type.to_string(), next: page.next_token.clone() })?;
-            self.tally(resource_type, page.resources.len(), page.entitlements.len(), page.grants.len())?;
-            let label = format!("listing {resource_type}: {}", token.as_deref().map_or("the first page".to_string(), |t| format!("the page at token `{t}`")));
+            let at = |token: &String| PagePosition { resource_type: resource_type.to_string(), token: Some(token.clone()) };
+            let next = page.next_token.as_ref().map(at);
+            let independent: Vec<PagePosition> = page.independent_tokens.iter().map(at).collect();
+            for follow_up in next.iter().chain(&independent) {
+                if !seen.insert(follow_up.clone()) {
+                    let token = follow_up.token.as_deref().unwrap_or("");
+                    bail!("listing {resource_type}: the component returned page token `{token}` twice; stopping rather than looping");
+                }
+            }
+            frontier.retain(|p| p != &position);
+            frontier.extend(next.iter().chain(&independent).cloned());
+            queue.extend(independent);
+            let checkpoint = serde_json::to_string(&Checkpoint::Listings { pending: frontier.clone() })?;
+            tally(&mut self.stored, self.options.max_records, resource_type, page.resources.len(), page.entitlements.len(), page.grants.len())?;
+            let label = format!("listing {resource_type}: {}", position.token.as_deref().map_or("the first page".to_string(), |t| format!("the page at token `{t}`")));
             let job = PageJob { resources: page.resources, entitlements: page.entitlements, grants: page.grants, checkpoint, label };
             let done = self.writer.send(job).await?;
             check_repeats(done)?;
             self.progress.page(resource_type, &self.stored);
-            match page.next_token {
-                Some(next) if !seen.insert(next.clone()) || token.as_deref() == Some(next.as_str()) => {
-                    bail!("listing {resource_type}: the component returned page token `{next}` twice; stopping rather than looping")
-                }
-                Some(next) => token = Some(next),
-                None => return Ok(()),
+            // A next token continues on the instance that issued it: its session may hold what the next call
+            // needs (a page whose grants it hands back over several calls), so no request is repeated.
+            match next {
+                Some(next) => running.push(fetch_page(calls, instance, next)),
+                None => idle.push(instance),
             }
         }
+        Ok(())
     }
 
     /// Pages through one resource's entitlements, or its grants, for types whose listing did not carry them.
@@ -315,7 +375,7 @@ impl Run<'_> {
                 let page = self.retrying("list-entitlements", async |i: &mut Instance| i.list_entitlements(resource, t.as_deref()).await).await?;
                 (page.entitlements, Vec::new(), page.next_token)
             };
-            self.tally(&resource.resource_type, 0, entitlements.len(), grant_page.len())?;
+            tally(&mut self.stored, self.options.max_records, &resource.resource_type, 0, entitlements.len(), grant_page.len())?;
             let label = format!("{} of {}:{}", if grants { "grants" } else { "entitlements" }, resource.resource_type, resource.id);
             let job = PageJob { resources: Vec::new(), entitlements, grants: grant_page, checkpoint: checkpoint.to_string(), label };
             let done = self.writer.send(job).await?;
@@ -332,26 +392,67 @@ impl Run<'_> {
     }
 
     /// Counts a page's records against the sync's cap before they are stored.
-    fn tally(&mut self, resource_type: &str, resources: usize, entitlements: usize, grants: usize) -> Result<()> {
-        self.stored.add(resource_type, resources as u64, entitlements as u64, grants as u64);
-        let total = self.stored.resources.iter().map(|(_, n)| n).sum::<u64>() + self.stored.entitlements + self.stored.grants;
-        if total > self.options.max_records {
-            bail!(
-                "the sync passed its cap of {} stored records (resources, entitlements and grants); if the source really is this large, raise the max_records limit",
-                self.options.max_records
-            );
-        }
-        Ok(())
+    /// Calls the component on the session's first instance, retrying what the connector says a retry may cure.
+    async fn retrying<T>(&mut self, call: &str, f: impl AsyncFnMut(&mut Instance) -> Result<T, CallError>) -> Result<T> {
+        self.calls.call(self.instance, call, f).await
+    }
+}
+
+/// Counts a page's records against the sync's cap before they are stored.
+fn tally(stored: &mut SyncCounts, max_records: u64, resource_type: &str, resources: usize, entitlements: usize, grants: usize) -> Result<()> {
+    stored.add(resource_type, resources as u64, entitlements as u64, grants as u64);
+    let total = stored.resources.iter().map(|(_, n)| n).sum::<u64>() + stored.entitlements + stored.grants;
+    if total > max_records {
+        bail!(
+            "the sync passed its cap of {max_records} stored records (resources, entitlements and grants); if the source really is this large, raise the max_records limit"
+        );
+    }
+    Ok(())
+}
+
+/// One page of a listing on one instance; the instance comes back with it, for the next page.
+async fn fetch_page<'i>(calls: &Calls<'_>, instance: &'i mut Instance, position: PagePosition) -> (&'i mut Instance, PagePosition, Result<ResourcePage>) {
+    let (resource_type, token) = (position.resource_type.clone(), position.token.clone());
+    let page = calls.call(instance, "list-resources", async |i: &mut Instance| i.list_resources(&resource_type, None, token.as_deref()).await).await;
+    (instance, position, page)
+}
+
+/// Calls into the component, from any of a session's instances: retries of what the connector says a retry may
+/// cure, with exponential backoff and jitter that honours the source's Retry-After, bounded in attempts per
+/// call and in total wait per sync. A source's Retry-After holds back every instance, not only the one told.
+struct Calls<'a> {
+    policy: &'a RetryPolicy,
+    progress: &'a dyn Progress,
+    state: Mutex<CallState>,
+}
+
+#[derive(Default)]
+struct CallState {
+    retries: u64,
+    waited: Duration,
+    in_calls: Duration,
+    /// No call starts before this: the source asked everyone to wait.
+    paused_until: Option<Instant>,
+}
+
+impl Calls<'_> {
+    /// Retries made and time spent inside component calls, over the sync.
+    fn totals(&self) -> (u64, Duration) {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (state.retries, state.in_calls)
     }
 
-    /// Calls the component, retrying what the connector says a retry may cure.
-    async fn retrying<T>(&mut self, call: &str, mut f: impl AsyncFnMut(&mut Instance) -> Result<T, CallError>) -> Result<T> {
-        let policy = &self.options.retry;
+    async fn call<T>(&self, instance: &mut Instance, call: &str, mut f: impl AsyncFnMut(&mut Instance) -> Result<T, CallError>) -> Result<T> {
+        let policy = self.policy;
         let mut attempt = 1;
         loop {
+            let paused = self.state.lock().unwrap_or_else(|e| e.into_inner()).paused_until;
+            if let Some(until) = paused {
+                tokio::time::sleep_until(until.into()).await;
+            }
             let calling = Instant::now();
-            let outcome = f(self.instance).await;
-            self.component_time += calling.elapsed();
+            let outcome = f(instance).await;
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).in_calls += calling.elapsed();
             let error = match outcome {
                 Ok(value) => return Ok(value),
                 Err(CallError::Connector(e)) => e,
@@ -366,14 +467,21 @@ impl Run<'_> {
                 bail!("{} (gave up after {attempt} attempts)", describe(&error));
             }
             let wait = policy.delay(attempt, retry_after);
-            if self.waited + wait > policy.max_total_wait {
-                bail!("{} (waiting {:.1} s more would pass the sync's retry budget of {} s)", describe(&error), wait.as_secs_f64(), policy.max_total_wait.as_secs());
+            {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if state.waited + wait > policy.max_total_wait {
+                    bail!("{} (waiting {:.1} s more would pass the sync's retry budget of {} s)", describe(&error), wait.as_secs_f64(), policy.max_total_wait.as_secs());
+                }
+                state.waited += wait;
+                state.retries += 1;
+                if matches!(error, ConnectorError::RateLimited { .. }) {
+                    let until = Instant::now() + wait;
+                    state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+                }
             }
             tracing::info!("{call}: {}; attempt {} in {:.1} s", describe(&error), attempt + 1, wait.as_secs_f64());
             self.progress.waiting(call, wait, &describe(&error));
             tokio::time::sleep(wait).await;
-            self.waited += wait;
-            self.retries += 1;
             attempt += 1;
         }
     }

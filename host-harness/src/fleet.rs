@@ -120,7 +120,7 @@ impl Shared {
         let mut options = self.fleet.options.clone();
         tenant.limits.apply(&mut options)?;
         let printed = |output: GuestOutput| output.lines(&tenant.name).iter().map(|line| redactor.redact(line)).collect();
-        let mut session = match OpenSession::open(&self.fleet.runtime, &prepared.loaded, &tenant, &options, false).await {
+        let mut session = match OpenSession::open_for_sync(&self.fleet.runtime, &prepared.loaded, &tenant, &options).await {
             Ok(session) => session,
             Err(failed) => {
                 *log = printed(failed.log);

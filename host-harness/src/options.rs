@@ -61,10 +61,16 @@ pub struct SyncOptions {
     pub keep_syncs: usize,
     /// Stops the sync, leaving it resumable, when the process is signalled.
     pub interrupt: Interrupt,
+    /// Instances of the component one sync runs at once, fetching pages a component hands back as
+    /// independent (each instance under the same sandbox limits, egress policy and request budget).
+    pub concurrency: usize,
 }
 
 pub const DEFAULT_MAX_RECORDS: u64 = 25_000_000;
 pub const DEFAULT_KEEP_SYNCS: usize = 3;
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Each instance may use the whole memory cap, so this bounds what one tenant's sync can hold.
+pub const MAX_CONCURRENCY: usize = 32;
 
 impl Default for SyncOptions {
     fn default() -> Self {
@@ -75,6 +81,7 @@ impl Default for SyncOptions {
             max_records: DEFAULT_MAX_RECORDS,
             keep_syncs: DEFAULT_KEEP_SYNCS,
             interrupt: Interrupt::default(),
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -100,6 +107,7 @@ pub struct LimitsSpec {
     pub bad_response_attempts: Option<u32>,
     pub max_records: Option<u64>,
     pub keep_syncs: Option<usize>,
+    pub concurrency: Option<usize>,
 }
 
 impl LimitsSpec {
@@ -118,6 +126,7 @@ impl LimitsSpec {
             bad_response_attempts: over.bad_response_attempts.or(self.bad_response_attempts),
             max_records: over.max_records.or(self.max_records),
             keep_syncs: over.keep_syncs.or(self.keep_syncs),
+            concurrency: over.concurrency.or(self.concurrency),
         }
     }
 
@@ -141,6 +150,12 @@ impl LimitsSpec {
                 bail!("limit `keep_syncs` (--keep-syncs) must be at least 2: diff compares the last two complete syncs");
             }
             options.keep_syncs = keep;
+        }
+        if let Some(n) = self.concurrency {
+            if !(1..=MAX_CONCURRENCY).contains(&n) {
+                bail!("limit `concurrency` (--concurrency) must be from 1 to {MAX_CONCURRENCY}");
+            }
+            options.concurrency = n;
         }
         if let Some(mib) = self.memory_mib {
             options.sandbox.memory_bytes = mib << 20;

@@ -15,7 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::contract::model::*;
-use crate::contract::{ConnectorError, v0_1, v0_2};
+use crate::contract::{ConnectorError, v0_1, v0_2, v0_3};
 use crate::egress::{EgressHooks, EgressPolicy};
 use crate::grants::Granter;
 use crate::files;
@@ -188,6 +188,7 @@ impl Runtime {
         let not_world = |e: wasmtime::Error| anyhow!("{} does not implement the identity:connector world: {e:#}", path.display());
         let linked = self.linker.instantiate_pre(&component).map_err(not_world)?;
         let pre = match contract.as_str() {
+            v0_3::VERSION => Pre::V0_3(v0_3::IdentityConnectorPre::new(linked).map_err(not_world)?),
             v0_2::VERSION => Pre::V0_2(v0_2::IdentityConnectorPre::new(linked).map_err(not_world)?),
             v0_1::VERSION => Pre::V0_1(v0_1::IdentityConnectorPre::new(linked).map_err(not_world)?),
             other => bail!("{} exports identity:connector@{other}, which this host does not support (it runs {})", path.display(), SUPPORTED.join(", ")),
@@ -237,7 +238,17 @@ impl Runtime {
 
     /// A fresh sandboxed instance whose network access goes through `policy`.
     pub async fn instantiate(&self, component: &LoadedComponent, policy: Arc<EgressPolicy>, sandbox: &Sandbox) -> Result<Instance> {
-        let log = GuestLog::new(sandbox.log_bytes);
+        self.instantiate_with(component, policy, sandbox, GuestLog::new(sandbox.log_bytes)).await
+    }
+
+    /// Another instance for the same tenant as `sibling`: the same egress policy (origins, token, request
+    /// budget, counters) and the same log, under its own memory cap.
+    pub async fn instantiate_sibling(&self, component: &LoadedComponent, sibling: &Instance, sandbox: &Sandbox) -> Result<Instance> {
+        let state = sibling.store.data();
+        self.instantiate_with(component, state.hooks.0.clone(), sandbox, state.log.clone()).await
+    }
+
+    async fn instantiate_with(&self, component: &LoadedComponent, policy: Arc<EgressPolicy>, sandbox: &Sandbox, log: GuestLog) -> Result<Instance> {
         let state = TenantState {
             // No arguments, environment, preopened directories, sockets or name lookups; stdout and stderr go to
             // the capped log, stdin is empty.
@@ -275,6 +286,7 @@ impl Runtime {
         let bindings = match &component.pre {
             Pre::V0_1(pre) => Bindings::V0_1(pre.instantiate_async(&mut store).await.map_err(failed)?),
             Pre::V0_2(pre) => Bindings::V0_2(pre.instantiate_async(&mut store).await.map_err(failed)?),
+            Pre::V0_3(pre) => Bindings::V0_3(pre.instantiate_async(&mut store).await.map_err(failed)?),
         };
         Ok(Instance { store, bindings, session: None, granter: Granter::default(), call_timeout: sandbox.call_timeout, poisoned: None })
     }
@@ -313,18 +325,20 @@ fn link_outgoing_handler(linker: &mut Linker<TenantState>) -> Result<()> {
 }
 
 /// The contract versions this host runs, newest first.
-const SUPPORTED: [&str; 2] = [v0_2::VERSION, v0_1::VERSION];
+const SUPPORTED: [&str; 3] = [v0_3::VERSION, v0_2::VERSION, v0_1::VERSION];
 
 /// A linked component, by the contract version it exports.
 enum Pre {
     V0_1(v0_1::IdentityConnectorPre<TenantState>),
     V0_2(v0_2::IdentityConnectorPre<TenantState>),
+    V0_3(v0_3::IdentityConnectorPre<TenantState>),
 }
 
 /// An instance's exports, by contract version.
 enum Bindings {
     V0_1(v0_1::IdentityConnector),
     V0_2(v0_2::IdentityConnector),
+    V0_3(v0_3::IdentityConnector),
 }
 
 /// The version of `identity:connector` a component exports, read from its export's own name
@@ -441,6 +455,12 @@ macro_rules! guest_call {
             Bindings::V0_2(bindings) => {
                 #[allow(unused_imports)]
                 use crate::contract::v0_2::w as $w;
+                let $guest = bindings.identity_connector_connector();
+                tokio::time::timeout($self.call_timeout, $call).await
+            }
+            Bindings::V0_3(bindings) => {
+                #[allow(unused_imports)]
+                use crate::contract::v0_3::w as $w;
                 let $guest = bindings.identity_connector_connector();
                 tokio::time::timeout($self.call_timeout, $call).await
             }

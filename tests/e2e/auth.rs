@@ -10,7 +10,8 @@ fn a_token_that_dies_mid_sync_is_refreshed_once_per_401_and_nothing_is_lost() {
     let options = DoubleOptions { faults: Faults { token_expires_after_calls: Some(4), ..Faults::default() }, ..DoubleOptions::default() };
     let double = PingboardDouble::start_with(company.clone(), options).unwrap();
     let scratch = Scratch::new();
-    harness(&sync_args(&scratch, &double, &["--config", "page_size=100"])).ok();
+    // One page at a time, so the 401s fall every fourth call.
+    harness(&sync_args(&scratch, &double, &["--config", "page_size=100", "--concurrency", "1"])).ok();
     let counts = double.counts();
     let groups = company.groups.len() as u64;
     let pages = 2000 / 100 + groups.div_ceil(100);

@@ -88,7 +88,8 @@ fn source_failures_fail_cleanly_and_keep_the_last_good_sync() {
     let scratch = Scratch::new();
     harness(&sync_args(&scratch, &double, &["--config", "page_size=100"])).ok();
     let good = export(&scratch, "default");
-    let retry_fast = ["--max-attempts", "2", "--config", "page_size=100"];
+    // One page at a time, so the users listing is the one that meets each fault first.
+    let retry_fast = ["--max-attempts", "2", "--config", "page_size=100", "--concurrency", "1"];
 
     double.set_faults(Faults { unavailable_burst: Some((1, 1_000)), ..Faults::default() });
     fails_with(harness(&sync_args(&scratch, &double, &retry_fast)), "listing user: unavailable: GET /api/v2/users page 1: HTTP 503 (gave up after 2 attempts)");

@@ -20,7 +20,8 @@ fn survives(faults: Faults, extra: &[&str]) -> (String, PingboardDouble) {
     let company = company();
     let double = PingboardDouble::start_with(company.clone(), DoubleOptions { faults, ..DoubleOptions::default() }).unwrap();
     let scratch = Scratch::new();
-    let mut args = vec!["--config", PAGE];
+    // One page at a time: these tests count the exact sequence of calls a fault meets.
+    let mut args = vec!["--config", PAGE, "--concurrency", "1"];
     args.extend_from_slice(extra);
     let out = harness(&sync_args(&scratch, &double, &args)).ok();
     assert_export_matches(&export(&scratch, "default"), &company);
@@ -104,7 +105,7 @@ fn what_cannot_be_cured_fails_by_name_and_keeps_the_last_good_sync() {
     let good = export(&scratch, "default");
     let fail = |faults: Faults, expected: &str| {
         double.set_faults(faults);
-        let outcome = harness(&sync_args(&scratch, &double, &["--config", PAGE, "--max-retry-wait-secs", "5"]));
+        let outcome = harness(&sync_args(&scratch, &double, &["--config", PAGE, "--max-retry-wait-secs", "5", "--concurrency", "1"]));
         assert_eq!(outcome.code, 1, "{}", outcome.out);
         assert!(outcome.err.contains(expected), "expected `{expected}` in {}", outcome.err);
         assert_eq!(outcome.err.lines().count(), 1);
@@ -115,6 +116,6 @@ fn what_cannot_be_cured_fails_by_name_and_keeps_the_last_good_sync() {
     let after = double.counts();
     assert_eq!((after.token - before.token, after.unauthorized - before.unauthorized), (2, 2), "one re-authentication, then stop");
     fail(Faults { truncate_every: Some(1), ..Faults::default() }, "GET /api/v2/users page 1: body is not valid JSON (EOF while parsing");
-    fail(Faults { ignore_page: true, ..Faults::default() }, "listing user: the page at token `2`: bad response: it repeats 500 resources already listed; stopping rather than looping");
+    fail(Faults { ignore_page: true, ..Faults::default() }, "bad response: it repeats 500 resources already listed; stopping rather than looping");
     fail(Faults { rate_limit_every: Some(1), retry_after: Some("60".into()), ..Faults::default() }, "(waiting 60.0 s more would pass the sync's retry budget of 5 s)");
 }

@@ -140,18 +140,18 @@ fn inspect_names_the_contract_the_auth_the_origin_and_every_field() {
     let out = harness(&["--cache-dir", &scratch.cache(), "inspect", "--component", &component()]).ok();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "pingboard 0.1.0 — Pingboard users, groups, locations and departments, with group membership.");
-    assert!(lines[1].starts_with(&format!("component: {} (sha256 ", component())) && lines[1].ends_with(", contract identity:connector@0.2.0)"), "{}", lines[1]);
+    assert!(lines[1].starts_with(&format!("component: {} (sha256 ", component())) && lines[1].ends_with(", contract identity:connector@0.3.0)"), "{}", lines[1]);
     assert_eq!(lines[3], "egress: only the origin of config `base_url` (authenticated)");
     assert_eq!(lines[7], "  client_secret    required, secret   Client secret of the same service account. Kept by the host; never given to the connector.");
     assert_eq!(lines[13], "  department       list, get, inline-entitlements, inline-grants, create, update, delete, grant, revoke (listed with group)");
     let json: serde_json::Value = serde_json::from_str(&harness(&["--cache-dir", &scratch.cache(), "inspect", "--json", "--component", &component()]).ok()).unwrap();
-    assert_eq!(json["component"]["contract"], "identity:connector@0.2.0");
+    assert_eq!(json["component"]["contract"], "identity:connector@0.3.0");
     assert_eq!(json["auth"]["token_url"], "/oauth/token");
 }
 
 #[test]
-fn a_component_built_against_contract_0_1_still_syncs_exactly_beside_a_0_2_one() {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pingboard-connector-contract-0.1.0.wasm");
+fn components_built_against_contracts_0_1_and_0_2_still_sync_exactly_beside_a_current_one() {
+    let fixture = |version: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/pingboard-connector-contract-{version}.wasm")).display().to_string();
     let company = Company::generate(CompanySpec::sized(700));
     let double = PingboardDouble::start(company.clone()).unwrap();
     let scratch = Scratch::new();
@@ -165,14 +165,30 @@ fn a_component_built_against_contract_0_1_still_syncs_exactly_beside_a_0_2_one()
         )
     };
     let file = scratch.path("tenants.toml");
-    std::fs::write(&file, [tenant("old", &fixture.display().to_string()), tenant("new", &component())].concat()).unwrap();
-    let out = harness(&["--cache-dir", &scratch.cache(), "sync", "--tenants", file.to_str().unwrap(), "--parallel", "2", "--store", &scratch.store()]).ok();
-    for name in ["old", "new"] {
+    std::fs::write(&file, [tenant("v0_1", &fixture("0.1.0")), tenant("v0_2", &fixture("0.2.0")), tenant("new", &component())].concat()).unwrap();
+    let out = harness(&["--cache-dir", &scratch.cache(), "sync", "--tenants", file.to_str().unwrap(), "--parallel", "3", "--store", &scratch.store()]).ok();
+    for name in ["v0_1", "v0_2", "new"] {
         let line = out.lines().find(|l| l.starts_with(&format!("synced tenant `{name}`"))).unwrap_or_else(|| panic!("{out}"));
         assert!(line.contains("; 5 requests (1 token)"), "a token, 3 user pages, 1 groups page: {line}");
         assert_export_matches(&export(&scratch, name), &company);
     }
     let inspect = |path: &str| harness(&["--cache-dir", &scratch.cache(), "inspect", "--component", path]).ok();
-    assert!(inspect(&fixture.display().to_string()).lines().nth(1).unwrap().ends_with("contract identity:connector@0.1.0)"));
-    assert!(inspect(&component()).lines().nth(1).unwrap().ends_with("contract identity:connector@0.2.0)"));
+    for (path, version) in [(fixture("0.1.0"), "0.1.0"), (fixture("0.2.0"), "0.2.0"), (component(), "0.3.0")] {
+        assert!(inspect(&path).lines().nth(1).unwrap().ends_with(&format!("contract identity:connector@{version})")), "{path}");
+    }
+}
+
+#[test]
+fn pages_are_fetched_several_at_once_up_to_the_concurrency_limit_with_the_same_result() {
+    let company = Company::generate(CompanySpec::sized(3000));
+    let delay = pingboard_double::Faults { delay: Some(std::time::Duration::from_millis(100)), ..Default::default() };
+    for (concurrency, most) in [("1", 1u64), ("3", 3)] {
+        let double = PingboardDouble::start_with(company.clone(), pingboard_double::DoubleOptions { faults: delay.clone(), ..Default::default() }).unwrap();
+        let scratch = Scratch::new();
+        harness(&sync_args(&scratch, &double, &["--config", "page_size=200", "--concurrency", concurrency])).ok();
+        // The users listing's first page hands back the other 14 as independent; the groups listing runs beside it.
+        assert_eq!(double.max_in_flight(), most, "calls in flight at once with --concurrency {concurrency}");
+        assert_eq!(double.counts().total, 1 + 15 + 1, "the request floor either way");
+        assert_export_matches(&export(&scratch, "default"), &company);
+    }
 }

@@ -135,7 +135,7 @@ impl<H: HttpClient> Session<H> {
         let mut resources: Vec<Resource> = users.iter().map(user::resource).collect();
         let (departments, entitlements, grants) = department::from_users(&resources);
         resources.extend(departments);
-        Ok(ResourcePage { resources, entitlements, grants, next_token })
+        Ok(ResourcePage { resources, entitlements, grants, next_token, ..Default::default() })
     }
 
     /// A groups page with each group's `member` entitlement and the grants of its members. When no group of

@@ -87,6 +87,9 @@ pub struct LimitArgs {
     /// Complete syncs kept per tenant (at least 2); older ones are pruned after each complete sync.
     #[arg(long, default_value_t = crate::options::DEFAULT_KEEP_SYNCS)]
     keep_syncs: usize,
+    /// Instances of the component one sync runs at once, for pages it hands back as independent.
+    #[arg(long, default_value_t = crate::options::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
 }
 
 #[derive(Args)]
@@ -116,6 +119,7 @@ impl LimitArgs {
             bad_response_attempts: Some(self.bad_response_attempts),
             max_records: Some(self.max_records),
             keep_syncs: Some(self.keep_syncs),
+            concurrency: Some(self.concurrency),
         }
     }
 

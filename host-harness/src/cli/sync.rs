@@ -58,7 +58,7 @@ impl SyncCommand {
         let (runtime, loaded, metadata, tenant) = prepare(&self.tenant, cx.cache_dir.clone(), cx.redactor).await?;
         let options = self.limits.options(&tenant.limits, cx.interrupt)?;
         // The component accepts the config before the store is created or touched.
-        let opened = OpenSession::open(&runtime, &loaded, &tenant, &options, false).await;
+        let opened = OpenSession::open_for_sync(&runtime, &loaded, &tenant, &options).await;
         let mut session = match opened {
             Ok(session) => session,
             Err(failed) => {
@@ -80,7 +80,8 @@ impl SyncCommand {
         let parallel = self.parallel.unwrap_or(4);
         let options = self.limits.options(&LimitsSpec::default(), cx.interrupt)?;
         let tenants = TenantSpec::many_from_file(&file)?;
-        let runtime = Arc::new(Runtime::with_pool(cx.cache_dir.clone(), parallel + 2)?);
+        // Each running tenant may run several instances (`--concurrency`).
+        let runtime = Arc::new(Runtime::with_pool(cx.cache_dir.clone(), parallel * options.concurrency as u32 + 2)?);
         let bars = indicatif::MultiProgress::with_draw_target(if cx.show_progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
         let progress: ProgressFactory = Arc::new(move |tenant: &str| Box::new(ProgressDisplay::new(bars.add(ProgressBar::new_spinner()), tenant)) as Box<dyn Progress + Send>);
         let started = Instant::now();

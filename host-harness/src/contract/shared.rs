@@ -5,10 +5,14 @@
 
 /// `From` impls between the version module's `w` types and the SDK model.
 ///
-/// The metadata differs between versions in two places, given as expressions over the version's
-/// `oauth2-client-credentials` record (`$o`) and `connector-metadata` record (`$md`).
+/// Versions differ in three places, given as expressions over the version's `oauth2-client-credentials`
+/// record (`$o`), `connector-metadata` record (`$md`) and `resource-page` record (`$p`).
 macro_rules! shared_conversions {
-    (token_url: |$o:ident| $token_url:expr, extra_origin_fields: |$md:ident| $extra_origin_fields:expr) => {
+    (
+        token_url: |$o:ident| $token_url:expr,
+        extra_origin_fields: |$md:ident| $extra_origin_fields:expr,
+        independent_tokens: |$p:ident| $independent_tokens:expr
+    ) => {
         fn convert<A: Into<B>, B>(items: Vec<A>) -> Vec<B> {
             items.into_iter().map(Into::into).collect()
         }
@@ -142,8 +146,15 @@ macro_rules! shared_conversions {
         }
 
         impl From<w::ResourcePage> for m::ResourcePage {
-            fn from(p: w::ResourcePage) -> Self {
-                Self { resources: convert(p.resources), entitlements: convert(p.entitlements), grants: convert(p.grants), next_token: p.next_token }
+            #[allow(unused_variables)]
+            fn from($p: w::ResourcePage) -> Self {
+                Self {
+                    independent_tokens: $independent_tokens,
+                    resources: convert($p.resources),
+                    entitlements: convert($p.entitlements),
+                    grants: convert($p.grants),
+                    next_token: $p.next_token,
+                }
             }
         }
 

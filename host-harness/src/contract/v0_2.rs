@@ -1,4 +1,4 @@
-//! `identity:connector@0.2.0` at the host's edge (the newest, `wit/connector.wit`): its bindings, and their
+//! `identity:connector@0.2.0` at the host's edge (frozen in `wit/v0.2.0/`): its bindings, and their
 //! conversion to the model. It differs from 0.1 in the metadata only: a token URL that may sit on another
 //! declared origin, and further origins the component may reach.
 
@@ -6,7 +6,7 @@ use connector_sdk::ConnectorError;
 use connector_sdk::model as m;
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/v0.2.0",
     world: "identity-connector",
     imports: { default: async },
     exports: { default: async },
@@ -17,4 +17,5 @@ pub use identity::connector::types as w;
 /// The version as it appears in the component's export name.
 pub const VERSION: &str = "0.2.0";
 
-super::shared::shared_conversions!(token_url: |o| o.token_url, extra_origin_fields: |md| md.extra_origin_fields);
+// 0.2 pages hand back no independent tokens.
+super::shared::shared_conversions!(token_url: |o| o.token_url, extra_origin_fields: |md| md.extra_origin_fields, independent_tokens: |p| Vec::new());

@@ -44,12 +44,16 @@ fn a_sync_over_https_uses_one_connection_and_trusts_the_tenants_ca() {
 }
 
 #[test]
-fn a_sync_over_plain_http_reuses_its_connection_too() {
+fn a_sync_over_plain_http_reuses_its_connections_too() {
     let double = PingboardDouble::start(company()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = cli(&sync_args(&double.base_url(), dir.path(), &[]));
+    let (code, _, err) = cli(&sync_args(&double.base_url(), dir.path(), &["--concurrency", "1"]));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(double.connections(), 1);
+    assert_eq!(double.connections(), 1, "one page at a time: one connection");
+    // HTTP/1.1 does not multiplex: pages fetched at once need a connection each, and keep them.
+    let (code, _, err) = cli(&sync_args(&double.base_url(), dir.path(), &["--concurrency", "3"]));
+    assert_eq!(code, 0, "{err}");
+    assert!((2..=4).contains(&double.connections()), "at most 3 more connections for 22 requests: {}", double.connections());
 }
 
 #[test]

@@ -65,14 +65,12 @@ pub fn sync_natively(session: &impl ConnectorSession, metadata: &Metadata, store
     let types = session.resource_types().unwrap();
     store.put_resource_types(lease.sync, &types, &metadata.capabilities).unwrap();
     for listed in metadata.capabilities.iter().filter(|c| c.listed_with.is_none()) {
-        let mut token: Option<String> = None;
-        loop {
+        // Every page, one after another: the first page's independent tokens, and each page's next token.
+        let mut tokens: std::collections::VecDeque<Option<String>> = [None].into();
+        while let Some(token) = tokens.pop_front() {
             let page = session.list_resources(&listed.resource_type, None, token.as_deref()).unwrap();
             store.put_page(&lease, &page.resources, &page.entitlements, &page.grants, "{}").unwrap();
-            match page.next_token {
-                Some(next) => token = Some(next),
-                None => break,
-            }
+            tokens.extend(page.next_token.into_iter().chain(page.independent_tokens).map(Some));
         }
     }
     let (requests, bytes) = traffic();

@@ -237,7 +237,7 @@ impl GuestSession for Attack {
             return Err(w::ConnectorError::BadResponse(format!("GET /accounts: HTTP {status}")));
         }
         let resources = body.lines().filter_map(|line| line.split_once(' ')).map(|(id, name)| account(id, name)).collect();
-        Ok(w::ResourcePage { resources, entitlements: vec![], grants: vec![], next_token: None })
+        Ok(w::ResourcePage { resources, entitlements: vec![], grants: vec![], next_token: None, independent_tokens: vec![] })
     }
 
     /// One `admin` entitlement per account.

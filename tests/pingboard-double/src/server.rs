@@ -71,6 +71,8 @@ struct Counters {
     unauthorized: AtomicU64,
     total: AtomicU64,
     api_calls: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
 }
 
 struct Token {
@@ -196,6 +198,11 @@ impl PingboardDouble {
 
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
+    }
+
+    /// The most API calls in flight at once, seen while a `delay` fault held them (0 without one).
+    pub fn max_in_flight(&self) -> u64 {
+        self.shared.counters.max_in_flight.load(Ordering::SeqCst)
     }
 
     /// Connections accepted so far.
@@ -335,7 +342,11 @@ async fn admit(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>)
     let call = s.counters.api_calls.fetch_add(1, Ordering::SeqCst) + 1;
     let faults = s.faults.lock().unwrap().clone();
     if let Some(delay) = faults.delay.filter(|_| faults.delay_every.is_none_or(|n| n > 0 && call.is_multiple_of(n))) {
+        // Calls waiting here at once are calls the client has in flight at once.
+        let in_flight = s.counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        s.counters.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
         tokio::time::sleep(delay).await;
+        s.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
     let presented = headers
         .get(header::AUTHORIZATION)
