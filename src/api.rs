@@ -7,7 +7,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use connector_sdk::error::{ConnectorError, Result};
-use connector_sdk::http::{HttpClient, Method, Request, Response, percent_encode, retry_after_ms};
+use connector_sdk::http::{HttpClient, Method, Request, Response, in_context, percent_encode, retry_after_ms};
 
 /// The two listings a sync reads. Locations and departments are groups in Pingboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,16 +139,7 @@ impl<H: HttpClient> PingboardApi<H> {
 
     fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, context: &str) -> Result<Response> {
         let request = Request { method, url: format!("{}{path}", self.base_url), body };
-        // Transport errors come back unnamed; say which call and which origin failed.
-        let origin = &self.base_url;
-        self.http.send(&request).map_err(|e| match e {
-            ConnectorError::Unavailable { message, retry_after_ms } => {
-                ConnectorError::Unavailable { message: format!("{context}: {message} ({origin})"), retry_after_ms }
-            }
-            ConnectorError::PermissionDenied(message) => ConnectorError::PermissionDenied(format!("{context}: {message} ({origin})")),
-            ConnectorError::BadResponse(message) => ConnectorError::BadResponse(format!("{context}: {message}")),
-            other => other,
-        })
+        self.http.send(&request).map_err(|e| in_context(e, context, &self.base_url))
     }
 }
 

@@ -75,6 +75,17 @@ pub fn check_status(response: &Response, context: &str) -> Result<()> {
     }
 }
 
+/// A failure of `HttpClient::send` named for people: which call (`context`) and which origin it was for.
+/// Transport errors come back from the host unnamed; an API client wraps each send with this.
+pub fn in_context(error: ConnectorError, context: &str, origin: &str) -> ConnectorError {
+    match error {
+        ConnectorError::Unavailable { message, retry_after_ms } => ConnectorError::Unavailable { message: format!("{context}: {message} ({origin})"), retry_after_ms },
+        ConnectorError::PermissionDenied(message) => ConnectorError::PermissionDenied(format!("{context}: {message} ({origin})")),
+        ConnectorError::BadResponse(message) => ConnectorError::BadResponse(format!("{context}: {message}")),
+        other => other,
+    }
+}
+
 /// Percent-encodes everything but unreserved characters: safe as one path segment or one query value.
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use connector_sdk::error::{ConnectorError, Result};
-use connector_sdk::http::{HttpClient, Method, Request, Response, percent_encode, retry_after_ms};
+use connector_sdk::http::{HttpClient, Method, Request, Response, in_context, percent_encode, retry_after_ms};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -185,15 +185,7 @@ impl<H: HttpClient> ScimApi<H> {
     fn send(&self, method: Method, path: &str, body: Option<&Value>, context: &str) -> Result<Response> {
         let body = body.map(|b| b.to_string().into_bytes());
         let request = Request { method, url: format!("{}{path}", self.base_url), body };
-        let origin = &self.base_url;
-        self.http.send(&request).map_err(|e| match e {
-            ConnectorError::Unavailable { message, retry_after_ms } => {
-                ConnectorError::Unavailable { message: format!("{context}: {message} ({origin})"), retry_after_ms }
-            }
-            ConnectorError::PermissionDenied(message) => ConnectorError::PermissionDenied(format!("{context}: {message} ({origin})")),
-            ConnectorError::BadResponse(message) => ConnectorError::BadResponse(format!("{context}: {message}")),
-            other => other,
-        })
+        self.http.send(&request).map_err(|e| in_context(e, context, &self.base_url))
     }
 }
 
