@@ -65,12 +65,16 @@ pub fn sync_natively(session: &impl ConnectorSession, metadata: &Metadata, store
     let types = session.resource_types().unwrap();
     store.put_resource_types(lease.sync, &types, &metadata.capabilities).unwrap();
     for listed in metadata.capabilities.iter().filter(|c| c.listed_with.is_none()) {
-        // Every page, one after another: the first page's independent tokens, and each page's next token.
+        // Every page, one after another: a page's next token at once (the session holds what it needs, as
+        // the driver keeps it on its instance), then the independent tokens.
         let mut tokens: std::collections::VecDeque<Option<String>> = [None].into();
         while let Some(token) = tokens.pop_front() {
             let page = session.list_resources(&listed.resource_type, None, token.as_deref()).unwrap();
             store.put_page(&lease, &page.resources, &page.entitlements, &page.grants, "{}").unwrap();
-            tokens.extend(page.next_token.into_iter().chain(page.independent_tokens).map(Some));
+            tokens.extend(page.independent_tokens.into_iter().map(Some));
+            if let Some(next) = page.next_token {
+                tokens.push_front(Some(next));
+            }
         }
     }
     let (requests, bytes) = traffic();
