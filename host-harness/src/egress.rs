@@ -1,7 +1,8 @@
 //! All of a guest's network access goes through `EgressHooks::send_request`, and this module is where it is
 //! policed: only the tenant's origin (never its token endpoint), capped timeouts and body sizes, a request
 //! budget, counted traffic, authentication added here (the guest never holds a credential), and responses
-//! withheld if they would show the guest a credential. Nothing else in the host sends guest traffic.
+//! withheld if they would show the guest a credential. Nothing else in the host sends guest traffic; what it
+//! lets through, and the host's own token requests, leave by one call to `transport`.
 //!
 //! Breaking a rule stops the tenant: the request fails, and the first reason is kept (`EgressPolicy::stopped`)
 //! so the runtime ends the session with it even if the guest swallows the error.
