@@ -297,12 +297,19 @@ impl Run<'_> {
         let checkpoint = serde_json::to_string(&Checkpoint::PerResource)?;
         for resource_type in &types {
             let Some(caps) = capabilities(&resource_type.id).map(|c| c.capabilities) else { continue };
+            // Whether each call left to make is for grants (else entitlements).
+            let calls: Vec<bool> = [(Capability::InlineEntitlements, false), (Capability::InlineGrants, true)]
+                .into_iter()
+                .filter(|(inline, _)| !caps.contains(*inline))
+                .map(|(_, grants)| grants)
+                .collect();
+            if calls.is_empty() {
+                // Its pages carried everything: its ids (a million users, say) are not even read.
+                continue;
+            }
             check_repeats(self.writer.flush().await?)?;
             let ids = self.store.resource_ids(self.sync_id, &resource_type.id)?;
-            for (inline, grants) in [(Capability::InlineEntitlements, false), (Capability::InlineGrants, true)] {
-                if caps.contains(inline) {
-                    continue;
-                }
+            for grants in calls {
                 for id in &ids {
                     let rid = ResourceId { resource_type: resource_type.id.clone(), id: id.clone() };
                     self.per_resource(&rid, grants, &checkpoint).await?;

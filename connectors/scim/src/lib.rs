@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod connector;
+pub mod paging;
 pub mod provisioning;
 pub mod resources;
 

@@ -96,13 +96,14 @@ fn a_server_that_caps_count_is_paged_by_what_it_returns() {
 }
 
 #[test]
-fn a_wrong_total_loses_no_user_and_costs_one_page_more() {
-    for (offset, user_pages) in [(-50i64, 6u64), (70, 6)] {
+fn a_wrong_total_loses_no_user_and_costs_a_few_pages_more() {
+    // Too low: 4 pages to the claimed 200, then 1 more with users, then the empty page that ends a listing
+    // whose total is not believed. Too high: 7 pages to the claimed 320, the last 2 empty.
+    for (offset, user_pages) in [(-50i64, 6u64), (70, 7)] {
         let quirks = Quirks { total_offset: offset, ..Quirks::default() };
         let (double, directory) = start(DirectorySpec { users: 250, groups: 3 }, quirks);
         let scratch = Scratch::new();
         sync(&double, &scratch, &["--config", "page_size=50"]).ok();
-        // Five full pages, then the empty page that ends a listing whose total is not to be believed.
         assert_eq!(double.counts().user_pages, user_pages, "totalResults off by {offset}");
         assert_export_is(&export(&scratch, "default"), &directory);
     }
@@ -152,9 +153,9 @@ fn a_malformed_body_fails_the_sync_and_keeps_the_last_good_one() {
     let (good, directory) = start(spec, Quirks::default());
     let scratch = Scratch::new();
     sync(&good, &scratch, &[]).ok();
-    // One page at a time, and a listing's next page on the same instance: users page 2 is the second listing
-    // request, and it is cut, as is every one after it.
-    let (broken, _) = start(spec, Quirks { cut_lists_from: Some(2), ..Quirks::default() });
+    // One page at a time: users page 1 (which hands back the rest as independent), groups page 1, then the
+    // users from 101, which is cut, as is every request after it.
+    let (broken, _) = start(spec, Quirks { cut_lists_from: Some(3), ..Quirks::default() });
     let failed = sync(&broken, &scratch, &["--concurrency", "1"]);
     assert_eq!(failed.code, 1);
     assert_eq!(failed.err.trim().lines().count(), 1, "{}", failed.err);

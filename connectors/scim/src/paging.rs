@@ -1,0 +1,236 @@
+//! Where a SCIM listing stands, as page tokens (RFC 7644 §3.4.2.4). Two kinds:
+//!
+//! - an index position (`start:page:untrusted:largest`), which goes on from page to page by the number of
+//!   resources actually returned;
+//! - a span (`span:start:end:last:size`), one of the pages the first page hands back as independent once it
+//!   knows `totalResults` and the server's page size: the host fetches spans several at once. A span that
+//!   comes back short goes on to the rest of itself; the last span, if it comes back full, goes on as an
+//!   index position, to confirm the total (a total that is too low must not lose users).
+//!
+//! A listing ends at an empty page, or at a short page that reaches a `totalResults` still believable. A total
+//! the server has exceeded (or never gave) is not believed again, and no spans are made from it.
+
+use crate::api::ListPage;
+use connector_sdk::error::{ConnectorError, Result};
+use connector_sdk::page;
+
+/// Pages a listing may take at most: a server that never runs dry is stopped, not followed forever.
+pub const MAX_PAGES: usize = 1_000_000;
+
+/// A page to ask for, and what follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Index(Position),
+    Span(Span),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    start_index: u64,
+    page: usize,
+    total_untrusted: bool,
+    /// The largest page the server has returned so far (0: none yet).
+    largest: u64,
+}
+
+/// Indices `start..=end` of a listing whose server serves `size` a page; `last` when `end` is the total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u64,
+    end: u64,
+    last: bool,
+    size: u64,
+}
+
+/// The tokens that follow a page: the next one (for the same instance) and the independent ones.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FollowUps {
+    pub next: Option<String>,
+    pub independent: Vec<String>,
+}
+
+impl At {
+    pub const FIRST: At = At::Index(Position { start_index: 1, page: 1, total_untrusted: false, largest: 0 });
+
+    pub fn parse(token: Option<&str>) -> Result<Self> {
+        let Some(text) = token else { return Ok(Self::FIRST) };
+        if let Some(span) = text.strip_prefix("span:") {
+            let [start, end, last, size] = page::numbers::<4>(span).map_err(|_| page::not_issued(text))?;
+            if start < 1 || end < start || last > 1 || size < 1 {
+                return Err(page::not_issued(text));
+            }
+            return Ok(At::Span(Span { start: start as u64, end: end as u64, last: last == 1, size: size as u64 }));
+        }
+        let [start_index, page, untrusted, largest] = page::numbers::<4>(text)?;
+        if start_index < 1 || page < 1 || untrusted > 1 {
+            return Err(page::not_issued(text));
+        }
+        if page > MAX_PAGES {
+            return Err(ConnectorError::bad_response("the listing", format!("still not done after {MAX_PAGES} pages; stopping")));
+        }
+        Ok(At::Index(Position { start_index: start_index as u64, page, total_untrusted: untrusted == 1, largest: largest as u64 }))
+    }
+
+    /// `startIndex` and `count` to ask for, with the configured page size.
+    pub fn request(self, page_size: u32) -> (u64, u32) {
+        match self {
+            At::Index(at) => (at.start_index, page_size),
+            At::Span(span) => (span.start, (span.end - span.start + 1).min(u64::from(page_size)) as u32),
+        }
+    }
+
+    pub fn follow_ups(self, page: &ListPage, page_size: u32) -> Result<FollowUps> {
+        match self {
+            At::Index(at) if at == Position::FIRST => first(at, page, page_size),
+            At::Index(at) => Ok(FollowUps { next: at.after(page, page_size).map(Position::token), independent: Vec::new() }),
+            At::Span(span) => Ok(FollowUps { next: span.after(page).map(|at| at.token()), independent: Vec::new() }),
+        }
+    }
+}
+
+impl Position {
+    const FIRST: Position = Position { start_index: 1, page: 1, total_untrusted: false, largest: 0 };
+
+    fn token(self) -> String {
+        format!("{}:{}:{}:{}", self.start_index, self.page, u8::from(self.total_untrusted), self.largest)
+    }
+
+    /// Where the listing goes after `page`, asked with `count`: on by the number returned; done at an empty
+    /// page or at a short page that reaches a believable total; a full page that reaches it is confirmed.
+    fn after(self, page: &ListPage, count: u32) -> Option<Position> {
+        let returned = page.resources.len() as u64;
+        if returned == 0 {
+            return None;
+        }
+        let next = self.start_index + returned;
+        let total_untrusted = self.total_untrusted || page.total.is_none_or(|total| next - 1 > total);
+        // A server may cap pages below `count`: a full page is the largest it has served.
+        let full = if self.largest == 0 { u64::from(count) } else { self.largest.min(u64::from(count)) };
+        let reached = page.total.is_some_and(|total| next > total);
+        if !total_untrusted && reached && returned < full {
+            return None;
+        }
+        Some(Position { start_index: next, page: self.page + 1, total_untrusted, largest: self.largest.max(returned) })
+    }
+}
+
+impl Span {
+    fn token(self) -> String {
+        format!("span:{}:{}:{}:{}", self.start, self.end, u8::from(self.last), self.size)
+    }
+
+    /// After a span's page: the rest of the span if it came back short, or, for a full last span, an index
+    /// position past the total, to confirm it.
+    fn after(self, page: &ListPage) -> Option<At> {
+        let returned = page.resources.len() as u64;
+        let wanted = self.end - self.start + 1;
+        if returned == 0 {
+            // The set shrank since the total was counted: nothing is left here.
+            return None;
+        }
+        if returned < wanted {
+            return Some(At::Span(Span { start: self.start + returned, ..self }));
+        }
+        let full_page = wanted >= self.size;
+        (self.last && full_page).then(|| {
+            let pages = (self.end / self.size) as usize;
+            At::Index(Position { start_index: self.end + 1, page: pages + 1, total_untrusted: false, largest: self.size })
+        })
+    }
+}
+
+impl At {
+    fn token(self) -> String {
+        match self {
+            At::Index(at) => at.token(),
+            At::Span(span) => span.token(),
+        }
+    }
+}
+
+/// After the first page: the rest of the listing as independent spans of the server's page size, when the
+/// total is believable and the listing is not done; else on from page to page.
+fn first(at: Position, page: &ListPage, page_size: u32) -> Result<FollowUps> {
+    let next = at.after(page, page_size);
+    let returned = page.resources.len() as u64;
+    let (Some(next), Some(total)) = (next, page.total) else { return Ok(FollowUps { next: next.map(Position::token), independent: Vec::new() }) };
+    if next.total_untrusted || returned >= total {
+        // An unbelievable total, or a full first page that holds it all (to be confirmed): page by page.
+        return Ok(FollowUps { next: Some(next.token()), independent: Vec::new() });
+    }
+    let size = returned;
+    if (total - returned).div_ceil(size) > MAX_PAGES as u64 {
+        return Err(ConnectorError::bad_response("the listing", format!("totalResults {total} at {size} a page is more than {MAX_PAGES} pages")));
+    }
+    let spans = (1..)
+        .map(|k| 1 + k * size)
+        .take_while(|&start| start <= total)
+        .map(|start| {
+            let end = (start + size - 1).min(total);
+            Span { start, end, last: end == total, size }.token()
+        })
+        .collect();
+    Ok(FollowUps { next: None, independent: spans })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn listed(ids: &[&str], total: Option<u64>) -> ListPage {
+        ListPage { resources: ids.iter().map(|id| json!({"id": id})).collect(), total }
+    }
+
+    fn at(token: &str) -> At {
+        At::parse(Some(token)).unwrap()
+    }
+
+    #[test]
+    fn the_first_page_hands_back_the_rest_as_spans_of_the_servers_page_size() {
+        // Asked for 100; the server caps pages at 2, of a total of 5.
+        let follow = At::FIRST.follow_ups(&listed(&["a", "b"], Some(5)), 100).unwrap();
+        assert_eq!(follow, FollowUps { next: None, independent: vec!["span:3:4:0:2".into(), "span:5:5:1:2".into()] });
+        assert_eq!(at("span:3:4:0:2").request(100), (3, 2));
+        // A middle span that comes back whole ends; one that comes back short goes on to the rest of itself.
+        assert_eq!(at("span:3:4:0:2").follow_ups(&listed(&["c", "d"], Some(5)), 100).unwrap(), FollowUps::default());
+        assert_eq!(at("span:3:4:0:2").follow_ups(&listed(&["c"], Some(5)), 100).unwrap().next.as_deref(), Some("span:4:4:0:2"));
+        // The last span, short of a page: the total is reached.
+        assert_eq!(at("span:5:5:1:2").follow_ups(&listed(&["e"], Some(5)), 100).unwrap(), FollowUps::default());
+        // One short first page that holds everything: done.
+        assert_eq!(At::FIRST.follow_ups(&listed(&["a"], Some(1)), 100).unwrap(), FollowUps::default());
+    }
+
+    #[test]
+    fn a_full_last_span_is_confirmed_page_by_page() {
+        let follow = At::FIRST.follow_ups(&listed(&["a", "b"], Some(4)), 2).unwrap();
+        assert_eq!(follow.independent, vec!["span:3:4:1:2"]);
+        let confirm = at("span:3:4:1:2").follow_ups(&listed(&["c", "d"], Some(4)), 2).unwrap().next.unwrap();
+        assert_eq!(at(&confirm).request(2), (5, 2));
+        // The total was too low: more came, and from there on only an empty page ends the listing.
+        let more = at(&confirm).follow_ups(&listed(&["e"], Some(4)), 2).unwrap().next.unwrap();
+        assert_eq!(at(&more).follow_ups(&listed(&[], Some(4)), 2).unwrap(), FollowUps::default());
+    }
+
+    #[test]
+    fn an_unbelievable_total_is_paged_one_page_after_another() {
+        // It said 2, then gave 3: page by page, and only an empty page ends this listing.
+        let follow = At::FIRST.follow_ups(&listed(&["a", "b", "c"], Some(2)), 10).unwrap();
+        assert!(follow.independent.is_empty());
+        let next = follow.next.unwrap();
+        let next = at(&next).follow_ups(&listed(&["d"], Some(2)), 10).unwrap().next.unwrap();
+        assert_eq!(at(&next).request(10), (5, 10));
+        assert_eq!(at(&next).follow_ups(&listed(&[], Some(2)), 10).unwrap(), FollowUps::default());
+        // No total at all: the same.
+        assert!(At::FIRST.follow_ups(&listed(&["a"], None), 10).unwrap().next.is_some());
+        // A total too high ends at the first empty page (a span of it, here).
+        assert_eq!(at("span:11:20:0:10").follow_ups(&listed(&[], Some(90)), 10).unwrap(), FollowUps::default());
+    }
+
+    #[test]
+    fn tokens_it_did_not_issue_are_refused() {
+        for bad in ["0:1:0:0", "1:0:0:0", "1:1:2:0", "x", "1:1:0", "span:0:1:0:1", "span:5:4:0:1", "span:1:2:2:1", "span:1:2:0:0", "span:1:2"] {
+            assert!(matches!(At::parse(Some(bad)), Err(ConnectorError::Internal(_))), "{bad}");
+        }
+    }
+}
