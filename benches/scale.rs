@@ -3,11 +3,12 @@
 //!
 //!     cargo bench --bench scale                 # 1,000,000 users
 //!     cargo bench --bench scale -- 200000       # another size
+//!     cargo bench --bench scale -- 200000 --concurrency 1   # further flags go to `sync`
 //!
 //! The sync runs in a child process (this benchmark re-executed with `--child`), so the peak RSS is the
-//! harness's own and not the double's, which holds the whole company in memory.
+//! harness's own (its VmHWM) and not the double's, which holds the whole company in memory.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
@@ -20,6 +21,7 @@ fn main() {
         std::process::exit(code);
     }
     let users: usize = args.first().map(|a| a.parse().expect("a company size")).unwrap_or(1_000_000);
+    let sync_flags = args.iter().skip(1).cloned().collect::<Vec<_>>();
     let scratch = tempfile::tempdir().expect("scratch dir");
     let generated = Instant::now();
     let company = Company::generate(CompanySpec::sized(users));
@@ -28,22 +30,29 @@ fn main() {
     println!("generated {users} users and {groups} groups in {:.1} s", generated.elapsed().as_secs_f64());
     let store = scratch.path().join("store.db");
     let started = Instant::now();
-    let output = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .arg("--child")
         .args(["--cache-dir", &scratch.path().join("cache").display().to_string(), "sync", "--component"])
         .arg(component_build::pingboard_component())
         .args(["--store", &store.display().to_string(), "--config", &format!("base_url={}", double.base_url())])
         .args(["--config", &format!("client_id={CLIENT_ID}"), "--secret", &format!("client_secret={CLIENT_SECRET}")])
-        .output()
+        .args(&sync_flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    // The child's own high-water mark, read from /proc until it exits. (getrusage's figure for children
+    // would include the moment after fork, when the child still maps this process and its whole company.)
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_rss_kib = 0u64;
+    while child.try_wait().unwrap().is_none() {
+        let hwm = std::fs::read_to_string(&status).ok().and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())));
+        peak_rss_kib = peak_rss_kib.max(hwm.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
     let wall = started.elapsed();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    // SAFETY: getrusage writes the struct it is given; RUSAGE_CHILDREN covers the child just waited for.
-    let peak_rss_kib = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    };
     let on_disk: u64 = ["store.db", "store.db-wal"].iter().filter_map(|f| std::fs::metadata(scratch.path().join(f)).ok()).map(|m| m.len()).sum();
     println!("{}", String::from_utf8_lossy(&output.stdout).trim());
     println!();
