@@ -116,11 +116,10 @@ impl<H: HttpClient> ScimApi<H> {
             return Ok(None);
         }
         check_status(&response, context)?;
-        let body: Value = parse_json(&response.body, context)?;
         // A ListResponse, or (some servers) a bare array.
-        let types = match &body {
-            Value::Array(items) => items.clone(),
-            _ => parse_list(&response.body, context)?.resources,
+        let types = match parse_json(&response.body, context)? {
+            Value::Array(items) => items,
+            other => list_of(other, context)?.resources,
         };
         Ok(Some(types.iter().filter_map(|t| t["endpoint"].as_str()).map(|e| format!("/{}", e.trim_start_matches('/'))).collect()))
     }
@@ -243,7 +242,13 @@ fn parse_object(body: &[u8], context: &str) -> Result<Value> {
 /// A `ListResponse`, read tolerantly: `totalResults` as a number or a numeric string; `Resources` absent when
 /// there are none.
 fn parse_list(body: &[u8], context: &str) -> Result<ListPage> {
-    let mut body = parse_object(body, context)?;
+    list_of(parse_json(body, context)?, context)
+}
+
+fn list_of(mut body: Value, context: &str) -> Result<ListPage> {
+    if !body.is_object() {
+        return Err(ConnectorError::bad_response(context, "expected a JSON object"));
+    }
     let total = match &body["totalResults"] {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
