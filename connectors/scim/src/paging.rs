@@ -79,6 +79,13 @@ impl At {
         }
     }
 
+    fn token(self) -> String {
+        match self {
+            At::Index(at) => at.token(),
+            At::Span(span) => span.token(),
+        }
+    }
+
     pub fn follow_ups(self, page: &ListPage, page_size: u32) -> Result<FollowUps> {
         match self {
             At::Index(at) if at == Position::FIRST => first(at, page, page_size),
@@ -136,15 +143,6 @@ impl Span {
             let pages = (self.end / self.size) as usize;
             At::Index(Position { start_index: self.end + 1, page: pages + 1, total_untrusted: false, largest: self.size })
         })
-    }
-}
-
-impl At {
-    fn token(self) -> String {
-        match self {
-            At::Index(at) => at.token(),
-            At::Span(span) => span.token(),
-        }
     }
 }
 

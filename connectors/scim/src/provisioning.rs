@@ -85,15 +85,19 @@ pub fn create_user<H: HttpClient>(session: &Session<H>, given: &[(String, String
     for (key, raw) in &given {
         place(&mut body, key, raw)?;
     }
-    match session.api.create(Endpoint::Users, &Value::Object(body))? {
-        Created::New(created) => Ok(CreateOutcome::Created(user::resource(&created))),
-        Created::Conflict(message) => {
-            let user_name = given.iter().find(|(k, _)| *k == "userName").map(|(_, v)| *v).unwrap_or_default();
-            match session.api.find(Endpoint::Users, "userName", user_name)? {
-                Some(existing) => Ok(CreateOutcome::AlreadyExists(user::resource(&existing))),
-                None => Err(ConnectorError::Rejected(format!("POST /Users: HTTP 409: {message}"))),
-            }
-        }
+    let user_name = given.iter().find(|(k, _)| *k == "userName").map(|(_, v)| *v).unwrap_or_default();
+    create_or_adopt(session, Endpoint::Users, body, ("userName", user_name), user::resource)
+}
+
+/// POST; on a 409, the resource that already has `unique` (attribute, value) is the outcome,
+/// `already-exists`. A conflict over anything else is the server's refusal, in its words.
+fn create_or_adopt<H: HttpClient>(session: &Session<H>, endpoint: Endpoint, body: Map<String, Value>, unique: (&str, &str), to_resource: fn(&Value) -> Resource) -> Result<CreateOutcome> {
+    match session.api.create(endpoint, &Value::Object(body))? {
+        Created::New(created) => Ok(CreateOutcome::Created(to_resource(&created))),
+        Created::Conflict(message) => match session.api.find(endpoint, unique.0, unique.1)? {
+            Some(existing) => Ok(CreateOutcome::AlreadyExists(to_resource(&existing))),
+            None => Err(ConnectorError::Rejected(format!("POST {}: HTTP 409: {message}", endpoint.path()))),
+        },
     }
 }
 
@@ -151,13 +155,7 @@ pub fn create_group<H: HttpClient>(session: &Session<H>, resource_type: &str, gi
     for (key, raw) in &given {
         body.insert(key.to_string(), Value::String(raw.to_string()));
     }
-    match session.api.create(Endpoint::Groups, &Value::Object(body))? {
-        Created::New(created) => Ok(CreateOutcome::Created(group::resource(&created))),
-        Created::Conflict(message) => match session.api.find(Endpoint::Groups, "displayName", name)? {
-            Some(existing) => Ok(CreateOutcome::AlreadyExists(group::resource(&existing))),
-            None => Err(ConnectorError::Rejected(format!("POST /Groups: HTTP 409: {message}"))),
-        },
-    }
+    create_or_adopt(session, Endpoint::Groups, body, ("displayName", name), group::resource)
 }
 
 pub fn delete<H: HttpClient>(session: &Session<H>, id: &ResourceId) -> Result<DeleteOutcome> {
