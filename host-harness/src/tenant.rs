@@ -123,12 +123,13 @@ impl TenantSpec {
         Ok(tenants)
     }
 
+    /// Paths in the file are relative to it (see `beside`).
     fn from_table(file: TenantFile, path: &Path, defaults: &LimitsSpec) -> Result<Self> {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut spec = TenantSpec {
             name: file.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_string()),
-            component: file.component.map(|c| if c.is_relative() { base.join(c) } else { c }),
-            ca_file: file.ca_file.map(|c| if c.is_relative() { base.join(c) } else { c }),
+            component: file.component.map(|c| beside(base, c)),
+            ca_file: file.ca_file.map(|c| beside(base, c)),
             limits: defaults.overlaid(&file.limits),
             writes: match file.provisioning {
                 None | Some(ProvisioningKey::All(false)) => WriteGrants::None,
@@ -153,7 +154,7 @@ impl TenantSpec {
             let secret = match (source.env, source.file, source.value) {
                 (Some(var), None, None) => read_env_secret(&key, &var)?,
                 (None, Some(file), None) => {
-                    let file = if file.is_relative() { base.join(file) } else { file };
+                    let file = beside(base, file);
                     let text = files::read_text(&file, files::SECRET_FILE_MAX_BYTES, &format!("secret `{key}` from file"))?;
                     Secret::new(text.trim_end_matches(['\n', '\r']))
                 }
@@ -408,6 +409,11 @@ impl ResolvedTenant {
     pub fn egress_policy(&self, limits: EgressLimits) -> Arc<EgressPolicy> {
         Arc::new(EgressPolicy::new(&self.name, self.origins.clone(), limits, self.auth.clone()).trusting(&self.extra_roots))
     }
+}
+
+/// A path from a tenant file, read relative to the file's directory `base` unless absolute.
+fn beside(base: &Path, path: PathBuf) -> PathBuf {
+    if path.is_relative() { base.join(path) } else { path }
 }
 
 #[cfg(test)]
