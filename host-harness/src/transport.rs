@@ -45,14 +45,15 @@ pub struct Transport {
 impl Transport {
     /// Trusts the platform's roots and `extra_roots`; connections give up connecting after `connect_timeout`.
     pub fn new(extra_roots: &[CertificateDer<'static>], connect_timeout: Duration) -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add_parsable_certificates(platform_roots().iter().chain(extra_roots).cloned());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("ring supports rustls's default protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        // Every session gets a transport (metadata calls too): the platform's roots are parsed once.
+        static PLATFORM_ONLY: OnceLock<rustls::ClientConfig> = OnceLock::new();
+        let tls = match extra_roots {
+            [] => PLATFORM_ONLY.get_or_init(|| tls_config(&[])).clone(),
+            extra => tls_config(extra),
+        };
+        // The proxy settings come from the environment, which is the process's: read once.
+        static PROXIES: OnceLock<Arc<Matcher>> = OnceLock::new();
+        let proxies = PROXIES.get_or_init(|| Arc::new(Matcher::from_env())).clone();
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -62,7 +63,7 @@ impl Transport {
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(ProxyConnector { direct: tcp, proxies: Arc::new(Matcher::from_env()) });
+            .wrap_connector(ProxyConnector { direct: tcp, proxies });
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(IDLE_TIMEOUT).pool_timer(hyper_util::rt::TokioTimer::new()).build(connector);
         Self { client }
     }
@@ -98,6 +99,18 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 
 /// A bundle of a few hundred CA certificates fits easily.
 const CA_FILE_MAX_BYTES: u64 = 4 << 20;
+
+/// TLS by rustls (ring), trusting the platform's roots and `extra_roots`.
+fn tls_config(extra_roots: &[CertificateDer<'static>]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(platform_roots().iter().chain(extra_roots).cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports rustls's default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
 
 /// The platform's trust roots, read once per process.
 fn platform_roots() -> &'static [CertificateDer<'static>] {
