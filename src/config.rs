@@ -23,6 +23,7 @@ pub fn schema() -> Vec<ConfigField> {
             required: false,
             secret: false,
             default_value: Some(DEFAULT_BASE_URL.into()),
+            choices: Vec::new(),
         },
         ConfigField {
             key: CLIENT_ID.into(),
@@ -31,6 +32,7 @@ pub fn schema() -> Vec<ConfigField> {
             required: true,
             secret: false,
             default_value: None,
+            choices: Vec::new(),
         },
         ConfigField {
             key: CLIENT_SECRET.into(),
@@ -39,6 +41,7 @@ pub fn schema() -> Vec<ConfigField> {
             required: true,
             secret: true,
             default_value: None,
+            choices: Vec::new(),
         },
         ConfigField {
             key: PAGE_SIZE.into(),
@@ -47,6 +50,7 @@ pub fn schema() -> Vec<ConfigField> {
             required: false,
             secret: false,
             default_value: Some("1000".into()),
+            choices: Vec::new(),
         },
     ]
 }

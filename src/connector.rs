@@ -33,6 +33,7 @@ impl Connector for Pingboard {
                 client_id_field: config::CLIENT_ID.into(),
                 client_secret_field: config::CLIENT_SECRET.into(),
                 credentials_in: CredentialsPlacement::FormBody,
+                credentials_in_field: None,
                 grant_type_in: ParameterPlacement::Query,
                 extra_params: Vec::new(),
             }),
@@ -186,7 +187,7 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
             USER => Ok(GrantPage::default()),
             t if GROUP_LIKE.contains(&t) => {
                 let (record, _) = self.get_group(resource)?;
-                Ok(GrantPage { grants: group::member_grants(resource, &record), next_token: None })
+                Ok(GrantPage { grants: group::member_grants(resource, &record), ..Default::default() })
             }
             other => Err(unknown_type(other)),
         }

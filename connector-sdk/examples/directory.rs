@@ -29,8 +29,8 @@ impl Connector for Directory {
             version: "0.1.0".into(),
             description: "The SDK's example: people and teams of a toy directory API".into(),
             config_schema: vec![
-                ConfigField { key: "base_url".into(), display_name: "Base URL".into(), description: "The API's origin".into(), required: true, secret: false, default_value: None },
-                ConfigField { key: "token".into(), display_name: "API token".into(), description: "Sent as a bearer token by the host".into(), required: true, secret: true, default_value: None },
+                ConfigField { key: "base_url".into(), display_name: "Base URL".into(), description: "The API's origin".into(), required: true, secret: false, default_value: None, choices: Vec::new() },
+                ConfigField { key: "token".into(), display_name: "API token".into(), description: "Sent as a bearer token by the host".into(), required: true, secret: true, default_value: None, choices: Vec::new() },
             ],
             base_url_field: "base_url".into(),
             extra_origin_fields: Vec::new(),

@@ -87,7 +87,7 @@ impl<C: Connector> GuestSession for SessionResource<C> {
 
     fn list_grants(&self, resource: w::ResourceId, page_token: Option<String>) -> Out<w::GrantPage> {
         let page = self.0.list_grants(&resource.into(), page_token.as_deref())?;
-        Ok(w::GrantPage { grants: convert(page.grants), next_token: page.next_token })
+        Ok(w::GrantPage { grants: convert(page.grants), entitlements: convert(page.entitlements), next_token: page.next_token })
     }
 
     fn get_resource(&self, id: w::ResourceId) -> Out<w::Resource> {
@@ -102,7 +102,7 @@ impl<C: Connector> GuestSession for SessionResource<C> {
     }
 
     fn revoke(&self, grant: w::Grant) -> Out<w::RevokeOutcome> {
-        let grant = m::Grant { id: grant.id, entitlement: grant.entitlement, principal: grant.principal.into() };
+        let grant = m::Grant { id: grant.id, entitlement: grant.entitlement, principal: grant.principal.into(), immutable: grant.immutable };
         Ok(match self.0.revoke(&grant)? {
             m::RevokeOutcome::Revoked => w::RevokeOutcome::Revoked,
             m::RevokeOutcome::AlreadyRevoked => w::RevokeOutcome::AlreadyRevoked,
@@ -255,7 +255,7 @@ impl From<m::Entitlement> for w::Entitlement {
 
 impl From<m::Grant> for w::Grant {
     fn from(g: m::Grant) -> Self {
-        Self { id: g.id, entitlement: g.entitlement, principal: g.principal.into() }
+        Self { id: g.id, entitlement: g.entitlement, principal: g.principal.into(), immutable: g.immutable }
     }
 }
 
@@ -296,6 +296,7 @@ impl From<m::Metadata> for w::ConnectorMetadata {
                     required: f.required,
                     secret: f.secret,
                     default_value: f.default_value,
+                    choices: f.choices,
                 })
                 .collect(),
             base_url_field: md.base_url_field,
@@ -312,6 +313,7 @@ impl From<m::Metadata> for w::ConnectorMetadata {
                         m::CredentialsPlacement::JsonBody => w::CredentialsPlacement::JsonBody,
                         m::CredentialsPlacement::Basic => w::CredentialsPlacement::Basic,
                     },
+                    credentials_in_field: o.credentials_in_field,
                     grant_type_in: match o.grant_type_in {
                         m::ParameterPlacement::Query => w::ParameterPlacement::Query,
                         m::ParameterPlacement::FormBody => w::ParameterPlacement::FormBody,

@@ -129,6 +129,8 @@ pub struct Grant {
     pub id: String,
     pub entitlement: String,
     pub principal: ResourceId,
+    /// Why the grant cannot be revoked through the connector, when it cannot (the source derives it).
+    pub immutable: Option<String>,
 }
 
 impl Grant {
@@ -137,7 +139,14 @@ impl Grant {
             id: format!("{entitlement}:{}:{}", principal.resource_type, principal.id),
             entitlement: entitlement.to_string(),
             principal,
+            immutable: None,
         }
+    }
+
+    /// The grant, marked as one the source derives, saying why.
+    pub fn derived(mut self, why: impl Into<String>) -> Self {
+        self.immutable = Some(why.into());
+        self
     }
 }
 
@@ -161,17 +170,22 @@ pub struct EntitlementPage {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GrantPage {
     pub grants: Vec<Grant>,
+    /// Entitlements the grants name that no listing enumerates.
+    pub entitlements: Vec<Entitlement>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConfigField {
     pub key: String,
     pub display_name: String,
     pub description: String,
     pub required: bool,
     pub secret: bool,
+    /// May name other non-secret fields as `{key}`; the host fills them in.
     pub default_value: Option<String>,
+    /// The only values accepted, when not empty.
+    pub choices: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +209,8 @@ pub struct OAuth2ClientCredentials {
     pub client_id_field: String,
     pub client_secret_field: String,
     pub credentials_in: CredentialsPlacement,
+    /// A config field choosing the placement instead (`basic`, `form-body`/`post`, `json-body`).
+    pub credentials_in_field: Option<String>,
     pub grant_type_in: ParameterPlacement,
     pub extra_params: Vec<(String, String)>,
 }

@@ -294,29 +294,26 @@ impl Run<'_> {
         };
         self.listings(pending, &declared).await?;
         // Per-resource calls only for types whose pages did not carry their entitlements and grants.
-        let checkpoint = serde_json::to_string(&Checkpoint::PerResource)?;
+        let mut calls = Vec::new();
         for resource_type in &types {
             let Some(caps) = capabilities(&resource_type.id).map(|c| c.capabilities) else { continue };
             // Whether each call left to make is for grants (else entitlements).
-            let calls: Vec<bool> = [(Capability::InlineEntitlements, false), (Capability::InlineGrants, true)]
+            let kinds: Vec<PerResource> = [(Capability::InlineEntitlements, PerResource::Entitlements), (Capability::InlineGrants, PerResource::Grants)]
                 .into_iter()
                 .filter(|(inline, _)| !caps.contains(*inline))
-                .map(|(_, grants)| grants)
+                .map(|(_, kind)| kind)
                 .collect();
-            if calls.is_empty() {
+            if kinds.is_empty() {
                 // Its pages carried everything: its ids (a million users, say) are not even read.
                 continue;
             }
             check_repeats(self.writer.flush().await?)?;
             let ids = self.store.resource_ids(self.sync_id, &resource_type.id)?;
-            for grants in calls {
-                for id in &ids {
-                    let rid = ResourceId { resource_type: resource_type.id.clone(), id: id.clone() };
-                    self.per_resource(&rid, grants, &checkpoint).await?;
-                }
+            for kind in kinds {
+                calls.extend(ids.iter().map(|id| (kind, ResourceId { resource_type: resource_type.id.clone(), id: id.clone() })));
             }
         }
-        Ok(())
+        self.per_resource(calls).await
     }
 
     /// Fetches every page of the listings from `pending` on, several at once when the component hands back
@@ -369,33 +366,37 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Pages through one resource's entitlements, or its grants, for types whose listing did not carry them.
-    async fn per_resource(&mut self, resource: &ResourceId, grants: bool, checkpoint: &str) -> Result<()> {
-        let mut token: Option<String> = None;
-        let mut seen = HashSet::new();
+    /// Pages through each resource's entitlements or grants, for types whose listing did not carry them: the
+    /// resources on all the session's instances at once, each resource's pages one after another on one
+    /// instance. The phase is redone whole on resume.
+    async fn per_resource(&mut self, resources: Vec<(PerResource, ResourceId)>) -> Result<()> {
+        let calls = self.calls;
+        let checkpoint = serde_json::to_string(&Checkpoint::PerResource)?;
+        let mut queue: VecDeque<(PerResource, ResourceId)> = resources.into();
+        let mut idle: Vec<&mut Instance> = std::iter::once(&mut *self.instance).chain(self.siblings.iter_mut()).collect();
+        let mut running = FuturesUnordered::new();
+        let mut seen: HashSet<(PerResource, ResourceId, String)> = HashSet::new();
         loop {
-            let t = token.clone();
-            let (entitlements, grant_page, next) = if grants {
-                let page = self.retrying("list-grants", async |i: &mut Instance| i.list_grants(resource, t.as_deref()).await).await?;
-                (Vec::new(), page.grants, page.next_token)
-            } else {
-                let page = self.retrying("list-entitlements", async |i: &mut Instance| i.list_entitlements(resource, t.as_deref()).await).await?;
-                (page.entitlements, Vec::new(), page.next_token)
-            };
-            tally(&mut self.stored, self.options.max_records, &resource.resource_type, 0, entitlements.len(), grant_page.len())?;
-            let label = format!("{} of {}:{}", if grants { "grants" } else { "entitlements" }, resource.resource_type, resource.id);
-            let job = PageJob { resources: Vec::new(), entitlements, grants: grant_page, checkpoint: checkpoint.to_string(), label };
-            let done = self.writer.send(job).await?;
-            check_repeats(done)?;
+            while !queue.is_empty() && !idle.is_empty() {
+                let ((kind, resource), instance) = (queue.pop_front().expect("not empty"), idle.pop().expect("not empty"));
+                running.push(fetch_for_resource(calls, instance, kind, resource, None));
+            }
+            let Some((instance, kind, resource, page)) = running.next().await else { break };
+            let what = kind.name();
+            let (entitlements, grants, next) = page.map_err(|e| anyhow!("{what} of {}:{}: {e:#}", resource.resource_type, resource.id))?;
+            tally(&mut self.stored, self.options.max_records, &resource.resource_type, 0, entitlements.len(), grants.len())?;
+            let label = format!("{what} of {}:{}", resource.resource_type, resource.id);
+            let job = PageJob { resources: Vec::new(), entitlements, grants, checkpoint: checkpoint.clone(), label };
+            check_repeats(self.writer.send(job).await?)?;
             match next {
-                Some(next) if !seen.insert(next.clone()) => {
-                    let what = if grants { "grants" } else { "entitlements" };
+                Some(next) if !seen.insert((kind, resource.clone(), next.clone())) => {
                     bail!("{what} of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id)
                 }
-                Some(next) => token = Some(next),
-                None => return Ok(()),
+                Some(next) => running.push(fetch_for_resource(calls, instance, kind, resource, Some(next))),
+                None => idle.push(instance),
             }
         }
+        Ok(())
     }
 
     /// Counts a page's records against the sync's cap before they are stored.
@@ -422,6 +423,45 @@ async fn fetch_page<'i>(calls: &Calls<'_>, instance: &'i mut Instance, position:
     let (resource_type, token) = (position.resource_type.clone(), position.token.clone());
     let page = calls.call(instance, "list-resources", async |i: &mut Instance| i.list_resources(&resource_type, None, token.as_deref()).await).await;
     (instance, position, page)
+}
+
+/// The per-resource calls the driver makes for a type whose listing does not carry everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum PerResource {
+    Entitlements,
+    Grants,
+}
+
+impl PerResource {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Entitlements => "entitlements",
+            Self::Grants => "grants",
+        }
+    }
+}
+
+/// A page of what `kind` asks of `resource`, as entitlements, grants and the next token; on one instance,
+/// which comes back with it.
+async fn fetch_for_resource<'i>(
+    calls: &Calls<'_>,
+    instance: &'i mut Instance,
+    kind: PerResource,
+    resource: ResourceId,
+    token: Option<String>,
+) -> (&'i mut Instance, PerResource, ResourceId, Result<(Vec<Entitlement>, Vec<Grant>, Option<String>)>) {
+    let t = token.as_deref();
+    let page = match kind {
+        PerResource::Grants => calls
+            .call(instance, "list-grants", async |i: &mut Instance| i.list_grants(&resource, t).await)
+            .await
+            .map(|p| (p.entitlements, p.grants, p.next_token)),
+        PerResource::Entitlements => calls
+            .call(instance, "list-entitlements", async |i: &mut Instance| i.list_entitlements(&resource, t).await)
+            .await
+            .map(|p| (p.entitlements, Vec::new(), p.next_token)),
+    };
+    (instance, kind, resource, page)
 }
 
 /// Calls into the component, from any of a session's instances: retries of what the connector says a retry may

@@ -75,6 +75,9 @@ pub struct EgressLimits {
     pub max_request_bytes: usize,
     /// Requests per sync (token requests included); `None` for no limit.
     pub max_requests: Option<u64>,
+    /// Requests per second over all of a tenant's instances (token requests included), spaced evenly; `None`
+    /// for no cap. A source's Retry-After still holds every instance back on top of it (`driver::Calls`).
+    pub max_requests_per_second: Option<f64>,
 }
 
 impl Default for EgressLimits {
@@ -86,6 +89,7 @@ impl Default for EgressLimits {
             max_response_bytes: 64 << 20,
             max_request_bytes: 1 << 20,
             max_requests: None,
+            max_requests_per_second: None,
         }
     }
 }
@@ -147,12 +151,14 @@ pub struct EgressPolicy {
     pub auth: Arc<Authenticator>,
     transport: Transport,
     stopped: Mutex<Option<String>>,
+    /// When the next request may leave, under `max_requests_per_second`.
+    next_slot: Mutex<Option<std::time::Instant>>,
 }
 
 impl EgressPolicy {
     pub fn new(tenant: &str, origins: Vec<Origin>, limits: EgressLimits, auth: Arc<Authenticator>) -> Self {
         let transport = Transport::new(&[], limits.connect_timeout);
-        Self { tenant: tenant.to_string(), origins, limits, stats: Arc::default(), auth, transport, stopped: Mutex::default() }
+        Self { tenant: tenant.to_string(), origins, limits, stats: Arc::default(), auth, transport, stopped: Mutex::default(), next_slot: Mutex::default() }
     }
 
     /// The same policy, trusting `extra_roots` besides the platform's CA certificates.
@@ -177,6 +183,21 @@ impl EgressPolicy {
         // Not a warning: the reason ends the tenant's sync, and is its one error line.
         tracing::info!(tenant = %self.tenant, "{reason}");
         self.stopped.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(reason);
+    }
+
+    /// Waits for this request's turn under the tenant's requests-per-second cap: each request takes the next
+    /// free slot, 1/rate after the one before, so instances running at once share the rate.
+    async fn pace(&self) {
+        let Some(rate) = self.limits.max_requests_per_second else { return };
+        let gap = Duration::from_secs_f64(1.0 / rate);
+        let slot = {
+            let mut next = self.next_slot.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + gap);
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
     }
 
     /// Counts a request against the budget; false (and the tenant stopped) when the budget is spent.
@@ -266,6 +287,7 @@ impl EgressPolicy {
     /// budget, timed, and sent with the given timeouts on the tenant's pooled connections. A certificate the
     /// tenant does not trust stops the tenant: no retry can cure it.
     async fn transmit(&self, request: Request<Full<Bytes>>, options: RequestOptions) -> Result<Response<WasiBody>, Error> {
+        self.pace().await;
         if !self.admit() {
             return Err(Error::ConnectionLimitReached);
         }

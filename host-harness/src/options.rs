@@ -108,6 +108,7 @@ pub struct LimitsSpec {
     pub max_records: Option<u64>,
     pub keep_syncs: Option<usize>,
     pub concurrency: Option<usize>,
+    pub max_requests_per_second: Option<f64>,
 }
 
 impl LimitsSpec {
@@ -127,6 +128,7 @@ impl LimitsSpec {
             max_records: over.max_records.or(self.max_records),
             keep_syncs: over.keep_syncs.or(self.keep_syncs),
             concurrency: over.concurrency.or(self.concurrency),
+            max_requests_per_second: over.max_requests_per_second.or(self.max_requests_per_second),
         }
     }
 
@@ -156,6 +158,12 @@ impl LimitsSpec {
                 bail!("limit `concurrency` (--concurrency) must be from 1 to {MAX_CONCURRENCY}");
             }
             options.concurrency = n;
+        }
+        if let Some(rate) = self.max_requests_per_second {
+            if !(rate.is_finite() && rate > 0.0) {
+                bail!("limit `max_requests_per_second` (--max-requests-per-second) must be a positive number");
+            }
+            options.egress.max_requests_per_second = Some(rate);
         }
         if let Some(mib) = self.memory_mib {
             options.sandbox.memory_bytes = mib << 20;

@@ -191,6 +191,33 @@ pub fn entitlement(e: &Entitlement) -> Value {
     })
 }
 
-pub fn grant_line(id: &str, entitlement: &str, principal_type: &str, principal_id: &str) -> Value {
-    json!({"kind": "grant", "id": id, "entitlement": entitlement, "principal_type": principal_type, "principal_id": principal_id})
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRow {
+    pub id: String,
+    pub entitlement: String,
+    pub principal_type: String,
+    pub principal_id: String,
+    pub immutable: Option<String>,
+}
+
+impl From<&Grant> for GrantRow {
+    fn from(g: &Grant) -> Self {
+        Self {
+            id: g.id.clone(),
+            entitlement: g.entitlement.clone(),
+            principal_type: g.principal.resource_type.clone(),
+            principal_id: g.principal.id.clone(),
+            immutable: g.immutable.clone(),
+        }
+    }
+}
+
+/// A grant's line; `immutable` appears only on a grant the source derives, so a connector that marks none
+/// exports what it always did.
+pub fn grant_line(g: &GrantRow) -> Value {
+    let mut line = json!({"kind": "grant", "id": g.id, "entitlement": g.entitlement, "principal_type": g.principal_type, "principal_id": g.principal_id});
+    if let Some(why) = &g.immutable {
+        line["immutable"] = json!(why);
+    }
+    line
 }

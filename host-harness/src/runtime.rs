@@ -15,7 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::contract::model::*;
-use crate::contract::{ConnectorError, v0_1, v0_2, v0_3};
+use crate::contract::{ConnectorError, v0_1, v0_2, v0_3, v0_4};
 use crate::egress::{EgressHooks, EgressPolicy};
 use crate::grants::Granter;
 use crate::files;
@@ -189,6 +189,7 @@ impl Runtime {
         let linked = self.linker.instantiate_pre(&component).map_err(not_world)?;
         let pre = match contract.as_str() {
             v0_3::VERSION => Pre::V0_3(v0_3::IdentityConnectorPre::new(linked).map_err(not_world)?),
+            v0_4::VERSION => Pre::V0_4(v0_4::IdentityConnectorPre::new(linked).map_err(not_world)?),
             v0_2::VERSION => Pre::V0_2(v0_2::IdentityConnectorPre::new(linked).map_err(not_world)?),
             v0_1::VERSION => Pre::V0_1(v0_1::IdentityConnectorPre::new(linked).map_err(not_world)?),
             other => bail!("{} exports identity:connector@{other}, which this host does not support (it runs {})", path.display(), SUPPORTED.join(", ")),
@@ -287,6 +288,7 @@ impl Runtime {
             Pre::V0_1(pre) => Bindings::V0_1(pre.instantiate_async(&mut store).await.map_err(failed)?),
             Pre::V0_2(pre) => Bindings::V0_2(pre.instantiate_async(&mut store).await.map_err(failed)?),
             Pre::V0_3(pre) => Bindings::V0_3(pre.instantiate_async(&mut store).await.map_err(failed)?),
+            Pre::V0_4(pre) => Bindings::V0_4(pre.instantiate_async(&mut store).await.map_err(failed)?),
         };
         Ok(Instance { store, bindings, session: None, granter: Granter::default(), call_timeout: sandbox.call_timeout, poisoned: None })
     }
@@ -325,13 +327,14 @@ fn link_outgoing_handler(linker: &mut Linker<TenantState>) -> Result<()> {
 }
 
 /// The contract versions this host runs, newest first.
-const SUPPORTED: [&str; 3] = [v0_3::VERSION, v0_2::VERSION, v0_1::VERSION];
+const SUPPORTED: [&str; 4] = [v0_4::VERSION, v0_3::VERSION, v0_2::VERSION, v0_1::VERSION];
 
 /// A linked component, by the contract version it exports.
 enum Pre {
     V0_1(v0_1::IdentityConnectorPre<TenantState>),
     V0_2(v0_2::IdentityConnectorPre<TenantState>),
     V0_3(v0_3::IdentityConnectorPre<TenantState>),
+    V0_4(v0_4::IdentityConnectorPre<TenantState>),
 }
 
 /// An instance's exports, by contract version.
@@ -339,6 +342,7 @@ enum Bindings {
     V0_1(v0_1::IdentityConnector),
     V0_2(v0_2::IdentityConnector),
     V0_3(v0_3::IdentityConnector),
+    V0_4(v0_4::IdentityConnector),
 }
 
 /// The version of `identity:connector` a component exports, read from its export's own name
@@ -461,6 +465,12 @@ macro_rules! guest_call {
             Bindings::V0_3(bindings) => {
                 #[allow(unused_imports)]
                 use crate::contract::v0_3::w as $w;
+                let $guest = bindings.identity_connector_connector();
+                tokio::time::timeout($self.call_timeout, $call).await
+            }
+            Bindings::V0_4(bindings) => {
+                #[allow(unused_imports)]
+                use crate::contract::v0_4::w as $w;
                 let $guest = bindings.identity_connector_connector();
                 tokio::time::timeout($self.call_timeout, $call).await
             }

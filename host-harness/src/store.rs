@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::contract::model::*;
 use crate::display::printable;
-use crate::records;
+use crate::records::{self, GrantRow};
 
 pub type SyncId = i64;
 
@@ -160,6 +160,9 @@ fn migrate(conn: &Connection) -> Result<()> {
             if version < 2 {
                 conn.execute_batch(SCHEMA_V2)?;
             }
+            if version < 3 {
+                conn.execute_batch(SCHEMA_V3)?;
+            }
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
         })();
         match migrated {
@@ -255,17 +258,10 @@ impl SyncCounts {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantRow {
-    pub id: String,
-    pub entitlement: String,
-    pub principal_type: String,
-    pub principal_id: String,
-}
-
 /// The schema's version, kept in SQLite's `user_version`: 0 is a new file, 1 the first schema (written before
-/// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state.
-const SCHEMA_VERSION: i64 = 2;
+/// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
+/// immutable.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS syncs (
@@ -342,6 +338,9 @@ DROP TABLE syncs;
 ALTER TABLE syncs_v2 RENAME TO syncs;
 CREATE INDEX syncs_by_tenant ON syncs (tenant, state, id);
 ";
+
+/// Version 3: a grant the source derives (and the connector cannot revoke) says why.
+const SCHEMA_V3: &str = "ALTER TABLE grants ADD COLUMN immutable TEXT;";
 
 /// How often a running sync says it is alive, and how long without a word makes it presumed dead (on another
 /// machine; on this one, a sync whose process is gone is dead at once).
@@ -541,11 +540,15 @@ impl Store {
             for e in entitlements {
                 insert.execute(params![sync, e.id, e.resource.resource_type, e.resource.id, records::entitlement(e).to_string()])?;
             }
+            // One grant reported twice (a user listed as a group's member, and again through a nested group) keeps
+            // its immutable mark if either report carries one: a derived membership stays derived.
             let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO grants (sync_id, entitlement_id, principal_type, principal_id, id) VALUES (?1, ?3, ?4, ?5, ?2)",
+                "INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id, immutable) VALUES (?1, ?3, ?4, ?5, ?2, ?6)
+                 ON CONFLICT (sync_id, entitlement_id, principal_type, principal_id)
+                 DO UPDATE SET id = excluded.id, immutable = COALESCE(excluded.immutable, grants.immutable)",
             )?;
             for g in grants {
-                insert.execute(params![sync, g.id, g.entitlement, g.principal.resource_type, g.principal.id])?;
+                insert.execute(params![sync, g.id, g.entitlement, g.principal.resource_type, g.principal.id, g.immutable])?;
             }
         }
         tx.commit()?;
@@ -745,13 +748,13 @@ impl Store {
     pub fn for_each_grant(&self, sync: SyncId, entitlement: Option<&str>, principal: Option<(&str, &str)>, mut each: impl FnMut(GrantRow) -> Result<()>) -> Result<()> {
         let (ptype, pid) = principal.unzip();
         let mut stmt = self.conn.prepare(
-            "SELECT id, entitlement_id, principal_type, principal_id FROM grants WHERE sync_id = ?1
+            "SELECT id, entitlement_id, principal_type, principal_id, immutable FROM grants WHERE sync_id = ?1
              AND (?2 IS NULL OR entitlement_id = ?2) AND (?3 IS NULL OR (principal_type = ?3 AND principal_id = ?4))
              ORDER BY entitlement_id, principal_type, principal_id",
         )?;
         let mut rows = stmt.query(params![sync, entitlement, ptype, pid])?;
         while let Some(row) = rows.next()? {
-            each(GrantRow { id: row.get(0)?, entitlement: row.get(1)?, principal_type: row.get(2)?, principal_id: row.get(3)? })?;
+            each(GrantRow { id: row.get(0)?, entitlement: row.get(1)?, principal_type: row.get(2)?, principal_id: row.get(3)?, immutable: row.get(4)? })?;
         }
         Ok(())
     }
@@ -785,7 +788,7 @@ impl Store {
             writeln!(out, "{}", row.get_ref(0)?.as_str()?)?;
         }
         self.for_each_grant(sync, None, None, |g| {
-            Ok(writeln!(out, "{}", records::grant_line(&g.id, &g.entitlement, &g.principal_type, &g.principal_id))?)
+            Ok(writeln!(out, "{}", records::grant_line(&g))?)
         })?;
         Ok(())
     }
@@ -794,15 +797,15 @@ impl Store {
     pub fn diff(&self, old: SyncId, new: SyncId, out: &mut dyn std::io::Write) -> Result<DiffCounts> {
         let mut counts = DiffCounts::default();
         // (kind, table, the key columns, the column that must be equal for the row to be unchanged). A grant is
-        // its key: it is there or not.
+        // its key, and changes only in whether the source derives it.
         let tables: [(&str, &str, &[&str], &str); 3] = [
             ("resource", "resources", &["resource_type", "id"], "data"),
             ("entitlement", "entitlements", &["id"], "data"),
-            ("grant", "grants", &["entitlement_id", "principal_type", "principal_id"], "principal_id"),
+            ("grant", "grants", &["entitlement_id", "principal_type", "principal_id"], "immutable"),
         ];
         for (kind, table, key, data) in tables {
             let same_key = key.iter().map(|c| format!("o.{c} = n.{c}")).collect::<Vec<_>>().join(" AND ");
-            let changed = format!("o.{data} <> n.{data}");
+            let changed = format!("o.{data} IS NOT n.{data}");
             let label = |a: &str| key.iter().map(|c| format!("{a}.{c}")).collect::<Vec<_>>().join(" || ':' || ");
             let (new_label, old_label) = (label("n"), label("o"));
             let sql = format!(

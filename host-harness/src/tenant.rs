@@ -11,7 +11,7 @@ use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 
 use crate::auth::{AuthPlan, Authenticator, OAuth2Plan};
-use crate::contract::model::{AuthScheme, Metadata as ConnectorMetadata, ResourceTypeCapabilities};
+use crate::contract::model::{AuthScheme, ConfigField, CredentialsPlacement, Metadata as ConnectorMetadata, OAuth2ClientCredentials, ResourceTypeCapabilities};
 use crate::options::LimitsSpec;
 use crate::egress::{EgressLimits, EgressPolicy, Origin};
 use crate::files;
@@ -204,7 +204,7 @@ impl TenantSpec {
 /// component never names the origin the client secret goes to: it is the base URL's (a template starting
 /// with `/`) or a config field's (`{field}/…`), and config values in the path are percent-encoded, so none
 /// can move it elsewhere.
-fn token_url(template: &str, base_url: &str, config: &BTreeMap<String, String>, schema: &[crate::contract::model::ConfigField]) -> Result<String> {
+fn token_url(template: &str, base_url: &str, config: &BTreeMap<String, String>, schema: &[ConfigField]) -> Result<String> {
     let (origin_value, path) = if template.starts_with('/') {
         // A path on the base URL's origin (not under the base URL's own path).
         (Origin::parse(base_url)?.to_string(), template)
@@ -226,21 +226,7 @@ fn token_url(template: &str, base_url: &str, config: &BTreeMap<String, String>, 
     if !path.starts_with('/') {
         bail!("the connector's token URL must continue with a path after its origin, got `{}`", crate::display::printable(path, 256));
     }
-    let mut expanded = String::new();
-    let mut rest = path;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}').map(|c| open + c).ok_or_else(|| anyhow::anyhow!("the connector's token URL has an unclosed `{{`"))?;
-        let key = &rest[open + 1..close];
-        match schema.iter().find(|f| f.key == key) {
-            Some(f) if !f.secret => {}
-            _ => bail!("the connector's token URL uses `{{{key}}}`, which is not one of its non-secret config fields"),
-        }
-        let value = config.get(key).ok_or_else(|| anyhow::anyhow!("the connector's token URL needs config `{key}`: pass it with --config {key}=…"))?;
-        expanded.push_str(&rest[..open]);
-        expanded.push_str(&connector_sdk::http::percent_encode(value));
-        rest = &rest[close + 1..];
-    }
-    expanded.push_str(rest);
+    let expanded = fill_placeholders(path, "the connector's token URL", config, schema)?;
     let origin = Origin::parse(&origin_value)?;
     let url = format!("{}{expanded}", origin_value.trim_end_matches('/'));
     // Whatever the values, the endpoint stays on the origin the template names.
@@ -249,6 +235,40 @@ fn token_url(template: &str, base_url: &str, config: &BTreeMap<String, String>, 
         bail!("the token URL `{url}` left the origin {origin}");
     }
     Ok(url)
+}
+
+/// `text` with each `{key}` replaced by that non-secret config value, percent-encoded (so a value stays one
+/// path segment or one label: it cannot add a path, a port or a host). `what` names the text in errors.
+fn fill_placeholders(text: &str, what: &str, config: &BTreeMap<String, String>, schema: &[ConfigField]) -> Result<String> {
+    let mut filled = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').map(|c| open + c).ok_or_else(|| anyhow::anyhow!("{what} has an unclosed `{{`"))?;
+        let key = &rest[open + 1..close];
+        match schema.iter().find(|f| f.key == key) {
+            Some(f) if !f.secret => {}
+            _ => bail!("{what} uses `{{{key}}}`, which is not one of its non-secret config fields"),
+        }
+        let value = config.get(key).ok_or_else(|| anyhow::anyhow!("{what} needs config `{key}`: pass it with --config {key}=…"))?;
+        filled.push_str(&rest[..open]);
+        filled.push_str(&connector_sdk::http::percent_encode(value));
+        rest = &rest[close + 1..];
+    }
+    filled.push_str(rest);
+    Ok(filled)
+}
+
+/// Where the client credentials go: the connector's fixed choice, or the tenant's, from the field the connector
+/// names for it.
+fn credentials_placement(o: &OAuth2ClientCredentials, config: &BTreeMap<String, String>) -> Result<CredentialsPlacement> {
+    let Some(field) = &o.credentials_in_field else { return Ok(o.credentials_in) };
+    Ok(match config.get(field).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None => o.credentials_in,
+        Some("basic") => CredentialsPlacement::Basic,
+        Some("post" | "form-body") => CredentialsPlacement::FormBody,
+        Some("json-body") => CredentialsPlacement::JsonBody,
+        Some(other) => bail!("config `{field}`: `{}` is not a way to send client credentials (basic, post, form-body or json-body)", crate::display::printable(other, 64)),
+    })
 }
 
 /// A tenant's name is printed in every line about it: it may not carry control characters.
@@ -313,7 +333,21 @@ impl ResolvedTenant {
                 Some(_) => {}
             }
         }
+        for field in schema.iter().filter(|f| !f.choices.is_empty()) {
+            if let Some(value) = spec.config.get(&field.key)
+                && !field.choices.contains(value)
+            {
+                bail!("config `{}`: `{}` is not one of {}", field.key, crate::display::printable(value, 64), field.choices.join(", "));
+            }
+        }
         let mut config = spec.config.clone();
+        // Defaults may name other fields (`https://api.example.{region}`): filled from the operator's values and
+        // plain defaults, so a default is resolved once, from values the operator set or can see in `inspect`.
+        let plain: BTreeMap<String, String> = schema
+            .iter()
+            .filter(|f| !f.secret)
+            .filter_map(|f| spec.config.get(&f.key).or(f.default_value.as_ref().filter(|d| !d.contains('{'))).map(|v| (f.key.clone(), v.clone())))
+            .collect();
         for field in schema {
             let present = if field.secret { spec.secrets.contains_key(&field.key) } else { config.contains_key(&field.key) };
             if present {
@@ -321,7 +355,8 @@ impl ResolvedTenant {
             }
             match (&field.default_value, field.required) {
                 (Some(default), _) if !field.secret => {
-                    config.insert(field.key.clone(), default.clone());
+                    let value = fill_placeholders(default, &format!("the default of `{}`", field.key), &plain, schema)?;
+                    config.insert(field.key.clone(), value);
                 }
                 (_, true) if field.secret => bail!(
                     "missing secret `{}` ({}): pass it with --secret {}=… or --secret-env {}=VAR",
@@ -364,7 +399,7 @@ impl ResolvedTenant {
                     token_url,
                     client_id,
                     client_secret: secret(&o.client_secret_field)?,
-                    credentials_in: o.credentials_in,
+                    credentials_in: credentials_placement(o, &config)?,
                     grant_type_in: o.grant_type_in,
                     extra_params: o.extra_params.clone(),
                 })
@@ -463,8 +498,7 @@ mod tests {
 
     #[test]
     fn the_token_url_stays_on_an_origin_from_the_config() {
-        use crate::contract::model::ConfigField;
-        let field = |key: &str, secret: bool| ConfigField { key: key.into(), display_name: key.into(), description: String::new(), required: false, secret, default_value: None };
+        let field = |key: &str, secret: bool| ConfigField { key: key.into(), display_name: key.into(), secret, ..Default::default() };
         let schema = [field("base_url", false), field("auth_base", false), field("environment_id", false), field("client_secret", true)];
         let config = BTreeMap::from([
             ("base_url".to_string(), "https://api.example.test/v1".to_string()),

@@ -150,7 +150,7 @@ fn inspect_names_the_contract_the_auth_the_origin_and_every_field() {
 }
 
 #[test]
-fn components_built_against_contracts_0_1_and_0_2_still_sync_exactly_beside_a_current_one() {
+fn components_built_against_every_earlier_contract_still_sync_exactly_beside_a_current_one() {
     let fixture = |version: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/pingboard-connector-contract-{version}.wasm")).display().to_string();
     let company = Company::generate(CompanySpec::sized(700));
     let double = PingboardDouble::start(company.clone()).unwrap();
@@ -165,15 +165,16 @@ fn components_built_against_contracts_0_1_and_0_2_still_sync_exactly_beside_a_cu
         )
     };
     let file = scratch.path("tenants.toml");
-    std::fs::write(&file, [tenant("v0_1", &fixture("0.1.0")), tenant("v0_2", &fixture("0.2.0")), tenant("new", &component())].concat()).unwrap();
-    let out = harness(&["--cache-dir", &scratch.cache(), "sync", "--tenants", file.to_str().unwrap(), "--parallel", "3", "--store", &scratch.store()]).ok();
-    for name in ["v0_1", "v0_2", "new"] {
+    let tenants = [tenant("v0_1", &fixture("0.1.0")), tenant("v0_2", &fixture("0.2.0")), tenant("v0_3", &fixture("0.3.0")), tenant("new", &component())];
+    std::fs::write(&file, tenants.concat()).unwrap();
+    let out = harness(&["--cache-dir", &scratch.cache(), "sync", "--tenants", file.to_str().unwrap(), "--parallel", "4", "--store", &scratch.store()]).ok();
+    for name in ["v0_1", "v0_2", "v0_3", "new"] {
         let line = out.lines().find(|l| l.starts_with(&format!("synced tenant `{name}`"))).unwrap_or_else(|| panic!("{out}"));
         assert!(line.contains("; 5 requests (1 token)"), "a token, 3 user pages, 1 groups page: {line}");
         assert_export_matches(&export(&scratch, name), &company);
     }
     let inspect = |path: &str| harness(&["--cache-dir", &scratch.cache(), "inspect", "--component", path]).ok();
-    for (path, version) in [(fixture("0.1.0"), "0.1.0"), (fixture("0.2.0"), "0.2.0"), (component(), "0.3.0")] {
+    for (path, version) in [(fixture("0.1.0"), "0.1.0"), (fixture("0.2.0"), "0.2.0"), (fixture("0.3.0"), "0.3.0"), (component(), "0.4.0")] {
         assert!(inspect(&path).lines().nth(1).unwrap().ends_with(&format!("contract identity:connector@{version})")), "{path}");
     }
 }

@@ -23,6 +23,7 @@ pub fn schema() -> Vec<ConfigField> {
             required: true,
             secret: false,
             default_value: None,
+            choices: Vec::new(),
         },
         ConfigField {
             key: TOKEN.into(),
@@ -31,6 +32,7 @@ pub fn schema() -> Vec<ConfigField> {
             required: true,
             secret: true,
             default_value: None,
+            choices: Vec::new(),
         },
         ConfigField {
             key: PAGE_SIZE.into(),
@@ -39,6 +41,7 @@ pub fn schema() -> Vec<ConfigField> {
             required: false,
             secret: false,
             default_value: Some(DEFAULT_PAGE_SIZE.to_string()),
+            choices: Vec::new(),
         },
         ConfigField {
             key: USER_ATTRIBUTES.into(),
@@ -49,6 +52,7 @@ pub fn schema() -> Vec<ConfigField> {
             required: false,
             secret: false,
             default_value: None,
+            choices: Vec::new(),
         },
     ]
 }

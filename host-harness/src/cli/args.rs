@@ -90,6 +90,10 @@ pub struct LimitArgs {
     /// Instances of the component one sync runs at once, for pages it hands back as independent.
     #[arg(long, default_value_t = crate::options::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
+    /// Most requests per second to the source, over all instances (token requests included); uncapped when
+    /// not given. A 429's Retry-After is honoured on top of it.
+    #[arg(long)]
+    max_requests_per_second: Option<f64>,
 }
 
 #[derive(Args)]
@@ -120,6 +124,7 @@ impl LimitArgs {
             max_records: Some(self.max_records),
             keep_syncs: Some(self.keep_syncs),
             concurrency: Some(self.concurrency),
+            max_requests_per_second: self.max_requests_per_second,
         }
     }
 

@@ -46,6 +46,7 @@ fn auth_json(auth: &AuthScheme) -> serde_json::Value {
             "client_id_field": o.client_id_field,
             "client_secret_field": o.client_secret_field,
             "credentials_in": match o.credentials_in { CredentialsPlacement::FormBody => "form-body", CredentialsPlacement::JsonBody => "json-body", CredentialsPlacement::Basic => "basic" },
+            "credentials_in_field": o.credentials_in_field,
             "grant_type_in": match o.grant_type_in { ParameterPlacement::Query => "query", ParameterPlacement::FormBody => "form-body" },
             "extra_params": o.extra_params,
         }),
@@ -63,7 +64,7 @@ fn metadata_json(m: &ConnectorMetadata, loaded: &LoadedComponent) -> serde_json:
         "auth": auth_json(&m.auth),
         "config_schema": m.config_schema.iter().map(|f| serde_json::json!({
             "key": f.key, "display_name": f.display_name, "description": f.description,
-            "required": f.required, "secret": f.secret, "default": f.default_value,
+            "required": f.required, "secret": f.secret, "default": f.default_value, "choices": f.choices,
         })).collect::<Vec<_>>(),
         "capabilities": m.capabilities.iter().map(|c| serde_json::json!({
             "resource_type": c.resource_type, "capabilities": c.capabilities.names(), "listed_with": c.listed_with,
@@ -89,7 +90,8 @@ fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedCom
             .collect::<Vec<_>>()
             .join(", ");
         let default = f.default_value.as_ref().map(|d| format!(" [default: {}]", p(d))).unwrap_or_default();
-        writeln!(out, "  {:<16} {:<18} {}{default}", p(&f.key), flags, p(&f.description))?;
+        let choices = if f.choices.is_empty() { String::new() } else { format!(" [one of: {}]", p(&f.choices.join(", "))) };
+        writeln!(out, "  {:<16} {:<18} {}{default}{choices}", p(&f.key), flags, p(&f.description))?;
     }
     writeln!(out, "capabilities:")?;
     for c in &m.capabilities {

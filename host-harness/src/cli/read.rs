@@ -55,7 +55,7 @@ impl GrantsCommand {
             None => None,
         };
         store.for_each_grant(sync, self.entitlement.as_deref(), principal, |g| {
-            Ok(writeln!(cx.out, "{}", crate::records::grant_line(&g.id, &g.entitlement, &g.principal_type, &g.principal_id))?)
+            Ok(writeln!(cx.out, "{}", crate::records::grant_line(&g))?)
         })?;
         store.check_unchanged()
     }

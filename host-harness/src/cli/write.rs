@@ -37,7 +37,7 @@ impl GrantCommand {
             GrantOutcome::Granted(g) => ("granted", g),
             GrantOutcome::AlreadyExists(g) => ("already_exists", g),
         };
-        let line = crate::records::grant_line(&grant.id, &grant.entitlement, &grant.principal.resource_type, &grant.principal.id);
+        let line = crate::records::grant_line(&(&grant).into());
         writeln!(cx.out, "{}", serde_json::json!({"outcome": word, "grant": line}))?;
         Ok(())
     }
@@ -62,7 +62,7 @@ impl RevokeCommand {
             bail!("--grant takes ENTITLEMENT:PRINCIPAL_TYPE:PRINCIPAL_ID, got `{grant}`");
         };
         let principal = ResourceId { resource_type: principal_type.into(), id: principal_id.into() };
-        let target = Grant { id: grant.clone(), entitlement: entitlement.into(), principal };
+        let target = Grant { id: grant.clone(), entitlement: entitlement.into(), principal, immutable: None };
         let word = match session.call(async |i| i.revoke(&target).await).await? {
             RevokeOutcome::Revoked => "revoked",
             RevokeOutcome::AlreadyRevoked => "already_revoked",

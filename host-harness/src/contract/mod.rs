@@ -7,6 +7,7 @@ mod shared;
 pub mod v0_1;
 pub mod v0_2;
 pub mod v0_3;
+pub mod v0_4;
 
 pub use connector_sdk::ConnectorError;
 pub use connector_sdk::model;

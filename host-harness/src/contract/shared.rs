@@ -5,13 +5,20 @@
 
 /// `From` impls between the version module's `w` types and the SDK model.
 ///
-/// Versions differ in three places, given as expressions over the version's `oauth2-client-credentials`
-/// record (`$o`), `connector-metadata` record (`$md`) and `resource-page` record (`$p`).
+/// Versions differ in the places given as expressions over the version's records: `oauth2-client-credentials`
+/// (`$o`, `$o2`), `connector-metadata` (`$md`), `resource-page` (`$p`), `grant` (`$g`, and `$mg` for the
+/// model's grant going to the guest), `grant-page` (`$gp`) and `config-field` (`$f`). A field a version lacks
+/// is given as what it means there (no choices, no immutable mark, ...).
 macro_rules! shared_conversions {
     (
         token_url: |$o:ident| $token_url:expr,
         extra_origin_fields: |$md:ident| $extra_origin_fields:expr,
-        independent_tokens: |$p:ident| $independent_tokens:expr
+        independent_tokens: |$p:ident| $independent_tokens:expr,
+        credentials_in_field: |$o2:ident| $credentials_in_field:expr,
+        choices: |$f:ident| $choices:expr,
+        grant_immutable: |$g:ident| $grant_immutable:expr,
+        grant_to_guest: |$mg:ident| $grant_to_guest:expr,
+        grant_page_entitlements: |$gp:ident| $grant_page_entitlements:expr
     ) => {
         fn convert<A: Into<B>, B>(items: Vec<A>) -> Vec<B> {
             items.into_iter().map(Into::into).collect()
@@ -48,8 +55,8 @@ macro_rules! shared_conversions {
         }
 
         impl From<&m::Grant> for w::Grant {
-            fn from(g: &m::Grant) -> Self {
-                Self { id: g.id.clone(), entitlement: g.entitlement.clone(), principal: (&g.principal).into() }
+            fn from($mg: &m::Grant) -> Self {
+                $grant_to_guest
             }
         }
 
@@ -140,8 +147,9 @@ macro_rules! shared_conversions {
         }
 
         impl From<w::Grant> for m::Grant {
-            fn from(g: w::Grant) -> Self {
-                Self { id: g.id, entitlement: g.entitlement, principal: g.principal.into() }
+            #[allow(unused_variables)]
+            fn from($g: w::Grant) -> Self {
+                Self { immutable: $grant_immutable, id: $g.id, entitlement: $g.entitlement, principal: $g.principal.into() }
             }
         }
 
@@ -165,8 +173,9 @@ macro_rules! shared_conversions {
         }
 
         impl From<w::GrantPage> for m::GrantPage {
-            fn from(p: w::GrantPage) -> Self {
-                Self { grants: convert(p.grants), next_token: p.next_token }
+            #[allow(unused_variables)]
+            fn from($gp: w::GrantPage) -> Self {
+                Self { entitlements: $grant_page_entitlements, grants: convert($gp.grants), next_token: $gp.next_token }
             }
         }
 
@@ -226,8 +235,17 @@ macro_rules! shared_conversions {
             m::Capabilities::of(&has)
         }
 
-        fn config_field(f: w::ConfigField) -> m::ConfigField {
-            m::ConfigField { key: f.key, display_name: f.display_name, description: f.description, required: f.required, secret: f.secret, default_value: f.default_value }
+        #[allow(unused_variables)]
+        fn config_field($f: w::ConfigField) -> m::ConfigField {
+            m::ConfigField {
+                choices: $choices,
+                key: $f.key,
+                display_name: $f.display_name,
+                description: $f.description,
+                required: $f.required,
+                secret: $f.secret,
+                default_value: $f.default_value,
+            }
         }
 
         fn placements(credentials_in: w::CredentialsPlacement, grant_type_in: w::ParameterPlacement) -> (m::CredentialsPlacement, m::ParameterPlacement) {
@@ -250,7 +268,13 @@ macro_rules! shared_conversions {
                     w::AuthScheme::Bearer(field) => m::AuthScheme::Bearer(field),
                     w::AuthScheme::Oauth2ClientCredentials($o) => {
                         let (credentials_in, grant_type_in) = placements($o.credentials_in, $o.grant_type_in);
+                        let credentials_in_field = {
+                            #[allow(unused_variables)]
+                            let $o2 = &$o;
+                            $credentials_in_field
+                        };
                         m::AuthScheme::OAuth2ClientCredentials(m::OAuth2ClientCredentials {
+                            credentials_in_field,
                             token_url: $token_url,
                             client_id_field: $o.client_id_field,
                             client_secret_field: $o.client_secret_field,

@@ -1,4 +1,4 @@
-//! `identity:connector@0.3.0` at the host's edge (the newest, `wit/connector.wit`): its bindings, and their
+//! `identity:connector@0.3.0` at the host's edge (frozen in `wit/v0.3.0/`): its bindings, and their
 //! conversion to the model. It differs from 0.2 in one place: a resource page may hand back the tokens of
 //! further pages that can be fetched independently.
 
@@ -6,7 +6,7 @@ use connector_sdk::ConnectorError;
 use connector_sdk::model as m;
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/v0.3.0",
     world: "identity-connector",
     imports: { default: async },
     exports: { default: async },
@@ -17,4 +17,13 @@ pub use identity::connector::types as w;
 /// The version as it appears in the component's export name.
 pub const VERSION: &str = "0.3.0";
 
-super::shared::shared_conversions!(token_url: |o| o.token_url, extra_origin_fields: |md| md.extra_origin_fields, independent_tokens: |p| p.independent_tokens);
+super::shared::shared_conversions!(
+    token_url: |o| o.token_url,
+    extra_origin_fields: |md| md.extra_origin_fields,
+    independent_tokens: |p| p.independent_tokens,
+    credentials_in_field: |o| None,
+    choices: |f| Vec::new(),
+    grant_immutable: |g| None,
+    grant_to_guest: |g| w::Grant { id: g.id.clone(), entitlement: g.entitlement.clone(), principal: (&g.principal).into() },
+    grant_page_entitlements: |p| Vec::new()
+);

@@ -29,6 +29,7 @@ fn field(key: &str, required: bool, secret: bool, default_value: Option<&str>) -
         required,
         secret,
         default_value: default_value.map(Into::into),
+        choices: Vec::new(),
     }
 }
 
@@ -57,6 +58,7 @@ impl Guest for Hostile {
                 client_id_field: "client_id".into(),
                 client_secret_field: "client_secret".into(),
                 credentials_in: w::CredentialsPlacement::FormBody,
+                credentials_in_field: None,
                 grant_type_in: w::ParameterPlacement::FormBody,
                 extra_params: Vec::new(),
             }),
@@ -257,11 +259,11 @@ impl GuestSession for Attack {
     /// Each account administers itself, on a second page, so the host's per-resource paging is exercised.
     fn list_grants(&self, resource: w::ResourceId, page_token: Option<String>) -> Out<w::GrantPage> {
         if page_token.is_none() {
-            return Ok(w::GrantPage { grants: vec![], next_token: Some("2".into()) });
+            return Ok(w::GrantPage { grants: vec![], entitlements: vec![], next_token: Some("2".into()) });
         }
         let entitlement = format!("account:{}:admin", resource.id);
-        let grant = w::Grant { id: format!("{entitlement}:account:{}", resource.id), entitlement, principal: resource };
-        Ok(w::GrantPage { grants: vec![grant], next_token: None })
+        let grant = w::Grant { id: format!("{entitlement}:account:{}", resource.id), entitlement, principal: resource, immutable: None };
+        Ok(w::GrantPage { grants: vec![grant], entitlements: vec![], next_token: None })
     }
 
     fn get_resource(&self, _id: w::ResourceId) -> Out<w::Resource> {
