@@ -246,11 +246,15 @@ impl Authenticator {
                 None => Ok(self.refuse(StatusCode::BAD_GATEWAY, None, format!("the token endpoint {endpoint} answered without an access_token"))),
             };
         }
-        let reason = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default();
+        // RFC 6749 §5.2: `error`, and what the server says of it (`error_description`), which names the cause
+        // (an unsupported client authentication method, an unknown environment): shortened, escaped, redacted.
+        let answer = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        let text = |key: &str| answer.as_ref().and_then(|v| v.get(key)).and_then(|e| e.as_str()).map(|t| self.redactor.redact(&crate::display::printable(t, 200)));
+        let reason = match (text("error"), text("error_description")) {
+            (Some(error), Some(description)) => format!(": {error}: {description}"),
+            (Some(error), None) => format!(": {error}"),
+            _ => String::new(),
+        };
         Ok(match status.as_u16() {
             400 | 401 | 403 => self.refuse(
                 StatusCode::UNAUTHORIZED,

@@ -1,4 +1,4 @@
-//! Builds the connectors (Pingboard, SCIM), the hostile test component and the SDK's example connector for
+//! Builds the connectors (Pingboard, SCIM, PingOne), the hostile test component and the SDK's example connector for
 //! wasm32-wasip2 (release) so tests, benchmarks and the demo run real components. A separate target directory
 //! keeps the nested cargo off the outer build's lock.
 
@@ -19,7 +19,7 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--lib", "-p", "pingboard-connector", "-p", "scim-connector", "-p", "hostile-component"])
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--lib", "-p", "pingboard-connector", "-p", "scim-connector", "-p", "pingone-connector", "-p", "hostile-component"])
         .args(["-p", "connector-sdk", "--example", "directory", "--manifest-path"])
         .arg(root.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir);
@@ -49,7 +49,7 @@ fn main() {
     assert!(variant.status().expect("running cargo for the token-elsewhere variant").success(), "building the token-elsewhere hostile component failed");
     let variant_artifact = variant_dir.join("wasm32-wasip2/release/hostile_component.wasm");
     println!("cargo::rustc-env=HOSTILE_TOKEN_ELSEWHERE_COMPONENT={}", variant_artifact.display());
-    let built = [("pingboard_connector", "PINGBOARD_COMPONENT"), ("scim_connector", "SCIM_COMPONENT"), ("hostile_component", "HOSTILE_COMPONENT"), ("examples/directory", "DIRECTORY_COMPONENT")];
+    let built = [("pingboard_connector", "PINGBOARD_COMPONENT"), ("scim_connector", "SCIM_COMPONENT"), ("pingone_connector", "PINGONE_COMPONENT"), ("hostile_component", "HOSTILE_COMPONENT"), ("examples/directory", "DIRECTORY_COMPONENT")];
     for (name, variable) in built {
         let artifact = target_dir.join(format!("wasm32-wasip2/release/{name}.wasm"));
         assert!(Path::new(&artifact).is_file(), "the component build produced no {}", artifact.display());

@@ -8,6 +8,7 @@ mod bad_input;
 mod faults;
 mod provisioning;
 mod sandbox;
+mod pingone;
 mod scim;
 mod sdk_example;
 mod sync;

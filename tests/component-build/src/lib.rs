@@ -26,3 +26,8 @@ pub fn directory_component() -> PathBuf {
 pub fn hostile_token_elsewhere_component() -> PathBuf {
     PathBuf::from(env!("HOSTILE_TOKEN_ELSEWHERE_COMPONENT"))
 }
+
+/// The PingOne connector component (`connectors/pingone`).
+pub fn pingone_component() -> PathBuf {
+    PathBuf::from(env!("PINGONE_COMPONENT"))
+}

@@ -1,0 +1,90 @@
+//! PingOne objects → connector resources, one module per resource type. The resource types, their
+//! capabilities and the entitlement ids are defined here and nowhere else.
+
+pub mod group;
+pub mod population;
+pub mod role;
+pub mod user;
+
+use serde_json::Value;
+
+use connector_sdk::model::{Capabilities, Entitlement, Purpose, ResourceId, ResourceType, ResourceTypeCapabilities, TraitKind};
+
+pub const USER: &str = "user";
+pub const GROUP: &str = "group";
+pub const POPULATION: &str = "population";
+pub const ROLE: &str = "role";
+/// The entitlement groups and populations offer.
+pub const MEMBER: &str = "member";
+
+pub fn resource_types() -> Vec<ResourceType> {
+    let kind = |id: &str, name: &str, traits: TraitKind, description: &str| ResourceType {
+        id: id.into(),
+        display_name: name.into(),
+        traits: vec![traits],
+        description: Some(description.into()),
+    };
+    vec![
+        kind(USER, "User", TraitKind::User, "A PingOne user"),
+        kind(GROUP, "Group", TraitKind::Group, "A PingOne group: static, dynamic (userFilter) or nested"),
+        kind(POPULATION, "Population", TraitKind::Group, "A PingOne population: every user is in exactly one"),
+        kind(ROLE, "Role", TraitKind::Role, "A PingOne administrator role, built-in or custom, assigned at a scope"),
+    ]
+}
+
+pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
+    // Users hold no entitlements; the grants they hold as principals (role assignments) can only be read one
+    // user at a time, so they are not inline: the host asks each user.
+    let user = Capabilities { list: true, get: true, inline_entitlements: true, create: true, update: true, delete: true, ..Default::default() };
+    // The group listing hands back each group's member walk as independent pages.
+    let group = Capabilities { list: true, inline_entitlements: true, inline_grants: true, grant: true, revoke: true, ..Default::default() };
+    // Population grants come with every user; roles are listed after the populations (their scopes).
+    let population = Capabilities { list: true, inline_entitlements: true, inline_grants: true, ..Default::default() };
+    let role = Capabilities { list: true, inline_entitlements: true, inline_grants: true, grant: true, revoke: true, ..Default::default() };
+    vec![
+        ResourceTypeCapabilities { resource_type: USER.into(), capabilities: user, listed_with: None },
+        ResourceTypeCapabilities { resource_type: GROUP.into(), capabilities: group, listed_with: None },
+        ResourceTypeCapabilities { resource_type: POPULATION.into(), capabilities: population, listed_with: None },
+        ResourceTypeCapabilities { resource_type: ROLE.into(), capabilities: role, listed_with: Some(POPULATION.into()) },
+    ]
+}
+
+/// `group:<id>:member`, `population:<id>:member`.
+pub fn member_entitlement_id(resource_type: &str, id: &str) -> String {
+    format!("{resource_type}:{id}:{MEMBER}")
+}
+
+/// The `member` entitlement of a group or population.
+pub fn member_entitlement(resource_type: &str, id: &str, name: &str, grantable_to: &[&str]) -> Entitlement {
+    Entitlement {
+        id: member_entitlement_id(resource_type, id),
+        resource: ResourceId::new(resource_type, id),
+        display_name: format!("Member of {name}"),
+        description: None,
+        slug: MEMBER.into(),
+        purpose: Purpose::Assignment,
+        grantable_to: grantable_to.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+/// A non-empty string field.
+pub(crate) fn text(record: &Value, key: &str) -> Option<String> {
+    match record.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    }
+}
+
+/// The record's `id`, or a bad-response error naming what lacked one.
+pub(crate) fn id_of(record: &Value, what: &str, context: &str) -> connector_sdk::Result<String> {
+    text(record, "id").ok_or_else(|| connector_sdk::ConnectorError::bad_response(context, format!("a {what} without an id")))
+}
+
+/// `record` without `keys` and the HAL noise, as the profile's JSON object.
+pub(crate) fn profile_without(record: &Value, keys: &[&str]) -> String {
+    let mut rest = record.as_object().cloned().unwrap_or_default();
+    for key in keys.iter().chain(&["_links", "_embedded", "environment"]) {
+        rest.remove(*key);
+    }
+    Value::Object(rest).to_string()
+}

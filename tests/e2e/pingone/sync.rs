@@ -1,0 +1,115 @@
+//! A whole environment synced exactly, and the request floor at two sizes.
+
+use std::collections::BTreeSet;
+
+use pingone_double::{Behaviour, Environment, EnvironmentSpec, Faults, Membership, PingOneDouble};
+use serde_json::Value;
+
+use super::*;
+
+fn by_id<'a>(lines: &'a [Value], resource_type: &str) -> BTreeMap<String, &'a Value> {
+    of_kind(lines, "resource").into_iter().filter(|r| r["resource_type"] == resource_type).map(|r| (r["id"].as_str().unwrap().to_string(), r)).collect()
+}
+
+#[test]
+fn a_5000_user_environment_syncs_exactly_with_every_membership_and_role_grant() {
+    let env = Environment::generate(EnvironmentSpec::sized(5000, 100));
+    let double = PingOneDouble::start(env.clone()).unwrap();
+    let scratch = Scratch::new();
+    let out = pingone_sync(&scratch, &double, &["--concurrency", "8"]).ok();
+    assert!(out.contains("synced tenant `default`"), "{out}");
+    let lines = export(&scratch, "default");
+
+    let users = by_id(&lines, "user");
+    assert_eq!(users.len(), 5000);
+    for u in &env.users {
+        let line = users[&u.id];
+        let trait_ = &line["user"];
+        assert_eq!(line["display_name"], format!("{} {}", u.given, u.family));
+        assert_eq!(trait_["login"], u.username.as_str());
+        assert_eq!(trait_["emails"], serde_json::json!([{"address": u.email, "primary": true}]));
+        assert_eq!((trait_["name"]["given_name"].as_str(), trait_["name"]["family_name"].as_str()), (Some(u.given.as_str()), Some(u.family.as_str())));
+        assert_eq!(trait_["title"].as_str(), u.title.as_deref());
+        let phones: Vec<&str> = [&u.mobile_phone, &u.primary_phone].into_iter().flatten().map(String::as_str).collect();
+        assert_eq!(trait_["phone_numbers"], serde_json::json!(phones));
+        assert_eq!(trait_["employee_ids"], serde_json::json!(u.external_id.iter().collect::<Vec<_>>()));
+        assert_eq!(line["status"], if u.enabled { "enabled" } else { "disabled" }, "{}", u.username);
+        assert_eq!(line["status_detail"].as_str(), u.locked.then_some("account locked"), "{}", u.username);
+        assert_eq!(line["profile"]["costCenter"].as_str(), u.cost_center.as_deref(), "a custom attribute lands in the profile");
+        assert_eq!(line["profile"]["population"]["id"], u.population_id.as_str());
+        assert_eq!(line["created_at"], u.created_at.as_str());
+    }
+    let groups = by_id(&lines, "group");
+    assert_eq!(groups.len(), 100);
+    for g in &env.groups {
+        let line = groups[&g.id];
+        let kind = if g.user_filter.is_some() { "dynamic" } else if g.population_id.is_some() { "population" } else { "group" };
+        assert_eq!((line["display_name"].as_str(), line["group"]["source_kind"].as_str()), (Some(g.name.as_str()), Some(kind)));
+        assert_eq!(line["group"]["member_count"].as_u64(), Some(env.members(&g.id).len() as u64));
+        assert_eq!(line["profile"]["userFilter"].as_str(), g.user_filter.as_deref());
+    }
+    let populations = by_id(&lines, "population");
+    assert_eq!(populations.keys().cloned().collect::<Vec<_>>(), env.populations.iter().map(|p| p.id.clone()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>());
+    let roles = by_id(&lines, "role");
+    assert_eq!(roles.len(), env.roles.len(), "built-in and custom roles");
+    for r in &env.roles {
+        assert_eq!((roles[&r.id]["display_name"].as_str(), roles[&r.id]["profile"]["type"].as_str()), (Some(r.name.as_str()), Some(r.kind)));
+    }
+
+    // Entitlements: a member entitlement per group and population, a role entitlement per role and scope it
+    // allows here, and the organization scope an assignment revealed.
+    let mut expected: BTreeSet<String> = env.groups.iter().map(|g| format!("group:{}:member", g.id)).collect();
+    expected.extend(env.populations.iter().map(|p| format!("population:{}:member", p.id)));
+    for r in &env.roles {
+        if r.applicable_to.contains(&"ENVIRONMENT") {
+            expected.insert(format!("role:{}:environment:{}", r.id, env.id));
+        }
+        if r.applicable_to.contains(&"POPULATION") {
+            expected.extend(env.populations.iter().map(|p| format!("role:{}:population:{}", r.id, p.id)));
+        }
+    }
+    let organization_admin = env.assignments.iter().find(|a| a.scope_type == "ORGANIZATION").expect("one organization assignment");
+    expected.insert(format!("role:{}:organization:{}", organization_admin.role_id, organization_admin.scope_id));
+    let exported: BTreeSet<String> = of_kind(&lines, "entitlement").iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(exported, expected);
+
+    // Every grant, with exactly the immutable ones marked, and the kinds the environment must exercise.
+    let grants = exported_grants(&lines);
+    assert_eq!(grants, expected_grants(&env, true));
+    let kinds = |want: fn(&Membership) -> bool| env.groups.iter().map(|g| env.members(&g.id).values().filter(|m| want(m)).count()).sum::<usize>();
+    assert!(kinds(|m| matches!(m, Membership::Dynamic)) > 100 && kinds(|m| matches!(m, Membership::Nested { .. })) > 100, "dynamic and nested members");
+    assert!(env.assignments.iter().any(|a| a.scope_type == "POPULATION") && env.assignments.iter().any(|a| a.scope_type == "ENVIRONMENT"));
+    let inherited: usize = env.users.iter().map(|u| env.user_assignments(&u.id).iter().filter(|a| a["group"]["id"].is_string()).count()).sum();
+    assert!(inherited > 50, "users inherit roles through groups ({inherited}), and none of those is exported as the user's");
+}
+
+/// The requests a full sync needs at least (`../shared/reference/pingone-api.md` §6): a token, the user pages,
+/// the populations, the roles (the environment's and the built-in list), the groups, a member walk per group
+/// (at least one page each), a nesting read per group when nesting exists, and with role grants one read per
+/// user and per group.
+fn floor(env: &Environment, role_grants: bool, nesting: bool) -> u64 {
+    let pages = |n: usize| n.div_ceil(200).max(1) as u64;
+    let members: u64 = env.groups.iter().map(|g| pages(env.members(&g.id).len())).sum();
+    let groups = env.groups.len() as u64;
+    let per_principal = if role_grants { env.users.len() as u64 + groups } else { 0 };
+    pages(env.users.len()) + 1 + 2 + 1 + members + if nesting { groups } else { 0 } + per_principal
+}
+
+#[test]
+fn a_full_sync_costs_exactly_the_request_floor_at_two_sizes() {
+    let exact = Behaviour { short_pages: false, ..Default::default() };
+    for (users, groups, nested) in [(1000, 30, false), (2400, 60, true)] {
+        let env = Environment::generate(EnvironmentSpec { nested, ..EnvironmentSpec::sized(users, groups) });
+        for role_grants in [true, false] {
+            let double = PingOneDouble::start_with(env.clone(), exact.clone(), Faults::default()).unwrap();
+            let scratch = Scratch::new();
+            let flag = format!("role_grants={role_grants}");
+            pingone_sync(&scratch, &double, &["--config", &flag]).ok();
+            let counts = double.counts();
+            assert_eq!(counts.tokens, 1, "one token serves the sync");
+            assert_eq!(counts.total, floor(&env, role_grants, nested), "{users} users, {groups} groups, role grants {role_grants}: {counts:?}");
+            assert_eq!(counts.nesting_reads, if nested { groups as u64 } else { 0 }, "nesting is read only where the counts show it");
+            assert_eq!(exported_grants(&export(&scratch, "default")), expected_grants(&env, role_grants));
+        }
+    }
+}
