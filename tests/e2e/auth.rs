@@ -39,7 +39,8 @@ fn a_wrong_secret_is_one_clear_line_without_the_secret_and_keeps_the_last_good_s
     assert_eq!(
         outcome.err.trim_end(),
         format!(
-            "error: authentication failed: the token endpoint {}/oauth/token refused the client credentials (HTTP 401: invalid_client)",
+            "error: authentication failed: the token endpoint {}/oauth/token refused the client credentials (HTTP 401: invalid_client: \
+             Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.)",
             double.base_url()
         )
     );

@@ -140,12 +140,12 @@ fn inspect_names_the_contract_the_auth_the_origin_and_every_field() {
     let out = harness(&["--cache-dir", &scratch.cache(), "inspect", "--component", &component()]).ok();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "pingboard 0.1.0 — Pingboard users, groups, locations and departments, with group membership.");
-    assert!(lines[1].starts_with(&format!("component: {} (sha256 ", component())) && lines[1].ends_with(", contract identity:connector@0.3.0)"), "{}", lines[1]);
+    assert!(lines[1].starts_with(&format!("component: {} (sha256 ", component())) && lines[1].ends_with(", contract identity:connector@0.4.0)"), "{}", lines[1]);
     assert_eq!(lines[3], "egress: only the origin of config `base_url` (authenticated)");
     assert_eq!(lines[7], "  client_secret    required, secret   Client secret of the same service account. Kept by the host; never given to the connector.");
     assert_eq!(lines[13], "  department       list, get, inline-entitlements, inline-grants, create, update, delete, grant, revoke (listed with group)");
     let json: serde_json::Value = serde_json::from_str(&harness(&["--cache-dir", &scratch.cache(), "inspect", "--json", "--component", &component()]).ok()).unwrap();
-    assert_eq!(json["component"]["contract"], "identity:connector@0.3.0");
+    assert_eq!(json["component"]["contract"], "identity:connector@0.4.0");
     assert_eq!(json["auth"]["token_url"], "/oauth/token");
 }
 
