@@ -522,6 +522,65 @@ mod tests {
     }
 
     #[test]
+    fn defaults_fill_in_other_fields_choices_are_enforced_and_the_tenant_picks_the_credentials_placement() {
+        use crate::contract::model::{Metadata, ParameterPlacement};
+        let field = |key: &str, default: Option<&str>, choices: &[&str]| ConfigField {
+            key: key.into(),
+            display_name: key.into(),
+            default_value: default.map(Into::into),
+            choices: choices.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
+        };
+        let metadata = Metadata {
+            name: "t".into(),
+            version: "1".into(),
+            description: String::new(),
+            config_schema: vec![
+                field("region", Some("com"), &["com", "eu", "com.au"]),
+                field("api_base", Some("https://api.example.{region}/v1"), &[]),
+                field("auth_base", Some("https://auth.example.{region}"), &[]),
+                field("environment_id", None, &[]),
+                field("client_id", None, &[]),
+                ConfigField { secret: true, ..field("client_secret", None, &[]) },
+                field("method", Some("basic"), &["basic", "post"]),
+            ],
+            base_url_field: "api_base".into(),
+            extra_origin_fields: Vec::new(),
+            auth: AuthScheme::OAuth2ClientCredentials(OAuth2ClientCredentials {
+                token_url: "{auth_base}/{environment_id}/as/token".into(),
+                client_id_field: "client_id".into(),
+                client_secret_field: "client_secret".into(),
+                credentials_in: CredentialsPlacement::Basic,
+                credentials_in_field: Some("method".into()),
+                grant_type_in: ParameterPlacement::FormBody,
+                extra_params: Vec::new(),
+            }),
+            capabilities: Vec::new(),
+        };
+        let resolve = |config: &[(&str, &str)]| {
+            let mut spec = TenantSpec { name: "t".into(), ..Default::default() };
+            spec.config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            spec.config.insert("environment_id".into(), "env-1".into());
+            spec.config.insert("client_id".into(), "id".into());
+            spec.secrets.insert("client_secret".into(), Secret::new("s".to_string()));
+            ResolvedTenant::resolve(spec, &metadata, Redactor::default()).map_err(|e| e.to_string())
+        };
+        let australia = resolve(&[("region", "com.au")]).unwrap();
+        let config: BTreeMap<_, _> = australia.guest_config.iter().cloned().collect();
+        assert_eq!((config["api_base"].as_str(), config["auth_base"].as_str()), ("https://api.example.com.au/v1", "https://auth.example.com.au"));
+        assert_eq!(australia.origins[0].to_string(), "https://api.example.com.au:443");
+        assert_eq!(australia.token_endpoint(), Some("https://auth.example.com.au/env-1/as/token"));
+        // The operator's value wins over a default; a value outside the choices never reaches a default.
+        let own = resolve(&[("region", "eu"), ("api_base", "https://api.custom.test/v1")]).unwrap();
+        assert_eq!(own.origins[0].to_string(), "https://api.custom.test:443");
+        assert_eq!(resolve(&[("region", "evil.test/x")]).err().unwrap(), "config `region`: `evil.test/x` is not one of com, eu, com.au");
+        assert_eq!(resolve(&[("method", "jwt")]).err().unwrap(), "config `method`: `jwt` is not one of basic, post");
+        let AuthScheme::OAuth2ClientCredentials(oauth) = &metadata.auth else { unreachable!() };
+        let placement = |method: &str| credentials_placement(oauth, &BTreeMap::from([("method".to_string(), method.to_string())])).unwrap();
+        assert_eq!((placement("basic"), placement("post")), (CredentialsPlacement::Basic, CredentialsPlacement::FormBody));
+    }
+
+    #[test]
     fn a_malformed_tenants_file_is_named_without_echoing_it() {
         assert_eq!(error("[[tenant]]\ncomponent = \"c.wasm\"\n"), "tenants file FILE: tenant #1 has no name");
         assert_eq!(error("[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"a\"\n"), "tenants file FILE: tenant `a` is listed twice");

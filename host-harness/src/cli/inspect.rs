@@ -82,6 +82,7 @@ fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedCom
     let extra: String = m.extra_origin_fields.iter().map(|f| format!(", and of config `{}`", p(f))).collect();
     writeln!(out, "egress: only the origin of config `{}` (authenticated){extra}", p(&m.base_url_field))?;
     writeln!(out, "config:")?;
+    let width = m.config_schema.iter().map(|f| p(&f.key).chars().count()).max().unwrap_or(0).max(16);
     for f in &m.config_schema {
         let flags = [(f.required, "required"), (!f.required, "optional"), (f.secret, "secret")]
             .iter()
@@ -91,7 +92,7 @@ fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedCom
             .join(", ");
         let default = f.default_value.as_ref().map(|d| format!(" [default: {}]", p(d))).unwrap_or_default();
         let choices = if f.choices.is_empty() { String::new() } else { format!(" [one of: {}]", p(&f.choices.join(", "))) };
-        writeln!(out, "  {:<16} {:<18} {}{default}{choices}", p(&f.key), flags, p(&f.description))?;
+        writeln!(out, "  {:<width$} {:<18} {}{default}{choices}", p(&f.key), flags, p(&f.description))?;
     }
     writeln!(out, "capabilities:")?;
     for c in &m.capabilities {

@@ -10,6 +10,24 @@
 /// model's grant going to the guest), `grant-page` (`$gp`) and `config-field` (`$f`). A field a version lacks
 /// is given as what it means there (no choices, no immutable mark, ...).
 macro_rules! shared_conversions {
+    // Versions before 0.4 have no immutable grants, grant-page entitlements, config choices or credentials field.
+    (
+        before_0_4,
+        token_url: |$o:ident| $token_url:expr,
+        extra_origin_fields: |$md:ident| $extra_origin_fields:expr,
+        independent_tokens: |$p:ident| $independent_tokens:expr
+    ) => {
+        super::shared::shared_conversions!(
+            token_url: |$o| $token_url,
+            extra_origin_fields: |$md| $extra_origin_fields,
+            independent_tokens: |$p| $independent_tokens,
+            credentials_in_field: |o| None,
+            choices: |f| Vec::new(),
+            grant_immutable: |g| None,
+            grant_to_guest: |g| w::Grant { id: g.id.clone(), entitlement: g.entitlement.clone(), principal: (&g.principal).into() },
+            grant_page_entitlements: |p| Vec::new()
+        );
+    };
     (
         token_url: |$o:ident| $token_url:expr,
         extra_origin_fields: |$md:ident| $extra_origin_fields:expr,

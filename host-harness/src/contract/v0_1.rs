@@ -18,12 +18,8 @@ pub const VERSION: &str = "0.1.0";
 
 // A 0.1 token path is a 0.2 token URL starting with `/`; 0.1 components reach their base URL's origin only.
 super::shared::shared_conversions!(
+    before_0_4,
     token_url: |o| o.token_path,
     extra_origin_fields: |md| Vec::new(),
-    independent_tokens: |p| Vec::new(),
-    credentials_in_field: |o| None,
-    choices: |f| Vec::new(),
-    grant_immutable: |g| None,
-    grant_to_guest: |g| w::Grant { id: g.id.clone(), entitlement: g.entitlement.clone(), principal: (&g.principal).into() },
-    grant_page_entitlements: |p| Vec::new()
+    independent_tokens: |p| Vec::new()
 );

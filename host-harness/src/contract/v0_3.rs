@@ -18,12 +18,8 @@ pub use identity::connector::types as w;
 pub const VERSION: &str = "0.3.0";
 
 super::shared::shared_conversions!(
+    before_0_4,
     token_url: |o| o.token_url,
     extra_origin_fields: |md| md.extra_origin_fields,
-    independent_tokens: |p| p.independent_tokens,
-    credentials_in_field: |o| None,
-    choices: |f| Vec::new(),
-    grant_immutable: |g| None,
-    grant_to_guest: |g| w::Grant { id: g.id.clone(), entitlement: g.entitlement.clone(), principal: (&g.principal).into() },
-    grant_page_entitlements: |p| Vec::new()
+    independent_tokens: |p| p.independent_tokens
 );

@@ -113,3 +113,17 @@ fn a_full_sync_costs_exactly_the_request_floor_at_two_sizes() {
         }
     }
 }
+
+#[test]
+fn a_requests_per_second_cap_spaces_the_sync_and_changes_nothing_else() {
+    let env = Environment::generate(EnvironmentSpec { nested: false, ..EnvironmentSpec::sized(300, 6) });
+    let double = PingOneDouble::start(env.clone()).unwrap();
+    let scratch = Scratch::new();
+    let started = std::time::Instant::now();
+    pingone_sync(&scratch, &double, &["--concurrency", "8", "--max-requests-per-second", "100"]).ok();
+    let requests = double.counts().total + double.counts().tokens;
+    // A lower bound only: at most 100 requests leave per second, however many instances ask.
+    let least = std::time::Duration::from_secs_f64((requests - 1) as f64 / 100.0);
+    assert!(started.elapsed() >= least, "{requests} requests in {:?}, under the cap's {least:?}", started.elapsed());
+    assert_eq!(exported_grants(&export(&scratch, "default")), expected_grants(&env, true));
+}
