@@ -8,6 +8,7 @@ mod bad_input;
 mod faults;
 mod provisioning;
 mod sandbox;
+mod node_host;
 mod pingone;
 mod scim;
 mod sdk_example;

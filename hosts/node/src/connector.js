@@ -1,0 +1,271 @@
+// A connector component loaded for one tenant: transpiled once by jco (cached by the component's hash), run
+// on a worker thread of its own, called with a deadline per call, a request budget, and the host's retries.
+
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import { transpile } from '@bytecodealliance/jco';
+
+import { Authenticator } from './auth.js';
+import { ConnectorError, HostError } from './errors.js';
+import { resolveTenant } from './tenant.js';
+
+const NAME = 'connector';
+
+/** Limits of a session, with this host's defaults (the same as `connector-harness`'s). */
+export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAttempts: 6, maxRetryWaitMs: 300_000 };
+
+/** Transpiles `bytes` into `cacheDir/<sha256>/` unless it is there already; returns that directory. */
+async function transpiled(bytes, cacheDir) {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const dir = join(cacheDir, sha256);
+  try {
+    await readFile(join(dir, `${NAME}.js`));
+    return dir;
+  } catch {
+    // Not cached yet.
+  }
+  const { files } = await transpile(bytes, { name: NAME, instantiation: 'async', noTypescript: true, quiet: true });
+  const staging = `${dir}.${process.pid}.tmp`;
+  await rm(staging, { recursive: true, force: true });
+  for (const [file, content] of Object.entries(files)) {
+    await mkdir(dirname(join(staging, file)), { recursive: true });
+    await writeFile(join(staging, file), content);
+  }
+  await rename(staging, dir).catch(async () => rm(staging, { recursive: true, force: true }));
+  return dir;
+}
+
+/** One instance of a component on its own thread. */
+class Instance {
+  #worker;
+  #calls = new Map();
+  #next = 0;
+  #auth;
+  #shared;
+  /** Why the sandbox stopped this instance, if it did. */
+  stopped = null;
+
+  static async start(dir, policy, auth) {
+    const instance = new Instance();
+    instance.#auth = auth;
+    instance.#shared = { signal: new SharedArrayBuffer(8), token: new SharedArrayBuffer(64 << 10), counters: new SharedArrayBuffer(4) };
+    // No environment, no argv, no stdin for the component's thread.
+    instance.#worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { dir, name: NAME, policy, shared: instance.#shared },
+      env: {},
+      argv: [],
+      stdin: false,
+    });
+    await new Promise((resolve, reject) => {
+      instance.#worker.once('error', (e) => reject(new HostError('trap', `the component could not be instantiated: ${e.message}`)));
+      instance.#worker.on('message', (message) => {
+        if (message.kind === 'ready') resolve();
+        else instance.#message(message);
+      });
+    });
+    instance.#worker.on('error', (e) => instance.#fail(new HostError('trap', `the component crashed: ${e.message}`)));
+    instance.#worker.on('exit', () => instance.#fail(new HostError('trap', 'the component thread ended')));
+    return instance;
+  }
+
+  /** Guest requests sent so far. */
+  get requests() {
+    return Atomics.load(new Int32Array(this.#shared.counters), 0);
+  }
+
+  #message(message) {
+    if (message.kind === 'token') {
+      this.#auth.token(message.stale).then((token) => this.#answerToken(token));
+    } else if (message.kind === 'stopped') {
+      this.stopped ??= message.reason;
+    } else if (message.kind === 'answer') {
+      const pending = this.#calls.get(message.id);
+      this.#calls.delete(message.id);
+      pending?.settle(message);
+    }
+  }
+
+  #answerToken(token) {
+    const signal = new Int32Array(this.#shared.signal);
+    if (token === null) {
+      Atomics.store(signal, 1, -1);
+    } else {
+      const bytes = new TextEncoder().encode(token);
+      new Uint8Array(this.#shared.token).set(bytes.subarray(0, this.#shared.token.byteLength));
+      Atomics.store(signal, 1, bytes.length);
+    }
+    Atomics.store(signal, 0, 1);
+    Atomics.notify(signal, 0);
+  }
+
+  #fail(error) {
+    for (const pending of this.#calls.values()) pending.settle({ thrown: error });
+    this.#calls.clear();
+  }
+
+  /** One call into the guest, answered or abandoned after `timeoutMs` (the thread is then ended). */
+  call(op, args, timeoutMs) {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#calls.delete(id);
+        this.#worker.terminate();
+        reject(new HostError('timeout', `${op} ran past its ${timeoutMs / 1000} s deadline; the component was stopped`));
+      }, timeoutMs);
+      this.#calls.set(id, {
+        settle: (message) => {
+          clearTimeout(timer);
+          if (message.thrown) reject(message.thrown);
+          else if (this.stopped) reject(new HostError('egress-denied', this.stopped));
+          else if ('ok' in message) resolve(message.ok);
+          else if (message.error) reject(ConnectorError.of(message.error));
+          else reject(new HostError('trap', `the component trapped in ${op}: ${message.trap}`));
+        },
+      });
+      this.#worker.postMessage({ id, op, args });
+    });
+  }
+
+  close() {
+    return this.#worker.terminate();
+  }
+}
+
+/**
+ * A connector component. `Connector.load(path)` reads and transpiles it; `metadata()` says what it is and
+ * needs; `open(tenant)` checks a tenant's config and credentials against that and returns a session.
+ */
+export class Connector {
+  #dir;
+  #metadata;
+
+  static async load(path, { cacheDir = join(tmpdir(), 'connector-node-cache') } = {}) {
+    const connector = new Connector();
+    connector.#dir = await transpiled(await readFile(path), cacheDir);
+    const probe = await Instance.start(connector.#dir, { origins: [], maxRequests: 0, auth: 'none' }, new Authenticator({ kind: 'none' }));
+    try {
+      connector.#metadata = await probe.call('metadata', [], DEFAULT_LIMITS.callTimeoutMs);
+    } finally {
+      await probe.close();
+    }
+    return connector;
+  }
+
+  metadata() {
+    return this.#metadata;
+  }
+
+  /**
+   * A session with one tenant: `config` its non-secret values, `secrets` the secret ones (kept here, never
+   * given to the component), `provisioning` whether writes are allowed, `limits` over `DEFAULT_LIMITS`.
+   */
+  async open({ config = {}, secrets = {}, provisioning = false, limits = {} } = {}) {
+    const tenant = resolveTenant(this.#metadata, config, secrets);
+    const auth = new Authenticator(tenant.auth);
+    const settings = { ...DEFAULT_LIMITS, ...limits };
+    const policy = { origins: tenant.origins, maxRequests: settings.maxRequests, auth: tenant.auth.kind };
+    const instance = await Instance.start(this.#dir, policy, auth);
+    const session = new Session(instance, auth, settings, this.#metadata);
+    await session.call('open', [tenant.guestConfig, provisioning]);
+    return session;
+  }
+}
+
+export class Session {
+  #instance;
+  #auth;
+  #limits;
+  #waited = 0;
+  retries = 0;
+
+  constructor(instance, auth, limits, metadata) {
+    this.#instance = instance;
+    this.#auth = auth;
+    this.#limits = limits;
+    this.metadata = metadata;
+  }
+
+  /** Requests sent: the component's and the token endpoint's. */
+  get requests() {
+    return this.#instance.requests + this.#auth.requests;
+  }
+
+  /**
+   * Calls the component, retrying `rate-limited` and `unavailable` with exponential backoff that honours
+   * the source's Retry-After, bounded in attempts and in total wait. An authentication failure is reported
+   * as the token endpoint's reason, not as what the component made of the refusal.
+   */
+  async call(op, args = []) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#instance.call(op, args, this.#limits.callTimeoutMs);
+      } catch (e) {
+        if (e instanceof HostError && e.kind === 'egress-denied') throw e;
+        if (this.#auth.failure) throw new HostError('authentication', `authentication failed: ${this.#auth.failure}`);
+        if (!(e instanceof ConnectorError) || !e.retryable || attempt >= this.#limits.maxAttempts) throw e;
+        const backoff = Math.min(30_000, 250 * 2 ** (attempt - 1));
+        const wait = Math.max(backoff, e.retryAfterMs ?? 0);
+        if (this.#waited + wait > this.#limits.maxRetryWaitMs) throw e;
+        this.#waited += wait;
+        this.retries += 1;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  validate() {
+    return this.call('validate');
+  }
+
+  resourceTypes() {
+    return this.call('resourceTypes');
+  }
+
+  listResources(resourceType, token) {
+    return this.call('listResources', [resourceType, undefined, token ?? undefined]);
+  }
+
+  listEntitlements(resource, token) {
+    return this.call('listEntitlements', [resource, token ?? undefined]);
+  }
+
+  listGrants(resource, token) {
+    return this.call('listGrants', [resource, token ?? undefined]);
+  }
+
+  getResource(id) {
+    return this.call('getResource', [id]);
+  }
+
+  grant(principal, entitlement) {
+    return this.call('grant', [principal, entitlement]);
+  }
+
+  revoke(grant) {
+    return this.call('revoke', [grant]);
+  }
+
+  createAccount(fields) {
+    return this.call('createAccount', [fields]);
+  }
+
+  updateResource(id, fields) {
+    return this.call('updateResource', [id, fields]);
+  }
+
+  createResource(resourceType, fields) {
+    return this.call('createResource', [resourceType, fields]);
+  }
+
+  deleteResource(id) {
+    return this.call('deleteResource', [id]);
+  }
+
+  close() {
+    return this.#instance.close();
+  }
+}

@@ -1,0 +1,39 @@
+// Typed errors a caller can switch on. `ConnectorError` is what the component said (the contract's
+// `connector-error` cases); `HostError` is what this host refused or could not do.
+
+/** The component's own error: `kind` is the contract's case (`invalid-config`, `rate-limited`, …). */
+export class ConnectorError extends Error {
+  constructor(kind, message, retryAfterMs = undefined) {
+    super(message ? `${kind}: ${message}` : kind);
+    this.name = 'ConnectorError';
+    this.kind = kind;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** From the contract's `connector-error` variant as jco gives it (`{ tag, val }`). */
+  static of(variant) {
+    const { tag, val } = variant;
+    if (tag === 'rate-limited' || tag === 'unavailable') {
+      return new ConnectorError(tag, val.message, val.retryAfterMs === undefined ? undefined : Number(val.retryAfterMs));
+    }
+    return new ConnectorError(tag, typeof val === 'string' ? val : '');
+  }
+
+  /** Whether a retry may cure it (the host retries these; the guest never sleeps). */
+  get retryable() {
+    return this.kind === 'rate-limited' || this.kind === 'unavailable';
+  }
+}
+
+/**
+ * What the host refused or could not do: `invalid-config` (the tenant's settings), `authentication` (the
+ * token endpoint said no), `egress-denied` (the component broke a sandbox rule, which ends its session),
+ * `budget`, `timeout` (a call ran past its deadline), `trap` (the component crashed), `unsupported`.
+ */
+export class HostError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.name = 'HostError';
+    this.kind = kind;
+  }
+}

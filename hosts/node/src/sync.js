@@ -1,0 +1,188 @@
+// A full sync into memory, and its export as JSON lines: the same lines, in the same order, as
+// `connector-harness export --format jsonl` writes for the same source (host-harness/src/records.rs and
+// store.rs are the reference: key order, `null`s, the profile copied as the component wrote it, and what a
+// resource, entitlement or grant listed twice comes to).
+
+import { HostError } from './errors.js';
+
+const CAPABILITY_NAMES = ['list', 'get', 'inline-entitlements', 'inline-grants', 'create', 'update', 'delete', 'grant', 'revoke'];
+
+/** A capability flags object (jco's camelCase booleans) as the contract's names, in the contract's order. */
+export function capabilityNames(flags) {
+  return CAPABILITY_NAMES.filter((name) => flags[name.replace(/-([a-z])/g, (_, c) => c.toUpperCase())]);
+}
+
+const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/** Everything one sync found, kept as the harness's store keeps it. */
+export class SyncResult {
+  resourceTypes = [];
+  capabilities = [];
+  resources = new Map();
+  entitlements = new Map();
+  grants = new Map();
+
+  addPage({ resources = [], entitlements = [], grants = [] }) {
+    for (const r of resources) this.resources.set(`${r.id.resourceType}\u0000${r.id.id}`, r);
+    for (const e of entitlements) this.entitlements.set(e.id, e);
+    for (const g of grants) {
+      const key = `${g.entitlement}\u0000${g.principal.resourceType}\u0000${g.principal.id}`;
+      // A grant reported twice keeps an immutable mark either report carried (wit/HOSTS.md).
+      const before = this.grants.get(key);
+      this.grants.set(key, { ...g, immutable: g.immutable ?? before?.immutable });
+    }
+  }
+
+  /** The export, one JSON line per record. */
+  *lines() {
+    for (const rt of [...this.resourceTypes].sort((a, b) => byteOrder(a.id, b.id))) yield resourceTypeLine(rt, this.capabilities.find((c) => c.resourceType === rt.id));
+    const resources = [...this.resources.values()].sort((a, b) => byteOrder(a.id.resourceType, b.id.resourceType) || byteOrder(a.id.id, b.id.id));
+    for (const r of resources) yield resourceLine(r);
+    for (const e of [...this.entitlements.values()].sort((a, b) => byteOrder(a.id, b.id))) yield entitlementLine(e);
+    const grants = [...this.grants.values()].sort(
+      (a, b) => byteOrder(a.entitlement, b.entitlement) || byteOrder(a.principal.resourceType, b.principal.resourceType) || byteOrder(a.principal.id, b.principal.id),
+    );
+    for (const g of grants) yield grantLine(g);
+  }
+}
+
+const opt = (value) => (value === undefined ? null : value);
+const num = (value) => (value === undefined ? null : Number(value));
+
+function resourceTypeLine(rt, capabilities) {
+  // serde_json's maps sort their keys.
+  return JSON.stringify({
+    capabilities: capabilities ? capabilityNames(capabilities.capabilities) : [],
+    description: opt(rt.description),
+    display_name: rt.displayName,
+    id: rt.id,
+    kind: 'resource_type',
+    listed_with: opt(capabilities?.listedWith),
+    traits: rt.traits,
+  });
+}
+
+/** Kept as JSON when it is JSON (copied as written), as text when it is not. */
+function profileText(profile) {
+  try {
+    JSON.parse(profile);
+    return profile.trim();
+  } catch {
+    return JSON.stringify(profile);
+  }
+}
+
+function resourceLine(r) {
+  const head = {
+    kind: 'resource',
+    resource_type: r.id.resourceType,
+    id: r.id.id,
+    display_name: r.displayName,
+    parent: r.parent ? { resource_type: r.parent.resourceType, id: r.parent.id } : null,
+    status: r.status.kind,
+  };
+  if (r.status.detail !== undefined) head.status_detail = r.status.detail;
+  const u = r.user;
+  if (u) {
+    head.user = {
+      emails: u.emails.map((e) => ({ address: e.address, primary: e.primary })),
+      login: opt(u.login),
+      manager_id: opt(u.managerId),
+      login_aliases: u.loginAliases,
+      employee_ids: u.employeeIds,
+      name: u.name
+        ? { given_name: u.name.givenName, family_name: u.name.familyName, middle_names: u.name.middleNames, prefix: opt(u.name.prefix), suffix: opt(u.name.suffix) }
+        : null,
+      account_type: u.accountType,
+      title: opt(u.title),
+      department_ids: u.departmentIds,
+      location_ids: u.locationIds,
+      start_date: opt(u.startDate),
+      time_zone: opt(u.timeZone),
+      locale: opt(u.locale),
+      nickname: opt(u.nickname),
+      phone_numbers: u.phoneNumbers,
+      photo_url: opt(u.photoUrl),
+    };
+  }
+  if (r.group) head.group = { source_kind: opt(r.group.sourceKind), member_count: num(r.group.memberCount) };
+  const tail = { description: opt(r.description), created_at: opt(r.createdAt), updated_at: opt(r.updatedAt) };
+  return `${JSON.stringify(head).slice(0, -1)},"profile":${profileText(r.profile)},${JSON.stringify(tail).slice(1)}`;
+}
+
+function entitlementLine(e) {
+  return JSON.stringify({
+    description: opt(e.description),
+    display_name: e.displayName,
+    grantable_to: e.grantableTo,
+    id: e.id,
+    kind: 'entitlement',
+    purpose: e.purpose,
+    resource_id: e.resource.id,
+    resource_type: e.resource.resourceType,
+    slug: e.slug,
+  });
+}
+
+function grantLine(g) {
+  const line = { entitlement: g.entitlement, id: g.id };
+  if (g.immutable !== undefined) line.immutable = g.immutable;
+  Object.assign(line, { kind: 'grant', principal_id: g.principal.id, principal_type: g.principal.resourceType });
+  return JSON.stringify(line);
+}
+
+/**
+ * Runs a full sync on `session`: the resource types, every listing (following next tokens and independent
+ * tokens), then the per-resource calls for types whose pages did not carry their entitlements and grants.
+ * `onPage` hears of each page stored.
+ */
+export async function sync(session, { onPage = () => {}, maxPages = 1_000_000 } = {}) {
+  const result = new SyncResult();
+  const metadata = session.metadata;
+  result.resourceTypes = await session.resourceTypes();
+  result.capabilities = metadata.capabilities;
+  const caps = (id) => metadata.capabilities.find((c) => c.resourceType === id);
+  const declared = new Set(result.resourceTypes.map((t) => t.id));
+  let pages = 0;
+  for (const type of result.resourceTypes) {
+    const c = caps(type.id);
+    if (!c || !c.capabilities.list || c.listedWith !== undefined) continue;
+    const seen = new Set();
+    const queue = [null];
+    while (queue.length) {
+      let token = queue.shift();
+      do {
+        if (++pages > maxPages) throw new HostError('budget', `more than ${maxPages} pages`);
+        const page = await session.listResources(type.id, token);
+        const stray = page.resources.find((r) => !declared.has(r.id.resourceType));
+        if (stray) throw new HostError('trap', `the component listed a resource of undeclared type \`${stray.id.resourceType}\``);
+        result.addPage(page);
+        onPage(type.id, page);
+        for (const next of [page.nextToken, ...page.independentTokens]) {
+          if (next === undefined) continue;
+          if (seen.has(next)) throw new HostError('trap', `listing ${type.id}: the component returned page token \`${next}\` twice`);
+          seen.add(next);
+        }
+        queue.push(...page.independentTokens);
+        token = page.nextToken;
+      } while (token !== undefined);
+    }
+  }
+  for (const type of result.resourceTypes) {
+    const c = caps(type.id);
+    if (!c) continue;
+    const ids = [...result.resources.values()].filter((r) => r.id.resourceType === type.id).map((r) => r.id);
+    for (const [inline, call] of [['inlineEntitlements', 'listEntitlements'], ['inlineGrants', 'listGrants']]) {
+      if (c.capabilities[inline]) continue;
+      for (const id of ids) {
+        let token;
+        do {
+          const page = await session[call](id, token);
+          result.addPage({ entitlements: page.entitlements ?? [], grants: page.grants ?? [] });
+          token = page.nextToken;
+        } while (token !== undefined);
+      }
+    }
+  }
+  return result;
+}

@@ -1,0 +1,58 @@
+// The component's thread: instantiates one transpiled connector component with only the imports the contract
+// allows, guarded (see sandbox.js), and answers the main thread's calls one at a time. A guest call runs
+// synchronously here, so the main thread stays free; when it needs a token, it asks the main thread and waits.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { sandboxImports } from './sandbox.js';
+
+const { dir, name, policy, shared } = workerData;
+
+const signal = new Int32Array(shared.signal);
+const tokenBytes = new Uint8Array(shared.token);
+
+/** Asks the main thread for the tenant's token (a fresh one after `stale`), and waits for it. */
+function token(stale) {
+  Atomics.store(signal, 0, 0);
+  parentPort.postMessage({ kind: 'token', stale });
+  Atomics.wait(signal, 0, 0);
+  const length = Atomics.load(signal, 1);
+  if (length < 0) return null;
+  return new TextDecoder().decode(tokenBytes.slice(0, length));
+}
+
+const counters = new Int32Array(shared.counters);
+const imports = sandboxImports({ policy, token, counters });
+const module = await import(pathToFileURL(join(dir, `${name}.js`)).href);
+const getCoreModule = (path) => readFile(join(dir, path)).then((bytes) => WebAssembly.compile(bytes));
+const root = await module.instantiate(getCoreModule, imports);
+const connector = root.connector ?? root['identity:connector/connector'];
+
+let session = null;
+
+/** A guest error (`result::err`), a trap, or a refusal by the sandbox, as plain data for the main thread. */
+function failure(e) {
+  if (e && typeof e === 'object' && 'payload' in e) return { error: e.payload };
+  return { trap: String(e?.message ?? e) };
+}
+
+parentPort.on('message', (message) => {
+  const { id, op, args } = message;
+  let answer;
+  try {
+    if (op === 'metadata') answer = { ok: connector.metadata() };
+    else if (op === 'open') {
+      session = connector.open(args[0], args[1]);
+      answer = { ok: null };
+    } else {
+      answer = { ok: session[op](...args) };
+    }
+  } catch (e) {
+    answer = failure(e);
+  }
+  parentPort.postMessage({ kind: 'answer', id, ...answer });
+});
+parentPort.postMessage({ kind: 'ready' });

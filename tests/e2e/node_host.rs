@@ -1,0 +1,104 @@
+//! The same components in a second host: `hosts/node` (jco and preview2-shim from npm) syncs each connector
+//! against its double, and its JSON lines equal `connector-harness export` for the same source byte for byte;
+//! the hostile component's egress, environment and header attacks are refused under Node too. Node and npm
+//! are required: a missing one fails these tests, saying what to install.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use crate::common::*;
+
+fn host_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("hosts/node")
+}
+
+/// `npm ci` once per checkout (under a lock: tests run in parallel), when `node_modules` is missing.
+fn installed() -> PathBuf {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _held = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = host_dir();
+    if !dir.join("node_modules/@bytecodealliance/jco").is_dir() {
+        let status = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir).status();
+        match status {
+            Ok(s) if s.success() => {}
+            other => panic!("`npm ci` in {} failed ({other:?}): the Node host needs Node 20+ and npm, and the npm registry", dir.display()),
+        }
+    }
+    dir.join("bin/connector-node.js")
+}
+
+/// Runs the Node host's CLI: (exit code, stdout, stderr).
+fn node(args: &[&str]) -> (i32, String, String) {
+    let cli = installed();
+    let cache = std::env::temp_dir().join("connector-node-cache");
+    let output = Command::new("node")
+        .arg(cli)
+        .args(args)
+        .env("TMPDIR", cache.parent().unwrap())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `node` ({e}): the Node host needs Node 20+"));
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// The harness's export after a sync with `args` (its `sync` flags), as text.
+fn harness_export(scratch: &Scratch, args: &[String]) -> String {
+    harness(args).ok();
+    harness(&["export", "--store", &scratch.store(), "--tenant", "default", "--format", "jsonl"]).ok()
+}
+
+/// The same connection flags for the Node host: `--component`, `--config` and `--secret` as given.
+fn node_export(args: &[String]) -> String {
+    let mut flags = vec!["sync".to_string()];
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if matches!(arg.as_str(), "--component" | "--config" | "--secret") {
+            flags.push(arg.clone());
+            flags.push(rest.next().unwrap().clone());
+        }
+    }
+    let (code, out, err) = node(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "the Node host failed: {err}");
+    out
+}
+
+/// The two exports are the same text; otherwise the first line where they part, not a screenful.
+#[track_caller]
+fn assert_same(node: &str, harness: &str, what: &str) {
+    if node == harness {
+        return;
+    }
+    let (n, h): (Vec<&str>, Vec<&str>) = (node.lines().collect(), harness.lines().collect());
+    let at = n.iter().zip(&h).position(|(a, b)| a != b).unwrap_or(n.len().min(h.len()));
+    panic!("{what}: the Node host's export differs from the harness's at line {} ({} lines against {}):\n node:    {}\n harness: {}", at + 1, n.len(), h.len(), n.get(at).unwrap_or(&"(end)"), h.get(at).unwrap_or(&"(end)"));
+}
+
+#[test]
+fn the_node_host_exports_exactly_what_the_harness_does_for_every_connector() {
+    // Pingboard: OAuth on the base origin, independent pages, groups with inline grants.
+    let double = pingboard_double::PingboardDouble::start(pingboard_double::Company::generate(pingboard_double::CompanySpec::sized(1500))).unwrap();
+    let scratch = Scratch::new();
+    let args = sync_args(&scratch, &double, &["--config", "page_size=400"]);
+    let expected = harness_export(&scratch, &args);
+    assert!(expected.lines().count() > 1500);
+    assert_same(&node_export(&args), &expected, "Pingboard");
+
+    // PingOne: the token on another origin, per-user role reads, immutable grants, entitlements on grant pages.
+    let env = pingone_double::Environment::generate(pingone_double::EnvironmentSpec::sized(500, 12));
+    let double = pingone_double::PingOneDouble::start(env).unwrap();
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let args = crate::pingone::pingone_args(&scratch, &["sync", "--store", &store], &double, &[]);
+    let expected = harness_export(&scratch, &args);
+    assert!(expected.contains("\"immutable\":"));
+    assert_same(&node_export(&args), &expected, "PingOne");
+
+    // SCIM: a bearer token, spans fetched as independent pages.
+    let directory = scim_double::Directory::generate(scim_double::DirectorySpec { users: 300, groups: 5 });
+    let double = scim_double::ScimDouble::start(directory, scim_double::Quirks::default()).unwrap();
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let args = crate::scim::scim_args(&scratch, &["sync", "--store", &store], &double.base_url(), scim_double::TOKEN);
+    let expected = harness_export(&scratch, &args);
+    assert_same(&node_export(&args), &expected, "SCIM");
+}
