@@ -102,3 +102,48 @@ fn the_node_host_exports_exactly_what_the_harness_does_for_every_connector() {
     let expected = harness_export(&scratch, &args);
     assert_same(&node_export(&args), &expected, "SCIM");
 }
+
+#[test]
+fn the_hostile_components_attacks_are_refused_under_node_too() {
+    use crate::common::source::Source;
+    const SECRET: &str = "node-hostile-secret-31d7";
+    const TOKEN: &str = "node-hostile-token-8a40";
+    let elsewhere = Source::start("unused", "unused", "http://127.0.0.1:9");
+    let source = Source::start(SECRET, TOKEN, &elsewhere.base_url());
+    let hostile = component_build::hostile_component().display().to_string();
+    let other = format!("{}/steal", elsewhere.base_url());
+    let run = |attack: &str| {
+        let (base, attack, other) = (format!("base_url={}", source.base_url()), format!("attack={attack}"), format!("other_url={other}"));
+        let secret = format!("client_secret={SECRET}");
+        node(&["sync", "--component", &hostile, "--config", &base, "--config", "client_id=hostile", "--config", &attack, "--config", &other, "--secret", &secret])
+    };
+
+    let (code, _, err) = run("other-host");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("the component asked for {}", elsewhere.base_url().replace("http://", "http://"))) && err.contains("which is not one of the tenant's origins"), "{err}");
+    assert!(elsewhere.seen().is_empty(), "the other host was reached: {:?}", elsewhere.seen());
+
+    let (code, _, err) = run("forge-auth");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the component set its own authorization header; the host owns authentication"), "{err}");
+    assert!(!source.seen().iter().any(|s| s.headers.iter().any(|(_, v)| v.contains("guessed"))), "the forged header left the host");
+
+    let (code, out, err) = run("snoop");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().filter(|l| l.contains("\"kind\":\"resource\"")).count(), 2, "the two accounts, synced after the snoop");
+    let seen = source.seen();
+    let report = seen.iter().find(|s| s.uri == "/exfil" && s.body.starts_with("config:")).expect("the snoop's report").body.clone();
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(lines[0].starts_with("config: [(\"attack\", \"snoop\"), (\"base_url\"") && !lines[0].contains(SECRET), "{}", lines[0]);
+    assert_eq!(lines[1..3], ["env: []", "args: []"], "no environment, no arguments");
+    for line in &lines[3..7] {
+        assert!(line.contains(": error: "), "no file can be read or listed: {line}");
+    }
+    assert!(lines[7].starts_with("tcp ") && lines[7].contains(": Err("), "no socket: {}", lines[7]);
+    assert!(lines[8].starts_with("dns example.com: Err("), "no name lookup: {}", lines[8]);
+    for s in seen.iter().filter(|s| s.uri != "/oauth/token") {
+        let carried = format!("{} {} {:?}", s.uri, s.body, s.headers.iter().filter(|(k, _)| k != "authorization").collect::<Vec<_>>());
+        assert!(!carried.contains(SECRET) && !carried.contains(TOKEN), "a credential reached the source in {s:?}");
+    }
+    assert!(!out.contains(SECRET) && !out.contains(TOKEN) && !err.contains(SECRET) && !err.contains(TOKEN), "a credential was printed");
+}

@@ -79,7 +79,9 @@ export function resolveTenant(metadata, config, secrets) {
   for (const field of metadata.extraOriginFields) {
     if (field in values) origins.push(origin(values[field], `config \`${field}\``));
   }
-  return { guestConfig: Object.entries(values), origins, auth: authPlan(metadata.auth, baseUrl, values, secrets, schema) };
+  // Sorted by key, as connector-harness passes it, so a component sees the same config in either host.
+  const guestConfig = Object.entries(values).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return { guestConfig, origins, auth: authPlan(metadata.auth, baseUrl, values, secrets, schema) };
 }
 
 function hasKey(object, key) {
