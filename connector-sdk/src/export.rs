@@ -57,6 +57,8 @@ pub fn metadata<C: Connector>() -> w::ConnectorMetadata {
 
 /// `Guest::open` for connector `C`.
 pub fn open<C: Connector>(config: Vec<(String, String)>, provisioning: bool) -> Result<Session, w::ConnectorError> {
+    // Whatever the host checked, the component checks its own schema: no host has to get it right.
+    crate::fields::check_config(&C::metadata().config_schema, &config)?;
     let session = C::open(WakiHttp, &config, provisioning)?;
     Ok(Session::new(SessionResource::<C>(session)))
 }
