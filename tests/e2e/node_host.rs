@@ -112,11 +112,22 @@ fn the_hostile_components_attacks_are_refused_under_node_too() {
     let source = Source::start(SECRET, TOKEN, &elsewhere.base_url());
     let hostile = component_build::hostile_component().display().to_string();
     let other = format!("{}/steal", elsewhere.base_url());
-    let run = |attack: &str| {
+    let run_with = |attack: &str, secret: &str, extra: &[&str]| {
         let (base, attack, other) = (format!("base_url={}", source.base_url()), format!("attack={attack}"), format!("other_url={other}"));
-        let secret = format!("client_secret={SECRET}");
-        node(&["sync", "--component", &hostile, "--config", &base, "--config", "client_id=hostile", "--config", &attack, "--config", &other, "--secret", &secret])
+        let secret = format!("client_secret={secret}");
+        let mut args = vec!["sync", "--component", &hostile, "--config", &base, "--config", "client_id=hostile", "--config", &attack, "--config", &other, "--secret", &secret];
+        args.extend(extra);
+        node(&args)
     };
+    let run = |attack: &str| run_with(attack, SECRET, &[]);
+
+    // A guest that never returns is stopped at the call's deadline; a wrong secret is the token endpoint's no.
+    let (code, _, err) = run_with("loop", SECRET, &["--call-timeout-secs", "1"]);
+    assert_eq!((code, err.trim()), (1, "error: listResources ran past its 1 s deadline; the component was stopped"));
+    let (code, _, err) = run_with("none", "not-the-secret", &[]);
+    assert_eq!(code, 1);
+    // (The guest's own log line comes first: its stderr is the host's.)
+    assert_eq!(err.trim().lines().last().unwrap(), format!("error: authentication failed: the token endpoint {}/oauth/token refused the client credentials (HTTP 401: invalid_client)", source.base_url()));
 
     let (code, _, err) = run("other-host");
     assert_eq!(code, 1, "{err}");

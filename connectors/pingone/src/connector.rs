@@ -146,7 +146,7 @@ impl<H: HttpClient> Session<H> {
         for record in &page.items {
             let (resource, entitlement, indirect) = group::resource(record, context)?;
             nesting_shown |= indirect;
-            groups.push((resource.id.id.clone(), text_is_some(record, "userFilter")));
+            groups.push((resource.id.id.clone(), resources::text(record, "userFilter").is_some()));
             out.resources.push(resource);
             out.entitlements.push(entitlement);
         }
@@ -209,10 +209,6 @@ impl<H: HttpClient> Session<H> {
         }
         Ok((grants, entitlements))
     }
-}
-
-fn text_is_some(record: &Value, key: &str) -> bool {
-    record[key].as_str().is_some_and(|t| !t.trim().is_empty())
 }
 
 /// `memberOfGroups[id eq "<id>"]`, encoded for a query string.

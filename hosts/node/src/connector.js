@@ -72,14 +72,19 @@ class Instance {
     return instance;
   }
 
-  /** Guest requests sent so far. */
+  /** Requests sent so far: the component's, and the token requests made for it. */
   get requests() {
     return Atomics.load(new Int32Array(this.#shared.counters), 0);
   }
 
   #message(message) {
     if (message.kind === 'token') {
-      this.#auth.token(message.stale).then((token) => this.#answerToken(token));
+      // Token requests count against the budget too.
+      const before = this.#auth.requests;
+      this.#auth.token(message.stale).then((token) => {
+        Atomics.add(new Int32Array(this.#shared.counters), 0, this.#auth.requests - before);
+        this.#answerToken(token);
+      });
     } else if (message.kind === 'stopped') {
       this.stopped ??= message.reason;
     } else if (message.kind === 'answer') {
@@ -191,7 +196,7 @@ export class Session {
 
   /** Requests sent: the component's and the token endpoint's. */
   get requests() {
-    return this.#instance.requests + this.#auth.requests;
+    return this.#instance.requests;
   }
 
   /**

@@ -6,9 +6,10 @@
 //   import { Connector, sync } from '@identity-connector/node-host';
 //   const connector = await Connector.load('pingboard_connector.wasm');
 //   const session = await connector.open({ config: { client_id: '…' }, secrets: { client_secret: '…' } });
+//   for await (const { resourceType, page } of pages(session)) { … }      // every page as it arrives, or:
 //   const result = await sync(session);
 //   for (const line of result.lines()) console.log(line);
 
 export { Connector, DEFAULT_LIMITS, Session } from './connector.js';
 export { ConnectorError, HostError } from './errors.js';
-export { SyncResult, sync } from './sync.js';
+export { SyncResult, pages, sync } from './sync.js';

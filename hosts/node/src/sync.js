@@ -132,19 +132,21 @@ function grantLine(g) {
 }
 
 /**
- * Runs a full sync on `session`: the resource types, every listing (following next tokens and independent
- * tokens), then the per-resource calls for types whose pages did not carry their entitlements and grants.
- * `onPage` hears of each page stored.
+ * Every page of a full sync on `session`, as it arrives: `{ resourceType, call, resource, page }`, where `call`
+ * is `list-resources` (then `page` has `resources`, `entitlements`, `grants`, `nextToken`,
+ * `independentTokens`), `list-entitlements` or `list-grants` (then `resource` is whose). Listings first,
+ * following next tokens and independent tokens; then the per-resource calls for types whose pages did not
+ * carry their entitlements and grants.
  */
-export async function sync(session, { onPage = () => {}, maxPages = 1_000_000 } = {}) {
-  const result = new SyncResult();
+export async function* pages(session, { maxPages = 1_000_000 } = {}) {
   const metadata = session.metadata;
-  result.resourceTypes = await session.resourceTypes();
-  result.capabilities = metadata.capabilities;
+  const types = await session.resourceTypes();
+  yield { call: 'resource-types', types };
   const caps = (id) => metadata.capabilities.find((c) => c.resourceType === id);
-  const declared = new Set(result.resourceTypes.map((t) => t.id));
-  let pages = 0;
-  for (const type of result.resourceTypes) {
+  const declared = new Set(types.map((t) => t.id));
+  const listed = new Map(types.map((t) => [t.id, new Map()]));
+  let count = 0;
+  for (const type of types) {
     const c = caps(type.id);
     if (!c || !c.capabilities.list || c.listedWith !== undefined) continue;
     const seen = new Set();
@@ -152,12 +154,12 @@ export async function sync(session, { onPage = () => {}, maxPages = 1_000_000 } 
     while (queue.length) {
       let token = queue.shift();
       do {
-        if (++pages > maxPages) throw new HostError('budget', `more than ${maxPages} pages`);
+        if (++count > maxPages) throw new HostError('budget', `more than ${maxPages} pages`);
         const page = await session.listResources(type.id, token);
         const stray = page.resources.find((r) => !declared.has(r.id.resourceType));
         if (stray) throw new HostError('trap', `the component listed a resource of undeclared type \`${stray.id.resourceType}\``);
-        result.addPage(page);
-        onPage(type.id, page);
+        for (const r of page.resources) listed.get(r.id.resourceType).set(r.id.id, r.id);
+        yield { resourceType: type.id, call: 'list-resources', page };
         for (const next of [page.nextToken, ...page.independentTokens]) {
           if (next === undefined) continue;
           if (seen.has(next)) throw new HostError('trap', `listing ${type.id}: the component returned page token \`${next}\` twice`);
@@ -168,21 +170,34 @@ export async function sync(session, { onPage = () => {}, maxPages = 1_000_000 } 
       } while (token !== undefined);
     }
   }
-  for (const type of result.resourceTypes) {
+  for (const type of types) {
     const c = caps(type.id);
     if (!c) continue;
-    const ids = [...result.resources.values()].filter((r) => r.id.resourceType === type.id).map((r) => r.id);
-    for (const [inline, call] of [['inlineEntitlements', 'listEntitlements'], ['inlineGrants', 'listGrants']]) {
+    for (const [inline, call, method] of [['inlineEntitlements', 'list-entitlements', 'listEntitlements'], ['inlineGrants', 'list-grants', 'listGrants']]) {
       if (c.capabilities[inline]) continue;
-      for (const id of ids) {
+      for (const resource of listed.get(type.id).values()) {
         let token;
         do {
-          const page = await session[call](id, token);
-          result.addPage({ entitlements: page.entitlements ?? [], grants: page.grants ?? [] });
+          const page = await session[method](resource, token);
+          yield { resourceType: type.id, call, resource, page };
           token = page.nextToken;
         } while (token !== undefined);
       }
     }
+  }
+}
+
+/** A full sync on `session` into a `SyncResult` (see `pages`); `onPage` hears of each page. */
+export async function sync(session, { onPage = () => {}, maxPages } = {}) {
+  const result = new SyncResult();
+  result.capabilities = session.metadata.capabilities;
+  for await (const step of pages(session, { maxPages })) {
+    if (step.call === 'resource-types') {
+      result.resourceTypes = step.types;
+      continue;
+    }
+    result.addPage(step.page);
+    onPage(step);
   }
   return result;
 }
