@@ -48,6 +48,8 @@ class Instance {
   #shared;
   /** Why the sandbox stopped this instance, if it did. */
   stopped = null;
+  /** Why the instance is gone (its thread ended), if it is: later calls fail at once with it. */
+  #gone = null;
 
   static async start(dir, policy, auth) {
     const instance = new Instance();
@@ -108,6 +110,7 @@ class Instance {
   }
 
   #fail(error) {
+    this.#gone ??= error;
     for (const pending of this.#calls.values()) pending.settle({ thrown: error });
     this.#calls.clear();
   }
@@ -116,10 +119,16 @@ class Instance {
   call(op, args, timeoutMs) {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
+      if (this.#gone) {
+        reject(this.#gone);
+        return;
+      }
       const timer = setTimeout(() => {
+        const error = new HostError('timeout', `${op} ran past its ${timeoutMs / 1000} s deadline; the component was stopped`);
+        this.#gone = error;
         this.#calls.delete(id);
         this.#worker.terminate();
-        reject(new HostError('timeout', `${op} ran past its ${timeoutMs / 1000} s deadline; the component was stopped`));
+        reject(error);
       }, timeoutMs);
       this.#calls.set(id, {
         settle: (message) => {
