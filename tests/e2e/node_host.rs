@@ -13,16 +13,18 @@ fn host_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("hosts/node")
 }
 
-/// `npm ci` once per checkout (under a lock: tests run in parallel), when `node_modules` is missing.
+/// Installs the locked packages once per checkout (under a lock: tests run in parallel), when `node_modules`
+/// is missing. `npm install` with the committed lock file, not `npm ci`: npm 11's `ci` refuses a lock that
+/// leaves out other platforms' optional packages, which is what npm itself writes.
 fn installed() -> PathBuf {
     static INSTALL: Mutex<()> = Mutex::new(());
     let _held = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = host_dir();
     if !dir.join("node_modules/@bytecodealliance/jco").is_dir() {
-        let status = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir).status();
+        let status = Command::new("npm").args(["install", "--no-audit", "--no-fund"]).current_dir(&dir).status();
         match status {
             Ok(s) if s.success() => {}
-            other => panic!("`npm ci` in {} failed ({other:?}): the Node host needs Node 20+ and npm, and the npm registry", dir.display()),
+            other => panic!("`npm install` in {} failed ({other:?}): the Node host needs Node 20+ and npm, and the npm registry", dir.display()),
         }
     }
     dir.join("bin/connector-node.js")
