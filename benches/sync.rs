@@ -43,7 +43,10 @@ struct Run {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    // `--concurrency N` for the component lane (the harness's default otherwise).
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let concurrency = args.iter().position(|a| a == "--concurrency").map(|at| args[at + 1].parse::<usize>().expect("--concurrency N"));
+    let sizes: Vec<usize> = args.iter().enumerate().filter(|(i, _)| *i == 0 || args[i - 1] != "--concurrency").filter_map(|(_, a)| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![1_000, 10_000, 100_000] } else { sizes };
     let scratch = tempfile::tempdir().expect("scratch dir");
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -63,7 +66,7 @@ fn main() {
             let store = |name: &str| scratch.path().join(format!("{name}-{users}-{rep}.db"));
             floors.push(measure(|| floor(&double)));
             natives.push(measure(|| native(&double, &store("native"))));
-            components.push(measure(|| tokio.block_on(component_sync(&runtime, &component, &metadata, &double, &store("component")))));
+            components.push(measure(|| tokio.block_on(component_sync(&runtime, &component, &metadata, &double, &store("component"), concurrency))));
         }
         let (floor, native, component) = (median(floors), median(natives), median(components));
         for (name, run) in [("floor", &floor), ("native", &native), ("component", &component)] {
@@ -153,7 +156,7 @@ fn native(double: &PingboardDouble, store_path: &Path) -> Run {
     Run { wall: started.elapsed(), requests, bytes, ..Run::default() }
 }
 
-async fn component_sync(runtime: &Runtime, component: &LoadedComponent, metadata: &Metadata, double: &PingboardDouble, store_path: &Path) -> Run {
+async fn component_sync(runtime: &Runtime, component: &LoadedComponent, metadata: &Metadata, double: &PingboardDouble, store_path: &Path, concurrency: Option<usize>) -> Run {
     let started = Instant::now();
     let mut spec = TenantSpec { name: "bench".into(), ..TenantSpec::default() };
     spec.config.insert("base_url".into(), double.base_url());
@@ -161,7 +164,10 @@ async fn component_sync(runtime: &Runtime, component: &LoadedComponent, metadata
     spec.config.insert("page_size".into(), PAGE_SIZE.to_string());
     spec.secrets.insert("client_secret".into(), Secret::new(CLIENT_SECRET));
     let tenant = ResolvedTenant::resolve(spec, metadata, Default::default()).unwrap();
-    let options = SyncOptions::default();
+    let mut options = SyncOptions::default();
+    if let Some(n) = concurrency {
+        options.concurrency = n;
+    }
     let mut session = OpenSession::open_for_sync(runtime, component, &tenant, &options).await.unwrap();
     let mut store = Store::open(store_path).unwrap();
     let report = session.sync(component, metadata, &mut store, &options, &NoProgress, Start::Fresh).await.unwrap();

@@ -123,6 +123,12 @@ fn the_hostile_components_attacks_are_refused_under_node_too() {
     };
     let run = |attack: &str| run_with(attack, SECRET, &[]);
 
+    // A guest that takes memory without end is stopped at the memory cap (a failed allocation, then a trap),
+    // not at the 4 GiB a wasm32 memory can reach.
+    let (code, _, err) = run_with("memory", SECRET, &["--memory-mib", "32"]);
+    assert_eq!(code, 1);
+    // (The guest's own "memory allocation of … failed" may interleave with the host's line on stderr.)
+    assert!(err.contains("error: the component trapped in listResources: wasm trap: wasm `unreachable` instruction executed"), "{err}");
     // A guest that never returns is stopped at the call's deadline; a wrong secret is the token endpoint's no.
     let (code, _, err) = run_with("loop", SECRET, &["--call-timeout-secs", "1"]);
     assert_eq!((code, err.trim()), (1, "error: listResources ran past its 1 s deadline; the component was stopped"));

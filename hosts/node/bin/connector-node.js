@@ -3,7 +3,7 @@
 // `connector-harness export --format jsonl`.
 //
 //   connector-node sync --component C.wasm --config KEY=VALUE … --secret KEY=VALUE … [--secret-env KEY=VAR …]
-//                       [--max-requests N] [--call-timeout-secs S]
+//                       [--max-requests N] [--call-timeout-secs S] [--memory-mib M]
 //   connector-node inspect --component C.wasm
 
 import { parseArgs } from 'node:util';
@@ -31,6 +31,7 @@ async function main(argv) {
       'secret-env': { type: 'string', multiple: true },
       'max-requests': { type: 'string' },
       'call-timeout-secs': { type: 'string' },
+      'memory-mib': { type: 'string' },
     },
   });
   if (!values.component) throw new HostError('invalid-config', '--component is required');
@@ -48,6 +49,7 @@ async function main(argv) {
   const limits = {};
   if (values['max-requests']) limits.maxRequests = Number(values['max-requests']);
   if (values['call-timeout-secs']) limits.callTimeoutMs = Number(values['call-timeout-secs']) * 1000;
+  if (values['memory-mib']) limits.memoryMib = Number(values['memory-mib']);
   const session = await connector.open({ config: pairs(values.config, '--config'), secrets, limits });
   try {
     const result = await sync(session);

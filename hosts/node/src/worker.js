@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { capMemory } from './memory.js';
 import { sandboxImports } from './sandbox.js';
 
 const { dir, name, policy, shared } = workerData;
@@ -27,7 +28,7 @@ function token(stale) {
 const counters = new Int32Array(shared.counters);
 const imports = sandboxImports({ policy, token, counters });
 const module = await import(pathToFileURL(join(dir, `${name}.js`)).href);
-const getCoreModule = (path) => readFile(join(dir, path)).then((bytes) => WebAssembly.compile(bytes));
+const getCoreModule = (path) => readFile(join(dir, path)).then((bytes) => WebAssembly.compile(capMemory(bytes, policy.memoryBytes)));
 const root = await module.instantiate(getCoreModule, imports);
 const connector = root.connector ?? root['identity:connector/connector'];
 
