@@ -40,8 +40,13 @@ pub enum Checkpoint {
     /// As written before listings ran concurrently: every listed type before `resource_type` is done, and so
     /// are its pages up to `next` (none: all). Read on resume; no longer written.
     Resources { resource_type: String, next: Option<String> },
-    /// Listing is done and the per-resource entitlement and grant calls have begun (they are redone whole).
-    PerResource,
+    /// Listing is done, and of the per-resource entitlement and grant calls (in the order the driver makes
+    /// them: type by type, each type's resources by id) the first `done` resources' are stored. (A checkpoint
+    /// written before this field existed reads as 0: the phase is redone whole.)
+    PerResource {
+        #[serde(default)]
+        done: usize,
+    },
 }
 
 /// One page of a listing: its type, and its token (none: the first page).
@@ -275,9 +280,13 @@ impl Run<'_> {
             .collect();
         // On resume, fetch only what the checkpoint says is not stored.
         let first_pages = || listed.iter().map(|t| PagePosition { resource_type: t.id.clone(), token: None });
+        let mut resources_done = 0;
         let pending: Vec<PagePosition> = match resume {
             None => first_pages().collect(),
-            Some(Checkpoint::PerResource) => Vec::new(),
+            Some(Checkpoint::PerResource { done }) => {
+                resources_done = done;
+                Vec::new()
+            }
             Some(Checkpoint::Listings { pending }) => {
                 if let Some(unknown) = pending.iter().find(|p| !listed.iter().any(|t| t.id == p.resource_type)) {
                     bail!("cannot resume: the checkpoint is in `{}`, which the component does not list", unknown.resource_type);
@@ -313,7 +322,7 @@ impl Run<'_> {
                 calls.extend(ids.iter().map(|id| (kind, ResourceId { resource_type: resource_type.id.clone(), id: id.clone() })));
             }
         }
-        self.per_resource(calls).await
+        self.per_resource(calls, resources_done).await
     }
 
     /// Fetches every page of the listings from `pending` on, several at once when the component hands back
@@ -368,31 +377,41 @@ impl Run<'_> {
 
     /// Pages through each resource's entitlements or grants, for types whose listing did not carry them: the
     /// resources on all the session's instances at once, each resource's pages one after another on one
-    /// instance. The phase is redone whole on resume.
-    async fn per_resource(&mut self, resources: Vec<(PerResource, ResourceId)>) -> Result<()> {
+    /// instance. `resources` is in a fixed order (type by type, ids in order), and the first `done` of them are
+    /// stored already (a resumed sync); each page's checkpoint counts the resources before the first one not
+    /// finished, so a resume redoes only what was in flight or not begun.
+    async fn per_resource(&mut self, resources: Vec<(PerResource, ResourceId)>, done: usize) -> Result<()> {
         let calls = self.calls;
-        let checkpoint = serde_json::to_string(&Checkpoint::PerResource)?;
-        let mut queue: VecDeque<(PerResource, ResourceId)> = resources.into();
+        let mut queue: VecDeque<(usize, PerResource, ResourceId)> = resources.into_iter().enumerate().skip(done).map(|(i, (k, r))| (i, k, r)).collect();
+        let mut finished: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
+        let mut frontier = done;
         let mut idle: Vec<&mut Instance> = std::iter::once(&mut *self.instance).chain(self.siblings.iter_mut()).collect();
         let mut running = FuturesUnordered::new();
         let mut seen: HashSet<(PerResource, ResourceId, String)> = HashSet::new();
         loop {
             while !queue.is_empty() && !idle.is_empty() {
-                let ((kind, resource), instance) = (queue.pop_front().expect("not empty"), idle.pop().expect("not empty"));
-                running.push(fetch_for_resource(calls, instance, kind, resource, None));
+                let ((index, kind, resource), instance) = (queue.pop_front().expect("not empty"), idle.pop().expect("not empty"));
+                running.push(fetch_for_resource(calls, instance, index, kind, resource, None));
             }
-            let Some((instance, kind, resource, page)) = running.next().await else { break };
+            let Some((instance, index, kind, resource, page)) = running.next().await else { break };
             let what = kind.name();
             let (entitlements, grants, next) = page.map_err(|e| anyhow!("{what} of {}:{}: {e:#}", resource.resource_type, resource.id))?;
             tally(&mut self.stored, self.options.max_records, &resource.resource_type, 0, entitlements.len(), grants.len())?;
+            if next.is_none() {
+                finished.insert(index);
+                while finished.remove(&frontier) {
+                    frontier += 1;
+                }
+            }
+            let checkpoint = serde_json::to_string(&Checkpoint::PerResource { done: frontier })?;
             let label = format!("{what} of {}:{}", resource.resource_type, resource.id);
-            let job = PageJob { resources: Vec::new(), entitlements, grants, checkpoint: checkpoint.clone(), label };
+            let job = PageJob { resources: Vec::new(), entitlements, grants, checkpoint, label };
             check_repeats(self.writer.send(job).await?)?;
             match next {
                 Some(next) if !seen.insert((kind, resource.clone(), next.clone())) => {
                     bail!("{what} of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id)
                 }
-                Some(next) => running.push(fetch_for_resource(calls, instance, kind, resource, Some(next))),
+                Some(next) => running.push(fetch_for_resource(calls, instance, index, kind, resource, Some(next))),
                 None => idle.push(instance),
             }
         }
@@ -446,10 +465,11 @@ impl PerResource {
 async fn fetch_for_resource<'i>(
     calls: &Calls<'_>,
     instance: &'i mut Instance,
+    index: usize,
     kind: PerResource,
     resource: ResourceId,
     token: Option<String>,
-) -> (&'i mut Instance, PerResource, ResourceId, Result<(Vec<Entitlement>, Vec<Grant>, Option<String>)>) {
+) -> (&'i mut Instance, usize, PerResource, ResourceId, Result<(Vec<Entitlement>, Vec<Grant>, Option<String>)>) {
     let t = token.as_deref();
     let page = match kind {
         PerResource::Grants => calls
@@ -461,7 +481,7 @@ async fn fetch_for_resource<'i>(
             .await
             .map(|p| (p.entitlements, Vec::new(), p.next_token)),
     };
-    (instance, kind, resource, page)
+    (instance, index, kind, resource, page)
 }
 
 /// Calls into the component, from any of a session's instances: retries of what the connector says a retry may
