@@ -3,7 +3,7 @@
 // `connector-harness export --format jsonl`.
 //
 //   connector-node sync --component C.wasm --config KEY=VALUE … --secret KEY=VALUE … [--secret-env KEY=VAR …]
-//                       [--max-requests N] [--call-timeout-secs S] [--memory-mib M]
+//                       [--max-requests N] [--call-timeout-secs S] [--memory-mib M] [--max-response-mib M]
 //   connector-node inspect --component C.wasm
 
 import { parseArgs } from 'node:util';
@@ -32,6 +32,7 @@ async function main(argv) {
       'max-requests': { type: 'string' },
       'call-timeout-secs': { type: 'string' },
       'memory-mib': { type: 'string' },
+      'max-response-mib': { type: 'string' },
     },
   });
   if (!values.component) throw new HostError('invalid-config', '--component is required');
@@ -50,6 +51,7 @@ async function main(argv) {
   if (values['max-requests']) limits.maxRequests = Number(values['max-requests']);
   if (values['call-timeout-secs']) limits.callTimeoutMs = Number(values['call-timeout-secs']) * 1000;
   if (values['memory-mib']) limits.memoryMib = Number(values['memory-mib']);
+  if (values['max-response-mib']) limits.maxResponseMib = Number(values['max-response-mib']);
   const session = await connector.open({ config: pairs(values.config, '--config'), secrets, limits });
   try {
     const result = await sync(session);

@@ -16,7 +16,7 @@ import { resolveTenant } from './tenant.js';
 const NAME = 'connector';
 
 /** Limits of a session, with this host's defaults (the same as `connector-harness`'s). */
-export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAttempts: 6, maxRetryWaitMs: 300_000, memoryMib: 256 };
+export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAttempts: 6, maxRetryWaitMs: 300_000, memoryMib: 256, maxResponseMib: 64 };
 
 /** Transpiles `bytes` into `cacheDir/<sha256>/` unless it is there already; returns that directory. */
 async function transpiled(bytes, cacheDir) {
@@ -160,7 +160,7 @@ export class Connector {
   static async load(path, { cacheDir = join(tmpdir(), 'connector-node-cache') } = {}) {
     const connector = new Connector();
     connector.#dir = await transpiled(await readFile(path), cacheDir);
-    const probe = await Instance.start(connector.#dir, { origins: [], maxRequests: 0, auth: 'none', memoryBytes: DEFAULT_LIMITS.memoryMib << 20 }, new Authenticator({ kind: 'none' }));
+    const probe = await Instance.start(connector.#dir, { origins: [], maxRequests: 0, auth: 'none', memoryBytes: DEFAULT_LIMITS.memoryMib << 20, maxResponseBytes: 0 }, new Authenticator({ kind: 'none' }));
     try {
       connector.#metadata = await probe.call('metadata', [], DEFAULT_LIMITS.callTimeoutMs);
     } finally {
@@ -181,7 +181,7 @@ export class Connector {
     const tenant = resolveTenant(this.#metadata, config, secrets);
     const auth = new Authenticator(tenant.auth);
     const settings = { ...DEFAULT_LIMITS, ...limits };
-    const policy = { origins: tenant.origins, maxRequests: settings.maxRequests, auth: tenant.auth.kind, memoryBytes: settings.memoryMib * 1024 * 1024 };
+    const policy = { origins: tenant.origins, maxRequests: settings.maxRequests, auth: tenant.auth.kind, memoryBytes: settings.memoryMib * 1024 * 1024, maxResponseBytes: settings.maxResponseMib * 1024 * 1024 };
     const instance = await Instance.start(this.#dir, policy, auth);
     const session = new Session(instance, auth, settings, this.#metadata);
     await session.call('open', [tenant.guestConfig, provisioning]);

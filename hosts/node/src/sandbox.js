@@ -6,7 +6,83 @@
 import { cli, clocks, filesystem, http, io, random } from '@bytecodealliance/preview2-shim';
 import { parentPort } from 'node:worker_threads';
 
-const { Fields, OutgoingRequest, OutgoingBody, FutureIncomingResponse } = http.types;
+const { Fields, OutgoingRequest, OutgoingBody, FutureIncomingResponse, IncomingResponse, IncomingBody } = http.types;
+const { InputStream } = io.streams;
+const DISPOSE = Symbol.dispose ?? Symbol.for('dispose');
+
+/**
+ * The guest's view of a response, its body and the body's stream: each stands for the shim's own object
+ * (`inner`) and counts the bytes read against the response size cap, so a source cannot fill the host's
+ * memory however it sends. They are made with `Object.create`, since the shim's constructors are private.
+ */
+function standIn(Class, inner, extra = {}) {
+  return Object.assign(Object.create(Class.prototype), { inner }, extra);
+}
+
+/** Counts `count` bytes read from `stream` against its response's cap; past it, the tenant stops. */
+function take(stream, count) {
+  const budget = stream.budget;
+  budget.read += Number(count);
+  if (budget.read > budget.max) {
+    throw stop(`the response to ${budget.path} was larger than the ${budget.max / 1048576} MiB the host accepts`, { tag: 'closed' });
+  }
+}
+
+class CappedStream extends InputStream {
+  read(len) {
+    const bytes = this.inner.read(len);
+    take(this, bytes.length);
+    return bytes;
+  }
+  blockingRead(len) {
+    const bytes = this.inner.blockingRead(len);
+    take(this, bytes.length);
+    return bytes;
+  }
+  skip(len) {
+    const skipped = this.inner.skip(len);
+    take(this, skipped);
+    return skipped;
+  }
+  blockingSkip(len) {
+    const skipped = this.inner.blockingSkip(len);
+    take(this, skipped);
+    return skipped;
+  }
+  subscribe() {
+    return this.inner.subscribe();
+  }
+  [DISPOSE]() {
+    this.inner[DISPOSE]?.();
+  }
+}
+
+class CappedBody extends IncomingBody {
+  stream() {
+    return standIn(CappedStream, this.inner.stream(), { budget: this.budget });
+  }
+  static finish(body) {
+    return IncomingBody.finish(body.inner);
+  }
+  [DISPOSE]() {
+    this.inner[DISPOSE]?.();
+  }
+}
+
+class CappedResponse extends IncomingResponse {
+  status() {
+    return this.inner.status();
+  }
+  headers() {
+    return this.inner.headers();
+  }
+  consume() {
+    return standIn(CappedBody, this.inner.consume(), { budget: this.budget });
+  }
+  [DISPOSE]() {
+    this.inner[DISPOSE]?.();
+  }
+}
 
 /** Headers a guest may not set: the host owns authentication. */
 const FORBIDDEN = new Set(['authorization', 'proxy-authorization', 'cookie']);
@@ -19,9 +95,9 @@ export function originOf(scheme, authority) {
 }
 
 /** Stops the tenant: the reason goes to the main thread, which ends the session with it. */
-function stop(reason) {
+function stop(reason, error = { tag: 'HTTP-request-denied' }) {
   parentPort.postMessage({ kind: 'stopped', reason });
-  return { tag: 'HTTP-request-denied' };
+  return error;
 }
 
 /**
@@ -29,23 +105,20 @@ function stop(reason) {
  * expired token can be sent again, once, with a fresh one, without the guest knowing.
  */
 class GuardedFuture extends FutureIncomingResponse {
-  static of(inner, retry) {
-    const future = Object.create(GuardedFuture.prototype);
-    future.inner = inner;
-    future.retry = retry;
-    return future;
+  static of(inner, retry, budget) {
+    return standIn(GuardedFuture, inner, { retry, budget });
   }
 
   subscribe() {
     return this.inner.subscribe();
   }
 
-  [Symbol.dispose ?? Symbol.for('dispose')]() {
-    this.inner[Symbol.dispose ?? Symbol.for('dispose')]?.();
+  [DISPOSE]() {
+    this.inner[DISPOSE]?.();
   }
 
   get() {
-    const answer = this.inner.get();
+    let answer = this.inner.get();
     const response = answer?.tag === 'ok' && answer.val.tag === 'ok' ? answer.val.val : null;
     if (response && response.status() === 401 && this.retry) {
       const again = this.retry();
@@ -53,8 +126,11 @@ class GuardedFuture extends FutureIncomingResponse {
       if (again) {
         again.subscribe().block();
         this.inner = again;
-        return again.get();
+        answer = again.get();
       }
+    }
+    if (answer?.tag === 'ok' && answer.val.tag === 'ok') {
+      answer.val.val = standIn(CappedResponse, answer.val.val, { budget: this.budget });
     }
     return answer;
   }
@@ -98,7 +174,8 @@ export function sandboxImports({ policy, token, counters }) {
       if (policy.maxRequests !== null && sent > policy.maxRequests) {
         throw stop(`the sync used up its budget of ${policy.maxRequests} requests`);
       }
-      if (origin !== base || policy.auth === 'none') return GuardedFuture.of(send(request, options, null), null);
+      const budget = { read: 0, max: policy.maxResponseBytes, path: request.pathWithQuery()?.split('?')[0] ?? '/' };
+      if (origin !== base || policy.auth === 'none') return GuardedFuture.of(send(request, options, null), null, budget);
       const current = token(false);
       if (current === null) throw { tag: 'HTTP-request-denied' };
       const repeatable = request.method().tag === 'get';
@@ -110,7 +187,7 @@ export function sandboxImports({ policy, token, counters }) {
             return send(copy(request), options, `Bearer ${fresh}`);
           }
         : null;
-      return GuardedFuture.of(send(request, options, `Bearer ${current}`), retry);
+      return GuardedFuture.of(send(request, options, `Bearer ${current}`), retry, budget);
     },
   };
 
@@ -125,7 +202,7 @@ export function sandboxImports({ policy, token, counters }) {
   return {
     'wasi:cli/environment': { getEnvironment: () => [], getArguments: () => [], initialCwd: () => undefined },
     'wasi:cli/exit': { exit: () => denied(), exitWithCode: () => denied() },
-    'wasi:cli/stdin': cli.stdin,
+    'wasi:cli/stdin': { getStdin: () => standIn(CappedStream, cli.stdin.getStdin(), { budget: { read: 0, max: Infinity, path: 'stdin' } }) },
     'wasi:cli/stdout': { getStdout: () => cli.stderr.getStderr() },
     'wasi:cli/stderr': cli.stderr,
     'wasi:cli/terminal-input': cli.terminalInput,
@@ -138,10 +215,10 @@ export function sandboxImports({ policy, token, counters }) {
     'wasi:filesystem/preopens': { getDirectories: () => [] },
     'wasi:filesystem/types': filesystem.types,
     'wasi:http/outgoing-handler': outgoingHandler,
-    'wasi:http/types': { ...http.types, FutureIncomingResponse: GuardedFuture },
+    'wasi:http/types': { ...http.types, FutureIncomingResponse: GuardedFuture, IncomingResponse: CappedResponse, IncomingBody: CappedBody },
     'wasi:io/error': io.error,
     'wasi:io/poll': io.poll,
-    'wasi:io/streams': io.streams,
+    'wasi:io/streams': { ...io.streams, InputStream: CappedStream },
     'wasi:random/insecure-seed': random.insecureSeed,
     'wasi:random/insecure': random.insecure,
     'wasi:random/random': random.random,
