@@ -189,6 +189,16 @@ impl PingOneDouble {
     }
 }
 
+/// `expr`'s value, or the handler answers with its refusal.
+macro_rules! or_answer {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(refusal) => return refusal,
+        }
+    };
+}
+
 /// A PingOne error body; `detail` is (code, target, message).
 fn p1_error(s: &Shared, status: StatusCode, code: &str, message: &str, detail: Option<(&str, &str, &str)>) -> Response {
     let n = s.counters.errors.fetch_add(1, Ordering::SeqCst) as usize;
@@ -396,15 +406,9 @@ async fn environment_roles(State(s): State<Arc<Shared>>, Path(env_id): Path<Stri
 }
 
 async fn list_users(State(s): State<Arc<Shared>>, Path(env_id): Path<String>, Query(query): Q, headers: HeaderMap) -> Response {
-    let (n, _guard) = match admit(&s, &headers, Some(&env_id)).await {
-        Ok(admitted) => admitted,
-        Err(refused) => return refused,
-    };
+    let (n, _guard) = or_answer!(admit(&s, &headers, Some(&env_id)).await);
     let path = format!("/v1/environments/{env_id}/users");
-    let (limit, offset, keep) = match paging(&s, &path, &query, 200) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+    let (limit, offset, keep) = or_answer!(paging(&s, &path, &query, 200));
     let env = s.environment.read().unwrap();
     let filter = query.iter().find(|(k, _)| k == "filter").map(|(_, v)| v.as_str());
     let users: Vec<&User> = match filter {
@@ -444,16 +448,10 @@ fn parse_filter(filter: &str) -> Option<UserFilter> {
 }
 
 async fn list_groups(State(s): State<Arc<Shared>>, Path(env_id): Path<String>, Query(query): Q, headers: HeaderMap) -> Response {
-    let (n, _guard) = match admit(&s, &headers, Some(&env_id)).await {
-        Ok(admitted) => admitted,
-        Err(refused) => return refused,
-    };
+    let (n, _guard) = or_answer!(admit(&s, &headers, Some(&env_id)).await);
     s.counters.group_pages.fetch_add(1, Ordering::SeqCst);
     let path = format!("/v1/environments/{env_id}/groups");
-    let (limit, offset, keep) = match paging(&s, &path, &query, 1000) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+    let (limit, offset, keep) = or_answer!(paging(&s, &path, &query, 1000));
     let counts = s.behaviour.counts_on_group_list && query.iter().any(|(k, v)| k == "include" && v == "totalMemberCounts");
     let env = s.environment.read().unwrap();
     let items = env.groups.iter().map(|g| env.group_json(g, counts)).collect();
@@ -461,16 +459,10 @@ async fn list_groups(State(s): State<Arc<Shared>>, Path(env_id): Path<String>, Q
 }
 
 async fn list_populations(State(s): State<Arc<Shared>>, Path(env_id): Path<String>, Query(query): Q, headers: HeaderMap) -> Response {
-    let (n, _guard) = match admit(&s, &headers, Some(&env_id)).await {
-        Ok(admitted) => admitted,
-        Err(refused) => return refused,
-    };
+    let (n, _guard) = or_answer!(admit(&s, &headers, Some(&env_id)).await);
     s.counters.population_pages.fetch_add(1, Ordering::SeqCst);
     let path = format!("/v1/environments/{env_id}/populations");
-    let (limit, offset, keep) = match paging(&s, &path, &query, 1000) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+    let (limit, offset, keep) = or_answer!(paging(&s, &path, &query, 1000));
     let env = s.environment.read().unwrap();
     let items = env.populations.iter().map(|p| env.population_json(p)).collect();
     hal_page(&s, n, &headers, &path, &keep, "populations", items, limit, offset, false)
@@ -565,10 +557,7 @@ fn invalid(s: &Shared, detail: &str, target: &str, message: &str) -> Response {
 }
 
 async fn create_user(State(s): State<Arc<Shared>>, Path(env_id): Path<String>, headers: HeaderMap, body: String) -> Response {
-    let (body, _guard) = match write_body(&s, &headers, &env_id, &body).await {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
+    let (body, _guard) = or_answer!(write_body(&s, &headers, &env_id, &body).await);
     let text = |v: &Value| v.as_str().map(str::to_string).filter(|t| !t.is_empty());
     let (Some(username), Some(email)) = (text(&body["username"]), text(&body["email"])) else {
         let target = if text(&body["username"]).is_none() { "username" } else { "email" };
@@ -606,10 +595,7 @@ async fn create_user(State(s): State<Arc<Shared>>, Path(env_id): Path<String>, h
 }
 
 async fn delete_user(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
-    let _guard = match write_body(&s, &headers, &env_id, "").await {
-        Ok((_, guard)) => guard,
-        Err(e) => return e,
-    };
+    let (_, _guard) = or_answer!(write_body(&s, &headers, &env_id, "").await);
     let mut env = s.environment.write().unwrap();
     let before = env.users.len();
     env.users.retain(|u| u.id != id);
@@ -624,10 +610,7 @@ async fn delete_user(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(Str
 
 /// PATCH changes the attributes present; `null` clears one.
 async fn patch_user(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(String, String)>, headers: HeaderMap, body: String) -> Response {
-    let (body, _guard) = match write_body(&s, &headers, &env_id, &body).await {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
+    let (body, _guard) = or_answer!(write_body(&s, &headers, &env_id, &body).await);
     let mut env = s.environment.write().unwrap();
     let Some(user) = env.users.iter_mut().find(|u| u.id == id) else { return not_found(&s, "user", &id) };
     let text = |v: &Value| v.as_str().map(str::to_string);
@@ -651,10 +634,7 @@ async fn patch_user(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(Stri
 }
 
 async fn set_enabled(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(String, String)>, headers: HeaderMap, body: String) -> Response {
-    let (body, _guard) = match write_body(&s, &headers, &env_id, &body).await {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
+    let (body, _guard) = or_answer!(write_body(&s, &headers, &env_id, &body).await);
     let Some(enabled) = body["enabled"].as_bool() else { return invalid(&s, "REQUIRED_VALUE", "enabled", "enabled must be true or false") };
     let mut env = s.environment.write().unwrap();
     let Some(user) = env.users.iter_mut().find(|u| u.id == id) else { return not_found(&s, "user", &id) };
@@ -681,10 +661,7 @@ async fn read_membership(State(s): State<Arc<Shared>>, Path((env_id, id, group))
 }
 
 async fn add_membership(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(String, String)>, headers: HeaderMap, body: String) -> Response {
-    let (body, _guard) = match write_body(&s, &headers, &env_id, &body).await {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
+    let (body, _guard) = or_answer!(write_body(&s, &headers, &env_id, &body).await);
     let group_id = body["id"].as_str().unwrap_or_default().to_string();
     let mut env = s.environment.write().unwrap();
     let Some(user) = env.user(&id).cloned() else { return not_found(&s, "user", &id) };
@@ -704,10 +681,7 @@ async fn add_membership(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(
 }
 
 async fn remove_membership(State(s): State<Arc<Shared>>, Path((env_id, id, group)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
-    let _guard = match write_body(&s, &headers, &env_id, "").await {
-        Ok((_, guard)) => guard,
-        Err(e) => return e,
-    };
+    let (_, _guard) = or_answer!(write_body(&s, &headers, &env_id, "").await);
     let mut env = s.environment.write().unwrap();
     let before = env.direct.len();
     env.direct.retain(|(g, u)| !(g == &group && u == &id));
@@ -722,10 +696,7 @@ async fn remove_membership(State(s): State<Arc<Shared>>, Path((env_id, id, group
 }
 
 async fn assign(s: &Shared, headers: &HeaderMap, env_id: &str, principal: Principal, body: &str) -> Response {
-    let (body, _guard) = match write_body(s, headers, env_id, body).await {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
+    let (body, _guard) = or_answer!(write_body(s, headers, env_id, body).await);
     let mut env = s.environment.write().unwrap();
     let exists = match &principal {
         Principal::User(id) => env.user(id).is_some(),
@@ -749,10 +720,7 @@ async fn assign(s: &Shared, headers: &HeaderMap, env_id: &str, principal: Princi
 }
 
 async fn unassign(s: &Shared, headers: &HeaderMap, env_id: &str, principal: Principal, assignment: &str) -> Response {
-    let _guard = match write_body(s, headers, env_id, "").await {
-        Ok((_, guard)) => guard,
-        Err(e) => return e,
-    };
+    let (_, _guard) = or_answer!(write_body(s, headers, env_id, "").await);
     let mut env = s.environment.write().unwrap();
     let before = env.assignments.len();
     env.assignments.retain(|a| !(a.id == assignment && a.principal == principal));
