@@ -86,14 +86,19 @@ fn the_node_host_exports_exactly_what_the_harness_does_for_every_connector() {
     assert_same(&node_export(&args), &expected, "Pingboard");
 
     // PingOne: the token on another origin, per-user role reads, immutable grants, entitlements on grant pages.
+    // The Node host runs against a second double of the same environment, answering each request after 5 ms,
+    // to show it fetches pages and per-user reads several at once (4 instances by default).
     let env = pingone_double::Environment::generate(pingone_double::EnvironmentSpec::sized(500, 12));
-    let double = pingone_double::PingOneDouble::start(env).unwrap();
+    let double = pingone_double::PingOneDouble::start(env.clone()).unwrap();
     let scratch = Scratch::new();
     let store = scratch.store();
-    let args = crate::pingone::pingone_args(&scratch, &["sync", "--store", &store], &double, &[]);
-    let expected = harness_export(&scratch, &args);
+    let expected = harness_export(&scratch, &crate::pingone::pingone_args(&scratch, &["sync", "--store", &store], &double, &[]));
     assert!(expected.contains("\"immutable\":"));
-    assert_same(&node_export(&args), &expected, "PingOne");
+    let slow = pingone_double::Faults { delay: Some(std::time::Duration::from_millis(5)), ..Default::default() };
+    let for_node = pingone_double::PingOneDouble::start_with(env, pingone_double::Behaviour::default(), slow).unwrap();
+    assert_same(&node_export(&crate::pingone::pingone_args(&scratch, &["sync"], &for_node, &[])), &expected, "PingOne");
+    assert!(for_node.max_in_flight() >= 2, "the Node host's instances worked at once ({} in flight at most)", for_node.max_in_flight());
+    assert_eq!(for_node.counts().total, double.counts().total, "the same requests from either host");
 
     // SCIM: a bearer token, spans fetched as independent pages.
     let directory = scim_double::Directory::generate(scim_double::DirectorySpec { users: 300, groups: 5 });

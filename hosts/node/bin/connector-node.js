@@ -3,7 +3,7 @@
 // `connector-harness export --format jsonl`.
 //
 //   connector-node sync --component C.wasm --config KEY=VALUE … --secret KEY=VALUE … [--secret-env KEY=VAR …]
-//                       [--max-requests N] [--call-timeout-secs S] [--memory-mib M] [--max-response-mib M]
+//                       [--max-requests N] [--call-timeout-secs S] [--memory-mib M] [--max-response-mib M] [--concurrency N]
 //   connector-node inspect --component C.wasm
 
 import { parseArgs } from 'node:util';
@@ -33,6 +33,7 @@ async function main(argv) {
       'call-timeout-secs': { type: 'string' },
       'memory-mib': { type: 'string' },
       'max-response-mib': { type: 'string' },
+      concurrency: { type: 'string' },
     },
   });
   if (!values.component) throw new HostError('invalid-config', '--component is required');
@@ -52,6 +53,7 @@ async function main(argv) {
   if (values['call-timeout-secs']) limits.callTimeoutMs = Number(values['call-timeout-secs']) * 1000;
   if (values['memory-mib']) limits.memoryMib = Number(values['memory-mib']);
   if (values['max-response-mib']) limits.maxResponseMib = Number(values['max-response-mib']);
+  if (values.concurrency) limits.concurrency = Number(values.concurrency);
   const session = await connector.open({ config: pairs(values.config, '--config'), secrets, limits });
   try {
     const result = await sync(session);

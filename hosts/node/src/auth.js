@@ -8,6 +8,8 @@ export class Authenticator {
   #plan;
   #token = null;
   #expires = 0;
+  /** A token request in flight: instances asking at once share it. */
+  #fetching = null;
   /** Why the token endpoint last refused, for the error the caller sees. */
   failure = null;
   /** Token requests sent. */
@@ -26,18 +28,25 @@ export class Authenticator {
     const plan = this.#plan;
     if (plan.kind === 'none') return null;
     if (plan.kind === 'bearer') return plan.token;
-    if (stale) this.#token = null;
+    if (stale && !this.#fetching) this.#token = null;
     if (this.#token && Date.now() < this.#expires) return this.#token;
+    this.#fetching ??= this.#fetch().then(
+      ({ token, lifetime }) => {
+        this.#token = token;
+        // Renewed a little before it runs out.
+        this.#expires = Date.now() + Math.max(0, lifetime - 30) * 1000;
+        this.failure = null;
+        return token;
+      },
+      (e) => {
+        this.failure = e.message;
+        return null;
+      },
+    );
     try {
-      const { token, lifetime } = await this.#fetch();
-      this.#token = token;
-      // Renewed a little before it runs out.
-      this.#expires = Date.now() + Math.max(0, lifetime - 30) * 1000;
-      this.failure = null;
-      return token;
-    } catch (e) {
-      this.failure = e.message;
-      return null;
+      return await this.#fetching;
+    } finally {
+      this.#fetching = null;
     }
   }
 

@@ -16,7 +16,7 @@ import { resolveTenant } from './tenant.js';
 const NAME = 'connector';
 
 /** Limits of a session, with this host's defaults (the same as `connector-harness`'s). */
-export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAttempts: 6, maxRetryWaitMs: 300_000, memoryMib: 256, maxResponseMib: 64 };
+export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAttempts: 6, maxRetryWaitMs: 300_000, memoryMib: 256, maxResponseMib: 64, concurrency: 4 };
 
 /** Transpiles `bytes` into `cacheDir/<sha256>/` unless it is there already; returns that directory. */
 async function transpiled(bytes, cacheDir) {
@@ -46,15 +46,17 @@ class Instance {
   #next = 0;
   #auth;
   #shared;
-  /** Why the sandbox stopped this instance, if it did. */
-  stopped = null;
+  /** The tenant's shared state: why the sandbox stopped it, if it did (one instance's breach stops all). */
+  #tenant;
   /** Why the instance is gone (its thread ended), if it is: later calls fail at once with it. */
   #gone = null;
 
-  static async start(dir, policy, auth) {
+  /** `counters`: the tenant's request count, shared by all its instances; `tenant`: where a stop is kept for all. */
+  static async start(dir, policy, auth, counters = new SharedArrayBuffer(4), tenant = { stopped: null }) {
     const instance = new Instance();
     instance.#auth = auth;
-    instance.#shared = { signal: new SharedArrayBuffer(8), token: new SharedArrayBuffer(64 << 10), counters: new SharedArrayBuffer(4) };
+    instance.#tenant = tenant;
+    instance.#shared = { signal: new SharedArrayBuffer(8), token: new SharedArrayBuffer(64 << 10), counters };
     // No environment, no argv, no stdin for the component's thread.
     instance.#worker = new Worker(new URL('./worker.js', import.meta.url), {
       workerData: { dir, name: NAME, policy, shared: instance.#shared },
@@ -88,7 +90,7 @@ class Instance {
         this.#answerToken(token);
       });
     } else if (message.kind === 'stopped') {
-      this.stopped ??= message.reason;
+      this.#tenant.stopped ??= message.reason;
     } else if (message.kind === 'answer') {
       const pending = this.#calls.get(message.id);
       this.#calls.delete(message.id);
@@ -134,7 +136,7 @@ class Instance {
         settle: (message) => {
           clearTimeout(timer);
           if (message.thrown) reject(message.thrown);
-          else if (this.stopped) reject(new HostError('egress-denied', this.stopped));
+          else if (this.#tenant.stopped) reject(new HostError('egress-denied', this.#tenant.stopped));
           else if ('ok' in message) resolve(message.ok);
           else if (message.error) reject(ConnectorError.of(message.error));
           else reject(new HostError('trap', `the component trapped in ${op}: ${message.trap}`));
@@ -182,30 +184,45 @@ export class Connector {
     const auth = new Authenticator(tenant.auth);
     const settings = { ...DEFAULT_LIMITS, ...limits };
     const policy = { origins: tenant.origins, maxRequests: settings.maxRequests, auth: tenant.auth.kind, memoryBytes: settings.memoryMib * 1024 * 1024, maxResponseBytes: settings.maxResponseMib * 1024 * 1024 };
-    const instance = await Instance.start(this.#dir, policy, auth);
-    const session = new Session(instance, auth, settings, this.#metadata);
-    await session.call('open', [tenant.guestConfig, provisioning]);
+    // Instances past the first share the tenant's token, request count and stops, and let `pages` fetch
+    // independent pages and per-resource calls several at once. Writes use the first.
+    const counters = new SharedArrayBuffer(4);
+    const shared = { stopped: null };
+    const count = provisioning ? 1 : Math.max(1, Math.min(32, settings.concurrency));
+    const instances = await Promise.all(Array.from({ length: count }, () => Instance.start(this.#dir, policy, auth, counters, shared)));
+    const session = new Session(instances, auth, settings, this.#metadata);
+    try {
+      for (const instance of instances) await session.call('open', [tenant.guestConfig, provisioning], instance);
+    } catch (e) {
+      await session.close();
+      throw e;
+    }
     return session;
   }
 }
 
 export class Session {
-  #instance;
+  #instances;
   #auth;
   #limits;
   #waited = 0;
   retries = 0;
 
-  constructor(instance, auth, limits, metadata) {
-    this.#instance = instance;
+  constructor(instances, auth, limits, metadata) {
+    this.#instances = instances;
     this.#auth = auth;
     this.#limits = limits;
     this.metadata = metadata;
   }
 
-  /** Requests sent: the component's and the token endpoint's. */
+  /** The session's instances of the component (the first takes single calls). */
+  get instances() {
+    return this.#instances;
+  }
+
+  /** Requests sent: the component's and the token endpoint's, over all instances. */
   get requests() {
-    return this.#instance.requests;
+    return this.#instances[0].requests;
   }
 
   /**
@@ -213,10 +230,10 @@ export class Session {
    * the source's Retry-After, bounded in attempts and in total wait. An authentication failure is reported
    * as the token endpoint's reason, not as what the component made of the refusal.
    */
-  async call(op, args = []) {
+  async call(op, args = [], instance = this.#instances[0]) {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#instance.call(op, args, this.#limits.callTimeoutMs);
+        return await instance.call(op, args, this.#limits.callTimeoutMs);
       } catch (e) {
         if (e instanceof HostError && e.kind === 'egress-denied') throw e;
         if (this.#auth.failure) throw new HostError('authentication', `authentication failed: ${this.#auth.failure}`);
@@ -239,16 +256,16 @@ export class Session {
     return this.call('resourceTypes');
   }
 
-  listResources(resourceType, token) {
-    return this.call('listResources', [resourceType, undefined, token ?? undefined]);
+  listResources(resourceType, token, instance) {
+    return this.call('listResources', [resourceType, undefined, token ?? undefined], instance);
   }
 
-  listEntitlements(resource, token) {
-    return this.call('listEntitlements', [resource, token ?? undefined]);
+  listEntitlements(resource, token, instance) {
+    return this.call('listEntitlements', [resource, token ?? undefined], instance);
   }
 
-  listGrants(resource, token) {
-    return this.call('listGrants', [resource, token ?? undefined]);
+  listGrants(resource, token, instance) {
+    return this.call('listGrants', [resource, token ?? undefined], instance);
   }
 
   getResource(id) {
@@ -280,6 +297,6 @@ export class Session {
   }
 
   close() {
-    return this.#instance.close();
+    return Promise.all(this.#instances.map((i) => i.close()));
   }
 }

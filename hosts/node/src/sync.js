@@ -132,11 +132,37 @@ function grantLine(g) {
 }
 
 /**
+ * Runs `step(instance, item)` for `items` on the session's instances, several at once, and yields what each
+ * step gives (`out`). A step may continue on its instance (`follow`: a next token, whose session state may be
+ * needed) and add work for any instance (`more`: independent tokens).
+ */
+async function* onInstances(session, items, step) {
+  const queue = [...items];
+  const idle = [...session.instances];
+  const running = new Map();
+  let next = 0;
+  const launch = (instance, item) => {
+    const id = next++;
+    running.set(id, step(instance, item).then((result) => ({ id, instance, result })));
+  };
+  while (queue.length || running.size) {
+    while (queue.length && idle.length) launch(idle.pop(), queue.shift());
+    const { id, instance, result } = await Promise.race(running.values());
+    running.delete(id);
+    yield* result.out;
+    queue.push(...result.more);
+    if (result.follow !== undefined) launch(instance, result.follow);
+    else idle.push(instance);
+  }
+}
+
+/**
  * Every page of a full sync on `session`, as it arrives: `{ resourceType, call, resource, page }`, where `call`
  * is `list-resources` (then `page` has `resources`, `entitlements`, `grants`, `nextToken`,
  * `independentTokens`), `list-entitlements` or `list-grants` (then `resource` is whose). Listings first,
  * following next tokens and independent tokens; then the per-resource calls for types whose pages did not
- * carry their entitlements and grants.
+ * carry their entitlements and grants. Pages come in any order, several fetched at once on the session's
+ * instances.
  */
 export async function* pages(session, { maxPages = 1_000_000 } = {}) {
   const metadata = session.metadata;
@@ -145,46 +171,43 @@ export async function* pages(session, { maxPages = 1_000_000 } = {}) {
   const caps = (id) => metadata.capabilities.find((c) => c.resourceType === id);
   const declared = new Set(types.map((t) => t.id));
   const listed = new Map(types.map((t) => [t.id, new Map()]));
+  const seen = new Set();
   let count = 0;
-  for (const type of types) {
-    const c = caps(type.id);
-    if (!c || !c.capabilities.list || c.listedWith !== undefined) continue;
-    const seen = new Set();
-    const queue = [null];
-    while (queue.length) {
-      let token = queue.shift();
-      do {
-        if (++count > maxPages) throw new HostError('budget', `more than ${maxPages} pages`);
-        const page = await session.listResources(type.id, token);
-        const stray = page.resources.find((r) => !declared.has(r.id.resourceType));
-        if (stray) throw new HostError('trap', `the component listed a resource of undeclared type \`${stray.id.resourceType}\``);
-        for (const r of page.resources) listed.get(r.id.resourceType).set(r.id.id, r.id);
-        yield { resourceType: type.id, call: 'list-resources', page };
-        for (const next of [page.nextToken, ...page.independentTokens]) {
-          if (next === undefined) continue;
-          if (seen.has(next)) throw new HostError('trap', `listing ${type.id}: the component returned page token \`${next}\` twice`);
-          seen.add(next);
-        }
-        queue.push(...page.independentTokens);
-        token = page.nextToken;
-      } while (token !== undefined);
+  const firstPages = types.filter((t) => caps(t.id)?.capabilities.list && caps(t.id).listedWith === undefined).map((t) => ({ type: t.id, token: null }));
+  yield* onInstances(session, firstPages, async (instance, { type, token }) => {
+    if (++count > maxPages) throw new HostError('budget', `more than ${maxPages} pages`);
+    const page = await session.listResources(type, token, instance);
+    const stray = page.resources.find((r) => !declared.has(r.id.resourceType));
+    if (stray) throw new HostError('trap', `the component listed a resource of undeclared type \`${stray.id.resourceType}\``);
+    for (const r of page.resources) listed.get(r.id.resourceType).set(r.id.id, r.id);
+    for (const next of [page.nextToken, ...page.independentTokens]) {
+      if (next === undefined) continue;
+      if (seen.has(`${type}\u0000${next}`)) throw new HostError('trap', `listing ${type}: the component returned page token \`${next}\` twice`);
+      seen.add(`${type}\u0000${next}`);
     }
-  }
+    return {
+      out: [{ resourceType: type, call: 'list-resources', page }],
+      follow: page.nextToken === undefined ? undefined : { type, token: page.nextToken },
+      more: page.independentTokens.map((t) => ({ type, token: t })),
+    };
+  });
+  const perResource = [];
   for (const type of types) {
     const c = caps(type.id);
     if (!c) continue;
     for (const [inline, call, method] of [['inlineEntitlements', 'list-entitlements', 'listEntitlements'], ['inlineGrants', 'list-grants', 'listGrants']]) {
       if (c.capabilities[inline]) continue;
-      for (const resource of listed.get(type.id).values()) {
-        let token;
-        do {
-          const page = await session[method](resource, token);
-          yield { resourceType: type.id, call, resource, page };
-          token = page.nextToken;
-        } while (token !== undefined);
-      }
+      for (const resource of listed.get(type.id).values()) perResource.push({ type: type.id, call, method, resource, token: undefined });
     }
   }
+  yield* onInstances(session, perResource, async (instance, item) => {
+    const page = await session[item.method](item.resource, item.token, instance);
+    return {
+      out: [{ resourceType: item.type, call: item.call, resource: item.resource, page }],
+      follow: page.nextToken === undefined ? undefined : { ...item, token: page.nextToken },
+      more: [],
+    };
+  });
 }
 
 /** A full sync on `session` into a `SyncResult` (see `pages`); `onPage` hears of each page. */
