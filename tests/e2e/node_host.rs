@@ -191,3 +191,16 @@ fn a_response_past_the_size_cap_stops_the_tenant_under_node() {
     assert_eq!((code, out.as_str()), (1, ""), "{err}");
     assert!(err.contains("error: the response to /api/v2/users was larger than the 1 MiB the host accepts"), "{err}");
 }
+
+#[test]
+fn a_token_that_dies_early_is_replaced_under_node_and_the_sync_is_the_same() {
+    let env = pingone_double::Environment::generate(pingone_double::EnvironmentSpec::sized(300, 6));
+    let clean = pingone_double::PingOneDouble::start(env.clone()).unwrap();
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let expected = harness_export(&scratch, &crate::pingone::pingone_args(&scratch, &["sync", "--store", &store], &clean, &[]));
+    let faults = pingone_double::Faults { token_lifetime: Some(std::time::Duration::from_millis(150)), delay: Some(std::time::Duration::from_millis(10)), ..Default::default() };
+    let expiring = pingone_double::PingOneDouble::start_with(env, pingone_double::Behaviour::default(), faults).unwrap();
+    assert_same(&node_export(&crate::pingone::pingone_args(&scratch, &["sync"], &expiring, &[])), &expected, "PingOne with expiring tokens");
+    assert!(expiring.counts().tokens > 1, "each dead token was replaced ({} tokens)", expiring.counts().tokens);
+}

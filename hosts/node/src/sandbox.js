@@ -106,7 +106,7 @@ function stop(reason, error = { tag: 'HTTP-request-denied' }) {
  */
 class GuardedFuture extends FutureIncomingResponse {
   static of(inner, retry, budget) {
-    return standIn(GuardedFuture, inner, { retry, budget });
+    return standIn(GuardedFuture, inner, { retry, budget, replaced: null });
   }
 
   subscribe() {
@@ -115,6 +115,7 @@ class GuardedFuture extends FutureIncomingResponse {
 
   [DISPOSE]() {
     this.inner[DISPOSE]?.();
+    this.replaced?.[DISPOSE]?.();
   }
 
   get() {
@@ -124,7 +125,13 @@ class GuardedFuture extends FutureIncomingResponse {
       const again = this.retry();
       this.retry = null;
       if (again) {
-        again.subscribe().block();
+        // The refused response is ours to drop; the first future is kept until the guest drops this one,
+        // since the guest may still hold a pollable of it.
+        response[DISPOSE]?.();
+        const ready = again.subscribe();
+        ready.block();
+        ready[DISPOSE]?.();
+        this.replaced = this.inner;
         this.inner = again;
         answer = again.get();
       }
@@ -178,15 +185,15 @@ export function sandboxImports({ policy, token, counters }) {
       if (origin !== base || policy.auth === 'none') return GuardedFuture.of(send(request, options, null), null, budget);
       const current = token(false);
       if (current === null) throw { tag: 'HTTP-request-denied' };
+      // An OAuth2 token refused: a GET is sent again with a fresh one; a request with a body cannot be, but its
+      // 401 still retires the token, so the next request gets a fresh one. (A static bearer token has no other.)
       const repeatable = request.method().tag === 'get';
-      const retry = repeatable
-        ? () => {
-            const fresh = token(true);
-            if (fresh === null) return null;
-            Atomics.add(counters, 0, 1);
-            return send(copy(request), options, `Bearer ${fresh}`);
-          }
-        : null;
+      const retry = policy.auth !== 'oauth2' ? null : () => {
+        const fresh = token(true);
+        if (fresh === null || !repeatable) return null;
+        Atomics.add(counters, 0, 1);
+        return send(copy(request), options, `Bearer ${fresh}`);
+      };
       return GuardedFuture.of(send(request, options, `Bearer ${current}`), retry, budget);
     },
   };
