@@ -127,3 +127,26 @@ fn a_requests_per_second_cap_spaces_the_sync_and_changes_nothing_else() {
     assert!(started.elapsed() >= least, "{requests} requests in {:?}, under the cap's {least:?}", started.elapsed());
     assert_eq!(exported_grants(&export(&scratch, "default")), expected_grants(&env, true));
 }
+
+#[test]
+fn either_answer_to_what_pingone_leaves_unconfirmed_syncs_the_same() {
+    // The built-in roles listed by the environment too (then `/v1/roles` is not asked), and a group list that
+    // ignores `include=totalMemberCounts` (then nesting cannot be ruled out, and every group's is read).
+    // No nesting here: with counts, that is seen and no group's nesting is read.
+    let env = Environment::generate(EnvironmentSpec { nested: false, ..EnvironmentSpec::sized(600, 12) });
+    let expected = expected_grants(&env, true);
+    let cases = [
+        ("built-ins in the environment's list", Behaviour { platform_roles_in_environment_list: true, ..Default::default() }, 1, 0),
+        ("no counts on the group list", Behaviour { counts_on_group_list: false, ..Default::default() }, 2, 12),
+        ("the double's default answers", Behaviour::default(), 2, 0),
+    ];
+    for (name, behaviour, role_lists, nesting_reads) in cases {
+        let double = PingOneDouble::start_with(env.clone(), behaviour, Faults::default()).unwrap();
+        let scratch = Scratch::new();
+        pingone_sync(&scratch, &double, &[]).ok();
+        let lines = export(&scratch, "default");
+        assert_eq!(exported_grants(&lines), expected, "{name}");
+        assert_eq!(of_kind(&lines, "resource").iter().filter(|r| r["resource_type"] == "role").count(), env.roles.len(), "{name}");
+        assert_eq!((double.counts().role_lists, double.counts().nesting_reads), (role_lists, nesting_reads), "{name}");
+    }
+}
