@@ -1,5 +1,5 @@
-//! Writes to PingOne: accounts (create, enable and disable, attributes, delete), direct group membership,
-//! and role assignments at a scope. Each looks before it leaps where PingOne's answer to a repeat is not
+//! Writes to PingOne: accounts (create, enable and disable, attributes, delete), direct group membership (of
+//! users, and of groups: nesting), and role assignments at a scope. Each looks before it leaps where PingOne's answer to a repeat is not
 //! documented, so repeating a write reports `already-exists` / `already-revoked` / `did-not-exist` instead of
 //! failing; what PingOne refuses comes back `rejected` in its own words.
 
@@ -13,7 +13,7 @@ use connector_sdk::model::*;
 
 use crate::api::detail_code;
 use crate::connector::Session;
-use crate::resources::group::{DYNAMIC, THROUGH_NESTED};
+use crate::resources::group::{DYNAMIC, NESTED_FURTHER_UP, THROUGH_NESTED};
 use crate::resources::{GROUP, MEMBER, USER, role, user};
 
 const ACCOUNT_FIELDS: [&str; 6] = ["username", "email", "given_name", "family_name", "population", "title"];
@@ -113,6 +113,13 @@ fn membership<H: HttpClient>(s: &Session<H>, user_id: &str, group: &str) -> Resu
     Ok(s.api.find(&url, "GET /users/{id}/memberOfGroups/{groupId}")?.map(|m| m["type"].as_str().unwrap_or("DIRECT").to_string()))
 }
 
+/// How group `child` sits in `parent` (`DIRECT` or `INDIRECT`), if it does.
+fn nesting<H: HttpClient>(s: &Session<H>, child: &str, parent: &str) -> Result<Option<String>> {
+    let url = s.api.url(&format!("/groups/{}/memberOfGroups", percent_encode(child)));
+    let parents = s.api.all(&url, "groupMemberships", "GET /groups/{id}/memberOfGroups")?;
+    Ok(parents.iter().find(|m| m["id"] == parent).map(|m| m["type"].as_str().unwrap_or("DIRECT").to_string()))
+}
+
 /// The principal's own assignment of `role` at the scope, if any: its id.
 fn assignment<H: HttpClient>(s: &Session<H>, principal: &ResourceId, role: &str, scope_type: &str, scope_id: &str) -> Result<Option<String>> {
     let url = s.api.url(&format!("/{}s/{}/roleAssignments", principal.resource_type, percent_encode(&principal.id)));
@@ -135,8 +142,18 @@ fn principal_kind(principal: &ResourceId, allowed: &[&str], what: &str) -> Resul
 pub fn grant<H: HttpClient>(s: &Session<H>, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {
     let grant = Grant::new(entitlement, principal.clone());
     match target(entitlement)? {
+        Target::Membership { group } if principal.resource_type == GROUP => match nesting(s, &principal.id, &group)?.as_deref() {
+            // A group as a member: nesting.
+            Some("DIRECT") => Ok(GrantOutcome::AlreadyExists(grant)),
+            Some(_) => Ok(GrantOutcome::AlreadyExists(grant.derived(NESTED_FURTHER_UP))),
+            None => {
+                let url = s.api.url(&format!("/groups/{}/memberOfGroups", percent_encode(&principal.id)));
+                s.api.json(Method::Post, &url, Some(&json!({"id": group})), "POST /groups/{id}/memberOfGroups")?;
+                Ok(GrantOutcome::Granted(grant))
+            }
+        },
         Target::Membership { group } => {
-            principal_kind(principal, &[USER], "group membership")?;
+            principal_kind(principal, &[USER, GROUP], "group membership")?;
             match membership(s, &principal.id, &group)?.as_deref() {
                 Some("DIRECT") => Ok(GrantOutcome::AlreadyExists(grant)),
                 Some(_) => Ok(GrantOutcome::AlreadyExists(grant.derived(THROUGH_NESTED))),
@@ -163,8 +180,20 @@ pub fn grant<H: HttpClient>(s: &Session<H>, principal: &ResourceId, entitlement:
 pub fn revoke<H: HttpClient>(s: &Session<H>, grant: &Grant) -> Result<RevokeOutcome> {
     let principal = &grant.principal;
     match target(&grant.entitlement)? {
+        Target::Membership { group } if principal.resource_type == GROUP => match nesting(s, &principal.id, &group)?.as_deref() {
+            None => Ok(RevokeOutcome::AlreadyRevoked),
+            Some("DIRECT") => {
+                let url = s.api.url(&format!("/groups/{}/memberOfGroups/{}", percent_encode(&principal.id), percent_encode(&group)));
+                let removed = s.api.delete(&url, "DELETE /groups/{id}/memberOfGroups/{groupId}")?;
+                Ok(if removed { RevokeOutcome::Revoked } else { RevokeOutcome::AlreadyRevoked })
+            }
+            Some(_) => Err(ConnectorError::Rejected(format!(
+                "group {} is in `{group}` only through another group ({NESTED_FURTHER_UP}): remove that nesting instead",
+                principal.id
+            ))),
+        },
         Target::Membership { group } => {
-            principal_kind(principal, &[USER], "group membership")?;
+            principal_kind(principal, &[USER, GROUP], "group membership")?;
             match membership(s, &principal.id, &group)?.as_deref() {
                 None => Ok(RevokeOutcome::AlreadyRevoked),
                 Some("DIRECT") => {

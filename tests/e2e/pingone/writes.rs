@@ -60,6 +60,17 @@ fn accounts_memberships_and_roles_are_written_and_repeats_are_harmless() {
     assert!(!double.environment().members(&group.id).contains_key(&ada));
     assert_eq!(write(&scratch, &double, &["revoke", "--grant", &grant_id])["outcome"], "already_revoked");
 
+    // A group as a member is nesting: granted, repeated, revoked, revoked again.
+    let (child, parent) = (&env.groups[3], env.groups.iter().find(|g| g.user_filter.is_none() && g.id != env.groups[3].id && !env.ancestors(&env.groups[3].id).iter().any(|(a, _)| a == &g.id) && !env.ancestors(&g.id).iter().any(|(a, _)| a == &env.groups[3].id)).unwrap());
+    let nested = format!("group:{}:member", parent.id);
+    let child_principal = format!("group:{}", child.id);
+    assert_eq!(write(&scratch, &double, &["grant", "--entitlement", &nested, "--principal", &child_principal])["outcome"], "granted");
+    assert!(double.environment().nesting.contains(&(child.id.clone(), parent.id.clone())));
+    assert_eq!(write(&scratch, &double, &["grant", "--entitlement", &nested, "--principal", &child_principal])["outcome"], "already_exists");
+    assert_eq!(write(&scratch, &double, &["revoke", "--grant", &format!("{nested}:{child_principal}")])["outcome"], "revoked");
+    assert!(!double.environment().nesting.contains(&(child.id.clone(), parent.id.clone())));
+    assert_eq!(write(&scratch, &double, &["revoke", "--grant", &format!("{nested}:{child_principal}")])["outcome"], "already_revoked");
+
     // A dynamic membership cannot be removed, and the refusal says why.
     let dynamic = env.groups.iter().find(|g| g.user_filter.is_some()).unwrap();
     let member = env.members(&dynamic.id).keys().next().unwrap().clone();

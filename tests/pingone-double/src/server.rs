@@ -135,7 +135,8 @@ impl PingOneDouble {
             .route(&format!("{env}/users/{{id}}/roleAssignments/{{assignment}}"), delete(unassign_user))
             .route(&format!("{env}/groups"), get(list_groups))
             .route(&format!("{env}/groups/{{id}}"), get(read_group))
-            .route(&format!("{env}/groups/{{id}}/memberOfGroups"), get(group_parents))
+            .route(&format!("{env}/groups/{{id}}/memberOfGroups"), get(group_parents).post(nest_group))
+            .route(&format!("{env}/groups/{{id}}/memberOfGroups/{{parent}}"), delete(unnest_group))
             .route(&format!("{env}/groups/{{id}}/roleAssignments"), get(group_assignments).post(assign_to_group))
             .route(&format!("{env}/groups/{{id}}/roleAssignments/{{assignment}}"), delete(unassign_group))
             .route(&format!("{env}/populations"), get(list_populations))
@@ -690,6 +691,41 @@ async fn remove_membership(State(s): State<Arc<Shared>>, Path((env_id, id, group
             return p1_error(&s, StatusCode::BAD_REQUEST, "INVALID_REQUEST", "Only direct group memberships can be removed.", None);
         }
         return not_found(&s, "group membership", &group);
+    }
+    env.refresh();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Nests group `id` in the group the body names.
+async fn nest_group(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(String, String)>, headers: HeaderMap, body: String) -> Response {
+    let (body, _guard) = or_answer!(write_body(&s, &headers, &env_id, &body).await);
+    let parent = body["id"].as_str().unwrap_or_default().to_string();
+    let mut env = s.environment.write().unwrap();
+    if env.group(&id).is_none() {
+        return not_found(&s, "group", &id);
+    }
+    let Some(target) = env.group(&parent).cloned() else { return invalid(&s, "INVALID_VALUE", "id", "The group does not exist") };
+    if target.user_filter.is_some() {
+        return invalid(&s, "CONSTRAINT_VIOLATION", "id", "Groups cannot be nested in a dynamic group");
+    }
+    if parent == id || env.ancestors(&parent).iter().any(|(a, _)| a == &id) {
+        return invalid(&s, "CONSTRAINT_VIOLATION", "id", "The nesting would make a cycle");
+    }
+    if env.nesting.iter().any(|(c, p)| c == &id && p == &parent) {
+        return invalid(&s, "UNIQUENESS_VIOLATION", "id", "The group is already nested in that group");
+    }
+    env.nesting.push((id, parent.clone()));
+    env.refresh();
+    json_response(StatusCode::CREATED, &json!({"id": parent, "name": target.name, "type": "DIRECT"}))
+}
+
+async fn unnest_group(State(s): State<Arc<Shared>>, Path((env_id, id, parent)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
+    let (_, _guard) = or_answer!(write_body(&s, &headers, &env_id, "").await);
+    let mut env = s.environment.write().unwrap();
+    let before = env.nesting.len();
+    env.nesting.retain(|(c, p)| !(c == &id && p == &parent));
+    if env.nesting.len() == before {
+        return not_found(&s, "group nesting", &parent);
     }
     env.refresh();
     StatusCode::NO_CONTENT.into_response()
