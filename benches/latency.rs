@@ -13,7 +13,9 @@
 //! The ideal is one round trip per ⌈requests / concurrency⌉: ⌈requests / c⌉ × RTT. The wall time over the
 //! ideal says what else the sync costs (the token and the first page must come first, whatever c is).
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use loopback_server::DelayLine;
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, DoubleOptions, Faults, PingboardDouble, TestCa};
@@ -47,21 +49,13 @@ fn main() {
             let line = DelayLine::start(double.addr(), rtt / 2).unwrap();
             let connections = double.connections();
             let store = scratch.path().join(format!("{variant}-{concurrency}-{users}.db"));
-            let args: Vec<String> = [
-                "connector-harness", "--cache-dir", &scratch.path().join("cache").display().to_string(), "sync", "--component",
-                component_build::pingboard_component().to_str().unwrap(), "--store", &store.display().to_string(),
-                "--config", &format!("base_url=https://localhost:{}", line.port()), "--config", &format!("client_id={CLIENT_ID}"),
-                "--secret", &format!("client_secret={CLIENT_SECRET}"), "--ca-file", ca_file.to_str().unwrap(), "--concurrency", &concurrency.to_string(),
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            let started = Instant::now();
-            let code = connector_harness::cli::run(args.iter().map(Into::into).collect(), &mut out, &mut err, false);
-            let wall = started.elapsed();
-            assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
-            let out = String::from_utf8(out).unwrap();
+            let (cache, component, store) = (scratch.path().join("cache").display().to_string(), component_build::pingboard_component(), store.display().to_string());
+            let (base_url, client_id, secret) = (format!("base_url=https://localhost:{}", line.port()), format!("client_id={CLIENT_ID}"), format!("client_secret={CLIENT_SECRET}"));
+            let concurrency_flag = concurrency.to_string();
+            let (wall, out) = common::timed_harness(&[
+                "--cache-dir", &cache, "sync", "--component", component.to_str().unwrap(), "--store", &store, "--config", &base_url,
+                "--config", &client_id, "--secret", &secret, "--ca-file", ca_file.to_str().unwrap(), "--concurrency", &concurrency_flag,
+            ]);
             let requests: u64 = out.split("; ").find(|part| part.contains(" requests (")).and_then(|p| p.split(' ').next()).and_then(|n| n.parse().ok()).expect("the summary's request count");
             let ideal = rtt * requests.div_ceil(concurrency) as u32;
             println!(

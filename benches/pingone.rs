@@ -7,7 +7,9 @@
 //!
 //! The ideal is ⌈requests / c⌉ × delay: what the requests cost if c of them were always in flight.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use pingone_double::{Behaviour, CLIENT_ID, CLIENT_SECRET, Environment, EnvironmentSpec, Faults, PingOneDouble};
 
@@ -31,21 +33,17 @@ fn main() {
     for &concurrency in &concurrencies {
         let double = PingOneDouble::start_with(env.clone(), Behaviour::default(), Faults { delay: Some(delay), ..Default::default() }).unwrap();
         let store = scratch.path().join(format!("c{concurrency}.db"));
-        let args: Vec<String> = [
-            "connector-harness", "--cache-dir", &scratch.path().join("cache").display().to_string(), "sync", "--component",
-            component_build::pingone_component().to_str().unwrap(), "--store", &store.display().to_string(),
-            "--config", &format!("api_base={}", double.api_base()), "--config", &format!("auth_base={}", double.auth_base()),
-            "--config", &format!("environment_id={}", double.environment_id()), "--config", &format!("client_id={CLIENT_ID}"),
-            "--secret", &format!("client_secret={CLIENT_SECRET}"), "--concurrency", &concurrency.to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let started = Instant::now();
-        let code = connector_harness::cli::run(args.iter().map(Into::into).collect(), &mut out, &mut err, false);
-        let wall = started.elapsed();
-        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+        let (cache, component, store) = (scratch.path().join("cache").display().to_string(), component_build::pingone_component(), store.display().to_string());
+        let config = [
+            format!("api_base={}", double.api_base()),
+            format!("auth_base={}", double.auth_base()),
+            format!("environment_id={}", double.environment_id()),
+            format!("client_id={CLIENT_ID}"),
+        ];
+        let (secret, concurrency_flag) = (format!("client_secret={CLIENT_SECRET}"), concurrency.to_string());
+        let mut args = vec!["--cache-dir", &cache, "sync", "--component", component.to_str().unwrap(), "--store", &store, "--secret", &secret, "--concurrency", &concurrency_flag];
+        args.extend(config.iter().flat_map(|c| ["--config", c.as_str()]));
+        let (wall, _) = common::timed_harness(&args);
         let requests = double.counts().total;
         let ideal = delay * requests.div_ceil(concurrency as u64) as u32;
         println!(
