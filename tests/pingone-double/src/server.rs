@@ -210,6 +210,12 @@ fn p1_error(s: &Shared, status: StatusCode, code: &str, message: &str, detail: O
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
+/// A collection PingOne does not page (role lists, assignments, a group's parents): `_embedded.<key>`.
+fn collection(key: &str, items: Vec<Value>) -> Response {
+    let size = items.len();
+    json_response(StatusCode::OK, &json!({"_links": {}, "_embedded": {key: items}, "size": size}))
+}
+
 fn json_response(status: StatusCode, body: &Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/hal+json;charset=UTF-8")], body.to_string()).into_response()
 }
@@ -392,7 +398,7 @@ async fn platform_roles(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Res
     s.counters.role_lists.fetch_add(1, Ordering::SeqCst);
     let env = s.environment.read().unwrap();
     let roles: Vec<Value> = env.roles.iter().filter(|r| r.kind == "PLATFORM").map(|r| env.role_json(r)).collect();
-    json_response(StatusCode::OK, &json!({"_links": {}, "_embedded": {"roles": roles}, "size": roles.len()}))
+    collection("roles", roles)
 }
 
 async fn environment_roles(State(s): State<Arc<Shared>>, Path(env_id): Path<String>, headers: HeaderMap) -> Response {
@@ -403,7 +409,7 @@ async fn environment_roles(State(s): State<Arc<Shared>>, Path(env_id): Path<Stri
     let env = s.environment.read().unwrap();
     let platform = s.behaviour.platform_roles_in_environment_list;
     let roles: Vec<Value> = env.roles.iter().filter(|r| platform || r.kind == "CUSTOM").map(|r| env.role_json(r)).collect();
-    json_response(StatusCode::OK, &json!({"_links": {}, "_embedded": {"roles": roles}, "size": roles.len()}))
+    collection("roles", roles)
 }
 
 async fn list_users(State(s): State<Arc<Shared>>, Path(env_id): Path<String>, Query(query): Q, headers: HeaderMap) -> Response {
@@ -511,7 +517,7 @@ async fn group_parents(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(S
         .into_iter()
         .map(|(parent, kind)| json!({"id": parent, "name": env.group(&parent).map(|g| g.name.clone()), "type": kind}))
         .collect();
-    json_response(StatusCode::OK, &json!({"_links": {}, "_embedded": {"groupMemberships": parents}, "size": parents.len()}))
+    collection("groupMemberships", parents)
 }
 
 async fn user_assignments(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
@@ -524,7 +530,7 @@ async fn user_assignments(State(s): State<Arc<Shared>>, Path((env_id, id)): Path
         return not_found(&s, "user", &id);
     }
     let assignments = env.user_assignments(&id);
-    json_response(StatusCode::OK, &json!({"_links": {}, "_embedded": {"roleAssignments": assignments}, "size": assignments.len()}))
+    collection("roleAssignments", assignments)
 }
 
 async fn group_assignments(State(s): State<Arc<Shared>>, Path((env_id, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
@@ -537,7 +543,7 @@ async fn group_assignments(State(s): State<Arc<Shared>>, Path((env_id, id)): Pat
         return not_found(&s, "group", &id);
     }
     let assignments: Vec<Value> = env.assignments.iter().filter(|a| a.principal == Principal::Group(id.clone())).map(|a| env.assignment_json(a, None)).collect();
-    json_response(StatusCode::OK, &json!({"_links": {}, "_embedded": {"roleAssignments": assignments}, "size": assignments.len()}))
+    collection("roleAssignments", assignments)
 }
 
 /// Admits a write and parses its JSON body.
