@@ -6,7 +6,7 @@
 /// `From` impls between the version module's `w` types and the SDK model.
 ///
 /// Versions differ in the places given as expressions over the version's records: `oauth2-client-credentials`
-/// (`$o`, `$o2`), `connector-metadata` (`$md`), `resource-page` (`$p`), `grant` (`$g`, and `$mg` for the
+/// (`$o`; `$o2` names the same record), `connector-metadata` (`$md`), `resource-page` (`$p`), `grant` (`$g`, and `$mg` for the
 /// model's grant going to the guest), `grant-page` (`$gp`) and `config-field` (`$f`). A field a version lacks
 /// is given as what it means there (no choices, no immutable mark, ...).
 macro_rules! shared_conversions {
@@ -286,13 +286,8 @@ macro_rules! shared_conversions {
                     w::AuthScheme::Bearer(field) => m::AuthScheme::Bearer(field),
                     w::AuthScheme::Oauth2ClientCredentials($o) => {
                         let (credentials_in, grant_type_in) = placements($o.credentials_in, $o.grant_type_in);
-                        let credentials_in_field = {
-                            #[allow(unused_variables)]
-                            let $o2 = &$o;
-                            $credentials_in_field
-                        };
                         m::AuthScheme::OAuth2ClientCredentials(m::OAuth2ClientCredentials {
-                            credentials_in_field,
+                            credentials_in_field: $credentials_in_field,
                             token_url: $token_url,
                             client_id_field: $o.client_id_field,
                             client_secret_field: $o.client_secret_field,

@@ -22,7 +22,7 @@ super::shared::shared_conversions!(
     token_url: |o| o.token_url,
     extra_origin_fields: |md| md.extra_origin_fields,
     independent_tokens: |p| p.independent_tokens,
-    credentials_in_field: |o| o.credentials_in_field.clone(),
+    credentials_in_field: |o| o.credentials_in_field,
     choices: |f| f.choices,
     grant_immutable: |g| g.immutable,
     grant_to_guest: |g| w::Grant { id: g.id.clone(), entitlement: g.entitlement.clone(), principal: (&g.principal).into(), immutable: g.immutable.clone() },
