@@ -18,6 +18,11 @@ const NAME = 'connector';
 /** Limits of a session, with this host's defaults (the same as `connector-harness`'s). */
 export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAttempts: 6, maxRetryWaitMs: 300_000, memoryMib: 256, maxResponseMib: 64, concurrency: 4 };
 
+/** What a component's thread enforces (`sandbox.js`, `memory.js`): the tenant's origins and auth, and `limits`. */
+function policyOf(origins, auth, limits) {
+  return { origins, auth, maxRequests: limits.maxRequests, memoryBytes: limits.memoryMib * 1048576, maxResponseBytes: limits.maxResponseMib * 1048576 };
+}
+
 /** Transpiles `bytes` into `cacheDir/<sha256>/` unless it is there already; returns that directory. */
 async function transpiled(bytes, cacheDir) {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -162,7 +167,9 @@ export class Connector {
   static async load(path, { cacheDir = join(tmpdir(), 'connector-node-cache') } = {}) {
     const connector = new Connector();
     connector.#dir = await transpiled(await readFile(path), cacheDir);
-    const probe = await Instance.start(connector.#dir, { origins: [], maxRequests: 0, auth: 'none', memoryBytes: DEFAULT_LIMITS.memoryMib << 20, maxResponseBytes: 0 }, new Authenticator({ kind: 'none' }));
+    // `metadata` needs no network: no origin, no request.
+    const policy = policyOf([], 'none', { ...DEFAULT_LIMITS, maxRequests: 0, maxResponseMib: 0 });
+    const probe = await Instance.start(connector.#dir, policy, new Authenticator({ kind: 'none' }));
     try {
       connector.#metadata = await probe.call('metadata', [], DEFAULT_LIMITS.callTimeoutMs);
     } finally {
@@ -183,7 +190,7 @@ export class Connector {
     const tenant = resolveTenant(this.#metadata, config, secrets);
     const auth = new Authenticator(tenant.auth);
     const settings = { ...DEFAULT_LIMITS, ...limits };
-    const policy = { origins: tenant.origins, maxRequests: settings.maxRequests, auth: tenant.auth.kind, memoryBytes: settings.memoryMib * 1024 * 1024, maxResponseBytes: settings.maxResponseMib * 1024 * 1024 };
+    const policy = policyOf(tenant.origins, tenant.auth.kind, settings);
     // Instances past the first share the tenant's token, request count and stops, and let `pages` fetch
     // independent pages and per-resource calls several at once. Writes use the first.
     const counters = new SharedArrayBuffer(4);
