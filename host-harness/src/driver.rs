@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::contract::model::*;
 use crate::contract::{ConnectorError, describe};
 use crate::egress::{EgressCounts, EgressPolicy};
+use crate::failure::{Failure, FailureKind};
 use crate::guest_log::GuestOutput;
 use crate::interrupt::Interrupted;
 use crate::options::{RetryPolicy, SyncOptions};
@@ -59,7 +60,10 @@ pub struct PagePosition {
 /// Whether a sync starts afresh or continues an interrupted one.
 pub enum Start {
     Fresh,
+    /// Continue a sync whose owner is gone (`Store::take_over`).
     Resume { sync_id: SyncId, checkpoint: Option<Checkpoint> },
+    /// Continue a sync under the tenant's lease, whoever wrote to it before (`Store::adopt`).
+    Adopt { sync_id: SyncId, checkpoint: Option<Checkpoint> },
 }
 
 #[derive(Debug, Clone)]
@@ -112,7 +116,7 @@ impl OpenSession {
         let policy = tenant.egress_policy(options.egress.clone());
         let mut instance = runtime.instantiate(component, policy.clone(), &options.sandbox).await.map_err(|error| OpenError { error, log: GuestOutput::default() })?;
         if let Err(e) = instance.open(&tenant.guest_config, tenant.granter(provisioning)).await {
-            let error = explain(&policy, &tenant.redactor, anyhow!("cannot open the connector: {e}"));
+            let error = explain(&policy, &tenant.redactor, anyhow::Error::new(e).context("cannot open the connector"));
             return Err(OpenError { error, log: instance.take_log() });
         }
         Ok(Self { instance, siblings: Vec::new(), policy, redactor: tenant.redactor.clone(), tenant: tenant.name.clone(), started })
@@ -165,6 +169,7 @@ impl OpenSession {
         let (lease, resume) = match start {
             Start::Fresh => (store.begin_sync(&self.tenant, &metadata.name, &metadata.version, &component.sha256)?, None),
             Start::Resume { sync_id, checkpoint } => (store.take_over(sync_id)?, checkpoint),
+            Start::Adopt { sync_id, checkpoint } => (store.adopt(sync_id)?, checkpoint),
         };
         let sync_id = lease.sync;
         let writer = store.page_writer(&lease)?;
@@ -249,9 +254,9 @@ pub fn explain(policy: &EgressPolicy, redactor: &Redactor, e: anyhow::Error) -> 
         Some(reason) => {
             // The driver's note on its retries still holds.
             let retries = message.rfind(" (gave up after ").map_or("", |at| &message[at..]);
-            anyhow!("authentication failed: {reason}{retries}")
+            Failure::new(FailureKind::NeedsAttention, format!("authentication failed: {reason}{retries}"))
         }
-        None => anyhow!(redactor.redact(&message)),
+        None => Failure::new(FailureKind::of(&e), redactor.redact(&message)),
     }
 }
 
@@ -528,16 +533,18 @@ impl Calls<'_> {
             let (limit, retry_after) = match (error.retryable(), &error) {
                 (Some(retry_after), _) => (policy.max_attempts, retry_after),
                 (None, ConnectorError::BadResponse(_)) => (policy.bad_response_attempts, None),
-                (None, _) => return Err(anyhow!(describe(&error))),
+                (None, _) => return Err(Failure::new(FailureKind::of_connector(&error), describe(&error))),
             };
+            let kind = FailureKind::of_connector(&error);
             if attempt >= limit {
-                bail!("{} (gave up after {attempt} attempts)", describe(&error));
+                return Err(Failure::new(kind, format!("{} (gave up after {attempt} attempts)", describe(&error))));
             }
             let wait = policy.delay(attempt, retry_after);
             {
                 let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 if state.waited + wait > policy.max_total_wait {
-                    bail!("{} (waiting {:.1} s more would pass the sync's retry budget of {} s)", describe(&error), wait.as_secs_f64(), policy.max_total_wait.as_secs());
+                    let message = format!("{} (waiting {:.1} s more would pass the sync's retry budget of {} s)", describe(&error), wait.as_secs_f64(), policy.max_total_wait.as_secs());
+                    return Err(Failure::new(kind, message));
                 }
                 state.waited += wait;
                 state.retries += 1;

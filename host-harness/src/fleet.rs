@@ -4,7 +4,7 @@
 //! log. A tenant's failure is its own: the others run to the end.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::contract::model::Metadata as ConnectorMetadata;
 use crate::driver::{OpenSession, Progress, Start, SyncReport};
+use crate::failure::{Failure, FailureKind};
 use crate::options::SyncOptions;
 use crate::guest_log::GuestOutput;
 use crate::runtime::{LoadedComponent, Runtime};
@@ -29,10 +30,14 @@ pub struct TenantRun {
 }
 
 /// A component ready for its tenants: compiled, linked, and its metadata read.
-struct Prepared {
-    loaded: LoadedComponent,
-    metadata: ConnectorMetadata,
+pub struct Prepared {
+    pub loaded: LoadedComponent,
+    pub metadata: ConnectorMetadata,
 }
+
+/// Each distinct component of a set of tenants, loaded once; a component that could not be loaded keeps its
+/// error for its own tenants alone.
+pub struct Components(HashMap<PathBuf, Result<Arc<Prepared>, String>>);
 
 /// Makes the progress display of one tenant's sync.
 pub type ProgressFactory = Arc<dyn Fn(&str) -> Box<dyn Progress + Send> + Send + Sync>;
@@ -52,7 +57,7 @@ pub struct Fleet {
 /// What every tenant's thread shares.
 struct Shared {
     fleet: Fleet,
-    components: HashMap<PathBuf, Result<Arc<Prepared>, String>>,
+    components: Components,
 }
 
 impl Fleet {
@@ -63,7 +68,7 @@ impl Fleet {
         // the tenants run: SQLite checkpoints and removes the WAL whenever its last connection closes, which
         // would otherwise happen after every tenant.
         let _held = Store::open(&self.store)?;
-        let components = prepare_components(&self.runtime, &tenants).await;
+        let components = Components::load(&self.runtime, tenants.iter().filter_map(|(_, spec)| spec.as_ref().ok())).await;
         let parallel = self.parallel.max(1);
         let shared = Arc::new(Shared { fleet: self, components });
         let handle = tokio::runtime::Handle::current();
@@ -90,50 +95,79 @@ impl Fleet {
     }
 }
 
-/// Loads each distinct component once. A component that cannot be loaded fails only its own tenants.
-async fn prepare_components(runtime: &Runtime, tenants: &[(String, Result<TenantSpec>)]) -> HashMap<PathBuf, Result<Arc<Prepared>, String>> {
-    let mut components = HashMap::new();
-    for spec in tenants.iter().filter_map(|(_, spec)| spec.as_ref().ok()) {
-        let Some(path) = &spec.component else { continue };
-        if components.contains_key(path) {
-            continue;
+impl Components {
+    pub async fn load<'a>(runtime: &Runtime, specs: impl IntoIterator<Item = &'a TenantSpec>) -> Self {
+        let mut components = HashMap::new();
+        for spec in specs {
+            let Some(path) = &spec.component else { continue };
+            if components.contains_key(path) {
+                continue;
+            }
+            let prepared = async {
+                let loaded = runtime.load(path)?;
+                let metadata = runtime.metadata(&loaded).await?;
+                Ok::<_, anyhow::Error>(Arc::new(Prepared { loaded, metadata }))
+            };
+            components.insert(path.clone(), prepared.await.map_err(|e| format!("{e:#}")));
         }
-        let prepared = async {
-            let loaded = runtime.load(path)?;
-            let metadata = runtime.metadata(&loaded).await?;
-            Ok::<_, anyhow::Error>(Arc::new(Prepared { loaded, metadata }))
-        };
-        components.insert(path.clone(), prepared.await.map_err(|e| format!("{e:#}")));
+        Self(components)
     }
-    components
+
+    pub fn of(&self, spec: &TenantSpec) -> Result<Arc<Prepared>> {
+        match self.0.get(spec.component_path()?) {
+            Some(Ok(prepared)) => Ok(prepared.clone()),
+            Some(Err(e)) => Err(anyhow!("{e}")),
+            None => Err(anyhow!("the tenant's component was not loaded")),
+        }
+    }
+
+    /// The components that could not be loaded, with why.
+    pub fn failed(&self) -> impl Iterator<Item = (&PathBuf, &String)> {
+        self.0.iter().filter_map(|(path, prepared)| prepared.as_ref().err().map(|e| (path, e)))
+    }
+}
+
+/// One tenant's sync into the store at `store`: resolve its config against its component, open a session
+/// (nothing is written if the component refuses the config), then sync from where `start` says. `log` gets the
+/// guest's lines, prefixed and redacted.
+#[allow(clippy::too_many_arguments)]
+pub async fn sync_tenant(
+    runtime: &Runtime,
+    prepared: &Prepared,
+    spec: TenantSpec,
+    defaults: &SyncOptions,
+    store: &Path,
+    redactor: &Redactor,
+    progress: &dyn Progress,
+    log: &mut Vec<String>,
+    start: impl FnOnce(&Store, &LoadedComponent) -> Result<Start>,
+) -> Result<SyncReport> {
+    let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone()).map_err(|e| Failure::new(FailureKind::NeedsAttention, format!("{e:#}")))?;
+    let mut options = defaults.clone();
+    tenant.limits.apply(&mut options).map_err(|e| Failure::new(FailureKind::NeedsAttention, format!("{e:#}")))?;
+    let printed = |output: GuestOutput| output.lines(&tenant.name).iter().map(|line| redactor.redact(line)).collect();
+    let mut session = match OpenSession::open_for_sync(runtime, &prepared.loaded, &tenant, &options).await {
+        Ok(session) => session,
+        Err(failed) => {
+            *log = printed(failed.log);
+            return Err(failed.error);
+        }
+    };
+    let result = async {
+        let mut store = Store::open(store)?;
+        let start = start(&store, &prepared.loaded)?;
+        session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, progress, start).await
+    }
+    .await;
+    *log = printed(session.take_log());
+    result
 }
 
 impl Shared {
     async fn sync_one(&self, spec: Result<TenantSpec>, redactor: &Redactor, log: &mut Vec<String>) -> Result<SyncReport> {
         let spec = spec?;
-        let prepared = match self.components.get(spec.component_path()?) {
-            Some(Ok(prepared)) => prepared.clone(),
-            Some(Err(e)) => return Err(anyhow!("{e}")),
-            None => return Err(anyhow!("the tenant's component was not loaded")),
-        };
-        let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone())?;
-        let mut options = self.fleet.options.clone();
-        tenant.limits.apply(&mut options)?;
-        let printed = |output: GuestOutput| output.lines(&tenant.name).iter().map(|line| redactor.redact(line)).collect();
-        let mut session = match OpenSession::open_for_sync(&self.fleet.runtime, &prepared.loaded, &tenant, &options).await {
-            Ok(session) => session,
-            Err(failed) => {
-                *log = printed(failed.log);
-                return Err(failed.error);
-            }
-        };
-        let result = async {
-            let mut store = Store::open(&self.fleet.store)?;
-            let display = (self.fleet.progress)(&tenant.name);
-            session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, display.as_ref(), Start::Fresh).await
-        }
-        .await;
-        *log = printed(session.take_log());
-        result
+        let prepared = self.components.of(&spec)?;
+        let display = (self.fleet.progress)(&spec.name);
+        sync_tenant(&self.fleet.runtime, &prepared, spec, &self.fleet.options, &self.fleet.store, redactor, display.as_ref(), log, |_, _| Ok(Start::Fresh)).await
     }
 }

@@ -52,6 +52,12 @@ impl Interrupt {
         Ok(Self(Some(listen)))
     }
 
+    /// A handle fired by hand, through the returned sender (the service stops one tenant's sync with it).
+    pub fn manual() -> (watch::Sender<Option<Signal>>, Self) {
+        let (tell, listen) = watch::channel(None);
+        (tell, Self(Some(listen)))
+    }
+
     pub fn signalled(&self) -> Option<Signal> {
         self.0.as_ref().and_then(|r| *r.borrow())
     }

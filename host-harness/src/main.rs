@@ -1,15 +1,22 @@
 use std::io::IsTerminal;
 
+use connector_harness::cli::{LogFormat, logging};
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error,connector_harness=warn".into()))
-        .with_target(false)
-        // Colour only for a person at a terminal, never into a file or a pipe.
-        .with_ansi(std::io::stderr().is_terminal())
-        .without_time()
-        .init();
-    let show_progress = std::io::stderr().is_terminal();
-    let code = connector_harness::cli::run(std::env::args_os().collect(), &mut std::io::stdout(), &mut std::io::stderr(), show_progress);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (format, serving) = logging(&args);
+    let default_filter = if serving { "warn,connector_harness=info" } else { "error,connector_harness=warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into());
+    let terminal = std::io::stderr().is_terminal();
+    let logger = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false);
+    match format {
+        // One JSON object per line, fields at the top level, for a log pipeline.
+        LogFormat::Json => logger.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Auto if serving && !terminal => logger.json().flatten_event(true).with_current_span(false).init(),
+        // Colour only for a person at a terminal, never into a file or a pipe; a service's lines need their time.
+        _ if serving => logger.with_ansi(terminal).init(),
+        _ => logger.with_ansi(terminal).without_time().init(),
+    }
+    let code = connector_harness::cli::run(args, &mut std::io::stdout(), &mut std::io::stderr(), terminal);
     std::process::exit(code);
 }

@@ -21,7 +21,7 @@ use crate::secrets::{Redactor, Secret, Secrets};
 
 pub const DEFAULT_TENANT: &str = "default";
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TenantSpec {
     pub name: String,
     pub component: Option<PathBuf>,
@@ -32,6 +32,8 @@ pub struct TenantSpec {
     pub writes: WriteGrants,
     /// A PEM file of CA certificates to trust besides the platform's (see `transport`).
     pub ca_file: Option<PathBuf>,
+    /// How often `serve` syncs the tenant, if not at the service's default interval.
+    pub interval: Option<std::time::Duration>,
 }
 
 /// The tenant file: `tenant`, `component`, a `[config]` table of strings, a `[secrets]` table whose values
@@ -52,6 +54,8 @@ struct TenantFile {
     provisioning: Option<ProvisioningKey>,
     /// CA certificates to trust besides the platform's, for a TLS-inspecting proxy or a private CA.
     ca_file: Option<PathBuf>,
+    /// For `serve`: how often to sync, as `40m`, `1h` or `1day`.
+    interval: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +82,15 @@ struct SecretSource {
     env: Option<String>,
     file: Option<PathBuf>,
     value: Option<String>,
+}
+
+/// A sync interval such as `40m` or `1h`: at least a second.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration> {
+    let interval = humantime::parse_duration(text.trim()).map_err(|e| anyhow::anyhow!("`{text}` is not a duration such as 40m or 1h ({e})"))?;
+    if interval < std::time::Duration::from_secs(1) {
+        bail!("`{text}` is shorter than a second");
+    }
+    Ok(interval)
 }
 
 /// Reads a TOML file; on a syntax error only toml's first message line is kept, since the rest quotes the
@@ -130,6 +143,7 @@ impl TenantSpec {
             name: file.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_string()),
             component: file.component.map(|c| beside(base, c)),
             ca_file: file.ca_file.map(|c| beside(base, c)),
+            interval: file.interval.as_deref().map(|text| parse_interval(text).map_err(|e| anyhow::anyhow!("tenant file {}: interval: {e}", path.display()))).transpose()?,
             limits: defaults.overlaid(&file.limits),
             writes: match file.provisioning {
                 None | Some(ProvisioningKey::All(false)) => WriteGrants::None,

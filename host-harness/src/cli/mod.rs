@@ -7,7 +7,10 @@ mod get;
 mod inspect;
 mod prune;
 mod read;
+mod serve;
+mod status;
 mod sync;
+mod trigger;
 mod validate;
 mod write;
 
@@ -32,6 +35,9 @@ struct Cli {
     /// Compile the component on every run instead of using the cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// Log lines as text or as JSON objects; `auto` is JSON for `serve` when stderr is not a terminal.
+    #[arg(long, global = true, env = "HARNESS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +59,25 @@ enum Command {
     CreateResource(write::CreateResourceCommand),
     Delete(write::DeleteCommand),
     Prune(prune::PruneCommand),
+    Serve(serve::ServeCommand),
+    Status(status::StatusCommand),
+    Trigger(trigger::TriggerCommand),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
+
+/// How the process should log, read from its arguments before logging starts (`main.rs`): the format, and
+/// whether it runs the service, which logs each sync (other commands log only warnings).
+pub fn logging(args: &[OsString]) -> (LogFormat, bool) {
+    match Cli::try_parse_from(args) {
+        Ok(cli) => (cli.log_format, matches!(cli.command, Command::Serve(_))),
+        Err(_) => (LogFormat::Text, false),
+    }
 }
 
 /// What every command may use: its output streams, the redactor everything printed goes through, and the
@@ -89,8 +114,8 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, show_p
     };
     let redactor = Redactor::default();
     let interrupt = match &cli.command {
-        // Only a sync has something to save when signalled; any other command just dies, as usual.
-        Command::Sync(_) => match runtime.block_on(async { Interrupt::on_signals() }) {
+        // Only a sync or the service has something to save when signalled; any other command just dies, as usual.
+        Command::Sync(_) | Command::Serve(_) => match runtime.block_on(async { Interrupt::on_signals() }) {
             Ok(interrupt) => interrupt,
             Err(e) => {
                 let _ = writeln!(err, "error: cannot listen for signals: {e}");
@@ -137,5 +162,8 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
         Command::CreateResource(command) => command.execute(cx).await,
         Command::Delete(command) => command.execute(cx).await,
         Command::Prune(command) => command.execute(cx),
+        Command::Serve(command) => command.execute(cx).await,
+        Command::Status(command) => command.execute(cx),
+        Command::Trigger(command) => command.execute(cx),
     }
 }

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use super::Context;
 use super::args::{LimitArgs, TenantArgs, prepare};
-use crate::display::{one_line, printable};
+use crate::display::one_line;
 use crate::driver::{OpenSession, Progress, Start, SyncReport};
 use crate::fleet::{Fleet, ProgressFactory};
 use crate::guest_log::GuestOutput;
@@ -144,7 +144,7 @@ fn synced_line(tenant: &str, report: &SyncReport) -> String {
     format!(
         "synced tenant `{tenant}` (sync {}): {}; {} requests ({} token), {} received, {} retries, guest memory {}, in {:.2} s",
         report.sync_id,
-        describe_counts(&report.counts),
+        report.counts,
         report.egress.requests,
         report.egress.token_requests,
         human_bytes(report.egress.bytes_received),
@@ -152,11 +152,6 @@ fn synced_line(tenant: &str, report: &SyncReport) -> String {
         human_bytes(report.peak_guest_memory as u64),
         report.elapsed.as_secs_f64(),
     )
-}
-
-fn describe_counts(counts: &SyncCounts) -> String {
-    let types: Vec<String> = counts.resources.iter().map(|(t, n)| format!("{n} {}", printable(t, 256))).collect();
-    format!("{}; {} entitlements, {} grants", types.join(", "), counts.entitlements, counts.grants)
 }
 
 fn human_bytes(bytes: u64) -> String {
@@ -190,7 +185,7 @@ impl Drop for ProgressDisplay {
 
 impl Progress for ProgressDisplay {
     fn page(&self, resource_type: &str, stored: &SyncCounts) {
-        self.bar.set_message(format!("listing {resource_type}: {}", describe_counts(stored)));
+        self.bar.set_message(format!("listing {resource_type}: {}", stored));
     }
 
     fn waiting(&self, call: &str, wait: Duration, reason: &str) {

@@ -4,6 +4,7 @@ mod binary;
 mod egress;
 mod resume;
 mod runtime;
+mod serve;
 mod transport;
 
 /// Runs the CLI in this process, exactly as the binary does: (exit code, stdout, stderr).

@@ -12,6 +12,9 @@ use crate::contract::model::*;
 use crate::display::printable;
 use crate::records::{self, GrantRow};
 
+mod schedule;
+pub use schedule::{Claim, RunRecord, ScheduleRow, TenantLease};
+
 pub type SyncId = i64;
 
 pub struct Store {
@@ -163,6 +166,9 @@ fn migrate(conn: &Connection) -> Result<()> {
             if version < 3 {
                 conn.execute_batch(SCHEMA_V3)?;
             }
+            if version < 4 {
+                conn.execute_batch(schedule::SCHEMA_V4)?;
+            }
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
         })();
         match migrated {
@@ -247,6 +253,14 @@ pub struct SyncCounts {
     pub grants: u64,
 }
 
+/// A sync's counts in a few words: `1500 user, 163 group; 163 entitlements, 1500 grants`.
+impl std::fmt::Display for SyncCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let types: Vec<String> = self.resources.iter().map(|(t, n)| format!("{n} {}", printable(t, 256))).collect();
+        write!(f, "{}; {} entitlements, {} grants", types.join(", "), self.entitlements, self.grants)
+    }
+}
+
 impl SyncCounts {
     pub fn add(&mut self, resource_type: &str, resources: u64, entitlements: u64, grants: u64) {
         match self.resources.iter_mut().find(|(t, _)| t == resource_type) {
@@ -260,8 +274,8 @@ impl SyncCounts {
 
 /// The schema's version, kept in SQLite's `user_version`: 0 is a new file, 1 the first schema (written before
 /// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
-/// immutable.
-const SCHEMA_VERSION: i64 = 3;
+/// immutable, 4 the service's schedule (`schedule.rs`).
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS syncs (
@@ -373,7 +387,7 @@ fn silence(heartbeat_ms: Option<i64>) -> Duration {
 }
 
 /// Whether a lease's owner (`host:pid:nonce`) is a process of this machine that no longer exists.
-fn owner_is_gone(owner: &str) -> bool {
+pub(crate) fn owner_is_gone(owner: &str) -> bool {
     let mut parts = owner.rsplitn(3, ':');
     let (Some(_nonce), Some(Ok(pid)), Some(host)) = (parts.next(), parts.next().map(str::parse::<libc::pid_t>), parts.next()) else {
         return false;
@@ -383,7 +397,7 @@ fn owner_is_gone(owner: &str) -> bool {
     host == hostname() && !exists
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     let mut buffer = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
     let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
@@ -391,7 +405,7 @@ fn hostname() -> String {
     if ok { String::from_utf8_lossy(&buffer[..end]).into_owned() } else { "unknown-host".into() }
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -573,6 +587,16 @@ impl Store {
     /// Takes an unfinished sync over to resume it. Refused for a complete sync, and for one whose owner is still
     /// alive: running here, or heard from within `LEASE_EXPIRY`.
     pub fn take_over(&mut self, sync: SyncId) -> Result<Lease> {
+        self.reopen(sync, true)
+    }
+
+    /// Takes an unfinished sync over even from a live owner, for the service, which holds the tenant's lease
+    /// (`schedule.rs`): whoever wrote to the sync before (a replica paused past its lease) is refused from now on.
+    pub fn adopt(&mut self, sync: SyncId) -> Result<Lease> {
+        self.reopen(sync, false)
+    }
+
+    fn reopen(&mut self, sync: SyncId, unless_alive: bool) -> Result<Lease> {
         let lease = Lease::new(sync);
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (state, owner, heartbeat): (String, Option<String>, Option<i64>) = tx
@@ -582,7 +606,7 @@ impl Store {
         if state == "complete" {
             bail!("sync {sync} is complete; a complete sync is never reopened");
         }
-        if state == "running" && held_by_live_owner(owner.as_deref(), heartbeat) {
+        if unless_alive && state == "running" && held_by_live_owner(owner.as_deref(), heartbeat) {
             bail!(
                 "sync {sync} is still running in another process (last heard from {:.0} s ago); let it finish, or resume once it has stopped",
                 silence(heartbeat).as_secs_f64()

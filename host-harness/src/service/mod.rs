@@ -1,0 +1,366 @@
+//! `connector-harness serve`: keeps every tenant of a tenants file fresh. The scheduler claims due tenants from
+//! the store's schedule (`store/schedule.rs`) while it has a free slot, runs each sync on a thread of its own
+//! with a heartbeat keeping its lease, and records how it ended: the next run an interval away (with jitter),
+//! or backing off after a failure. A sync interrupted by a crash or a drain is resumed from its checkpoint by
+//! whoever claims the tenant next. Probes, metrics and a status page are served over HTTP (`http.rs`).
+//!
+//! On SIGTERM or SIGINT the replica stops claiming and turns not-ready, lets running syncs finish for up to
+//! the drain timeout, then stops them at their next page, hands their tenants back for an immediate resume,
+//! and exits 0. A second signal exits at once.
+
+mod http;
+mod metrics;
+mod page;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::display::one_line;
+use crate::driver::{NoProgress, Start, SyncReport};
+use crate::failure::FailureKind;
+use crate::fleet::{Components, sync_tenant};
+use crate::interrupt::{Interrupt, Interrupted, Signal};
+use crate::options::SyncOptions;
+use crate::runtime::{LoadedComponent, Runtime};
+use crate::secrets::Redactor;
+use crate::store::{Claim, RunRecord, Store, TenantLease, hostname};
+use crate::tenant::TenantSpec;
+
+pub use page::{lease_text, relative_time};
+pub use policy::Policy;
+
+/// How the service runs; every field has a flag (`cli/serve.rs`).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub tenants_file: PathBuf,
+    pub store: PathBuf,
+    pub listen: SocketAddr,
+    /// Syncs at once on this replica.
+    pub parallel: usize,
+    /// This replica's name in leases and logs (the pod's name on Kubernetes).
+    pub replica: String,
+    pub policy: Policy,
+    /// How long a claimed tenant stays this replica's without a heartbeat.
+    pub lease_ttl: Duration,
+    /// How often an idle replica looks for due tenants.
+    pub poll: Duration,
+    pub drain_timeout: Duration,
+    /// An unfinished sync older than this is started over rather than resumed.
+    pub max_resume_age: Duration,
+    pub options: SyncOptions,
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl ServiceConfig {
+    pub fn default_replica() -> String {
+        hostname()
+    }
+}
+
+/// What the scheduler and its syncs share.
+struct Shared {
+    config: ServiceConfig,
+    /// This process's lease owner: the replica's name, the pid and a nonce (`store::owner_is_gone` reads it).
+    owner: String,
+    runtime: Arc<Runtime>,
+    components: Components,
+    specs: HashMap<String, Result<TenantSpec, String>>,
+    redactor: Redactor,
+    observed: Arc<Observed>,
+}
+
+/// What the HTTP endpoints read: the probes' state, the metrics, and the store for the status page.
+struct Observed {
+    store: PathBuf,
+    replica: String,
+    poll: Duration,
+    metrics: metrics::Metrics,
+    loaded: AtomicBool,
+    draining: AtomicBool,
+    last_tick: Mutex<Instant>,
+}
+
+impl Observed {
+    fn tick(&self) {
+        *self.last_tick.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn since_tick(&self) -> Duration {
+        self.last_tick.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+    }
+}
+
+/// Runs the service until a signal has been handled, then returns (for exit code 0).
+pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interrupt) -> Result<()> {
+    let specs = TenantSpec::many_from_file(&config.tenants_file)?;
+    let mut store = Store::open(&config.store)?;
+    let intervals: Vec<(String, Duration)> =
+        specs.iter().map(|(name, spec)| (name.clone(), spec.as_ref().ok().and_then(|s| s.interval).unwrap_or(config.policy.interval))).collect();
+    let mut rng = rand::rng();
+    store.register_tenants(&intervals, |interval| config.policy.first_run(interval, &mut rng))?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let observed = Arc::new(Observed {
+        store: config.store.clone(),
+        replica: config.replica.clone(),
+        poll: config.poll,
+        metrics: metrics::Metrics::new(),
+        loaded: AtomicBool::new(false),
+        draining: AtomicBool::new(false),
+        last_tick: Mutex::new(Instant::now()),
+    });
+    let (stop_http, http_stopped) = watch::channel(false);
+    tracing::info!(listen = %listener.local_addr()?, tenants = specs.len(), replica = %config.replica, "serving");
+    let server = tokio::spawn(http::serve(listener, observed.clone(), http_stopped));
+
+    // Components compile while the probes already answer (not ready yet).
+    let runtime = Arc::new(Runtime::with_pool(config.cache_dir.clone(), (config.parallel * config.options.concurrency) as u32 + 2)?);
+    let components = Components::load(&runtime, specs.iter().filter_map(|(_, spec)| spec.as_ref().ok())).await;
+    for (path, e) in components.failed() {
+        tracing::error!(component = %path.display(), "cannot load component: {}", one_line(e));
+    }
+    observed.loaded.store(true, Ordering::SeqCst);
+    let specs = specs.into_iter().map(|(name, spec)| (name, spec.map_err(|e| redactor.redact(&format!("{e:#}"))))).collect();
+    let owner = format!("{}:{}:{:016x}", config.replica, std::process::id(), rand::random::<u64>());
+    let shared = Arc::new(Shared { config, owner, runtime, components, specs, redactor: redactor.clone(), observed });
+
+    let result = Scheduler { shared, store, running: JoinSet::new(), cancels: HashMap::new() }.run(shutdown).await;
+    let _ = stop_http.send(true);
+    let _ = server.await;
+    result
+}
+
+/// The claim loop: claims due tenants while a slot is free, reaps syncs as they end, and drains on a signal.
+struct Scheduler {
+    shared: Arc<Shared>,
+    store: Store,
+    running: JoinSet<String>,
+    /// How to stop each running tenant's sync, by tenant.
+    cancels: HashMap<String, Arc<watch::Sender<Option<Signal>>>>,
+}
+
+impl Scheduler {
+    async fn run(mut self, shutdown: &Interrupt) -> Result<()> {
+        let observed = self.shared.observed.clone();
+        while shutdown.signalled().is_none() {
+            observed.tick();
+            self.claim_while_free();
+            match self.store.schedule() {
+                Ok(rows) => observed.metrics.observe_schedule(&rows),
+                Err(e) => tracing::warn!("cannot read the schedule: {}", one_line(&format!("{e:#}"))),
+            }
+            let poll = self.shared.config.poll.mul_f64(rand::random_range(0.8..1.2));
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                Some(ended) = self.running.join_next(), if !self.running.is_empty() => self.reap(ended),
+                _ = shutdown.wait() => {}
+            }
+        }
+        self.drain().await;
+        Ok(())
+    }
+
+    fn claim_while_free(&mut self) {
+        let metrics = &self.shared.observed.metrics;
+        while self.running.len() < self.shared.config.parallel {
+            let claim = match self.store.claim_due(&self.shared.owner, self.shared.config.lease_ttl) {
+                Ok(Some(claim)) => claim,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("cannot claim a tenant: {}", one_line(&format!("{e:#}")));
+                    break;
+                }
+            };
+            if claim.taken_over {
+                metrics.takeovers.inc();
+                tracing::warn!(tenant = %claim.lease.tenant, epoch = claim.lease.epoch, "took the tenant over from a replica whose lease expired");
+            }
+            let (cancel, interrupt) = Interrupt::manual();
+            let cancel = Arc::new(cancel);
+            self.cancels.insert(claim.lease.tenant.clone(), cancel.clone());
+            let (shared, handle) = (self.shared.clone(), tokio::runtime::Handle::current());
+            // Each sync drives its guests on a thread of its own, as `fleet.rs` does.
+            self.running.spawn_blocking(move || {
+                let tenant = claim.lease.tenant.clone();
+                handle.block_on(run_claim(&shared, claim, interrupt, cancel));
+                tenant
+            });
+        }
+        metrics.in_progress.set(self.running.len() as i64);
+        metrics.leases_held.set(self.running.len() as i64);
+    }
+
+    fn reap(&mut self, ended: Result<String, tokio::task::JoinError>) {
+        match ended {
+            Ok(tenant) => {
+                self.cancels.remove(&tenant);
+            }
+            Err(e) => tracing::error!("a sync's task failed: {e}"),
+        }
+        self.shared.observed.metrics.in_progress.set(self.running.len() as i64);
+        self.shared.observed.metrics.leases_held.set(self.running.len() as i64);
+    }
+
+    /// Stops claiming and turns not-ready; running syncs get the drain timeout to finish, then are stopped at
+    /// their next page and their tenants handed back.
+    async fn drain(&mut self) {
+        self.shared.observed.draining.store(true, Ordering::SeqCst);
+        let timeout = self.shared.config.drain_timeout;
+        tracing::info!(running = self.running.len(), "draining: no new syncs; running ones have {} s to finish", timeout.as_secs_f64());
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                ended = self.running.join_next() => match ended {
+                    Some(ended) => self.reap(ended),
+                    None => break,
+                },
+                () = &mut deadline, if !stopped => {
+                    tracing::info!(running = self.running.len(), "drain timeout: stopping the running syncs and handing their tenants back");
+                    for cancel in self.cancels.values() {
+                        cancel.send_replace(Some(Signal::Terminate));
+                    }
+                    stopped = true;
+                }
+            }
+        }
+        tracing::info!("drained");
+    }
+}
+
+/// Runs one claimed tenant's sync under its lease, and records how it ended.
+async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: Arc<watch::Sender<Option<Signal>>>) {
+    let Claim { lease, failures, .. } = claim;
+    let config = &shared.config;
+    let metrics = &shared.observed.metrics;
+    let started = Instant::now();
+    let lost = Arc::new(AtomicBool::new(false));
+    let heartbeat = tokio::spawn(keep_lease(config.store.clone(), lease.clone(), config.lease_ttl, cancel, lost.clone()));
+    let outcome = sync_claimed(shared, &lease.tenant, interrupt).await;
+    heartbeat.abort();
+    let seconds = started.elapsed().as_secs_f64();
+    let (interval, redactor) = (interval_of(shared, &lease.tenant), &shared.redactor);
+    let mut rng = rand::rng();
+    let (record, requests) = match &outcome {
+        _ if lost.load(Ordering::SeqCst) => {
+            metrics.lease_lost.inc();
+            tracing::warn!(tenant = %lease.tenant, epoch = lease.epoch, "lost the tenant's lease; this replica stopped writing to its sync");
+            metrics.sync_ended(&lease.tenant, "lease-lost", seconds, 0);
+            return;
+        }
+        Ok(report) => {
+            metrics.records_stored(&lease.tenant, &report.counts);
+            let record = RunRecord {
+                state: "waiting",
+                outcome: "synced",
+                next_in: config.policy.after_success(interval, &mut rng),
+                failures: 0,
+                error: None,
+                sync_id: Some(report.sync_id),
+                counts: Some(report.counts.to_string()),
+            };
+            tracing::info!(tenant = %lease.tenant, sync_id = report.sync_id, requests = report.egress.requests, seconds, counts = %report.counts.to_string(), "synced");
+            (record, report.egress.requests)
+        }
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+            let sync = e.downcast_ref::<Interrupted>().and_then(|i| i.sync);
+            metrics.sync_ended(&lease.tenant, "interrupted", seconds, 0);
+            match Store::open(&config.store).and_then(|mut store| store.release(&lease, sync)) {
+                Ok(true) => tracing::info!(tenant = %lease.tenant, sync_id = sync, "handed the tenant back; its sync resumes from its checkpoint"),
+                Ok(false) => tracing::warn!(tenant = %lease.tenant, "the tenant's lease was lost before it could be handed back"),
+                Err(e) => tracing::warn!(tenant = %lease.tenant, "cannot hand the tenant back: {}", one_line(&format!("{e:#}"))),
+            }
+            return;
+        }
+        Err(e) => {
+            let kind = FailureKind::of(e);
+            let failures = failures + 1;
+            let error = one_line(&redactor.redact(&format!("{e:#}")));
+            let (state, next_in) = match kind {
+                FailureKind::Transient => ("backing-off", config.policy.after_failure(kind, failures as u32, interval, &mut rng)),
+                FailureKind::NeedsAttention => ("needs-attention", config.policy.after_failure(kind, failures as u32, interval, &mut rng)),
+            };
+            tracing::warn!(tenant = %lease.tenant, failures, kind = kind.name(), retry_in_secs = next_in.as_secs(), "sync failed: {error}");
+            (RunRecord { state, outcome: "failed", next_in, failures, error: Some(error), sync_id: None, counts: None }, 0)
+        }
+    };
+    metrics.sync_ended(&lease.tenant, record.outcome, seconds, requests);
+    match Store::open(&config.store).and_then(|mut store| store.finish_run(&lease, &record)) {
+        Ok(true) => {}
+        Ok(false) => {
+            metrics.lease_lost.inc();
+            tracing::warn!(tenant = %lease.tenant, "the tenant's lease was taken over before its run could be recorded");
+        }
+        Err(e) => tracing::error!(tenant = %lease.tenant, "cannot record the run: {}", one_line(&format!("{e:#}"))),
+    }
+}
+
+/// The tenant's sync: resumed from its checkpoint when an unfinished one can be, else fresh.
+async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt) -> Result<SyncReport> {
+    let spec = match shared.specs.get(tenant) {
+        Some(Ok(spec)) => spec.clone(),
+        Some(Err(e)) => return Err(crate::failure::Failure::new(FailureKind::NeedsAttention, e.clone())),
+        None => return Err(anyhow!("tenant `{tenant}` is not in this replica's tenants file")),
+    };
+    let prepared = shared.components.of(&spec).map_err(|e| crate::failure::Failure::new(FailureKind::NeedsAttention, format!("{e:#}")))?;
+    let options = SyncOptions { interrupt, ..shared.config.options.clone() };
+    let redactor = shared.redactor.child();
+    let mut log = Vec::new();
+    let max_age = shared.config.max_resume_age;
+    let result =
+        sync_tenant(&shared.runtime, &prepared, spec, &options, &shared.config.store, &redactor, &NoProgress, &mut log, |store, loaded| resume_point(store, tenant, loaded, max_age))
+            .await;
+    for line in log {
+        tracing::info!(tenant, "{line}");
+    }
+    result
+}
+
+/// Where a claimed tenant's sync starts: its newest unfinished sync when the same component made it within
+/// `max_age` and its checkpoint reads; otherwise afresh (the old one is pruned after the next complete sync).
+fn resume_point(store: &Store, tenant: &str, component: &LoadedComponent, max_age: Duration) -> Result<Start> {
+    let Some((sync, sha256, checkpoint)) = store.resumable(tenant)? else { return Ok(Start::Fresh) };
+    let age = humantime::parse_rfc3339(&sync.started_at).ok().and_then(|at| at.elapsed().ok());
+    if sha256 != component.sha256 || age.is_none_or(|age| age > max_age) {
+        return Ok(Start::Fresh);
+    }
+    match checkpoint.map(|text| serde_json::from_str(&text)).transpose() {
+        Ok(checkpoint) => Ok(Start::Adopt { sync_id: sync.id, checkpoint }),
+        Err(_) => Ok(Start::Fresh),
+    }
+}
+
+/// Renews the lease every quarter of its TTL on a connection of its own. When the lease is lost, or cannot be
+/// renewed for as long as it lasts, the sync is stopped: another replica may already hold the tenant.
+async fn keep_lease(store: PathBuf, lease: TenantLease, ttl: Duration, cancel: Arc<watch::Sender<Option<Signal>>>, lost: Arc<AtomicBool>) {
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(ttl / 4).await;
+        match Store::open(&store).and_then(|store| store.renew(&lease, ttl)) {
+            Ok(true) => renewed = Instant::now(),
+            Ok(false) => break,
+            Err(e) => {
+                tracing::warn!(tenant = %lease.tenant, "cannot renew the lease: {}", one_line(&format!("{e:#}")));
+                if renewed.elapsed() < ttl.mul_f64(0.9) {
+                    continue;
+                }
+                break;
+            }
+        }
+    }
+    lost.store(true, Ordering::SeqCst);
+    cancel.send_replace(Some(Signal::Terminate));
+}
+
+fn interval_of(shared: &Shared, tenant: &str) -> Duration {
+    shared.specs.get(tenant).and_then(|spec| spec.as_ref().ok()).and_then(|spec| spec.interval).unwrap_or(shared.config.policy.interval)
+}

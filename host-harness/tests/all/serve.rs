@@ -1,0 +1,270 @@
+//! `serve` as a real process against the Pingboard double: tenants synced on their intervals, a broken one shown
+//! as needing attention, probes, metrics and the status page; SIGTERM drains and hands an unfinished sync back;
+//! SIGKILL loses nothing (the next replica resumes the same sync); a replica paused past its lease is fenced.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, Faults, PingboardDouble};
+
+use crate::cli;
+
+/// A tenants file of Pingboard tenants on the double: (name, secret, interval).
+fn tenants_file(dir: &Path, double: &PingboardDouble, tenants: &[(&str, &str, &str)]) -> PathBuf {
+    let component = component_build::pingboard_component().display().to_string();
+    let mut text = String::new();
+    for (name, secret, interval) in tenants {
+        text += &format!(
+            "[[tenant]]\nname = \"{name}\"\ncomponent = \"{component}\"\ninterval = \"{interval}\"\n\
+             config = {{ base_url = \"{}\", client_id = \"{CLIENT_ID}\", page_size = 100 }}\nsecrets = {{ client_secret = {{ value = \"{secret}\" }} }}\n",
+            double.base_url()
+        );
+    }
+    let path = dir.join("tenants.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A `serve` process, killed when dropped.
+struct Replica {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Replica {
+    fn start(dir: &Path, name: &str, tenants: &Path, extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = dir.join(format!("{name}.log"));
+        let store = dir.join("store.db");
+        let cache = dir.join("cache");
+        let mut args: Vec<String> = [
+            "--cache-dir", cache.to_str().unwrap(), "--log-format", "json", "serve", "--tenants", tenants.to_str().unwrap(),
+            "--store", store.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--replica-id", name,
+            "--poll", "200ms", "--jitter", "0", "--backoff", "1s", "--lease-ttl", "4s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(env!("CARGO_BIN_EXE_connector-harness"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut replica = Self { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while replica.get("/readyz").0 != 200 {
+            let exited = replica.child.try_wait().unwrap();
+            assert!(exited.is_none() && Instant::now() < deadline, "the replica never got ready ({exited:?}); log:\n{}", replica.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        replica
+    }
+
+    /// (status, body) of a GET, or (0, why) when nothing answers.
+    fn get(&self, path: &str) -> (u16, String) {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return (0, "no connection".into()) };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let mut response = String::new();
+        if stream.read_to_string(&mut response).is_err() {
+            return (0, "no answer".into());
+        }
+        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// A metric's value, summed over the series whose labels contain every one of `labels`.
+    fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .filter(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    #[track_caller]
+    fn wait_for(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Self) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !done(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: sends a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    /// Waits for the process to exit; its exit code.
+    fn exit_code(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "the replica did not exit; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status_json(dir: &Path) -> Vec<serde_json::Value> {
+    let (code, out, err) = cli(&["status".into(), "--store".into(), dir.join("store.db").display().to_string(), "--json".into()]);
+    assert_eq!(code, 0, "{err}");
+    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn tenant_status(dir: &Path, tenant: &str) -> serde_json::Value {
+    status_json(dir).into_iter().find(|t| t["tenant"] == tenant).unwrap()
+}
+
+fn export(dir: &Path, tenant: &str) -> String {
+    let (code, out, err) = cli(&["export".into(), "--store".into(), dir.join("store.db").display().to_string(), "--tenant".into(), tenant.into(), "--format".into(), "jsonl".into()]);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+fn trigger(dir: &Path, tenant: &str) {
+    let (code, _, err) = cli(&["trigger".into(), tenant.into(), "--store".into(), dir.join("store.db").display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// The export of one clean `sync` of the double into a store of its own.
+fn clean_export(double: &PingboardDouble, dir: &Path) -> String {
+    let store = dir.join("clean.db").display().to_string();
+    let (code, _, err) = cli(&[
+        "--cache-dir".into(), dir.join("cache").display().to_string(), "sync".into(), "--component".into(),
+        component_build::pingboard_component().display().to_string(), "--store".into(), store.clone(), "--tenant".into(), "acme".into(),
+        "--config".into(), format!("base_url={}", double.base_url()), "--config".into(), format!("client_id={CLIENT_ID}"),
+        "--secret".into(), format!("client_secret={CLIENT_SECRET}"), "--config".into(), "page_size=100".into(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(&["export".into(), "--store".into(), store, "--tenant".into(), "acme".into(), "--format".into(), "jsonl".into()]);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+#[test]
+fn serve_keeps_tenants_fresh_shows_what_needs_attention_and_drains_on_sigterm() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(450))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clean = clean_export(&double, dir.path());
+    let wrong_secret = "not-the-secret-0a9f";
+    let tenants = tenants_file(dir.path(), &double, &[("acme", CLIENT_SECRET, "2s"), ("beta", CLIENT_SECRET, "2s"), ("broken", wrong_secret, "2s")]);
+    let mut replica = Replica::start(dir.path(), "replica-a", &tenants, &["--parallel", "2", "--attention-backoff", "1h"]);
+    assert_eq!(replica.get("/healthz"), (200, "ok\n".into()));
+
+    // Each good tenant syncs again and again, an interval apart; the broken one fails once and waits.
+    replica.wait_for("three syncs of each good tenant", Duration::from_secs(120), |r| {
+        r.metric("harness_syncs_total", &["tenant=\"acme\"", "outcome=\"synced\""]) >= 3.0
+            && r.metric("harness_syncs_total", &["tenant=\"beta\"", "outcome=\"synced\""]) >= 3.0
+    });
+    assert_eq!(export(dir.path(), "acme"), clean, "the service's sync equals a clean one");
+    assert_eq!(export(dir.path(), "beta"), clean);
+    let broken = tenant_status(dir.path(), "broken");
+    assert_eq!((&broken["state"], &broken["last_outcome"], &broken["failures"]), (&"needs-attention".into(), &"failed".into(), &1.into()), "{broken}");
+    let error = broken["last_error"].as_str().unwrap();
+    assert!(error.starts_with("authentication failed: "), "{error}");
+    let next_run = broken["next_run_ms"].as_i64().unwrap() - broken["last_finished_ms"].as_i64().unwrap();
+    assert!((1_800_000..=3_600_000).contains(&next_run), "retried gently, not in a loop: in {next_run} ms");
+    assert_eq!(replica.metric("harness_syncs_total", &["tenant=\"broken\""]), 1.0, "one attempt, no tight loop");
+    assert_eq!(replica.metric("harness_tenant_state", &["tenant=\"broken\"", "state=\"needs-attention\""]), 1.0);
+    assert_eq!(replica.metric("harness_tenant_consecutive_failures", &["tenant=\"broken\""]), 1.0);
+    assert_eq!(replica.metric("harness_build_info", &[]), 1.0);
+    let acme = tenant_status(dir.path(), "acme");
+    assert_eq!(acme["failures"], 0);
+    assert!(acme["last_counts"].as_str().unwrap().contains(", 450 user; "), "{acme}");
+
+    let (status, page) = replica.get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("<tr class=\"needs-attention\"><td>broken</td><td>needs-attention</td><td>failed</td>"), "{page}");
+    assert!(page.contains("<td>acme</td>") && page.contains("<td>beta</td>"));
+    let (code, table, _) = cli(&["status".into(), "--store".into(), dir.path().join("store.db").display().to_string()]);
+    assert_eq!(code, 0);
+    assert!(table.starts_with("TENANT  STATE"), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("broken  needs-attention  failed ")), "{table}");
+
+    // `trigger` runs the broken tenant now, not in an hour.
+    trigger(dir.path(), "broken");
+    replica.wait_for("the triggered run", Duration::from_secs(30), |r| r.metric("harness_syncs_total", &["tenant=\"broken\""]) >= 2.0);
+    replica.wait_for("the failure recorded", Duration::from_secs(10), |_| tenant_status(dir.path(), "broken")["failures"] == 2);
+
+    // No secret anywhere a person or a log pipeline reads.
+    let log = replica.log();
+    for text in [&log, &page, &table, &replica.get("/metrics").1] {
+        assert!(!text.contains(wrong_secret) && !text.contains(CLIENT_SECRET), "a secret leaked");
+    }
+    for line in log.lines() {
+        let parsed: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(parsed["level"].is_string() && parsed["message"].is_string(), "{line}");
+    }
+    assert!(log.lines().any(|l| l.contains("\"message\":\"synced\"") && l.contains("\"tenant\":\"acme\"")), "{log}");
+
+    // SIGTERM: not ready at once, then a clean exit well within the drain timeout.
+    double.set_faults(Faults { delay: Some(Duration::from_millis(50)), ..Faults::default() });
+    replica.signal(libc::SIGTERM);
+    let code = replica.exit_code(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "log:\n{}", replica.log());
+    assert!(replica.log().contains("\"message\":\"drained\""));
+}
+
+#[test]
+fn an_interrupted_or_killed_service_loses_nothing_and_the_next_replica_resumes_the_same_sync() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(3000))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clean = clean_export(&double, dir.path());
+    let tenants = tenants_file(dir.path(), &double, &[("acme", CLIENT_SECRET, "1h")]);
+    double.set_faults(Faults { delay: Some(Duration::from_millis(300)), ..Faults::default() });
+
+    // A drain that cannot wait for the sync: it stops at a page, and the tenant is handed back, due now.
+    let mut first = Replica::start(dir.path(), "replica-a", &tenants, &["--drain-timeout", "200ms"]);
+    trigger(dir.path(), "acme");
+    let before = double.counts();
+    first.wait_for("the sync to get going", Duration::from_secs(60), |_| double.counts().users_pages - before.users_pages >= 5);
+    first.signal(libc::SIGTERM);
+    first.wait_for("not ready", Duration::from_secs(5), |r| r.get("/readyz").0 != 200);
+    assert_eq!(first.exit_code(Duration::from_secs(30)), Some(0), "log:\n{}", first.log());
+    let handed_back = tenant_status(dir.path(), "acme");
+    assert_eq!((&handed_back["state"], &handed_back["last_outcome"], &handed_back["lease"]), (&"waiting".into(), &"interrupted".into(), &serde_json::Value::Null));
+    assert_eq!(handed_back["last_sync_id"], 1);
+    assert!(handed_back["next_run_ms"].as_i64().unwrap() <= handed_back["last_finished_ms"].as_i64().unwrap(), "due at once");
+
+    // The next replica resumes sync 1; SIGKILL it mid-way: no chance to clean up.
+    let mut second = Replica::start(dir.path(), "replica-b", &tenants, &[]);
+    second.wait_for("the resumed sync to get going", Duration::from_secs(60), |_| tenant_status(dir.path(), "acme")["state"] == "running");
+    let resumed_from = double.counts();
+    second.wait_for("more pages", Duration::from_secs(60), |_| double.counts().users_pages - resumed_from.users_pages >= 4);
+    second.signal(libc::SIGKILL);
+    second.exit_code(Duration::from_secs(10));
+
+    // A third replica finds the dead holder's lease, takes the tenant over and finishes the same sync.
+    double.set_faults(Faults::default());
+    let third = Replica::start(dir.path(), "replica-c", &tenants, &[]);
+    third.wait_for("the sync to complete", Duration::from_secs(60), |_| tenant_status(dir.path(), "acme")["last_outcome"] == "synced");
+    let done = tenant_status(dir.path(), "acme");
+    assert_eq!(done["last_sync_id"], 1, "the same sync, resumed twice: {done}");
+    assert_eq!(third.metric("harness_lease_takeovers_total", &[]), 1.0);
+    assert_eq!(export(dir.path(), "acme"), clean, "nothing lost, nothing twice");
+    let users_pages = double.counts().users_pages - before.users_pages;
+    // A stop loses at most the pages in flight on the sync's 4 instances, and there were two stops.
+    assert!((30..=30 + 2 * 4).contains(&users_pages), "each page fetched about once over three replicas: {users_pages} user pages for 30");
+}
