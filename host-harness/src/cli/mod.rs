@@ -30,7 +30,7 @@ use crate::secrets::Redactor;
 #[command(name = "connector-harness", version, about = "Runs identity-connector WebAssembly components: inspect, validate, sync, query")]
 struct Cli {
     /// Where compiled components are cached (default: ~/.cache/connector-harness).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "HARNESS_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Compile the component on every run instead of using the cache.
     #[arg(long, global = true)]
@@ -78,6 +78,12 @@ pub fn logging(args: &[OsString]) -> (LogFormat, bool) {
         Ok(cli) => (cli.log_format, matches!(cli.command, Command::Serve(_))),
         Err(_) => (LogFormat::Text, false),
     }
+}
+
+/// Whether `args` (the program name first) parse as a command line, without running anything; the parser's
+/// message if not. The deployment manifests' arguments are checked with it.
+pub fn parse_only(args: &[String]) -> Result<(), String> {
+    Cli::try_parse_from(args).map(|_| ()).map_err(|e| e.render().to_string())
 }
 
 /// What every command may use: its output streams, the redactor everything printed goes through, and the

@@ -24,7 +24,7 @@ pub const READY_PATH: &str = "/readyz";
 /// How long the store may take to answer a readiness check.
 const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub async fn serve(listener: tokio::net::TcpListener, observed: Arc<Observed>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn serve(listener: tokio::net::TcpListener, observed: Arc<Observed>, mut stop: watch::Receiver<bool>) {
     let app = Router::new()
         .route(HEALTH_PATH, get(health))
         .route("/livez", get(health))

@@ -8,7 +8,7 @@
 //! the drain timeout, then stops them at their next page, hands their tenants back for an immediate resume,
 //! and exits 0. A second signal exits at once.
 
-mod http;
+pub mod http;
 mod metrics;
 mod page;
 pub mod policy;

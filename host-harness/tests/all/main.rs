@@ -2,6 +2,7 @@
 
 mod binary;
 mod egress;
+mod manifests;
 mod resume;
 mod runtime;
 mod serve;

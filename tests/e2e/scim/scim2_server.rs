@@ -2,7 +2,6 @@
 //! the test binary and installs the pinned version into it (CI has PyPI; a machine without Python 3 or
 //! PyPI fails these tests, saying so). `SCIM2_SERVER` may name an installed `scim2-server` instead.
 
-use std::fs::File;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,26 +14,10 @@ pub const TOKEN: &str = "scim2-server-test-token";
 
 /// The `scim2-server` program, installed on first use.
 fn program() -> PathBuf {
-    if let Some(installed) = std::env::var_os("SCIM2_SERVER") {
-        return PathBuf::from(installed);
+    match std::env::var_os("SCIM2_SERVER") {
+        Some(installed) => PathBuf::from(installed),
+        None => real_servers::python_tool("scim2-server", VERSION, "scim2-server"),
     }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let venv = exe.parent().and_then(|deps| deps.parent()).expect("the target directory").join(format!("scim2-server-{VERSION}"));
-    let program = venv.join("bin/scim2-server");
-    // Test threads and other test processes may get here at once: one installs, the others wait.
-    let lock = File::create(venv.with_extension("lock")).expect("creating the venv lock file");
-    lock.lock().expect("locking the venv");
-    if !program.is_file() {
-        let run = |command: &mut Command, what: &str| {
-            let output = command.output().unwrap_or_else(|e| panic!("the SCIM tests need Python 3 to {what}: {e}"));
-            assert!(output.status.success(), "the SCIM tests could not {what}:\n{}", String::from_utf8_lossy(&output.stderr));
-        };
-        let _ = std::fs::remove_dir_all(&venv);
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv), "create a virtual environment for scim2-server");
-        let pip = venv.join("bin/pip");
-        run(Command::new(pip).args(["install", "--quiet", "--disable-pip-version-check", &format!("scim2-server=={VERSION}")]), "install scim2-server from PyPI");
-    }
-    program
 }
 
 /// A running `scim2-server` with one bearer token; dropping it stops the process.
