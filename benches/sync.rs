@@ -16,7 +16,7 @@ use connector_harness::driver::{NoProgress, OpenSession, Start};
 use connector_harness::options::SyncOptions;
 use connector_harness::runtime::{LoadedComponent, Runtime};
 use connector_harness::secrets::Secret;
-use connector_harness::store::Store;
+use connector_harness::store::{Store, StoreLocation};
 use connector_harness::tenant::{ResolvedTenant, TenantSpec};
 use connector_sdk::Connector as _;
 use connector_sdk::model::Metadata;
@@ -150,7 +150,7 @@ fn native(double: &PingboardDouble, store_path: &Path) -> Run {
     let http = NativeHttp::new(&double.base_url(), CLIENT_ID, CLIENT_SECRET);
     let config = vec![("base_url".to_string(), double.base_url()), ("page_size".to_string(), PAGE_SIZE.to_string())];
     let session = Session::open(&http, &config, false).unwrap();
-    let mut store = Store::open(store_path).unwrap();
+    let mut store = Store::open(&StoreLocation::Sqlite(store_path.to_path_buf())).unwrap();
     native::sync_natively(&session, &Pingboard::metadata(), &mut store, "bench", || http.traffic());
     let (requests, bytes) = http.traffic();
     Run { wall: started.elapsed(), requests, bytes, ..Run::default() }
@@ -169,7 +169,7 @@ async fn component_sync(runtime: &Runtime, component: &LoadedComponent, metadata
         options.concurrency = n;
     }
     let mut session = OpenSession::open_for_sync(runtime, component, &tenant, &options).await.unwrap();
-    let mut store = Store::open(store_path).unwrap();
+    let mut store = Store::open(&StoreLocation::Sqlite(store_path.to_path_buf())).unwrap();
     let report = session.sync(component, metadata, &mut store, &options, &NoProgress, Start::Fresh).await.unwrap();
     Run {
         wall: started.elapsed(),

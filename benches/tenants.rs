@@ -88,7 +88,7 @@ fn main() {
             })
             .collect();
         let runtime = Arc::new(Runtime::with_pool(Some(scratch.path().join("cache-0")), parallel as u32 + 2).unwrap());
-        let store = scratch.path().join(format!("tenants-{parallel}.db"));
+        let store = connector_harness::store::StoreLocation::Sqlite(scratch.path().join(format!("tenants-{parallel}.db")));
         let progress: ProgressFactory = Arc::new(|_: &str| Box::new(NoProgress) as Box<dyn Progress + Send>);
         let (mut synced, mut requests) = (0, 0);
         let mut split = [Duration::ZERO; 4];

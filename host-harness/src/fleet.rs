@@ -4,7 +4,7 @@
 //! log. A tenant's failure is its own: the others run to the end.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
@@ -17,7 +17,7 @@ use crate::options::SyncOptions;
 use crate::guest_log::GuestOutput;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
-use crate::store::Store;
+use crate::store::{Store, StoreLocation};
 use crate::tenant::{ResolvedTenant, TenantSpec};
 
 /// How one tenant's sync ended.
@@ -46,7 +46,7 @@ pub type ProgressFactory = Arc<dyn Fn(&str) -> Box<dyn Progress + Send> + Send +
 pub struct Fleet {
     pub runtime: Arc<Runtime>,
     /// The store every tenant syncs into.
-    pub store: PathBuf,
+    pub store: StoreLocation,
     /// The limits of tenants that set none of their own.
     pub options: SyncOptions,
     /// How many tenants sync at once.
@@ -136,7 +136,7 @@ pub async fn sync_tenant(
     prepared: &Prepared,
     spec: TenantSpec,
     defaults: &SyncOptions,
-    store: &Path,
+    store: &StoreLocation,
     redactor: &Redactor,
     progress: &dyn Progress,
     log: &mut Vec<String>,

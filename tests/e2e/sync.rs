@@ -97,7 +97,7 @@ fn old_syncs_are_pruned_after_each_sync_and_on_demand() {
     for _ in 0..4 {
         harness(&sync_args(&scratch, &double, &[])).ok();
     }
-    let store = connector_harness::store::Store::open_existing(std::path::Path::new(&scratch.store())).unwrap();
+    let store = connector_harness::store::Store::open_existing(&scratch.store().parse().unwrap()).unwrap();
     let kept: Vec<i64> = store.complete_syncs("default", 10).unwrap().iter().map(|s| s.id).collect();
     assert_eq!(kept, [4, 3, 2], "three complete syncs are kept by default");
     drop(store);
@@ -123,7 +123,7 @@ fn the_connector_core_run_natively_stores_exactly_what_the_component_stores() {
     let http = crate::common::native::NativeHttp::new(&double.base_url(), pingboard_double::CLIENT_ID, pingboard_double::CLIENT_SECRET);
     let config = vec![("base_url".to_string(), double.base_url()), ("page_size".to_string(), "400".to_string())];
     let session = Session::open(&http, &config, false).unwrap();
-    let mut store = connector_harness::store::Store::open(std::path::Path::new(&scratch.store())).unwrap();
+    let mut store = connector_harness::store::Store::open(&scratch.store().parse().unwrap()).unwrap();
     crate::common::native::sync_natively(&session, &Pingboard::metadata(), &mut store, "native", || http.traffic());
     drop(store);
 

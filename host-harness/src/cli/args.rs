@@ -11,7 +11,7 @@ use crate::interrupt::Interrupt;
 use crate::options::{LimitsSpec, SyncOptions};
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
-use crate::store::{Store, SyncId};
+use crate::store::{Store, StoreLocation, SyncId};
 use crate::tenant::{DEFAULT_TENANT, ResolvedTenant, TenantSpec};
 
 #[derive(Args)]
@@ -99,7 +99,7 @@ pub struct LimitArgs {
 #[derive(Args)]
 pub struct ReadArgs {
     #[arg(long)]
-    pub store: PathBuf,
+    pub store: StoreLocation,
     #[arg(long, default_value = DEFAULT_TENANT)]
     pub tenant: String,
     /// Read this sync, even an unfinished (partial) one, instead of the tenant's latest complete sync.

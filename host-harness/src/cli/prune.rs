@@ -1,19 +1,17 @@
 //! `prune`: deletes old syncs on demand, as every complete sync does for its tenant (see `Store::prune`).
 
-use std::path::PathBuf;
-
 use anyhow::{Result, bail};
 use clap::Args;
 
 use super::Context;
 use crate::display::printable;
-use crate::store::Store;
+use crate::store::{Store, StoreLocation};
 
 /// Delete old syncs now: keep each tenant's newest complete ones, drop what nobody can read or resume.
 #[derive(Args)]
 pub struct PruneCommand {
     #[arg(long)]
-    store: PathBuf,
+    store: StoreLocation,
     /// Only this tenant [default: every tenant in the store].
     #[arg(long)]
     tenant: Option<String>,
@@ -27,8 +25,8 @@ impl PruneCommand {
         if self.keep < 2 {
             bail!("--keep must be at least 2: diff compares the last two complete syncs");
         }
-        if !self.store.is_file() {
-            bail!("no store at {}", self.store.display());
+        if !self.store.exists() {
+            bail!("no store at {}", self.store);
         }
         let mut store = Store::open(&self.store)?;
         let tenants = match self.tenant {

@@ -13,6 +13,7 @@ use super::args::LimitArgs;
 use crate::interrupt::Interrupt;
 use crate::options::LimitsSpec;
 use crate::service::{Policy, ServiceConfig, serve};
+use crate::store::StoreLocation;
 use crate::tenant::parse_interval;
 
 /// A positive duration such as `200ms`, `15s` or `1h`.
@@ -36,7 +37,7 @@ pub struct ServeCommand {
     #[arg(long, env = "HARNESS_TENANTS")]
     tenants: PathBuf,
     #[arg(long, env = "HARNESS_STORE")]
-    store: PathBuf,
+    store: StoreLocation,
     /// Where the probes (/healthz, /readyz), /metrics and the status page (/) listen.
     #[arg(long, env = "HARNESS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,

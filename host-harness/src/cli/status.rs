@@ -1,8 +1,6 @@
 //! `status`: the service's schedule as a table (or JSON): every tenant's state, last outcome, next run and
 //! lease, read from the store any replica writes.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
@@ -10,13 +8,13 @@ use serde_json::json;
 use super::Context;
 use crate::display::printable;
 use crate::service::{lease_text, relative_time};
-use crate::store::{Store, now_ms};
+use crate::store::{Store, StoreLocation, now_ms};
 
 /// Show every scheduled tenant: state, last outcome, next run, lease and last error.
 #[derive(Args)]
 pub struct StatusCommand {
     #[arg(long, env = "HARNESS_STORE")]
-    store: PathBuf,
+    store: StoreLocation,
     /// One JSON object per tenant, one per line.
     #[arg(long)]
     json: bool,
@@ -25,7 +23,7 @@ pub struct StatusCommand {
 impl StatusCommand {
     pub fn execute(self, cx: &mut Context<'_>) -> Result<()> {
         let store = Store::open_existing(&self.store)?;
-        let rows = store.schedule().map_err(|_| anyhow::anyhow!("store {} has no schedule: no `serve` has run on it", self.store.display()))?;
+        let rows = store.schedule().map_err(|_| anyhow::anyhow!("store {} has no schedule: no `serve` has run on it", self.store))?;
         let now = now_ms();
         if self.json {
             for row in rows {

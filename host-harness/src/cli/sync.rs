@@ -20,7 +20,7 @@ use crate::interrupt::Interrupted;
 use crate::options::LimitsSpec;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
-use crate::store::{Store, SyncCounts};
+use crate::store::{Store, StoreLocation, SyncCounts};
 use crate::tenant::TenantSpec;
 
 /// The flags of `sync` that describe one tenant, which a tenants file replaces.
@@ -37,8 +37,9 @@ pub struct SyncCommand {
     /// With --tenants: how many tenants sync at once [default: 4].
     #[arg(long, requires = "tenants", conflicts_with_all = SINGLE_TENANT_ARGS, value_parser = clap::value_parser!(u32).range(1..=256))]
     parallel: Option<u32>,
+    /// The store: an SQLite file (created if need be), or postgres://… for a shared PostgreSQL database.
     #[arg(long)]
-    store: PathBuf,
+    store: StoreLocation,
     /// Continue the tenant's interrupted or failed sync from its last checkpoint instead of starting over.
     #[arg(long)]
     resume: bool,

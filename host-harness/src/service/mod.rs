@@ -32,7 +32,7 @@ use crate::interrupt::{Interrupt, Interrupted, Signal};
 use crate::options::SyncOptions;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
-use crate::store::{Claim, RunRecord, Store, TenantLease, hostname};
+use crate::store::{Claim, RunRecord, Store, StoreLocation, TenantLease, hostname};
 use crate::tenant::TenantSpec;
 
 pub use page::{lease_text, relative_time};
@@ -42,7 +42,7 @@ pub use policy::Policy;
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub tenants_file: PathBuf,
-    pub store: PathBuf,
+    pub store: StoreLocation,
     pub listen: SocketAddr,
     /// Syncs at once on this replica.
     pub parallel: usize,
@@ -80,7 +80,7 @@ struct Shared {
 
 /// What the HTTP endpoints read: the probes' state, the metrics, and the store for the status page.
 struct Observed {
-    store: PathBuf,
+    store: StoreLocation,
     replica: String,
     poll: Duration,
     metrics: metrics::Metrics,
@@ -341,7 +341,7 @@ fn resume_point(store: &Store, tenant: &str, component: &LoadedComponent, max_ag
 
 /// Renews the lease every quarter of its TTL on a connection of its own. When the lease is lost, or cannot be
 /// renewed for as long as it lasts, the sync is stopped: another replica may already hold the tenant.
-async fn keep_lease(store: PathBuf, lease: TenantLease, ttl: Duration, cancel: Arc<watch::Sender<Option<Signal>>>, lost: Arc<AtomicBool>) {
+async fn keep_lease(store: StoreLocation, lease: TenantLease, ttl: Duration, cancel: Arc<watch::Sender<Option<Signal>>>, lost: Arc<AtomicBool>) {
     let mut renewed = Instant::now();
     loop {
         tokio::time::sleep(ttl / 4).await;

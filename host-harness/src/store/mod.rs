@@ -1,27 +1,75 @@
-//! The local store: one SQLite file holding many syncs of many tenants. A sync's rows are written page by page
-//! as they arrive; readers see a tenant's latest *complete* sync, so a failed or running sync never replaces
-//! the last good one. Secrets are never written here.
+//! The store: many syncs of many tenants, in one SQLite file (the embedded default) or one PostgreSQL database
+//! (shared by many replicas). A sync's rows are written page by page as they arrive; readers see a tenant's
+//! latest *complete* sync, so a failed or running sync never replaces the last good one. Secrets are never
+//! written here. Every statement is written once for both (`db.rs`); opening and schemas are per store
+//! (`sqlite.rs`, `postgres.rs`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
-use rusqlite::{Connection, OptionalExtension, params};
+use anyhow::{Result, bail};
 
 use crate::contract::model::*;
 use crate::display::printable;
 use crate::records::{self, GrantRow};
 
+pub(crate) mod db;
+mod postgres;
 mod schedule;
+mod sqlite;
+
+use db::{Db, Row, args};
 pub use schedule::{Claim, RunRecord, ScheduleRow, TenantLease};
 
 pub type SyncId = i64;
 
+/// Where a store is: an SQLite file (a path, or `sqlite:PATH`) or a PostgreSQL database (`postgres://…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::str::FromStr for StoreLocation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Self::Postgres(text.to_string()));
+        }
+        let path = text.strip_prefix("sqlite:").unwrap_or(text);
+        if path.is_empty() {
+            return Err("a store is a file path, sqlite:PATH or postgres://…".into());
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// The location as messages show it: a PostgreSQL URL without its password.
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => f.write_str(&postgres::display_url(url)),
+        }
+    }
+}
+
+impl StoreLocation {
+    /// Whether the store exists already (a PostgreSQL database is assumed to).
+    pub fn exists(&self) -> bool {
+        match self {
+            Self::Sqlite(path) => path.is_file(),
+            Self::Postgres(_) => true,
+        }
+    }
+}
+
 pub struct Store {
-    conn: Connection,
-    path: std::path::PathBuf,
-    /// For an immutable read-only view: the file as it was when opened (see `check_unchanged`).
-    snapshot: Option<FileStamp>,
+    db: Db,
+    location: StoreLocation,
+    /// For an immutable read-only view of an SQLite file: the file as it was when opened (see `check_unchanged`).
+    snapshot: Option<sqlite::FileStamp>,
 }
 
 /// One page for the `PageWriter`, with a label naming it in errors.
@@ -105,9 +153,9 @@ impl Heartbeat {
         let thread = std::thread::Builder::new().name("sync-heartbeat".into()).spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT) {
                 // A failed renewal is not fatal here: the next page commit checks the lease and says why.
-                let _ = store.conn.execute(
+                let _ = store.db.execute(
                     "UPDATE syncs SET heartbeat_ms = ?3 WHERE id = ?1 AND owner = ?2 AND state = 'running'",
-                    params![lease.sync, lease.owner, now_ms()],
+                    args![lease.sync, &lease.owner, now_ms()],
                 );
             }
         })?;
@@ -121,116 +169,6 @@ impl Drop for Heartbeat {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-/// How long a connection waits for another's lock before it reports the store busy.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Runs `step` again while SQLite answers "busy" or "locked" without having waited (it does not wait where
-/// waiting could deadlock, as when a new file switches to WAL), up to `BUSY_TIMEOUT`.
-fn retry_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let deadline = Instant::now() + BUSY_TIMEOUT;
-    loop {
-        match step() {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) && Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(rand::random_range(5..50)));
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Brings the schema to `SCHEMA_VERSION` in one immediate transaction, so that of many processes opening a
-/// new store at once one migrates and the others wait, then find it done.
-fn migrate(conn: &Connection) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version == SCHEMA_VERSION {
-        return Ok(());
-    }
-    if version > SCHEMA_VERSION {
-        bail!("it was written by a newer connector-harness (schema {version}; this one writes {SCHEMA_VERSION})");
-    }
-    Ok(retry_busy(|| {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let migrated = (|| {
-            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if version < 1 {
-                conn.execute_batch(SCHEMA_V1)?;
-            }
-            if version < 2 {
-                conn.execute_batch(SCHEMA_V2)?;
-            }
-            if version < 3 {
-                conn.execute_batch(SCHEMA_V3)?;
-            }
-            if version < 4 {
-                conn.execute_batch(schedule::SCHEMA_V4)?;
-            }
-            conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
-        })();
-        match migrated {
-            Ok(()) => conn.execute_batch("COMMIT"),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
-    })?)
-}
-
-/// How a reader opens the store. A reader that may write the file and its directory shares the writers' locks
-/// like any connection (any `-wal` and `-shm` it creates get the store's own permissions and owner). One that
-/// may not must never create those files (another user's would block the owner's next sync): it uses the
-/// writers' `-shm` when a writer has one open, and otherwise reads the file as immutable and checks afterwards
-/// that nobody wrote meanwhile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadMode {
-    Shared,
-    Immutable,
-}
-
-impl ReadMode {
-    fn of(path: &Path) -> Self {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if (writable(path) && writable(dir)) || wal_path(path).exists() { ReadMode::Shared } else { ReadMode::Immutable }
-    }
-}
-
-/// The write-ahead log SQLite keeps beside a store in WAL mode while a writer has it open.
-fn wal_path(path: &Path) -> PathBuf {
-    PathBuf::from(format!("{}-wal", path.display()))
-}
-
-/// Whether this process may write `path` (by its real user, as the kernel would decide).
-fn writable(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt as _;
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
-    // SAFETY: a valid NUL-terminated path; access only reads it.
-    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
-}
-
-/// A path as the path part of an SQLite `file:` URI.
-fn uri_path(path: &Path) -> String {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let text = absolute.display().to_string();
-    text.replace('%', "%25").replace('?', "%3F").replace('#', "%23")
-}
-
-/// What changes when a store file is written: its size and modification time, and whether a `-wal` exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    wal: bool,
-}
-
-impl FileStamp {
-    fn of(path: &Path) -> Result<Self> {
-        let metadata = std::fs::metadata(path)?;
-        Ok(Self { len: metadata.len(), modified: metadata.modified().ok(), wal: wal_path(path).exists() })
     }
 }
 
@@ -271,90 +209,6 @@ impl SyncCounts {
         self.grants += grants;
     }
 }
-
-/// The schema's version, kept in SQLite's `user_version`: 0 is a new file, 1 the first schema (written before
-/// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
-/// immutable, 4 the service's schedule (`schedule.rs`).
-const SCHEMA_VERSION: i64 = 4;
-
-const SCHEMA_V1: &str = "
-CREATE TABLE IF NOT EXISTS syncs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant TEXT NOT NULL,
-    connector TEXT NOT NULL,
-    connector_version TEXT NOT NULL,
-    component_sha256 TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed')),
-    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    finished_at TEXT,
-    error TEXT,
-    checkpoint TEXT,
-    requests INTEGER,
-    bytes_received INTEGER
-);
-CREATE INDEX IF NOT EXISTS syncs_by_tenant ON syncs (tenant, state, id);
-CREATE TABLE IF NOT EXISTS resource_types (
-    sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    id TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (sync_id, id)
-) WITHOUT ROWID;
--- A rowid table: rows are large (the JSON line), which WITHOUT ROWID handles badly.
-CREATE TABLE IF NOT EXISTS resources (
-    sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    resource_type TEXT NOT NULL,
-    id TEXT NOT NULL,
-    display_name TEXT NOT NULL,
-    data TEXT NOT NULL,
-    UNIQUE (sync_id, resource_type, id)
-);
-CREATE TABLE IF NOT EXISTS entitlements (
-    sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    id TEXT NOT NULL,
-    resource_type TEXT NOT NULL,
-    resource_id TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (sync_id, id)
-) WITHOUT ROWID;
--- A grant is its entitlement and principal; keyed so, the key doubles as the index by entitlement.
-CREATE TABLE IF NOT EXISTS grants (
-    sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    entitlement_id TEXT NOT NULL,
-    principal_type TEXT NOT NULL,
-    principal_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    PRIMARY KEY (sync_id, entitlement_id, principal_type, principal_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (sync_id, principal_type, principal_id);
-";
-
-/// Version 2: `syncs` rebuilt with who runs a sync and when it last said so, and the `interrupted` state.
-const SCHEMA_V2: &str = "
-CREATE TABLE syncs_v2 (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant TEXT NOT NULL,
-    connector TEXT NOT NULL,
-    connector_version TEXT NOT NULL,
-    component_sha256 TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed', 'interrupted')),
-    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    finished_at TEXT,
-    error TEXT,
-    checkpoint TEXT,
-    requests INTEGER,
-    bytes_received INTEGER,
-    owner TEXT,
-    heartbeat_ms INTEGER
-);
-INSERT INTO syncs_v2 (id, tenant, connector, connector_version, component_sha256, state, started_at, finished_at, error, checkpoint, requests, bytes_received)
-    SELECT id, tenant, connector, connector_version, component_sha256, state, started_at, finished_at, error, checkpoint, requests, bytes_received FROM syncs;
-DROP TABLE syncs;
-ALTER TABLE syncs_v2 RENAME TO syncs;
-CREATE INDEX syncs_by_tenant ON syncs (tenant, state, id);
-";
-
-/// Version 3: a grant the source derives (and the connector cannot revoke) says why.
-const SCHEMA_V3: &str = "ALTER TABLE grants ADD COLUMN immutable TEXT;";
 
 /// How often a running sync says it is alive, and how long without a word makes it presumed dead (on another
 /// machine; on this one, a sync whose process is gone is dead at once).
@@ -409,33 +263,61 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The current time as the store records it in text: `2026-11-23T18:24:09.123Z`.
+fn timestamp_now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+const SYNC_INFO_COLUMNS: &str = "id, tenant, state, connector, started_at, finished_at, error";
+
+fn sync_info(row: &Row) -> Result<SyncInfo> {
+    Ok(SyncInfo {
+        id: row.int(0)?,
+        tenant: row.string(1)?,
+        state: row.string(2)?,
+        connector: row.string(3)?,
+        started_at: row.string(4)?,
+        finished_at: row.opt_string(5)?,
+        error: row.opt_string(6)?,
+    })
+}
+
 impl Store {
     /// Opens or creates the store for writing, bringing its schema up to date. Safe when many processes create
-    /// or open the same file at once: each step either waits for the others (busy timeout) or is retried.
-    pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.is_dir()
-        {
-            bail!("cannot open store {}: directory {} does not exist", path.display(), dir.display());
+    /// or open the same store at once.
+    pub fn open(location: &StoreLocation) -> Result<Self> {
+        let db = match location {
+            StoreLocation::Sqlite(path) => Db::Sqlite(sqlite::open(path)?),
+            StoreLocation::Postgres(url) => {
+                let conn = postgres::PgConn::connect(url)?;
+                postgres::migrate(&conn, sqlite::SCHEMA_VERSION).map_err(|e| anyhow::anyhow!("cannot write store {location}: {e:#}"))?;
+                Db::Postgres(conn)
+            }
+        };
+        Ok(Self { db, location: location.clone(), snapshot: None })
+    }
+
+    /// Opens an existing store for reading, and only reading. An SQLite file it cannot write is read without
+    /// leaving anything behind that could get in a writer's way (see `sqlite::open_existing`).
+    pub fn open_existing(location: &StoreLocation) -> Result<Self> {
+        match location {
+            StoreLocation::Sqlite(path) => {
+                let (conn, snapshot) = sqlite::open_existing(path)?;
+                Ok(Self { db: Db::Sqlite(conn), location: location.clone(), snapshot })
+            }
+            StoreLocation::Postgres(_) => Self::open(location),
         }
-        let conn = Connection::open(path).with_context(|| format!("cannot open store {}", path.display()))?;
-        // Many tenants may write at once (`sync --tenants`); each commit is one page, so waits are short.
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL with NORMAL sync is durable at each commit's checkpoint and fast; a larger page cache keeps the
-        // indexes of a big sync in memory while it is written. Switching a new file to WAL needs it alone for
-        // a moment, and SQLite does not wait for that: retry.
-        retry_busy(|| conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;"))
-            .map_err(anyhow::Error::from)
-            .and_then(|()| migrate(&conn))
-            .with_context(|| format!("cannot write store {}", path.display()))?;
-        Ok(Self { conn, path: path.to_path_buf(), snapshot: None })
+    }
+
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
     }
 
     /// A writer of the lease's pages on its own thread and connection, with the lease's heartbeat on another
     /// (see `PageWriter`).
     pub fn page_writer(&self, lease: &Lease) -> Result<PageWriter> {
-        let mut store = Store::open(&self.path)?;
-        let heartbeat = Heartbeat::start(Store::open(&self.path)?, lease.clone())?;
+        let mut store = Store::open(&self.location)?;
+        let heartbeat = Heartbeat::start(Store::open(&self.location)?, lease.clone())?;
         let (jobs, mut queue) = tokio::sync::mpsc::channel::<PageJob>(1);
         let (report, done) = tokio::sync::mpsc::unbounded_channel();
         let lease = lease.clone();
@@ -456,42 +338,12 @@ impl Store {
         Ok(PageWriter { jobs: Some(jobs), done, thread: Some(thread), pending: 0, heartbeat: Some(heartbeat) })
     }
 
-    /// Opens an existing store for reading, and only reading: it works on a store the reader cannot write, and
-    /// leaves nothing behind that could get in a writer's way (see `ReadMode`).
-    pub fn open_existing(path: &Path) -> Result<Self> {
-        if !path.is_file() {
-            bail!("no store at {}: run `connector-harness sync` first", path.display());
-        }
-        let (mut flags, uri, snapshot) = match ReadMode::of(path) {
-            // Opened for writing so that, as the last connection, it can remove the -wal and -shm on close;
-            // `query_only` keeps it a reader.
-            ReadMode::Shared => (rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE, format!("file:{}", uri_path(path)), None),
-            ReadMode::Immutable => (rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY, format!("file:{}?mode=ro&immutable=1", uri_path(path)), Some(FileStamp::of(path)?)),
-        };
-        flags |= rusqlite::OpenFlags::SQLITE_OPEN_URI | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&uri, flags).with_context(|| format!("cannot open store {}", path.display()))?;
-        conn.pragma_update(None, "query_only", true)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| anyhow::anyhow!("cannot read store {}: {e}", path.display()))?;
-        let has_schema: bool = conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'syncs'", [], |r| r.get::<_, i64>(0))
-            .map(|n| n > 0)
-            .map_err(|e| anyhow::anyhow!("cannot read store {}: {e}", path.display()))?;
-        if !has_schema {
-            bail!("{} is not a connector-harness store", path.display());
-        }
-        if version > SCHEMA_VERSION {
-            bail!("store {} was written by a newer connector-harness (schema {version}; this one reads up to {SCHEMA_VERSION})", path.display());
-        }
-        Ok(Self { conn, path: path.to_path_buf(), snapshot })
-    }
-
     /// For a reader that could not share the writers' locks (an immutable view): an error if a writer changed
     /// the file while it was read, since what was read may then mix two states.
     pub fn check_unchanged(&self) -> Result<()> {
-        match &self.snapshot {
-            Some(before) if FileStamp::of(&self.path).ok().as_ref() != Some(before) => {
-                bail!("store {} was written to while it was read, and this reader cannot share its locks; read it again", self.path.display())
+        match (&self.snapshot, &self.location) {
+            (Some(before), StoreLocation::Sqlite(path)) if sqlite::FileStamp::of(path).ok().as_ref() != Some(before) => {
+                bail!("store {} was written to while it was read, and this reader cannot share its locks; read it again", path.display())
             }
             _ => Ok(()),
         }
@@ -500,88 +352,86 @@ impl Store {
     /// Starts a sync held by this process.
     pub fn begin_sync(&mut self, tenant: &str, connector: &str, version: &str, sha256: &str) -> Result<Lease> {
         let mut lease = Lease::new(0);
-        self.conn.execute(
-            "INSERT INTO syncs (tenant, connector, connector_version, component_sha256, state, owner, heartbeat_ms) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
-            params![tenant, connector, version, sha256, lease.owner, now_ms()],
+        let row = self.db.row(
+            "INSERT INTO syncs (tenant, connector, connector_version, component_sha256, state, started_at, owner, heartbeat_ms)
+             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7) RETURNING id",
+            args![tenant, connector, version, sha256, timestamp_now().as_str(), &lease.owner, now_ms()],
         )?;
-        lease.sync = self.conn.last_insert_rowid();
+        lease.sync = row.ok_or_else(|| anyhow::anyhow!("the store returned no id for the new sync"))?.int(0)?;
         Ok(lease)
     }
 
     pub fn put_resource_types(&mut self, sync: SyncId, types: &[ResourceType], capabilities: &[ResourceTypeCapabilities]) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut insert = tx.prepare_cached("INSERT OR REPLACE INTO resource_types (sync_id, id, data) VALUES (?1, ?2, ?3)")?;
+        self.db.transaction(|| {
             for rt in types {
                 let caps = capabilities.iter().find(|c| c.resource_type == rt.id);
-                insert.execute(params![sync, rt.id, records::resource_type(rt, caps).to_string()])?;
+                self.db.execute(
+                    "INSERT INTO resource_types (sync_id, id, data) VALUES (?1, ?2, ?3) ON CONFLICT (sync_id, id) DO UPDATE SET data = excluded.data",
+                    args![sync, &rt.id, records::resource_type(rt, caps).to_string().as_str()],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Writes one page in one transaction, with the checkpoint that says the page is in, if the lease still
     /// holds the sync. Returns how many of the page's resources this sync had not stored before.
     pub fn put_page(&mut self, lease: &Lease, resources: &[Resource], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
         let sync = lease.sync;
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let held = tx.execute(
-            "UPDATE syncs SET checkpoint = ?3, heartbeat_ms = ?4 WHERE id = ?1 AND owner = ?2 AND state = 'running'",
-            params![sync, lease.owner, checkpoint, now_ms()],
-        )?;
-        if held == 0 {
-            bail!("sync {sync} was taken over by another process; this one stops writing to it");
-        }
-        let mut new_resources = 0;
-        {
-            // Insert; a resource this sync already has (a re-listed page) is updated instead, and not counted as new.
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO resources (sync_id, resource_type, id, display_name, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        let db = &self.db;
+        db.transaction(|| {
+            let held = db.execute(
+                "UPDATE syncs SET checkpoint = ?3, heartbeat_ms = ?4 WHERE id = ?1 AND owner = ?2 AND state = 'running'",
+                args![sync, &lease.owner, checkpoint, now_ms()],
             )?;
-            let mut update = tx.prepare_cached("UPDATE resources SET display_name = ?4, data = ?5 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3")?;
+            if held == 0 {
+                bail!("sync {sync} was taken over by another process; this one stops writing to it");
+            }
+            let mut new_resources = 0;
+            // Insert; a resource this sync already has (a re-listed page) is updated instead, and not counted as new.
             for r in resources {
-                let values = params![sync, r.id.resource_type, r.id.id, r.display_name, records::resource_line(r)];
-                if insert.execute(values)? == 1 {
+                let line = records::resource_line(r);
+                let values = args![sync, &r.id.resource_type, &r.id.id, &r.display_name, line.as_str()];
+                if db.execute("INSERT INTO resources (sync_id, resource_type, id, display_name, data) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING", values)? == 1 {
                     new_resources += 1;
                 } else {
-                    update.execute(values)?;
+                    db.execute("UPDATE resources SET display_name = ?4, data = ?5 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3", values)?;
                 }
             }
-            let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO entitlements (sync_id, id, resource_type, resource_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
             for e in entitlements {
-                insert.execute(params![sync, e.id, e.resource.resource_type, e.resource.id, records::entitlement(e).to_string()])?;
+                db.execute(
+                    "INSERT INTO entitlements (sync_id, id, resource_type, resource_id, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (sync_id, id) DO UPDATE SET resource_type = excluded.resource_type, resource_id = excluded.resource_id, data = excluded.data",
+                    args![sync, &e.id, &e.resource.resource_type, &e.resource.id, records::entitlement(e).to_string().as_str()],
+                )?;
             }
             // One grant reported twice (a user listed as a group's member, and again through a nested group) keeps
             // its immutable mark if either report carries one: a derived membership stays derived.
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id, immutable) VALUES (?1, ?3, ?4, ?5, ?2, ?6)
-                 ON CONFLICT (sync_id, entitlement_id, principal_type, principal_id)
-                 DO UPDATE SET id = excluded.id, immutable = COALESCE(excluded.immutable, grants.immutable)",
-            )?;
             for g in grants {
-                insert.execute(params![sync, g.id, g.entitlement, g.principal.resource_type, g.principal.id, g.immutable])?;
+                db.execute(
+                    "INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id, immutable) VALUES (?1, ?3, ?4, ?5, ?2, ?6)
+                     ON CONFLICT (sync_id, entitlement_id, principal_type, principal_id)
+                     DO UPDATE SET id = excluded.id, immutable = COALESCE(excluded.immutable, grants.immutable)",
+                    args![sync, &g.id, &g.entitlement, &g.principal.resource_type, &g.principal.id, g.immutable.as_deref()],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(new_resources)
+            Ok(new_resources)
+        })
     }
 
     /// The tenant's newest sync if it is unfinished (running when the host died, interrupted, or failed) and
     /// newer than its latest complete sync: (sync, component sha256, checkpoint).
     pub fn resumable(&self, tenant: &str) -> Result<Option<(SyncInfo, String, Option<String>)>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT id, tenant, state, connector, started_at, finished_at, error, component_sha256, checkpoint FROM syncs
-                 WHERE tenant = ?1 ORDER BY id DESC LIMIT 1",
-                [tenant],
-                |row| Ok((Self::sync_info(row)?, row.get::<_, String>(7)?, row.get::<_, Option<String>>(8)?)),
-            )
-            .optional()?
-            .filter(|(info, _, _)| info.state != "complete"))
+        let row = self.db.row(
+            &format!("SELECT {SYNC_INFO_COLUMNS}, component_sha256, checkpoint FROM syncs WHERE tenant = ?1 ORDER BY id DESC LIMIT 1"),
+            args![tenant],
+        )?;
+        let Some(row) = row else { return Ok(None) };
+        let info = sync_info(&row)?;
+        if info.state == "complete" {
+            return Ok(None);
+        }
+        Ok(Some((info, row.string(7)?, row.opt_string(8)?)))
     }
 
     /// Takes an unfinished sync over to resume it. Refused for a complete sync, and for one whose owner is still
@@ -598,25 +448,27 @@ impl Store {
 
     fn reopen(&mut self, sync: SyncId, unless_alive: bool) -> Result<Lease> {
         let lease = Lease::new(sync);
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let (state, owner, heartbeat): (String, Option<String>, Option<i64>) = tx
-            .query_row("SELECT state, owner, heartbeat_ms FROM syncs WHERE id = ?1", [sync], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?
-            .ok_or_else(|| anyhow::anyhow!("there is no sync {sync} in this store"))?;
-        if state == "complete" {
-            bail!("sync {sync} is complete; a complete sync is never reopened");
-        }
-        if unless_alive && state == "running" && held_by_live_owner(owner.as_deref(), heartbeat) {
-            bail!(
-                "sync {sync} is still running in another process (last heard from {:.0} s ago); let it finish, or resume once it has stopped",
-                silence(heartbeat).as_secs_f64()
-            );
-        }
-        tx.execute(
-            "UPDATE syncs SET state = 'running', finished_at = NULL, error = NULL, owner = ?2, heartbeat_ms = ?3 WHERE id = ?1",
-            params![sync, lease.owner, now_ms()],
-        )?;
-        tx.commit()?;
+        let db = &self.db;
+        db.transaction(|| {
+            let row = db
+                .row(&format!("SELECT state, owner, heartbeat_ms FROM syncs WHERE id = ?1{}", db.for_update()), args![sync])?
+                .ok_or_else(|| anyhow::anyhow!("there is no sync {sync} in this store"))?;
+            let (state, owner, heartbeat) = (row.text(0)?, row.opt_text(1)?, row.opt_int(2)?);
+            if state == "complete" {
+                bail!("sync {sync} is complete; a complete sync is never reopened");
+            }
+            if unless_alive && state == "running" && held_by_live_owner(owner, heartbeat) {
+                bail!(
+                    "sync {sync} is still running in another process (last heard from {:.0} s ago); let it finish, or resume once it has stopped",
+                    silence(heartbeat).as_secs_f64()
+                );
+            }
+            db.execute(
+                "UPDATE syncs SET state = 'running', finished_at = NULL, error = NULL, owner = ?2, heartbeat_ms = ?3 WHERE id = ?1",
+                args![sync, &lease.owner, now_ms()],
+            )?;
+            Ok(())
+        })?;
         Ok(lease)
     }
 
@@ -638,12 +490,13 @@ impl Store {
 
     fn end_sync(&mut self, lease: &Lease, state: &str, error: Option<&str>, traffic: Option<(u64, u64)>) -> Result<()> {
         let (requests, bytes) = traffic.map_or((None, None), |(r, b)| (Some(r as i64), Some(b as i64)));
-        let ended = self.conn.execute(
-            "UPDATE syncs SET state = ?3, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error = ?4,
-             checkpoint = CASE WHEN ?3 = 'complete' THEN NULL ELSE checkpoint END,
-             requests = coalesce(?5, requests), bytes_received = coalesce(?6, bytes_received)
+        let complete = state == "complete";
+        let ended = self.db.execute(
+            "UPDATE syncs SET state = ?3, finished_at = ?4, error = ?5,
+             checkpoint = CASE WHEN ?6 THEN NULL ELSE checkpoint END,
+             requests = coalesce(?7, requests), bytes_received = coalesce(?8, bytes_received)
              WHERE id = ?1 AND owner = ?2 AND state = 'running'",
-            params![lease.sync, lease.owner, state, error, requests, bytes],
+            args![lease.sync, &lease.owner, state, timestamp_now().as_str(), error, complete, requests, bytes],
         )?;
         if ended == 0 {
             bail!("sync {} was taken over by another process; this one leaves it alone", lease.sync);
@@ -655,70 +508,53 @@ impl Store {
     /// and unfinished syncs older than its newest complete one (a running one only once its owner is gone or
     /// silent). Returns the ids deleted, oldest first.
     pub fn prune(&mut self, tenant: &str, keep: usize) -> Result<Vec<SyncId>> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let doomed: Vec<SyncId> = {
-            let mut stmt = tx.prepare(
+        let db = &self.db;
+        db.transaction(|| {
+            let mut complete_kept = 1; // the newest complete sync, which the query leaves out
+            let mut doomed = Vec::new();
+            db.for_each(
                 "SELECT id, state, owner, heartbeat_ms FROM syncs WHERE tenant = ?1 AND id < (
                      SELECT coalesce(max(id), 0) FROM syncs WHERE tenant = ?1 AND state = 'complete')
                  ORDER BY id DESC",
-            )?;
-            let rows = stmt.query_map([tenant], |r| Ok((r.get::<_, SyncId>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<i64>>(3)?)))?;
-            let mut complete_kept = 1; // the newest complete sync, which the query leaves out
-            let mut doomed = Vec::new();
-            for row in rows {
-                let (id, state, owner, heartbeat) = row?;
-                let delete = match state.as_str() {
-                    "complete" => {
-                        complete_kept += 1;
-                        complete_kept > keep
+                args![tenant],
+                |row| {
+                    let delete = match row.text(1)? {
+                        "complete" => {
+                            complete_kept += 1;
+                            complete_kept > keep
+                        }
+                        "running" => !held_by_live_owner(row.opt_text(2)?, row.opt_int(3)?),
+                        _ => true,
+                    };
+                    if delete {
+                        doomed.push(row.int(0)?);
                     }
-                    "running" => !held_by_live_owner(owner.as_deref(), heartbeat),
-                    _ => true,
-                };
-                if delete {
-                    doomed.push(id);
+                    Ok(())
+                },
+            )?;
+            doomed.reverse();
+            for id in &doomed {
+                for table in ["grants", "entitlements", "resources", "resource_types", "syncs"] {
+                    let column = if table == "syncs" { "id" } else { "sync_id" };
+                    db.execute(&format!("DELETE FROM {table} WHERE {column} = ?1"), args![*id])?;
                 }
             }
-            doomed.reverse();
-            doomed
-        };
-        for id in &doomed {
-            for table in ["grants", "entitlements", "resources", "resource_types", "syncs"] {
-                let column = if table == "syncs" { "id" } else { "sync_id" };
-                tx.execute(&format!("DELETE FROM {table} WHERE {column} = ?1"), [id])?;
-            }
-        }
-        tx.commit()?;
-        Ok(doomed)
+            Ok(doomed)
+        })
     }
 
     /// Every tenant with a sync in the store.
     pub fn tenants(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("SELECT DISTINCT tenant FROM syncs ORDER BY tenant")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    fn sync_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<SyncInfo> {
-        Ok(SyncInfo {
-            id: row.get(0)?,
-            tenant: row.get(1)?,
-            state: row.get(2)?,
-            connector: row.get(3)?,
-            started_at: row.get(4)?,
-            finished_at: row.get(5)?,
-            error: row.get(6)?,
-        })
+        self.db.rows("SELECT DISTINCT tenant FROM syncs ORDER BY tenant", &[])?.iter().map(|r| r.string(0)).collect()
     }
 
     /// The tenant's complete syncs, newest first.
     pub fn complete_syncs(&self, tenant: &str, limit: usize) -> Result<Vec<SyncInfo>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, tenant, state, connector, started_at, finished_at, error FROM syncs
-             WHERE tenant = ?1 AND state = 'complete' ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![tenant, limit as i64], Self::sync_info)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db
+            .rows(&format!("SELECT {SYNC_INFO_COLUMNS} FROM syncs WHERE tenant = ?1 AND state = 'complete' ORDER BY id DESC LIMIT ?2"), args![tenant, limit as i64])?
+            .iter()
+            .map(sync_info)
+            .collect()
     }
 
     pub fn latest_complete(&self, tenant: &str) -> Result<SyncInfo> {
@@ -728,92 +564,76 @@ impl Store {
     }
 
     pub fn sync(&self, id: SyncId) -> Result<Option<SyncInfo>> {
-        Ok(self
-            .conn
-            .query_row("SELECT id, tenant, state, connector, started_at, finished_at, error FROM syncs WHERE id = ?1", [id], Self::sync_info)
-            .optional()?)
+        self.db.row(&format!("SELECT {SYNC_INFO_COLUMNS} FROM syncs WHERE id = ?1"), args![id])?.as_ref().map(sync_info).transpose()
     }
 
     pub fn counts(&self, sync: SyncId) -> Result<SyncCounts> {
-        let mut stmt = self.conn.prepare(
-            "SELECT rt.id, (SELECT count(*) FROM resources r WHERE r.sync_id = rt.sync_id AND r.resource_type = rt.id)
-             FROM resource_types rt WHERE rt.sync_id = ?1 ORDER BY rt.id",
-        )?;
-        let resources = stmt.query_map([sync], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?.collect::<rusqlite::Result<_>>()?;
+        let resources = self
+            .db
+            .rows(
+                "SELECT rt.id, (SELECT count(*) FROM resources r WHERE r.sync_id = rt.sync_id AND r.resource_type = rt.id)
+                 FROM resource_types rt WHERE rt.sync_id = ?1 ORDER BY rt.id",
+                args![sync],
+            )?
+            .iter()
+            .map(|r| Ok((r.string(0)?, r.int(1)? as u64)))
+            .collect::<Result<_>>()?;
         let count = |table: &str| -> Result<u64> {
-            Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table} WHERE sync_id = ?1"), [sync], |r| r.get::<_, i64>(0))? as u64)
+            let row = self.db.row(&format!("SELECT count(*) FROM {table} WHERE sync_id = ?1"), args![sync])?;
+            Ok(row.map(|r| r.int(0)).transpose()?.unwrap_or(0) as u64)
         };
         Ok(SyncCounts { resources, entitlements: count("entitlements")?, grants: count("grants")? })
     }
 
     /// Ids of one type's resources in a sync, for per-resource calls.
     pub fn resource_ids(&self, sync: SyncId, resource_type: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached("SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2 ORDER BY id")?;
-        let ids = stmt.query_map(params![sync, resource_type], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-        Ok(ids)
+        self.db.rows("SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2 ORDER BY id", args![sync, resource_type])?.iter().map(|r| r.string(0)).collect()
     }
 
     pub fn has_resource_type(&self, sync: SyncId, resource_type: &str) -> Result<bool> {
-        Ok(self.conn.query_row("SELECT count(*) FROM resource_types WHERE sync_id = ?1 AND id = ?2", params![sync, resource_type], |r| r.get::<_, i64>(0))? > 0)
+        Ok(self.db.row("SELECT id FROM resource_types WHERE sync_id = ?1 AND id = ?2", args![sync, resource_type])?.is_some())
     }
 
     /// Calls `each` with every resource's JSON line (of one type, if given), ordered by type and id.
     pub fn for_each_resource(&self, sync: SyncId, resource_type: Option<&str>, mut each: impl FnMut(&str) -> Result<()>) -> Result<()> {
-        let mut stmt = self.conn.prepare(
-            "SELECT data FROM resources WHERE sync_id = ?1 AND (?2 IS NULL OR resource_type = ?2) ORDER BY resource_type, id",
-        )?;
-        let mut rows = stmt.query(params![sync, resource_type])?;
-        while let Some(row) = rows.next()? {
-            each(row.get_ref(0)?.as_str()?)?;
-        }
-        Ok(())
+        self.db.for_each(
+            "SELECT data FROM resources WHERE sync_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR resource_type = ?2) ORDER BY resource_type, id",
+            args![sync, resource_type],
+            |row| each(row.text(0)?),
+        )
     }
 
     pub fn for_each_grant(&self, sync: SyncId, entitlement: Option<&str>, principal: Option<(&str, &str)>, mut each: impl FnMut(GrantRow) -> Result<()>) -> Result<()> {
         let (ptype, pid) = principal.unzip();
-        let mut stmt = self.conn.prepare(
+        self.db.for_each(
             "SELECT id, entitlement_id, principal_type, principal_id, immutable FROM grants WHERE sync_id = ?1
-             AND (?2 IS NULL OR entitlement_id = ?2) AND (?3 IS NULL OR (principal_type = ?3 AND principal_id = ?4))
+             AND (CAST(?2 AS TEXT) IS NULL OR entitlement_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR (principal_type = ?3 AND principal_id = ?4))
              ORDER BY entitlement_id, principal_type, principal_id",
-        )?;
-        let mut rows = stmt.query(params![sync, entitlement, ptype, pid])?;
-        while let Some(row) = rows.next()? {
-            each(GrantRow { id: row.get(0)?, entitlement: row.get(1)?, principal_type: row.get(2)?, principal_id: row.get(3)?, immutable: row.get(4)? })?;
-        }
-        Ok(())
+            args![sync, entitlement, ptype, pid],
+            |row| {
+                each(GrantRow { id: row.string(0)?, entitlement: row.string(1)?, principal_type: row.string(2)?, principal_id: row.string(3)?, immutable: row.opt_string(4)? })
+            },
+        )
     }
 
     /// Calls `each(principal, resource)` for every grant, as `type:id` keys of the principal and of the resource
     /// whose entitlement it holds.
     pub fn for_each_membership(&self, sync: SyncId, mut each: impl FnMut(String, String) -> Result<()>) -> Result<()> {
-        let mut stmt = self.conn.prepare(
+        self.db.for_each(
             "SELECT g.principal_type || ':' || g.principal_id, e.resource_type || ':' || e.resource_id
              FROM grants g JOIN entitlements e ON e.sync_id = g.sync_id AND e.id = g.entitlement_id
              WHERE g.sync_id = ?1 ORDER BY g.entitlement_id, g.principal_type, g.principal_id",
-        )?;
-        let mut rows = stmt.query([sync])?;
-        while let Some(row) = rows.next()? {
-            each(row.get(0)?, row.get(1)?)?;
-        }
-        Ok(())
+            args![sync],
+            |row| each(row.string(0)?, row.string(1)?),
+        )
     }
 
     /// Writes a sync as JSON lines: resource types, resources, entitlements, grants.
     pub fn export_jsonl(&self, sync: SyncId, out: &mut dyn std::io::Write) -> Result<()> {
-        let mut stmt = self.conn.prepare("SELECT data FROM resource_types WHERE sync_id = ?1 ORDER BY id")?;
-        let mut rows = stmt.query([sync])?;
-        while let Some(row) = rows.next()? {
-            writeln!(out, "{}", row.get_ref(0)?.as_str()?)?;
-        }
+        self.db.for_each("SELECT data FROM resource_types WHERE sync_id = ?1 ORDER BY id", args![sync], |row| Ok(writeln!(out, "{}", row.text(0)?)?))?;
         self.for_each_resource(sync, None, |line| Ok(writeln!(out, "{line}")?))?;
-        let mut stmt = self.conn.prepare("SELECT data FROM entitlements WHERE sync_id = ?1 ORDER BY id")?;
-        let mut rows = stmt.query([sync])?;
-        while let Some(row) = rows.next()? {
-            writeln!(out, "{}", row.get_ref(0)?.as_str()?)?;
-        }
-        self.for_each_grant(sync, None, None, |g| {
-            Ok(writeln!(out, "{}", records::grant_line(&g))?)
-        })?;
+        self.db.for_each("SELECT data FROM entitlements WHERE sync_id = ?1 ORDER BY id", args![sync], |row| Ok(writeln!(out, "{}", row.text(0)?)?))?;
+        self.for_each_grant(sync, None, None, |g| Ok(writeln!(out, "{}", records::grant_line(&g))?))?;
         Ok(())
     }
 
@@ -829,30 +649,28 @@ impl Store {
         ];
         for (kind, table, key, data) in tables {
             let same_key = key.iter().map(|c| format!("o.{c} = n.{c}")).collect::<Vec<_>>().join(" AND ");
-            let changed = format!("o.{data} IS NOT n.{data}");
+            let changed = format!("o.{data} IS DISTINCT FROM n.{data}");
             let label = |a: &str| key.iter().map(|c| format!("{a}.{c}")).collect::<Vec<_>>().join(" || ':' || ");
             let (new_label, old_label) = (label("n"), label("o"));
             let sql = format!(
-                "SELECT '+', {new_label} FROM {table} n WHERE n.sync_id = ?2 AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.sync_id = ?1 AND {same_key})
+                "SELECT '+' AS sign, {new_label} AS label FROM {table} n WHERE n.sync_id = ?2 AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.sync_id = ?1 AND {same_key})
                  UNION ALL
                  SELECT '-', {old_label} FROM {table} o WHERE o.sync_id = ?1 AND NOT EXISTS (SELECT 1 FROM {table} n WHERE n.sync_id = ?2 AND {same_key})
                  UNION ALL
                  SELECT '~', {new_label} FROM {table} n JOIN {table} o ON o.sync_id = ?1 AND {same_key} WHERE n.sync_id = ?2 AND ({changed})
                  ORDER BY 2, 1"
             );
-            let mut stmt = self.conn.prepare(&sql)?;
-            let mut rows = stmt.query(params![old, new])?;
-            while let Some(row) = rows.next()? {
-                let sign: String = row.get(0)?;
-                let id: String = row.get(1)?;
-                match sign.as_str() {
+            self.db.for_each(&sql, args![old, new], |row| {
+                let sign = row.text(0)?;
+                match sign {
                     "+" => counts.added += 1,
                     "-" => counts.removed += 1,
                     _ => counts.changed += 1,
                 }
                 // Ids come from the source: escaped, so none can rewrite the terminal.
-                writeln!(out, "{sign} {kind} {}", printable(&id, usize::MAX))?;
-            }
+                writeln!(out, "{sign} {kind} {}", printable(row.text(1)?, usize::MAX))?;
+                Ok(())
+            })?;
         }
         Ok(counts)
     }
@@ -902,7 +720,7 @@ mod tests {
                     let (path, barrier) = (path.clone(), barrier.clone());
                     std::thread::spawn(move || -> Result<()> {
                         barrier.wait();
-                        let mut store = Store::open(&path)?;
+                        let mut store = Store::open(&StoreLocation::Sqlite(path))?;
                         let lease = store.begin_sync(&format!("t{n}"), "c", "1", "sha")?;
                         page(&mut store, &lease, &["1", "2"])?;
                         store.finish_sync(&lease, 1, 1)
@@ -912,65 +730,9 @@ mod tests {
             for writer in writers {
                 writer.join().unwrap().unwrap_or_else(|e| panic!("round {round}: {e:#}"));
             }
-            let store = Store::open_existing(&path).unwrap();
+            let store = Store::open_existing(&StoreLocation::Sqlite(path)).unwrap();
             assert_eq!(store.tenants().unwrap(), ["t0", "t1", "t2", "t3"]);
         }
-    }
-
-    #[test]
-    fn a_sync_is_written_only_by_its_owner_and_a_complete_one_never_reopens() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let first = store.begin_sync("t", "c", "1", "sha").unwrap();
-        // Its owner is this live process and heard from just now: nobody may take it over.
-        let refused = store.take_over(first.sync).unwrap_err().to_string();
-        assert_eq!(refused, "sync 1 is still running in another process (last heard from 0 s ago); let it finish, or resume once it has stopped");
-
-        // Once silent past the lease's expiry (a process on another machine that died), it may be taken over,
-        // and then its first owner can neither write to it nor end it.
-        store.conn.execute("UPDATE syncs SET heartbeat_ms = heartbeat_ms - ?1", [LEASE_EXPIRY.as_millis() as i64 + 1]).unwrap();
-        let second = store.take_over(first.sync).unwrap();
-        assert_eq!(page(&mut store, &first, &["1"]).unwrap_err().to_string(), "sync 1 was taken over by another process; this one stops writing to it");
-        assert_eq!(store.fail_sync(&first, "boom").unwrap_err().to_string(), "sync 1 was taken over by another process; this one leaves it alone");
-        assert_eq!(page(&mut store, &second, &["1"]).unwrap(), 1);
-        store.finish_sync(&second, 1, 1).unwrap();
-        assert_eq!(store.sync(1).unwrap().unwrap().error, None, "the first owner's error never landed");
-        assert_eq!(store.take_over(1).unwrap_err().to_string(), "sync 1 is complete; a complete sync is never reopened");
-
-        // A sync whose process is gone from this machine is free at once.
-        let third = store.begin_sync("t", "c", "1", "sha").unwrap();
-        let dead = format!("{}:{}:0", hostname(), i32::MAX);
-        store.conn.execute("UPDATE syncs SET owner = ?2 WHERE id = ?1", params![third.sync, dead]).unwrap();
-        store.take_over(third.sync).unwrap();
-    }
-
-    #[test]
-    fn pruning_keeps_the_newest_complete_syncs_and_what_can_still_be_resumed() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let mut run = |state: &str| {
-            let lease = store.begin_sync("t", "c", "1", "sha").unwrap();
-            page(&mut store, &lease, &["1", "2"]).unwrap();
-            match state {
-                "complete" => store.finish_sync(&lease, 1, 1).unwrap(),
-                "failed" => store.fail_sync(&lease, "boom").unwrap(),
-                _ => {}
-            }
-            lease.sync
-        };
-        // 1 complete, 2 failed, 3 complete, 4 complete, 5 running (live), 6 complete, 7 failed (resumable).
-        let ids: Vec<SyncId> = ["complete", "failed", "complete", "complete", "running", "complete", "failed"].iter().map(|s| run(s)).collect();
-        assert_eq!(ids, [1, 2, 3, 4, 5, 6, 7]);
-        let other = store.begin_sync("u", "c", "1", "sha").unwrap();
-        store.finish_sync(&other, 1, 1).unwrap();
-
-        assert_eq!(store.prune("t", 3).unwrap(), [1, 2], "complete 3, 4, 6 kept; the live 5 and the resumable 7 too");
-        assert_eq!(store.prune("t", 2).unwrap(), [3]);
-        assert_eq!(store.complete_syncs("t", 10).unwrap().iter().map(|s| s.id).collect::<Vec<_>>(), [6, 4]);
-        assert_eq!(store.resumable("t").unwrap().map(|(s, _, _)| s.id), Some(7));
-        let rows: i64 = store.conn.query_row("SELECT count(*) FROM resources WHERE sync_id IN (1, 2, 3)", [], |r| r.get(0)).unwrap();
-        assert_eq!(rows, 0, "their rows went with them");
-        assert_eq!(store.complete_syncs("u", 10).unwrap().len(), 1, "other tenants are untouched");
     }
 
     #[test]
@@ -978,11 +740,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(SCHEMA_V1).unwrap();
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(sqlite::SCHEMA_V1).unwrap();
             conn.execute("INSERT INTO syncs (tenant, connector, connector_version, component_sha256, state) VALUES ('t', 'c', '1', 'sha', 'complete')", []).unwrap();
         }
-        let mut store = Store::open(&path).unwrap();
+        let mut store = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
         assert_eq!(store.latest_complete("t").unwrap().id, 1);
         let lease = store.begin_sync("t", "c", "1", "sha").unwrap();
         store.interrupt_sync(&lease, "interrupted by SIGINT").unwrap();

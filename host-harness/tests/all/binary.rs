@@ -120,7 +120,7 @@ fn a_signalled_sync_is_left_interrupted_and_resumes_to_the_same_result() {
         assert_eq!(out.status.code(), Some(code), "{name}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err, format!("error: interrupted by {name}: sync 1 is marked interrupted; continue it with `sync --resume`\n"));
-        let stored = connector_harness::store::Store::open_existing(&store).unwrap().sync(1).unwrap().unwrap();
+        let stored = connector_harness::store::Store::open_existing(&connector_harness::store::StoreLocation::Sqlite(store.clone())).unwrap().sync(1).unwrap().unwrap();
         assert_eq!((stored.state.as_str(), stored.error.as_deref()), ("interrupted", Some(format!("interrupted by {name}").as_str())));
 
         let (code, out, err) = cli(&[sync_args(&double, &store, &cache, CLIENT_SECRET), vec!["--resume".into()]].concat());
@@ -172,7 +172,7 @@ fn a_reader_that_may_not_write_the_store_reads_it_and_leaves_nothing_behind() {
     assert_eq!(leftovers(), 0, "the reader left no -wal or -shm");
 
     // A writer holds the store open: the reader shares its -shm, read-only.
-    let held = connector_harness::store::Store::open(&store).unwrap();
+    let held = connector_harness::store::Store::open(&connector_harness::store::StoreLocation::Sqlite(store.clone())).unwrap();
     let out = as_reader(dir.path(), &["resources", "--store", store.to_str().unwrap(), "--type", "location"]);
     assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 5);

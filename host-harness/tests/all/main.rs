@@ -6,6 +6,7 @@ mod manifests;
 mod resume;
 mod runtime;
 mod serve;
+mod stores;
 mod transport;
 
 /// Runs the CLI in this process, exactly as the binary does: (exit code, stdout, stderr).

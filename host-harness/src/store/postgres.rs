@@ -1,0 +1,280 @@
+//! The PostgreSQL store, for many replicas (`serve` on Kubernetes): one tokio-postgres connection per `Store`,
+//! driven on a thread of its own so that the store's API stays blocking like SQLite's, and usable from any
+//! thread, async or not. Statements are prepared once per connection. Session limits keep a paused or wedged
+//! replica from holding locks: an idle transaction is ended, a statement or a lock wait is bounded.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{NoTls, Statement};
+
+use super::db::{Param, Row, Value, numbered_as_dollars};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Set on every connection: a transaction left open (a replica paused mid-commit) is ended after 15 s, no
+/// statement runs past 60 s, and no lock is waited for past 10 s.
+const SESSION_SETTINGS: &str = "SET idle_in_transaction_session_timeout = '15s'; SET statement_timeout = '60s'; SET lock_timeout = '10s';";
+
+pub struct PgConn {
+    client: tokio_postgres::Client,
+    statements: RefCell<HashMap<String, Statement>>,
+}
+
+/// A store URL with its password hidden, for messages.
+pub fn display_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "the PostgreSQL store".into(),
+    }
+}
+
+impl PgConn {
+    pub fn connect(url: &str) -> Result<Self> {
+        let shown = display_url(url);
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| anyhow!("{shown} is not a PostgreSQL URL: {e}"))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("connector-harness");
+        }
+        // The connection's I/O runs on a thread with a runtime of its own; the client talks to it over channels,
+        // so it can be used from any thread, inside a runtime or not.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::Builder::new().name("postgres-connection".into()).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = sender.send(Err(anyhow!("cannot start the connection's runtime: {e}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match config.connect(NoTls).await {
+                    Ok((client, connection)) => {
+                        let _ = sender.send(Ok(client));
+                        // Ends when the client is dropped or the server goes away.
+                        let _ = connection.await;
+                    }
+                    Err(e) => {
+                        let _ = sender.send(Err(anyhow!(describe(&e))));
+                    }
+                }
+            });
+        })?;
+        let client = receiver.recv().map_err(|_| anyhow!("the connection thread stopped"))?.with_context(|| format!("cannot connect to {shown}"))?;
+        let conn = Self { client, statements: RefCell::default() };
+        conn.batch(SESSION_SETTINGS)?;
+        Ok(conn)
+    }
+
+    fn statement(&self, sql: &str) -> Result<Statement> {
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = futures_executor::block_on(self.client.prepare(&numbered_as_dollars(sql))).map_err(|e| anyhow!(describe(&e)))?;
+        self.statements.borrow_mut().insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    pub fn execute(&self, sql: &str, args: &[Param<'_>]) -> Result<u64> {
+        let statement = self.statement(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        futures_executor::block_on(self.client.execute(&statement, &params)).map_err(|e| anyhow!(describe(&e)))
+    }
+
+    pub fn for_each(&self, sql: &str, args: &[Param<'_>], mut each: impl FnMut(&Row) -> Result<()>) -> Result<()> {
+        let statement = self.statement(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        futures_executor::block_on(async {
+            let rows = self.client.query_raw(&statement, params).await.map_err(|e| anyhow!(describe(&e)))?;
+            futures_util::pin_mut!(rows);
+            while let Some(row) = rows.next().await {
+                each(&read_row(&row.map_err(|e| anyhow!(describe(&e)))?)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn batch(&self, sql: &str) -> Result<()> {
+        futures_executor::block_on(self.client.batch_execute(sql)).map_err(|e| anyhow!(describe(&e)))
+    }
+}
+
+/// A driver error in one line: the server's own message when it sent one.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("PostgreSQL: {}", db.message()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+fn read_row(row: &tokio_postgres::Row) -> Result<Row> {
+    let mut values = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let value = match *column.type_() {
+            Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map(Value::Int),
+            Type::INT4 => row.try_get::<_, Option<i32>>(i)?.map(|n| Value::Int(n.into())),
+            Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(|n| Value::Int(n.into())),
+            Type::BOOL => row.try_get::<_, Option<bool>>(i)?.map(|b| Value::Int(b.into())),
+            Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR | Type::UNKNOWN => row.try_get::<_, Option<String>>(i)?.map(Value::Text),
+            ref other => bail!("the store returned a column of type {other}"),
+        };
+        values.push(value.unwrap_or(Value::Null));
+    }
+    Ok(Row(values))
+}
+
+/// Parameters take the type the statement needs of them (an integer sent to an INT4 or BOOL context, say).
+impl ToSql for Param<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Param::Null => Ok(IsNull::Yes),
+            Param::Int(n) => match *ty {
+                Type::INT8 => n.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*n)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*n)?.to_sql(ty, out),
+                Type::BOOL => (*n != 0).to_sql(ty, out),
+                Type::TEXT | Type::VARCHAR => n.to_string().to_sql(ty, out),
+                ref other => Err(format!("an integer cannot be sent as {other}").into()),
+            },
+            Param::Text(s) => s.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// The schema, at the SQLite store's version (`store/mod.rs`), with the same tables and columns. Text keys
+/// sort bytewise (`COLLATE "C"`), as SQLite's do, so exports are identical whatever the database's locale.
+const SCHEMA: &str = r#"
+CREATE TABLE syncs (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    tenant TEXT COLLATE "C" NOT NULL,
+    connector TEXT NOT NULL,
+    connector_version TEXT NOT NULL,
+    component_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed', 'interrupted')),
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    error TEXT,
+    checkpoint TEXT,
+    requests BIGINT,
+    bytes_received BIGINT,
+    owner TEXT,
+    heartbeat_ms BIGINT
+);
+CREATE INDEX syncs_by_tenant ON syncs (tenant, state, id);
+CREATE TABLE resource_types (
+    sync_id BIGINT NOT NULL REFERENCES syncs (id),
+    id TEXT COLLATE "C" NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (sync_id, id)
+);
+CREATE TABLE resources (
+    sync_id BIGINT NOT NULL REFERENCES syncs (id),
+    resource_type TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    display_name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (sync_id, resource_type, id)
+);
+CREATE TABLE entitlements (
+    sync_id BIGINT NOT NULL REFERENCES syncs (id),
+    id TEXT COLLATE "C" NOT NULL,
+    resource_type TEXT COLLATE "C" NOT NULL,
+    resource_id TEXT COLLATE "C" NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (sync_id, id)
+);
+CREATE TABLE grants (
+    sync_id BIGINT NOT NULL REFERENCES syncs (id),
+    entitlement_id TEXT COLLATE "C" NOT NULL,
+    principal_type TEXT COLLATE "C" NOT NULL,
+    principal_id TEXT COLLATE "C" NOT NULL,
+    id TEXT NOT NULL,
+    immutable TEXT,
+    PRIMARY KEY (sync_id, entitlement_id, principal_type, principal_id)
+);
+CREATE INDEX grants_by_principal ON grants (sync_id, principal_type, principal_id);
+CREATE TABLE schedule (
+    tenant TEXT COLLATE "C" PRIMARY KEY,
+    enabled BIGINT NOT NULL DEFAULT 1,
+    interval_ms BIGINT NOT NULL,
+    next_run_ms BIGINT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'waiting',
+    lease_owner TEXT,
+    lease_epoch BIGINT NOT NULL DEFAULT 0,
+    lease_expires_ms BIGINT,
+    failures BIGINT NOT NULL DEFAULT 0,
+    takeovers BIGINT NOT NULL DEFAULT 0,
+    last_outcome TEXT,
+    last_error TEXT,
+    last_sync_id BIGINT,
+    last_counts TEXT,
+    last_started_ms BIGINT,
+    last_finished_ms BIGINT
+);
+CREATE INDEX schedule_due ON schedule (next_run_ms);
+"#;
+
+/// Creates the schema if the database has none, under a transaction-scoped advisory lock, so that replicas
+/// starting together migrate once. A database written by a newer harness is refused.
+pub fn migrate(conn: &PgConn, version: i64) -> Result<()> {
+    conn.batch("BEGIN; SELECT pg_advisory_xact_lock(7238412650913)")?;
+    let migrated = (|| {
+        conn.batch("CREATE TABLE IF NOT EXISTS harness_schema (version BIGINT NOT NULL)")?;
+        let mut found = None;
+        conn.for_each("SELECT version FROM harness_schema", &[], |row| {
+            found = Some(row.int(0)?);
+            Ok(())
+        })?;
+        match found {
+            Some(v) if v == version => Ok(()),
+            Some(v) if v > version => bail!("it was written by a newer connector-harness (schema {v}; this one writes {version})"),
+            Some(v) => bail!("its schema {v} predates this harness's PostgreSQL support; start from an empty database"),
+            None => {
+                conn.batch(SCHEMA)?;
+                conn.execute("INSERT INTO harness_schema (version) VALUES (?1)", &[Param::Int(version)])?;
+                Ok(())
+            }
+        }
+    })();
+    match migrated {
+        Ok(()) => conn.batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_url_is_shown_without_its_password() {
+        assert_eq!(display_url("postgres://harness:s3cret@db.internal:5432/harness"), "postgres://harness:***@db.internal:5432/harness");
+        assert_eq!(display_url("postgres://harness@127.0.0.1:5432/h"), "postgres://harness@127.0.0.1:5432/h");
+        assert_eq!(display_url("postgres://u:p@[::1"), "the PostgreSQL store");
+    }
+}

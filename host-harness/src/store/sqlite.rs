@@ -1,0 +1,271 @@
+//! The embedded SQLite store: one file, many processes (each page commit is short), and readers that never get
+//! in a writer's way. Opening, the schema's migrations and the read modes live here; everything else the store
+//! does is the SQL both stores share (`db.rs`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use rusqlite::Connection;
+
+/// How long a connection waits for another's lock before it reports the store busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `step` again while SQLite answers "busy" or "locked" without having waited (it does not wait where
+/// waiting could deadlock, as when a new file switches to WAL), up to `BUSY_TIMEOUT`.
+fn retry_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match step() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(rand::random_range(5..50)));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The schema's version, kept in SQLite's `user_version`: 0 is a new file, 1 the first schema (written before
+/// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
+/// immutable, 4 the service's schedule (`schedule.rs`).
+pub const SCHEMA_VERSION: i64 = 4;
+
+pub(super) const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS syncs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    connector_version TEXT NOT NULL,
+    component_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed')),
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at TEXT,
+    error TEXT,
+    checkpoint TEXT,
+    requests INTEGER,
+    bytes_received INTEGER
+);
+CREATE INDEX IF NOT EXISTS syncs_by_tenant ON syncs (tenant, state, id);
+CREATE TABLE IF NOT EXISTS resource_types (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (sync_id, id)
+) WITHOUT ROWID;
+-- A rowid table: rows are large (the JSON line), which WITHOUT ROWID handles badly.
+CREATE TABLE IF NOT EXISTS resources (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    resource_type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (sync_id, resource_type, id)
+);
+CREATE TABLE IF NOT EXISTS entitlements (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    id TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (sync_id, id)
+) WITHOUT ROWID;
+-- A grant is its entitlement and principal; keyed so, the key doubles as the index by entitlement.
+CREATE TABLE IF NOT EXISTS grants (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    entitlement_id TEXT NOT NULL,
+    principal_type TEXT NOT NULL,
+    principal_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (sync_id, entitlement_id, principal_type, principal_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (sync_id, principal_type, principal_id);
+";
+
+/// Version 2: `syncs` rebuilt with who runs a sync and when it last said so, and the `interrupted` state.
+const SCHEMA_V2: &str = "
+CREATE TABLE syncs_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    connector_version TEXT NOT NULL,
+    component_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed', 'interrupted')),
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at TEXT,
+    error TEXT,
+    checkpoint TEXT,
+    requests INTEGER,
+    bytes_received INTEGER,
+    owner TEXT,
+    heartbeat_ms INTEGER
+);
+INSERT INTO syncs_v2 (id, tenant, connector, connector_version, component_sha256, state, started_at, finished_at, error, checkpoint, requests, bytes_received)
+    SELECT id, tenant, connector, connector_version, component_sha256, state, started_at, finished_at, error, checkpoint, requests, bytes_received FROM syncs;
+DROP TABLE syncs;
+ALTER TABLE syncs_v2 RENAME TO syncs;
+CREATE INDEX syncs_by_tenant ON syncs (tenant, state, id);
+";
+
+/// Version 3: a grant the source derives (and the connector cannot revoke) says why.
+const SCHEMA_V3: &str = "ALTER TABLE grants ADD COLUMN immutable TEXT;";
+
+/// Version 4: the service's schedule (`schedule.rs`), one row per tenant.
+const SCHEMA_V4: &str = "
+CREATE TABLE schedule (
+    tenant TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    interval_ms INTEGER NOT NULL,
+    next_run_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'waiting',
+    lease_owner TEXT,
+    lease_epoch INTEGER NOT NULL DEFAULT 0,
+    lease_expires_ms INTEGER,
+    failures INTEGER NOT NULL DEFAULT 0,
+    takeovers INTEGER NOT NULL DEFAULT 0,
+    last_outcome TEXT,
+    last_error TEXT,
+    last_sync_id INTEGER,
+    last_counts TEXT,
+    last_started_ms INTEGER,
+    last_finished_ms INTEGER
+);
+CREATE INDEX schedule_due ON schedule (next_run_ms);
+";
+
+/// Brings the schema to `SCHEMA_VERSION` in one immediate transaction, so that of many processes opening a
+/// new store at once one migrates and the others wait, then find it done.
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if version > SCHEMA_VERSION {
+        bail!("it was written by a newer connector-harness (schema {version}; this one writes {SCHEMA_VERSION})");
+    }
+    Ok(retry_busy(|| {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let migrated = (|| {
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (to, script) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4)] {
+                if version < to {
+                    conn.execute_batch(script)?;
+                }
+            }
+            conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+        })();
+        match migrated {
+            Ok(()) => conn.execute_batch("COMMIT"),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    })?)
+}
+
+/// Opens or creates the store file for writing, bringing its schema up to date. Safe when many processes
+/// create or open the same file at once: each step either waits for the others (busy timeout) or is retried.
+pub fn open(path: &Path) -> Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!("cannot open store {}: directory {} does not exist", path.display(), dir.display());
+    }
+    let conn = Connection::open(path).with_context(|| format!("cannot open store {}", path.display()))?;
+    // Many tenants may write at once (`sync --tenants`); each commit is one page, so waits are short.
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL with NORMAL sync is durable at each commit's checkpoint and fast; a larger page cache keeps the
+    // indexes of a big sync in memory while it is written. Switching a new file to WAL needs it alone for
+    // a moment, and SQLite does not wait for that: retry.
+    retry_busy(|| conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;"))
+        .map_err(anyhow::Error::from)
+        .and_then(|()| migrate(&conn))
+        .with_context(|| format!("cannot write store {}", path.display()))?;
+    Ok(conn)
+}
+
+/// How a reader opens the store. A reader that may write the file and its directory shares the writers' locks
+/// like any connection (any `-wal` and `-shm` it creates get the store's own permissions and owner). One that
+/// may not must never create those files (another user's would block the owner's next sync): it uses the
+/// writers' `-shm` when a writer has one open, and otherwise reads the file as immutable and checks afterwards
+/// that nobody wrote meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadMode {
+    Shared,
+    Immutable,
+}
+
+impl ReadMode {
+    fn of(path: &Path) -> Self {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if (writable(path) && writable(dir)) || wal_path(path).exists() { ReadMode::Shared } else { ReadMode::Immutable }
+    }
+}
+
+/// The write-ahead log SQLite keeps beside a store in WAL mode while a writer has it open.
+fn wal_path(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-wal", path.display()))
+}
+
+/// Whether this process may write `path` (by its real user, as the kernel would decide).
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: a valid NUL-terminated path; access only reads it.
+    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// A path as the path part of an SQLite `file:` URI.
+fn uri_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let text = absolute.display().to_string();
+    text.replace('%', "%25").replace('?', "%3F").replace('#', "%23")
+}
+
+/// What changes when a store file is written: its size and modification time, and whether a `-wal` exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    wal: bool,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> Result<Self> {
+        let metadata = std::fs::metadata(path)?;
+        Ok(Self { len: metadata.len(), modified: metadata.modified().ok(), wal: wal_path(path).exists() })
+    }
+}
+
+/// Opens an existing store for reading, and only reading: it works on a store the reader cannot write, and
+/// leaves nothing behind that could get in a writer's way (see `ReadMode`). For an immutable view, the file's
+/// stamp as it was when opened.
+pub fn open_existing(path: &Path) -> Result<(Connection, Option<FileStamp>)> {
+    if !path.is_file() {
+        bail!("no store at {}: run `connector-harness sync` first", path.display());
+    }
+    let (mut flags, uri, snapshot) = match ReadMode::of(path) {
+        // Opened for writing so that, as the last connection, it can remove the -wal and -shm on close;
+        // `query_only` keeps it a reader.
+        ReadMode::Shared => (rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE, format!("file:{}", uri_path(path)), None),
+        ReadMode::Immutable => (rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY, format!("file:{}?mode=ro&immutable=1", uri_path(path)), Some(FileStamp::of(path)?)),
+    };
+    flags |= rusqlite::OpenFlags::SQLITE_OPEN_URI | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&uri, flags).with_context(|| format!("cannot open store {}", path.display()))?;
+    conn.pragma_update(None, "query_only", true)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| anyhow::anyhow!("cannot read store {}: {e}", path.display()))?;
+    let has_schema: bool = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'syncs'", [], |r| r.get::<_, i64>(0))
+        .map(|n| n > 0)
+        .map_err(|e| anyhow::anyhow!("cannot read store {}: {e}", path.display()))?;
+    if !has_schema {
+        bail!("{} is not a connector-harness store", path.display());
+    }
+    if version > SCHEMA_VERSION {
+        bail!("store {} was written by a newer connector-harness (schema {version}; this one reads up to {SCHEMA_VERSION})", path.display());
+    }
+    Ok((conn, snapshot))
+}

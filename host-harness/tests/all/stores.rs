@@ -1,0 +1,217 @@
+//! The store conformance suite: every case runs on the embedded SQLite store and on a real PostgreSQL server
+//! (started from the system's binaries), each case on a fresh database, with the same assertions. The same
+//! writes export byte for byte the same from either.
+
+use std::time::Duration;
+
+use connector_harness::contract::model::*;
+use connector_harness::store::{Lease, RunRecord, Store, StoreLocation};
+use real_servers::Postgres;
+
+fn account(id: &str, name: &str) -> Resource {
+    Resource {
+        id: ResourceId { resource_type: "account".into(), id: id.into() },
+        parent: None,
+        display_name: name.into(),
+        description: None,
+        status: ResourceStatus { kind: StatusKind::Enabled, detail: None },
+        user: None,
+        group: None,
+        profile: "{}".into(),
+        created_at: None,
+        updated_at: None,
+    }
+}
+
+fn team(id: &str) -> Resource {
+    Resource { id: ResourceId { resource_type: "team".into(), id: id.into() }, display_name: format!("Team {id}"), ..account(id, "") }
+}
+
+fn member_of(team: &str) -> Entitlement {
+    Entitlement {
+        id: format!("team:{team}:member"),
+        resource: ResourceId { resource_type: "team".into(), id: team.into() },
+        display_name: format!("Member of {team}"),
+        description: None,
+        slug: "member".into(),
+        purpose: Purpose::Assignment,
+        grantable_to: vec!["account".into()],
+    }
+}
+
+fn grant(team: &str, account: &str, immutable: Option<&str>) -> Grant {
+    Grant { immutable: immutable.map(String::from), ..Grant::new(&format!("team:{team}:member"), ResourceId { resource_type: "account".into(), id: account.into() }) }
+}
+
+fn types() -> Vec<ResourceType> {
+    ["account", "team"].map(|id| ResourceType { id: id.into(), display_name: id.into(), traits: vec![], description: None }).to_vec()
+}
+
+fn page(store: &mut Store, lease: &Lease, accounts: &[(&str, &str)]) -> anyhow::Result<usize> {
+    let resources: Vec<Resource> = accounts.iter().map(|(id, name)| account(id, name)).collect();
+    store.put_page(lease, &resources, &[], &[], "{\"page\":1}")
+}
+
+fn export(store: &Store, sync: i64) -> String {
+    let mut out = Vec::new();
+    store.export_jsonl(sync, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// A sync's whole life: pages (one repeated), types, entitlements and grants (one reported twice, keeping its
+/// immutable mark), the readers, and a second sync to diff. Returns both exports and the diff.
+fn sync_lifecycle(location: &StoreLocation) -> (String, String, String) {
+    let mut store = Store::open(location).unwrap();
+    let lease = store.begin_sync("acme", "test", "1.0", "sha-1").unwrap();
+    store.put_resource_types(lease.sync, &types(), &[]).unwrap();
+    assert_eq!(page(&mut store, &lease, &[("b", "Bé 'quoted'"), ("a", "A")]).unwrap(), 2);
+    assert_eq!(page(&mut store, &lease, &[("a", "A again"), ("c", "C")]).unwrap(), 1, "a re-listed resource is not new");
+    store.put_page(&lease, &[team("t1"), team("t2")], &[member_of("t1"), member_of("t2")], &[grant("t1", "a", None), grant("t1", "b", None)], "{}").unwrap();
+    store.put_page(&lease, &[], &[], &[grant("t1", "a", Some("through a nested team")), grant("t2", "c", None)], "{}").unwrap();
+    store.put_page(&lease, &[], &[], &[grant("t1", "a", None)], "{}").unwrap();
+    assert!(store.latest_complete("acme").is_err(), "a running sync is nobody's data yet");
+    store.finish_sync(&lease, 7, 1234).unwrap();
+
+    assert_eq!(store.tenants().unwrap(), ["acme"]);
+    let latest = store.latest_complete("acme").unwrap();
+    assert_eq!((latest.id, latest.state.as_str(), latest.connector.as_str()), (lease.sync, "complete", "test"));
+    let counts = store.counts(lease.sync).unwrap();
+    assert_eq!(counts.to_string(), "3 account, 2 team; 2 entitlements, 3 grants");
+    assert_eq!(store.resource_ids(lease.sync, "account").unwrap(), ["a", "b", "c"]);
+    assert!(store.has_resource_type(lease.sync, "team").unwrap() && !store.has_resource_type(lease.sync, "role").unwrap());
+    let mut of_a = Vec::new();
+    store.for_each_grant(lease.sync, None, Some(("account", "a")), |g| Ok(of_a.push((g.entitlement, g.immutable)))).unwrap();
+    assert_eq!(of_a, [("team:t1:member".to_string(), Some("through a nested team".to_string()))], "the mark survives a later unmarked report");
+    let mut memberships = Vec::new();
+    store.for_each_membership(lease.sync, |p, r| Ok(memberships.push(format!("{p} in {r}")))).unwrap();
+    assert_eq!(memberships, ["account:a in team:t1", "account:b in team:t1", "account:c in team:t2"]);
+    let first = export(&store, lease.sync);
+    assert_eq!(first.lines().count(), 2 + 5 + 2 + 3);
+
+    let next = store.begin_sync("acme", "test", "1.0", "sha-1").unwrap();
+    store.put_resource_types(next.sync, &types(), &[]).unwrap();
+    page(&mut store, &next, &[("a", "A again"), ("c", "C renamed"), ("d", "D")]).unwrap();
+    store.put_page(&next, &[team("t1")], &[member_of("t1")], &[grant("t1", "a", None), grant("t1", "d", None)], "{}").unwrap();
+    store.finish_sync(&next, 3, 10).unwrap();
+    let mut diff = Vec::new();
+    let counts = store.diff(lease.sync, next.sync, &mut diff).unwrap();
+    assert_eq!((counts.added, counts.removed, counts.changed), (2, 5, 2));
+    (first, export(&store, next.sync), String::from_utf8(diff).unwrap())
+}
+
+/// A sync taken over refuses its former owner's writes, and a complete one never reopens.
+fn fencing(location: &StoreLocation) {
+    let mut store = Store::open(location).unwrap();
+    let mut other = Store::open(location).unwrap();
+    let first = store.begin_sync("acme", "test", "1.0", "sha-1").unwrap();
+    page(&mut store, &first, &[("a", "A")]).unwrap();
+    let refused = other.take_over(first.sync).unwrap_err().to_string();
+    assert!(refused.starts_with(&format!("sync {} is still running in another process", first.sync)), "{refused}");
+    let second = other.adopt(first.sync).unwrap();
+    assert_eq!(page(&mut store, &first, &["b"].map(|id| (id, "B"))).unwrap_err().to_string(), format!("sync {} was taken over by another process; this one stops writing to it", first.sync));
+    assert_eq!(store.fail_sync(&first, "boom").unwrap_err().to_string(), format!("sync {} was taken over by another process; this one leaves it alone", first.sync));
+    page(&mut other, &second, &[("c", "C")]).unwrap();
+    other.finish_sync(&second, 1, 1).unwrap();
+    assert_eq!(store.sync(first.sync).unwrap().unwrap().error, None, "the first owner's error never landed");
+    assert_eq!(store.resource_ids(first.sync, "account").unwrap(), ["a", "c"], "nothing of the fenced writer after the takeover");
+    assert_eq!(other.adopt(first.sync).unwrap_err().to_string(), format!("sync {} is complete; a complete sync is never reopened", first.sync));
+}
+
+/// An interrupted sync is resumable with its checkpoint; pruning keeps what can still be read or resumed.
+fn resume_and_prune(location: &StoreLocation) {
+    let mut store = Store::open(location).unwrap();
+    let mut run = |state: &str| {
+        let lease = store.begin_sync("t", "c", "1", "sha").unwrap();
+        page(&mut store, &lease, &[("1", "One"), ("2", "Two")]).unwrap();
+        match state {
+            "complete" => store.finish_sync(&lease, 1, 1).unwrap(),
+            "failed" => store.fail_sync(&lease, "boom").unwrap(),
+            "interrupted" => store.interrupt_sync(&lease, "interrupted by SIGTERM").unwrap(),
+            _ => {}
+        }
+        lease.sync
+    };
+    let ids: Vec<i64> = ["complete", "failed", "complete", "complete", "running", "complete", "interrupted"].iter().map(|s| run(s)).collect();
+    let (sync, sha, checkpoint) = store.resumable("t").unwrap().unwrap();
+    assert_eq!((sync.id, sync.state.as_str(), sha.as_str(), checkpoint.as_deref()), (ids[6], "interrupted", "sha", Some("{\"page\":1}")));
+    assert_eq!(store.prune("t", 3).unwrap(), [ids[0], ids[1]], "the newest complete syncs, the live one and the resumable one stay");
+    assert_eq!(store.complete_syncs("t", 10).unwrap().iter().map(|s| s.id).collect::<Vec<_>>(), [ids[5], ids[3], ids[2]]);
+    let resumed = store.take_over(ids[6]).unwrap();
+    store.finish_sync(&resumed, 1, 1).unwrap();
+    assert!(store.resumable("t").unwrap().is_none());
+}
+
+/// The schedule: claims, expiry and takeover with the next epoch, fenced writes, quarantine and trigger.
+fn schedule(location: &StoreLocation) {
+    let mut store = Store::open(location).unwrap();
+    let hour = Duration::from_secs(3600);
+    store.register_tenants(&[("a".into(), hour), ("b".into(), hour)], |_| Duration::ZERO).unwrap();
+    let long = Duration::from_secs(60);
+    let first = store.claim_due("r1:1:0", Duration::from_millis(1)).unwrap().unwrap();
+    assert_eq!((first.lease.tenant.as_str(), first.lease.epoch, first.taken_over), ("a", 1, false));
+    assert_eq!(store.claim_due("r2:1:0", long).unwrap().unwrap().lease.tenant, "b", "a held tenant is skipped");
+    std::thread::sleep(Duration::from_millis(20));
+    let taken = store.claim_due("r2:1:0", long).unwrap().unwrap();
+    assert_eq!((taken.lease.tenant.as_str(), taken.lease.epoch, taken.taken_over), ("a", 2, true), "r1's lease expired");
+    assert!(store.claim_due("r3:1:0", long).unwrap().is_none());
+    let record = RunRecord { state: "waiting", outcome: "synced", next_in: hour, failures: 0, error: None, sync_id: Some(9), counts: Some("1 account".into()) };
+    assert!(!store.renew(&first.lease, long).unwrap(), "the former holder cannot renew");
+    assert!(!store.finish_run(&first.lease, &record).unwrap(), "nor record its run");
+    assert!(!store.release(&first.lease, None).unwrap(), "nor hand the tenant back");
+    assert!(store.renew(&taken.lease, long).unwrap());
+    assert!(store.finish_run(&taken.lease, &record).unwrap());
+    let rows = store.schedule().unwrap();
+    let a = &rows[0];
+    assert_eq!((a.state.as_str(), a.lease_owner.as_deref(), a.last_outcome.as_deref(), a.last_sync_id, a.lease_epoch), ("waiting", None, Some("synced"), Some(9), 2));
+
+    // Abandoned three times in a row: quarantined until triggered.
+    store.trigger("a").unwrap();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(20));
+        store.claim_due("r1:1:0", Duration::from_millis(1)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(store.claim_due("r1:1:0", long).unwrap().is_none());
+    let a = store.schedule().unwrap().remove(0);
+    assert_eq!(a.state, "quarantined");
+    assert_eq!(a.last_error.as_deref(), Some("quarantined: its sync was abandoned by a dying replica 3 times in a row; `trigger` it once fixed"));
+    store.trigger("a").unwrap();
+    assert!(store.claim_due("r1:1:0", long).unwrap().is_some_and(|c| !c.taken_over));
+    assert!(store.trigger("nobody").is_err());
+    store.register_tenants(&[("b".into(), hour)], |_| Duration::ZERO).unwrap();
+    assert!(!store.schedule().unwrap()[0].enabled, "a left the tenants file");
+}
+
+#[test]
+fn both_stores_pass_the_same_conformance_suite_and_export_the_same_bytes() {
+    let postgres = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut lifecycles = Vec::new();
+    for (n, name) in ["lifecycle", "fencing", "prune", "schedule"].iter().enumerate() {
+        let stores = [StoreLocation::Sqlite(dir.path().join(format!("{name}.db"))), StoreLocation::Postgres(postgres.database(&format!("case{n}")))];
+        for location in &stores {
+            match *name {
+                "lifecycle" => lifecycles.push(sync_lifecycle(location)),
+                "fencing" => fencing(location),
+                "prune" => resume_and_prune(location),
+                _ => schedule(location),
+            }
+        }
+    }
+    assert_eq!(lifecycles[0], lifecycles[1], "SQLite and PostgreSQL export and diff byte for byte the same");
+    let diff = &lifecycles[0].2;
+    assert_eq!(
+        diff,
+        "- resource account:b\n~ resource account:c\n+ resource account:d\n- resource team:t2\n- entitlement team:t2:member\n\
+         ~ grant team:t1:member:account:a\n- grant team:t1:member:account:b\n+ grant team:t1:member:account:d\n- grant team:t2:member:account:c\n"
+    );
+}
+
+#[test]
+fn a_postgres_store_that_cannot_be_reached_is_one_clear_line_without_its_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let location: StoreLocation = format!("postgres://harness:hunter2@127.0.0.1:{port}/harness").parse().unwrap();
+    let error = format!("{:#}", Store::open(&location).err().unwrap());
+    assert!(error.starts_with(&format!("cannot connect to postgres://harness:***@127.0.0.1:{port}/harness: ")), "{error}");
+    assert!(!error.contains("hunter2") && !error.contains('\n'), "{error}");
+}
