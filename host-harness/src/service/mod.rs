@@ -132,6 +132,7 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
     let owner = format!("{}:{}:{:016x}", config.replica, std::process::id(), rand::random::<u64>());
     let shared = Arc::new(Shared { config, owner, runtime, components, specs, redactor: redactor.clone(), observed });
 
+    let store = Reconnecting { location: shared.config.store.clone(), store: Some(store) };
     let result = Scheduler { shared, store, running: JoinSet::new(), cancels: HashMap::new() }.run(shutdown).await;
     let _ = stop_http.send(true);
     let _ = server.await;
@@ -141,7 +142,8 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
 /// The claim loop: claims due tenants while a slot is free, reaps syncs as they end, and drains on a signal.
 struct Scheduler {
     shared: Arc<Shared>,
-    store: Store,
+    /// The scheduler's connection, reopened after a failure (a database restart ends every connection).
+    store: Reconnecting,
     running: JoinSet<String>,
     /// How to stop each running tenant's sync, by tenant.
     cancels: HashMap<String, Arc<watch::Sender<Option<Signal>>>>,
@@ -153,7 +155,7 @@ impl Scheduler {
         while shutdown.signalled().is_none() {
             observed.tick();
             self.claim_while_free();
-            match self.store.schedule() {
+            match self.store.with(|store| store.schedule()) {
                 Ok(rows) => observed.metrics.observe_schedule(&rows),
                 Err(e) => tracing::warn!("cannot read the schedule: {}", one_line(&format!("{e:#}"))),
             }
@@ -171,7 +173,8 @@ impl Scheduler {
     fn claim_while_free(&mut self) {
         let metrics = &self.shared.observed.metrics;
         while self.running.len() < self.shared.config.parallel {
-            let claim = match self.store.claim_due(&self.shared.owner, self.shared.config.lease_ttl) {
+            let claimed = self.store.with(|store| store.claim_due(&self.shared.owner, self.shared.config.lease_ttl));
+            let claim = match claimed {
                 Ok(Some(claim)) => claim,
                 Ok(None) => break,
                 Err(e) => {
@@ -341,11 +344,12 @@ fn resume_point(store: &Store, tenant: &str, component: &LoadedComponent, max_ag
 
 /// Renews the lease every quarter of its TTL on a connection of its own. When the lease is lost, or cannot be
 /// renewed for as long as it lasts, the sync is stopped: another replica may already hold the tenant.
-async fn keep_lease(store: StoreLocation, lease: TenantLease, ttl: Duration, cancel: Arc<watch::Sender<Option<Signal>>>, lost: Arc<AtomicBool>) {
+async fn keep_lease(location: StoreLocation, lease: TenantLease, ttl: Duration, cancel: Arc<watch::Sender<Option<Signal>>>, lost: Arc<AtomicBool>) {
+    let mut store = Reconnecting { location, store: None };
     let mut renewed = Instant::now();
     loop {
         tokio::time::sleep(ttl / 4).await;
-        match Store::open(&store).and_then(|store| store.renew(&lease, ttl)) {
+        match store.with(|store| store.renew(&lease, ttl)) {
             Ok(true) => renewed = Instant::now(),
             Ok(false) => break,
             Err(e) => {
@@ -359,6 +363,26 @@ async fn keep_lease(store: StoreLocation, lease: TenantLease, ttl: Duration, can
     }
     lost.store(true, Ordering::SeqCst);
     cancel.send_replace(Some(Signal::Terminate));
+}
+
+/// A store connection opened when first needed, and again after any error on it.
+struct Reconnecting {
+    location: StoreLocation,
+    store: Option<Store>,
+}
+
+impl Reconnecting {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let store = match &mut self.store {
+            Some(store) => store,
+            None => self.store.insert(Store::open(&self.location)?),
+        };
+        let result = f(store);
+        if result.is_err() {
+            self.store = None;
+        }
+        result
+    }
 }
 
 fn interval_of(shared: &Shared, tenant: &str) -> Duration {

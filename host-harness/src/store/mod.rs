@@ -305,7 +305,11 @@ impl Store {
                 let (conn, snapshot) = sqlite::open_existing(path)?;
                 Ok(Self { db: Db::Sqlite(conn), location: location.clone(), snapshot })
             }
-            StoreLocation::Postgres(_) => Self::open(location),
+            StoreLocation::Postgres(url) => {
+                let conn = postgres::PgConn::connect(url)?;
+                postgres::check_schema(&conn, sqlite::SCHEMA_VERSION).map_err(|e| anyhow::anyhow!("cannot read store {location}: {e:#}"))?;
+                Ok(Self { db: Db::Postgres(conn), location: location.clone(), snapshot: None })
+            }
         }
     }
 

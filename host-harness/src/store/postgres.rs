@@ -17,9 +17,10 @@ use super::db::{Param, Row, Value, numbered_as_dollars};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Set on every connection: a transaction left open (a replica paused mid-commit) is ended after 15 s, no
-/// statement runs past 60 s, and no lock is waited for past 10 s.
-const SESSION_SETTINGS: &str = "SET idle_in_transaction_session_timeout = '15s'; SET statement_timeout = '60s'; SET lock_timeout = '10s';";
+/// Set on every connection: a transaction left open (a replica paused mid-commit) is ended after 5 s, so that
+/// a replica taking its tenant over waits for its locks no longer than that (and never past the 10 s lock
+/// timeout); no statement runs past 60 s.
+const SESSION_SETTINGS: &str = "SET idle_in_transaction_session_timeout = '5s'; SET statement_timeout = '60s'; SET lock_timeout = '10s';";
 
 pub struct PgConn {
     client: tokio_postgres::Client,
@@ -264,6 +265,21 @@ pub fn migrate(conn: &PgConn, version: i64) -> Result<()> {
             let _ = conn.batch("ROLLBACK");
             Err(e)
         }
+    }
+}
+
+/// For a reader: an error unless the database holds a store this harness can read.
+pub fn check_schema(conn: &PgConn, version: i64) -> Result<()> {
+    let mut found = None;
+    conn.for_each("SELECT version FROM harness_schema", &[], |row| {
+        found = Some(row.int(0)?);
+        Ok(())
+    })
+    .map_err(|_| anyhow!("it holds no connector-harness store: run `connector-harness sync` or `serve` on it first"))?;
+    match found {
+        Some(v) if v <= version => Ok(()),
+        Some(v) => bail!("it was written by a newer connector-harness (schema {v}; this one reads up to {version})"),
+        None => bail!("it holds no connector-harness store: run `connector-harness sync` or `serve` on it first"),
     }
 }
 

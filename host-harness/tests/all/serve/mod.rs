@@ -1,6 +1,9 @@
 //! `serve` as a real process against the Pingboard double: tenants synced on their intervals, a broken one shown
 //! as needing attention, probes, metrics and the status page; SIGTERM drains and hands an unfinished sync back;
-//! SIGKILL loses nothing (the next replica resumes the same sync); a replica paused past its lease is fenced.
+//! SIGKILL loses nothing (the next replica resumes the same sync). On PostgreSQL, replicas share the work
+//! (`replicas.rs`).
+
+mod replicas;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -11,6 +14,11 @@ use std::time::{Duration, Instant};
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, Faults, PingboardDouble};
 
 use crate::cli;
+
+/// The SQLite store of a test's directory.
+fn sqlite_store(dir: &Path) -> String {
+    dir.join("store.db").display().to_string()
+}
 
 /// A tenants file of Pingboard tenants on the double: (name, secret, interval).
 fn tenants_file(dir: &Path, double: &PingboardDouble, tenants: &[(&str, &str, &str)]) -> PathBuf {
@@ -36,14 +44,18 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(dir: &Path, name: &str, tenants: &Path, extra: &[&str]) -> Self {
+    fn start(dir: &Path, name: &str, tenants: &Path, store: &str, extra: &[&str]) -> Self {
+        let replica = Self::spawn(dir, name, tenants, store, extra);
+        replica.until_ready()
+    }
+
+    fn spawn(dir: &Path, name: &str, tenants: &Path, store: &str, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = dir.join(format!("{name}.log"));
-        let store = dir.join("store.db");
         let cache = dir.join("cache");
         let mut args: Vec<String> = [
             "--cache-dir", cache.to_str().unwrap(), "--log-format", "json", "serve", "--tenants", tenants.to_str().unwrap(),
-            "--store", store.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--replica-id", name,
+            "--store", store, "--listen", &format!("127.0.0.1:{port}"), "--replica-id", name,
             "--poll", "200ms", "--jitter", "0", "--backoff", "1s", "--lease-ttl", "4s",
         ]
         .iter()
@@ -56,14 +68,17 @@ impl Replica {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut replica = Self { child, port, log };
+        Self { child, port, log }
+    }
+
+    fn until_ready(mut self) -> Self {
         let deadline = Instant::now() + Duration::from_secs(120);
-        while replica.get("/readyz").0 != 200 {
-            let exited = replica.child.try_wait().unwrap();
-            assert!(exited.is_none() && Instant::now() < deadline, "the replica never got ready ({exited:?}); log:\n{}", replica.log());
+        while self.get("/readyz").0 != 200 {
+            let exited = self.child.try_wait().unwrap();
+            assert!(exited.is_none() && Instant::now() < deadline, "the replica never got ready ({exited:?}); log:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(100));
         }
-        replica
+        self
     }
 
     /// (status, body) of a GET, or (0, why) when nothing answers.
@@ -127,24 +142,24 @@ impl Drop for Replica {
     }
 }
 
-fn status_json(dir: &Path) -> Vec<serde_json::Value> {
-    let (code, out, err) = cli(&["status".into(), "--store".into(), dir.join("store.db").display().to_string(), "--json".into()]);
+fn status_json(store: &str) -> Vec<serde_json::Value> {
+    let (code, out, err) = cli(&["status".into(), "--store".into(), store.into(), "--json".into()]);
     assert_eq!(code, 0, "{err}");
     out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-fn tenant_status(dir: &Path, tenant: &str) -> serde_json::Value {
-    status_json(dir).into_iter().find(|t| t["tenant"] == tenant).unwrap()
+fn tenant_status(store: &str, tenant: &str) -> serde_json::Value {
+    status_json(store).into_iter().find(|t| t["tenant"] == tenant).unwrap()
 }
 
-fn export(dir: &Path, tenant: &str) -> String {
-    let (code, out, err) = cli(&["export".into(), "--store".into(), dir.join("store.db").display().to_string(), "--tenant".into(), tenant.into(), "--format".into(), "jsonl".into()]);
+fn export(store: &str, tenant: &str) -> String {
+    let (code, out, err) = cli(&["export".into(), "--store".into(), store.into(), "--tenant".into(), tenant.into(), "--format".into(), "jsonl".into()]);
     assert_eq!(code, 0, "{err}");
     out
 }
 
-fn trigger(dir: &Path, tenant: &str) {
-    let (code, _, err) = cli(&["trigger".into(), tenant.into(), "--store".into(), dir.join("store.db").display().to_string()]);
+fn trigger(store: &str, tenant: &str) {
+    let (code, _, err) = cli(&["trigger".into(), tenant.into(), "--store".into(), store.into()]);
     assert_eq!(code, 0, "{err}");
 }
 
@@ -167,10 +182,11 @@ fn clean_export(double: &PingboardDouble, dir: &Path) -> String {
 fn serve_keeps_tenants_fresh_shows_what_needs_attention_and_drains_on_sigterm() {
     let double = PingboardDouble::start(Company::generate(CompanySpec::sized(450))).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path());
     let clean = clean_export(&double, dir.path());
     let wrong_secret = "not-the-secret-0a9f";
     let tenants = tenants_file(dir.path(), &double, &[("acme", CLIENT_SECRET, "2s"), ("beta", CLIENT_SECRET, "2s"), ("broken", wrong_secret, "2s")]);
-    let mut replica = Replica::start(dir.path(), "replica-a", &tenants, &["--parallel", "2", "--attention-backoff", "1h"]);
+    let mut replica = Replica::start(dir.path(), "replica-a", &tenants, &store, &["--parallel", "2", "--attention-backoff", "1h"]);
     assert_eq!(replica.get("/healthz"), (200, "ok\n".into()));
 
     // Each good tenant syncs again and again, an interval apart; the broken one fails once and waits.
@@ -178,9 +194,9 @@ fn serve_keeps_tenants_fresh_shows_what_needs_attention_and_drains_on_sigterm() 
         r.metric("harness_syncs_total", &["tenant=\"acme\"", "outcome=\"synced\""]) >= 3.0
             && r.metric("harness_syncs_total", &["tenant=\"beta\"", "outcome=\"synced\""]) >= 3.0
     });
-    assert_eq!(export(dir.path(), "acme"), clean, "the service's sync equals a clean one");
-    assert_eq!(export(dir.path(), "beta"), clean);
-    let broken = tenant_status(dir.path(), "broken");
+    assert_eq!(export(&store, "acme"), clean, "the service's sync equals a clean one");
+    assert_eq!(export(&store, "beta"), clean);
+    let broken = tenant_status(&store, "broken");
     assert_eq!((&broken["state"], &broken["last_outcome"], &broken["failures"]), (&"needs-attention".into(), &"failed".into(), &1.into()), "{broken}");
     let error = broken["last_error"].as_str().unwrap();
     assert!(error.starts_with("authentication failed: "), "{error}");
@@ -190,7 +206,7 @@ fn serve_keeps_tenants_fresh_shows_what_needs_attention_and_drains_on_sigterm() 
     assert_eq!(replica.metric("harness_tenant_state", &["tenant=\"broken\"", "state=\"needs-attention\""]), 1.0);
     assert_eq!(replica.metric("harness_tenant_consecutive_failures", &["tenant=\"broken\""]), 1.0);
     assert_eq!(replica.metric("harness_build_info", &[]), 1.0);
-    let acme = tenant_status(dir.path(), "acme");
+    let acme = tenant_status(&store, "acme");
     assert_eq!(acme["failures"], 0);
     assert!(acme["last_counts"].as_str().unwrap().contains(", 450 user; "), "{acme}");
 
@@ -198,15 +214,15 @@ fn serve_keeps_tenants_fresh_shows_what_needs_attention_and_drains_on_sigterm() 
     assert_eq!(status, 200);
     assert!(page.contains("<tr class=\"needs-attention\"><td>broken</td><td>needs-attention</td><td>failed</td>"), "{page}");
     assert!(page.contains("<td>acme</td>") && page.contains("<td>beta</td>"));
-    let (code, table, _) = cli(&["status".into(), "--store".into(), dir.path().join("store.db").display().to_string()]);
+    let (code, table, _) = cli(&["status".into(), "--store".into(), store.clone()]);
     assert_eq!(code, 0);
     assert!(table.starts_with("TENANT  STATE"), "{table}");
     assert!(table.lines().any(|l| l.starts_with("broken  needs-attention  failed ")), "{table}");
 
     // `trigger` runs the broken tenant now, not in an hour.
-    trigger(dir.path(), "broken");
+    trigger(&store, "broken");
     replica.wait_for("the triggered run", Duration::from_secs(30), |r| r.metric("harness_syncs_total", &["tenant=\"broken\""]) >= 2.0);
-    replica.wait_for("the failure recorded", Duration::from_secs(10), |_| tenant_status(dir.path(), "broken")["failures"] == 2);
+    replica.wait_for("the failure recorded", Duration::from_secs(10), |_| tenant_status(&store, "broken")["failures"] == 2);
 
     // No secret anywhere a person or a log pipeline reads.
     let log = replica.log();
@@ -231,26 +247,27 @@ fn serve_keeps_tenants_fresh_shows_what_needs_attention_and_drains_on_sigterm() 
 fn an_interrupted_or_killed_service_loses_nothing_and_the_next_replica_resumes_the_same_sync() {
     let double = PingboardDouble::start(Company::generate(CompanySpec::sized(3000))).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path());
     let clean = clean_export(&double, dir.path());
     let tenants = tenants_file(dir.path(), &double, &[("acme", CLIENT_SECRET, "1h")]);
     double.set_faults(Faults { delay: Some(Duration::from_millis(300)), ..Faults::default() });
 
     // A drain that cannot wait for the sync: it stops at a page, and the tenant is handed back, due now.
-    let mut first = Replica::start(dir.path(), "replica-a", &tenants, &["--drain-timeout", "200ms"]);
-    trigger(dir.path(), "acme");
+    let mut first = Replica::start(dir.path(), "replica-a", &tenants, &store, &["--drain-timeout", "200ms"]);
+    trigger(&store, "acme");
     let before = double.counts();
     first.wait_for("the sync to get going", Duration::from_secs(60), |_| double.counts().users_pages - before.users_pages >= 5);
     first.signal(libc::SIGTERM);
     first.wait_for("not ready", Duration::from_secs(5), |r| r.get("/readyz").0 != 200);
     assert_eq!(first.exit_code(Duration::from_secs(30)), Some(0), "log:\n{}", first.log());
-    let handed_back = tenant_status(dir.path(), "acme");
+    let handed_back = tenant_status(&store, "acme");
     assert_eq!((&handed_back["state"], &handed_back["last_outcome"], &handed_back["lease"]), (&"waiting".into(), &"interrupted".into(), &serde_json::Value::Null));
     assert_eq!(handed_back["last_sync_id"], 1);
     assert!(handed_back["next_run_ms"].as_i64().unwrap() <= handed_back["last_finished_ms"].as_i64().unwrap(), "due at once");
 
     // The next replica resumes sync 1; SIGKILL it mid-way: no chance to clean up.
-    let mut second = Replica::start(dir.path(), "replica-b", &tenants, &[]);
-    second.wait_for("the resumed sync to get going", Duration::from_secs(60), |_| tenant_status(dir.path(), "acme")["state"] == "running");
+    let mut second = Replica::start(dir.path(), "replica-b", &tenants, &store, &[]);
+    second.wait_for("the resumed sync to get going", Duration::from_secs(60), |_| tenant_status(&store, "acme")["state"] == "running");
     let resumed_from = double.counts();
     second.wait_for("more pages", Duration::from_secs(60), |_| double.counts().users_pages - resumed_from.users_pages >= 4);
     second.signal(libc::SIGKILL);
@@ -258,12 +275,12 @@ fn an_interrupted_or_killed_service_loses_nothing_and_the_next_replica_resumes_t
 
     // A third replica finds the dead holder's lease, takes the tenant over and finishes the same sync.
     double.set_faults(Faults::default());
-    let third = Replica::start(dir.path(), "replica-c", &tenants, &[]);
-    third.wait_for("the sync to complete", Duration::from_secs(60), |_| tenant_status(dir.path(), "acme")["last_outcome"] == "synced");
-    let done = tenant_status(dir.path(), "acme");
+    let third = Replica::start(dir.path(), "replica-c", &tenants, &store, &[]);
+    third.wait_for("the sync to complete", Duration::from_secs(60), |_| tenant_status(&store, "acme")["last_outcome"] == "synced");
+    let done = tenant_status(&store, "acme");
     assert_eq!(done["last_sync_id"], 1, "the same sync, resumed twice: {done}");
     assert_eq!(third.metric("harness_lease_takeovers_total", &[]), 1.0);
-    assert_eq!(export(dir.path(), "acme"), clean, "nothing lost, nothing twice");
+    assert_eq!(export(&store, "acme"), clean, "nothing lost, nothing twice");
     let users_pages = double.counts().users_pages - before.users_pages;
     // A stop loses at most the pages in flight on the sync's 4 instances, and there were two stops.
     assert!((30..=30 + 2 * 4).contains(&users_pages), "each page fetched about once over three replicas: {users_pages} user pages for 30");

@@ -1,0 +1,145 @@
+//! Replicas sharing a real PostgreSQL store, as separate `serve` processes: a killed one's tenant is taken over
+//! and its sync finished with nothing lost; a paused one is fenced when it wakes; tenants sync once per interval
+//! however many replicas compete; a database outage turns them not-ready, and work resumes after it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use connector_harness::store::{Store, StoreLocation};
+use pingboard_double::{CLIENT_SECRET, Company, CompanySpec, Faults, PingboardDouble};
+use real_servers::Postgres;
+
+use super::{Replica, clean_export, export, tenant_status, tenants_file, trigger};
+
+/// The replica holding `tenant`'s lease, waiting until one does.
+fn holder<'a>(store: &str, tenant: &str, replicas: &'a mut [Replica; 2], names: [&str; 2]) -> &'a mut Replica {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let owner = tenant_status(store, tenant)["lease"]["owner"].as_str().map(String::from);
+        if let Some(owner) = owner {
+            let index = names.iter().position(|n| owner.starts_with(&format!("{n}:"))).expect("a lease held by one of the replicas");
+            return &mut replicas[index];
+        }
+        assert!(Instant::now() < deadline, "nobody claimed {tenant}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_replicas_tenant_is_taken_over_and_a_paused_one_is_fenced_when_it_wakes() {
+    let postgres = Postgres::start();
+    let store = postgres.database("takeover");
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(3000))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clean = clean_export(&double, dir.path());
+    let tenants = tenants_file(dir.path(), &double, &[("acme", CLIENT_SECRET, "1h")]);
+    let names = ["replica-a", "replica-b"];
+    let mut replicas = names.map(|name| Replica::start(dir.path(), name, &tenants, &store, &[]));
+    double.set_faults(Faults { delay: Some(Duration::from_millis(300)), ..Faults::default() });
+
+    // SIGKILL the holder mid-sync: the other replica takes the tenant over once the lease expires, and
+    // finishes the same sync from its checkpoint.
+    trigger(&store, "acme");
+    let before = double.counts();
+    let victim = holder(&store, "acme", &mut replicas, names);
+    victim.wait_for("pages", Duration::from_secs(60), |_| double.counts().users_pages - before.users_pages >= 5);
+    victim.signal(libc::SIGKILL);
+    victim.exit_code(Duration::from_secs(10));
+    let killed = names.iter().position(|n| victim.log.ends_with(format!("{n}.log"))).unwrap();
+    let survivor = &replicas[1 - killed];
+    survivor.wait_for("the takeover to finish the sync", Duration::from_secs(60), |_| tenant_status(&store, "acme")["last_outcome"] == "synced");
+    let done = tenant_status(&store, "acme");
+    assert_eq!((&done["last_sync_id"], &done["failures"]), (&1.into(), &0.into()), "the same sync, finished: {done}");
+    assert_eq!(survivor.metric("harness_lease_takeovers_total", &[]), 1.0);
+    assert_eq!(export(&store, "acme"), clean, "nothing lost, nothing twice, and PostgreSQL exports what SQLite does");
+    let users_pages = double.counts().users_pages - before.users_pages;
+    assert!((30..=34).contains(&users_pages), "at most the pages in flight again: {users_pages} for 30");
+
+    // A fresh replica in the killed one's place; then SIGSTOP whoever holds the next sync, past its lease.
+    replicas[killed] = Replica::start(dir.path(), &format!("{}-again", names[killed]), &tenants, &store, &[]);
+    let names = if killed == 0 { ["replica-a-again", "replica-b"] } else { ["replica-a", "replica-b-again"] };
+    trigger(&store, "acme");
+    let before = double.counts();
+    let paused_index = {
+        let paused = holder(&store, "acme", &mut replicas, names);
+        paused.wait_for("pages", Duration::from_secs(60), |_| double.counts().users_pages - before.users_pages >= 5);
+        paused.signal(libc::SIGSTOP);
+        names.iter().position(|n| paused.log.ends_with(format!("{n}.log"))).unwrap()
+    };
+    let epoch = tenant_status(&store, "acme")["lease"]["epoch"].as_i64().unwrap();
+    let other = &replicas[1 - paused_index];
+    other.wait_for("the takeover", Duration::from_secs(30), |_| tenant_status(&store, "acme")["lease"]["epoch"].as_i64().is_some_and(|e| e > epoch));
+    let taken_at = double.counts().users_pages;
+    other.wait_for("the new holder's pages", Duration::from_secs(30), |_| double.counts().users_pages - taken_at >= 2);
+    replicas[paused_index].signal(libc::SIGCONT);
+    let paused = &replicas[paused_index];
+    paused.wait_for("the woken replica to find its lease lost", Duration::from_secs(30), |r| r.metric("harness_lease_lost_total", &[]) == 1.0);
+    other.wait_for("the second sync to complete", Duration::from_secs(60), |_| {
+        let status = tenant_status(&store, "acme");
+        status["state"] == "waiting" && status["last_sync_id"] == 2
+    });
+    let done = tenant_status(&store, "acme");
+    assert_eq!((&done["last_outcome"], &done["failures"]), (&"synced".into(), &0.into()), "{done}");
+    assert_eq!(export(&store, "acme"), clean, "the fenced replica wrote nothing into the sync it lost");
+    assert!(paused.log().contains("lost the tenant's lease") || paused.log().contains("taken over before its run could be recorded"), "{}", paused.log());
+
+    // Both drain and exit cleanly.
+    for replica in &mut replicas {
+        replica.signal(libc::SIGTERM);
+        assert_eq!(replica.exit_code(Duration::from_secs(30)), Some(0), "{}", replica.log());
+    }
+}
+
+fn started_ms(text: &str) -> u128 {
+    humantime::parse_rfc3339(text).unwrap().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis()
+}
+
+#[test]
+fn twenty_tenants_on_two_replicas_sync_once_per_interval_and_work_resumes_after_a_database_outage() {
+    let postgres = Postgres::start();
+    let store = postgres.database("fleet");
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(120))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..20).map(|i| format!("tenant-{i:02}")).collect();
+    let list: Vec<(&str, &str, &str)> = names.iter().map(|n| (n.as_str(), CLIENT_SECRET, "4s")).collect();
+    let tenants = tenants_file(dir.path(), &double, &list);
+    let extra = ["--parallel", "4", "--keep-syncs", "50"];
+    let replicas = ["replica-a", "replica-b"].map(|name| Replica::spawn(dir.path(), name, &tenants, &store, &extra)).map(Replica::until_ready);
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(14));
+
+    // Every tenant synced at every interval, never twice at once nor twice within one interval.
+    let location: StoreLocation = store.parse().unwrap();
+    let reader = Store::open_existing(&location).unwrap();
+    let mut per_replica = BTreeMap::new();
+    for tenant in &names {
+        let mut syncs = reader.complete_syncs(tenant, 100).unwrap();
+        syncs.reverse();
+        assert!((3..=4).contains(&syncs.len()), "{tenant}: {} syncs in {:.1} s of a 4 s interval", syncs.len(), started.elapsed().as_secs_f64());
+        for pair in syncs.windows(2) {
+            let gap = started_ms(&pair[1].started_at) - started_ms(pair[0].finished_at.as_deref().unwrap());
+            assert!((3_900..6_000).contains(&gap), "{tenant}: the next sync began {gap} ms after the last ended");
+        }
+        for (replica, r) in replicas.iter().enumerate() {
+            *per_replica.entry(replica).or_insert(0.0) += r.metric("harness_syncs_total", &[&format!("tenant=\"{tenant}\""), "outcome=\"synced\""]);
+        }
+    }
+    assert!(per_replica.values().all(|n| *n >= 10.0), "both replicas share the work: {per_replica:?}");
+    drop(reader);
+
+    // The database goes away: both replicas turn not-ready (and stay alive); it comes back: ready, and syncing.
+    postgres.stop();
+    for replica in &replicas {
+        replica.wait_for("not ready", Duration::from_secs(20), |r| r.get("/readyz").0 == 503);
+        assert_eq!(replica.get("/healthz"), (200, "ok\n".into()), "liveness never depends on the database");
+    }
+    assert!(replicas[0].get("/readyz").1.starts_with("not ready: store "), "{}", replicas[0].get("/readyz").1);
+    std::thread::sleep(Duration::from_secs(3));
+    postgres.restart();
+    let synced = |r: &Replica| r.metric("harness_syncs_total", &["outcome=\"synced\""]);
+    let before: f64 = replicas.iter().map(synced).sum();
+    for replica in &replicas {
+        replica.wait_for("ready again", Duration::from_secs(30), |r| r.get("/readyz").0 == 200);
+    }
+    replicas[0].wait_for("syncs to resume", Duration::from_secs(30), |_| replicas.iter().map(synced).sum::<f64>() >= before + 20.0);
+}
