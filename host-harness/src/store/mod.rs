@@ -263,6 +263,29 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Rows per multi-row INSERT: a page is written in a few statements (one round trip each to PostgreSQL), well
+/// under both stores' limits on parameters (SQLite 32,766, PostgreSQL 65,535).
+const ROWS_PER_INSERT: usize = 256;
+
+/// `rows` rows of `columns` numbered parameters: `(?1, ?2), (?3, ?4)`.
+fn rows_of(columns: usize, rows: usize) -> String {
+    let mut text = String::with_capacity(rows * columns * 6);
+    for row in 0..rows {
+        if row > 0 {
+            text.push_str(", ");
+        }
+        text.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&format!("?{}", row * columns + column + 1));
+        }
+        text.push(')');
+    }
+    text
+}
+
 /// The current time as the store records it in text: `2026-11-23T18:24:09.123Z`.
 fn timestamp_now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
@@ -391,33 +414,62 @@ impl Store {
             if held == 0 {
                 bail!("sync {sync} was taken over by another process; this one stops writing to it");
             }
-            let mut new_resources = 0;
             // Insert; a resource this sync already has (a re-listed page) is updated instead, and not counted as new.
-            for r in resources {
-                let line = records::resource_line(r);
-                let values = args![sync, &r.id.resource_type, &r.id.id, &r.display_name, line.as_str()];
-                if db.execute("INSERT INTO resources (sync_id, resource_type, id, display_name, data) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING", values)? == 1 {
-                    new_resources += 1;
-                } else {
-                    db.execute("UPDATE resources SET display_name = ?4, data = ?5 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3", values)?;
+            let lines: Vec<String> = resources.iter().map(records::resource_line).collect();
+            let mut new_resources = 0;
+            for (chunk, lines) in resources.chunks(ROWS_PER_INSERT).zip(lines.chunks(ROWS_PER_INSERT)) {
+                let mut values = Vec::with_capacity(chunk.len() * 5);
+                for (r, line) in chunk.iter().zip(lines) {
+                    values.extend_from_slice(args![sync, &r.id.resource_type, &r.id.id, &r.display_name, line.as_str()]);
+                }
+                let sql = format!("INSERT INTO resources (sync_id, resource_type, id, display_name, data) VALUES {} ON CONFLICT DO NOTHING RETURNING 1", rows_of(5, chunk.len()));
+                let inserted = db.rows(&sql, &values)?.len();
+                new_resources += inserted;
+                if inserted < chunk.len() {
+                    for row in values.chunks(5) {
+                        db.execute("UPDATE resources SET display_name = ?4, data = ?5 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3", row)?;
+                    }
                 }
             }
+            // Reported twice in one page, an entitlement is its last report.
+            let mut unique = std::collections::BTreeMap::new();
             for e in entitlements {
-                db.execute(
-                    "INSERT INTO entitlements (sync_id, id, resource_type, resource_id, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                unique.insert(e.id.as_str(), (e, records::entitlement(e).to_string()));
+            }
+            let unique: Vec<_> = unique.into_values().collect();
+            for chunk in unique.chunks(ROWS_PER_INSERT) {
+                let mut values = Vec::with_capacity(chunk.len() * 5);
+                for (e, data) in chunk {
+                    values.extend_from_slice(args![sync, &e.id, &e.resource.resource_type, &e.resource.id, data.as_str()]);
+                }
+                let sql = format!(
+                    "INSERT INTO entitlements (sync_id, id, resource_type, resource_id, data) VALUES {}
                      ON CONFLICT (sync_id, id) DO UPDATE SET resource_type = excluded.resource_type, resource_id = excluded.resource_id, data = excluded.data",
-                    args![sync, &e.id, &e.resource.resource_type, &e.resource.id, records::entitlement(e).to_string().as_str()],
-                )?;
+                    rows_of(5, chunk.len())
+                );
+                db.execute(&sql, &values)?;
             }
             // One grant reported twice (a user listed as a group's member, and again through a nested group) keeps
             // its immutable mark if either report carries one: a derived membership stays derived.
+            let mut unique: std::collections::BTreeMap<(&str, &str, &str), (&str, Option<&str>)> = std::collections::BTreeMap::new();
             for g in grants {
-                db.execute(
-                    "INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id, immutable) VALUES (?1, ?3, ?4, ?5, ?2, ?6)
+                let key = (g.entitlement.as_str(), g.principal.resource_type.as_str(), g.principal.id.as_str());
+                let earlier = unique.get(&key).and_then(|(_, immutable)| *immutable);
+                unique.insert(key, (g.id.as_str(), g.immutable.as_deref().or(earlier)));
+            }
+            let unique: Vec<_> = unique.into_iter().collect();
+            for chunk in unique.chunks(ROWS_PER_INSERT) {
+                let mut values = Vec::with_capacity(chunk.len() * 6);
+                for ((entitlement, principal_type, principal_id), (id, immutable)) in chunk {
+                    values.extend_from_slice(args![sync, *entitlement, *principal_type, *principal_id, *id, *immutable]);
+                }
+                let sql = format!(
+                    "INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id, immutable) VALUES {}
                      ON CONFLICT (sync_id, entitlement_id, principal_type, principal_id)
                      DO UPDATE SET id = excluded.id, immutable = COALESCE(excluded.immutable, grants.immutable)",
-                    args![sync, &g.id, &g.entitlement, &g.principal.resource_type, &g.principal.id, g.immutable.as_deref()],
-                )?;
+                    rows_of(6, chunk.len())
+                );
+                db.execute(&sql, &values)?;
             }
             Ok(new_resources)
         })
@@ -709,6 +761,12 @@ mod tests {
             created_at: None,
             updated_at: None,
         }
+    }
+
+    #[test]
+    fn multi_row_inserts_number_their_parameters_row_by_row() {
+        assert_eq!(rows_of(2, 3), "(?1, ?2), (?3, ?4), (?5, ?6)");
+        assert_eq!(rows_of(1, 1), "(?1)");
     }
 
     #[test]

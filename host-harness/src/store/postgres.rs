@@ -240,15 +240,14 @@ CREATE INDEX schedule_due ON schedule (next_run_ms);
 /// Creates the schema if the database has none, under a transaction-scoped advisory lock, so that replicas
 /// starting together migrate once. A database written by a newer harness is refused.
 pub fn migrate(conn: &PgConn, version: i64) -> Result<()> {
+    // Every store a replica opens after the first finds the schema in place: no lock, one query.
+    if schema_version(conn).ok().flatten() == Some(version) {
+        return Ok(());
+    }
     conn.batch("BEGIN; SELECT pg_advisory_xact_lock(7238412650913)")?;
     let migrated = (|| {
         conn.batch("CREATE TABLE IF NOT EXISTS harness_schema (version BIGINT NOT NULL)")?;
-        let mut found = None;
-        conn.for_each("SELECT version FROM harness_schema", &[], |row| {
-            found = Some(row.int(0)?);
-            Ok(())
-        })?;
-        match found {
+        match schema_version(conn)? {
             Some(v) if v == version => Ok(()),
             Some(v) if v > version => bail!("it was written by a newer connector-harness (schema {v}; this one writes {version})"),
             Some(v) => bail!("its schema {v} predates this harness's PostgreSQL support; start from an empty database"),
@@ -268,14 +267,19 @@ pub fn migrate(conn: &PgConn, version: i64) -> Result<()> {
     }
 }
 
-/// For a reader: an error unless the database holds a store this harness can read.
-pub fn check_schema(conn: &PgConn, version: i64) -> Result<()> {
+/// The schema's version, if the database has one.
+fn schema_version(conn: &PgConn) -> Result<Option<i64>> {
     let mut found = None;
     conn.for_each("SELECT version FROM harness_schema", &[], |row| {
         found = Some(row.int(0)?);
         Ok(())
-    })
-    .map_err(|_| anyhow!("it holds no connector-harness store: run `connector-harness sync` or `serve` on it first"))?;
+    })?;
+    Ok(found)
+}
+
+/// For a reader: an error unless the database holds a store this harness can read.
+pub fn check_schema(conn: &PgConn, version: i64) -> Result<()> {
+    let found = schema_version(conn).map_err(|_| anyhow!("it holds no connector-harness store: run `connector-harness sync` or `serve` on it first"))?;
     match found {
         Some(v) if v <= version => Ok(()),
         Some(v) => bail!("it was written by a newer connector-harness (schema {v}; this one reads up to {version})"),

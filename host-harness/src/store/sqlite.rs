@@ -176,6 +176,8 @@ pub fn open(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).with_context(|| format!("cannot open store {}", path.display()))?;
     // Many tenants may write at once (`sync --tenants`); each commit is one page, so waits are short.
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A page's multi-row inserts come in several sizes (`store/mod.rs`); keep them all prepared.
+    conn.set_prepared_statement_cache_capacity(128);
     // WAL with NORMAL sync is durable at each commit's checkpoint and fast; a larger page cache keeps the
     // indexes of a big sync in memory while it is written. Switching a new file to WAL needs it alone for
     // a moment, and SQLite does not wait for that: retry.

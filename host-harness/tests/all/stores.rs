@@ -68,7 +68,7 @@ fn sync_lifecycle(location: &StoreLocation) -> (String, String, String) {
     assert_eq!(page(&mut store, &lease, &[("a", "A again"), ("c", "C")]).unwrap(), 1, "a re-listed resource is not new");
     store.put_page(&lease, &[team("t1"), team("t2")], &[member_of("t1"), member_of("t2")], &[grant("t1", "a", None), grant("t1", "b", None)], "{}").unwrap();
     store.put_page(&lease, &[], &[], &[grant("t1", "a", Some("through a nested team")), grant("t2", "c", None)], "{}").unwrap();
-    store.put_page(&lease, &[], &[], &[grant("t1", "a", None)], "{}").unwrap();
+    store.put_page(&lease, &[], &[], &[grant("t1", "a", None), grant("t1", "b", Some("derived")), grant("t1", "b", None)], "{}").unwrap();
     assert!(store.latest_complete("acme").is_err(), "a running sync is nobody's data yet");
     store.finish_sync(&lease, 7, 1234).unwrap();
 
@@ -82,6 +82,9 @@ fn sync_lifecycle(location: &StoreLocation) -> (String, String, String) {
     let mut of_a = Vec::new();
     store.for_each_grant(lease.sync, None, Some(("account", "a")), |g| Ok(of_a.push((g.entitlement, g.immutable)))).unwrap();
     assert_eq!(of_a, [("team:t1:member".to_string(), Some("through a nested team".to_string()))], "the mark survives a later unmarked report");
+    let mut of_b = Vec::new();
+    store.for_each_grant(lease.sync, Some("team:t1:member"), Some(("account", "b")), |g| Ok(of_b.push(g.immutable))).unwrap();
+    assert_eq!(of_b, [Some("derived".to_string())], "reported twice in one page, the mark stays");
     let mut memberships = Vec::new();
     store.for_each_membership(lease.sync, |p, r| Ok(memberships.push(format!("{p} in {r}")))).unwrap();
     assert_eq!(memberships, ["account:a in team:t1", "account:b in team:t1", "account:c in team:t2"]);
