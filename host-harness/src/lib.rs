@@ -1,6 +1,7 @@
 //! connector-harness: a generic wasmtime host for identity-connector components. It loads any component of the
 //! `identity:connector` world, gives it non-secret config, and owns everything a connector must not: egress,
-//! authentication and secrets, sandbox limits, retries, the sync driver and the SQLite store.
+//! authentication and secrets, sandbox limits, retries, the sync driver, the store (SQLite or PostgreSQL) and
+//! the service that keeps many tenants fresh.
 
 pub mod auth;
 pub mod cli;

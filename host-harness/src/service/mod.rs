@@ -26,13 +26,13 @@ use tokio::task::JoinSet;
 
 use crate::display::one_line;
 use crate::driver::{NoProgress, Start, SyncReport};
-use crate::failure::FailureKind;
+use crate::failure::{Failure, FailureKind};
 use crate::fleet::{Components, sync_tenant};
 use crate::interrupt::{Interrupt, Interrupted, Signal};
 use crate::options::SyncOptions;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
-use crate::store::{Claim, RunRecord, Store, StoreLocation, TenantLease, hostname};
+use crate::store::{Claim, RunRecord, Store, StoreLocation, SyncId, TenantLease, hostname};
 use crate::tenant::TenantSpec;
 
 pub use page::{lease_text, relative_time};
@@ -240,70 +240,84 @@ impl Scheduler {
     }
 }
 
+/// How a claimed run ends for the schedule.
+enum Ending {
+    /// Synced or failed: recorded, with the next run.
+    Recorded { record: RunRecord, requests: u64 },
+    /// Stopped by the drain: the tenant is handed back, its sync left to resume.
+    HandedBack { sync: Option<SyncId> },
+    /// Another replica holds the tenant now: nothing is written.
+    LeaseLost,
+}
+
 /// Runs one claimed tenant's sync under its lease, and records how it ended.
 async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: Arc<watch::Sender<Option<Signal>>>) {
     let Claim { lease, failures, .. } = claim;
-    let config = &shared.config;
-    let metrics = &shared.observed.metrics;
+    let (config, metrics, tenant) = (&shared.config, &shared.observed.metrics, lease.tenant.as_str());
     let started = Instant::now();
     let lost = Arc::new(AtomicBool::new(false));
     let heartbeat = tokio::spawn(keep_lease(config.store.clone(), lease.clone(), config.lease_ttl, cancel, lost.clone()));
-    let outcome = sync_claimed(shared, &lease.tenant, interrupt).await;
+    let outcome = sync_claimed(shared, tenant, interrupt).await;
     heartbeat.abort();
     let seconds = started.elapsed().as_secs_f64();
-    let (interval, redactor) = (interval_of(shared, &lease.tenant), &shared.redactor);
-    let mut rng = rand::rng();
-    let (record, requests) = match &outcome {
-        _ if lost.load(Ordering::SeqCst) => {
+    let ending = if lost.load(Ordering::SeqCst) { Ending::LeaseLost } else { ending(shared, tenant, failures, outcome) };
+    let written = match ending {
+        Ending::LeaseLost => {
             metrics.lease_lost.inc();
-            tracing::warn!(tenant = %lease.tenant, epoch = lease.epoch, "lost the tenant's lease; this replica stopped writing to its sync");
-            metrics.sync_ended(&lease.tenant, "lease-lost", seconds, 0);
+            metrics.sync_ended(tenant, "lease-lost", seconds, 0);
+            tracing::warn!(tenant, epoch = lease.epoch, "lost the tenant's lease; this replica stopped writing to its sync");
             return;
         }
-        Ok(report) => {
-            metrics.records_stored(&lease.tenant, &report.counts);
-            let record = RunRecord {
-                state: "waiting",
-                outcome: "synced",
-                next_in: config.policy.after_success(interval, &mut rng),
-                failures: 0,
-                error: None,
-                sync_id: Some(report.sync_id),
-                counts: Some(report.counts.to_string()),
-            };
-            tracing::info!(tenant = %lease.tenant, sync_id = report.sync_id, requests = report.egress.requests, seconds, counts = %report.counts.to_string(), "synced");
-            (record, report.egress.requests)
+        Ending::HandedBack { sync } => {
+            metrics.sync_ended(tenant, "interrupted", seconds, 0);
+            tracing::info!(tenant, sync_id = sync, "handing the tenant back; its sync resumes from its checkpoint");
+            Store::open(&config.store).and_then(|mut store| store.release(&lease, sync))
         }
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
-            let sync = e.downcast_ref::<Interrupted>().and_then(|i| i.sync);
-            metrics.sync_ended(&lease.tenant, "interrupted", seconds, 0);
-            match Store::open(&config.store).and_then(|mut store| store.release(&lease, sync)) {
-                Ok(true) => tracing::info!(tenant = %lease.tenant, sync_id = sync, "handed the tenant back; its sync resumes from its checkpoint"),
-                Ok(false) => tracing::warn!(tenant = %lease.tenant, "the tenant's lease was lost before it could be handed back"),
-                Err(e) => tracing::warn!(tenant = %lease.tenant, "cannot hand the tenant back: {}", one_line(&format!("{e:#}"))),
-            }
-            return;
-        }
-        Err(e) => {
-            let kind = FailureKind::of(e);
-            let failures = failures + 1;
-            let error = one_line(&redactor.redact(&format!("{e:#}")));
-            let (state, next_in) = match kind {
-                FailureKind::Transient => ("backing-off", config.policy.after_failure(kind, failures as u32, interval, &mut rng)),
-                FailureKind::NeedsAttention => ("needs-attention", config.policy.after_failure(kind, failures as u32, interval, &mut rng)),
-            };
-            tracing::warn!(tenant = %lease.tenant, failures, kind = kind.name(), retry_in_secs = next_in.as_secs(), "sync failed: {error}");
-            (RunRecord { state, outcome: "failed", next_in, failures, error: Some(error), sync_id: None, counts: None }, 0)
+        Ending::Recorded { record, requests } => {
+            metrics.sync_ended(tenant, record.outcome, seconds, requests);
+            Store::open(&config.store).and_then(|mut store| store.finish_run(&lease, &record))
         }
     };
-    metrics.sync_ended(&lease.tenant, record.outcome, seconds, requests);
-    match Store::open(&config.store).and_then(|mut store| store.finish_run(&lease, &record)) {
+    match written {
         Ok(true) => {}
         Ok(false) => {
             metrics.lease_lost.inc();
-            tracing::warn!(tenant = %lease.tenant, "the tenant's lease was taken over before its run could be recorded");
+            tracing::warn!(tenant, "the tenant's lease was taken over before its run could be recorded");
         }
-        Err(e) => tracing::error!(tenant = %lease.tenant, "cannot record the run: {}", one_line(&format!("{e:#}"))),
+        Err(e) => tracing::error!(tenant, "cannot record the run: {}", one_line(&format!("{e:#}"))),
+    }
+}
+
+/// What the schedule records of a sync's outcome: the next run an interval away after a good sync, after a
+/// failure a backoff by its kind and the failures in a row.
+fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncReport>) -> Ending {
+    let (policy, metrics) = (&shared.config.policy, &shared.observed.metrics);
+    let interval = interval_of(shared, tenant);
+    let mut rng = rand::rng();
+    match outcome {
+        Ok(report) => {
+            metrics.records_stored(tenant, &report.counts);
+            let counts = report.counts.to_string();
+            tracing::info!(tenant, sync_id = report.sync_id, requests = report.egress.requests, seconds = report.elapsed.as_secs_f64(), counts = %counts, "synced");
+            let next_in = policy.after_success(interval, &mut rng);
+            let record = RunRecord { state: "waiting", outcome: "synced", next_in, failures: 0, error: None, sync_id: Some(report.sync_id), counts: Some(counts) };
+            Ending::Recorded { record, requests: report.egress.requests }
+        }
+        Err(e) => match e.downcast_ref::<Interrupted>() {
+            Some(interrupted) => Ending::HandedBack { sync: interrupted.sync },
+            None => {
+                let kind = FailureKind::of(&e);
+                let failures = failures + 1;
+                let error = one_line(&shared.redactor.redact(&format!("{e:#}")));
+                let next_in = policy.after_failure(kind, failures as u32, interval, &mut rng);
+                let state = match kind {
+                    FailureKind::Transient => "backing-off",
+                    FailureKind::NeedsAttention => "needs-attention",
+                };
+                tracing::warn!(tenant, failures, kind = kind.name(), retry_in_secs = next_in.as_secs(), "sync failed: {error}");
+                Ending::Recorded { record: RunRecord { state, outcome: "failed", next_in, failures, error: Some(error), sync_id: None, counts: None }, requests: 0 }
+            }
+        },
     }
 }
 
@@ -311,10 +325,10 @@ async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: 
 async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt) -> Result<SyncReport> {
     let spec = match shared.specs.get(tenant) {
         Some(Ok(spec)) => spec.clone(),
-        Some(Err(e)) => return Err(crate::failure::Failure::new(FailureKind::NeedsAttention, e.clone())),
+        Some(Err(e)) => return Err(Failure::new(FailureKind::NeedsAttention, e.clone())),
         None => return Err(anyhow!("tenant `{tenant}` is not in this replica's tenants file")),
     };
-    let prepared = shared.components.of(&spec).map_err(|e| crate::failure::Failure::new(FailureKind::NeedsAttention, format!("{e:#}")))?;
+    let prepared = shared.components.of(&spec).map_err(|e| Failure::new(FailureKind::NeedsAttention, format!("{e:#}")))?;
     let options = SyncOptions { interrupt, ..shared.config.options.clone() };
     let redactor = shared.redactor.child();
     let mut log = Vec::new();
