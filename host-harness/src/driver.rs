@@ -254,9 +254,9 @@ pub fn explain(policy: &EgressPolicy, redactor: &Redactor, e: anyhow::Error) -> 
         Some(reason) => {
             // The driver's note on its retries still holds.
             let retries = message.rfind(" (gave up after ").map_or("", |at| &message[at..]);
-            Failure::new(FailureKind::NeedsAttention, format!("authentication failed: {reason}{retries}"))
+            Failure::error(FailureKind::NeedsAttention, format!("authentication failed: {reason}{retries}"))
         }
-        None => Failure::new(FailureKind::of(&e), redactor.redact(&message)),
+        None => Failure::error(FailureKind::of(&e), redactor.redact(&message)),
     }
 }
 
@@ -533,18 +533,18 @@ impl Calls<'_> {
             let (limit, retry_after) = match (error.retryable(), &error) {
                 (Some(retry_after), _) => (policy.max_attempts, retry_after),
                 (None, ConnectorError::BadResponse(_)) => (policy.bad_response_attempts, None),
-                (None, _) => return Err(Failure::new(FailureKind::of_connector(&error), describe(&error))),
+                (None, _) => return Err(Failure::error(FailureKind::of_connector(&error), describe(&error))),
             };
             let kind = FailureKind::of_connector(&error);
             if attempt >= limit {
-                return Err(Failure::new(kind, format!("{} (gave up after {attempt} attempts)", describe(&error))));
+                return Err(Failure::error(kind, format!("{} (gave up after {attempt} attempts)", describe(&error))));
             }
             let wait = policy.delay(attempt, retry_after);
             {
                 let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 if state.waited + wait > policy.max_total_wait {
                     let message = format!("{} (waiting {:.1} s more would pass the sync's retry budget of {} s)", describe(&error), wait.as_secs_f64(), policy.max_total_wait.as_secs());
-                    return Err(Failure::new(kind, message));
+                    return Err(Failure::error(kind, message));
                 }
                 state.waited += wait;
                 state.retries += 1;

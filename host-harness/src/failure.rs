@@ -58,7 +58,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn new(kind: FailureKind, message: impl Into<String>) -> anyhow::Error {
+    pub fn error(kind: FailureKind, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Self { kind, message: message.into() })
     }
 }

@@ -142,9 +142,9 @@ pub async fn sync_tenant(
     log: &mut Vec<String>,
     start: impl FnOnce(&Store, &LoadedComponent) -> Result<Start>,
 ) -> Result<SyncReport> {
-    let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone()).map_err(|e| Failure::new(FailureKind::NeedsAttention, format!("{e:#}")))?;
+    let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone()).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
     let mut options = defaults.clone();
-    tenant.limits.apply(&mut options).map_err(|e| Failure::new(FailureKind::NeedsAttention, format!("{e:#}")))?;
+    tenant.limits.apply(&mut options).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
     let printed = |output: GuestOutput| output.lines(&tenant.name).iter().map(|line| redactor.redact(line)).collect();
     let mut session = match OpenSession::open_for_sync(runtime, &prepared.loaded, &tenant, &options).await {
         Ok(session) => session,

@@ -325,10 +325,10 @@ fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncRepo
 async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt) -> Result<SyncReport> {
     let spec = match shared.specs.get(tenant) {
         Some(Ok(spec)) => spec.clone(),
-        Some(Err(e)) => return Err(Failure::new(FailureKind::NeedsAttention, e.clone())),
+        Some(Err(e)) => return Err(Failure::error(FailureKind::NeedsAttention, e.clone())),
         None => return Err(anyhow!("tenant `{tenant}` is not in this replica's tenants file")),
     };
-    let prepared = shared.components.of(&spec).map_err(|e| Failure::new(FailureKind::NeedsAttention, format!("{e:#}")))?;
+    let prepared = shared.components.of(&spec).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
     let options = SyncOptions { interrupt, ..shared.config.options.clone() };
     let redactor = shared.redactor.child();
     let mut log = Vec::new();

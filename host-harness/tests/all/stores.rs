@@ -80,13 +80,22 @@ fn sync_lifecycle(location: &StoreLocation) -> (String, String, String) {
     assert_eq!(store.resource_ids(lease.sync, "account").unwrap(), ["a", "b", "c"]);
     assert!(store.has_resource_type(lease.sync, "team").unwrap() && !store.has_resource_type(lease.sync, "role").unwrap());
     let mut of_a = Vec::new();
-    store.for_each_grant(lease.sync, None, Some(("account", "a")), |g| Ok(of_a.push((g.entitlement, g.immutable)))).unwrap();
+    store.for_each_grant(lease.sync, None, Some(("account", "a")), |g| {
+        of_a.push((g.entitlement, g.immutable));
+        Ok(())
+    }).unwrap();
     assert_eq!(of_a, [("team:t1:member".to_string(), Some("through a nested team".to_string()))], "the mark survives a later unmarked report");
     let mut of_b = Vec::new();
-    store.for_each_grant(lease.sync, Some("team:t1:member"), Some(("account", "b")), |g| Ok(of_b.push(g.immutable))).unwrap();
+    store.for_each_grant(lease.sync, Some("team:t1:member"), Some(("account", "b")), |g| {
+        of_b.push(g.immutable);
+        Ok(())
+    }).unwrap();
     assert_eq!(of_b, [Some("derived".to_string())], "reported twice in one page, the mark stays");
     let mut memberships = Vec::new();
-    store.for_each_membership(lease.sync, |p, r| Ok(memberships.push(format!("{p} in {r}")))).unwrap();
+    store.for_each_membership(lease.sync, |p, r| {
+        memberships.push(format!("{p} in {r}"));
+        Ok(())
+    }).unwrap();
     assert_eq!(memberships, ["account:a in team:t1", "account:b in team:t1", "account:c in team:t2"]);
     let first = export(&store, lease.sync);
     assert_eq!(first.lines().count(), 2 + 5 + 2 + 3);
