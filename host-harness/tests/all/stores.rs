@@ -159,10 +159,12 @@ fn schedule(location: &StoreLocation) {
     let hour = Duration::from_secs(3600);
     store.register_tenants(&[("a".into(), hour), ("b".into(), hour)], |_| Duration::ZERO).unwrap();
     let long = Duration::from_secs(60);
-    let first = store.claim_due("r1:1:0", Duration::from_millis(1)).unwrap().unwrap();
+    // A short lease, but long enough to be held for the next claim even on a busy machine.
+    let short = Duration::from_secs(2);
+    let first = store.claim_due("r1:1:0", short).unwrap().unwrap();
     assert_eq!((first.lease.tenant.as_str(), first.lease.epoch, first.taken_over), ("a", 1, false));
     assert_eq!(store.claim_due("r2:1:0", long).unwrap().unwrap().lease.tenant, "b", "a held tenant is skipped");
-    std::thread::sleep(Duration::from_millis(20));
+    std::thread::sleep(short + Duration::from_millis(50));
     let taken = store.claim_due("r2:1:0", long).unwrap().unwrap();
     assert_eq!((taken.lease.tenant.as_str(), taken.lease.epoch, taken.taken_over), ("a", 2, true), "r1's lease expired");
     assert!(store.claim_due("r3:1:0", long).unwrap().is_none());
