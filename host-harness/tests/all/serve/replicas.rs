@@ -105,20 +105,24 @@ fn twenty_tenants_on_two_replicas_sync_once_per_interval_and_work_resumes_after_
     let tenants = tenants_file(dir.path(), &double, &list);
     let extra = ["--parallel", "4", "--keep-syncs", "50"];
     let replicas = ["replica-a", "replica-b"].map(|name| Replica::spawn(dir.path(), name, &tenants, &store, &extra)).map(Replica::until_ready);
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(14));
-
-    // Every tenant synced at every interval, never twice at once nor twice within one interval.
+    // Every tenant syncs at every interval: wait for three syncs of each.
     let location: StoreLocation = store.parse().unwrap();
     let reader = Store::open_existing(&location).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !names.iter().all(|t| reader.complete_syncs(t, 3).unwrap().len() == 3) {
+        assert!(Instant::now() < deadline, "some tenant has not synced three times in a minute of a 4 s interval");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Never twice within one interval (nor twice at once), and no interval skipped: the next sync begins an
+    // interval after the last ended, plus at most a poll and a wait for a free slot (generous, for a busy machine).
     let mut per_replica = BTreeMap::new();
     for tenant in &names {
         let mut syncs = reader.complete_syncs(tenant, 100).unwrap();
         syncs.reverse();
-        assert!((3..=4).contains(&syncs.len()), "{tenant}: {} syncs in {:.1} s of a 4 s interval", syncs.len(), started.elapsed().as_secs_f64());
         for pair in syncs.windows(2) {
             let gap = started_ms(&pair[1].started_at) - started_ms(pair[0].finished_at.as_deref().unwrap());
-            assert!((3_900..6_000).contains(&gap), "{tenant}: the next sync began {gap} ms after the last ended");
+            assert!((3_900..7_000).contains(&gap), "{tenant}: the next sync began {gap} ms after the last ended");
         }
         for (replica, r) in replicas.iter().enumerate() {
             *per_replica.entry(replica).or_insert(0.0) += r.metric("harness_syncs_total", &[&format!("tenant=\"{tenant}\""), "outcome=\"synced\""]);
