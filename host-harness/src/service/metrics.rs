@@ -9,7 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::store::{ScheduleRow, SyncCounts};
+use crate::store::{ScheduleRow, SyncCounts, TenantState};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabel {
@@ -38,9 +38,6 @@ struct StateLabels {
 struct BuildLabels {
     version: String,
 }
-
-/// Every state a tenant's schedule row can be in (`store/schedule.rs`).
-pub const STATES: [&str; 5] = ["waiting", "running", "backing-off", "needs-attention", "quarantined"];
 
 pub struct Metrics {
     registry: Registry,
@@ -116,7 +113,7 @@ impl Metrics {
             let label = TenantLabel { tenant: row.tenant.clone() };
             self.failures.get_or_create(&label).set(row.failures);
             self.next_run.get_or_create(&label).set(row.next_run_ms / 1000);
-            for state in STATES {
+            for state in TenantState::ALL.map(TenantState::as_str) {
                 self.state.get_or_create(&StateLabels { tenant: row.tenant.clone(), state: state.into() }).set(i64::from(row.state == state));
             }
         }

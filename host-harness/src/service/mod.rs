@@ -32,7 +32,7 @@ use crate::interrupt::{Interrupt, Interrupted, Signal};
 use crate::options::SyncOptions;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
-use crate::store::{Claim, RunRecord, Store, StoreLocation, SyncId, TenantLease, hostname};
+use crate::store::{Claim, RunRecord, Store, StoreLocation, SyncId, TenantLease, TenantState, hostname};
 use crate::tenant::TenantSpec;
 
 pub use page::{lease_text, relative_time};
@@ -300,7 +300,7 @@ fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncRepo
             let counts = report.counts.to_string();
             tracing::info!(tenant, sync_id = report.sync_id, requests = report.egress.requests, seconds = report.elapsed.as_secs_f64(), counts = %counts, "synced");
             let next_in = policy.after_success(interval, &mut rng);
-            let record = RunRecord { state: "waiting", outcome: "synced", next_in, failures: 0, error: None, sync_id: Some(report.sync_id), counts: Some(counts) };
+            let record = RunRecord { state: TenantState::Waiting, outcome: "synced", next_in, failures: 0, error: None, sync_id: Some(report.sync_id), counts: Some(counts) };
             Ending::Recorded { record, requests: report.egress.requests }
         }
         Err(e) => match e.downcast_ref::<Interrupted>() {
@@ -311,8 +311,8 @@ fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncRepo
                 let error = one_line(&shared.redactor.redact(&format!("{e:#}")));
                 let next_in = policy.after_failure(kind, failures as u32, interval, &mut rng);
                 let state = match kind {
-                    FailureKind::Transient => "backing-off",
-                    FailureKind::NeedsAttention => "needs-attention",
+                    FailureKind::Transient => TenantState::BackingOff,
+                    FailureKind::NeedsAttention => TenantState::NeedsAttention,
                 };
                 tracing::warn!(tenant, failures, kind = kind.name(), retry_in_secs = next_in.as_secs(), "sync failed: {error}");
                 Ending::Recorded { record: RunRecord { state, outcome: "failed", next_in, failures, error: Some(error), sync_id: None, counts: None }, requests: 0 }

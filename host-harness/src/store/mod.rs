@@ -19,7 +19,7 @@ mod schedule;
 mod sqlite;
 
 use db::{Db, Row, args};
-pub use schedule::{Claim, RunRecord, ScheduleRow, TenantLease};
+pub use schedule::{Claim, RunRecord, ScheduleRow, TenantLease, TenantState};
 
 pub type SyncId = i64;
 
@@ -334,10 +334,6 @@ impl Store {
                 Ok(Self { db: Db::Postgres(conn), location: location.clone(), snapshot: None })
             }
         }
-    }
-
-    pub fn location(&self) -> &StoreLocation {
-        &self.location
     }
 
     /// A writer of the lease's pages on its own thread and connection, with the lease's heartbeat on another

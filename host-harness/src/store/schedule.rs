@@ -11,9 +11,34 @@ use anyhow::{Result, bail};
 use super::db::{Row, args};
 use super::{Store, SyncId, hostname, now_ms, owner_is_gone};
 
-// The table (`sqlite.rs`, `postgres.rs`): `state` is what a person reads: `waiting`, `running`, `backing-off`
-// (after a transient failure), `needs-attention` (credentials or configuration) or `quarantined` (its holder died
-// with it too often; it waits for `trigger`).
+// The table is created per store (`sqlite.rs`, `postgres.rs`).
+
+/// A tenant's state as a person reads it (the schedule's `state` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantState {
+    Waiting,
+    Running,
+    /// After a transient failure.
+    BackingOff,
+    /// After a failure a person must fix: credentials, configuration, permissions, limits.
+    NeedsAttention,
+    /// Its holder died with it too often; it waits for `trigger`.
+    Quarantined,
+}
+
+impl TenantState {
+    pub const ALL: [TenantState; 5] = [Self::Waiting, Self::Running, Self::BackingOff, Self::NeedsAttention, Self::Quarantined];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Running => "running",
+            Self::BackingOff => "backing-off",
+            Self::NeedsAttention => "needs-attention",
+            Self::Quarantined => "quarantined",
+        }
+    }
+}
 
 /// A tenant whose lease expired under the same holder this many times in a row is quarantined: its sync
 /// probably kills whatever runs it.
@@ -39,8 +64,8 @@ pub struct Claim {
 /// How a run ended, as the schedule records it.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
-    /// `waiting`, `backing-off` or `needs-attention`.
-    pub state: &'static str,
+    /// Waiting, backing off or needing attention.
+    pub state: TenantState,
     /// `synced`, `failed` or `interrupted`.
     pub outcome: &'static str,
     pub next_in: Duration,
@@ -184,7 +209,7 @@ impl Store {
              last_finished_ms = ?11, takeovers = 0
              WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
             args![
-                &lease.tenant, &lease.owner, lease.epoch, run.state, run.outcome, now + run.next_in.as_millis() as i64, run.failures,
+                &lease.tenant, &lease.owner, lease.epoch, run.state.as_str(), run.outcome, now + run.next_in.as_millis() as i64, run.failures,
                 run.error.as_deref(), run.sync_id, run.counts.as_deref(), now
             ],
         )?;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use connector_harness::contract::model::*;
-use connector_harness::store::{Lease, RunRecord, Store, StoreLocation};
+use connector_harness::store::{Lease, RunRecord, Store, StoreLocation, TenantState};
 use real_servers::Postgres;
 
 fn account(id: &str, name: &str) -> Resource {
@@ -168,7 +168,7 @@ fn schedule(location: &StoreLocation) {
     let taken = store.claim_due("r2:1:0", long).unwrap().unwrap();
     assert_eq!((taken.lease.tenant.as_str(), taken.lease.epoch, taken.taken_over), ("a", 2, true), "r1's lease expired");
     assert!(store.claim_due("r3:1:0", long).unwrap().is_none());
-    let record = RunRecord { state: "waiting", outcome: "synced", next_in: hour, failures: 0, error: None, sync_id: Some(9), counts: Some("1 account".into()) };
+    let record = RunRecord { state: TenantState::Waiting, outcome: "synced", next_in: hour, failures: 0, error: None, sync_id: Some(9), counts: Some("1 account".into()) };
     assert!(!store.renew(&first.lease, long).unwrap(), "the former holder cannot renew");
     assert!(!store.finish_run(&first.lease, &record).unwrap(), "nor record its run");
     assert!(!store.release(&first.lease, None).unwrap(), "nor hand the tenant back");
