@@ -167,7 +167,8 @@ impl Store {
                 if !free {
                     continue;
                 }
-                let taken_over = holder.is_some();
+                // This very process's own expired lease (its store was unreachable for a while) is no takeover.
+                let taken_over = holder.is_some_and(|holder| holder != owner);
                 if taken_over && takeovers + 1 >= QUARANTINE_AFTER_TAKEOVERS {
                     db.execute(
                         "UPDATE schedule SET state = 'quarantined', lease_owner = NULL, lease_expires_ms = NULL, takeovers = takeovers + 1,
