@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Context;
 use crate::display::printable;
-use crate::service::{lease_text, relative_time};
+use crate::service::{lease_text, next_run_text, relative_time};
 use crate::store::{Store, StoreLocation, now_ms};
 
 /// Show every scheduled tenant: state, last outcome, next run, lease and last error.
@@ -47,7 +47,7 @@ impl StatusCommand {
                     (Some(outcome), Some(at)) => format!("{outcome} {}", relative_time(at, now)),
                     _ => "-".into(),
                 },
-                if row.state == "running" { "-".into() } else { relative_time(row.next_run_ms, now) },
+                next_run_text(row, now),
                 row.failures.to_string(),
                 printable(&lease_text(row, now), 128),
                 printable(row.last_error.as_deref().unwrap_or(""), 200),

@@ -35,7 +35,7 @@ use crate::secrets::Redactor;
 use crate::store::{Claim, RunRecord, Store, StoreLocation, SyncId, TenantLease, TenantState, hostname};
 use crate::tenant::TenantSpec;
 
-pub use page::{lease_text, relative_time};
+pub use page::{lease_text, next_run_text, relative_time};
 pub use policy::Policy;
 
 /// How the service runs; every field has a flag (`cli/serve.rs`).
@@ -74,6 +74,8 @@ struct Shared {
     runtime: Arc<Runtime>,
     components: Components,
     specs: HashMap<String, Result<TenantSpec, String>>,
+    /// Each tenant's interval: its own, or the service's.
+    intervals: HashMap<String, Duration>,
     redactor: Redactor,
     observed: Arc<Observed>,
 }
@@ -107,6 +109,7 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
         specs.iter().map(|(name, spec)| (name.clone(), spec.as_ref().ok().and_then(|s| s.interval).unwrap_or(config.policy.interval))).collect();
     let mut rng = rand::rng();
     store.register_tenants(&intervals, |interval| config.policy.first_run(interval, &mut rng))?;
+    let intervals = intervals.into_iter().collect();
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let observed = Arc::new(Observed {
         store: config.store.clone(),
@@ -130,7 +133,7 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
     observed.loaded.store(true, Ordering::SeqCst);
     let specs = specs.into_iter().map(|(name, spec)| (name, spec.map_err(|e| redactor.redact(&format!("{e:#}"))))).collect();
     let owner = format!("{}:{}:{:016x}", config.replica, std::process::id(), rand::random::<u64>());
-    let shared = Arc::new(Shared { config, owner, runtime, components, specs, redactor: redactor.clone(), observed });
+    let shared = Arc::new(Shared { config, owner, runtime, components, specs, intervals, redactor: redactor.clone(), observed });
 
     let store = Reconnecting { location: shared.config.store.clone(), store: Some(store) };
     let result = Scheduler { shared, store, running: JoinSet::new(), cancels: HashMap::new() }.run(shutdown).await;
@@ -197,8 +200,7 @@ impl Scheduler {
                 tenant
             });
         }
-        metrics.in_progress.set(self.running.len() as i64);
-        metrics.leases_held.set(self.running.len() as i64);
+        self.count_running();
     }
 
     fn reap(&mut self, ended: Result<String, tokio::task::JoinError>) {
@@ -208,8 +210,14 @@ impl Scheduler {
             }
             Err(e) => tracing::error!("a sync's task failed: {e}"),
         }
-        self.shared.observed.metrics.in_progress.set(self.running.len() as i64);
-        self.shared.observed.metrics.leases_held.set(self.running.len() as i64);
+        self.count_running();
+    }
+
+    /// Each running sync holds its tenant's lease.
+    fn count_running(&self) {
+        let metrics = &self.shared.observed.metrics;
+        metrics.in_progress.set(self.running.len() as i64);
+        metrics.leases_held.set(self.running.len() as i64);
     }
 
     /// Stops claiming and turns not-ready; running syncs get the drain timeout to finish, then are stopped at
@@ -292,7 +300,7 @@ async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: 
 /// failure a backoff by its kind and the failures in a row.
 fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncReport>) -> Ending {
     let (policy, metrics) = (&shared.config.policy, &shared.observed.metrics);
-    let interval = interval_of(shared, tenant);
+    let interval = shared.intervals.get(tenant).copied().unwrap_or(policy.interval);
     let mut rng = rand::rng();
     match outcome {
         Ok(report) => {
@@ -399,6 +407,3 @@ impl Reconnecting {
     }
 }
 
-fn interval_of(shared: &Shared, tenant: &str) -> Duration {
-    shared.specs.get(tenant).and_then(|spec| spec.as_ref().ok()).and_then(|spec| spec.interval).unwrap_or(shared.config.policy.interval)
-}

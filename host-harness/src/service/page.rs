@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::store::ScheduleRow;
+use crate::store::{ScheduleRow, TenantState};
 
 /// `in 4m 10s`, `3m 2s ago` or `now`, from epoch milliseconds.
 pub fn relative_time(at_ms: i64, now_ms: i64) -> String {
@@ -19,6 +19,11 @@ pub fn relative_time(at_ms: i64, now_ms: i64) -> String {
         s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
     };
     if delta > 0 { format!("in {span}") } else { format!("{span} ago") }
+}
+
+/// When the tenant syncs next; nothing while it runs.
+pub fn next_run_text(row: &ScheduleRow, now_ms: i64) -> String {
+    if row.state == TenantState::Running.as_str() { "-".into() } else { relative_time(row.next_run_ms, now_ms) }
 }
 
 /// The lease as a person reads it: who holds it, its epoch, and when it lapses.
@@ -79,7 +84,7 @@ pub fn render(replica: &str, draining: bool, rows: Result<Vec<ScheduleRow>, Stri
             outcome = escape(row.last_outcome.as_deref().unwrap_or("-")),
             last_sync = escape(&last_sync),
             finished = row.last_finished_ms.map_or("-".into(), |at| relative_time(at, now_ms)),
-            next = if row.state == "running" { "-".into() } else { relative_time(row.next_run_ms, now_ms) },
+            next = next_run_text(row, now_ms),
             failures = row.failures,
             lease = escape(&lease_text(row, now_ms)),
             error = escape(row.last_error.as_deref().unwrap_or("")),

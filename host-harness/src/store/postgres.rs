@@ -279,8 +279,7 @@ fn schema_version(conn: &PgConn) -> Result<Option<i64>> {
 
 /// For a reader: an error unless the database holds a store this harness can read.
 pub fn check_schema(conn: &PgConn, version: i64) -> Result<()> {
-    let found = schema_version(conn).map_err(|_| anyhow!("it holds no connector-harness store: run `connector-harness sync` or `serve` on it first"))?;
-    match found {
+    match schema_version(conn).ok().flatten() {
         Some(v) if v <= version => Ok(()),
         Some(v) => bail!("it was written by a newer connector-harness (schema {v}; this one reads up to {version})"),
         None => bail!("it holds no connector-harness store: run `connector-harness sync` or `serve` on it first"),
