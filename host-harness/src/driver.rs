@@ -20,7 +20,7 @@ use crate::interrupt::Interrupted;
 use crate::options::{RetryPolicy, SyncOptions};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime};
 use crate::secrets::Redactor;
-use crate::store::{Lease, PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId};
+use crate::store::{Lease, PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId, SyncInfo};
 use crate::tenant::ResolvedTenant;
 
 /// What the driver reports while it runs (a terminal progress display, a log, or nothing).
@@ -55,6 +55,29 @@ pub enum Checkpoint {
 pub struct PagePosition {
     pub resource_type: String,
     pub token: Option<String>,
+}
+
+/// What a tenant's newest unfinished sync offers to continue from.
+pub enum Resumable {
+    /// The tenant has no unfinished sync newer than its latest complete one.
+    Nothing,
+    /// It has one, but it cannot be continued; why.
+    Refused(String),
+    Ready { sync: SyncInfo, checkpoint: Option<Checkpoint> },
+}
+
+impl Resumable {
+    /// The tenant's newest unfinished sync, if this same component made it and its checkpoint reads.
+    pub fn of(store: &Store, tenant: &str, component: &LoadedComponent) -> Result<Self> {
+        let Some((sync, sha256, checkpoint)) = store.resumable(tenant)? else { return Ok(Self::Nothing) };
+        if sha256 != component.sha256 {
+            return Ok(Self::Refused(format!("sync {} was made by a different component (sha256 {sha256}); run a fresh sync instead", sync.id)));
+        }
+        Ok(match checkpoint.map(|text| serde_json::from_str(&text)).transpose() {
+            Ok(checkpoint) => Self::Ready { sync, checkpoint },
+            Err(e) => Self::Refused(format!("sync {} has an unreadable checkpoint ({e}); run a fresh sync instead", sync.id)),
+        })
+    }
 }
 
 /// Whether a sync starts afresh or continues an interrupted one.

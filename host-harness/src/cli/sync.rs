@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use super::Context;
 use super::args::{LimitArgs, TenantArgs, prepare};
 use crate::display::one_line;
-use crate::driver::{OpenSession, Progress, Start, SyncReport};
+use crate::driver::{OpenSession, Progress, Resumable, Start, SyncReport};
 use crate::fleet::{Fleet, ProgressFactory};
 use crate::guest_log::GuestOutput;
 use crate::interrupt::Interrupted;
@@ -122,17 +122,11 @@ impl SyncCommand {
 
 /// The interrupted sync `--resume` continues: the tenant's newest, unfinished, made by this same component.
 fn resume_point(store: &Store, tenant: &str, component: &LoadedComponent) -> Result<Start> {
-    let Some((sync, sha256, checkpoint)) = store.resumable(tenant)? else {
-        bail!("tenant `{tenant}` has no interrupted sync to resume");
-    };
-    if sha256 != component.sha256 {
-        bail!("sync {} was made by a different component (sha256 {sha256}); run a fresh sync instead", sync.id);
+    match Resumable::of(store, tenant, component)? {
+        Resumable::Nothing => bail!("tenant `{tenant}` has no interrupted sync to resume"),
+        Resumable::Refused(why) => bail!("{why}"),
+        Resumable::Ready { sync, checkpoint } => Ok(Start::Resume { sync_id: sync.id, checkpoint }),
     }
-    let checkpoint = match checkpoint {
-        Some(text) => Some(serde_json::from_str(&text).map_err(|e| anyhow!("sync {} has an unreadable checkpoint ({e}); run a fresh sync instead", sync.id))?),
-        None => None,
-    };
-    Ok(Start::Resume { sync_id: sync.id, checkpoint })
 }
 
 /// The component's log, on stderr, each line prefixed with its tenant.

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::display::one_line;
-use crate::driver::{NoProgress, Start, SyncReport};
+use crate::driver::{NoProgress, Resumable, Start, SyncReport};
 use crate::failure::{Failure, FailureKind};
 use crate::fleet::{Components, sync_tenant};
 use crate::interrupt::{Interrupt, Interrupted, Signal};
@@ -353,15 +353,12 @@ async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt) -> Re
 /// Where a claimed tenant's sync starts: its newest unfinished sync when the same component made it within
 /// `max_age` and its checkpoint reads; otherwise afresh (the old one is pruned after the next complete sync).
 fn resume_point(store: &Store, tenant: &str, component: &LoadedComponent, max_age: Duration) -> Result<Start> {
-    let Some((sync, sha256, checkpoint)) = store.resumable(tenant)? else { return Ok(Start::Fresh) };
+    let Resumable::Ready { sync, checkpoint } = Resumable::of(store, tenant, component)? else { return Ok(Start::Fresh) };
     let age = humantime::parse_rfc3339(&sync.started_at).ok().and_then(|at| at.elapsed().ok());
-    if sha256 != component.sha256 || age.is_none_or(|age| age > max_age) {
+    if age.is_none_or(|age| age > max_age) {
         return Ok(Start::Fresh);
     }
-    match checkpoint.map(|text| serde_json::from_str(&text)).transpose() {
-        Ok(checkpoint) => Ok(Start::Adopt { sync_id: sync.id, checkpoint }),
-        Err(_) => Ok(Start::Fresh),
-    }
+    Ok(Start::Adopt { sync_id: sync.id, checkpoint })
 }
 
 /// Renews the lease every quarter of its TTL on a connection of its own. When the lease is lost, or cannot be
