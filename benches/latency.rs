@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench latency                        # 10,000 and 100,000 users, 100 ms round trip
 //!     cargo bench --bench latency -- 1000 --rtt-ms 50    # other sizes and latencies
+//!     cargo bench --bench latency -- 100000 --concurrency 8,16   # only these (pooled) concurrencies
 //!
 //! Variants, in the same run:
 //!   pooled at concurrency 1, 4 and 8 - the product: one kept-alive connection per tenant (HTTP/2), and that
@@ -24,9 +25,14 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let mut sizes = Vec::new();
     let mut rtt = Duration::from_millis(100);
+    let mut variants = vec![("pooled", false, 1), ("pooled", false, 4), ("pooled", false, 8), ("reconnect", true, 1)];
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--rtt-ms" => rtt = Duration::from_millis(args.next().and_then(|v| v.parse().ok()).expect("--rtt-ms N")),
+            "--concurrency" => {
+                let list = args.next().expect("--concurrency N,M,…");
+                variants = list.split(',').map(|c| ("pooled", false, c.parse().expect("--concurrency N,M,…"))).collect();
+            }
             other => sizes.push(other.parse::<usize>().expect("a company size")),
         }
     }
@@ -43,7 +49,7 @@ fn main() {
     println!("|---:|---|---:|---:|---:|---:|---:|---:|");
     for &users in &sizes {
         let company = Company::generate(CompanySpec::sized(users));
-        for (variant, reconnect, concurrency) in [("pooled", false, 1), ("pooled", false, 4), ("pooled", false, 8), ("reconnect", true, 1)] {
+        for &(variant, reconnect, concurrency) in &variants {
             let options = DoubleOptions { http2: !reconnect, faults: Faults { close_connections: reconnect, ..Faults::default() }, ..DoubleOptions::default() };
             let double = PingboardDouble::start_tls(company.clone(), options, &ca).unwrap();
             let line = DelayLine::start(double.addr(), rtt / 2).unwrap();

@@ -29,6 +29,10 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 /// keep-alive windows, so a reused connection is rarely one the server has already dropped.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// HTTP/2 flow-control windows (see `Transport::new`).
+const HTTP2_STREAM_WINDOW: u32 = 8 << 20;
+const HTTP2_CONNECTION_WINDOW: u32 = 32 << 20;
+
 /// What a request failed on, when the host should say so itself rather than leave it to the guest.
 #[derive(Debug)]
 pub enum Failure {
@@ -64,7 +68,18 @@ impl Transport {
             .enable_http1()
             .enable_http2()
             .wrap_connector(ProxyConnector { direct: tcp, proxies });
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(IDLE_TIMEOUT).pool_timer(hyper_util::rt::TokioTimer::new()).build(connector);
+        // HTTP/2 flow control is end to end, so a connection carries at most one window per round trip. hyper's
+        // defaults (2 MiB a stream, 5 MiB a connection) are less than the pages a tenant has in flight (8 pages of
+        // a 1,000-person listing are about 6 MB; one groups page of a large company is more), and cap a tenant at
+        // 25 MB/s at 200 ms whatever the link. These cover a fast link's bandwidth-delay product, and bound what
+        // a server may send ahead of a guest that is slow to read. (hyper's adaptive window measured slower here:
+        // it starts small and grows over several round trips; BENCHMARKS.md.)
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .http2_initial_stream_window_size(HTTP2_STREAM_WINDOW)
+            .http2_initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
+            .build(connector);
         Self { client }
     }
 
