@@ -2,6 +2,7 @@
 //! wire format and nothing about resources or grants.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -25,11 +26,12 @@ impl Collection {
     }
 }
 
-/// One page of a listing: the records as the API sent them (raw JSON, parsed one at a time by the mapping, so
-/// a page never becomes one big tree), and where the listing ends.
+/// One page of a listing: its body as it came, and where each record is in it. Records are read from the body
+/// one at a time by the mapping, so a page is never copied record by record or parsed into one tree.
 #[derive(Debug)]
 pub struct Listing {
-    pub records: Vec<Box<RawValue>>,
+    body: String,
+    spans: Vec<Range<usize>>,
     pub page: u32,
     /// `meta.<collection>.page_count`: 0 for an empty collection.
     pub page_count: u32,
@@ -40,6 +42,23 @@ pub struct Listing {
 impl Listing {
     pub fn next_page(&self) -> Option<u32> {
         (self.page < self.page_count).then_some(self.page + 1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Record `index`'s JSON text, as the API sent it.
+    pub fn record(&self, index: usize) -> &str {
+        &self.body[self.spans[index].clone()]
+    }
+
+    pub fn records(&self) -> impl Iterator<Item = &str> {
+        self.spans.iter().map(|span| &self.body[span.clone()])
     }
 }
 
@@ -64,7 +83,7 @@ impl<H: HttpClient> PingboardApi<H> {
         let context = format!("GET /api/v2/{key} page {page}");
         let response = self.send(Method::Get, &path, None, &context)?;
         check_status(&response, &context)?;
-        parse_listing(&response.body, key, page, page_size, &context)
+        parse_listing(response.body, key, page, page_size, &context)
     }
 
     /// `GET /api/v2/<collection>/<id>`; `None` when the API says 404.
@@ -199,8 +218,10 @@ fn take_records(mut body: Value, key: &str, context: &str) -> Result<Vec<Value>>
     }
 }
 
-fn parse_listing(body: &[u8], key: &str, page: u32, asked_page_size: u32, context: &str) -> Result<Listing> {
-    let top: BTreeMap<String, &RawValue> = serde_json::from_slice(body).map_err(|e| not_json(body, &e, context))?;
+fn parse_listing(body: Vec<u8>, key: &str, page: u32, asked_page_size: u32, context: &str) -> Result<Listing> {
+    let body = String::from_utf8(body)
+        .map_err(|e| ConnectorError::bad_response(context, format!("body is not valid JSON (not UTF-8: {})", e.utf8_error())))?;
+    let top: BTreeMap<String, &RawValue> = serde_json::from_str(&body).map_err(|e| not_json(body.as_bytes(), &e, context))?;
     let meta = top
         .get("meta")
         .and_then(|m| serde_json::from_str::<Value>(m.get()).ok())
@@ -218,10 +239,15 @@ fn parse_listing(body: &[u8], key: &str, page: u32, asked_page_size: u32, contex
         && served != u64::from(page) {
             return Err(ConnectorError::bad_response(context, format!("asked for page {page}, got page {served}")));
         }
-    let records: Vec<Box<RawValue>> = match top.get(key) {
+    let records: Vec<&RawValue> = match top.get(key) {
         Some(raw) => serde_json::from_str(raw.get()).map_err(|_| ConnectorError::bad_response(context, format!("`{key}` is not an array")))?,
         None => return Err(ConnectorError::bad_response(context, format!("no `{key}` in the response"))),
     };
+    // Each record borrows from the body: its place in it is where its text starts, less where the body does.
+    let spans: Vec<Range<usize>> = records.iter().map(|r| {
+        let start = r.get().as_ptr() as usize - body.as_ptr() as usize;
+        start..start + r.get().len()
+    }).collect();
     if page_count == 0 && !records.is_empty() {
         return Err(ConnectorError::bad_response(context, format!("`meta.{key}.page_count` is 0 but records came back")));
     }
@@ -239,7 +265,8 @@ fn parse_listing(body: &[u8], key: &str, page: u32, asked_page_size: u32, contex
     if page > page_count.max(1) {
         return Err(ConnectorError::bad_response(context, format!("page {page} is past the last page {page_count}")));
     }
-    Ok(Listing { records, page, page_count, count })
+    drop(top);
+    Ok(Listing { body, spans, page, page_count, count })
 }
 
 #[cfg(test)]
@@ -250,10 +277,11 @@ mod tests {
     #[test]
     fn listing_reads_meta_and_stops_at_page_count() {
         let body = json!({"users": [{"id": "1"}], "meta": {"users": {"page": 2, "page_size": 1, "count": 3, "page_count": 3}}});
-        let listing = parse_listing(body.to_string().as_bytes(), "users", 2, 1, "GET /api/v2/users page 2").unwrap();
-        assert_eq!((listing.records.len(), listing.page_count, listing.count, listing.next_page()), (1, 3, 3, Some(3)));
+        let listing = parse_listing(body.to_string().into_bytes(), "users", 2, 1, "GET /api/v2/users page 2").unwrap();
+        assert_eq!((listing.len(), listing.page_count, listing.count, listing.next_page()), (1, 3, 3, Some(3)));
+        assert_eq!(listing.record(0), r#"{"id":"1"}"#);
         let last = json!({"users": [], "meta": {"users": {"page": 3, "count": 3, "page_count": 3}}}).to_string();
-        let last = parse_listing(last.as_bytes(), "users", 3, 1, "c").unwrap();
+        let last = parse_listing(last.into_bytes(), "users", 3, 1, "c").unwrap();
         assert_eq!(last.next_page(), None);
     }
 
@@ -261,8 +289,8 @@ mod tests {
     fn empty_collection_has_page_count_zero() {
         let body = json!({"groups": [], "meta": {"groups": {"page": 1, "page_size": 1000, "count": 0, "page_count": 0,
             "first_href": "/api/v2/groups?page_size=1000", "previous_href": null, "next_href": null, "last_href": "/api/v2/groups?page=0&page_size=1000"}}});
-        let listing = parse_listing(body.to_string().as_bytes(), "groups", 1, 1000, "c").unwrap();
-        assert!(listing.records.is_empty());
+        let listing = parse_listing(body.to_string().into_bytes(), "groups", 1, 1000, "c").unwrap();
+        assert!(listing.is_empty());
         assert_eq!(listing.next_page(), None);
     }
 
@@ -279,12 +307,12 @@ mod tests {
             (json!({"users": [{"id": "1"}, {"id": "2"}], "meta": {"users": {"page": 2, "page_size": 1, "count": 4, "page_count": 4}}}), "2 records on a page of 1"),
         ];
         for (body, expected) in cases {
-            let err = parse_listing(body.to_string().as_bytes(), "users", 2, 10, "GET /api/v2/users page 2").unwrap_err();
+            let err = parse_listing(body.to_string().into_bytes(), "users", 2, 10, "GET /api/v2/users page 2").unwrap_err();
             let text = err.to_string();
             assert!(matches!(err, ConnectorError::BadResponse(_)));
             assert!(text.contains("GET /api/v2/users page 2") && text.contains(expected), "{text}");
         }
-        let err = parse_listing(b"{\"users\": [", "users", 1, 10, "GET /api/v2/users page 1").unwrap_err();
+        let err = parse_listing(b"{\"users\": [".to_vec(), "users", 1, 10, "GET /api/v2/users page 1").unwrap_err();
         assert!(err.to_string().starts_with("bad response: GET /api/v2/users page 1: body is not valid JSON"), "{err}");
     }
 

@@ -3,7 +3,6 @@
 use std::cell::RefCell;
 
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::api::{Collection, Listing, PingboardApi};
 use crate::config::{self, Config};
@@ -61,7 +60,7 @@ pub const GRANTS_PER_CALL: usize = 20_000;
 
 struct GroupsPage {
     page: u32,
-    records: Vec<Box<RawValue>>,
+    listing: Listing,
     next_page: Option<u32>,
 }
 
@@ -158,9 +157,8 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
                 let listing = self.api.list(Collection::Users, at.page)?;
                 let context = format!("GET /api/v2/users page {}", at.page);
                 let resources = listing
-                    .records
-                    .iter()
-                    .map(|raw| user::to_resource(&parse_record(raw, &context)?, raw.get().to_string(), &context))
+                    .records()
+                    .map(|raw| user::to_resource(&parse_record(raw, &context)?, raw.to_string(), &context))
                     .collect::<Result<_>>()?;
                 let next_token = at.next(&listing).map(page::of_number);
                 Ok(ResourcePage { resources, next_token, independent_tokens: at.independent(&listing), ..Default::default() })
@@ -239,21 +237,20 @@ impl<H: HttpClient> Session<H> {
             GroupsToken::Page(at) => {
                 let listing = self.api.list(Collection::Groups, at.page)?;
                 let context = format!("GET /api/v2/groups page {}", at.page);
-                for raw in &listing.records {
-                    let record = parse_record(raw, &context)?;
-                    let resource = group::to_resource(&record, raw.get().to_string(), &context)?;
+                for raw in listing.records() {
+                    let resource = group::to_resource(&group::fields(raw, &context)?, raw.to_string(), &context)?;
                     out.entitlements.push(group::member_entitlement(&resource.id, &resource.display_name));
                     out.resources.push(resource);
                 }
                 out.independent_tokens = at.independent(&listing);
-                *self.groups_page.borrow_mut() = Some(GroupsPage { page: at.page, next_page: at.next(&listing), records: listing.records });
+                *self.groups_page.borrow_mut() = Some(GroupsPage { page: at.page, next_page: at.next(&listing), listing });
                 (at, (0, 0))
             }
             GroupsToken::Grants { at, record, member } => {
                 // A resumed sync, or another instance of the component, has a fresh session: fetch the page again.
                 if self.groups_page.borrow().as_ref().is_none_or(|p| p.page != at.page) {
                     let listing = self.api.list(Collection::Groups, at.page)?;
-                    *self.groups_page.borrow_mut() = Some(GroupsPage { page: at.page, next_page: at.next(&listing), records: listing.records });
+                    *self.groups_page.borrow_mut() = Some(GroupsPage { page: at.page, next_page: at.next(&listing), listing });
                 }
                 (at, (record, member))
             }
@@ -263,16 +260,15 @@ impl<H: HttpClient> Session<H> {
         let held = self.groups_page.borrow();
         let current = held.as_ref().ok_or_else(|| ConnectorError::Internal("no groups page is held".into()))?;
         let (mut record_at, mut member_at) = start;
-        while record_at < current.records.len() {
-            let record = parse_record(&current.records[record_at], &context)?;
-            let id = group::to_resource_id(&record, &context)?;
-            let grants = group::member_grants(&id, &record);
-            let room = GRANTS_PER_CALL - out.grants.len();
-            let take = grants.len().saturating_sub(member_at).min(room);
-            out.grants.extend(grants.into_iter().skip(member_at).take(take));
-            member_at += take;
-            if out.grants.len() == GRANTS_PER_CALL {
-                out.next_token = Some(format!("{page}:{record_at}:{member_at}:{}", u8::from(at.alone)));
+        let mut taken = 0;
+        while record_at < current.listing.len() {
+            let members = group::Members::read(current.listing.record(record_at), &context)?;
+            let from = member_at.min(members.len());
+            let to = members.len().min(from + (GRANTS_PER_CALL - taken));
+            out.grants.extend(members.grants(from..to));
+            taken += to - from;
+            if taken == GRANTS_PER_CALL {
+                out.next_token = Some(format!("{page}:{record_at}:{to}:{}", u8::from(at.alone)));
                 return Ok(out);
             }
             record_at += 1;
@@ -301,8 +297,8 @@ impl<H: HttpClient> Session<H> {
     }
 }
 
-fn parse_record(raw: &serde_json::value::RawValue, context: &str) -> Result<Value> {
-    serde_json::from_str(raw.get()).map_err(|e| ConnectorError::bad_response(context, format!("a record is not valid JSON ({e})")))
+fn parse_record(raw: &str, context: &str) -> Result<Value> {
+    serde_json::from_str(raw).map_err(|e| ConnectorError::bad_response(context, format!("a record is not valid JSON ({e})")))
 }
 
 fn unknown_type(resource_type: &str) -> ConnectorError {

@@ -45,9 +45,22 @@ impl HttpClient for WakiHttp {
         let response = builder.send().map_err(|e| transport_error(&format!("{e:#}")))?;
         let status = response.status_code();
         let retry_after = response.header("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = response.body().map_err(|e| transport_error(&format!("reading the body: {e:#}")))?;
+        let body = read_body(&response).map_err(|e| transport_error(&format!("reading the body: {e}")))?;
         Ok(Response { status, retry_after, body })
     }
+}
+
+/// The body, read into a buffer of the size the server announced: a buffer grown as the body arrives holds up to
+/// twice the body while it is copied, and a guest's memory never shrinks. The announcement is trusted only so
+/// far (the host refuses bodies over its limit whatever they announce).
+fn read_body(response: &waki::Response) -> Result<Vec<u8>, String> {
+    const MOST_PREALLOCATED: usize = 64 << 20;
+    let announced = response.header("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok());
+    let mut body = Vec::with_capacity(announced.unwrap_or(0).min(MOST_PREALLOCATED));
+    while let Some(chunk) = response.chunk(1 << 20).map_err(|e| format!("{e:#}"))? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `Guest::metadata` for connector `C`.

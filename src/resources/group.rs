@@ -1,7 +1,11 @@
 //! Pingboard groups → `group`, `location` and `department` resources, each with a `member` entitlement and one
 //! grant per member listed in `links.users`.
 
+use std::collections::BTreeMap;
+use std::ops::Range;
+
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{DEPARTMENT, GROUP, LOCATION, MEMBER, USER, id_text, link_ids, text};
 use connector_sdk::error::{ConnectorError, Result};
@@ -61,7 +65,74 @@ pub fn member_entitlement(resource: &ResourceId, display_name: &str) -> Entitlem
 /// One grant per user id in `links.users` (absent when the group is empty).
 pub fn member_grants(resource: &ResourceId, record: &Value) -> Vec<Grant> {
     let entitlement = member_entitlement_id(resource);
-    link_ids(record, "users").into_iter().map(|user| Grant::new(&entitlement, ResourceId::new(USER, user))).collect()
+    link_ids(record, "users").into_iter().map(|user| member_grant(&entitlement, user)).collect()
+}
+
+fn member_grant(entitlement: &str, user: String) -> Grant {
+    Grant::new(entitlement, ResourceId::new(USER, user))
+}
+
+/// A group's fields for `to_resource`, read from its JSON text without `links`: a location's member list can
+/// hold hundreds of thousands of ids, and `Members` reads them a slice at a time.
+pub fn fields(record: &str, context: &str) -> Result<Value> {
+    let top: BTreeMap<String, &RawValue> = parse(record, context)?;
+    let fields = top.into_iter().filter(|(key, _)| key != "links").map(|(key, raw)| Ok((key, parse(raw.get(), context)?))).collect::<Result<serde_json::Map<String, Value>>>()?;
+    Ok(Value::Object(fields))
+}
+
+/// A group record read only as far as its members: its id, and `links.users` as raw ids borrowed from the
+/// record's text (16 bytes each, however long the list), turned into grants a range at a time.
+#[derive(Debug)]
+pub struct Members<'a> {
+    pub id: ResourceId,
+    users: Vec<&'a RawValue>,
+}
+
+impl<'a> Members<'a> {
+    pub fn read(record: &'a str, context: &str) -> Result<Self> {
+        let top: BTreeMap<String, &'a RawValue> = parse(record, context)?;
+        let mut head = serde_json::Map::new();
+        for key in ["id", "type"] {
+            if let Some(raw) = top.get(key) {
+                head.insert(key.into(), parse(raw.get(), context)?);
+            }
+        }
+        let id = to_resource_id(&Value::Object(head), context)?;
+        // As `link_ids`: `links.users` is an array of ids, or one id alone; anything but an object has no links.
+        let links: BTreeMap<String, &'a RawValue> = match top.get("links") {
+            Some(raw) if raw.get().starts_with('{') => parse(raw.get(), context)?,
+            _ => BTreeMap::new(),
+        };
+        let users = match links.get("users") {
+            Some(raw) if raw.get().starts_with('[') => parse(raw.get(), context)?,
+            Some(raw) => vec![*raw],
+            None => Vec::new(),
+        };
+        Ok(Self { id, users })
+    }
+
+    /// How many entries `links.users` has.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The grants of entries `range` of `links.users` (an entry that is no id gives none, as in `link_ids`).
+    pub fn grants(&self, range: Range<usize>) -> Vec<Grant> {
+        let entitlement = member_entitlement_id(&self.id);
+        self.users[range]
+            .iter()
+            .filter_map(|raw| id_text(serde_json::from_str::<Value>(raw.get()).ok().as_ref()))
+            .map(|user| member_grant(&entitlement, user))
+            .collect()
+    }
+}
+
+fn parse<'a, T: serde::Deserialize<'a>>(text: &'a str, context: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| ConnectorError::bad_response(context, format!("a record is not valid JSON ({e})")))
 }
 
 #[cfg(test)]
@@ -87,6 +158,33 @@ mod tests {
         assert_eq!(ids, ["group:2:member:user:1", "group:2:member:user:2", "group:2:member:user:3"]);
         assert_eq!(grants[0].principal, ResourceId::new("user", "1"));
         assert_eq!(grants[0].entitlement, "group:2:member");
+    }
+
+    #[test]
+    fn members_are_read_a_range_at_a_time_as_link_ids_reads_them() {
+        let record = r#"{"id": 9, "type": "location", "name": "Lisbon", "links": {"users": ["1", 2, "", null, " 3 "]}}"#;
+        let members = Members::read(record, "c").unwrap();
+        assert_eq!((members.id.clone(), members.len()), (ResourceId::new("location", "9"), 5));
+        let ids = |grants: Vec<Grant>| grants.into_iter().map(|g| g.id).collect::<Vec<_>>();
+        assert_eq!(ids(members.grants(0..2)), ["location:9:member:user:1", "location:9:member:user:2"]);
+        assert_eq!(ids(members.grants(2..5)), ["location:9:member:user:3"], "entries that are no id give no grant");
+        let whole: Value = serde_json::from_str(record).unwrap();
+        assert_eq!(ids(members.grants(0..5)), ids(member_grants(&members.id, &whole)));
+        for (record, count) in [
+            (r#"{"id": "1", "links": {}}"#, 0),
+            (r#"{"id": "1", "links": null}"#, 0),
+            (r#"{"id": "1"}"#, 0),
+            (r#"{"id": "1", "links": {"users": "4"}}"#, 1),
+        ] {
+            let members = Members::read(record, "c").unwrap();
+            assert_eq!((members.id.clone(), members.grants(0..members.len()).len()), (ResourceId::new("group", "1"), count), "{record}");
+        }
+        assert!(Members::read(r#"{"links": {}}"#, "c").unwrap_err().to_string().contains("has no `id`"));
+        assert!(Members::read(r#"{"id": "1", "links": {"users": [1,}}"#, "c").unwrap_err().to_string().contains("c: a record is not valid JSON"));
+        // The resource's fields leave the member list out; the profile is still the whole record.
+        let fields = fields(record, "c").unwrap();
+        assert_eq!(fields, json!({"id": 9, "type": "location", "name": "Lisbon"}));
+        assert_eq!(to_resource(&fields, record.to_string(), "c").unwrap().display_name, "Lisbon");
     }
 
     #[test]
