@@ -753,9 +753,17 @@ mod tests {
             let conn = rusqlite::Connection::open(&path).unwrap();
             conn.execute_batch(sqlite::SCHEMA_V1).unwrap();
             conn.execute("INSERT INTO syncs (tenant, connector, connector_version, component_sha256, state) VALUES ('t', 'c', '1', 'sha', 'complete')", []).unwrap();
+            conn.execute("INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id) VALUES (1, 'team:1:member', 'user', '7', 'team:1:member:user:7')", []).unwrap();
         }
         let mut store = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
         assert_eq!(store.latest_complete("t").unwrap().id, 1);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let schema = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(schema("PRAGMA user_version"), sqlite::SCHEMA_VERSION);
+        assert_eq!(schema("SELECT count(*) FROM sqlite_master WHERE name = 'grants_by_principal'"), 0, "version 5 drops it");
+        let mut grants = Vec::new();
+        store.for_each_grant(1, None, None, |g| Ok(grants.push(g.id))).unwrap();
+        assert_eq!(grants, ["team:1:member:user:7"]);
         let lease = store.begin_sync("t", "c", "1", "sha").unwrap();
         store.interrupt_sync(&lease, "interrupted by SIGINT").unwrap();
         assert_eq!(store.sync(2).unwrap().unwrap().state, "interrupted");

@@ -215,7 +215,6 @@ CREATE TABLE grants (
     immutable TEXT,
     PRIMARY KEY (sync_id, entitlement_id, principal_type, principal_id)
 );
-CREATE INDEX grants_by_principal ON grants (sync_id, principal_type, principal_id);
 CREATE TABLE schedule (
     tenant TEXT COLLATE "C" PRIMARY KEY,
     enabled BIGINT NOT NULL DEFAULT 1,
@@ -237,8 +236,13 @@ CREATE TABLE schedule (
 CREATE INDEX schedule_due ON schedule (next_run_ms);
 "#;
 
-/// Creates the schema if the database has none, under a transaction-scoped advisory lock, so that replicas
-/// starting together migrate once. A database written by a newer harness is refused.
+/// The schema version the PostgreSQL store first had, and the SQLite store's steps since that apply to it.
+const FIRST_VERSION: i64 = 4;
+const UPGRADES: [(i64, &str); 1] = [(5, super::sqlite::SCHEMA_V5)];
+
+/// Creates the schema if the database has none, or brings an older one up to date, under a transaction-scoped
+/// advisory lock, so that replicas starting together migrate once. A database written by a newer harness is
+/// refused.
 pub fn migrate(conn: &PgConn, version: i64) -> Result<()> {
     // Every store a replica opens after the first finds the schema in place: no lock, one query.
     if schema_version(conn).ok().flatten() == Some(version) {
@@ -250,6 +254,15 @@ pub fn migrate(conn: &PgConn, version: i64) -> Result<()> {
         match schema_version(conn)? {
             Some(v) if v == version => Ok(()),
             Some(v) if v > version => bail!("it was written by a newer connector-harness (schema {v}; this one writes {version})"),
+            Some(v) if v >= FIRST_VERSION => {
+                for (to, script) in UPGRADES {
+                    if v < to {
+                        conn.batch(script)?;
+                    }
+                }
+                conn.execute("UPDATE harness_schema SET version = ?1", &[Param::Int(version)])?;
+                Ok(())
+            }
             Some(v) => bail!("its schema {v} predates this harness's PostgreSQL support; start from an empty database"),
             None => {
                 conn.batch(SCHEMA)?;
@@ -289,6 +302,26 @@ pub fn check_schema(conn: &PgConn, version: i64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_4_store_loses_the_grants_index_by_principal() {
+        let server = real_servers::Postgres::start();
+        let conn = PgConn::connect(&server.database("v4")).unwrap();
+        let indexes = || {
+            let mut names = Vec::new();
+            conn.for_each("SELECT indexname FROM pg_indexes WHERE tablename = 'grants' ORDER BY indexname", &[], |row| Ok(names.push(row.string(0)?))).unwrap();
+            names
+        };
+        // The version 4 schema: today's, with the index.
+        conn.batch(&format!("{SCHEMA} CREATE INDEX grants_by_principal ON grants (sync_id, principal_type, principal_id);")).unwrap();
+        conn.batch("CREATE TABLE harness_schema (version BIGINT NOT NULL); INSERT INTO harness_schema VALUES (4);").unwrap();
+        assert_eq!(indexes(), ["grants_by_principal", "grants_pkey"]);
+        migrate(&conn, 5).unwrap();
+        assert_eq!((indexes(), schema_version(&conn).unwrap()), (vec!["grants_pkey".to_string()], Some(5)));
+        migrate(&conn, 5).unwrap();
+        let err = migrate(&conn, 4).unwrap_err().to_string();
+        assert!(err.contains("written by a newer connector-harness (schema 5; this one writes 4)"), "{err}");
+    }
 
     #[test]
     fn a_store_url_is_shown_without_its_password() {

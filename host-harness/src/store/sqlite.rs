@@ -29,8 +29,8 @@ fn retry_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Res
 
 /// The schema's version, kept in SQLite's `user_version`: 0 is a new file, 1 the first schema (written before
 /// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
-/// immutable, 4 the service's schedule (`schedule.rs`).
-pub const SCHEMA_VERSION: i64 = 4;
+/// immutable, 4 the service's schedule (`schedule.rs`), 5 drops the grants' index by principal.
+pub const SCHEMA_VERSION: i64 = 5;
 
 pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS syncs (
@@ -134,6 +134,12 @@ CREATE TABLE schedule (
 CREATE INDEX schedule_due ON schedule (next_run_ms);
 ";
 
+/// Version 5: the grants' index by principal goes. No query used it (a grant is looked up by its entitlement,
+/// or the sync's grants are read in key order), and a sync's grants arrive in no order of principal, so every
+/// page of grants rewrote most of the index: half of what a 100,000-person sync wrote (BENCHMARKS.md), and a
+/// share that grows with the square of the company.
+pub(super) const SCHEMA_V5: &str = "DROP INDEX IF EXISTS grants_by_principal;";
+
 /// Brings the schema to `SCHEMA_VERSION` in one immediate transaction, so that of many processes opening a
 /// new store at once one migrates and the others wait, then find it done.
 fn migrate(conn: &Connection) -> Result<()> {
@@ -144,14 +150,22 @@ fn migrate(conn: &Connection) -> Result<()> {
     if version > SCHEMA_VERSION {
         bail!("it was written by a newer connector-harness (schema {version}; this one writes {SCHEMA_VERSION})");
     }
-    Ok(retry_busy(|| {
+    // Version 2 rebuilds `syncs`, and dropping the old table would delete, as far as foreign keys are concerned,
+    // every sync the other tables refer to. SQLite's way to change a schema: keys off (which only works outside
+    // a transaction), checked before the commit, and on again.
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let migrated = retry_busy(|| {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let migrated = (|| {
             let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            for (to, script) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4)] {
+            for (to, script) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5)] {
                 if version < to {
                     conn.execute_batch(script)?;
                 }
+            }
+            let dangling: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+            if dangling > 0 {
+                return Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY), Some(format!("{dangling} rows refer to syncs that do not exist"))));
             }
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
         })();
@@ -162,7 +176,9 @@ fn migrate(conn: &Connection) -> Result<()> {
                 Err(e)
             }
         }
-    })?)
+    });
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    Ok(migrated?)
 }
 
 /// Opens or creates the store file for writing, bringing its schema up to date. Safe when many processes
