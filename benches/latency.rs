@@ -4,6 +4,10 @@
 //!     cargo bench --bench latency                        # 10,000 and 100,000 users, 100 ms round trip
 //!     cargo bench --bench latency -- 1000 --rtt-ms 50    # other sizes and latencies
 //!     cargo bench --bench latency -- 100000 --concurrency 8,16   # only these (pooled) concurrencies
+//!     cargo bench --bench latency -- --render-every-time          # the double renders each page per request
+//!
+//! The double renders every listing page before the sync and serves them from memory (`render_pages_ahead`): it
+//! stands for a server on another machine, and rendering JSON per request would take a quarter of these 2 cores.
 //!
 //! Variants, in the same run:
 //!   pooled at concurrency 1, 4 and 8 - the product: one kept-alive connection per tenant (HTTP/2), and that
@@ -25,10 +29,12 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let mut sizes = Vec::new();
     let mut rtt = Duration::from_millis(100);
+    let mut render_every_time = false;
     let mut variants = vec![("pooled", false, 1), ("pooled", false, 4), ("pooled", false, 8), ("reconnect", true, 1)];
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--rtt-ms" => rtt = Duration::from_millis(args.next().and_then(|v| v.parse().ok()).expect("--rtt-ms N")),
+            "--render-every-time" => render_every_time = true,
             "--concurrency" => {
                 let list = args.next().expect("--concurrency N,M,…");
                 variants = list.split(',').map(|c| ("pooled", false, c.parse().expect("--concurrency N,M,…"))).collect();
@@ -52,6 +58,9 @@ fn main() {
         for &(variant, reconnect, concurrency) in &variants {
             let options = DoubleOptions { http2: !reconnect, faults: Faults { close_connections: reconnect, ..Faults::default() }, ..DoubleOptions::default() };
             let double = PingboardDouble::start_tls(company.clone(), options, &ca).unwrap();
+            if !render_every_time {
+                double.render_pages_ahead(1000);
+            }
             let line = DelayLine::start(double.addr(), rtt / 2).unwrap();
             let connections = double.connections();
             let store = scratch.path().join(format!("{variant}-{concurrency}-{users}.db"));

@@ -123,6 +123,27 @@ pub(crate) struct Shared {
     counters: Counters,
     faults: Mutex<Faults>,
     burst_left: AtomicU64,
+    /// Listing pages rendered ahead (`PingboardDouble::render_pages_ahead`) by (collection, page asked for, page
+    /// served, page size), until the next write.
+    rendered: Mutex<HashMap<(&'static str, usize, usize, usize), Bytes>>,
+}
+
+impl Shared {
+    /// The company, to change: pages rendered before no longer hold.
+    pub(crate) fn served_mut(&self) -> std::sync::RwLockWriteGuard<'_, Served> {
+        let served = self.served.write().unwrap();
+        self.rendered.lock().unwrap().clear();
+        served
+    }
+
+    /// A listing page: rendered ahead if it was and the query asks for nothing but a page, otherwise now.
+    fn listing_page(&self, key: (&'static str, usize, usize, usize), query: &HashMap<String, String>, render: impl FnOnce() -> Value) -> Bytes {
+        let plain = query.keys().all(|k| k == "page" || k == "page_size");
+        match self.rendered.lock().unwrap().get(&key).filter(|_| plain) {
+            Some(page) => page.clone(),
+            None => Bytes::from(render().to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +204,7 @@ impl PingboardDouble {
             counters: Counters::default(),
             faults: Mutex::new(options.faults),
             burst_left: AtomicU64::new(0),
+            rendered: Mutex::default(),
         });
         let http2 = options.http2;
         let server = match tls {
@@ -232,8 +254,24 @@ impl PingboardDouble {
         self.shared.served.read().unwrap().company.clone()
     }
 
+    /// Renders every page of both listings at `page_size` now, and serves them from memory until the next write:
+    /// for benchmarks, where the double stands for a server on another machine, whose CPU is not the client's.
+    pub fn render_pages_ahead(&self, page_size: usize) {
+        let served = self.shared.served.read().unwrap();
+        let plain = HashMap::new();
+        let mut rendered = self.shared.rendered.lock().unwrap();
+        for (key, count, render) in [
+            ("users", served.company.users.len(), users_page as fn(&Served, &HashMap<String, String>, usize, usize, usize) -> Value),
+            ("groups", served.company.groups.len(), groups_page),
+        ] {
+            for page in 1..=count.div_ceil(page_size).max(1) {
+                rendered.insert((key, page, page, page_size), Bytes::from(render(&served, &plain, page, page, page_size).to_string()));
+            }
+        }
+    }
+
     pub fn replace_company(&self, company: Company) {
-        *self.shared.served.write().unwrap() = Served::new(company);
+        *self.shared.served_mut() = Served::new(company);
     }
 }
 
@@ -395,10 +433,14 @@ pub(crate) async fn admit_write(s: &Shared, headers: &HeaderMap, query: &HashMap
 }
 
 fn finish(body: Value, truncate: Option<u64>) -> Response {
-    let mut text = body.to_string();
+    finish_text(Bytes::from(body.to_string()), truncate)
+}
+
+fn finish_text(mut text: Bytes, truncate: Option<u64>) -> Response {
     if truncate.is_some() {
+        // Half the body, cut before a character (not inside one: UTF-8 continuation bytes are 0b10xxxxxx).
         let mut cut = text.len() / 2;
-        while !text.is_char_boundary(cut) {
+        while cut > 0 && text[cut] & 0xC0 == 0x80 {
             cut -= 1;
         }
         text.truncate(cut);
@@ -443,7 +485,13 @@ async fn list_users(State(s): State<Arc<Shared>>, Query(query): Query<HashMap<St
     };
     s.counters.users_pages.fetch_add(1, Ordering::SeqCst);
     let (page, served_page, page_size) = page_params(&s, &query);
+    // Held until the page is kept, so that no write can come between rendering and keeping it.
     let served = s.served.read().unwrap();
+    let text = s.listing_page(("users", page, served_page, page_size), &query, || users_page(&served, &query, page, served_page, page_size));
+    finish_text(text, truncate)
+}
+
+fn users_page(served: &Served, query: &HashMap<String, String>, page: usize, served_page: usize, page_size: usize) -> Value {
     let company = &served.company;
     let selected: Vec<&crate::company::User> = match query.get("email") {
         Some(email) => company.users.iter().filter(|u| u.email.eq_ignore_ascii_case(email)).collect(),
@@ -459,9 +507,27 @@ async fn list_users(State(s): State<Arc<Shared>>, Query(query): Query<HashMap<St
         "meta": meta("users", page, page_size, selected.len()),
     });
     if let Some(include) = query.get("include") {
-        body["linked"] = linked_groups(&served, include, &body["users"]);
+        body["linked"] = linked_groups(served, include, &body["users"]);
     }
-    finish(body, truncate)
+    body
+}
+
+fn groups_page(served: &Served, query: &HashMap<String, String>, page: usize, served_page: usize, page_size: usize) -> Value {
+    let company = &served.company;
+    let selected: Vec<&crate::company::Group> = match query.get("type") {
+        Some(kind) => company.groups.iter().filter(|g| g.kind.as_str() == kind).collect(),
+        None => company.groups.iter().collect(),
+    };
+    let records: Vec<Value> = slice(&selected, served_page, page_size).iter().map(|g| company.group_json(g)).collect();
+    let mut body = json!({
+        "groups": records,
+        "links": {"groups.users": {"href": "/api/v2/users?group_id={groups.id}", "type": "users"}},
+        "meta": meta("groups", page, page_size, selected.len()),
+    });
+    if query.get("include").is_some_and(|i| i.split(',').any(|r| r.trim() == "users")) {
+        body["linked"] = json!({"users": linked_users(served, &body["groups"])});
+    }
+    body
 }
 
 /// `linked.groups/locations/departments` for `include=`: the groups the listed users link to.
@@ -492,21 +558,8 @@ async fn list_groups(State(s): State<Arc<Shared>>, Query(query): Query<HashMap<S
     s.counters.groups_pages.fetch_add(1, Ordering::SeqCst);
     let (page, served_page, page_size) = page_params(&s, &query);
     let served = s.served.read().unwrap();
-    let company = &served.company;
-    let selected: Vec<&crate::company::Group> = match query.get("type") {
-        Some(kind) => company.groups.iter().filter(|g| g.kind.as_str() == kind).collect(),
-        None => company.groups.iter().collect(),
-    };
-    let records: Vec<Value> = slice(&selected, served_page, page_size).iter().map(|g| company.group_json(g)).collect();
-    let mut body = json!({
-        "groups": records,
-        "links": {"groups.users": {"href": "/api/v2/users?group_id={groups.id}", "type": "users"}},
-        "meta": meta("groups", page, page_size, selected.len()),
-    });
-    if query.get("include").is_some_and(|i| i.split(',').any(|r| r.trim() == "users")) {
-        body["linked"] = json!({"users": linked_users(&served, &body["groups"])});
-    }
-    finish(body, truncate)
+    let text = s.listing_page(("groups", page, served_page, page_size), &query, || groups_page(&served, &query, page, served_page, page_size));
+    finish_text(text, truncate)
 }
 
 fn linked_users(served: &Served, groups: &Value) -> Vec<Value> {

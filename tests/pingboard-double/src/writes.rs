@@ -105,7 +105,7 @@ pub(crate) async fn create_user(State(s): State<Arc<Shared>>, query: Params, hea
         Ok(f) => f,
         Err(response) => return response,
     };
-    let mut served = s.served.write().unwrap();
+    let mut served = s.served_mut();
     let mut user = User {
         id: served.company.next_user_id(),
         first_name: String::new(),
@@ -133,7 +133,7 @@ pub(crate) async fn update_user(State(s): State<Arc<Shared>>, Path(id): Path<Str
         Ok(f) => f,
         Err(response) => return response,
     };
-    let mut served = s.served.write().unwrap();
+    let mut served = s.served_mut();
     let Some(mut user) = served.user(&id).cloned() else { return not_found("User", &id) };
     apply_user_fields(&mut user, fields);
     let errors = validate_user(&served, &user);
@@ -148,7 +148,7 @@ pub(crate) async fn delete_user(State(s): State<Arc<Shared>>, Path(id): Path<Str
     if let Err(response) = admit_write(&s, &headers, &query).await {
         return response;
     }
-    let mut served = s.served.write().unwrap();
+    let mut served = s.served_mut();
     if served.user(&id).is_none() {
         return not_found("User", &id);
     }
@@ -185,7 +185,7 @@ pub(crate) async fn create_group(State(s): State<Arc<Shared>>, query: Params, he
         errors.push("Type is not included in the list".to_string());
     }
     let Some(kind) = kind.filter(|_| errors.is_empty()) else { return unprocessable(errors) };
-    let mut served = s.served.write().unwrap();
+    let mut served = s.served_mut();
     let group = Group { id: served.company.next_group_id(), name, kind, description: text(fields, "description").unwrap_or_default(), member_ids: Vec::new() };
     change(&mut served, |c| c.groups.push(group.clone()));
     created(StatusCode::CREATED, "groups", served.company.group_json(&group))
@@ -198,7 +198,7 @@ pub(crate) async fn update_group(State(s): State<Arc<Shared>>, Path(id): Path<St
         Ok(f) => f,
         Err(response) => return response,
     };
-    let mut served = s.served.write().unwrap();
+    let mut served = s.served_mut();
     let Some(mut group) = served.group(&id).cloned() else { return not_found("Group", &id) };
     if let Some(name) = text(fields, "name") {
         if name.trim().is_empty() {
@@ -233,7 +233,7 @@ pub(crate) async fn delete_group(State(s): State<Arc<Shared>>, Path(id): Path<St
     if let Err(response) = admit_write(&s, &headers, &query).await {
         return response;
     }
-    let mut served = s.served.write().unwrap();
+    let mut served = s.served_mut();
     if served.group(&id).is_none() {
         return not_found("Group", &id);
     }

@@ -128,3 +128,20 @@ fn fault_switches_misbehave_on_schedule() {
     double.set_faults(Faults { token_expires_after_calls: Some(1), ..Faults::default() });
     assert_eq!(call().status(), 401, "the token has already served more calls than allowed");
 }
+
+#[test]
+fn pages_rendered_ahead_are_the_pages_rendered_on_request_until_a_write() {
+    let mut company = Company::generate(CompanySpec::sized(25));
+    let double = PingboardDouble::start(company.clone()).unwrap();
+    let token = token(&double);
+    let pages = ["/api/v2/users?page=1&page_size=10", "/api/v2/users?page=3&page_size=10", "/api/v2/groups?page=1&page_size=10"];
+    let on_request: Vec<_> = pages.iter().map(|p| get(&double, p, &token)).collect();
+    double.render_pages_ahead(10);
+    let ahead: Vec<_> = pages.iter().map(|p| get(&double, p, &token)).collect();
+    assert_eq!(ahead, on_request);
+    // A filtered listing is rendered on request, and a write makes every page current again.
+    assert_eq!(get(&double, &format!("/api/v2/users?email={}&page=1&page_size=10", company.users[0].email), &token).1["users"].as_array().unwrap().len(), 1);
+    company.users[0].first_name = "Renamed".into();
+    double.replace_company(company);
+    assert_eq!(get(&double, pages[0], &token).1["users"][0]["first_name"], "Renamed");
+}
