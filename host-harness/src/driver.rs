@@ -15,7 +15,7 @@ use crate::contract::model::*;
 use crate::contract::{ConnectorError, describe};
 use crate::egress::{EgressCounts, EgressPolicy};
 use crate::failure::{Failure, FailureKind};
-use crate::guest_log::GuestOutput;
+use crate::guest_log::{GuestLog, GuestOutput};
 use crate::interrupt::Interrupted;
 use crate::options::{RetryPolicy, SyncOptions};
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime};
@@ -122,9 +122,12 @@ impl std::error::Error for OpenError {}
 /// A component instance with its session open for one tenant: config and credentials have been accepted by
 /// the component, and nothing has been written anywhere yet.
 pub struct OpenSession {
-    instance: Instance,
-    /// Further instances for the same tenant, sharing its egress policy and log (`open_for_sync`).
-    siblings: Vec<Instance>,
+    /// The tenant's instances: one, or for a sync `options.concurrency`, sharing its egress policy and log
+    /// (`open_for_sync`). A sync lends each call's instance to a task of its own, so that the instances use every
+    /// core, and gets it back; a sync cut short loses those that were in a call.
+    instances: Vec<Instance>,
+    /// What the instances print.
+    log: GuestLog,
     policy: Arc<EgressPolicy>,
     redactor: Redactor,
     tenant: String,
@@ -142,7 +145,7 @@ impl OpenSession {
             let error = explain(&policy, &tenant.redactor, anyhow::Error::new(e).context("cannot open the connector"));
             return Err(OpenError { error, log: instance.take_log() });
         }
-        Ok(Self { instance, siblings: Vec::new(), policy, redactor: tenant.redactor.clone(), tenant: tenant.name.clone(), started })
+        Ok(Self { log: instance.log(), instances: vec![instance], policy, redactor: tenant.redactor.clone(), tenant: tenant.name.clone(), started })
     }
 
     /// A session for a sync: `options.concurrency` instances, so pages a component hands back as independent
@@ -151,14 +154,14 @@ impl OpenSession {
     pub async fn open_for_sync(runtime: &Runtime, component: &LoadedComponent, tenant: &ResolvedTenant, options: &SyncOptions) -> Result<Self, OpenError> {
         let mut session = Self::open(runtime, component, tenant, options, false).await?;
         for _ in 1..options.concurrency {
-            let opened = match runtime.instantiate_sibling(component, &session.instance, &options.sandbox).await {
+            let opened = match runtime.instantiate_sibling(component, &session.instances[0], &options.sandbox).await {
                 Ok(mut sibling) => sibling.open(&tenant.guest_config, tenant.granter(false)).await.map(|()| sibling).map_err(anyhow::Error::from),
                 Err(e) => Err(e),
             };
             match opened {
-                Ok(sibling) => session.siblings.push(sibling),
+                Ok(sibling) => session.instances.push(sibling),
                 Err(e) => {
-                    tracing::debug!("tenant {}: syncing with {} instances: {e:#}", tenant.name, session.siblings.len() + 1);
+                    tracing::debug!("tenant {}: syncing with {} instances: {e:#}", tenant.name, session.instances.len());
                     break;
                 }
             }
@@ -166,9 +169,9 @@ impl OpenSession {
         Ok(session)
     }
 
-    /// The session's instance, for single calls (writes, lookups).
+    /// The session's instance, for single calls (writes, lookups) in a session that runs no sync.
     pub fn instance(&mut self) -> &mut Instance {
-        &mut self.instance
+        self.instances.first_mut().expect("a session that runs no sync keeps its instance")
     }
 
     /// An error from this session as the user should read it.
@@ -178,7 +181,7 @@ impl OpenSession {
 
     /// What the component printed since the last call of this (see `GuestLog`).
     pub fn take_log(&self) -> GuestOutput {
-        self.instance.take_log()
+        self.log.take()
     }
 
     pub fn requests(&self) -> EgressCounts {
@@ -197,7 +200,7 @@ impl OpenSession {
         let sync_id = lease.sync;
         let writer = store.page_writer(&lease)?;
         let calls = Calls { policy: &options.retry, progress, state: Mutex::default() };
-        let mut run = Run { instance: &mut self.instance, siblings: &mut self.siblings, store, writer, sync_id, options, progress, calls: &calls, stored: SyncCounts::default() };
+        let mut run = Run { instances: &mut self.instances, store, writer, sync_id, options, progress, calls: &calls, stored: SyncCounts::default() };
         let deadline = options.sandbox.sync_timeout;
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(deadline, run.all(metadata, resume)) => match outcome {
@@ -230,7 +233,7 @@ impl OpenSession {
                     elapsed: self.started.elapsed(),
                     component_time,
                     store_time,
-                    peak_guest_memory: self.siblings.iter().chain([&self.instance]).map(Instance::peak_memory).max().unwrap_or(0),
+                    peak_guest_memory: self.instances.iter().map(Instance::peak_memory).max().unwrap_or(0),
                 })
             }
             Err(e) => Err(self.record_failure(store, &lease, e)),
@@ -284,8 +287,7 @@ pub fn explain(policy: &EgressPolicy, redactor: &Redactor, e: anyhow::Error) -> 
 }
 
 struct Run<'a> {
-    instance: &'a mut Instance,
-    siblings: &'a mut Vec<Instance>,
+    instances: &'a mut Vec<Instance>,
     store: &'a mut Store,
     writer: PageWriter,
     sync_id: SyncId,
@@ -298,7 +300,13 @@ struct Run<'a> {
 
 impl Run<'_> {
     async fn all(&mut self, metadata: &Metadata, resume: Option<Checkpoint>) -> Result<()> {
-        let types = self.retrying("resource-types", async |i: &mut Instance| i.resource_types().await).await?;
+        let types = {
+            let mut pool = Pool::lend(self.instances);
+            let instance = pool.idle.pop().ok_or_else(|| anyhow!("the session has no instance left"))?;
+            let (instance, types) = self.calls.call(instance, "resource-types", |mut i: Instance| async move { (i.resource_types().await, i) }).await;
+            pool.idle.push(instance);
+            types?
+        };
         let declared: HashSet<&str> = types.iter().map(|t| t.id.as_str()).collect();
         self.store.put_resource_types(self.sync_id, &types, &metadata.capabilities)?;
         let capabilities = |id: &str| metadata.capabilities.iter().find(|c| c.resource_type == id);
@@ -361,14 +369,16 @@ impl Run<'_> {
         let mut frontier: Vec<PagePosition> = pending.clone();
         let mut seen: HashSet<PagePosition> = pending.iter().cloned().collect();
         let mut queue: VecDeque<PagePosition> = pending.into();
-        let mut idle: Vec<&mut Instance> = std::iter::once(&mut *self.instance).chain(self.siblings.iter_mut()).collect();
+        let mut pool = Pool::lend(self.instances);
         let mut running = FuturesUnordered::new();
         loop {
-            while !queue.is_empty() && !idle.is_empty() {
-                let (position, instance) = (queue.pop_front().expect("not empty"), idle.pop().expect("not empty"));
+            while !queue.is_empty() && !pool.idle.is_empty() {
+                let (position, instance) = (queue.pop_front().expect("not empty"), pool.idle.pop().expect("not empty"));
                 running.push(fetch_page(calls, instance, position));
             }
             let Some((instance, position, page)) = running.next().await else { break };
+            // Home at once, so that an error below leaves it to the session; the next token takes it again.
+            pool.idle.push(instance);
             let resource_type = position.resource_type.as_str();
             let page = page.map_err(|e| anyhow!("listing {resource_type}: {e:#}"))?;
             if let Some(r) = page.resources.iter().find(|r| !declared.contains(r.id.resource_type.as_str())) {
@@ -393,11 +403,11 @@ impl Run<'_> {
             let done = self.writer.send(job).await?;
             check_repeats(done)?;
             self.progress.page(resource_type, &self.stored);
-            // A next token continues on the instance that issued it: its session may hold what the next call
-            // needs (a page whose grants it hands back over several calls), so no request is repeated.
-            match next {
-                Some(next) => running.push(fetch_page(calls, instance, next)),
-                None => idle.push(instance),
+            // A next token continues on the instance that issued it (the last one home): its session may hold
+            // what the next call needs (a page whose grants it hands back over several calls), so no request is
+            // repeated.
+            if let Some(next) = next {
+                running.push(fetch_page(calls, pool.idle.pop().expect("the instance just home"), next));
             }
         }
         Ok(())
@@ -413,15 +423,16 @@ impl Run<'_> {
         let mut queue: VecDeque<(usize, PerResource, ResourceId)> = resources.into_iter().enumerate().skip(done).map(|(i, (k, r))| (i, k, r)).collect();
         let mut finished: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
         let mut frontier = done;
-        let mut idle: Vec<&mut Instance> = std::iter::once(&mut *self.instance).chain(self.siblings.iter_mut()).collect();
+        let mut pool = Pool::lend(self.instances);
         let mut running = FuturesUnordered::new();
         let mut seen: HashSet<(PerResource, ResourceId, String)> = HashSet::new();
         loop {
-            while !queue.is_empty() && !idle.is_empty() {
-                let ((index, kind, resource), instance) = (queue.pop_front().expect("not empty"), idle.pop().expect("not empty"));
+            while !queue.is_empty() && !pool.idle.is_empty() {
+                let ((index, kind, resource), instance) = (queue.pop_front().expect("not empty"), pool.idle.pop().expect("not empty"));
                 running.push(fetch_for_resource(calls, instance, index, kind, resource, None));
             }
             let Some((instance, index, kind, resource, page)) = running.next().await else { break };
+            pool.idle.push(instance);
             let what = kind.name();
             let (entitlements, grants, next) = page.map_err(|e| anyhow!("{what} of {}:{}: {e:#}", resource.resource_type, resource.id))?;
             tally(&mut self.stored, self.options.max_records, &resource.resource_type, 0, entitlements.len(), grants.len())?;
@@ -439,17 +450,31 @@ impl Run<'_> {
                 Some(next) if !seen.insert((kind, resource.clone(), next.clone())) => {
                     bail!("{what} of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id)
                 }
-                Some(next) => running.push(fetch_for_resource(calls, instance, index, kind, resource, Some(next))),
-                None => idle.push(instance),
+                Some(next) => running.push(fetch_for_resource(calls, pool.idle.pop().expect("the instance just home"), index, kind, resource, Some(next))),
+                None => {}
             }
         }
         Ok(())
     }
+}
 
-    /// Counts a page's records against the sync's cap before they are stored.
-    /// Calls the component on the session's first instance, retrying what the connector says a retry may cure.
-    async fn retrying<T>(&mut self, call: &str, f: impl AsyncFnMut(&mut Instance) -> Result<T, CallError>) -> Result<T> {
-        self.calls.call(self.instance, call, f).await
+/// A session's instances lent to a run: those not in a call are `idle`, and go back to the session when the
+/// run ends, however it ends (those in a call when it is cut short go with their task).
+struct Pool<'s> {
+    home: &'s mut Vec<Instance>,
+    idle: Vec<Instance>,
+}
+
+impl<'s> Pool<'s> {
+    fn lend(home: &'s mut Vec<Instance>) -> Self {
+        let idle = std::mem::take(home);
+        Self { home, idle }
+    }
+}
+
+impl Drop for Pool<'_> {
+    fn drop(&mut self) {
+        self.home.append(&mut self.idle);
     }
 }
 
@@ -466,9 +491,13 @@ fn tally(stored: &mut SyncCounts, max_records: u64, resource_type: &str, resourc
 }
 
 /// One page of a listing on one instance; the instance comes back with it, for the next page.
-async fn fetch_page<'i>(calls: &Calls<'_>, instance: &'i mut Instance, position: PagePosition) -> (&'i mut Instance, PagePosition, Result<ResourcePage>) {
-    let (resource_type, token) = (position.resource_type.clone(), position.token.clone());
-    let page = calls.call(instance, "list-resources", async |i: &mut Instance| i.list_resources(&resource_type, None, token.as_deref()).await).await;
+async fn fetch_page(calls: &Calls<'_>, instance: Instance, position: PagePosition) -> (Instance, PagePosition, Result<ResourcePage>) {
+    let (instance, page) = calls
+        .call(instance, "list-resources", |mut i: Instance| {
+            let (resource_type, token) = (position.resource_type.clone(), position.token.clone());
+            async move { (i.list_resources(&resource_type, None, token.as_deref()).await, i) }
+        })
+        .await;
     (instance, position, page)
 }
 
@@ -486,29 +515,38 @@ impl PerResource {
             Self::Grants => "grants",
         }
     }
+
+    /// The component call that fetches it.
+    fn call_name(self) -> &'static str {
+        match self {
+            Self::Entitlements => "list-entitlements",
+            Self::Grants => "list-grants",
+        }
+    }
 }
 
 /// A page of what `kind` asks of `resource`, as entitlements, grants and the next token; on one instance,
 /// which comes back with it.
-async fn fetch_for_resource<'i>(
+async fn fetch_for_resource(
     calls: &Calls<'_>,
-    instance: &'i mut Instance,
+    instance: Instance,
     index: usize,
     kind: PerResource,
     resource: ResourceId,
     token: Option<String>,
-) -> (&'i mut Instance, usize, PerResource, ResourceId, Result<(Vec<Entitlement>, Vec<Grant>, Option<String>)>) {
-    let t = token.as_deref();
-    let page = match kind {
-        PerResource::Grants => calls
-            .call(instance, "list-grants", async |i: &mut Instance| i.list_grants(&resource, t).await)
-            .await
-            .map(|p| (p.entitlements, p.grants, p.next_token)),
-        PerResource::Entitlements => calls
-            .call(instance, "list-entitlements", async |i: &mut Instance| i.list_entitlements(&resource, t).await)
-            .await
-            .map(|p| (p.entitlements, Vec::new(), p.next_token)),
-    };
+) -> (Instance, usize, PerResource, ResourceId, Result<(Vec<Entitlement>, Vec<Grant>, Option<String>)>) {
+    let (instance, page) = calls
+        .call(instance, kind.call_name(), |mut i: Instance| {
+            let (resource, token) = (resource.clone(), token.clone());
+            async move {
+                let page = match kind {
+                    PerResource::Grants => i.list_grants(&resource, token.as_deref()).await.map(|p| (p.entitlements, p.grants, p.next_token)),
+                    PerResource::Entitlements => i.list_entitlements(&resource, token.as_deref()).await.map(|p| (p.entitlements, Vec::new(), p.next_token)),
+                };
+                (page, i)
+            }
+        })
+        .await;
     (instance, index, kind, resource, page)
 }
 
@@ -537,37 +575,44 @@ impl Calls<'_> {
         (state.retries, state.in_calls)
     }
 
-    async fn call<T>(&self, instance: &mut Instance, call: &str, mut f: impl AsyncFnMut(&mut Instance) -> Result<T, CallError>) -> Result<T> {
+    /// Makes `call` on `instance`, each attempt on a task of its own (`attempt` builds it), so that the
+    /// instances of a session run on every core; the instance comes back with the outcome.
+    async fn call<T, A>(&self, mut instance: Instance, call: &str, attempt: impl Fn(Instance) -> A) -> (Instance, Result<T>)
+    where
+        T: Send + 'static,
+        A: Future<Output = (Result<T, CallError>, Instance)> + Send + 'static,
+    {
         let policy = self.policy;
-        let mut attempt = 1;
+        let mut attempts = 1;
         loop {
             let paused = self.state.lock().unwrap_or_else(|e| e.into_inner()).paused_until;
             if let Some(until) = paused {
                 tokio::time::sleep_until(until.into()).await;
             }
             let calling = Instant::now();
-            let outcome = f(instance).await;
+            let (outcome, back) = on_own_task(attempt(instance)).await;
+            instance = back;
             self.state.lock().unwrap_or_else(|e| e.into_inner()).in_calls += calling.elapsed();
             let error = match outcome {
-                Ok(value) => return Ok(value),
+                Ok(value) => return (instance, Ok(value)),
                 Err(CallError::Connector(e)) => e,
-                Err(other) => return Err(other.into()),
+                Err(other) => return (instance, Err(other.into())),
             };
             let (limit, retry_after) = match (error.retryable(), &error) {
                 (Some(retry_after), _) => (policy.max_attempts, retry_after),
                 (None, ConnectorError::BadResponse(_)) => (policy.bad_response_attempts, None),
-                (None, _) => return Err(Failure::error(FailureKind::of_connector(&error), describe(&error))),
+                (None, _) => return (instance, Err(Failure::error(FailureKind::of_connector(&error), describe(&error)))),
             };
             let kind = FailureKind::of_connector(&error);
-            if attempt >= limit {
-                return Err(Failure::error(kind, format!("{} (gave up after {attempt} attempts)", describe(&error))));
+            if attempts >= limit {
+                return (instance, Err(Failure::error(kind, format!("{} (gave up after {attempts} attempts)", describe(&error)))));
             }
-            let wait = policy.delay(attempt, retry_after);
+            let wait = policy.delay(attempts, retry_after);
             {
                 let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 if state.waited + wait > policy.max_total_wait {
                     let message = format!("{} (waiting {:.1} s more would pass the sync's retry budget of {} s)", describe(&error), wait.as_secs_f64(), policy.max_total_wait.as_secs());
-                    return Err(Failure::error(kind, message));
+                    return (instance, Err(Failure::error(kind, message)));
                 }
                 state.waited += wait;
                 state.retries += 1;
@@ -576,10 +621,27 @@ impl Calls<'_> {
                     state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
                 }
             }
-            tracing::info!("{call}: {}; attempt {} in {:.1} s", describe(&error), attempt + 1, wait.as_secs_f64());
+            tracing::info!("{call}: {}; attempt {} in {:.1} s", describe(&error), attempts + 1, wait.as_secs_f64());
             self.progress.waiting(call, wait, &describe(&error));
             tokio::time::sleep(wait).await;
-            attempt += 1;
+            attempts += 1;
         }
+    }
+}
+
+/// Runs `work` on a task of its own, on whichever of the runtime's threads is free. Dropped before it ends (a
+/// sync cut short), it stops the task.
+async fn on_own_task<R: Send + 'static>(work: impl Future<Output = R> + Send + 'static) -> R {
+    struct StopOnDrop<R>(tokio::task::JoinHandle<R>);
+    impl<R> Drop for StopOnDrop<R> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut task = StopOnDrop(tokio::spawn(work));
+    match (&mut task.0).await {
+        Ok(done) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => panic!("the runtime stopped a component call it was running"),
     }
 }

@@ -529,6 +529,11 @@ impl Instance {
         self.store.data().log.take()
     }
 
+    /// The log this instance prints to, which its siblings share.
+    pub fn log(&self) -> GuestLog {
+        self.store.data().log.clone()
+    }
+
     /// The largest linear memory the component has had, in bytes.
     pub fn peak_memory(&self) -> usize {
         self.store.data().limits.peak_memory
