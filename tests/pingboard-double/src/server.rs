@@ -125,8 +125,14 @@ pub(crate) struct Shared {
     burst_left: AtomicU64,
     /// Listing pages rendered ahead (`PingboardDouble::render_pages_ahead`) by (collection, page asked for, page
     /// served, page size), until the next write.
-    rendered: Mutex<HashMap<(&'static str, usize, usize, usize), Bytes>>,
+    rendered: Mutex<HashMap<PageKey, Bytes>>,
 }
+
+/// A listing page: (collection, page asked for, page served, page size).
+type PageKey = (&'static str, usize, usize, usize);
+
+/// Renders a listing page: (company, query, page asked for, page served, page size).
+type RenderPage = fn(&Served, &HashMap<String, String>, usize, usize, usize) -> Value;
 
 impl Shared {
     /// The company, to change: pages rendered before no longer hold.
@@ -137,7 +143,7 @@ impl Shared {
     }
 
     /// A listing page: rendered ahead if it was and the query asks for nothing but a page, otherwise now.
-    fn listing_page(&self, key: (&'static str, usize, usize, usize), query: &HashMap<String, String>, render: impl FnOnce() -> Value) -> Bytes {
+    fn listing_page(&self, key: PageKey, query: &HashMap<String, String>, render: impl FnOnce() -> Value) -> Bytes {
         let plain = query.keys().all(|k| k == "page" || k == "page_size");
         match self.rendered.lock().unwrap().get(&key).filter(|_| plain) {
             Some(page) => page.clone(),
@@ -261,7 +267,7 @@ impl PingboardDouble {
         let plain = HashMap::new();
         let mut rendered = self.shared.rendered.lock().unwrap();
         for (key, count, render) in [
-            ("users", served.company.users.len(), users_page as fn(&Served, &HashMap<String, String>, usize, usize, usize) -> Value),
+            ("users", served.company.users.len(), users_page as RenderPage),
             ("groups", served.company.groups.len(), groups_page),
         ] {
             for page in 1..=count.div_ceil(page_size).max(1) {
