@@ -632,14 +632,7 @@ impl Calls<'_> {
 /// Runs `work` on a task of its own, on whichever of the runtime's threads is free. Dropped before it ends (a
 /// sync cut short), it stops the task.
 async fn on_own_task<R: Send + 'static>(work: impl Future<Output = R> + Send + 'static) -> R {
-    struct StopOnDrop<R>(tokio::task::JoinHandle<R>);
-    impl<R> Drop for StopOnDrop<R> {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
-    let mut task = StopOnDrop(tokio::spawn(work));
-    match (&mut task.0).await {
+    match tokio_util::task::AbortOnDropHandle::new(tokio::spawn(work)).await {
         Ok(done) => done,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => panic!("the runtime stopped a component call it was running"),
