@@ -265,7 +265,6 @@ fn parse_listing(body: Vec<u8>, key: &str, page: u32, asked_page_size: u32, cont
     if page > page_count.max(1) {
         return Err(ConnectorError::bad_response(context, format!("page {page} is past the last page {page_count}")));
     }
-    drop(top);
     Ok(Listing { body, spans, page, page_count, count })
 }
 

@@ -158,7 +158,7 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
                 let context = format!("GET /api/v2/users page {}", at.page);
                 let resources = listing
                     .records()
-                    .map(|raw| user::to_resource(&parse_record(raw, &context)?, raw.to_string(), &context))
+                    .map(|raw| user::to_resource(&resources::parse(raw, &context)?, raw.to_string(), &context))
                     .collect::<Result<_>>()?;
                 let next_token = at.next(&listing).map(page::of_number);
                 Ok(ResourcePage { resources, next_token, independent_tokens: at.independent(&listing), ..Default::default() })
@@ -295,10 +295,6 @@ impl<H: HttpClient> Session<H> {
         }
         Ok((record, resource))
     }
-}
-
-fn parse_record(raw: &str, context: &str) -> Result<Value> {
-    serde_json::from_str(raw).map_err(|e| ConnectorError::bad_response(context, format!("a record is not valid JSON ({e})")))
 }
 
 fn unknown_type(resource_type: &str) -> ConnectorError {

@@ -7,7 +7,7 @@ use std::ops::Range;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{DEPARTMENT, GROUP, LOCATION, MEMBER, USER, id_text, link_ids, text};
+use super::{DEPARTMENT, GROUP, LOCATION, MEMBER, USER, id_text, link_ids, parse, text};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::model::{Entitlement, Grant, GroupTrait, Purpose, Resource, ResourceId, ResourceStatus, StatusKind};
 
@@ -75,9 +75,15 @@ fn member_grant(entitlement: &str, user: String) -> Grant {
 /// A group's fields for `to_resource`, read from its JSON text without `links`: a location's member list can
 /// hold hundreds of thousands of ids, and `Members` reads them a slice at a time.
 pub fn fields(record: &str, context: &str) -> Result<Value> {
-    let top: BTreeMap<String, &RawValue> = parse(record, context)?;
-    let fields = top.into_iter().filter(|(key, _)| key != "links").map(|(key, raw)| Ok((key, parse(raw.get(), context)?))).collect::<Result<serde_json::Map<String, Value>>>()?;
-    Ok(Value::Object(fields))
+    Ok(split(record, context)?.0)
+}
+
+/// A group record's fields but `links`, parsed, and its `links` as the API sent them.
+fn split<'a>(record: &'a str, context: &str) -> Result<(Value, Option<&'a RawValue>)> {
+    let mut top: BTreeMap<String, &'a RawValue> = parse(record, context)?;
+    let links = top.remove("links");
+    let fields = top.into_iter().map(|(key, raw)| Ok((key, parse(raw.get(), context)?))).collect::<Result<serde_json::Map<String, Value>>>()?;
+    Ok((Value::Object(fields), links))
 }
 
 /// A group record read only as far as its members: its id, and `links.users` as raw ids borrowed from the
@@ -90,16 +96,10 @@ pub struct Members<'a> {
 
 impl<'a> Members<'a> {
     pub fn read(record: &'a str, context: &str) -> Result<Self> {
-        let top: BTreeMap<String, &'a RawValue> = parse(record, context)?;
-        let mut head = serde_json::Map::new();
-        for key in ["id", "type"] {
-            if let Some(raw) = top.get(key) {
-                head.insert(key.into(), parse(raw.get(), context)?);
-            }
-        }
-        let id = to_resource_id(&Value::Object(head), context)?;
+        let (fields, links) = split(record, context)?;
+        let id = to_resource_id(&fields, context)?;
         // As `link_ids`: `links.users` is an array of ids, or one id alone; anything but an object has no links.
-        let links: BTreeMap<String, &'a RawValue> = match top.get("links") {
+        let links: BTreeMap<String, &'a RawValue> = match links {
             Some(raw) if raw.get().starts_with('{') => parse(raw.get(), context)?,
             _ => BTreeMap::new(),
         };
@@ -129,10 +129,6 @@ impl<'a> Members<'a> {
             .map(|user| member_grant(&entitlement, user))
             .collect()
     }
-}
-
-fn parse<'a, T: serde::Deserialize<'a>>(text: &'a str, context: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| ConnectorError::bad_response(context, format!("a record is not valid JSON ({e})")))
 }
 
 #[cfg(test)]

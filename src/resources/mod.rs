@@ -6,6 +6,7 @@ pub mod user;
 
 use serde_json::Value;
 
+use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::model::{Capabilities, ResourceType, ResourceTypeCapabilities, TraitKind};
 
 pub const USER: &str = "user";
@@ -93,4 +94,9 @@ pub(crate) fn link_ids(record: &Value, rel: &str) -> Vec<String> {
         Some(single) => id_text(Some(single)).into_iter().collect(),
         None => Vec::new(),
     }
+}
+
+/// A record's JSON text (or a part of it), parsed; `context` names the request it came in.
+pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(text: &'a str, context: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| ConnectorError::bad_response(context, format!("a record is not valid JSON ({e})")))
 }
