@@ -444,11 +444,7 @@ fn finish(body: Value, truncate: Option<u64>) -> Response {
 
 fn finish_text(mut text: Bytes, truncate: Option<u64>) -> Response {
     if truncate.is_some() {
-        // Half the body, cut before a character (not inside one: UTF-8 continuation bytes are 0b10xxxxxx).
-        let mut cut = text.len() / 2;
-        while cut > 0 && text[cut] & 0xC0 == 0x80 {
-            cut -= 1;
-        }
+        let cut = std::str::from_utf8(&text).expect("a rendered body is JSON text").floor_char_boundary(text.len() / 2);
         text.truncate(cut);
     }
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], Body::from(text)).into_response()
@@ -491,7 +487,6 @@ async fn list_users(State(s): State<Arc<Shared>>, Query(query): Query<HashMap<St
     };
     s.counters.users_pages.fetch_add(1, Ordering::SeqCst);
     let (page, served_page, page_size) = page_params(&s, &query);
-    // Held until the page is kept, so that no write can come between rendering and keeping it.
     let served = s.served.read().unwrap();
     let text = s.listing_page(("users", page, served_page, page_size), &query, || users_page(&served, &query, page, served_page, page_size));
     finish_text(text, truncate)
