@@ -238,7 +238,7 @@ impl<H: HttpClient> Session<H> {
                 let listing = self.api.list(Collection::Groups, at.page)?;
                 let context = format!("GET /api/v2/groups page {}", at.page);
                 for raw in listing.records() {
-                    let resource = group::to_resource(&group::fields(raw, &context)?, raw.to_string(), &context)?;
+                    let resource = group::to_resource(&group::fields_of_text(raw, &context)?, &context)?;
                     out.entitlements.push(group::member_entitlement(&resource.id, &resource.display_name));
                     out.resources.push(resource);
                 }
@@ -289,7 +289,7 @@ impl<H: HttpClient> Session<H> {
     fn get_group(&self, id: &ResourceId) -> Result<(Value, Resource)> {
         let context = format!("GET /api/v2/groups/{}", id.id);
         let record = self.api.get(Collection::Groups, &id.id)?.ok_or_else(|| not_found(id))?;
-        let resource = group::to_resource(&record, record.to_string(), &context)?;
+        let resource = group::to_resource(&group::fields(&record), &context)?;
         if resource.id.resource_type != id.resource_type {
             return Err(not_found(id));
         }

@@ -64,7 +64,7 @@ pub fn update_resource<H: HttpClient>(api: &PingboardApi<H>, id: &ResourceId, gi
     existing_group(api, id)?.ok_or_else(|| not_found(id))?;
     let fields = fields(&what, given, &GROUP_FIELDS, &[])?;
     let record = api.update(Collection::Groups, &id.id, Value::Object(fields))?.ok_or_else(|| not_found(id))?;
-    group::to_resource(&record, record.to_string(), &format!("PATCH /api/v2/groups/{}", id.id))
+    group::to_resource(&group::fields(&record), &format!("PATCH /api/v2/groups/{}", id.id))
 }
 
 pub fn create_resource<H: HttpClient>(api: &PingboardApi<H>, resource_type: &str, given: &[(String, String)]) -> Result<CreateOutcome> {
@@ -74,7 +74,7 @@ pub fn create_resource<H: HttpClient>(api: &PingboardApi<H>, resource_type: &str
     let mut fields = fields(&format!("create-resource {resource_type}"), given, &GROUP_FIELDS, &["name"])?;
     fields.insert("type".into(), Value::from(resource_type));
     let record = api.create(Collection::Groups, Value::Object(fields))?;
-    Ok(CreateOutcome::Created(group::to_resource(&record, record.to_string(), "POST /api/v2/groups")?))
+    Ok(CreateOutcome::Created(group::to_resource(&group::fields(&record), "POST /api/v2/groups")?))
 }
 
 pub fn delete_resource<H: HttpClient>(api: &PingboardApi<H>, id: &ResourceId) -> Result<DeleteOutcome> {

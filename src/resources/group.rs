@@ -21,28 +21,28 @@ pub fn resource_type_of(record: &Value) -> &'static str {
     }
 }
 
-/// `profile` is the record's JSON text as the API sent it.
 pub fn to_resource_id(record: &Value, context: &str) -> Result<ResourceId> {
     let id = id_text(record.get("id")).ok_or_else(|| ConnectorError::bad_response(context, "a group record has no `id`"))?;
     Ok(ResourceId::new(resource_type_of(record), id))
 }
 
-pub fn to_resource(record: &Value, profile: String, context: &str) -> Result<Resource> {
-    let ResourceId { resource_type, id } = to_resource_id(record, context)?;
+/// A group's resource from its `fields` (the record without its member list); the profile is their JSON text.
+pub fn to_resource(fields: &Value, context: &str) -> Result<Resource> {
+    let ResourceId { resource_type, id } = to_resource_id(fields, context)?;
     Ok(Resource {
-        display_name: text(record, "name").unwrap_or_else(|| format!("{resource_type} {id}")),
+        display_name: text(fields, "name").unwrap_or_else(|| format!("{resource_type} {id}")),
         id: ResourceId { resource_type, id },
         parent: None,
-        description: text(record, "description"),
+        description: text(fields, "description"),
         status: ResourceStatus { kind: StatusKind::Enabled, detail: None },
         user: None,
         group: Some(GroupTrait {
-            source_kind: text(record, "type"),
-            member_count: record.get("memberships_count").and_then(Value::as_u64),
+            source_kind: text(fields, "type"),
+            member_count: fields.get("memberships_count").and_then(Value::as_u64),
         }),
-        profile,
-        created_at: text(record, "created_at"),
-        updated_at: text(record, "updated_at"),
+        profile: fields.to_string(),
+        created_at: text(fields, "created_at"),
+        updated_at: text(fields, "updated_at"),
     })
 }
 
@@ -72,18 +72,39 @@ fn member_grant(entitlement: &str, user: String) -> Grant {
     Grant::new(entitlement, ResourceId::new(USER, user))
 }
 
-/// A group's fields for `to_resource`, read from its JSON text without `links`: a location's member list can
-/// hold hundreds of thousands of ids, and `Members` reads them a slice at a time.
-pub fn fields(record: &str, context: &str) -> Result<Value> {
+/// A group's fields: its record without `links.users`. The members are the member entitlement's grants, and a
+/// location's list can hold a whole company, so neither the resource nor its profile carries them.
+pub fn fields(record: &Value) -> Value {
+    let mut fields = record.clone();
+    if let Some(Value::Object(links)) = fields.get_mut("links") {
+        links.remove("users");
+    }
+    fields
+}
+
+/// `fields` read from a record's JSON text, the member list left unparsed.
+pub fn fields_of_text(record: &str, context: &str) -> Result<Value> {
     Ok(split(record, context)?.0)
 }
 
-/// A group record's fields but `links`, parsed, and its `links` as the API sent them.
+/// A group record's fields, parsed, and its `links.users` as the API sent it. As `link_ids` reads it, `links`
+/// that is no object has no members.
 fn split<'a>(record: &'a str, context: &str) -> Result<(Value, Option<&'a RawValue>)> {
-    let mut top: BTreeMap<String, &'a RawValue> = parse(record, context)?;
-    let links = top.remove("links");
-    let fields = top.into_iter().map(|(key, raw)| Ok((key, parse(raw.get(), context)?))).collect::<Result<serde_json::Map<String, Value>>>()?;
-    Ok((Value::Object(fields), links))
+    let object = |text: &'a str| -> Result<BTreeMap<String, &'a RawValue>> { parse(text, context) };
+    let value = |raw: &RawValue| -> Result<Value> { parse(raw.get(), context) };
+    let mut users = None;
+    let mut fields = serde_json::Map::new();
+    for (key, raw) in object(record)? {
+        let field = if key == "links" && raw.get().starts_with('{') {
+            let mut links = object(raw.get())?;
+            users = links.remove("users");
+            Value::Object(links.into_iter().map(|(rel, raw)| Ok((rel, value(raw)?))).collect::<Result<_>>()?)
+        } else {
+            value(raw)?
+        };
+        fields.insert(key, field);
+    }
+    Ok((Value::Object(fields), users))
 }
 
 /// A group record read only as far as its members: its id, and `links.users` as raw ids borrowed from the
@@ -96,16 +117,12 @@ pub struct Members<'a> {
 
 impl<'a> Members<'a> {
     pub fn read(record: &'a str, context: &str) -> Result<Self> {
-        let (fields, links) = split(record, context)?;
+        let (fields, users) = split(record, context)?;
         let id = to_resource_id(&fields, context)?;
-        // As `link_ids`: `links.users` is an array of ids, or one id alone; anything but an object has no links.
-        let links: BTreeMap<String, &'a RawValue> = match links {
-            Some(raw) if raw.get().starts_with('{') => parse(raw.get(), context)?,
-            _ => BTreeMap::new(),
-        };
-        let users = match links.get("users") {
+        // As `link_ids`: `links.users` is an array of ids, or one id alone.
+        let users = match users {
             Some(raw) if raw.get().starts_with('[') => parse(raw.get(), context)?,
-            Some(raw) => vec![*raw],
+            Some(raw) => vec![raw],
             None => Vec::new(),
         };
         Ok(Self { id, users })
@@ -143,8 +160,11 @@ mod tests {
             "updated_at": "2016-04-14T17:58:01Z", "memberships_count": 3, "logo_urls": null, "type": "group",
             "custom_fields": {}, "visible_to_owner": true, "visible_to_group": true, "visible_to_other": false,
             "editable_by_owner": false, "links": {"users": ["1", "2", "3"]}});
-        let r = to_resource(&record, record.to_string(), "c").unwrap();
+        let r = to_resource(&fields(&record), "c").unwrap();
         assert_eq!(r.id, ResourceId::new("group", "2"));
+        let mut profile = record.clone();
+        profile["links"] = json!({});
+        assert_eq!(serde_json::from_str::<Value>(&r.profile).unwrap(), profile, "the profile is the record but its member list");
         assert_eq!((r.display_name.as_str(), r.description.as_deref()), ("Project 2", None));
         assert_eq!(r.group, Some(GroupTrait { source_kind: Some("group".into()), member_count: Some(3) }));
         let e = member_entitlement(&r.id, &r.display_name);
@@ -177,19 +197,22 @@ mod tests {
         }
         assert!(Members::read(r#"{"links": {}}"#, "c").unwrap_err().to_string().contains("has no `id`"));
         assert!(Members::read(r#"{"id": "1", "links": {"users": [1,}}"#, "c").unwrap_err().to_string().contains("c: a record is not valid JSON"));
-        // The resource's fields leave the member list out; the profile is still the whole record.
-        let fields = fields(record, "c").unwrap();
-        assert_eq!(fields, json!({"id": 9, "type": "location", "name": "Lisbon"}));
-        assert_eq!(to_resource(&fields, record.to_string(), "c").unwrap().display_name, "Lisbon");
+        // The fields leave the member list out, and read from the text or from the parsed record they are the same.
+        let record = r#"{"id": 9, "type": "location", "name": "Lisbon", "links": {"users": ["1", 2], "self": "/9"}}"#;
+        let from_text = fields_of_text(record, "c").unwrap();
+        assert_eq!(from_text, json!({"id": 9, "type": "location", "name": "Lisbon", "links": {"self": "/9"}}));
+        assert_eq!(from_text, fields(&serde_json::from_str(record).unwrap()));
+        assert_eq!(fields_of_text(r#"{"id": 9, "links": null}"#, "c").unwrap(), json!({"id": 9, "links": null}));
+        assert_eq!(to_resource(&from_text, "c").unwrap().profile, r#"{"id":9,"links":{"self":"/9"},"name":"Lisbon","type":"location"}"#);
     }
 
     #[test]
     fn locations_and_departments_are_their_own_types() {
         let location = json!({"id": "7", "name": "Lisbon", "type": "location", "address": "Rua 1", "links": {}});
         let department = json!({"id": "8", "name": "Finance", "type": "department", "links": {"users": ["4"]}});
-        assert_eq!(to_resource(&location, location.to_string(), "c").unwrap().id, ResourceId::new("location", "7"));
+        assert_eq!(to_resource(&location, "c").unwrap().id, ResourceId::new("location", "7"));
         assert!(member_grants(&ResourceId::new("location", "7"), &location).is_empty(), "an empty group has `links: {{}}`");
-        let d = to_resource(&department, department.to_string(), "c").unwrap();
+        let d = to_resource(&fields(&department), "c").unwrap();
         assert_eq!(d.id, ResourceId::new("department", "8"));
         assert_eq!(member_grants(&d.id, &department)[0].id, "department:8:member:user:4");
         assert_eq!(resource_type_of(&json!({"id": "9"})), "group");

@@ -171,7 +171,14 @@ fn components_built_against_every_earlier_contract_still_sync_exactly_beside_a_c
     for name in ["v0_1", "v0_2", "v0_3", "new"] {
         let line = out.lines().find(|l| l.starts_with(&format!("synced tenant `{name}`"))).unwrap_or_else(|| panic!("{out}"));
         assert!(line.contains("; 5 requests (1 token)"), "a token, 3 user pages, 1 groups page: {line}");
-        assert_export_matches(&export(&scratch, name), &company);
+        let mut lines = export(&scratch, name);
+        if name != "new" {
+            // The fixtures were built when a group's profile still held its member list, now only in its grants.
+            lines.iter_mut().filter(|l| l["kind"] == "resource" && l["resource_type"] != "user").for_each(|l| {
+                l["profile"]["links"].as_object_mut().unwrap().remove("users");
+            });
+        }
+        assert_export_matches(&lines, &company);
     }
     let inspect = |path: &str| harness(&["--cache-dir", &scratch.cache(), "inspect", "--component", path]).ok();
     for (path, version) in [(fixture("0.1.0"), "0.1.0"), (fixture("0.2.0"), "0.2.0"), (fixture("0.3.0"), "0.3.0"), (component(), "0.4.0")] {

@@ -162,6 +162,11 @@ pub fn assert_export_matches(lines: &[Value], company: &Company) {
         let (name, members) = groups.get(&key).unwrap_or_else(|| panic!("exported {key} is not in the company"));
         assert_eq!(line["display_name"], Value::from(name.as_str()), "name of {key}");
         assert_eq!(line["group"]["member_count"], Value::from(members.len()), "member count of {key}");
+        // The profile is the record but its member list: the members are the grants below.
+        let group = company.groups.iter().find(|g| format!("{}:{}", resource_type_of(g.kind), g.id) == key).unwrap();
+        let mut profile = company.group_json(group);
+        profile["links"] = json!({});
+        assert_eq!(line["profile"], profile, "profile of {key}");
     }
 
     let entitlements = of_kind(lines, "entitlement");
