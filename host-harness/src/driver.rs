@@ -399,7 +399,7 @@ impl Run<'_> {
             let checkpoint = serde_json::to_string(&Checkpoint::Listings { pending: frontier.clone() })?;
             tally(&mut self.stored, self.options.max_records, resource_type, page.resources.len(), page.entitlements.len(), page.grants.len())?;
             let label = format!("listing {resource_type}: {}", position.token.as_deref().map_or("the first page".to_string(), |t| format!("the page at token `{t}`")));
-            let job = PageJob { resources: page.resources, entitlements: page.entitlements, grants: page.grants, checkpoint, label };
+            let job = PageJob::new(page.resources, page.entitlements, page.grants, checkpoint, label);
             let done = self.writer.send(job).await?;
             check_repeats(done)?;
             self.progress.page(resource_type, &self.stored);
@@ -444,7 +444,7 @@ impl Run<'_> {
             }
             let checkpoint = serde_json::to_string(&Checkpoint::PerResource { done: frontier })?;
             let label = format!("{what} of {}:{}", resource.resource_type, resource.id);
-            let job = PageJob { resources: Vec::new(), entitlements, grants, checkpoint, label };
+            let job = PageJob::new(Vec::new(), entitlements, grants, checkpoint, label);
             check_repeats(self.writer.send(job).await?)?;
             match next {
                 Some(next) if !seen.insert((kind, resource.clone(), next.clone())) => {

@@ -72,13 +72,23 @@ pub struct Store {
     snapshot: Option<sqlite::FileStamp>,
 }
 
-/// One page for the `PageWriter`, with a label naming it in errors.
+/// One page for the `PageWriter`, with a label naming it in errors, and its resources' JSON lines.
 pub struct PageJob {
-    pub resources: Vec<Resource>,
-    pub entitlements: Vec<Entitlement>,
-    pub grants: Vec<Grant>,
-    pub checkpoint: String,
-    pub label: String,
+    resources: Vec<Resource>,
+    lines: Vec<String>,
+    entitlements: Vec<Entitlement>,
+    grants: Vec<Grant>,
+    checkpoint: String,
+    label: String,
+}
+
+impl PageJob {
+    /// Renders the resources' lines here, on the caller's thread: the page writer is a sync's one serial step,
+    /// and at concurrency 8 it sets the pace (BENCHMARKS.md, session 8).
+    pub fn new(resources: Vec<Resource>, entitlements: Vec<Entitlement>, grants: Vec<Grant>, checkpoint: String, label: String) -> Self {
+        let lines = resources.iter().map(records::resource_line).collect();
+        Self { resources, lines, entitlements, grants, checkpoint, label }
+    }
 }
 
 /// A page the `PageWriter` has committed.
@@ -358,7 +368,7 @@ impl Store {
                     batch.push(job);
                 }
                 let started = Instant::now();
-                let result = store.db.transaction(|| batch.iter().map(|job| store.write_page(&lease, &job.resources, &job.entitlements, &job.grants, &job.checkpoint)).collect::<Result<Vec<_>>>());
+                let result = store.db.transaction(|| batch.iter().map(|job| store.write_page(&lease, &job.resources, &job.lines, &job.entitlements, &job.grants, &job.checkpoint)).collect::<Result<Vec<_>>>());
                 busy += started.elapsed();
                 match result {
                     Ok(new) => {
@@ -416,11 +426,12 @@ impl Store {
     /// Writes one page in one transaction, with the checkpoint that says the page is in, if the lease still
     /// holds the sync. Returns how many of the page's resources this sync had not stored before.
     pub fn put_page(&mut self, lease: &Lease, resources: &[Resource], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
-        self.db.transaction(|| self.write_page(lease, resources, entitlements, grants, checkpoint))
+        let lines: Vec<String> = resources.iter().map(records::resource_line).collect();
+        self.db.transaction(|| self.write_page(lease, resources, &lines, entitlements, grants, checkpoint))
     }
 
-    /// `put_page` in the caller's transaction.
-    fn write_page(&self, lease: &Lease, resources: &[Resource], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
+    /// `put_page` in the caller's transaction, with the resources' `lines` rendered.
+    fn write_page(&self, lease: &Lease, resources: &[Resource], lines: &[String], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
         let sync = lease.sync;
         let db = &self.db;
         let held = db.execute(
@@ -431,7 +442,6 @@ impl Store {
             bail!("sync {sync} was taken over by another process; this one stops writing to it");
         }
         // Insert; a resource this sync already has (a re-listed page) is updated instead, and not counted as new.
-        let lines: Vec<String> = resources.iter().map(records::resource_line).collect();
         let mut new_resources = 0;
         for (chunk, lines) in resources.chunks(ROWS_PER_INSERT).zip(lines.chunks(ROWS_PER_INSERT)) {
             let mut values = Vec::with_capacity(chunk.len() * 5);
