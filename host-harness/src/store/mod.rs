@@ -791,7 +791,12 @@ mod tests {
         assert_eq!(schema("PRAGMA user_version"), sqlite::SCHEMA_VERSION);
         assert_eq!(schema("SELECT count(*) FROM sqlite_master WHERE name = 'grants_by_principal'"), 0, "version 5 drops it");
         let mut grants = Vec::new();
-        store.for_each_grant(1, None, None, |g| Ok(grants.push(g.id))).unwrap();
+        store
+            .for_each_grant(1, None, None, |g| {
+                grants.push(g.id);
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(grants, ["team:1:member:user:7"]);
         let lease = store.begin_sync("t", "c", "1", "sha").unwrap();
         store.interrupt_sync(&lease, "interrupted by SIGINT").unwrap();

@@ -309,7 +309,11 @@ mod tests {
         let conn = PgConn::connect(&server.database("v4")).unwrap();
         let indexes = || {
             let mut names = Vec::new();
-            conn.for_each("SELECT indexname FROM pg_indexes WHERE tablename = 'grants' ORDER BY indexname", &[], |row| Ok(names.push(row.string(0)?))).unwrap();
+            conn.for_each("SELECT indexname FROM pg_indexes WHERE tablename = 'grants' ORDER BY indexname", &[], |row| {
+                names.push(row.string(0)?);
+                Ok(())
+            })
+            .unwrap();
             names
         };
         // The version 4 schema: today's, with the index.

@@ -14,11 +14,14 @@ const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const USERS: usize = 60;
 
+/// A group's member ids, each with its resource type.
+type Members = BTreeSet<(String, String)>;
+
 struct Seeded {
     /// Server ids of person 1..=USERS, in order.
     users: Vec<String>,
-    /// (id, name, member ids with their resource type).
-    groups: Vec<(String, String, BTreeSet<(String, String)>)>,
+    /// (id, name, members).
+    groups: Vec<(String, String, Members)>,
 }
 
 fn person(i: usize, manager: Option<&str>) -> Value {
@@ -29,7 +32,7 @@ fn person(i: usize, manager: Option<&str>) -> Value {
     json!({
         "schemas": [USER, ENTERPRISE], "userName": format!("person{i}@corp.test"), "displayName": format!("Person {i}"),
         "name": {"givenName": "Person", "familyName": format!("Number {i}")}, "title": format!("Title {}", i % 4),
-        "active": i % 6 != 0, "emails": [{"value": format!("person{i}@corp.test"), "type": "work", "primary": true}],
+        "active": !i.is_multiple_of(6), "emails": [{"value": format!("person{i}@corp.test"), "type": "work", "primary": true}],
         ENTERPRISE: enterprise,
     })
 }

@@ -1,4 +1,7 @@
 //! The double's HTTP side: the management API on one loopback origin, the token endpoint on another.
+// axum handlers refuse a request with the whole Response as their error.
+#![allow(clippy::result_large_err)]
+
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -301,9 +304,12 @@ fn encode(value: &str) -> String {
     value.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
+/// `limit`, the cursor's offset, and the other parameters of a listing's query.
+type Paging = (usize, usize, Vec<(String, String)>);
+
 /// `limit` (capped at `cap`), the cursor's offset, and the other parameters; or the error for a cursor the
 /// double did not issue for this query.
-fn paging(s: &Shared, path: &str, query: &[(String, String)], cap: usize) -> Result<(usize, usize, Vec<(String, String)>), Response> {
+fn paging(s: &Shared, path: &str, query: &[(String, String)], cap: usize) -> Result<Paging, Response> {
     let keep: Vec<(String, String)> = query.iter().filter(|(k, _)| k != "limit" && k != "cursor").cloned().collect();
     let limit = query.iter().find(|(k, _)| k == "limit").and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(cap).clamp(1, cap);
     let offset = match query.iter().find(|(k, _)| k == "cursor") {
@@ -337,7 +343,7 @@ async fn token(State(s): State<Arc<Shared>>, Path(env): Path<String>, headers: H
     if field("grant_type") != Some("client_credentials") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Only client_credentials is supported for this application");
     }
-    let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic ")).map(|b| decode_base64(b));
+    let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic ")).map(decode_base64);
     let (id, secret) = match (s.behaviour.token_auth_method, basic, field("client_id"), field("client_secret")) {
         (TokenAuthMethod::Basic, Some(Some(pair)), None, None) => match pair.split_once(':') {
             Some((id, secret)) => (decode(id), decode(secret)),

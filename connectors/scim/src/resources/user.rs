@@ -40,14 +40,14 @@ pub fn resource(user: &Value) -> Resource {
     };
     let mut profile_value = serde_json::from_str::<Value>(&profile(user, &MAPPED)).unwrap_or(Value::Null);
     // The enterprise extension's mapped parts go to the trait; what is left of it stays in the profile.
-    if let Some(map) = profile_value.as_object_mut() {
-        if let Some(extension) = map.get_mut(ENTERPRISE_USER).and_then(Value::as_object_mut) {
-            extension.remove("employeeNumber");
-            extension.remove("manager");
-            extension.remove("department");
-            if extension.is_empty() {
-                map.remove(ENTERPRISE_USER);
-            }
+    if let Some(map) = profile_value.as_object_mut()
+        && let Some(extension) = map.get_mut(ENTERPRISE_USER).and_then(Value::as_object_mut)
+    {
+        extension.remove("employeeNumber");
+        extension.remove("manager");
+        extension.remove("department");
+        if extension.is_empty() {
+            map.remove(ENTERPRISE_USER);
         }
     }
     Resource {
