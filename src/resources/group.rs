@@ -75,11 +75,17 @@ fn member_grant(entitlement: &str, user: String) -> Grant {
 /// A group's fields: its record without `links.users`. The members are the member entitlement's grants, and a
 /// location's list can hold a whole company, so neither the resource nor its profile carries them.
 pub fn fields(record: &Value) -> Value {
-    let mut fields = record.clone();
-    if let Some(Value::Object(links)) = fields.get_mut("links") {
-        links.remove("users");
+    let Value::Object(top) = record else { return record.clone() };
+    let mut fields = serde_json::Map::new();
+    for (key, value) in top {
+        let field = match (key.as_str(), value) {
+            // The member list is left out of the copy, not copied and then dropped.
+            ("links", Value::Object(links)) => Value::Object(links.iter().filter(|(rel, _)| *rel != "users").map(|(rel, v)| (rel.clone(), v.clone())).collect()),
+            _ => value.clone(),
+        };
+        fields.insert(key.clone(), field);
     }
-    fields
+    Value::Object(fields)
 }
 
 /// `fields` read from a record's JSON text, the member list left unparsed.
