@@ -126,12 +126,17 @@ pub fn expected_users(company: &Company) -> BTreeMap<String, (String, Value, Val
         .collect()
 }
 
-/// Every group-like resource as `type:id` → (display name, member user ids).
-pub fn expected_groups(company: &Company) -> BTreeMap<String, (String, BTreeSet<String>)> {
+/// Every group-like resource as `type:id` → (display name, member user ids, profile). The profile is the
+/// record but its member list: the members are the grants.
+pub fn expected_groups(company: &Company) -> BTreeMap<String, (String, BTreeSet<String>, Value)> {
     company
         .groups
         .iter()
-        .map(|g| (format!("{}:{}", resource_type_of(g.kind), g.id), (g.name.clone(), g.member_ids.iter().cloned().collect())))
+        .map(|g| {
+            let mut profile = company.group_json(g);
+            profile["links"] = json!({});
+            (format!("{}:{}", resource_type_of(g.kind), g.id), (g.name.clone(), g.member_ids.iter().cloned().collect(), profile))
+        })
         .collect()
 }
 
@@ -159,14 +164,10 @@ pub fn assert_export_matches(lines: &[Value], company: &Company) {
     assert_eq!(exported_groups.len(), groups.len(), "group-like resource count");
     for line in &exported_groups {
         let key = format!("{}:{}", line["resource_type"].as_str().unwrap(), line["id"].as_str().unwrap());
-        let (name, members) = groups.get(&key).unwrap_or_else(|| panic!("exported {key} is not in the company"));
+        let (name, members, profile) = groups.get(&key).unwrap_or_else(|| panic!("exported {key} is not in the company"));
         assert_eq!(line["display_name"], Value::from(name.as_str()), "name of {key}");
         assert_eq!(line["group"]["member_count"], Value::from(members.len()), "member count of {key}");
-        // The profile is the record but its member list: the members are the grants below.
-        let group = company.groups.iter().find(|g| format!("{}:{}", resource_type_of(g.kind), g.id) == key).unwrap();
-        let mut profile = company.group_json(group);
-        profile["links"] = json!({});
-        assert_eq!(line["profile"], profile, "profile of {key}");
+        assert_eq!(&line["profile"], profile, "profile of {key}");
     }
 
     let entitlements = of_kind(lines, "entitlement");
@@ -179,7 +180,7 @@ pub fn assert_export_matches(lines: &[Value], company: &Company) {
     }
 
     let expected_grants: BTreeSet<String> =
-        groups.iter().flat_map(|(key, (_, members))| members.iter().map(move |m| format!("{key}:member:user:{m}"))).collect();
+        groups.iter().flat_map(|(key, (_, members, _))| members.iter().map(move |m| format!("{key}:member:user:{m}"))).collect();
     let grants = of_kind(lines, "grant");
     let exported_grants: BTreeSet<String> = grants.iter().map(|g| g["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(grants.len(), exported_grants.len(), "no duplicate grants");
