@@ -29,15 +29,15 @@ fn main() {
     let double = PingboardDouble::start(company).unwrap();
     println!("generated {users} users and {groups} groups in {:.1} s", generated.elapsed().as_secs_f64());
     let store = scratch.path().join("store.db");
-    let cache = scratch.path().join("cache").display().to_string();
+    let (this, cache, component) = (std::env::current_exe().unwrap(), scratch.path().join("cache").display().to_string(), component_build::pingboard_component());
     // The component compiled into the cache first, as a tenant's every sync after its first finds it.
-    let warmed = Command::new(std::env::current_exe().unwrap()).args(["--child", "--cache-dir", &cache, "inspect", "--component"]).arg(component_build::pingboard_component()).output().unwrap();
+    let warmed = Command::new(&this).args(["--child", "--cache-dir", &cache, "inspect", "--component"]).arg(&component).output().unwrap();
     assert!(warmed.status.success(), "{}", String::from_utf8_lossy(&warmed.stderr));
     let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(&this)
         .arg("--child")
         .args(["--cache-dir", &cache, "sync", "--component"])
-        .arg(component_build::pingboard_component())
+        .arg(&component)
         .args(["--store", &store.display().to_string(), "--config", &format!("base_url={}", double.base_url())])
         .args(["--config", &format!("client_id={CLIENT_ID}"), "--secret", &format!("client_secret={CLIENT_SECRET}")])
         .args(&sync_flags)

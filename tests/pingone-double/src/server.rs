@@ -2,7 +2,6 @@
 // axum handlers refuse a request with the whole Response as their error.
 #![allow(clippy::result_large_err)]
 
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
