@@ -62,7 +62,7 @@ fn main() {
             instantiate.push(started.elapsed());
             drop(instance);
             let started = Instant::now();
-            let mut instance = runtime.instantiate(&loaded, resolved.egress_policy(Default::default()), &Sandbox::default()).await.unwrap();
+            let mut instance = runtime.instantiate(&loaded, resolved.egress_policy(&Default::default()), &Sandbox::default()).await.unwrap();
             instance.open(&resolved.guest_config, resolved.granter(false)).await.unwrap();
             open.push(started.elapsed());
         }

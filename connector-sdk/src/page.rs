@@ -2,7 +2,39 @@
 //! common shapes one-liners and reject what the connector did not issue (a typed `internal` error, never a
 //! panic), since a resumed sync passes back a token from an earlier process.
 
+use std::collections::HashSet;
+
 use crate::error::{ConnectorError, Result};
+
+/// The words of every error a connector gives for a source that sends it round in circles. A host does not
+/// repeat such a call: the source would answer the same.
+pub const LOOPING: &str = "stopping rather than looping";
+
+/// Where a walk of next links stands, for a connector that follows them inside one call: it stops at the
+/// first link it has seen before (a source whose `next` points back sends a caller round in circles) and
+/// after `max_pages`.
+pub struct Links {
+    seen: HashSet<String>,
+    max_pages: usize,
+}
+
+impl Links {
+    pub fn new(max_pages: usize) -> Self {
+        Self { seen: HashSet::new(), max_pages }
+    }
+
+    /// Admits `link` as the next page to read, or says why not (`context` names the listing).
+    pub fn follow(&mut self, link: &str, context: &str) -> Result<()> {
+        if self.seen.contains(link) {
+            return Err(ConnectorError::bad_response(context, format!("the next link repeats a page already read; {LOOPING}")));
+        }
+        if self.seen.len() >= self.max_pages {
+            return Err(ConnectorError::bad_response(context, format!("more than {} pages; {LOOPING}", self.max_pages)));
+        }
+        self.seen.insert(link.to_string());
+        Ok(())
+    }
+}
 
 /// A 1-based page number: `None` (the first call) is page 1.
 pub fn number(token: Option<&str>) -> Result<u32> {
@@ -38,6 +70,17 @@ pub fn not_issued(text: &str) -> ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_walk_of_links_stops_at_the_first_repeat_and_at_its_page_cap() {
+        let mut links = Links::new(3);
+        assert_eq!(links.follow("/a", "GET /x"), Ok(()));
+        assert_eq!(links.follow("/b", "GET /x"), Ok(()));
+        let repeat = links.follow("/a", "GET /x").unwrap_err();
+        assert_eq!(repeat, ConnectorError::BadResponse("GET /x: the next link repeats a page already read; stopping rather than looping".into()));
+        assert_eq!(links.follow("/c", "GET /x"), Ok(()));
+        assert_eq!(links.follow("/d", "GET /x"), Err(ConnectorError::BadResponse("GET /x: more than 3 pages; stopping rather than looping".into())));
+    }
 
     #[test]
     fn tokens_round_trip_and_foreign_ones_are_refused() {

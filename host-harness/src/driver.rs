@@ -17,11 +17,12 @@ use crate::egress::{EgressCounts, EgressPolicy};
 use crate::failure::{Failure, FailureKind};
 use crate::guest_log::{GuestLog, GuestOutput};
 use crate::interrupt::Interrupted;
-use crate::options::{RetryPolicy, SyncOptions};
+use crate::options::SyncOptions;
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime};
 use crate::secrets::Redactor;
 use crate::store::{Lease, PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId, SyncInfo};
 use crate::tenant::ResolvedTenant;
+use crate::throttle::Throttle;
 
 /// What the driver reports while it runs (a terminal progress display, a log, or nothing).
 pub trait Progress: Sync {
@@ -50,6 +51,21 @@ pub enum Checkpoint {
     },
 }
 
+/// A checkpoint as stored with each page: where the sync stands, and the source it was reading
+/// (`ResolvedTenant::source`), so that a sync is never continued from another source.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredCheckpoint {
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(flatten)]
+    at: Checkpoint,
+}
+
+/// The text stored with a page: `at`, and the `source` the sync reads.
+fn stored_checkpoint(source: &str, at: Checkpoint) -> Result<String> {
+    Ok(serde_json::to_string(&StoredCheckpoint { source: Some(source.to_string()), at })?)
+}
+
 /// One page of a listing: its type, and its token (none: the first page).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PagePosition {
@@ -67,15 +83,23 @@ pub enum Resumable {
 }
 
 impl Resumable {
-    /// The tenant's newest unfinished sync, if this same component made it and its checkpoint reads.
-    pub fn of(store: &Store, tenant: &str, component: &LoadedComponent) -> Result<Self> {
-        let Some((sync, sha256, checkpoint)) = store.resumable(tenant)? else { return Ok(Self::Nothing) };
+    /// The tenant's newest unfinished sync, if this same component made it from the same source (config,
+    /// origins, credentials) and its checkpoint reads.
+    pub fn of(store: &Store, tenant: &ResolvedTenant, component: &LoadedComponent) -> Result<Self> {
+        let Some((sync, sha256, checkpoint)) = store.resumable(&tenant.name)? else { return Ok(Self::Nothing) };
         if sha256 != component.sha256 {
             return Ok(Self::Refused(format!("sync {} was made by a different component (sha256 {sha256}); run a fresh sync instead", sync.id)));
         }
-        Ok(match checkpoint.map(|text| serde_json::from_str(&text)).transpose() {
-            Ok(checkpoint) => Self::Ready { sync, checkpoint },
-            Err(e) => Self::Refused(format!("sync {} has an unreadable checkpoint ({e}); run a fresh sync instead", sync.id)),
+        let stored = match checkpoint.map(|text| serde_json::from_str::<StoredCheckpoint>(&text)).transpose() {
+            Ok(stored) => stored,
+            Err(e) => return Ok(Self::Refused(format!("sync {} has an unreadable checkpoint ({e}); run a fresh sync instead", sync.id))),
+        };
+        Ok(match stored {
+            Some(stored) if stored.source.as_deref() != Some(tenant.source.as_str()) => Self::Refused(format!(
+                "sync {} was reading another source (the tenant's config, origins or credentials have changed since); run a fresh sync instead",
+                sync.id
+            )),
+            stored => Self::Ready { sync, checkpoint: stored.map(|s| s.at) },
         })
     }
 }
@@ -131,6 +155,8 @@ pub struct OpenSession {
     policy: Arc<EgressPolicy>,
     redactor: Redactor,
     tenant: String,
+    /// `ResolvedTenant::source`, stored with every checkpoint.
+    source: String,
     started: Instant,
 }
 
@@ -139,13 +165,14 @@ impl OpenSession {
     /// session may write nothing).
     pub async fn open(runtime: &Runtime, component: &LoadedComponent, tenant: &ResolvedTenant, options: &SyncOptions, provisioning: bool) -> Result<Self, OpenError> {
         let started = Instant::now();
-        let policy = tenant.egress_policy(options.egress.clone());
+        let policy = tenant.egress_policy(options);
         let mut instance = runtime.instantiate(component, policy.clone(), &options.sandbox).await.map_err(|error| OpenError { error, log: GuestOutput::default() })?;
         if let Err(e) = instance.open(&tenant.guest_config, tenant.granter(provisioning)).await {
             let error = explain(&policy, &tenant.redactor, anyhow::Error::new(e).context("cannot open the connector"));
             return Err(OpenError { error, log: instance.take_log() });
         }
-        Ok(Self { log: instance.log(), instances: vec![instance], policy, redactor: tenant.redactor.clone(), tenant: tenant.name.clone(), started })
+        let (redactor, name, source) = (tenant.redactor.clone(), tenant.name.clone(), tenant.source.clone());
+        Ok(Self { log: instance.log(), instances: vec![instance], policy, redactor, tenant: name, source, started })
     }
 
     /// A session for a sync: `options.concurrency` instances, so pages a component hands back as independent
@@ -199,8 +226,9 @@ impl OpenSession {
         };
         let sync_id = lease.sync;
         let writer = store.page_writer(&lease)?;
-        let calls = Calls { policy: &options.retry, progress, state: Mutex::default() };
-        let mut run = Run { instances: &mut self.instances, store, writer, sync_id, options, progress, calls: &calls, stored: SyncCounts::default() };
+        let throttle = self.policy.throttle.clone();
+        let calls = Calls { throttle: &throttle, progress, in_calls: Mutex::default() };
+        let mut run = Run { instances: &mut self.instances, store, writer, sync_id, source: &self.source, options, progress, calls: &calls, stored: SyncCounts::default() };
         let deadline = options.sandbox.sync_timeout;
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(deadline, run.all(metadata, resume)) => match outcome {
@@ -291,6 +319,7 @@ struct Run<'a> {
     store: &'a mut Store,
     writer: PageWriter,
     sync_id: SyncId,
+    source: &'a str,
     options: &'a SyncOptions,
     progress: &'a dyn Progress,
     calls: &'a Calls<'a>,
@@ -301,7 +330,7 @@ struct Run<'a> {
 impl Run<'_> {
     async fn all(&mut self, metadata: &Metadata, resume: Option<Checkpoint>) -> Result<()> {
         let types = {
-            let mut pool = Pool::lend(self.instances);
+            let mut pool = Pool::<()>::lend(self.instances);
             let instance = pool.idle.pop().ok_or_else(|| anyhow!("the session has no instance left"))?;
             let (instance, types) = self.calls.call(instance, "resource-types", |mut i: Instance| async move { (i.resource_types().await, i) }).await;
             pool.idle.push(instance);
@@ -372,8 +401,7 @@ impl Run<'_> {
         let mut pool = Pool::lend(self.instances);
         let mut running = FuturesUnordered::new();
         loop {
-            while !queue.is_empty() && !pool.idle.is_empty() {
-                let (position, instance) = (queue.pop_front().expect("not empty"), pool.idle.pop().expect("not empty"));
+            while let Some((instance, position)) = pool.next(&mut queue, running.len(), calls.throttle.window()) {
                 running.push(fetch_page(calls, instance, position));
             }
             let Some((instance, position, page)) = running.next().await else { break };
@@ -396,7 +424,7 @@ impl Run<'_> {
             frontier.retain(|p| p != &position);
             frontier.extend(next.iter().chain(&independent).cloned());
             queue.extend(independent);
-            let checkpoint = serde_json::to_string(&Checkpoint::Listings { pending: frontier.clone() })?;
+            let checkpoint = stored_checkpoint(self.source, Checkpoint::Listings { pending: frontier.clone() })?;
             tally(&mut self.stored, self.options.max_records, resource_type, page.resources.len(), page.entitlements.len(), page.grants.len())?;
             let label = format!("listing {resource_type}: {}", position.token.as_deref().map_or("the first page".to_string(), |t| format!("the page at token `{t}`")));
             let job = PageJob::new(page.resources, page.entitlements, page.grants, checkpoint, label);
@@ -407,7 +435,7 @@ impl Run<'_> {
             // what the next call needs (a page whose grants it hands back over several calls), so no request is
             // repeated.
             if let Some(next) = next {
-                running.push(fetch_page(calls, pool.idle.pop().expect("the instance just home"), next));
+                pool.park(next);
             }
         }
         Ok(())
@@ -420,18 +448,18 @@ impl Run<'_> {
     /// finished, so a resume redoes only what was in flight or not begun.
     async fn per_resource(&mut self, resources: Vec<(PerResource, ResourceId)>, done: usize) -> Result<()> {
         let calls = self.calls;
-        let mut queue: VecDeque<(usize, PerResource, ResourceId)> = resources.into_iter().enumerate().skip(done).map(|(i, (k, r))| (i, k, r)).collect();
+        let mut queue: VecDeque<ResourceCall> =
+            resources.into_iter().enumerate().skip(done).map(|(index, (kind, resource))| ResourceCall { index, kind, resource, token: None }).collect();
         let mut finished: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
         let mut frontier = done;
         let mut pool = Pool::lend(self.instances);
         let mut running = FuturesUnordered::new();
         let mut seen: HashSet<(PerResource, ResourceId, String)> = HashSet::new();
         loop {
-            while !queue.is_empty() && !pool.idle.is_empty() {
-                let ((index, kind, resource), instance) = (queue.pop_front().expect("not empty"), pool.idle.pop().expect("not empty"));
-                running.push(fetch_for_resource(calls, instance, index, kind, resource, None));
+            while let Some((instance, call)) = pool.next(&mut queue, running.len(), calls.throttle.window()) {
+                running.push(fetch_for_resource(calls, instance, call));
             }
-            let Some((instance, index, kind, resource, page)) = running.next().await else { break };
+            let Some((instance, ResourceCall { index, kind, resource, .. }, page)) = running.next().await else { break };
             pool.idle.push(instance);
             let what = kind.name();
             let (entitlements, grants, next) = page.map_err(|e| anyhow!("{what} of {}:{}: {e:#}", resource.resource_type, resource.id))?;
@@ -442,7 +470,7 @@ impl Run<'_> {
                     frontier += 1;
                 }
             }
-            let checkpoint = serde_json::to_string(&Checkpoint::PerResource { done: frontier })?;
+            let checkpoint = stored_checkpoint(self.source, Checkpoint::PerResource { done: frontier })?;
             let label = format!("{what} of {}:{}", resource.resource_type, resource.id);
             let job = PageJob::new(Vec::new(), entitlements, grants, checkpoint, label);
             check_repeats(self.writer.send(job).await?)?;
@@ -450,7 +478,7 @@ impl Run<'_> {
                 Some(next) if !seen.insert((kind, resource.clone(), next.clone())) => {
                     bail!("{what} of {}:{}: page token `{next}` repeated", resource.resource_type, resource.id)
                 }
-                Some(next) => running.push(fetch_for_resource(calls, pool.idle.pop().expect("the instance just home"), index, kind, resource, Some(next))),
+                Some(next) => pool.park(ResourceCall { index, kind, resource, token: Some(next) }),
                 None => {}
             }
         }
@@ -458,23 +486,52 @@ impl Run<'_> {
     }
 }
 
-/// A session's instances lent to a run: those not in a call are `idle`, and go back to the session when the
-/// run ends, however it ends (those in a call when it is cut short go with their task).
-struct Pool<'s> {
+/// A session's instances lent to a run, for calls of kind `W`: those not in a call are `idle`, or `parked` with
+/// the next call of a chain they are in (a next token goes on on the instance that issued it) until the
+/// throttle's window has room. All go back to the session when the run ends, however it ends (those in a call
+/// when it is cut short go with their task).
+struct Pool<'s, W> {
     home: &'s mut Vec<Instance>,
     idle: Vec<Instance>,
+    parked: VecDeque<(Instance, W)>,
 }
 
-impl<'s> Pool<'s> {
+impl<'s, W> Pool<'s, W> {
     fn lend(home: &'s mut Vec<Instance>) -> Self {
         let idle = std::mem::take(home);
-        Self { home, idle }
+        Self { home, idle, parked: VecDeque::new() }
+    }
+
+    /// Parks the instance just home with the next call of its chain.
+    fn park(&mut self, call: W) {
+        let instance = self.idle.pop().expect("the instance just home");
+        self.parked.push_back((instance, call));
+    }
+
+    /// The next call to start, if fewer than `window` are `running`: a parked chain first (it holds an
+    /// instance), else the first of `queue` on an idle instance.
+    fn next(&mut self, queue: &mut VecDeque<W>, running: usize, window: usize) -> Option<(Instance, W)> {
+        if running >= window {
+            return None;
+        }
+        if let Some(parked) = self.parked.pop_front() {
+            return Some(parked);
+        }
+        let call = queue.pop_front()?;
+        match self.idle.pop() {
+            Some(instance) => Some((instance, call)),
+            None => {
+                queue.push_front(call);
+                None
+            }
+        }
     }
 }
 
-impl Drop for Pool<'_> {
+impl<W> Drop for Pool<'_, W> {
     fn drop(&mut self) {
         self.home.append(&mut self.idle);
+        self.home.extend(self.parked.drain(..).map(|(instance, _)| instance));
     }
 }
 
@@ -525,19 +582,20 @@ impl PerResource {
     }
 }
 
-/// A page of what `kind` asks of `resource`, as entitlements, grants and the next token; on one instance,
-/// which comes back with it.
-async fn fetch_for_resource(
-    calls: &Calls<'_>,
-    instance: Instance,
+/// One per-resource call: the `index`th resource's `kind` at `token`.
+struct ResourceCall {
     index: usize,
     kind: PerResource,
     resource: ResourceId,
     token: Option<String>,
-) -> (Instance, usize, PerResource, ResourceId, Result<(Vec<Entitlement>, Vec<Grant>, Option<String>)>) {
+}
+
+/// A page of what a call asks of its resource, as entitlements, grants and the next token; on one instance,
+/// which comes back with it.
+async fn fetch_for_resource(calls: &Calls<'_>, instance: Instance, call: ResourceCall) -> (Instance, ResourceCall, Result<(Vec<Entitlement>, Vec<Grant>, Option<String>)>) {
     let (instance, page) = calls
-        .call(instance, kind.call_name(), |mut i: Instance| {
-            let (resource, token) = (resource.clone(), token.clone());
+        .call(instance, call.kind.call_name(), |mut i: Instance| {
+            let (kind, resource, token) = (call.kind, call.resource.clone(), call.token.clone());
             async move {
                 let page = match kind {
                     PerResource::Grants => i.list_grants(&resource, token.as_deref()).await.map(|p| (p.entitlements, p.grants, p.next_token)),
@@ -547,32 +605,23 @@ async fn fetch_for_resource(
             }
         })
         .await;
-    (instance, index, kind, resource, page)
+    (instance, call, page)
 }
 
 /// Calls into the component, from any of a session's instances: retries of what the connector says a retry may
 /// cure, with exponential backoff and jitter that honours the source's Retry-After, bounded in attempts per
-/// call and in total wait per sync. A source's Retry-After holds back every instance, not only the one told.
+/// call and by the sync's retry budget (`Throttle`, shared with the egress's repeats of single requests).
 struct Calls<'a> {
-    policy: &'a RetryPolicy,
+    throttle: &'a Throttle,
     progress: &'a dyn Progress,
-    state: Mutex<CallState>,
-}
-
-#[derive(Default)]
-struct CallState {
-    retries: u64,
-    waited: Duration,
-    in_calls: Duration,
-    /// No call starts before this: the source asked everyone to wait.
-    paused_until: Option<Instant>,
+    /// Time spent inside component calls.
+    in_calls: Mutex<Duration>,
 }
 
 impl Calls<'_> {
     /// Retries made and time spent inside component calls, over the sync.
     fn totals(&self) -> (u64, Duration) {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        (state.retries, state.in_calls)
+        (self.throttle.totals().0, *self.in_calls.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Makes `call` on `instance`, each attempt on a task of its own (`attempt` builds it), so that the
@@ -582,17 +631,14 @@ impl Calls<'_> {
         T: Send + 'static,
         A: Future<Output = (Result<T, CallError>, Instance)> + Send + 'static,
     {
-        let policy = self.policy;
+        let policy = self.throttle.policy();
         let mut attempts = 1;
         loop {
-            let paused = self.state.lock().unwrap_or_else(|e| e.into_inner()).paused_until;
-            if let Some(until) = paused {
-                tokio::time::sleep_until(until.into()).await;
-            }
+            self.throttle.hold().await;
             let calling = Instant::now();
             let (outcome, back) = on_own_task(attempt(instance)).await;
             instance = back;
-            self.state.lock().unwrap_or_else(|e| e.into_inner()).in_calls += calling.elapsed();
+            *self.in_calls.lock().unwrap_or_else(|e| e.into_inner()) += calling.elapsed();
             let error = match outcome {
                 Ok(value) => return (instance, Ok(value)),
                 Err(CallError::Connector(e)) => e,
@@ -600,7 +646,7 @@ impl Calls<'_> {
             };
             let (limit, retry_after) = match (error.retryable(), &error) {
                 (Some(retry_after), _) => (policy.max_attempts, retry_after),
-                (None, ConnectorError::BadResponse(_)) => (policy.bad_response_attempts, None),
+                (None, ConnectorError::BadResponse(_)) if !is_loop(&error) => (policy.bad_response_attempts, None),
                 (None, _) => return (instance, Err(Failure::error(FailureKind::of_connector(&error), describe(&error)))),
             };
             let kind = FailureKind::of_connector(&error);
@@ -608,18 +654,11 @@ impl Calls<'_> {
                 return (instance, Err(Failure::error(kind, format!("{} (gave up after {attempts} attempts)", describe(&error)))));
             }
             let wait = policy.delay(attempts, retry_after);
-            {
-                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                if state.waited + wait > policy.max_total_wait {
-                    let message = format!("{} (waiting {:.1} s more would pass the sync's retry budget of {} s)", describe(&error), wait.as_secs_f64(), policy.max_total_wait.as_secs());
-                    return (instance, Err(Failure::error(kind, message)));
-                }
-                state.waited += wait;
-                state.retries += 1;
-                if matches!(error, ConnectorError::RateLimited { .. }) {
-                    let until = Instant::now() + wait;
-                    state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
-                }
+            if let Err(why) = self.throttle.spend(wait) {
+                return (instance, Err(Failure::error(kind, format!("{} ({why})", describe(&error)))));
+            }
+            if matches!(error, ConnectorError::RateLimited { .. }) {
+                self.throttle.hold_for(wait);
             }
             tracing::info!("{call}: {}; attempt {} in {:.1} s", describe(&error), attempts + 1, wait.as_secs_f64());
             self.progress.waiting(call, wait, &describe(&error));
@@ -627,6 +666,11 @@ impl Calls<'_> {
             attempts += 1;
         }
     }
+}
+
+/// A source that sends the caller round in circles answers the same on every attempt: not worth repeating.
+fn is_loop(error: &ConnectorError) -> bool {
+    matches!(error, ConnectorError::BadResponse(message) if message.contains(connector_sdk::page::LOOPING))
 }
 
 /// Runs `work` on a task of its own, on whichever of the runtime's threads is free. Dropped before it ends (a

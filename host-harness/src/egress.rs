@@ -6,21 +6,26 @@
 //!
 //! Breaking a rule stops the tenant: the request fails, and the first reason is kept (`EgressPolicy::stopped`)
 //! so the runtime ends the session with it even if the guest swallows the error.
+//!
+//! A GET or HEAD the source throttles (429) or cannot serve now (503) is repeated here, within the tenant's
+//! `Throttle`, before the guest sees it: one request is repeated, not the component call that made it.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, COOKIE, HeaderName, PROXY_AUTHORIZATION};
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::auth::{AuthOutcome, Authenticator, TokenAnswer, TokenExchange};
+use crate::options::RetryPolicy;
+use crate::throttle::Throttle;
 use crate::transport::{Failure, Transport};
 use rustls::pki_types::CertificateDer;
 
@@ -76,7 +81,7 @@ pub struct EgressLimits {
     /// Requests per sync (token requests included); `None` for no limit.
     pub max_requests: Option<u64>,
     /// Requests per second over all of a tenant's instances (token requests included), spaced evenly; `None`
-    /// for no cap. A source's Retry-After still holds every instance back on top of it (`driver::Calls`).
+    /// for no cap. A source's Retry-After still holds every instance back on top of it (`Throttle`).
     pub max_requests_per_second: Option<f64>,
 }
 
@@ -149,6 +154,8 @@ pub struct EgressPolicy {
     pub limits: EgressLimits,
     pub stats: Arc<EgressStats>,
     pub auth: Arc<Authenticator>,
+    /// The sync's retry budget, hold and window, shared with the driver.
+    pub throttle: Arc<Throttle>,
     transport: Transport,
     stopped: Mutex<Option<String>>,
     /// When the next request may leave, under `max_requests_per_second`.
@@ -156,9 +163,10 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
-    pub fn new(tenant: &str, origins: Vec<Origin>, limits: EgressLimits, auth: Arc<Authenticator>) -> Self {
+    pub fn new(tenant: &str, origins: Vec<Origin>, limits: EgressLimits, auth: Arc<Authenticator>, throttle: Throttle) -> Self {
         let transport = Transport::new(&[], limits.connect_timeout);
-        Self { tenant: tenant.to_string(), origins, limits, stats: Arc::default(), auth, transport, stopped: Mutex::default(), next_slot: Mutex::default() }
+        let throttle = Arc::new(throttle);
+        Self { tenant: tenant.to_string(), origins, limits, stats: Arc::default(), auth, throttle, transport, stopped: Mutex::default(), next_slot: Mutex::default() }
     }
 
     /// The same policy, trusting `extra_roots` besides the platform's CA certificates.
@@ -171,7 +179,7 @@ impl EgressPolicy {
 
     /// A policy that refuses everything (for calls that need no network, such as `metadata`).
     pub fn deny_all(tenant: &str) -> Self {
-        Self::new(tenant, Vec::new(), EgressLimits::default(), Arc::new(Authenticator::none()))
+        Self::new(tenant, Vec::new(), EgressLimits::default(), Arc::new(Authenticator::none()), Throttle::new(tenant, RetryPolicy::default(), 1))
     }
 
     /// Why the host stopped this tenant's traffic, if it did (the first reason).
@@ -256,6 +264,8 @@ impl EgressPolicy {
         let mut refreshed = false;
         // Credentials go to the base URL's origin only; other declared origins get the request as it is.
         let authenticated = self.origins.first().is_some_and(|base| base.matches(&parts.uri));
+        let repeatable = parts.method == Method::GET || parts.method == Method::HEAD;
+        let mut attempt = 1;
         loop {
             let outcome = if authenticated { self.auth.authorization(self.as_ref()).await? } else { AuthOutcome::Header(None) };
             let authorization = match outcome {
@@ -267,7 +277,15 @@ impl EgressPolicy {
             if let Some(value) = &authorization {
                 outgoing.headers_mut().insert(AUTHORIZATION, value.clone());
             }
+            let sent = Instant::now();
             let response = self.transmit(outgoing, options).await?;
+            if repeatable && let Some(wait) = self.repeat_after(&response, sent, &parts.method, &path, attempt) {
+                // Dropped unread: the wait is what counts, and a slow body must not stretch it.
+                drop(response);
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
             if response.status() == StatusCode::UNAUTHORIZED && authorization.is_some() && !refreshed && self.auth.refreshable() {
                 // A token can die early (revoked, reused past expiry): fetch a fresh one once and repeat.
                 drop(response);
@@ -283,10 +301,44 @@ impl EgressPolicy {
         }
     }
 
+    /// How long to wait before sending again a request the source throttled (429) or could not serve (503):
+    /// its Retry-After, or backoff, within the attempts and the sync's retry budget; `None` to hand the
+    /// response to the guest as it is (any other status, or no attempt or budget left: the guest then reports
+    /// it, and the driver may repeat the call). A 429 holds back every instance and narrows the window.
+    fn repeat_after<B>(&self, response: &Response<B>, sent: Instant, method: &Method, path: &str, attempt: u32) -> Option<Duration> {
+        let status = response.status();
+        if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+            self.throttle.answered();
+            return None;
+        }
+        let what = format!("{method} {path}: HTTP {}", status.as_u16());
+        let throttled = status == StatusCode::TOO_MANY_REQUESTS;
+        if throttled {
+            self.throttle.throttled(sent, &what);
+        }
+        let policy = self.throttle.policy();
+        if attempt >= policy.max_attempts {
+            tracing::info!(tenant = %self.tenant, "{what}; no attempt left after {attempt}");
+            return None;
+        }
+        let retry_after = response.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok());
+        let wait = policy.delay(attempt, retry_after.and_then(|v| connector_sdk::http::retry_after_ms(v, std::time::SystemTime::now())));
+        if let Err(why) = self.throttle.spend(wait) {
+            tracing::info!(tenant = %self.tenant, "{what}; not repeated: {why}");
+            return None;
+        }
+        if throttled {
+            self.throttle.hold_for(wait);
+        }
+        tracing::info!(tenant = %self.tenant, "{what}; attempt {} in {:.1} s", attempt + 1, wait.as_secs_f64());
+        Some(wait)
+    }
+
     /// The one network exit, for guest requests and the host's token requests alike: counted against the
     /// budget, timed, and sent with the given timeouts on the tenant's pooled connections. A certificate the
     /// tenant does not trust stops the tenant: no retry can cure it.
     async fn transmit(&self, request: Request<Full<Bytes>>, options: RequestOptions) -> Result<Response<WasiBody>, Error> {
+        self.throttle.hold().await;
         self.pace().await;
         if !self.admit() {
             return Err(Error::ConnectionLimitReached);

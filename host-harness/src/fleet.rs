@@ -140,7 +140,7 @@ pub async fn sync_tenant(
     redactor: &Redactor,
     progress: &dyn Progress,
     log: &mut Vec<String>,
-    start: impl FnOnce(&Store, &LoadedComponent) -> Result<Start>,
+    start: impl FnOnce(&Store, &ResolvedTenant, &LoadedComponent) -> Result<Start>,
 ) -> Result<SyncReport> {
     let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone()).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
     let mut options = defaults.clone();
@@ -155,7 +155,7 @@ pub async fn sync_tenant(
     };
     let result = async {
         let mut store = Store::open(store)?;
-        let start = start(&store, &prepared.loaded)?;
+        let start = start(&store, &tenant, &prepared.loaded)?;
         session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, progress, start).await
     }
     .await;
@@ -168,6 +168,6 @@ impl Shared {
         let spec = spec?;
         let prepared = self.components.of(&spec)?;
         let display = (self.fleet.progress)(&spec.name);
-        sync_tenant(&self.fleet.runtime, &prepared, spec, &self.fleet.options, &self.fleet.store, redactor, display.as_ref(), log, |_, _| Ok(Start::Fresh)).await
+        sync_tenant(&self.fleet.runtime, &prepared, spec, &self.fleet.options, &self.fleet.store, redactor, display.as_ref(), log, |_, _, _| Ok(Start::Fresh)).await
     }
 }

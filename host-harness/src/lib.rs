@@ -23,4 +23,5 @@ pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod tenant;
+pub mod throttle;
 pub mod transport;

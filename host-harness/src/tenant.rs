@@ -12,10 +12,11 @@ use serde::Deserialize;
 
 use crate::auth::{AuthPlan, Authenticator, OAuth2Plan};
 use crate::contract::model::{AuthScheme, ConfigField, CredentialsPlacement, Metadata as ConnectorMetadata, OAuth2ClientCredentials, ResourceTypeCapabilities};
-use crate::options::LimitsSpec;
-use crate::egress::{EgressLimits, EgressPolicy, Origin};
+use crate::options::{LimitsSpec, SyncOptions};
+use crate::egress::{EgressPolicy, Origin};
 use crate::files;
 use crate::grants::{Granter, WriteGrants};
+use crate::throttle::Throttle;
 use crate::transport;
 use crate::secrets::{Redactor, Secret, Secrets};
 
@@ -317,6 +318,9 @@ pub struct ResolvedTenant {
     pub redactor: Redactor,
     /// The tenant's own limits, over the command line's.
     pub limits: LimitsSpec,
+    /// What the component reads from, as one digest: its config values, its origins and who it authenticates
+    /// as (digested with the rest, never kept alone). An interrupted sync is continued only for the same.
+    pub source: String,
     /// What the component declares, and the writes granted to the tenant.
     declared: Vec<ResourceTypeCapabilities>,
     writes: WriteGrants,
@@ -425,12 +429,14 @@ impl ResolvedTenant {
             None => Vec::new(),
         };
         Granter::new(metadata.capabilities.clone(), spec.writes.clone()).check_grants()?;
+        let source = source_digest(&config, &origins, &spec.secrets);
         Ok(Self {
             name: spec.name,
             guest_config: config.into_iter().collect(),
             origins,
             redactor,
             limits: spec.limits,
+            source,
             declared: metadata.capabilities.clone(),
             writes: spec.writes,
             auth,
@@ -454,10 +460,27 @@ impl ResolvedTenant {
         &self.writes
     }
 
-    /// The egress policy for one session: fresh counters, the tenant's shared authenticator.
-    pub fn egress_policy(&self, limits: EgressLimits) -> Arc<EgressPolicy> {
-        Arc::new(EgressPolicy::new(&self.name, self.origins.clone(), limits, self.auth.clone()).trusting(&self.extra_roots))
+    /// The egress policy for one session: fresh counters and retry budget, the tenant's shared authenticator.
+    pub fn egress_policy(&self, options: &SyncOptions) -> Arc<EgressPolicy> {
+        let throttle = Throttle::new(&self.name, options.retry.clone(), options.concurrency);
+        Arc::new(EgressPolicy::new(&self.name, self.origins.clone(), options.egress.clone(), self.auth.clone(), throttle).trusting(&self.extra_roots))
     }
+}
+
+/// `ResolvedTenant::source`: a SHA-256 of the config values, the origins and the secrets, each line tagged.
+fn source_digest(config: &BTreeMap<String, String>, origins: &[Origin], secrets: &Secrets) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for (key, value) in config {
+        digest.update(format!("config {key:?}={value:?}\n"));
+    }
+    for origin in origins {
+        digest.update(format!("origin {origin}\n"));
+    }
+    for (key, secret) in secrets.iter() {
+        digest.update(format!("secret {key:?}={:?}\n", secret.expose()));
+    }
+    crate::runtime::hex(&digest.finalize())
 }
 
 /// A path from a tenant file, read relative to the file's directory `base` unless absolute.

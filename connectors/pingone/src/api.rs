@@ -56,12 +56,9 @@ impl<H: HttpClient> PingOneApi<H> {
     pub fn all(&self, url: &str, key: &str, context: &str) -> Result<Vec<Value>> {
         let mut items = Vec::new();
         let mut next = Some(url.to_string());
-        let mut pages = 0;
+        let mut links = connector_sdk::page::Links::new(10_000);
         while let Some(url) = next {
-            pages += 1;
-            if pages > 10_000 {
-                return Err(ConnectorError::bad_response(context, "more than 10,000 pages; stopping rather than looping"));
-            }
+            links.follow(&url, context)?;
             let page = self.page(&url, key, context)?;
             items.extend(page.items);
             next = page.next;

@@ -88,30 +88,49 @@ impl<H: HttpClient> Session<H> {
     }
 
     /// A groups page with each group's `member` entitlement and the grants of its members. When no group of
-    /// the page carries `members`, the server is taken to leave them out of listings, and each group is read.
+    /// the page carries `members`, the server is taken to leave them out of listings: each group is then a page
+    /// of its own (`READ` and its id), read by a call of its own, which the host repeats, checkpoints and
+    /// resumes on its own and runs beside the others. Such a listing costs its pages and one read per group.
     fn groups_page(&self, token: Option<&str>) -> Result<ResourcePage> {
-        let (mut groups, follow) = self.page(Endpoint::Groups, token, &[])?;
+        if let Some(id) = token.and_then(|t| t.strip_prefix(READ)) {
+            return self.group_read(id);
+        }
+        let (groups, follow) = self.page(Endpoint::Groups, token, &[])?;
+        let mut out = ResourcePage { next_token: follow.next, independent_tokens: follow.independent, ..Default::default() };
         if !groups.is_empty() && !groups.iter().any(group::has_members) {
             eprintln!("the server listed {} groups without `members`; reading each group for its members ({} more requests)", groups.len(), groups.len());
-            for listed in &mut groups {
-                let id = listed["id"].as_str().unwrap_or_default().to_string();
-                match self.api.get(Endpoint::Groups, &id, None)? {
-                    Some(read) => *listed = read,
-                    // Deleted since it was listed: it is not there any more.
-                    None => *listed = serde_json::Value::Null,
-                }
-            }
-            groups.retain(|g| !g.is_null());
+            let ids = groups.iter().filter_map(|g| g["id"].as_str().filter(|id| !id.is_empty()));
+            out.independent_tokens.extend(ids.map(|id| format!("{READ}{id}")));
+            return Ok(out);
         }
-        let mut out = ResourcePage { next_token: follow.next, independent_tokens: follow.independent, ..Default::default() };
         for g in &groups {
-            let resource = group::resource(g);
-            out.entitlements.push(group::entitlement(&resource));
-            out.grants.extend(group::grants(g));
-            out.resources.push(resource);
+            add_group(&mut out, g);
         }
         Ok(out)
     }
+
+    /// One group read for its members; a group deleted since it was listed is not there any more.
+    fn group_read(&self, id: &str) -> Result<ResourcePage> {
+        if id.is_empty() {
+            return Err(connector_sdk::page::not_issued(READ));
+        }
+        let mut out = ResourcePage::default();
+        if let Some(read) = self.api.get(Endpoint::Groups, id, None)? {
+            add_group(&mut out, &read);
+        }
+        Ok(out)
+    }
+}
+
+/// The token prefix of a group's own page (`groups_page`).
+const READ: &str = "read:";
+
+/// A group, its `member` entitlement and its members' grants, onto `page`.
+fn add_group(page: &mut ResourcePage, g: &serde_json::Value) {
+    let resource = group::resource(g);
+    page.entitlements.push(group::entitlement(&resource));
+    page.grants.extend(group::grants(g));
+    page.resources.push(resource);
 }
 
 impl<H: HttpClient> ConnectorSession for Session<H> {
@@ -206,16 +225,23 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn groups_without_members_are_read_one_by_one() {
+    fn groups_without_members_are_each_a_page_of_their_own() {
         let base = "http://scim.test/v2";
         let http = FakeHttp::new()
             .with(&format!("{base}/Groups?startIndex=1&count=100"), 200, json!({"totalResults": 2, "Resources": [{"id": "g1", "displayName": "A"}, {"id": "g2", "displayName": "B"}]}))
             .with(&format!("{base}/Groups/g1"), 200, json!({"id": "g1", "displayName": "A", "members": [{"value": "u1"}]}))
             .with(&format!("{base}/Groups/g2"), 404, json!({"status": "404"}));
         let session = Scim::open(http, &[("base_url".into(), base.into())], false).unwrap();
-        let page = session.list_resources("group", None, None).unwrap();
-        assert_eq!(page.resources.iter().map(|r| r.id.id.as_str()).collect::<Vec<_>>(), vec!["g1"], "g2 vanished between list and read");
-        assert_eq!(page.grants.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), vec!["group:g1:member:user:u1"]);
-        assert_eq!(page.next_token, None);
+        let listing = session.list_resources("group", None, None).unwrap();
+        assert_eq!((listing.resources.len(), listing.grants.len(), listing.next_token), (0, 0, None), "the listing only hands out the reads");
+        assert_eq!(listing.independent_tokens, vec!["read:g1", "read:g2"]);
+        let g1 = session.list_resources("group", None, Some("read:g1")).unwrap();
+        assert_eq!(g1.resources.iter().map(|r| r.id.id.as_str()).collect::<Vec<_>>(), vec!["g1"]);
+        assert_eq!(g1.entitlements.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["group:g1:member"]);
+        assert_eq!(g1.grants.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), vec!["group:g1:member:user:u1"]);
+        assert_eq!((g1.next_token, g1.independent_tokens.len()), (None, 0));
+        let g2 = session.list_resources("group", None, Some("read:g2")).unwrap();
+        assert_eq!((g2.resources.len(), g2.grants.len()), (0, 0), "g2 vanished between list and read");
+        assert!(matches!(session.list_resources("group", None, Some("read:")), Err(ConnectorError::Internal(_))));
     }
 }

@@ -21,7 +21,7 @@ use crate::options::LimitsSpec;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
 use crate::store::{Store, StoreLocation, SyncCounts};
-use crate::tenant::TenantSpec;
+use crate::tenant::{ResolvedTenant, TenantSpec};
 
 /// The flags of `sync` that describe one tenant, which a tenants file replaces.
 const SINGLE_TENANT_ARGS: [&str; 7] = ["component", "tenant", "tenant_file", "config", "secrets", "secret_envs", "resume"];
@@ -68,7 +68,7 @@ impl SyncCommand {
             }
         };
         let mut store = Store::open(&self.store)?;
-        let start = if self.resume { resume_point(&store, &tenant.name, &loaded)? } else { Start::Fresh };
+        let start = if self.resume { resume_point(&store, &tenant, &loaded)? } else { Start::Fresh };
         let display = ProgressDisplay::new(if cx.show_progress { ProgressBar::new_spinner() } else { ProgressBar::hidden() }, &tenant.name);
         let report = session.sync(&loaded, &metadata, &mut store, &options, &display, start).await;
         drop(display);
@@ -120,10 +120,11 @@ impl SyncCommand {
     }
 }
 
-/// The interrupted sync `--resume` continues: the tenant's newest, unfinished, made by this same component.
-fn resume_point(store: &Store, tenant: &str, component: &LoadedComponent) -> Result<Start> {
+/// The interrupted sync `--resume` continues: the tenant's newest, unfinished, made by this same component from
+/// the same source.
+fn resume_point(store: &Store, tenant: &ResolvedTenant, component: &LoadedComponent) -> Result<Start> {
     match Resumable::of(store, tenant, component)? {
-        Resumable::Nothing => bail!("tenant `{tenant}` has no interrupted sync to resume"),
+        Resumable::Nothing => bail!("tenant `{}` has no interrupted sync to resume", tenant.name),
         Resumable::Refused(why) => bail!("{why}"),
         Resumable::Ready { sync, checkpoint } => Ok(Start::Resume { sync_id: sync.id, checkpoint }),
     }

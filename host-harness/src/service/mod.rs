@@ -33,7 +33,7 @@ use crate::options::SyncOptions;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
 use crate::store::{Claim, RunRecord, Store, StoreLocation, SyncId, TenantLease, TenantState, hostname};
-use crate::tenant::TenantSpec;
+use crate::tenant::{ResolvedTenant, TenantSpec};
 
 pub use page::{lease_text, next_run_text, relative_time};
 pub use policy::Policy;
@@ -342,7 +342,7 @@ async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt) -> Re
     let mut log = Vec::new();
     let max_age = shared.config.max_resume_age;
     let result =
-        sync_tenant(&shared.runtime, &prepared, spec, &options, &shared.config.store, &redactor, &NoProgress, &mut log, |store, loaded| resume_point(store, tenant, loaded, max_age))
+        sync_tenant(&shared.runtime, &prepared, spec, &options, &shared.config.store, &redactor, &NoProgress, &mut log, |store, resolved, loaded| resume_point(store, resolved, loaded, max_age))
             .await;
     for line in log {
         tracing::info!(tenant, "{line}");
@@ -350,9 +350,10 @@ async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt) -> Re
     result
 }
 
-/// Where a claimed tenant's sync starts: its newest unfinished sync when the same component made it within
-/// `max_age` and its checkpoint reads; otherwise afresh (the old one is pruned after the next complete sync).
-fn resume_point(store: &Store, tenant: &str, component: &LoadedComponent, max_age: Duration) -> Result<Start> {
+/// Where a claimed tenant's sync starts: its newest unfinished sync when the same component made it from the
+/// same source within `max_age` and its checkpoint reads; otherwise afresh (the old one is pruned after the next
+/// complete sync).
+fn resume_point(store: &Store, tenant: &ResolvedTenant, component: &LoadedComponent, max_age: Duration) -> Result<Start> {
     let Resumable::Ready { sync, checkpoint } = Resumable::of(store, tenant, component)? else { return Ok(Start::Fresh) };
     let age = humantime::parse_rfc3339(&sync.started_at).ok().and_then(|at| at.elapsed().ok());
     if age.is_none_or(|age| age > max_age) {

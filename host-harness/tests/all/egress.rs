@@ -6,9 +6,11 @@ use std::sync::Arc;
 use connector_harness::auth::{AuthPlan, Authenticator, OAuth2Plan};
 use connector_harness::contract::model::{CredentialsPlacement, ParameterPlacement};
 use connector_harness::egress::{EgressHooks, EgressLimits, EgressPolicy, Origin};
+use connector_harness::options::RetryPolicy;
 use connector_harness::secrets::{Redactor, Secret};
-use http_body_util::{BodyExt, Empty};
-use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
+use connector_harness::throttle::Throttle;
+use http_body_util::{BodyExt, Empty, Full};
+use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, DoubleOptions, Faults, PingboardDouble};
 use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
 
 fn request(uri: &str) -> http::Request<WasiBody> {
@@ -21,7 +23,12 @@ async fn send(hooks: &mut EgressHooks, uri: &str) -> Result<http::Response<WasiB
 }
 
 fn policy(origin: &str, auth: Authenticator) -> Arc<EgressPolicy> {
-    Arc::new(EgressPolicy::new("t", vec![Origin::parse(origin).unwrap()], EgressLimits::default(), Arc::new(auth)))
+    policy_with(origin, auth, EgressLimits::default(), 1)
+}
+
+/// A policy whose throttle lets `widest` calls run at once.
+fn policy_with(origin: &str, auth: Authenticator, limits: EgressLimits, widest: usize) -> Arc<EgressPolicy> {
+    Arc::new(EgressPolicy::new("t", vec![Origin::parse(origin).unwrap()], limits, Arc::new(auth), Throttle::new("t", RetryPolicy::default(), widest)))
 }
 
 fn oauth(double: &PingboardDouble, secret: &str) -> Authenticator {
@@ -110,7 +117,7 @@ async fn guests_may_not_set_credentials_or_cookies() {
 async fn oversized_responses_are_cut_off() {
     let double = PingboardDouble::start(Company::generate(CompanySpec::sized(50))).unwrap();
     let limits = EgressLimits { max_response_bytes: 1000, ..EgressLimits::default() };
-    let policy = Arc::new(EgressPolicy::new("t", vec![Origin::parse(&double.base_url()).unwrap()], limits, Arc::new(oauth(&double, CLIENT_SECRET))));
+    let policy = policy_with(&double.base_url(), oauth(&double, CLIENT_SECRET), limits, 1);
     let mut hooks = EgressHooks(policy.clone());
     let response = send(&mut hooks, &format!("{}/api/v2/users?page_size=50", double.base_url())).await.unwrap();
     assert!(matches!(response.into_body().collect().await, Err(Error::HttpResponseBodySize(Some(1000)))));
@@ -152,4 +159,27 @@ async fn the_token_endpoint_may_sit_on_another_origin_which_the_guest_cannot_rea
     assert_eq!(tokens.counts().total, 1, "only the host's own token request reached the token origin");
     let stats = policy.stats.snapshot();
     assert_eq!((stats.requests, stats.token_requests, stats.denied), (2, 1, 2));
+}
+
+#[tokio::test]
+async fn a_throttled_get_is_repeated_by_the_egress_and_a_write_is_not() {
+    // Every second API call answers 429 with `Retry-After: 0`.
+    let faults = Faults { rate_limit_every: Some(2), retry_after: Some("0".into()), ..Faults::default() };
+    let double = PingboardDouble::start_with(Company::generate(CompanySpec::sized(3)), DoubleOptions { faults, ..DoubleOptions::default() }).unwrap();
+    let policy = policy_with(&double.base_url(), oauth(&double, CLIENT_SECRET), EgressLimits::default(), 4);
+    let mut hooks = EgressHooks(policy.clone());
+    let users = format!("{}/api/v2/users", double.base_url());
+    // Call 1 is answered; call 2 is refused and repeated as call 3, unseen by the guest.
+    for _ in 0..2 {
+        assert_eq!(send(&mut hooks, &users).await.unwrap().status(), 200);
+    }
+    assert_eq!(double.counts().total - double.counts().token, 3);
+    assert_eq!(policy.throttle.totals(), (1, std::time::Duration::ZERO));
+    assert_eq!(policy.throttle.window(), 2, "a 429 halves the calls at once");
+    // Call 4, a write, is refused: a write is not the host's to repeat, so the guest sees the 429.
+    let body = Full::new(bytes::Bytes::from_static(br#"{"users":{"first_name":"A","last_name":"B","email":"a@example.test"}}"#));
+    let post = http::Request::post(&users).header("content-type", "application/json").body(body.map_err(|never| match never {}).boxed_unsync()).unwrap();
+    let answered = Box::into_pin(hooks.send_request(post, None, Box::new(async { Ok(()) }))).await.map(|(response, _)| response).unwrap();
+    assert_eq!(answered.status(), 429);
+    assert_eq!(double.counts().total - double.counts().token, 4);
 }

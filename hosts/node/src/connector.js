@@ -20,7 +20,17 @@ export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAt
 
 /** What a component's thread enforces (`sandbox.js`, `memory.js`): the tenant's origins and auth, and `limits`. */
 function policyOf(origins, auth, limits) {
-  return { origins, auth, maxRequests: limits.maxRequests, memoryBytes: limits.memoryMib * 1048576, maxResponseBytes: limits.maxResponseMib * 1048576 };
+  const { maxRequests, maxAttempts, maxRetryWaitMs } = limits;
+  return { origins, auth, maxRequests, maxAttempts, maxRetryWaitMs, memoryBytes: limits.memoryMib * 1048576, maxResponseBytes: limits.maxResponseMib * 1048576 };
+}
+
+/**
+ * A tenant's counters, shared by its instances' threads and this one: as Int32 [0] requests, [1] retries,
+ * [2] ms waited for retries (the egress's repeats and the session's alike); as BigInt64 at byte 16, the time
+ * (ms) before which no request leaves (`sandbox.js`).
+ */
+function tenantCounters() {
+  return new SharedArrayBuffer(24);
 }
 
 /** Transpiles `bytes` into `cacheDir/<sha256>/` unless it is there already; returns that directory. */
@@ -57,7 +67,7 @@ class Instance {
   #gone = null;
 
   /** `counters`: the tenant's request count, shared by all its instances; `tenant`: where a stop is kept for all. */
-  static async start(dir, policy, auth, counters = new SharedArrayBuffer(4), tenant = { stopped: null }) {
+  static async start(dir, policy, auth, counters = tenantCounters(), tenant = { stopped: null }) {
     const instance = new Instance();
     instance.#auth = auth;
     instance.#tenant = tenant;
@@ -193,11 +203,11 @@ export class Connector {
     const policy = policyOf(tenant.origins, tenant.auth.kind, settings);
     // Instances past the first share the tenant's token, request count and stops, and let `pages` fetch
     // independent pages and per-resource calls several at once. Writes use the first.
-    const counters = new SharedArrayBuffer(4);
+    const counters = tenantCounters();
     const shared = { stopped: null };
     const count = provisioning ? 1 : Math.max(1, Math.min(32, settings.concurrency));
     const instances = await Promise.all(Array.from({ length: count }, () => Instance.start(this.#dir, policy, auth, counters, shared)));
-    const session = new Session(instances, auth, settings, this.#metadata);
+    const session = new Session(instances, auth, settings, this.#metadata, counters);
     try {
       for (const instance of instances) await session.call('open', [tenant.guestConfig, provisioning], instance);
     } catch (e) {
@@ -212,14 +222,20 @@ export class Session {
   #instances;
   #auth;
   #limits;
-  #waited = 0;
-  retries = 0;
+  /** The tenant's counters (`tenantCounters`): retries and the wait spent on them, shared with the egress. */
+  #counters;
 
-  constructor(instances, auth, limits, metadata) {
+  constructor(instances, auth, limits, metadata, counters) {
     this.#instances = instances;
     this.#auth = auth;
     this.#limits = limits;
     this.metadata = metadata;
+    this.#counters = new Int32Array(counters, 0, 4);
+  }
+
+  /** Retries made: of single requests by the egress, and of whole calls. */
+  get retries() {
+    return Atomics.load(this.#counters, 1);
   }
 
   /** The session's instances of the component (the first takes single calls). */
@@ -247,9 +263,9 @@ export class Session {
         if (!(e instanceof ConnectorError) || !e.retryable || attempt >= this.#limits.maxAttempts) throw e;
         const backoff = Math.min(30_000, 250 * 2 ** (attempt - 1));
         const wait = Math.max(backoff, e.retryAfterMs ?? 0);
-        if (this.#waited + wait > this.#limits.maxRetryWaitMs) throw e;
-        this.#waited += wait;
-        this.retries += 1;
+        if (Atomics.load(this.#counters, 2) + wait > this.#limits.maxRetryWaitMs) throw e;
+        Atomics.add(this.#counters, 2, wait);
+        Atomics.add(this.#counters, 1, 1);
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
     }

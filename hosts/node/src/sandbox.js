@@ -1,7 +1,8 @@
 // What a component may import, and nothing more: an empty environment, no arguments, no preopened
 // directories, sockets that refuse, stdout and stderr to the host's stderr, and `wasi:http` through one guarded exit
 // that admits only the tenant's origins, refuses credentials the guest sets itself, counts requests against
-// the budget, and adds the tenant's token to requests for its base origin (the guest never sees it).
+// the budget, adds the tenant's token to requests for its base origin (the guest never sees it), and repeats
+// a GET or HEAD the source throttled (429) or could not serve (503) within the tenant's retry budget.
 
 import { cli, clocks, filesystem, http, io, random } from '@bytecodealliance/preview2-shim';
 import { parentPort } from 'node:worker_threads';
@@ -100,13 +101,27 @@ function stop(reason, error = { tag: 'HTTP-request-denied' }) {
   return error;
 }
 
+/** Blocks this (the component's) thread for `ms`. */
+function sleep(ms) {
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** A Retry-After header's wait in ms (delay-seconds or an HTTP date), if it has one. */
+export function retryAfterMs(text, now = Date.now()) {
+  const value = text?.trim() ?? '';
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const when = Date.parse(value);
+  return Number.isNaN(when) ? undefined : Math.max(0, when - now);
+}
+
 /**
- * A future the guest waits on. It stands for the shim's own future (`inner`), so a request refused for an
- * expired token can be sent again, once, with a fresh one, without the guest knowing.
+ * A future the guest waits on. It stands for the shim's own future (`inner`), so that a request can be sent
+ * again without the guest knowing: once with a fresh token after a 401 (`retry`), and while the source throttles
+ * (`repeat`, given the response and the attempt it answered).
  */
 class GuardedFuture extends FutureIncomingResponse {
-  static of(inner, retry, budget) {
-    return standIn(GuardedFuture, inner, { retry, budget, replaced: null });
+  static of(inner, retry, budget, repeat = null) {
+    return standIn(GuardedFuture, inner, { retry, repeat, budget, replaced: [] });
   }
 
   subscribe() {
@@ -115,26 +130,34 @@ class GuardedFuture extends FutureIncomingResponse {
 
   [DISPOSE]() {
     this.inner[DISPOSE]?.();
-    this.replaced?.[DISPOSE]?.();
+    for (const old of this.replaced) old[DISPOSE]?.();
+  }
+
+  /** Waits for `again` and takes it as the answer, dropping `response` (ours to drop). */
+  #replace(response, again) {
+    response[DISPOSE]?.();
+    const ready = again.subscribe();
+    ready.block();
+    ready[DISPOSE]?.();
+    // The first future is kept until the guest drops this one, since the guest may still hold a pollable of it.
+    this.replaced.push(this.inner);
+    this.inner = again;
+    return again.get();
   }
 
   get() {
     let answer = this.inner.get();
-    const response = answer?.tag === 'ok' && answer.val.tag === 'ok' ? answer.val.val : null;
+    const responseOf = (a) => (a?.tag === 'ok' && a.val.tag === 'ok' ? a.val.val : null);
+    let response = responseOf(answer);
     if (response && response.status() === 401 && this.retry) {
       const again = this.retry();
       this.retry = null;
-      if (again) {
-        // The refused response is ours to drop; the first future is kept until the guest drops this one,
-        // since the guest may still hold a pollable of it.
-        response[DISPOSE]?.();
-        const ready = again.subscribe();
-        ready.block();
-        ready[DISPOSE]?.();
-        this.replaced = this.inner;
-        this.inner = again;
-        answer = again.get();
-      }
+      if (again) answer = this.#replace(response, again);
+    }
+    for (let attempt = 1; this.repeat && (response = responseOf(answer)) && [429, 503].includes(response.status()); attempt++) {
+      const again = this.repeat(response, attempt);
+      if (!again) break;
+      answer = this.#replace(response, again);
     }
     if (answer?.tag === 'ok' && answer.val.tag === 'ok') {
       answer.val.val = standIn(CappedResponse, answer.val.val, { budget: this.budget });
@@ -143,9 +166,49 @@ class GuardedFuture extends FutureIncomingResponse {
   }
 }
 
-export function sandboxImports({ policy, token, counters }) {
+/**
+ * `counters` (the tenant's, shared by its instances and the main thread): [0] requests, [1] retries, [2] ms
+ * waited for retries; `heldUntil` [0]: no request leaves before this time (ms), since the source asked.
+ */
+export function sandboxImports({ policy, token, counters, heldUntil }) {
   const origins = policy.origins;
   const base = origins[0];
+
+  /** Counts a request against the budget; false (and the tenant stopped) past it. */
+  function admit() {
+    const sent = Atomics.add(counters, 0, 1) + 1;
+    if (policy.maxRequests !== null && sent > policy.maxRequests) {
+      stop(`the sync used up its budget of ${policy.maxRequests} requests`);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Before repeating `request`, which the source answered with `response` (429 or 503) at `attempt`: waits as
+   * its Retry-After says (or backs off), within the tenant's attempts and retry budget, holding back every
+   * instance on a 429; then sends it again. `null` to give the guest the response as it is.
+   */
+  function repeater(request, options, authorized) {
+    return (response, attempt) => {
+      if (attempt >= policy.maxAttempts) return null;
+      const header = response.headers().get('retry-after')[0];
+      const asked = header === undefined ? undefined : retryAfterMs(new TextDecoder().decode(header));
+      const wait = asked ?? Math.min(30_000, 500 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+      if (Atomics.load(counters, 2) + wait > policy.maxRetryWaitMs) return null;
+      Atomics.add(counters, 2, Math.ceil(wait));
+      Atomics.add(counters, 1, 1);
+      if (response.status() === 429) {
+        const until = BigInt(Math.ceil(Date.now() + wait));
+        if (Atomics.load(heldUntil, 0) < until) Atomics.store(heldUntil, 0, until);
+      }
+      sleep(wait);
+      if (!admit()) return null;
+      const authorization = authorized ? token(false) : null;
+      if (authorized && authorization === null) return null;
+      return send(copy(request), options, authorization && `Bearer ${authorization}`);
+    };
+  }
 
   /** Sends `request` with `authorization` added (if any), through the shim. */
   function send(request, options, authorization) {
@@ -177,24 +240,25 @@ export function sandboxImports({ policy, token, counters }) {
       }
       const own = request.headers().entries().map(([k]) => k.toLowerCase()).find((k) => FORBIDDEN.has(k));
       if (own) throw stop(`the component set its own ${own} header; the host owns authentication`);
-      const sent = Atomics.add(counters, 0, 1) + 1;
-      if (policy.maxRequests !== null && sent > policy.maxRequests) {
-        throw stop(`the sync used up its budget of ${policy.maxRequests} requests`);
-      }
+      // A source's Retry-After holds back every instance of the tenant.
+      sleep(Number(Atomics.load(heldUntil, 0)) - Date.now());
+      if (!admit()) throw { tag: 'HTTP-request-denied' };
       const budget = { read: 0, max: policy.maxResponseBytes, path: request.pathWithQuery()?.split('?')[0] ?? '/' };
-      if (origin !== base || policy.auth === 'none') return GuardedFuture.of(send(request, options, null), null, budget);
+      const repeatable = ['get', 'head'].includes(request.method().tag);
+      const authorized = origin === base && policy.auth !== 'none';
+      const repeat = repeatable ? repeater(request, options, authorized) : null;
+      if (!authorized) return GuardedFuture.of(send(request, options, null), null, budget, repeat);
       const current = token(false);
       if (current === null) throw { tag: 'HTTP-request-denied' };
       // An OAuth2 token refused: a GET is sent again with a fresh one; a request with a body cannot be, but its
       // 401 still retires the token, so the next request gets a fresh one. (A static bearer token has no other.)
-      const repeatable = request.method().tag === 'get';
       const retry = policy.auth !== 'oauth2' ? null : () => {
         const fresh = token(true);
         if (fresh === null || !repeatable) return null;
         Atomics.add(counters, 0, 1);
         return send(copy(request), options, `Bearer ${fresh}`);
       };
-      return GuardedFuture.of(send(request, options, `Bearer ${current}`), retry, budget);
+      return GuardedFuture.of(send(request, options, `Bearer ${current}`), retry, budget, repeat);
     },
   };
 

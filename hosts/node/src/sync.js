@@ -179,6 +179,11 @@ export async function* pages(session, { maxPages = 1_000_000 } = {}) {
     const page = await session.listResources(type, token, instance);
     const stray = page.resources.find((r) => !declared.has(r.id.resourceType));
     if (stray) throw new HostError('trap', `the component listed a resource of undeclared type \`${stray.id.resourceType}\``);
+    const fresh = page.resources.filter((r) => !listed.get(r.id.resourceType).has(r.id.id)).length;
+    if (page.resources.length > 0 && fresh === 0) {
+      // A source that ignores where the page starts (wit/HOSTS.md §6).
+      throw new HostError('trap', `listing ${type}: bad response: it repeats ${page.resources.length} resources already listed; stopping rather than looping`);
+    }
     for (const r of page.resources) listed.get(r.id.resourceType).set(r.id.id, r.id);
     for (const next of [page.nextToken, ...page.independentTokens]) {
       if (next === undefined) continue;

@@ -25,8 +25,9 @@ function token(stale) {
   return new TextDecoder().decode(tokenBytes.slice(0, length));
 }
 
-const counters = new Int32Array(shared.counters);
-const imports = sandboxImports({ policy, token, counters });
+const counters = new Int32Array(shared.counters, 0, 4);
+const heldUntil = new BigInt64Array(shared.counters, 16, 1);
+const imports = sandboxImports({ policy, token, counters, heldUntil });
 const module = await import(pathToFileURL(join(dir, `${name}.js`)).href);
 const getCoreModule = (path) => readFile(join(dir, path)).then((bytes) => WebAssembly.compile(capMemory(bytes, policy.memoryBytes)));
 const root = await module.instantiate(getCoreModule, imports);

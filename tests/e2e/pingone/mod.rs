@@ -81,3 +81,15 @@ pub fn expected_grants(env: &Environment, role_grants: bool) -> BTreeMap<String,
 pub fn exported_grants(lines: &[serde_json::Value]) -> BTreeMap<String, Option<String>> {
     of_kind(lines, "grant").iter().map(|g| (g["id"].as_str().unwrap().to_string(), g["immutable"].as_str().map(str::to_string))).collect()
 }
+
+/// The requests a full sync needs at least (`../shared/reference/pingone-api.md` §6): a token, the user pages,
+/// the populations, the roles (the environment's and the built-in list), the groups, a member walk per group
+/// (at least one page each), a nesting read per group when nesting exists, and with role grants one read per
+/// user and per group.
+pub fn floor(env: &Environment, role_grants: bool, nesting: bool) -> u64 {
+    let pages = |n: usize| n.div_ceil(200).max(1) as u64;
+    let members: u64 = env.groups.iter().map(|g| pages(env.members(&g.id).len())).sum();
+    let groups = env.groups.len() as u64;
+    let per_principal = if role_grants { env.users.len() as u64 + groups } else { 0 };
+    pages(env.users.len()) + 1 + 2 + 1 + members + if nesting { groups } else { 0 } + per_principal
+}

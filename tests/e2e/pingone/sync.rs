@@ -83,18 +83,6 @@ fn a_5000_user_environment_syncs_exactly_with_every_membership_and_role_grant() 
     assert!(inherited > 50, "users inherit roles through groups ({inherited}), and none of those is exported as the user's");
 }
 
-/// The requests a full sync needs at least (`../shared/reference/pingone-api.md` §6): a token, the user pages,
-/// the populations, the roles (the environment's and the built-in list), the groups, a member walk per group
-/// (at least one page each), a nesting read per group when nesting exists, and with role grants one read per
-/// user and per group.
-fn floor(env: &Environment, role_grants: bool, nesting: bool) -> u64 {
-    let pages = |n: usize| n.div_ceil(200).max(1) as u64;
-    let members: u64 = env.groups.iter().map(|g| pages(env.members(&g.id).len())).sum();
-    let groups = env.groups.len() as u64;
-    let per_principal = if role_grants { env.users.len() as u64 + groups } else { 0 };
-    pages(env.users.len()) + 1 + 2 + 1 + members + if nesting { groups } else { 0 } + per_principal
-}
-
 #[test]
 fn a_full_sync_costs_exactly_the_request_floor_at_two_sizes() {
     let exact = Behaviour { short_pages: false, ..Default::default() };

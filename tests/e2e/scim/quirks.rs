@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use scim_double::directory::ENTERPRISE_USER;
-use scim_double::{Counts, Directory, DirectorySpec, Quirks, ScimDouble, TOKEN};
+use scim_double::{Counts, Directory, DirectorySpec, Limit, Quirks, ScimDouble, TOKEN};
 use serde_json::{Value, json};
 
 use super::*;
@@ -145,6 +145,55 @@ fn rate_limits_are_waited_out_as_the_server_asks() {
     assert!(out.contains(", 2 retries,"), "{out}");
     assert_eq!(double.counts().total, 1 + 2 + 2 + 1, "discovery, two refused, two user pages, one group page");
     assert_export_is(&export(&scratch, "default"), &directory);
+}
+
+/// 290 users and 15 groups listed without members, at 100 a page: /ResourceTypes, 3 user pages, 1 group page
+/// and 15 group reads.
+const THROTTLED: DirectorySpec = DirectorySpec { users: 290, groups: 15 };
+const THROTTLED_FLOOR: u64 = 1 + 3 + 1 + 15;
+
+/// Syncs `THROTTLED` under `limit` at concurrency 1, 4 and 8: each sync exports exactly the directory, and
+/// every request the server answered was needed once (no call was repeated whole). Returns the doubles.
+fn sync_throttled(limit: Limit) -> Vec<(usize, Counts)> {
+    let directory = Directory::generate(THROTTLED);
+    let runs: Vec<_> = [1usize, 4, 8]
+        .into_iter()
+        .map(|concurrency| {
+            let directory = directory.clone();
+            std::thread::spawn(move || {
+                let double = ScimDouble::start(directory.clone(), Quirks { omit_members: true, limit: Some(limit), ..Quirks::default() }).unwrap();
+                let scratch = Scratch::new();
+                sync(&double, &scratch, &["--concurrency", &concurrency.to_string()]).ok();
+                assert_export_is(&export(&scratch, "default"), &directory);
+                let counts = double.counts();
+                assert_eq!(counts.total - counts.limited, THROTTLED_FLOOR, "at concurrency {concurrency}, every answered request was needed once: {counts:?}");
+                assert_eq!(counts.single_reads, 15, "one read per group");
+                (concurrency, counts)
+            })
+        })
+        .collect();
+    runs.into_iter().map(|run| run.join().unwrap()).collect()
+}
+
+#[test]
+fn a_429_every_9th_request_costs_one_repeat_each_however_many_run_at_once() {
+    // The fan-out of group reads is one call a group: a refused read is repeated alone, so the requests are
+    // the floor plus one repeat per ninth request: 22 for a floor of 20.
+    for (concurrency, counts) in sync_throttled(Limit::EveryNth { n: 9, retry_after_secs: 1 }) {
+        assert_eq!((counts.total, counts.limited), (22, 2), "at concurrency {concurrency}: {counts:?}");
+    }
+}
+
+#[test]
+fn a_fixed_window_limit_is_waited_out_and_narrows_the_sync() {
+    // 8 requests a second. A refusal holds every instance back until the window has passed and halves the
+    // calls at once, so a window refuses at most the requests already in flight: at most `concurrency` in each
+    // of the windows the floor needs, and one more window's.
+    let per_window = 8;
+    for (concurrency, counts) in sync_throttled(Limit::FixedWindow { requests: per_window, window: std::time::Duration::from_secs(1) }) {
+        let windows = THROTTLED_FLOOR.div_ceil(per_window) + 1;
+        assert!(counts.limited <= concurrency as u64 * windows, "at concurrency {concurrency}: {counts:?}");
+    }
 }
 
 #[test]

@@ -2,6 +2,10 @@
 //! (HTTP/1.1 and HTTP/2, by ALPN); dropping it stops the server. Every test double runs on it. It counts the
 //! connections it accepts, so tests can see whether a client reuses them.
 
+mod limit;
+
+pub use limit::{Limit, Limiter};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

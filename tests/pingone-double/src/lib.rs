@@ -10,4 +10,5 @@ pub mod environment;
 mod server;
 
 pub use environment::{Assignment, Environment, EnvironmentSpec, Group, Membership, Population, Principal, Role, User};
+pub use loopback_server::Limit;
 pub use server::{Behaviour, CLIENT_ID, CLIENT_SECRET, Counts, Faults, PingOneDouble, TokenAuthMethod};

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use loopback_server::LoopbackServer;
+use loopback_server::{Limit, Limiter, LoopbackServer};
 use serde_json::{Value, json};
 
 use crate::environment::{Assignment, Environment, Membership, Principal, User, uuid};
@@ -59,6 +59,8 @@ pub struct Faults {
     pub cut_from: Option<u64>,
     /// Every API request waits this long before it is answered.
     pub delay: Option<Duration>,
+    /// A limit on API requests, answered with 429 `REQUEST_LIMITED` and `Retry-After` past it.
+    pub limit: Option<Limit>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub struct Counts {
     pub writes: u64,
     /// Every API request, refused ones included (token requests not).
     pub total: u64,
+    /// API requests refused by `Faults::limit`.
+    pub limited: u64,
 }
 
 #[derive(Default)]
@@ -107,6 +111,7 @@ struct Shared {
     behaviour: Behaviour,
     faults: Faults,
     counters: Counters,
+    limiter: Limiter,
     /// Issued tokens and when.
     tokens: Mutex<HashMap<String, Instant>>,
 }
@@ -124,7 +129,8 @@ impl PingOneDouble {
     }
 
     pub fn start_with(environment: Environment, behaviour: Behaviour, faults: Faults) -> anyhow::Result<Self> {
-        let shared = Arc::new(Shared { environment: RwLock::new(environment), behaviour, faults, counters: Counters::default(), tokens: Mutex::default() });
+        let limiter = Limiter::new(faults.limit);
+        let shared = Arc::new(Shared { environment: RwLock::new(environment), behaviour, faults, counters: Counters::default(), limiter, tokens: Mutex::default() });
         let env = "/v1/environments/{env}";
         let api = Router::new()
             .route("/v1/roles", get(platform_roles))
@@ -183,6 +189,7 @@ impl PingOneDouble {
             single_reads: n(&c.single_reads),
             writes: n(&c.writes),
             total: n(&c.total),
+            limited: self.shared.limiter.refused(),
         }
     }
 
@@ -250,9 +257,10 @@ async fn admit<'a>(s: &'a Shared, headers: &HeaderMap, env: Option<&str>) -> Res
         }
         Some(_) => {}
     }
-    if n <= s.faults.rate_limited {
+    let limited = s.limiter.refuse();
+    if n <= s.faults.rate_limited || limited.is_some() {
         let mut response = p1_error(s, StatusCode::TOO_MANY_REQUESTS, "REQUEST_LIMITED", "The request was limited.", Some(("LIMIT_EXCEEDED", "", "Too many requests")));
-        response.headers_mut().insert(header::RETRY_AFTER, "1".parse().unwrap());
+        response.headers_mut().insert(header::RETRY_AFTER, limited.unwrap_or(1).into());
         return Err(response);
     }
     if n <= s.faults.rate_limited + s.faults.unavailable {

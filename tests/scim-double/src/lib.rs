@@ -8,4 +8,5 @@ pub mod directory;
 mod server;
 
 pub use directory::{Directory, DirectorySpec};
+pub use loopback_server::Limit;
 pub use server::{Counts, Quirks, ScimDouble, TOKEN};

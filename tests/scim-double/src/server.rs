@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use loopback_server::LoopbackServer;
+use loopback_server::{Limit, Limiter, LoopbackServer};
 use serde_json::{Value, json};
 
 use crate::directory::Directory;
@@ -36,6 +36,8 @@ pub struct Quirks {
     pub retry_after: String,
     /// From the Nth listing request (from 1) on, bodies are cut in half.
     pub cut_lists_from: Option<u64>,
+    /// A limit on every request, answered with 429 and `Retry-After` past it.
+    pub limit: Option<Limit>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,7 +49,10 @@ pub struct Counts {
     /// Reads of one resource.
     pub single_reads: u64,
     pub writes: u64,
+    /// Every request, those refused by `Quirks::limit` included.
     pub total: u64,
+    /// Requests refused by `Quirks::limit`.
+    pub limited: u64,
 }
 
 #[derive(Default)]
@@ -65,6 +70,7 @@ struct Shared {
     directory: RwLock<Directory>,
     quirks: Quirks,
     counters: Counters,
+    limiter: Limiter,
 }
 
 /// A running double; dropping it stops the server.
@@ -75,7 +81,8 @@ pub struct ScimDouble {
 
 impl ScimDouble {
     pub fn start(directory: Directory, quirks: Quirks) -> anyhow::Result<Self> {
-        let shared = Arc::new(Shared { directory: RwLock::new(directory), quirks, counters: Counters::default() });
+        let limiter = Limiter::new(quirks.limit);
+        let shared = Arc::new(Shared { directory: RwLock::new(directory), quirks, counters: Counters::default(), limiter });
         let app = Router::new()
             .route("/v2/ServiceProviderConfig", get(service_provider_config))
             .route("/v2/ResourceTypes", get(resource_types))
@@ -100,6 +107,7 @@ impl ScimDouble {
             single_reads: n(&c.single_reads),
             writes: n(&c.writes),
             total: n(&c.total),
+            limited: self.shared.limiter.refused(),
         }
     }
 
@@ -121,9 +129,14 @@ fn scim_json(body: &Value) -> Response {
     ([(header::CONTENT_TYPE, "application/scim+json")], body.to_string()).into_response()
 }
 
-/// Counts the request, and refuses it without the token.
+/// Counts the request, and refuses it past the limit or without the token.
 fn admit(s: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     s.counters.total.fetch_add(1, Ordering::SeqCst);
+    if let Some(retry_after) = s.limiter.refuse() {
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, None, "too many requests");
+        response.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
+        return Err(response);
+    }
     let authorized = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
     if authorized { Ok(()) } else { Err(error(StatusCode::UNAUTHORIZED, None, "a valid bearer token is required")) }
 }
