@@ -490,14 +490,14 @@ impl Run<'_> {
 /// the next call of a chain they are in (a next token goes on on the instance that issued it) until the
 /// throttle's window has room. All go back to the session when the run ends, however it ends (those in a call
 /// when it is cut short go with their task).
-struct Pool<'s, W> {
-    home: &'s mut Vec<Instance>,
-    idle: Vec<Instance>,
-    parked: VecDeque<(Instance, W)>,
+struct Pool<'s, W, I = Instance> {
+    home: &'s mut Vec<I>,
+    idle: Vec<I>,
+    parked: VecDeque<(I, W)>,
 }
 
-impl<'s, W> Pool<'s, W> {
-    fn lend(home: &'s mut Vec<Instance>) -> Self {
+impl<'s, W, I> Pool<'s, W, I> {
+    fn lend(home: &'s mut Vec<I>) -> Self {
         let idle = std::mem::take(home);
         Self { home, idle, parked: VecDeque::new() }
     }
@@ -510,7 +510,7 @@ impl<'s, W> Pool<'s, W> {
 
     /// The next call to start, if fewer than `window` are `running`: a parked chain first (it holds an
     /// instance), else the first of `queue` on an idle instance.
-    fn next(&mut self, queue: &mut VecDeque<W>, running: usize, window: usize) -> Option<(Instance, W)> {
+    fn next(&mut self, queue: &mut VecDeque<W>, running: usize, window: usize) -> Option<(I, W)> {
         if running >= window {
             return None;
         }
@@ -528,7 +528,7 @@ impl<'s, W> Pool<'s, W> {
     }
 }
 
-impl<W> Drop for Pool<'_, W> {
+impl<W, I> Drop for Pool<'_, W, I> {
     fn drop(&mut self) {
         self.home.append(&mut self.idle);
         self.home.extend(self.parked.drain(..).map(|(instance, _)| instance));
@@ -680,5 +680,33 @@ async fn on_own_task<R: Send + 'static>(work: impl Future<Output = R> + Send + '
         Ok(done) => done,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => panic!("the runtime stopped a component call it was running"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_start_only_while_the_window_has_room_and_parked_chains_go_first() {
+        let mut home = vec![1, 2, 3, 4];
+        let mut queue: VecDeque<&str> = ["a", "b", "c"].into();
+        {
+            let mut pool: Pool<&str, i32> = Pool::lend(&mut home);
+            assert_eq!(pool.next(&mut queue, 2, 2), None, "a full window starts nothing");
+            assert_eq!(pool.next(&mut queue, 0, 2), Some((4, "a")));
+            // Instance 4 comes home with a next page of its chain: parked, it goes before the queue.
+            pool.idle.push(4);
+            pool.park("a2");
+            assert_eq!(pool.next(&mut queue, 1, 2), Some((4, "a2")));
+            assert_eq!(pool.next(&mut queue, 2, 2), None);
+            let waiting = pool.idle.pop().unwrap();
+            pool.parked.push_back((waiting, "b2"));
+            assert_eq!(pool.idle.len(), 2);
+        }
+        // However the run ends, every instance not in a call goes home, parked ones too.
+        home.sort();
+        assert_eq!(home, vec![1, 2, 3]);
+        assert_eq!(queue, VecDeque::from(["b", "c"]));
     }
 }

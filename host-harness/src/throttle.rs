@@ -85,7 +85,7 @@ impl Throttle {
         state.window = (before / 2).max(1);
         state.answered = 0;
         state.cut_at = Some(Instant::now());
-        tracing::info!(tenant = %self.tenant, "{why}: slowing down from {before} to {} calls at once", state.window);
+        tracing::warn!(tenant = %self.tenant, "{why}: slowing down from {before} to {} calls at once", state.window);
     }
 
     /// A request was answered without throttling: after a window's worth of them, one more call at once.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, Faults, PingboardDouble};
+use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, DoubleOptions, Faults, PingboardDouble};
 
 use crate::cli;
 
@@ -73,6 +73,21 @@ fn a_failure_is_one_uncoloured_line_and_logs_are_never_coloured_into_a_pipe() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.lines().count() > 1, "info lines too: {err}");
     assert!(!err.contains('\u{1b}'), "no colour codes into a pipe: {err:?}");
+}
+
+#[test]
+fn a_throttled_sync_says_that_it_slowed_down_and_why() {
+    // Every 6th API call answers 429: the first halves the 4 calls at once, and the log says so at the
+    // default level.
+    let faults = Faults { rate_limit_every: Some(6), retry_after: Some("0".into()), ..Faults::default() };
+    let double = PingboardDouble::start_with(Company::generate(CompanySpec::sized(1000)), DoubleOptions { faults, ..DoubleOptions::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = sync_args(&double, &dir.path().join("s.db"), &dir.path().join("cache"), CLIENT_SECRET);
+    args.extend(["--concurrency".to_string(), "4".to_string()]);
+    let out = Command::new(BINARY).args(&args).env_remove("RUST_LOG").output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(": HTTP 429: slowing down from 4 to 2 calls at once"), "{err}");
 }
 
 #[test]

@@ -63,6 +63,17 @@ fn a_killed_sync_resumes_from_its_checkpoint_and_equals_a_clean_sync() {
     let stored_users = partial.lines().filter(|l| l.contains(r#""resource_type":"user""#) && l.contains(r#""kind":"resource""#)).count();
     assert!(stored_users >= 700 && stored_users as u64 <= served * 100, "{stored_users} users stored after {served} pages");
 
+    // Never continued from another source: another company at another origin, or the same with other config.
+    let refused = "error: sync 1 was reading another source (the tenant's config, origins or credentials have changed since); run a fresh sync instead";
+    let other = PingboardDouble::start(Company::generate(CompanySpec::sized(50))).unwrap();
+    let (code, _, err) = cli(&[args(&other, store, cache), vec!["--resume".into()]].concat());
+    assert_eq!((code, err.trim_end()), (1, refused));
+    let mut other_config = args(&double, store, cache);
+    *other_config.last_mut().unwrap() = "page_size=50".into();
+    let (code, _, err) = cli(&[other_config, vec!["--resume".into()]].concat());
+    assert_eq!((code, err.trim_end()), (1, refused));
+    assert_eq!(export(store, Some("1")).1, partial, "nothing was written to it");
+
     let before = double.counts();
     let (code, out, err) = cli(&[args(&double, store, cache), vec!["--resume".into()]].concat());
     assert_eq!(code, 0, "{err}");
@@ -113,17 +124,18 @@ fn a_sync_killed_among_its_per_resource_calls_resumes_without_redoing_them() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let read_before_kill = slow.counts().user_role_reads;
+    let before = slow.counts();
+    let read_before_kill = before.user_role_reads;
 
-    let resumed = PingOneDouble::start(env).unwrap();
-    let (code, out, err) = cli(&[args(&resumed, store), vec!["--resume".into()]].concat());
+    // The same source (a resume from another is refused), still answering slowly.
+    let (code, out, err) = cli(&[args(&slow, store), vec!["--resume".into()]].concat());
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("synced tenant `default` (sync 1)"), "{out}");
-    let again = resumed.counts().user_role_reads;
+    let again = slow.counts().user_role_reads - read_before_kill;
     // At most the two reads in flight at the kill (concurrency 2) are repeated, and a few whose pages had not
     // been written yet.
     assert!(again < 800 && again + read_before_kill <= 800 + 8, "{again} role reads on resume after {read_before_kill} before the kill");
-    assert_eq!(resumed.counts().user_pages, 0, "the listings were done: not asked again");
+    assert_eq!(slow.counts().user_pages, before.user_pages, "the listings were done: not asked again");
     let (_, resumed_export, _) = export(store, None);
     assert_eq!(resumed_export, clean_export, "the resumed sync equals a clean one");
 }
