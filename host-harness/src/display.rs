@@ -1,14 +1,21 @@
 //! Text the host prints for people comes through here: whatever a source, a component or a file put in it,
 //! control characters are shown escaped, so nothing printed can forge the host's own lines, hide text with
-//! a carriage return, or drive a terminal with escape sequences.
+//! a carriage return, drive a terminal with escape sequences, or reorder what a reader sees with Unicode's
+//! bidirectional controls.
 
-/// `text` with control characters escaped (tabs kept), and at most `max` bytes of it.
+/// Whether `c` may change how the text around it reads rather than being read itself: a control character,
+/// or one of Unicode's bidirectional formatting characters (U+202E shows what follows it backwards).
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with unsafe characters (`is_unsafe`) escaped (tabs kept), and at most `max` bytes of it.
 pub fn printable(text: &str, max: usize) -> String {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let shown: String = text[..end].chars().map(|c| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() }).collect();
+    let shown: String = text[..end].chars().map(|c| if is_unsafe(c) && c != '\t' { c.escape_default().to_string() } else { c.to_string() }).collect();
     if end < text.len() { format!("{shown}… ({} more bytes)", text.len() - end) } else { shown }
 }
 
@@ -26,5 +33,7 @@ mod tests {
         assert_eq!(printable("ok\nbut\u{7}ééé", 9), "ok\\nbut\\u{7}é… (4 more bytes)");
         assert_eq!(printable("id\u{1b}[2J\r\0x", usize::MAX), "id\\u{1b}[2J\\r\\u{0}x");
         assert_eq!(one_line("a\nb\r\nc\u{1b}"), "a b c\\u{1b}");
+        assert_eq!(printable("Ada \u{202e}txt.exe\u{2066}", usize::MAX), "Ada \\u{202e}txt.exe\\u{2066}", "bidirectional controls too");
+        assert_eq!(printable("Nguyễn 李 עברית", usize::MAX), "Nguyễn 李 עברית", "right-to-left text itself is kept");
     }
 }

@@ -288,7 +288,7 @@ fn credentials_placement(o: &OAuth2ClientCredentials, config: &BTreeMap<String, 
 
 /// A tenant's name is printed in every line about it: it may not carry control characters.
 fn check_name(name: &str) -> Result<()> {
-    if name.chars().any(char::is_control) {
+    if name.chars().any(crate::display::is_unsafe) {
         bail!("tenant name `{}` contains a control character", crate::display::printable(name, 256));
     }
     Ok(())

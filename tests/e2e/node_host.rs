@@ -204,3 +204,31 @@ fn a_token_that_dies_early_is_replaced_under_node_and_the_sync_is_the_same() {
     assert_same(&node_export(&crate::pingone::pingone_args(&scratch, &["sync"], &expiring, &[])), &expected, "PingOne with expiring tokens");
     assert!(expiring.counts().tokens > 1, "each dead token was replaced ({} tokens)", expiring.counts().tokens);
 }
+
+#[test]
+fn what_the_node_cli_prints_of_a_source_or_a_flag_is_escaped() {
+    // An environment variable's name from the command line reaches the error line: escaped, as a token
+    // endpoint's error text is, so neither can clear the screen, forge a line or turn text around.
+    let (code, out, err) = node(&["sync", "--component", &component(), "--config", "client_id=x", "--secret-env", "client_secret=\u{1b}[2J\u{202e}X\nerror: forged"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err, "error: secret `client_secret`: environment variable \\u{1b}[2J\\u{202e}X\\u{a}error: forged is not set\n");
+}
+
+#[test]
+fn a_throttled_request_is_repeated_by_the_node_host_too() {
+    // The SCIM double of `scim::quirks` (groups without members, 429 to every 9th request): the Node host's
+    // egress repeats each refused request alone, so the requests answered are the floor (20) and the export
+    // is the harness's, byte for byte.
+    let directory = scim_double::Directory::generate(scim_double::DirectorySpec { users: 290, groups: 15 });
+    let quirks = scim_double::Quirks { omit_members: true, ..scim_double::Quirks::default() };
+    let clean = scim_double::ScimDouble::start(directory.clone(), quirks.clone()).unwrap();
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let expected = harness_export(&scratch, &crate::scim::scim_args(&scratch, &["sync", "--store", &store], &clean.base_url(), scim_double::TOKEN));
+    let limit = scim_double::Limit::EveryNth { n: 9, retry_after_secs: 1 };
+    let throttled = scim_double::ScimDouble::start(directory, scim_double::Quirks { limit: Some(limit), ..quirks }).unwrap();
+    let args = crate::scim::scim_args(&scratch, &["sync"], &throttled.base_url(), scim_double::TOKEN);
+    assert_same(&node_export(&args), &expected, "SCIM under a 429 every 9th request");
+    let counts = throttled.counts();
+    assert_eq!((counts.total, counts.limited), (22, 2), "{counts:?}");
+}

@@ -43,7 +43,7 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('\u{fffd}'),
+            c if crate::display::is_unsafe(c) => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -119,14 +119,14 @@ mod tests {
             lease_expires_ms: None,
             failures: 2,
             last_outcome: Some("failed".into()),
-            last_error: Some("authentication failed: <script>alert(1)</script>".into()),
+            last_error: Some("authentication failed: <script>alert(1)</script> \u{202e}gpj.exe".into()),
             last_sync_id: None,
             last_counts: None,
             last_started_ms: None,
             last_finished_ms: Some(5_000),
         };
         let html = render("pod-1", false, Ok(vec![row]), 10_000);
-        assert!(html.contains("<td>authentication failed: &lt;script&gt;alert(1)&lt;/script&gt;</td>"), "{html}");
+        assert!(html.contains("<td>authentication failed: &lt;script&gt;alert(1)&lt;/script&gt; \u{fffd}gpj.exe</td>"), "{html}");
         assert!(html.contains("<tr class=\"needs-attention\"><td>acme</td><td>needs-attention</td><td>failed</td><td>-</td><td>5s ago</td><td>in 1m 0s</td><td>2</td><td>-</td>"), "{html}");
         assert!(!html.contains("<script"));
     }

@@ -23,18 +23,26 @@ pub use schedule::{Claim, RunRecord, ScheduleRow, TenantLease, TenantState};
 
 pub type SyncId = i64;
 
-/// Where a store is: an SQLite file (a path, or `sqlite:PATH`) or a PostgreSQL database (`postgres://…`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a store is: an SQLite file (a path, or `sqlite:PATH`) or a PostgreSQL database (`postgres://…`, or a
+/// libpq key=value string such as `host=db dbname=harness user=h`).
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreLocation {
     Sqlite(PathBuf),
     Postgres(String),
+}
+
+/// As `Display`: a PostgreSQL connection string may hold a password.
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreLocation({self})")
+    }
 }
 
 impl std::str::FromStr for StoreLocation {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") || postgres::is_key_value(text) {
             return Ok(Self::Postgres(text.to_string()));
         }
         let path = text.strip_prefix("sqlite:").unwrap_or(text);
@@ -769,6 +777,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_key_value_connection_string_is_postgres_and_never_shown_with_its_password() {
+        let location: StoreLocation = "host=db.internal dbname=harness user=h password=s3cret".parse().unwrap();
+        assert_eq!(location, StoreLocation::Postgres("host=db.internal dbname=harness user=h password=s3cret".into()));
+        assert_eq!(location.to_string(), "host=db.internal dbname=harness user=h password=***");
+        assert_eq!(format!("{location:?}"), "StoreLocation(host=db.internal dbname=harness user=h password=***)");
+        let url: StoreLocation = "postgres://h@db/harness?password=s3cret".parse().unwrap();
+        assert_eq!(url.to_string(), "postgres://h@db/harness?password=***");
+        assert_eq!("state=1.db".parse::<StoreLocation>().unwrap(), StoreLocation::Sqlite("state=1.db".into()), "a file may have = in its name");
+    }
+
+    #[test]
     fn multi_row_inserts_number_their_parameters_row_by_row() {
         assert_eq!(rows_of(2, 3), "(?1, ?2), (?3, ?4), (?5, ?6)");
         assert_eq!(rows_of(1, 1), "(?1)");
@@ -784,6 +803,10 @@ mod tests {
             conn.execute("INSERT INTO syncs (tenant, connector, connector_version, component_sha256, state) VALUES ('t', 'c', '1', 'sha', 'complete')", []).unwrap();
             conn.execute("INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id) VALUES (1, 'team:1:member', 'user', '7', 'team:1:member:user:7')", []).unwrap();
         }
+        // A reader says, in one line, what brings it up to date.
+        let error = Store::open_existing(&StoreLocation::Sqlite(path.clone())).err().unwrap().to_string();
+        let shown = path.display();
+        assert_eq!(error, format!("store {shown} has schema 1, older than this connector-harness reads (3 or later): any `connector-harness sync --store {shown}` brings it up to date"));
         let mut store = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
         assert_eq!(store.latest_complete("t").unwrap().id, 1);
         let conn = rusqlite::Connection::open(&path).unwrap();

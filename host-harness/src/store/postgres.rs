@@ -27,17 +27,38 @@ pub struct PgConn {
     statements: RefCell<HashMap<String, Statement>>,
 }
 
-/// A store URL with its password hidden, for messages.
+/// A store's connection string with every password hidden, for messages: a URL's user info and its
+/// `password` (or `sslpassword`) query parameter, or a key=value string's `password` words.
 pub fn display_url(url: &str) -> String {
+    let hides = |key: &str| key.to_ascii_lowercase().contains("password");
+    if is_key_value(url) {
+        let words = url.split_whitespace().map(|word| match word.split_once('=') {
+            Some((key, _)) if hides(key) => format!("{key}=***"),
+            _ => word.to_string(),
+        });
+        return words.collect::<Vec<_>>().join(" ");
+    }
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
                 let _ = parsed.set_password(Some("***"));
             }
+            if parsed.query_pairs().any(|(key, _)| hides(&key)) {
+                let kept: Vec<(String, String)> =
+                    parsed.query_pairs().map(|(key, value)| (key.to_string(), if hides(&key) { "***".to_string() } else { value.to_string() })).collect();
+                parsed.query_pairs_mut().clear().extend_pairs(kept);
+            }
             parsed.to_string()
         }
         Err(_) => "the PostgreSQL store".into(),
     }
+}
+
+/// Whether `text` is a libpq key=value connection string (`host=db dbname=harness user=h password=…`), which
+/// names a PostgreSQL database as a URL does.
+pub fn is_key_value(text: &str) -> bool {
+    const KEYS: [&str; 8] = ["host", "hostaddr", "port", "dbname", "user", "password", "sslmode", "application_name"];
+    text.split_whitespace().any(|word| word.split_once('=').is_some_and(|(key, _)| KEYS.contains(&key)))
 }
 
 impl PgConn {
@@ -332,5 +353,8 @@ mod tests {
         assert_eq!(display_url("postgres://harness:s3cret@db.internal:5432/harness"), "postgres://harness:***@db.internal:5432/harness");
         assert_eq!(display_url("postgres://harness@127.0.0.1:5432/h"), "postgres://harness@127.0.0.1:5432/h");
         assert_eq!(display_url("postgres://u:p@[::1"), "the PostgreSQL store");
+        assert_eq!(display_url("postgres://h@db/h?sslmode=require&password=s3cret"), "postgres://h@db/h?sslmode=require&password=***");
+        assert_eq!(display_url("postgresql://db/h?PASSWORD=s3cret&sslpassword=k3y"), "postgresql://db/h?PASSWORD=***&sslpassword=***");
+        assert_eq!(display_url("host=db  dbname=h user=h password=s3cret"), "host=db dbname=h user=h password=***");
     }
 }

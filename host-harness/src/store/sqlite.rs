@@ -31,6 +31,8 @@ fn retry_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Res
 /// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
 /// immutable, 4 the service's schedule (`schedule.rs`), 5 drops the grants' index by principal.
 pub const SCHEMA_VERSION: i64 = 5;
+/// The oldest schema readers read as it is: grants gained their `immutable` mark in version 3.
+const OLDEST_READ: i64 = 3;
 
 pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS syncs (
@@ -284,6 +286,14 @@ pub fn open_existing(path: &Path) -> Result<(Connection, Option<FileStamp>)> {
     }
     if version > SCHEMA_VERSION {
         bail!("store {} was written by a newer connector-harness (schema {version}; this one reads up to {SCHEMA_VERSION})", path.display());
+    }
+    if version < OLDEST_READ {
+        // A reader never migrates (it may not write the file); a sync does, and keeps every sync stored.
+        bail!(
+            "store {} has schema {version}, older than this connector-harness reads ({OLDEST_READ} or later): any `connector-harness sync --store {}` brings it up to date",
+            path.display(),
+            path.display()
+        );
     }
     Ok((conn, snapshot))
 }

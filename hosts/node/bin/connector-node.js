@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 
 import { Connector, ConnectorError, HostError, sync } from '../src/index.js';
+import { printable } from '../src/errors.js';
 
 function pairs(items, flag) {
   const out = {};
@@ -71,7 +72,8 @@ main(process.argv.slice(2)).then(
   },
   (e) => {
     const known = e instanceof ConnectorError || e instanceof HostError;
-    process.stderr.write(`error: ${known ? e.message : (e?.stack ?? e)}\n`);
+    // What a source or a flag said is escaped: a token endpoint's error text must not drive the terminal.
+    process.stderr.write(`error: ${printable(known ? e.message : (e?.stack ?? e))}\n`);
     process.exitCode = 1;
   },
 );

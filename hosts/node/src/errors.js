@@ -37,3 +37,12 @@ export class HostError extends Error {
     this.kind = kind;
   }
 }
+
+/**
+ * `text` as one printable line, escaped as connector-harness escapes what it prints (host-harness/src/display.rs):
+ * control characters and Unicode's bidirectional formatting characters become `\u{…}`, so nothing a source or
+ * a flag put in it can drive a terminal, forge a line, or reorder what a reader sees.
+ */
+export function printable(text) {
+  return String(text).replace(/[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, (c) => (c === '\t' ? c : `\\u{${c.codePointAt(0).toString(16)}}`));
+}

@@ -115,6 +115,21 @@ export function retryAfterMs(text, now = Date.now()) {
 }
 
 /**
+ * Waits for `again` and makes it `future`'s answer, dropping `response` (ours to drop). (A function, not a
+ * private method: the stand-ins are made with `Object.create`, which private members refuse.)
+ */
+function replace(future, response, again) {
+  response[DISPOSE]?.();
+  const ready = again.subscribe();
+  ready.block();
+  ready[DISPOSE]?.();
+  // The first future is kept until the guest drops this one, since the guest may still hold a pollable of it.
+  future.replaced.push(future.inner);
+  future.inner = again;
+  return again.get();
+}
+
+/**
  * A future the guest waits on. It stands for the shim's own future (`inner`), so that a request can be sent
  * again without the guest knowing: once with a fresh token after a 401 (`retry`), and while the source throttles
  * (`repeat`, given the response and the attempt it answered).
@@ -133,18 +148,6 @@ class GuardedFuture extends FutureIncomingResponse {
     for (const old of this.replaced) old[DISPOSE]?.();
   }
 
-  /** Waits for `again` and takes it as the answer, dropping `response` (ours to drop). */
-  #replace(response, again) {
-    response[DISPOSE]?.();
-    const ready = again.subscribe();
-    ready.block();
-    ready[DISPOSE]?.();
-    // The first future is kept until the guest drops this one, since the guest may still hold a pollable of it.
-    this.replaced.push(this.inner);
-    this.inner = again;
-    return again.get();
-  }
-
   get() {
     let answer = this.inner.get();
     const responseOf = (a) => (a?.tag === 'ok' && a.val.tag === 'ok' ? a.val.val : null);
@@ -152,12 +155,12 @@ class GuardedFuture extends FutureIncomingResponse {
     if (response && response.status() === 401 && this.retry) {
       const again = this.retry();
       this.retry = null;
-      if (again) answer = this.#replace(response, again);
+      if (again) answer = replace(this, response, again);
     }
     for (let attempt = 1; this.repeat && (response = responseOf(answer)) && [429, 503].includes(response.status()); attempt++) {
       const again = this.repeat(response, attempt);
       if (!again) break;
-      answer = this.#replace(response, again);
+      answer = replace(this, response, again);
     }
     if (answer?.tag === 'ok' && answer.val.tag === 'ok') {
       answer.val.val = standIn(CappedResponse, answer.val.val, { budget: this.budget });
