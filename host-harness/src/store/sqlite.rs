@@ -287,6 +287,8 @@ pub fn open_existing(path: &Path) -> Result<(Connection, Option<FileStamp>)> {
     if version > SCHEMA_VERSION {
         bail!("store {} was written by a newer connector-harness (schema {version}; this one reads up to {SCHEMA_VERSION})", path.display());
     }
+    // A store of the first schema was written before its version was kept: 0 with tables is 1.
+    let version = version.max(1);
     if version < OLDEST_READ {
         // A reader never migrates (it may not write the file); a sync does, and keeps every sync stored.
         bail!(
