@@ -232,3 +232,24 @@ fn a_throttled_request_is_repeated_by_the_node_host_too() {
     let counts = throttled.counts();
     assert_eq!((counts.total, counts.limited), (22, 2), "{counts:?}");
 }
+
+#[test]
+fn a_source_that_ignores_where_a_page_starts_is_stopped_under_node_as_by_the_harness() {
+    // Every page is the first: the second page repeats what the first listed, and both hosts stop there.
+    let company = pingboard_double::Company::generate(pingboard_double::CompanySpec::sized(500));
+    let faults = pingboard_double::Faults { ignore_page: true, ..pingboard_double::Faults::default() };
+    let double = pingboard_double::PingboardDouble::start_with(company, pingboard_double::DoubleOptions { faults, ..Default::default() }).unwrap();
+    let scratch = Scratch::new();
+    let flags = sync_args(&scratch, &double, &["--config", "page_size=100"]);
+    let mut args = vec!["sync".to_string()];
+    let mut rest = flags.iter();
+    while let Some(arg) = rest.next() {
+        if matches!(arg.as_str(), "--component" | "--config" | "--secret") {
+            args.extend([arg.clone(), rest.next().unwrap().clone()]);
+        }
+    }
+    let (code, out, err) = node(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("bad response: it repeats 100 resources already listed; stopping rather than looping"), "{err}");
+    assert!(double.counts().users_pages <= 5, "stopped at once, not after thousands of pages: {:?}", double.counts());
+}
