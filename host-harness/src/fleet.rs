@@ -127,7 +127,7 @@ impl Components {
     }
 }
 
-/// One tenant's sync into the store at `store`: resolve its config against its component, open a session
+/// One tenant's sync into the store `open` opens: resolve its config against its component, open a session
 /// (nothing is written if the component refuses the config), then sync from where `start` says. `log` gets the
 /// guest's lines, prefixed and redacted.
 #[allow(clippy::too_many_arguments)]
@@ -136,7 +136,7 @@ pub async fn sync_tenant(
     prepared: &Prepared,
     spec: TenantSpec,
     defaults: &SyncOptions,
-    store: &StoreLocation,
+    open: impl FnOnce() -> Result<Store>,
     redactor: &Redactor,
     progress: &dyn Progress,
     log: &mut Vec<String>,
@@ -154,7 +154,7 @@ pub async fn sync_tenant(
         }
     };
     let result = async {
-        let mut store = Store::open(store)?;
+        let mut store = open()?;
         let start = start(&store, &tenant, &prepared.loaded)?;
         session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, progress, start).await
     }
@@ -168,6 +168,7 @@ impl Shared {
         let spec = spec?;
         let prepared = self.components.of(&spec)?;
         let display = (self.fleet.progress)(&spec.name);
-        sync_tenant(&self.fleet.runtime, &prepared, spec, &self.fleet.options, &self.fleet.store, redactor, display.as_ref(), log, |_, _, _| Ok(Start::Fresh)).await
+        let open = || Store::open(&self.fleet.store);
+        sync_tenant(&self.fleet.runtime, &prepared, spec, &self.fleet.options, open, redactor, display.as_ref(), log, |_, _, _| Ok(Start::Fresh)).await
     }
 }

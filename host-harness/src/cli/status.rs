@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Context;
 use crate::display::printable;
 use crate::service::{lease_text, next_run_text, relative_time};
-use crate::store::{Store, StoreLocation, now_ms};
+use crate::store::{Store, StoreLocation};
 
 /// Show every scheduled tenant: state, last outcome, next run, lease and last error.
 #[derive(Args)]
@@ -24,7 +24,8 @@ impl StatusCommand {
     pub fn execute(self, cx: &mut Context<'_>) -> Result<()> {
         let store = Store::open_existing(&self.store)?;
         let rows = store.schedule().map_err(|_| anyhow::anyhow!("store {} has no schedule: no `serve` has run on it", self.store))?;
-        let now = now_ms();
+        // Times are the store's clock: this machine's may disagree.
+        let now = store.clock_ms()?;
         if self.json {
             for row in rows {
                 let line = json!({

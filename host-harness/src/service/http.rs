@@ -81,12 +81,13 @@ async fn metrics(State(observed): State<Arc<Observed>>) -> Response {
 
 async fn status_page(State(observed): State<Arc<Observed>>) -> Response {
     let path = observed.store.clone();
-    let rows = tokio::task::spawn_blocking(move || Store::open_existing(&path).and_then(|store| store.schedule())).await;
-    let rows = match rows {
-        Ok(Ok(rows)) => Ok(rows),
-        Ok(Err(e)) => Err(one_line(&format!("{e:#}"))),
-        Err(e) => Err(e.to_string()),
+    // Times are the store's clock: this replica's may disagree.
+    let read = tokio::task::spawn_blocking(move || Store::open_existing(&path).and_then(|store| Ok((store.schedule()?, store.clock_ms()?)))).await;
+    let (rows, now) = match read {
+        Ok(Ok((rows, now))) => (Ok(rows), now),
+        Ok(Err(e)) => (Err(one_line(&format!("{e:#}"))), crate::store::now_ms()),
+        Err(e) => (Err(e.to_string()), crate::store::now_ms()),
     };
-    let html = page::render(&observed.replica, observed.draining.load(Ordering::SeqCst), rows, crate::store::now_ms());
+    let html = page::render(&observed.replica, observed.draining.load(Ordering::SeqCst), rows, now);
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }

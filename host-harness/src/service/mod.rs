@@ -341,8 +341,9 @@ async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt) -> Re
     let redactor = shared.redactor.child();
     let mut log = Vec::new();
     let max_age = shared.config.max_resume_age;
+    let open = || Ok(Store::open(&shared.config.store)?.for_service());
     let result =
-        sync_tenant(&shared.runtime, &prepared, spec, &options, &shared.config.store, &redactor, &NoProgress, &mut log, |store, resolved, loaded| resume_point(store, resolved, loaded, max_age))
+        sync_tenant(&shared.runtime, &prepared, spec, &options, open, &redactor, &NoProgress, &mut log, |store, resolved, loaded| resume_point(store, resolved, loaded, max_age))
             .await;
     for line in log {
         tracing::info!(tenant, "{line}");
@@ -351,10 +352,14 @@ async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt) -> Re
 }
 
 /// Where a claimed tenant's sync starts: its newest unfinished sync when the same component made it from the
-/// same source within `max_age` and its checkpoint reads; otherwise afresh (the old one is pruned after the next
-/// complete sync).
+/// same source within `max_age`, its checkpoint reads, and no operator's `sync` is running it; otherwise afresh
+/// (the old one is pruned after the next complete sync).
 fn resume_point(store: &Store, tenant: &ResolvedTenant, component: &LoadedComponent, max_age: Duration) -> Result<Start> {
     let Resumable::Ready { sync, checkpoint } = Resumable::of(store, tenant, component)? else { return Ok(Start::Fresh) };
+    if store.run_by_operator(sync.id)? {
+        tracing::info!(tenant = %tenant.name, "sync {} is an operator's, running now: left to it, and a new one begun", sync.id);
+        return Ok(Start::Fresh);
+    }
     let age = humantime::parse_rfc3339(&sync.started_at).ok().and_then(|at| at.elapsed().ok());
     if age.is_none_or(|age| age > max_age) {
         return Ok(Start::Fresh);

@@ -199,6 +199,21 @@ impl Db {
         }
     }
 
+    /// The store's clock in epoch ms, as SQL. Lease and heartbeat times all come from it, so replicas whose own
+    /// clocks disagree still agree on who holds what. (An SQLite store has one machine's clock, the same for every
+    /// process that opens it.)
+    pub fn clock_sql(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+            Db::Postgres(_) => "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
+    /// The store's clock now (`clock_sql`), in epoch ms.
+    pub fn now_ms(&self) -> Result<i64> {
+        self.row(&format!("SELECT {}", self.clock_sql()), &[])?.ok_or_else(|| anyhow!("the store did not tell its time"))?.int(0)
+    }
+
     /// The clause that locks the rows a read-then-write transaction reads: PostgreSQL's row locks. SQLite's
     /// transactions hold the one write lock from their start (`transaction`), so it needs none.
     pub fn for_update(&self) -> &'static str {

@@ -19,7 +19,7 @@ mod schedule;
 mod sqlite;
 
 use db::{Db, Row, args};
-pub use schedule::{Claim, RunRecord, ScheduleRow, TenantLease, TenantState};
+pub use schedule::{Claim, RunRecord, ScheduleRow, TenantLease, TenantState, Triggered};
 
 pub type SyncId = i64;
 
@@ -76,6 +76,8 @@ impl StoreLocation {
 pub struct Store {
     db: Db,
     location: StoreLocation,
+    /// Whether the syncs this handle begins or adopts are the service's (`for_service`).
+    service: bool,
     /// For an immutable read-only view of an SQLite file: the file as it was when opened (see `check_unchanged`).
     snapshot: Option<sqlite::FileStamp>,
 }
@@ -173,8 +175,8 @@ impl Heartbeat {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT) {
                 // A failed renewal is not fatal here: the next page commit checks the lease and says why.
                 let _ = store.db.execute(
-                    "UPDATE syncs SET heartbeat_ms = ?3 WHERE id = ?1 AND owner = ?2 AND state = 'running'",
-                    args![lease.sync, &lease.owner, now_ms()],
+                    &format!("UPDATE syncs SET heartbeat_ms = {} WHERE id = ?1 AND owner = ?2 AND state = 'running'", store.db.clock_sql()),
+                    args![lease.sync, &lease.owner],
                 );
             }
         })?;
@@ -242,21 +244,31 @@ pub struct Lease {
     owner: String,
 }
 
+/// How the owner of a service's sync ends: `host:pid:serve-<nonce>`.
+const SERVICE_NONCE: &str = "serve-";
+
 impl Lease {
-    fn new(sync: SyncId) -> Self {
-        Self { sync, owner: format!("{}:{}:{:016x}", hostname(), std::process::id(), rand::random::<u64>()) }
+    /// A lease of `sync` for this process; `service` marks it the service's.
+    fn new(sync: SyncId, service: bool) -> Self {
+        let tag = if service { SERVICE_NONCE } else { "" };
+        Self { sync, owner: format!("{}:{}:{tag}{:016x}", hostname(), std::process::id(), rand::random::<u64>()) }
+    }
+
+    /// Whether `owner` is a service's (`new`).
+    fn is_service(owner: &str) -> bool {
+        owner.rsplit(':').next().is_some_and(|nonce| nonce.starts_with(SERVICE_NONCE))
     }
 }
 
-/// Whether a running sync's owner still holds it: a process that is not gone from this machine, heard from
-/// within `LEASE_EXPIRY`.
-fn held_by_live_owner(owner: Option<&str>, heartbeat_ms: Option<i64>) -> bool {
-    owner.is_some_and(|owner| !owner_is_gone(owner)) && silence(heartbeat_ms) < LEASE_EXPIRY
+/// Whether a running sync's owner still holds it at `now` (the store's clock): a process that is not gone from
+/// this machine, heard from within `LEASE_EXPIRY`.
+fn held_by_live_owner(owner: Option<&str>, heartbeat_ms: Option<i64>, now: i64) -> bool {
+    owner.is_some_and(|owner| !owner_is_gone(owner)) && silence(heartbeat_ms, now) < LEASE_EXPIRY
 }
 
-/// How long since a sync's owner was last heard from.
-fn silence(heartbeat_ms: Option<i64>) -> Duration {
-    Duration::from_millis(now_ms().saturating_sub(heartbeat_ms.unwrap_or(0)).max(0) as u64)
+/// How long, at `now`, since a sync's owner was last heard from.
+fn silence(heartbeat_ms: Option<i64>, now: i64) -> Duration {
+    Duration::from_millis(now.saturating_sub(heartbeat_ms.unwrap_or(0)).max(0) as u64)
 }
 
 /// Whether a lease's owner (`host:pid:nonce`) is a process of this machine that no longer exists.
@@ -339,7 +351,23 @@ impl Store {
                 Db::Postgres(conn)
             }
         };
-        Ok(Self { db, location: location.clone(), snapshot: None })
+        Ok(Self { db, location: location.clone(), service: false, snapshot: None })
+    }
+
+    /// The same store, for `serve`: the syncs it begins or adopts are marked as the service's, which another
+    /// replica holding the tenant's lease may adopt; an operator's own `sync` it never adopts while it runs.
+    pub fn for_service(mut self) -> Self {
+        self.service = true;
+        self
+    }
+
+    /// Whether sync `sync` runs now in a process that is not the service's (an operator's `sync`): alive on this
+    /// machine or heard from within `LEASE_EXPIRY` of the store's clock.
+    pub fn run_by_operator(&self, sync: SyncId) -> Result<bool> {
+        let Some(row) = self.db.row("SELECT state, owner, heartbeat_ms FROM syncs WHERE id = ?1", args![sync])? else { return Ok(false) };
+        let (state, owner, heartbeat) = (row.text(0)?, row.opt_text(1)?, row.opt_int(2)?);
+        let operator = owner.is_some_and(|owner| !Lease::is_service(owner));
+        Ok(state == "running" && operator && held_by_live_owner(owner, heartbeat, self.db.now_ms()?))
     }
 
     /// Opens an existing store for reading, and only reading. An SQLite file it cannot write is read without
@@ -348,12 +376,12 @@ impl Store {
         match location {
             StoreLocation::Sqlite(path) => {
                 let (conn, snapshot) = sqlite::open_existing(path)?;
-                Ok(Self { db: Db::Sqlite(conn), location: location.clone(), snapshot })
+                Ok(Self { db: Db::Sqlite(conn), location: location.clone(), service: false, snapshot })
             }
             StoreLocation::Postgres(url) => {
                 let conn = postgres::PgConn::connect(url)?;
                 postgres::check_schema(&conn, sqlite::SCHEMA_VERSION).map_err(|e| anyhow::anyhow!("cannot read store {location}: {e:#}"))?;
-                Ok(Self { db: Db::Postgres(conn), location: location.clone(), snapshot: None })
+                Ok(Self { db: Db::Postgres(conn), location: location.clone(), service: false, snapshot: None })
             }
         }
     }
@@ -408,11 +436,14 @@ impl Store {
 
     /// Starts a sync held by this process.
     pub fn begin_sync(&mut self, tenant: &str, connector: &str, version: &str, sha256: &str) -> Result<Lease> {
-        let mut lease = Lease::new(0);
+        let mut lease = Lease::new(0, self.service);
         let row = self.db.row(
-            "INSERT INTO syncs (tenant, connector, connector_version, component_sha256, state, started_at, owner, heartbeat_ms)
-             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7) RETURNING id",
-            args![tenant, connector, version, sha256, timestamp_now().as_str(), &lease.owner, now_ms()],
+            &format!(
+                "INSERT INTO syncs (tenant, connector, connector_version, component_sha256, state, started_at, owner, heartbeat_ms)
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, {}) RETURNING id",
+                self.db.clock_sql()
+            ),
+            args![tenant, connector, version, sha256, timestamp_now().as_str(), &lease.owner],
         )?;
         lease.sync = row.ok_or_else(|| anyhow::anyhow!("the store returned no id for the new sync"))?.int(0)?;
         Ok(lease)
@@ -443,8 +474,8 @@ impl Store {
         let sync = lease.sync;
         let db = &self.db;
         let held = db.execute(
-            "UPDATE syncs SET checkpoint = ?3, heartbeat_ms = ?4 WHERE id = ?1 AND owner = ?2 AND state = 'running'",
-            args![sync, &lease.owner, checkpoint, now_ms()],
+            &format!("UPDATE syncs SET checkpoint = ?3, heartbeat_ms = {} WHERE id = ?1 AND owner = ?2 AND state = 'running'", db.clock_sql()),
+            args![sync, &lease.owner, checkpoint],
         )?;
         if held == 0 {
             bail!("sync {sync} was taken over by another process; this one stops writing to it");
@@ -536,7 +567,7 @@ impl Store {
     }
 
     fn reopen(&mut self, sync: SyncId, unless_alive: bool) -> Result<Lease> {
-        let lease = Lease::new(sync);
+        let lease = Lease::new(sync, self.service);
         let db = &self.db;
         db.transaction(|| {
             let row = db
@@ -546,15 +577,16 @@ impl Store {
             if state == "complete" {
                 bail!("sync {sync} is complete; a complete sync is never reopened");
             }
-            if unless_alive && state == "running" && held_by_live_owner(owner, heartbeat) {
+            let now = db.now_ms()?;
+            if unless_alive && state == "running" && held_by_live_owner(owner, heartbeat, now) {
                 bail!(
                     "sync {sync} is still running in another process (last heard from {:.0} s ago); let it finish, or resume once it has stopped",
-                    silence(heartbeat).as_secs_f64()
+                    silence(heartbeat, now).as_secs_f64()
                 );
             }
             db.execute(
                 "UPDATE syncs SET state = 'running', finished_at = NULL, error = NULL, owner = ?2, heartbeat_ms = ?3 WHERE id = ?1",
-                args![sync, &lease.owner, now_ms()],
+                args![sync, &lease.owner, now],
             )?;
             Ok(())
         })?;
@@ -599,6 +631,7 @@ impl Store {
     pub fn prune(&mut self, tenant: &str, keep: usize) -> Result<Vec<SyncId>> {
         let db = &self.db;
         db.transaction(|| {
+            let now = db.now_ms()?;
             let mut complete_kept = 1; // the newest complete sync, which the query leaves out
             let mut doomed = Vec::new();
             db.for_each(
@@ -612,7 +645,7 @@ impl Store {
                             complete_kept += 1;
                             complete_kept > keep
                         }
-                        "running" => !held_by_live_owner(row.opt_text(2)?, row.opt_int(3)?),
+                        "running" => !held_by_live_owner(row.opt_text(2)?, row.opt_int(3)?, now),
                         _ => true,
                     };
                     if delete {
@@ -785,6 +818,22 @@ mod tests {
         let url: StoreLocation = "postgres://h@db/harness?password=s3cret".parse().unwrap();
         assert_eq!(url.to_string(), "postgres://h@db/harness?password=***");
         assert_eq!("state=1.db".parse::<StoreLocation>().unwrap(), StoreLocation::Sqlite("state=1.db".into()), "a file may have = in its name");
+    }
+
+    #[test]
+    fn the_service_adopts_its_own_syncs_and_those_of_gone_owners_never_an_operators_live_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = StoreLocation::Sqlite(dir.path().join("s.db"));
+        let mut operator = Store::open(&location).unwrap();
+        let mut service = Store::open(&location).unwrap().for_service();
+        let by_operator = operator.begin_sync("t", "c", "1", "sha").unwrap();
+        let by_service = service.begin_sync("t", "c", "1", "sha").unwrap();
+        assert!(operator.run_by_operator(by_operator.sync).unwrap(), "an operator's sync, running in this live process");
+        assert!(!operator.run_by_operator(by_service.sync).unwrap(), "the service's own");
+        // Its process gone from this machine (no such pid), and silent: nobody runs it any more.
+        let gone = format!("{}:{}:{:016x}", hostname(), i32::MAX, 7);
+        operator.db.execute("UPDATE syncs SET owner = ?2 WHERE id = ?1", args![by_operator.sync, gone.as_str()]).unwrap();
+        assert!(!operator.run_by_operator(by_operator.sync).unwrap());
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! last sync ended, and which replica holds it. A replica claims a due tenant by taking its lease: the owner,
 //! an epoch raised at every claim, and an expiry the holder keeps pushing back. Every later write to the row
 //! names owner and epoch, so a holder whose lease was taken over changes nothing; its sync's page writes are
-//! fenced the same way by the sync's own owner (`Store::adopt`). Times are the store's clock, in epoch ms.
+//! fenced the same way by the sync's own owner (`Store::adopt`). Times are the store's clock (`Db::now_ms`), in
+//! epoch ms, never a replica's own: a replica whose clock runs ahead takes no lease early.
 
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 
 use super::db::{Row, args};
-use super::{Store, SyncId, hostname, now_ms, owner_is_gone};
+use super::{Store, SyncId, hostname, owner_is_gone};
 
 // The table is created per store (`sqlite.rs`, `postgres.rs`).
 
@@ -75,6 +76,15 @@ pub struct RunRecord {
     pub counts: Option<String>,
 }
 
+/// What `trigger` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Triggered {
+    /// The tenant is due now: the next replica to poll runs it.
+    DueNow,
+    /// It is running on `replica`, and runs again as soon as that run ends.
+    AfterCurrentRun { replica: String },
+}
+
 /// One tenant's row, for `status` and the status page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleRow {
@@ -123,9 +133,9 @@ impl Store {
     /// random point, so a fresh deployment does not start every tenant at once); a known one keeps its state
     /// and takes the file's interval; one the file no longer lists is disabled.
     pub fn register_tenants(&mut self, tenants: &[(String, Duration)], mut first_run: impl FnMut(Duration) -> Duration) -> Result<()> {
-        let now = now_ms();
         let db = &self.db;
         db.transaction(|| {
+            let now = db.now_ms()?;
             db.execute("UPDATE schedule SET enabled = 0", &[])?;
             for (tenant, interval) in tenants {
                 db.execute(
@@ -142,9 +152,9 @@ impl Store {
     /// that is gone. A tenant taken over `QUARANTINE_AFTER_TAKEOVERS` times in a row is quarantined instead.
     /// Replicas claiming at once pass over each other's candidates (`skip_locked`).
     pub fn claim_due(&mut self, owner: &str, ttl: Duration) -> Result<Option<Claim>> {
-        let now = now_ms();
         let db = &self.db;
         db.transaction(|| {
+            let now = db.now_ms()?;
             // Only rows that look free are locked: unheld, expired, or held on this machine (whose holder may be
             // a process that is gone).
             let this_machine = format!("{}:%", hostname());
@@ -194,18 +204,20 @@ impl Store {
     /// Pushes the lease's expiry back by `ttl`. False if the lease is no longer this holder's.
     pub fn renew(&self, lease: &TenantLease, ttl: Duration) -> Result<bool> {
         let renewed = self.db.execute(
-            "UPDATE schedule SET lease_expires_ms = ?4 WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-            args![&lease.tenant, &lease.owner, lease.epoch, now_ms() + ttl.as_millis() as i64],
+            &format!("UPDATE schedule SET lease_expires_ms = {} + ?4 WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3", self.db.clock_sql()),
+            args![&lease.tenant, &lease.owner, lease.epoch, ttl.as_millis() as i64],
         )?;
         Ok(renewed == 1)
     }
 
     /// Records how the run ended and releases the lease. False if the lease is no longer this holder's (then
-    /// nothing is written).
+    /// nothing is written). A tenant triggered while it ran (its `next_run_ms` moved past the run's start) is due
+    /// again at once.
     pub fn finish_run(&mut self, lease: &TenantLease, run: &RunRecord) -> Result<bool> {
-        let now = now_ms();
+        let now = self.db.now_ms()?;
         let finished = self.db.execute(
-            "UPDATE schedule SET lease_owner = NULL, lease_expires_ms = NULL, state = ?4, last_outcome = ?5, next_run_ms = ?6,
+            "UPDATE schedule SET lease_owner = NULL, lease_expires_ms = NULL, state = ?4, last_outcome = ?5,
+             next_run_ms = CASE WHEN next_run_ms > last_started_ms THEN CAST(?11 AS BIGINT) ELSE CAST(?6 AS BIGINT) END,
              failures = ?7, last_error = ?8, last_sync_id = coalesce(?9, last_sync_id), last_counts = coalesce(?10, last_counts),
              last_finished_ms = ?11, takeovers = 0
              WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
@@ -223,27 +235,41 @@ impl Store {
             "UPDATE schedule SET lease_owner = NULL, lease_expires_ms = NULL, state = 'waiting', next_run_ms = ?4,
              last_outcome = 'interrupted', last_sync_id = coalesce(?5, last_sync_id), last_finished_ms = ?4
              WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-            args![&lease.tenant, &lease.owner, lease.epoch, now_ms(), sync_id],
+            args![&lease.tenant, &lease.owner, lease.epoch, self.db.now_ms()?, sync_id],
         )?;
         Ok(released == 1)
     }
 
-    /// Makes a tenant due now, and lifts its quarantine. Its lease, if held, is left to its holder.
-    pub fn trigger(&mut self, tenant: &str) -> Result<()> {
-        let triggered = self.db.execute(
-            "UPDATE schedule SET next_run_ms = ?2, takeovers = 0,
-             state = CASE WHEN state = 'quarantined' THEN 'waiting' ELSE state END WHERE tenant = ?1",
-            args![tenant, now_ms()],
-        )?;
-        if triggered == 0 {
-            bail!("tenant `{tenant}` is not in the service's schedule (a tenant is added when `serve` starts with it in its tenants file)");
-        }
-        Ok(())
+    /// Makes a tenant due now, and lifts its quarantine. Its lease, if held, is left to its holder: a running
+    /// tenant runs again as soon as its run ends (`finish_run`). Which of the two, as `Triggered`.
+    pub fn trigger(&mut self, tenant: &str) -> Result<Triggered> {
+        let db = &self.db;
+        db.transaction(|| {
+            let now = db.now_ms()?;
+            let row = db.row(
+                "UPDATE schedule SET next_run_ms = ?2, takeovers = 0,
+                 state = CASE WHEN state = 'quarantined' THEN 'waiting' ELSE state END WHERE tenant = ?1
+                 RETURNING lease_owner, lease_expires_ms",
+                args![tenant, now],
+            )?;
+            let Some(row) = row else {
+                bail!("tenant `{tenant}` is not in the service's schedule (a tenant is added when `serve` starts with it in its tenants file)");
+            };
+            Ok(match (row.opt_string(0)?, row.opt_int(1)?) {
+                (Some(replica), Some(expires)) if expires >= now => Triggered::AfterCurrentRun { replica },
+                _ => Triggered::DueNow,
+            })
+        })
     }
 
     /// Every tenant's schedule row, by name; an error if no service ever ran on this store.
     pub fn schedule(&self) -> Result<Vec<ScheduleRow>> {
         self.db.rows(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedule ORDER BY tenant"), &[])?.iter().map(schedule_row).collect()
+    }
+
+    /// The store's clock now, in epoch ms: what the schedule's times are measured against.
+    pub fn clock_ms(&self) -> Result<i64> {
+        self.db.now_ms()
     }
 
     /// Whether the store answers at all (for readiness).

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use connector_harness::contract::model::*;
-use connector_harness::store::{Lease, RunRecord, Store, StoreLocation, TenantState};
+use connector_harness::store::{Lease, RunRecord, Store, StoreLocation, TenantState, Triggered};
 use real_servers::Postgres;
 
 fn account(id: &str, name: &str) -> Resource {
@@ -163,7 +163,8 @@ fn schedule(location: &StoreLocation) {
     let short = Duration::from_secs(2);
     let first = store.claim_due("r1:1:0", short).unwrap().unwrap();
     assert_eq!((first.lease.tenant.as_str(), first.lease.epoch, first.taken_over), ("a", 1, false));
-    assert_eq!(store.claim_due("r2:1:0", long).unwrap().unwrap().lease.tenant, "b", "a held tenant is skipped");
+    let b = store.claim_due("r2:1:0", long).unwrap().unwrap();
+    assert_eq!(b.lease.tenant, "b", "a held tenant is skipped");
     std::thread::sleep(short + Duration::from_millis(50));
     let taken = store.claim_due("r2:1:0", long).unwrap().unwrap();
     assert_eq!((taken.lease.tenant.as_str(), taken.lease.epoch, taken.taken_over), ("a", 2, true), "r1's lease expired");
@@ -197,6 +198,13 @@ fn schedule(location: &StoreLocation) {
     store.trigger("a").unwrap();
     assert!(store.claim_due("r1:1:0", long).unwrap().is_some_and(|c| !c.taken_over));
     assert!(store.trigger("nobody").is_err());
+
+    // Triggered while it runs: said so, and due again as soon as that run ends, not an interval later.
+    assert_eq!(store.trigger("b").unwrap(), Triggered::AfterCurrentRun { replica: "r2:1:0".into() });
+    assert!(store.finish_run(&b.lease, &record).unwrap());
+    let b_row = store.schedule().unwrap().into_iter().find(|r| r.tenant == "b").unwrap();
+    assert!(b_row.next_run_ms <= store.clock_ms().unwrap(), "due at once: {b_row:?}");
+    assert_eq!(store.trigger("b").unwrap(), Triggered::DueNow);
     store.register_tenants(&[("b".into(), hour)], |_| Duration::ZERO).unwrap();
     assert!(!store.schedule().unwrap()[0].enabled, "a left the tenants file");
 }
