@@ -50,6 +50,15 @@ impl Replica {
     }
 
     fn spawn(dir: &Path, name: &str, tenants: &Path, store: &str, extra: &[&str]) -> Self {
+        Self::spawn_with_clock(None, dir, name, tenants, store, extra)
+    }
+
+    /// A replica whose clock runs `ahead` (`20s`) of the machine's, by Debian's `faketime`.
+    fn spawn_ahead(ahead: &str, dir: &Path, name: &str, tenants: &Path, store: &str, extra: &[&str]) -> Self {
+        Self::spawn_with_clock(Some(ahead), dir, name, tenants, store, extra)
+    }
+
+    fn spawn_with_clock(ahead: Option<&str>, dir: &Path, name: &str, tenants: &Path, store: &str, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = dir.join(format!("{name}.log"));
         let cache = dir.join("cache");
@@ -62,12 +71,21 @@ impl Replica {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(env!("CARGO_BIN_EXE_connector-harness"))
+        let binary = env!("CARGO_BIN_EXE_connector-harness");
+        let mut command = match ahead {
+            None => Command::new(binary),
+            Some(ahead) => {
+                let mut skewed = Command::new("faketime");
+                skewed.args(["-f", &format!("+{ahead}"), binary]);
+                skewed
+            }
+        };
+        let child = command
             .args(&args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
-            .unwrap();
+            .unwrap_or_else(|e| panic!("cannot start a replica ({e}); a skewed one needs Debian's `faketime`"));
         Self { child, port, log }
     }
 

@@ -147,3 +147,38 @@ fn twenty_tenants_on_two_replicas_sync_once_per_interval_and_work_resumes_after_
     }
     replicas[0].wait_for("syncs to resume", Duration::from_secs(30), |_| replicas.iter().map(synced).sum::<f64>() >= before + 20.0);
 }
+
+#[test]
+fn a_replica_whose_clock_runs_ahead_takes_no_lease_early() {
+    // Replica b's clock runs 20 s ahead of the machine's (and the database's). Leases and due times are the
+    // database's clock, so b sees none of a's leases as expired: both sync, nobody's tenant is taken over or
+    // fenced, and no time shown is in the future.
+    let postgres = Postgres::start();
+    let store = postgres.database("skew");
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(120))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..6).map(|i| format!("tenant-{i}")).collect();
+    let list: Vec<(&str, &str, &str)> = names.iter().map(|n| (n.as_str(), CLIENT_SECRET, "3s")).collect();
+    let tenants = tenants_file(dir.path(), &double, &list);
+    let extra = ["--parallel", "2"];
+    let a = Replica::start(dir.path(), "replica-a", &tenants, &store, &extra);
+    let b = Replica::spawn_ahead("20s", dir.path(), "replica-b", &tenants, &store, &extra).until_ready();
+    let location: StoreLocation = store.parse().unwrap();
+    let reader = Store::open_existing(&location).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !names.iter().all(|t| reader.complete_syncs(t, 3).unwrap().len() == 3) {
+        assert!(Instant::now() < deadline, "some tenant has not synced three times in a minute of a 3 s interval");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let synced = |r: &Replica| r.metric("harness_syncs_total", &["outcome=\"synced\""]);
+    assert!(synced(&a) >= 2.0 && synced(&b) >= 2.0, "both replicas sync: a {}, b {}", synced(&a), synced(&b));
+    for replica in [&a, &b] {
+        assert_eq!(replica.metric("harness_lease_takeovers_total", &[]), 0.0, "{}", replica.log());
+        assert_eq!(replica.metric("harness_lease_lost_total", &[]), 0.0, "{}", replica.log());
+    }
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for tenant in &names {
+        let started = tenant_status(&store, tenant)["last_started_ms"].as_i64().unwrap();
+        assert!(started <= now, "{tenant} started in the future ({} ms ahead)", started - now);
+    }
+}
