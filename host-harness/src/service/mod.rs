@@ -107,8 +107,9 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
     let mut store = Store::open(&config.store)?;
     let intervals: Vec<(String, Duration)> =
         specs.iter().map(|(name, spec)| (name.clone(), spec.as_ref().ok().and_then(|s| s.interval).unwrap_or(config.policy.interval))).collect();
+    let owner = format!("{}:{}:{:016x}", config.replica, std::process::id(), rand::random::<u64>());
     let mut rng = rand::rng();
-    store.register_tenants(&intervals, |interval| config.policy.first_run(interval, &mut rng))?;
+    store.register_tenants(&owner, &intervals, config.lease_ttl, |interval| config.policy.first_run(interval, &mut rng))?;
     let intervals = intervals.into_iter().collect();
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let observed = Arc::new(Observed {
@@ -132,7 +133,6 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
     }
     observed.loaded.store(true, Ordering::SeqCst);
     let specs = specs.into_iter().map(|(name, spec)| (name, spec.map_err(|e| redactor.redact(&format!("{e:#}"))))).collect();
-    let owner = format!("{}:{}:{:016x}", config.replica, std::process::id(), rand::random::<u64>());
     let shared = Arc::new(Shared { config, owner, runtime, components, specs, intervals, redactor: redactor.clone(), observed });
 
     let store = Reconnecting { location: shared.config.store.clone(), store: Some(store) };
@@ -157,6 +157,7 @@ impl Scheduler {
         let observed = self.shared.observed.clone();
         while shutdown.signalled().is_none() {
             observed.tick();
+            self.keep_serving();
             self.claim_while_free();
             match self.store.with(|store| store.schedule()) {
                 Ok(rows) => observed.metrics.observe_schedule(&rows),
@@ -170,7 +171,27 @@ impl Scheduler {
             }
         }
         self.drain().await;
+        if let Err(e) = self.store.with(|store| store.stop_serving(&self.shared.owner)) {
+            tracing::warn!("cannot say this replica stopped serving (the others will, once it is silent): {}", one_line(&format!("{e:#}")));
+        }
         Ok(())
+    }
+
+    /// Says this replica is alive and serves its tenants (registering them again if it had been forgotten).
+    fn keep_serving(&mut self) {
+        let (owner, ttl) = (&self.shared.owner, self.shared.config.lease_ttl);
+        let kept = self.store.with(|store| {
+            if store.keep_serving(owner, ttl)? {
+                return Ok(());
+            }
+            tracing::info!("this replica had been silent past its lease time; its tenants are registered again");
+            let intervals: Vec<(String, Duration)> = self.shared.intervals.iter().map(|(t, i)| (t.clone(), *i)).collect();
+            let mut rng = rand::rng();
+            store.register_tenants(owner, &intervals, ttl, |interval| self.shared.config.policy.first_run(interval, &mut rng))
+        });
+        if let Err(e) = kept {
+            tracing::warn!("cannot say this replica is alive: {}", one_line(&format!("{e:#}")));
+        }
     }
 
     fn claim_while_free(&mut self) {

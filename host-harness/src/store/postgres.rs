@@ -255,11 +255,20 @@ CREATE TABLE schedule (
     last_finished_ms BIGINT
 );
 CREATE INDEX schedule_due ON schedule (next_run_ms);
+CREATE TABLE replicas (
+    owner TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);
+CREATE TABLE replica_tenants (
+    owner TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    PRIMARY KEY (owner, tenant)
+);
 "#;
 
 /// The schema version the PostgreSQL store first had, and the SQLite store's steps since that apply to it.
 const FIRST_VERSION: i64 = 4;
-const UPGRADES: [(i64, &str); 1] = [(5, super::sqlite::SCHEMA_V5)];
+const UPGRADES: [(i64, &str); 2] = [(5, super::sqlite::SCHEMA_V5), (6, super::sqlite::SCHEMA_V6)];
 
 /// Creates the schema if the database has none, or brings an older one up to date, under a transaction-scoped
 /// advisory lock, so that replicas starting together migrate once. A database written by a newer harness is
@@ -341,11 +350,11 @@ mod tests {
         conn.batch(&format!("{SCHEMA} CREATE INDEX grants_by_principal ON grants (sync_id, principal_type, principal_id);")).unwrap();
         conn.batch("CREATE TABLE harness_schema (version BIGINT NOT NULL); INSERT INTO harness_schema VALUES (4);").unwrap();
         assert_eq!(indexes(), ["grants_by_principal", "grants_pkey"]);
-        migrate(&conn, 5).unwrap();
-        assert_eq!((indexes(), schema_version(&conn).unwrap()), (vec!["grants_pkey".to_string()], Some(5)));
-        migrate(&conn, 5).unwrap();
-        let err = migrate(&conn, 4).unwrap_err().to_string();
-        assert!(err.contains("written by a newer connector-harness (schema 5; this one writes 4)"), "{err}");
+        migrate(&conn, 6).unwrap();
+        assert_eq!((indexes(), schema_version(&conn).unwrap()), (vec!["grants_pkey".to_string()], Some(6)));
+        migrate(&conn, 6).unwrap();
+        let err = migrate(&conn, 5).unwrap_err().to_string();
+        assert!(err.contains("written by a newer connector-harness (schema 6; this one writes 5)"), "{err}");
     }
 
     #[test]

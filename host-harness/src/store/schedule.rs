@@ -129,28 +129,64 @@ fn schedule_row(r: &Row) -> Result<ScheduleRow> {
 }
 
 impl Store {
-    /// Makes the schedule match the tenants file: a new tenant first runs at `first_run(interval)` from now (a
-    /// random point, so a fresh deployment does not start every tenant at once); a known one keeps its state
-    /// and takes the file's interval; one the file no longer lists is disabled.
-    pub fn register_tenants(&mut self, tenants: &[(String, Duration)], mut first_run: impl FnMut(Duration) -> Duration) -> Result<()> {
+    /// Puts the tenants file of replica `owner` (`replica:pid:nonce`) into the schedule: a new tenant first runs
+    /// at `first_run(interval)` from now (a random point, so a fresh deployment does not start every tenant at
+    /// once); a known one keeps its state and takes the file's interval. The replica is recorded as serving
+    /// them, and `keep_serving` follows.
+    pub fn register_tenants(&mut self, owner: &str, tenants: &[(String, Duration)], alive_for: Duration, mut first_run: impl FnMut(Duration) -> Duration) -> Result<()> {
         let db = &self.db;
         db.transaction(|| {
             let now = db.now_ms()?;
-            db.execute("UPDATE schedule SET enabled = 0", &[])?;
+            db.execute("DELETE FROM replica_tenants WHERE owner = ?1", args![owner])?;
             for (tenant, interval) in tenants {
                 db.execute(
                     "INSERT INTO schedule (tenant, interval_ms, next_run_ms) VALUES (?1, ?2, ?3)
                      ON CONFLICT (tenant) DO UPDATE SET enabled = 1, interval_ms = excluded.interval_ms",
                     args![tenant, interval.as_millis() as i64, now + first_run(*interval).as_millis() as i64],
                 )?;
+                db.execute("INSERT INTO replica_tenants (owner, tenant) VALUES (?1, ?2) ON CONFLICT DO NOTHING", args![owner, tenant])?;
             }
+            self.keep_serving_at(owner, alive_for, now)?;
             Ok(())
         })
     }
 
-    /// Claims the tenant due longest ago whose lease is free, expired, or held by a process of this machine
-    /// that is gone. A tenant taken over `QUARANTINE_AFTER_TAKEOVERS` times in a row is quarantined instead.
-    /// Replicas claiming at once pass over each other's candidates (`skip_locked`).
+    /// Says replica `owner` is alive; forgets replicas not heard from within `alive_for`; and disables the
+    /// tenants no live replica serves any more (taken out of every tenants file). A tenant another live replica
+    /// serves is left as it is, whatever this replica's file says. Called at every poll. False when the replica
+    /// had been forgotten (it was silent too long, paused say): it must `register_tenants` again.
+    pub fn keep_serving(&mut self, owner: &str, alive_for: Duration) -> Result<bool> {
+        let db = &self.db;
+        db.transaction(|| self.keep_serving_at(owner, alive_for, db.now_ms()?))
+    }
+
+    fn keep_serving_at(&self, owner: &str, alive_for: Duration, now: i64) -> Result<bool> {
+        let db = &self.db;
+        let known = db.execute("UPDATE replicas SET seen_ms = ?2 WHERE owner = ?1", args![owner, now])? == 1;
+        if !known {
+            db.execute("INSERT INTO replicas (owner, seen_ms) VALUES (?1, ?2)", args![owner, now])?;
+        }
+        let stale = now - alive_for.as_millis() as i64;
+        db.execute("DELETE FROM replica_tenants WHERE owner IN (SELECT owner FROM replicas WHERE seen_ms < ?1)", args![stale])?;
+        db.execute("DELETE FROM replicas WHERE seen_ms < ?1", args![stale])?;
+        db.execute("UPDATE schedule SET enabled = 0 WHERE enabled = 1 AND tenant NOT IN (SELECT tenant FROM replica_tenants)", &[])?;
+        Ok(known)
+    }
+
+    /// Replica `owner` stops serving (it drains): its tenants are left to the other replicas.
+    pub fn stop_serving(&mut self, owner: &str) -> Result<()> {
+        let db = &self.db;
+        db.transaction(|| {
+            db.execute("DELETE FROM replica_tenants WHERE owner = ?1", args![owner])?;
+            db.execute("DELETE FROM replicas WHERE owner = ?1", args![owner])?;
+            Ok(())
+        })
+    }
+
+    /// Claims, of the tenants replica `owner` serves (`register_tenants`), the one due longest ago whose lease is
+    /// free, expired, or held by a process of this machine that is gone. A tenant taken over
+    /// `QUARANTINE_AFTER_TAKEOVERS` times in a row is quarantined instead. Replicas claiming at once pass over
+    /// each other's candidates (`skip_locked`).
     pub fn claim_due(&mut self, owner: &str, ttl: Duration) -> Result<Option<Claim>> {
         let db = &self.db;
         db.transaction(|| {
@@ -163,10 +199,11 @@ impl Store {
                     "SELECT tenant, lease_owner, lease_expires_ms, takeovers, failures FROM schedule
                      WHERE enabled = 1 AND state != 'quarantined' AND next_run_ms <= ?1
                      AND (lease_owner IS NULL OR lease_expires_ms < ?1 OR lease_owner LIKE ?2)
+                     AND tenant IN (SELECT tenant FROM replica_tenants WHERE owner = ?3)
                      ORDER BY next_run_ms, tenant LIMIT 16{}",
                     db.skip_locked()
                 ),
-                args![now, this_machine.as_str()],
+                args![now, this_machine.as_str(), owner],
             )?;
             for candidate in candidates {
                 let (tenant, holder, expires, takeovers, failures) = (candidate.text(0)?, candidate.opt_text(1)?, candidate.opt_int(2)?, candidate.int(3)?, candidate.int(4)?);

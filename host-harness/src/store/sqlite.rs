@@ -29,8 +29,9 @@ fn retry_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Res
 
 /// The schema's version, kept in SQLite's `user_version`: 0 is a new file, 1 the first schema (written before
 /// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
-/// immutable, 4 the service's schedule (`schedule.rs`), 5 drops the grants' index by principal.
-pub const SCHEMA_VERSION: i64 = 5;
+/// immutable, 4 the service's schedule (`schedule.rs`), 5 drops the grants' index by principal, 6 records which
+/// replicas serve which tenants.
+pub const SCHEMA_VERSION: i64 = 6;
 /// The oldest schema readers read as it is: grants gained their `immutable` mark in version 3.
 const OLDEST_READ: i64 = 3;
 
@@ -142,6 +143,21 @@ CREATE INDEX schedule_due ON schedule (next_run_ms);
 /// share that grows with the square of the company.
 pub(super) const SCHEMA_V5: &str = "DROP INDEX IF EXISTS grants_by_principal;";
 
+/// Version 6: the running `serve` processes (`owner`: `replica:pid:nonce`), when each was last heard from, and
+/// the tenants each serves (`schedule.rs`), so that a replica disables only tenants no live replica serves, and
+/// claims only its own.
+pub(super) const SCHEMA_V6: &str = "
+CREATE TABLE IF NOT EXISTS replicas (
+    owner TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replica_tenants (
+    owner TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    PRIMARY KEY (owner, tenant)
+);
+";
+
 /// Brings the schema to `SCHEMA_VERSION` in one immediate transaction, so that of many processes opening a
 /// new store at once one migrates and the others wait, then find it done.
 fn migrate(conn: &Connection) -> Result<()> {
@@ -160,7 +176,7 @@ fn migrate(conn: &Connection) -> Result<()> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let migrated = (|| {
             let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            for (to, script) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5)] {
+            for (to, script) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5), (6, SCHEMA_V6)] {
                 if version < to {
                     conn.execute_batch(script)?;
                 }

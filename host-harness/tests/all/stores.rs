@@ -153,11 +153,16 @@ fn resume_and_prune(location: &StoreLocation) {
     assert!(store.resumable("t").unwrap().is_none());
 }
 
-/// The schedule: claims, expiry and takeover with the next epoch, fenced writes, quarantine and trigger.
+/// The schedule: claims, expiry and takeover with the next epoch, fenced writes, quarantine and trigger, and
+/// replicas whose tenants files differ.
 fn schedule(location: &StoreLocation) {
     let mut store = Store::open(location).unwrap();
     let hour = Duration::from_secs(3600);
-    store.register_tenants(&[("a".into(), hour), ("b".into(), hour)], |_| Duration::ZERO).unwrap();
+    let alive = Duration::from_secs(60);
+    let replicas = ["r1:1:0", "r2:1:0", "r3:1:0", "r4:1:0"];
+    for owner in replicas {
+        store.register_tenants(owner, &[("a".into(), hour), ("b".into(), hour)], alive, |_| Duration::ZERO).unwrap();
+    }
     let long = Duration::from_secs(60);
     // A short lease, but long enough to be held for the next claim even on a busy machine.
     let short = Duration::from_secs(2);
@@ -205,8 +210,27 @@ fn schedule(location: &StoreLocation) {
     let b_row = store.schedule().unwrap().into_iter().find(|r| r.tenant == "b").unwrap();
     assert!(b_row.next_run_ms <= store.clock_ms().unwrap(), "due at once: {b_row:?}");
     assert_eq!(store.trigger("b").unwrap(), Triggered::DueNow);
-    store.register_tenants(&[("b".into(), hour)], |_| Duration::ZERO).unwrap();
-    assert!(!store.schedule().unwrap()[0].enabled, "a left the tenants file");
+
+    // Replicas whose tenants files differ (a rollout, an edited ConfigMap): a tenant is disabled only once no live
+    // replica serves it, and each replica claims only tenants of its own file.
+    for owner in replicas {
+        store.stop_serving(owner).unwrap();
+    }
+    let enabled = |store: &Store| store.schedule().unwrap().into_iter().map(|r| (r.tenant, r.enabled)).collect::<Vec<_>>();
+    let (x, y) = ("x:1:0", "y:1:0");
+    store.register_tenants(x, &[("b".into(), hour), ("c".into(), hour)], alive, |_| Duration::ZERO).unwrap();
+    assert_eq!(enabled(&store), [("a".into(), false), ("b".into(), true), ("c".into(), true)], "no live replica serves a");
+    store.register_tenants(y, &[("c".into(), hour), ("a".into(), hour)], alive, |_| Duration::ZERO).unwrap();
+    assert_eq!(enabled(&store), [("a".into(), true), ("b".into(), true), ("c".into(), true)], "b is left out of y's file, but x serves it");
+    // a is still held by r1 (claimed above); b and c are due.
+    assert_eq!(store.claim_due(y, long).unwrap().unwrap().lease.tenant, "c", "y passes over b, which it cannot run");
+    assert!(store.claim_due(y, long).unwrap().is_none());
+    assert_eq!(store.claim_due(x, long).unwrap().unwrap().lease.tenant, "b");
+    // x falls silent: once y has not heard of it for longer than a replica lives, b is served by nobody.
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(store.keep_serving(y, Duration::from_millis(10)).unwrap());
+    assert_eq!(enabled(&store), [("a".into(), true), ("b".into(), false), ("c".into(), true)]);
+    assert!(!store.keep_serving(x, alive).unwrap(), "x learns it was forgotten, and registers again");
 }
 
 #[test]
