@@ -1,10 +1,14 @@
-//! The service's one port: `/healthz` (alias `/livez`: the scheduler loop is alive; never a dependency, so a
-//! database outage cannot restart every pod), `/readyz` (components loaded, the store answering within a second,
-//! not draining), `/metrics` (OpenMetrics text) and `/` (the status page). All read-only.
+//! The service's one port: `/healthz` (alias `/livez`: the scheduler loop is alive, or draining; never a
+//! dependency, so a database outage cannot restart every pod), `/readyz` (components loaded, the store answering
+//! within a second, not draining), `/metrics` (OpenMetrics text) and `/` (the status page). All read-only.
+//!
+//! Whoever can reach the port cannot take it: it holds at most `MAX_CONNECTIONS`, a client has `HEADER_TIMEOUT`
+//! to send its request, and every connection closes after its one answer (or `CONNECTION_TIMEOUT`), so idle or
+//! half-sent connections cannot starve the probes.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -15,7 +19,7 @@ use tokio::sync::watch;
 
 use super::{Observed, page};
 use crate::display::one_line;
-use crate::store::Store;
+use crate::store::{Store, StoreLocation};
 
 /// The paths the probes use; the Kubernetes manifests name the same (a test holds them together).
 pub const HEALTH_PATH: &str = "/healthz";
@@ -23,6 +27,63 @@ pub const READY_PATH: &str = "/readyz";
 
 /// How long the store may take to answer a readiness check.
 const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a readiness check's answer serves the probes that follow it.
+const STORE_CHECK_KEPT: Duration = Duration::from_secs(1);
+
+/// The store's part of readiness: checked on one connection kept for it, and the answer kept for
+/// `STORE_CHECK_KEPT`, so that however many probes come at once the store sees at most one query a second
+/// from them (a connection per probe turned a crowd of probes into failed ones).
+pub(super) struct StoreProbe {
+    location: StoreLocation,
+    connection: Arc<Mutex<Option<Store>>>,
+    /// When the store was last checked, and why it was not ready (none: it was).
+    last: tokio::sync::Mutex<Option<(Instant, Option<String>)>>,
+}
+
+impl StoreProbe {
+    pub(super) fn new(location: StoreLocation) -> Self {
+        Self { location, connection: Arc::default(), last: tokio::sync::Mutex::new(None) }
+    }
+
+    /// Why the store is not ready, if it is not.
+    async fn why_not(&self) -> Option<String> {
+        // Probes arriving together wait here for the one check among them.
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = &*last
+            && at.elapsed() < STORE_CHECK_KEPT
+        {
+            return answer.clone();
+        }
+        let (location, connection) = (self.location.clone(), self.connection.clone());
+        let check = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut kept = connection.lock().unwrap_or_else(|e| e.into_inner());
+            let store = match &mut *kept {
+                Some(store) => store,
+                None => kept.insert(Store::open_existing(&location)?),
+            };
+            let answer = store.ping();
+            if answer.is_err() {
+                *kept = None;
+            }
+            answer
+        });
+        let answer = match tokio::time::timeout(STORE_CHECK_TIMEOUT, check).await {
+            Ok(Ok(Ok(()))) => None,
+            Ok(Ok(Err(e))) => Some(format!("store unavailable: {}", one_line(&format!("{e:#}")))),
+            Ok(Err(e)) => Some(format!("store check failed: {e}")),
+            Err(_) => Some(format!("store did not answer within {} s", STORE_CHECK_TIMEOUT.as_secs())),
+        };
+        *last = Some((Instant::now(), answer.clone()));
+        answer
+    }
+}
+
+/// The most connections the port holds at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 512;
+/// How long a client may take to send a request's head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest a connection lasts: one request, answered.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn serve(listener: tokio::net::TcpListener, observed: Arc<Observed>, mut stop: watch::Receiver<bool>) {
     let app = Router::new()
@@ -32,11 +93,33 @@ pub(super) async fn serve(listener: tokio::net::TcpListener, observed: Arc<Obser
         .route("/metrics", get(metrics))
         .route("/", get(status_page))
         .with_state(observed);
-    let stopped = async move {
-        let _ = stop.wait_for(|stop| *stop).await;
-    };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
-        tracing::error!("the HTTP server stopped: {e}");
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file handles, say: wait a little rather than spin.
+                tracing::warn!("the HTTP port cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(false);
+            let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
+            drop(slot);
+        });
     }
 }
 
@@ -45,13 +128,18 @@ fn text(status: StatusCode, body: String) -> Response {
 }
 
 async fn health(State(observed): State<Arc<Observed>>) -> Response {
-    // The loop ticks at least every poll (±20 %); a claim or a store wait can hold it a little longer.
-    let stalled_after = observed.poll * 3 + Duration::from_secs(10);
-    let since = observed.since_tick();
-    if since > stalled_after {
-        return text(StatusCode::SERVICE_UNAVAILABLE, format!("scheduler stalled: no tick for {:.0} s\n", since.as_secs_f64()));
+    match stalled(observed.since_tick(), observed.poll, observed.draining.load(Ordering::SeqCst)) {
+        Some(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+        None => text(StatusCode::OK, "ok\n".into()),
     }
-    text(StatusCode::OK, "ok\n".into())
+}
+
+/// Why the process is not live, if it is not: its scheduler loop has not ticked for much longer than a poll.
+/// A draining process is live: its loop waits for the running syncs, which the drain timeout bounds.
+fn stalled(since_tick: Duration, poll: Duration, draining: bool) -> Option<String> {
+    // The loop ticks at least every poll (±20 %); a claim or a store wait can hold it a little longer.
+    let stalled_after = poll * 3 + Duration::from_secs(10);
+    (!draining && since_tick > stalled_after).then(|| format!("scheduler stalled: no tick for {:.0} s", since_tick.as_secs_f64()))
 }
 
 async fn ready(State(observed): State<Arc<Observed>>) -> Response {
@@ -60,14 +148,7 @@ async fn ready(State(observed): State<Arc<Observed>>) -> Response {
     } else if !observed.loaded.load(Ordering::SeqCst) {
         Some("loading components".to_string())
     } else {
-        let path = observed.store.clone();
-        let check = tokio::task::spawn_blocking(move || Store::open_existing(&path).and_then(|store| store.ping()));
-        match tokio::time::timeout(STORE_CHECK_TIMEOUT, check).await {
-            Ok(Ok(Ok(()))) => None,
-            Ok(Ok(Err(e))) => Some(format!("store unavailable: {}", one_line(&format!("{e:#}")))),
-            Ok(Err(e)) => Some(format!("store check failed: {e}")),
-            Err(_) => Some(format!("store did not answer within {} s", STORE_CHECK_TIMEOUT.as_secs())),
-        }
+        observed.store_probe.why_not().await
     };
     match why_not {
         None => text(StatusCode::OK, "ready\n".into()),
@@ -90,4 +171,17 @@ async fn status_page(State(observed): State<Arc<Observed>>) -> Response {
     };
     let html = page::render(&observed.replica, observed.draining.load(Ordering::SeqCst), rows, now);
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_draining_process_stays_live_while_its_loop_waits_for_the_running_syncs() {
+        let poll = Duration::from_secs(1);
+        assert_eq!(stalled(Duration::from_secs(5), poll, false), None);
+        assert_eq!(stalled(Duration::from_secs(16), poll, false).as_deref(), Some("scheduler stalled: no tick for 16 s"));
+        assert_eq!(stalled(Duration::from_secs(16), poll, true), None, "draining");
+    }
 }

@@ -89,6 +89,7 @@ struct Observed {
     loaded: AtomicBool,
     draining: AtomicBool,
     last_tick: Mutex<Instant>,
+    store_probe: http::StoreProbe,
 }
 
 impl Observed {
@@ -103,6 +104,7 @@ impl Observed {
 
 /// Runs the service until a signal has been handled, then returns (for exit code 0).
 pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interrupt) -> Result<()> {
+    raise_open_file_limit();
     let specs = TenantSpec::many_from_file(&config.tenants_file)?;
     let mut store = Store::open(&config.store)?;
     let intervals: Vec<(String, Duration)> =
@@ -120,6 +122,7 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
         loaded: AtomicBool::new(false),
         draining: AtomicBool::new(false),
         last_tick: Mutex::new(Instant::now()),
+        store_probe: http::StoreProbe::new(config.store.clone()),
     });
     let (stop_http, http_stopped) = watch::channel(false);
     tracing::info!(listen = %listener.local_addr()?, tenants = specs.len(), replica = %config.replica, "serving");
@@ -431,3 +434,16 @@ impl Reconnecting {
     }
 }
 
+/// Raises the soft limit on open files to the hard one: a service holds a store connection and pooled source
+/// connections per running sync, and its port's connections, and the usual soft limit of 1,024 is small for that.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the struct given, which lives for the calls.
+    let raised = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max && {
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+    } };
+    if raised {
+        tracing::info!("open files allowed: {}", limit.rlim_cur);
+    }
+}

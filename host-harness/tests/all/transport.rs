@@ -50,10 +50,11 @@ fn a_sync_over_plain_http_reuses_its_connections_too() {
     let (code, _, err) = cli(&sync_args(&double.base_url(), dir.path(), &["--concurrency", "1"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(double.connections(), 1, "one page at a time: one connection");
-    // HTTP/1.1 does not multiplex: pages fetched at once need a connection each, and keep them.
+    // HTTP/1.1 does not multiplex: pages fetched at once need a connection each, and keep them. (One more may
+    // open on a busy machine, when a request leaves just before the connection it could reuse is back in the pool.)
     let (code, _, err) = cli(&sync_args(&double.base_url(), dir.path(), &["--concurrency", "3"]));
     assert_eq!(code, 0, "{err}");
-    assert!((2..=4).contains(&double.connections()), "at most 3 more connections for 22 requests: {}", double.connections());
+    assert!((2..=5).contains(&double.connections()), "at most 4 more connections for 22 requests: {}", double.connections());
 }
 
 #[test]

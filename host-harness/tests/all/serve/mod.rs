@@ -101,7 +101,12 @@ impl Replica {
 
     /// (status, body) of a GET, or (0, why) when nothing answers.
     fn get(&self, path: &str) -> (u16, String) {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return (0, "no connection".into()) };
+        Self::get_on(self.port, path)
+    }
+
+    /// `get`, on a replica's port.
+    fn get_on(port: u16, path: &str) -> (u16, String) {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return (0, "no connection".into()) };
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let _ = write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         let mut response = String::new();
@@ -302,4 +307,43 @@ fn an_interrupted_or_killed_service_loses_nothing_and_the_next_replica_resumes_t
     let users_pages = double.counts().users_pages - before.users_pages;
     // A stop loses at most the pages in flight on the sync's 4 instances, and there were two stops.
     assert!((30..=30 + 2 * 4).contains(&users_pages), "each page fetched about once over three replicas: {users_pages} user pages for 30");
+}
+
+#[test]
+fn the_port_outlasts_idle_and_half_sent_connections_and_a_crowd_of_probes() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(20))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path());
+    let tenants = tenants_file(dir.path(), &double, &[("acme", CLIENT_SECRET, "1h")]);
+    let replica = Replica::start(dir.path(), "replica-a", &tenants, &store, &[]);
+
+    // 400 connections that say nothing, and 50 that send half a request: the probes still answer at once.
+    let mut idle: Vec<TcpStream> = (0..400).map(|_| TcpStream::connect(("127.0.0.1", replica.port)).unwrap()).collect();
+    for _ in 0..50 {
+        let mut half = TcpStream::connect(("127.0.0.1", replica.port)).unwrap();
+        half.write_all(b"GET /healthz HTTP/1.1\r\nHost: loc").unwrap();
+        idle.push(half);
+    }
+    let asked = Instant::now();
+    assert_eq!(replica.get("/healthz"), (200, "ok\n".into()));
+    assert!(asked.elapsed() < Duration::from_secs(2), "answered in {:?}", asked.elapsed());
+    // The server closes them itself, a few seconds on (they would otherwise hold a file handle each for ever).
+    for stream in &mut idle {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        // An end of stream, or a 408 for the half-sent ones, then the end: either way, closed by the server.
+        stream.read_to_end(&mut rest).unwrap();
+    }
+    let closed_by = asked.elapsed();
+    assert!(closed_by < Duration::from_secs(8), "idle connections closed after {closed_by:?}");
+
+    // 150 probes at once: every one ready, none failing for want of a database connection.
+    let probes: Vec<_> = (0..150)
+        .map(|_| {
+            let port = replica.port;
+            std::thread::spawn(move || Replica::get_on(port, "/readyz"))
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = probes.into_iter().map(|p| p.join().unwrap()).collect();
+    assert!(answers.iter().all(|a| *a == (200, "ready\n".to_string())), "{:?}", answers.iter().find(|a| a.0 != 200));
 }
