@@ -355,6 +355,11 @@ impl EgressPolicy {
                 ));
                 Err(Error::TlsCertificateError)
             }
+            Err(Failure::Proxy(reason)) => {
+                // A proxy that refuses or ignores the tunnel will do so again: said once, by the host.
+                self.stop(reason);
+                Err(Error::ConnectionRefused)
+            }
             Err(Failure::Other(e)) => Err(e),
         }
     }

@@ -18,7 +18,6 @@ use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::CertificateDer;
@@ -38,6 +37,8 @@ const HTTP2_CONNECTION_WINDOW: u32 = 32 << 20;
 pub enum Failure {
     /// The server's certificate was not accepted; retrying cannot help.
     Certificate(String),
+    /// The proxy refused or did not open the tunnel: what it said, naming it.
+    Proxy(String),
     Other(Error),
 }
 
@@ -67,7 +68,7 @@ impl Transport {
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(ProxyConnector { direct: tcp, proxies });
+            .wrap_connector(ProxyConnector { direct: tcp, proxies, connect_timeout });
         // HTTP/2 flow control is end to end, so a connection carries at most one window per round trip. hyper's
         // defaults (2 MiB a stream, 5 MiB a connection) are less than the pages a tenant has in flight (8 pages of
         // a 1,000-person listing are about 6 MB; one groups page of a large company is more), and cap a tenant at
@@ -143,6 +144,9 @@ fn platform_roots() -> &'static [CertificateDer<'static>] {
 fn classify(error: &hyper_util::client::legacy::Error) -> Failure {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
+        if let Some(ProxyError(reason)) = e.downcast_ref::<ProxyError>() {
+            return Failure::Proxy(reason.clone());
+        }
         match tls_error(e) {
             Some(rustls::Error::InvalidCertificate(reason)) => return Failure::Certificate(format!("{reason:?}")),
             Some(_) => return Failure::Other(Error::TlsProtocolError),
@@ -180,11 +184,58 @@ fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls:
     tls_error(inner)
 }
 
-/// Connects directly, or through the proxy the environment names for the destination (CONNECT tunnel).
+/// Connects directly, or through the proxy the environment names for the destination (CONNECT tunnel), which
+/// has the connect timeout to open it.
 #[derive(Clone)]
 struct ProxyConnector {
     direct: HttpConnector,
     proxies: Arc<Matcher>,
+    connect_timeout: Duration,
+}
+
+/// Why the proxy did not open a tunnel, naming it (never its credentials) and the destination.
+#[derive(Debug)]
+struct ProxyError(String);
+
+impl std::fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProxyError {}
+
+/// Opens a CONNECT tunnel to `target` (`host:port`) through the proxy at `proxy` (`shown` without credentials).
+/// Written here rather than taken from hyper-util, whose tunnel does not say what a refusing proxy answered.
+async fn open_tunnel(mut direct: HttpConnector, proxy: Uri, auth: Option<http::HeaderValue>, target: String, shown: String) -> Result<TokioIo<tokio::net::TcpStream>, ProxyError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let refused = |why: String| ProxyError(format!("the proxy {shown} {why}, for {target}"));
+    let mut stream = tower_service::Service::call(&mut direct, proxy).await.map_err(|e| refused(format!("could not be reached ({e})")))?.into_inner();
+    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(auth) = auth.as_ref().and_then(|a| a.to_str().ok()) {
+        head += &format!("Proxy-Authorization: {auth}\r\n");
+    }
+    head += "\r\n";
+    stream.write_all(head.as_bytes()).await.map_err(|e| refused(format!("failed while opening the tunnel ({e})")))?;
+    // Its answer's head: nothing follows it before the client speaks through the tunnel.
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        if answer.len() > 8192 {
+            return Err(refused("answered the CONNECT with a head too long to read".into()));
+        }
+        let n = stream.read(&mut chunk).await.map_err(|e| refused(format!("failed while opening the tunnel ({e})")))?;
+        if n == 0 {
+            return Err(refused("closed the connection instead of answering the CONNECT".into()));
+        }
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    let status = String::from_utf8_lossy(answer.split(|b| *b == b'\n').next().unwrap_or_default()).trim().to_string();
+    match status.split(' ').nth(1) {
+        Some("200") => Ok(TokioIo::new(stream)),
+        Some("407") => Err(refused("answered 407 Proxy Authentication Required (check the user and password in the proxy variable)".into())),
+        _ => Err(refused(format!("answered `{}` to the CONNECT", crate::display::printable(&status, 120)))),
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -204,16 +255,17 @@ impl tower_service::Service<Uri> for ProxyConnector {
             let connecting = self.direct.call(destination);
             return Box::pin(async move { connecting.await.map_err(Into::into) });
         };
-        // The tunnel names the destination's port itself; it would guess 443.
         let port = destination.port_u16().unwrap_or(if destination.scheme_str() == Some("https") { 443 } else { 80 });
-        let target = format!("{}://{}:{port}", destination.scheme_str().unwrap_or("https"), destination.host().unwrap_or_default());
-        let mut tunnel = Tunnel::new(proxy.uri().clone(), self.direct.clone());
-        if let Some(auth) = proxy.basic_auth() {
-            tunnel = tunnel.with_auth(auth.clone());
-        }
+        let target = format!("{}:{port}", destination.host().unwrap_or_default());
+        // Shown without any credentials the proxy URL may carry.
+        let shown = format!("{}://{}", proxy.uri().scheme_str().unwrap_or("http"), proxy.uri().authority().map_or("?", |a| a.as_str().rsplit('@').next().unwrap_or("?")));
+        let opening = open_tunnel(self.direct.clone(), proxy.uri().clone(), proxy.basic_auth().cloned(), target.clone(), shown.clone());
+        let timeout = self.connect_timeout;
         Box::pin(async move {
-            let target: Uri = target.parse()?;
-            tunnel.call(target).await.map_err(Into::into)
+            match tokio::time::timeout(timeout, opening).await {
+                Ok(opened) => opened.map_err(Into::into),
+                Err(_) => Err(ProxyError(format!("the proxy {shown} did not open a tunnel within {} s, for {target}", timeout.as_secs_f64())).into()),
+            }
         })
     }
 }

@@ -135,3 +135,56 @@ fn https_proxy_is_honoured_and_no_proxy_bypasses_it() {
     run("localhost");
     assert_eq!((tunnels.load(Ordering::SeqCst), double.connections()), (1, 2), "NO_PROXY: straight to the source");
 }
+
+/// A proxy on loopback that answers every CONNECT with `answer`, or (none) never answers at all.
+fn start_refusing_proxy(runtime: &tokio::runtime::Runtime, answer: Option<&'static [u8]>) -> u16 {
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            match answer {
+                Some(answer) => {
+                    let _ = client.write_all(answer).await;
+                }
+                None => held.push(client),
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn a_proxy_that_refuses_or_never_answers_is_named_in_one_line_within_the_connect_timeout() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let double = PingboardDouble::start(company()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = double.base_url().trim_start_matches("http://").to_string();
+    let run = |proxy_port: u16| {
+        let started = std::time::Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_connector-harness"))
+            .args(sync_args(&double.base_url(), dir.path(), &[]))
+            .env("HTTP_PROXY", format!("http://someone:pr0xy-pass@127.0.0.1:{proxy_port}"))
+            .env_remove("NO_PROXY")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8(output.stderr).unwrap(), started.elapsed())
+    };
+    // One line (whichever listing met it first), naming the proxy without its password, and what it said.
+    let one_line = |err: &str, said: &str| {
+        assert!(err.starts_with("error: listing ") && err.lines().count() == 1 && !err.contains("pr0xy-pass"), "{err}");
+        assert!(err.ends_with(&format!(": the host stopped the component: {said}, for {target}\n")), "{err}");
+    };
+    let refusing = start_refusing_proxy(&runtime, Some(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"));
+    let (code, err, _) = run(refusing);
+    assert_eq!(code, Some(1));
+    one_line(&err, &format!("the proxy http://127.0.0.1:{refusing} answered 407 Proxy Authentication Required (check the user and password in the proxy variable)"));
+    let forbidding = start_refusing_proxy(&runtime, Some(b"HTTP/1.1 403 Forbidden\r\n\r\n"));
+    one_line(&run(forbidding).1, &format!("the proxy http://127.0.0.1:{forbidding} answered `HTTP/1.1 403 Forbidden` to the CONNECT"));
+    let black_hole = start_refusing_proxy(&runtime, None);
+    let (code, err, took) = run(black_hole);
+    assert_eq!(code, Some(1));
+    one_line(&err, &format!("the proxy http://127.0.0.1:{black_hole} did not open a tunnel within 10 s"));
+    assert!(took < std::time::Duration::from_secs(20), "given up after the connect timeout, not retried: {took:?}");
+}
