@@ -20,7 +20,7 @@ use crate::interrupt::Interrupted;
 use crate::options::SyncOptions;
 use crate::runtime::{CallError, Instance, LoadedComponent, Runtime};
 use crate::secrets::Redactor;
-use crate::store::{Lease, PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId, SyncInfo};
+use crate::store::{Dangling, Lease, PageDone, PageJob, PageWriter, Store, SyncCounts, SyncId, SyncInfo};
 use crate::tenant::ResolvedTenant;
 use crate::throttle::Throttle;
 
@@ -117,6 +117,8 @@ pub enum Start {
 pub struct SyncReport {
     pub sync_id: SyncId,
     pub counts: SyncCounts,
+    /// Grants naming what the sync does not hold.
+    pub dangling: Dangling,
     pub egress: EgressCounts,
     pub retries: u64,
     pub elapsed: Duration,
@@ -249,6 +251,11 @@ impl OpenSession {
         match outcome {
             Ok(store_time) => {
                 let egress = self.policy.stats.snapshot();
+                // Said once a sync, before it is complete (`Store::dangling_grants` is the rule).
+                let dangling = store.dangling_grants(sync_id)?;
+                if dangling.grants > 0 {
+                    tracing::warn!(tenant = %self.tenant, "sync {sync_id}: {dangling}");
+                }
                 store.finish_sync(&lease, egress.requests, egress.bytes_received)?;
                 if let Err(e) = store.prune(&self.tenant, options.keep_syncs) {
                     tracing::warn!("sync {sync_id} is complete, but older syncs could not be pruned: {e:#}");
@@ -256,6 +263,7 @@ impl OpenSession {
                 Ok(SyncReport {
                     sync_id,
                     counts: store.counts(sync_id)?,
+                    dangling,
                     egress,
                     retries,
                     elapsed: self.started.elapsed(),

@@ -253,3 +253,24 @@ fn a_source_that_ignores_where_a_page_starts_is_stopped_under_node_as_by_the_har
     assert!(err.contains("bad response: it repeats 100 resources already listed; stopping rather than looping"), "{err}");
     assert!(double.counts().users_pages <= 5, "stopped at once, not after thousands of pages: {:?}", double.counts());
 }
+
+#[test]
+fn both_hosts_keep_and_count_the_grants_that_name_what_the_source_did_not_list() {
+    let spec = pingboard_double::CompanySpec { dangling_members: true, ..pingboard_double::CompanySpec::sized(400) };
+    let double = pingboard_double::PingboardDouble::start(pingboard_double::Company::generate(spec)).unwrap();
+    let scratch = Scratch::new();
+    let args = sync_args(&scratch, &double, &["--config", "page_size=100"]);
+    let harness_said = harness(&args).ok();
+    let said = harness_said.split_once("; ").and_then(|_| harness_said.rsplit_once(" s; ")).map(|(_, tail)| tail.trim_end().to_string()).unwrap();
+    assert!(said.starts_with("2 grants name a principal or entitlement the source did not list"), "{harness_said}");
+    let mut flags = vec!["sync".to_string()];
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if matches!(arg.as_str(), "--component" | "--config" | "--secret") {
+            flags.extend([arg.clone(), rest.next().unwrap().clone()]);
+        }
+    }
+    let (code, _, err) = node(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{err}");
+    assert!(err.trim_end().ends_with(&format!("requests; {said}")), "the Node host says the same: {err}");
+}

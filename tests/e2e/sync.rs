@@ -46,12 +46,23 @@ fn dangling_members_and_managers_are_kept_as_the_source_says() {
     let company = Company::generate(CompanySpec { users: 400, groups: 30, locations: 2, departments: 3, dangling_members: true });
     let double = PingboardDouble::start(company.clone()).unwrap();
     let scratch = Scratch::new();
-    harness(&sync_args(&scratch, &double, &["--config", "page_size=50"])).ok();
+    let out = harness(&sync_args(&scratch, &double, &["--config", "page_size=50"])).ok();
     let lines = export(&scratch, "default");
     assert_export_matches(&lines, &company);
     let dangling = pingboard_double::company::DANGLING_USER_ID.to_string();
     assert!(of_kind(&lines, "grant").iter().any(|g| g["principal_id"] == dangling.as_str()));
     assert!(lines.iter().any(|l| l["user"]["manager_id"] == dangling.as_str()));
+    // Kept, and said once: how many grants name a user that does not exist, with the first few.
+    let mut named: Vec<String> = company
+        .groups
+        .iter()
+        .filter(|g| g.member_ids.contains(&dangling))
+        .map(|g| format!("{}:{}:member:user:{dangling}", g.kind.as_str(), g.id))
+        .collect();
+    named.sort();
+    assert_eq!(named.len(), 2, "one group in 25 has a member that is not a user");
+    let said = format!("; {} grants name a principal or entitlement the source did not list, kept as it says them (e.g. {})\n", named.len(), named.join(", "));
+    assert!(out.ends_with(&said), "{out}");
 }
 
 #[test]

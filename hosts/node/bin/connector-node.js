@@ -59,7 +59,9 @@ async function main(argv) {
   try {
     const result = await sync(session);
     for (const line of result.lines()) process.stdout.write(`${line}\n`);
-    process.stderr.write(`synced: ${result.resources.size} resources, ${result.entitlements.size} entitlements, ${result.grants.size} grants; ${session.requests} requests\n`);
+    const dangling = result.dangling();
+    const named = dangling.grants === 0 ? '' : `; ${dangling.grants} grants name a principal or entitlement the source did not list, kept as it says them (e.g. ${dangling.examples.map(printable).join(', ')}${dangling.grants > dangling.examples.length ? ', …' : ''})`;
+    process.stderr.write(`synced: ${result.resources.size} resources, ${result.entitlements.size} entitlements, ${result.grants.size} grants; ${session.requests} requests${named}\n`);
   } finally {
     await session.close();
   }

@@ -33,6 +33,21 @@ export class SyncResult {
     }
   }
 
+  /**
+   * The grants that name what the sync does not hold: a principal no listing returned, or an entitlement that
+   * none did (or whose resource none did). Kept as the source says them, and counted, as connector-harness does
+   * (`Store::dangling_grants`): `{ grants, examples }`, the first three grant ids in export order.
+   */
+  dangling() {
+    const held = (id) => this.resources.has(`${id.resourceType}\u0000${id.id}`);
+    const named = [...this.grants.values()].filter((g) => {
+      const entitlement = this.entitlements.get(g.entitlement);
+      return !held(g.principal) || !entitlement || !held(entitlement.resource);
+    });
+    named.sort((a, b) => byteOrder(a.entitlement, b.entitlement) || byteOrder(a.principal.resourceType, b.principal.resourceType) || byteOrder(a.principal.id, b.principal.id));
+    return { grants: named.length, examples: named.slice(0, 3).map((g) => g.id) };
+  }
+
   /** The export, one JSON line per record. */
   *lines() {
     for (const rt of [...this.resourceTypes].sort((a, b) => byteOrder(a.id, b.id))) yield resourceTypeLine(rt, this.capabilities.find((c) => c.resourceType === rt.id));
