@@ -154,6 +154,30 @@ fn the_hostile_components_attacks_are_refused_under_node_too() {
     assert!(err.contains("the component set its own authorization header; the host owns authentication"), "{err}");
     assert!(!source.seen().iter().any(|s| s.headers.iter().any(|(_, v)| v.contains("guessed"))), "the forged header left the host");
 
+    // A source that reflects request headers, in its body or its own headers, would show the guest the token:
+    // withheld, and the tenant stopped, as connector-harness does (tests/e2e/sandbox.rs).
+    for (attack, said) in [("echo", "the response to /echo carried a credential; withheld from the component"), ("echo-header", "the response to /echo-header carried a credential in a header; withheld from the component")] {
+        let (code, _, err) = run(attack);
+        assert_eq!(code, 1, "{attack}: {err}");
+        assert!(err.contains(&format!("error: {said}\n")), "{attack}: {err}");
+        assert!(!err.contains(TOKEN), "{attack}: the token reached the guest's log: {err}");
+    }
+    assert!(!source.seen().iter().any(|s| s.uri == "/exfil" && s.body.starts_with("echo")), "a stopped tenant sent nothing more");
+    // No spelling of the token endpoint's path gets past the host, and nothing reaches the source.
+    let before = source.seen().len();
+    for path in ["/oauth/token", "/oauth/token/", "/OAUTH/TOKEN", "/oauth//token", "/oauth/%74oken", "/./oauth/token", "/x/../oauth/token", "/oauth/token;x"] {
+        let (code, _, err) = run_with("token-endpoint", SECRET, &["--config", &format!("path={path}")]);
+        assert_eq!(code, 1, "{path}: {err}");
+        let said = format!("error: egress refused: the component tried to call the token endpoint {path} itself (authentication is the host's)\n");
+        assert!(err.contains(&said), "{path}: {err}");
+    }
+    assert!(source.seen()[before..].iter().all(|s| s.uri == "/oauth/token" && s.body.contains("grant_type")), "only the host's own token requests: {:?}", &source.seen()[before..]);
+    // A redirect is shown to the guest, not followed; following it by hand leaves the tenant's origins.
+    let (code, _, err) = run("redirect");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("which is not one of the tenant's origins"), "{err}");
+    assert!(elsewhere.seen().is_empty(), "the redirect's target was reached: {:?}", elsewhere.seen());
+
     let (code, out, err) = run("snoop");
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().filter(|l| l.contains("\"kind\":\"resource\"")).count(), 2, "the two accounts, synced after the snoop");

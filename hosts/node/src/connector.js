@@ -18,10 +18,13 @@ const NAME = 'connector';
 /** Limits of a session, with this host's defaults (the same as `connector-harness`'s). */
 export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAttempts: 6, maxRetryWaitMs: 300_000, memoryMib: 256, maxResponseMib: 64, concurrency: 4 };
 
-/** What a component's thread enforces (`sandbox.js`, `memory.js`): the tenant's origins and auth, and `limits`. */
-function policyOf(origins, auth, limits) {
+/**
+ * What a component's thread enforces (`sandbox.js`, `memory.js`): the tenant's origins, how it authenticates
+ * (`auth`: the plan's kind) and where its token endpoint is (which the component may never reach), and `limits`.
+ */
+function policyOf(origins, auth, limits, tokenUrl = null) {
   const { maxRequests, maxAttempts, maxRetryWaitMs } = limits;
-  return { origins, auth, maxRequests, maxAttempts, maxRetryWaitMs, memoryBytes: limits.memoryMib * 1048576, maxResponseBytes: limits.maxResponseMib * 1048576 };
+  return { origins, auth, tokenUrl, maxRequests, maxAttempts, maxRetryWaitMs, memoryBytes: limits.memoryMib * 1048576, maxResponseBytes: limits.maxResponseMib * 1048576 };
 }
 
 /**
@@ -200,7 +203,7 @@ export class Connector {
     const tenant = resolveTenant(this.#metadata, config, secrets);
     const auth = new Authenticator(tenant.auth);
     const settings = { ...DEFAULT_LIMITS, ...limits };
-    const policy = policyOf(tenant.origins, tenant.auth.kind, settings);
+    const policy = policyOf(tenant.origins, tenant.auth.kind, settings, tenant.auth.tokenUrl ?? null);
     // Instances past the first share the tenant's token, request count and stops, and let `pages` fetch
     // independent pages and per-resource calls several at once. Writes use the first.
     const counters = tenantCounters();

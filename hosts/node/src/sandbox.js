@@ -29,15 +29,32 @@ function take(stream, count) {
   }
 }
 
+/**
+ * Withholds a body that carries the token sent with its request (a source that echoes request headers would
+ * hand the guest its credential): `bytes` are searched together with the end of the chunk before, so a token
+ * split across two chunks is found too.
+ */
+function inspect(stream, bytes) {
+  take(stream, bytes.length);
+  const { credentials } = stream.budget;
+  if (!credentials.length || !bytes.length) return;
+  const joined = Buffer.concat([stream.budget.tail ?? Buffer.alloc(0), Buffer.from(bytes)]);
+  if (credentials.some((c) => joined.includes(c))) {
+    throw stop(`the response to ${stream.budget.path} carried a credential; withheld from the component`, { tag: 'closed' });
+  }
+  const keep = Math.max(...credentials.map((c) => c.length)) - 1;
+  stream.budget.tail = joined.subarray(Math.max(0, joined.length - keep));
+}
+
 class CappedStream extends InputStream {
   read(len) {
     const bytes = this.inner.read(len);
-    take(this, bytes.length);
+    inspect(this, bytes);
     return bytes;
   }
   blockingRead(len) {
     const bytes = this.inner.blockingRead(len);
-    take(this, bytes.length);
+    inspect(this, bytes);
     return bytes;
   }
   skip(len) {
@@ -95,8 +112,12 @@ export function originOf(scheme, authority) {
   return `${name}://${host.toLowerCase()}:${port ?? (name === 'http' ? 80 : 443)}`;
 }
 
+/** Whether this thread's instance has been stopped: it sends nothing more (wit/HOSTS.md §2). */
+let stopped = false;
+
 /** Stops the tenant: the reason goes to the main thread, which ends the session with it. */
 function stop(reason, error = { tag: 'HTTP-request-denied' }) {
+  stopped = true;
   parentPort.postMessage({ kind: 'stopped', reason });
   return error;
 }
@@ -163,10 +184,35 @@ class GuardedFuture extends FutureIncomingResponse {
       answer = replace(this, response, again);
     }
     if (answer?.tag === 'ok' && answer.val.tag === 'ok') {
+      const headers = answer.val.val.headers().entries();
+      if (headers.some(([, value]) => this.budget.credentials.some((c) => Buffer.from(value).includes(c)))) {
+        stop(`the response to ${this.budget.path} carried a credential in a header; withheld from the component`);
+        return { tag: 'ok', val: { tag: 'err', val: { tag: 'internal-error', val: 'response withheld by the host' } } };
+      }
       answer.val.val = standIn(CappedResponse, answer.val.val, { budget: this.budget });
     }
     return answer;
   }
+}
+
+/** A path as the segments a lenient server would route, as connector-harness reads it (`route` in
+ * host-harness/src/auth.rs): percent-decoded (repeatedly), case folded, `;parameters`, empty and `.` segments
+ * dropped, `..` applied. Stricter than any server, so no spelling of the token endpoint gets past. */
+export function route(path) {
+  let text = path;
+  for (let i = 0; i < 4; i++) {
+    const decoded = text.replace(/%([0-9a-fA-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+    if (decoded === text) break;
+    text = decoded;
+  }
+  const segments = [];
+  for (const segment of text.toLowerCase().split(/[/\\]/)) {
+    const name = segment.split(';')[0];
+    if (name === '' || name === '.') continue;
+    if (name === '..') segments.pop();
+    else segments.push(name);
+  }
+  return segments.join('/');
 }
 
 /**
@@ -176,6 +222,10 @@ class GuardedFuture extends FutureIncomingResponse {
 export function sandboxImports({ policy, token, counters, heldUntil }) {
   const origins = policy.origins;
   const base = origins[0];
+  const tokenEndpoint = policy.tokenUrl === null ? null : (() => {
+    const url = new URL(policy.tokenUrl);
+    return { origin: originOf({ tag: url.protocol === 'http:' ? 'HTTP' : 'HTTPS' }, url.port ? `${url.hostname}:${url.port}` : url.hostname), route: route(url.pathname) };
+  })();
 
   /** Counts a request against the budget; false (and the tenant stopped) past it. */
   function admit() {
@@ -192,7 +242,7 @@ export function sandboxImports({ policy, token, counters, heldUntil }) {
    * its Retry-After says (or backs off), within the tenant's attempts and retry budget, holding back every
    * instance on a 429; then sends it again. `null` to give the guest the response as it is.
    */
-  function repeater(request, options, authorized) {
+  function repeater(request, options, authorized, budget) {
     return (response, attempt) => {
       if (attempt >= policy.maxAttempts) return null;
       const header = response.headers().get('retry-after')[0];
@@ -209,6 +259,7 @@ export function sandboxImports({ policy, token, counters, heldUntil }) {
       if (!admit()) return null;
       const authorization = authorized ? token(false) : null;
       if (authorized && authorization === null) return null;
+      if (authorization) budget.credentials.push(Buffer.from(authorization));
       return send(copy(request), options, authorization && `Bearer ${authorization}`);
     };
   }
@@ -237,27 +288,35 @@ export function sandboxImports({ policy, token, counters, heldUntil }) {
 
   const outgoingHandler = {
     handle(request, options) {
+      if (stopped) throw { tag: 'HTTP-request-denied' };
       const origin = originOf(request.scheme(), request.authority());
       if (!origins.includes(origin)) {
         throw stop(`the component asked for ${origin}, which is not one of the tenant's origins (${origins.join(', ')})`);
+      }
+      const path = request.pathWithQuery()?.split('?')[0] ?? '/';
+      if (tokenEndpoint && origin === tokenEndpoint.origin && route(path) === tokenEndpoint.route) {
+        throw stop(`egress refused: the component tried to call the token endpoint ${path} itself (authentication is the host's)`);
       }
       const own = request.headers().entries().map(([k]) => k.toLowerCase()).find((k) => FORBIDDEN.has(k));
       if (own) throw stop(`the component set its own ${own} header; the host owns authentication`);
       // A source's Retry-After holds back every instance of the tenant.
       sleep(Number(Atomics.load(heldUntil, 0)) - Date.now());
       if (!admit()) throw { tag: 'HTTP-request-denied' };
-      const budget = { read: 0, max: policy.maxResponseBytes, path: request.pathWithQuery()?.split('?')[0] ?? '/' };
+      // `credentials`: what the response must not show the guest (the token sent with the request).
+      const budget = { read: 0, max: policy.maxResponseBytes, path, credentials: [] };
       const repeatable = ['get', 'head'].includes(request.method().tag);
       const authorized = origin === base && policy.auth !== 'none';
-      const repeat = repeatable ? repeater(request, options, authorized) : null;
+      const repeat = repeatable ? repeater(request, options, authorized, budget) : null;
       if (!authorized) return GuardedFuture.of(send(request, options, null), null, budget, repeat);
       const current = token(false);
       if (current === null) throw { tag: 'HTTP-request-denied' };
+      budget.credentials.push(Buffer.from(current));
       // An OAuth2 token refused: a GET is sent again with a fresh one; a request with a body cannot be, but its
       // 401 still retires the token, so the next request gets a fresh one. (A static bearer token has no other.)
       const retry = policy.auth !== 'oauth2' ? null : () => {
         const fresh = token(true);
         if (fresh === null || !repeatable) return null;
+        budget.credentials.push(Buffer.from(fresh));
         Atomics.add(counters, 0, 1);
         return send(copy(request), options, `Bearer ${fresh}`);
       };
