@@ -252,9 +252,20 @@ fn a_throttled_request_is_repeated_by_the_node_host_too() {
     let limit = scim_double::Limit::EveryNth { n: 9, retry_after_secs: 1 };
     let throttled = scim_double::ScimDouble::start(directory, scim_double::Quirks { limit: Some(limit), ..quirks }).unwrap();
     let args = crate::scim::scim_args(&scratch, &["sync"], &throttled.base_url(), scim_double::TOKEN);
-    assert_same(&node_export(&args), &expected, "SCIM under a 429 every 9th request");
+    let mut flags = vec!["sync".to_string()];
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if matches!(arg.as_str(), "--component" | "--config" | "--secret") {
+            flags.extend([arg.clone(), rest.next().unwrap().clone()]);
+        }
+    }
+    let (code, out, err) = node(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{err}");
+    assert_same(&out, &expected, "SCIM under a 429 every 9th request");
     let counts = throttled.counts();
     assert_eq!((counts.total, counts.limited), (22, 2), "{counts:?}");
+    // The first refusal halves the 4 calls at once, and the host says so.
+    assert!(err.contains(": HTTP 429: slowing down from 4 to 2 calls at once\n"), "{err}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { transpile } from '@bytecodealliance/jco';
 
 import { Authenticator } from './auth.js';
+import { REQUESTS, RETRIES, WAITED_MS, WINDOW, tenantCounters, views } from './counters.js';
 import { ConnectorError, HostError } from './errors.js';
 import { resolveTenant } from './tenant.js';
 
@@ -24,17 +25,11 @@ export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAt
  */
 function policyOf(origins, auth, limits, tokenUrl = null) {
   const { maxRequests, maxAttempts, maxRetryWaitMs } = limits;
-  return { origins, auth, tokenUrl, maxRequests, maxAttempts, maxRetryWaitMs, memoryBytes: limits.memoryMib * 1048576, maxResponseBytes: limits.maxResponseMib * 1048576 };
+  // `widest`: the most calls at once, which a throttled window grows back to.
+  const widest = Math.max(1, Math.min(32, limits.concurrency));
+  return { origins, auth, tokenUrl, maxRequests, maxAttempts, maxRetryWaitMs, widest, memoryBytes: limits.memoryMib * 1048576, maxResponseBytes: limits.maxResponseMib * 1048576 };
 }
 
-/**
- * A tenant's counters, shared by its instances' threads and this one: as Int32 [0] requests, [1] retries,
- * [2] ms waited for retries (the egress's repeats and the session's alike); as BigInt64 at byte 16, the time
- * (ms) before which no request leaves (`sandbox.js`).
- */
-function tenantCounters() {
-  return new SharedArrayBuffer(24);
-}
 
 /** Transpiles `bytes` into `cacheDir/<sha256>/` unless it is there already; returns that directory. */
 async function transpiled(bytes, cacheDir) {
@@ -96,7 +91,7 @@ class Instance {
 
   /** Requests sent so far: the component's, and the token requests made for it. */
   get requests() {
-    return Atomics.load(new Int32Array(this.#shared.counters), 0);
+    return Atomics.load(views(this.#shared.counters).ints, REQUESTS);
   }
 
   #message(message) {
@@ -104,9 +99,11 @@ class Instance {
       // Token requests count against the budget too.
       const before = this.#auth.requests;
       this.#auth.token(message.stale).then((token) => {
-        Atomics.add(new Int32Array(this.#shared.counters), 0, this.#auth.requests - before);
+        Atomics.add(views(this.#shared.counters).ints, REQUESTS, this.#auth.requests - before);
         this.#answerToken(token);
       });
+    } else if (message.kind === 'log') {
+      process.stderr.write(`${message.line}\n`);
     } else if (message.kind === 'stopped') {
       this.#tenant.stopped ??= message.reason;
     } else if (message.kind === 'answer') {
@@ -209,6 +206,7 @@ export class Connector {
     const counters = tenantCounters();
     const shared = { stopped: null };
     const count = provisioning ? 1 : Math.max(1, Math.min(32, settings.concurrency));
+    Atomics.store(views(counters).ints, WINDOW, count);
     const instances = await Promise.all(Array.from({ length: count }, () => Instance.start(this.#dir, policy, auth, counters, shared)));
     const session = new Session(instances, auth, settings, this.#metadata, counters);
     try {
@@ -233,12 +231,17 @@ export class Session {
     this.#auth = auth;
     this.#limits = limits;
     this.metadata = metadata;
-    this.#counters = new Int32Array(counters, 0, 4);
+    this.#counters = views(counters).ints;
   }
 
   /** Retries made: of single requests by the egress, and of whole calls. */
   get retries() {
-    return Atomics.load(this.#counters, 1);
+    return Atomics.load(this.#counters, RETRIES);
+  }
+
+  /** How many calls may run at once now: fewer while the source throttles (`sandbox.js`). */
+  get window() {
+    return Math.max(1, Atomics.load(this.#counters, WINDOW));
   }
 
   /** The session's instances of the component (the first takes single calls). */
@@ -266,9 +269,9 @@ export class Session {
         if (!(e instanceof ConnectorError) || !e.retryable || attempt >= this.#limits.maxAttempts) throw e;
         const backoff = Math.min(30_000, 250 * 2 ** (attempt - 1));
         const wait = Math.max(backoff, e.retryAfterMs ?? 0);
-        if (Atomics.load(this.#counters, 2) + wait > this.#limits.maxRetryWaitMs) throw e;
-        Atomics.add(this.#counters, 2, wait);
-        Atomics.add(this.#counters, 1, 1);
+        if (Atomics.load(this.#counters, WAITED_MS) + wait > this.#limits.maxRetryWaitMs) throw e;
+        Atomics.add(this.#counters, WAITED_MS, wait);
+        Atomics.add(this.#counters, RETRIES, 1);
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
     }

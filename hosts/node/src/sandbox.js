@@ -5,6 +5,7 @@
 // a GET or HEAD the source throttled (429) or could not serve (503) within the tenant's retry budget.
 
 import { cli, clocks, filesystem, http, io, random } from '@bytecodealliance/preview2-shim';
+import { ANSWERED, REQUESTS, RETRIES, WAITED_MS, WINDOW } from './counters.js';
 import { parentPort } from 'node:worker_threads';
 
 const { Fields, OutgoingRequest, OutgoingBody, FutureIncomingResponse, IncomingResponse, IncomingBody } = http.types;
@@ -173,6 +174,7 @@ class GuardedFuture extends FutureIncomingResponse {
     let answer = this.inner.get();
     const responseOf = (a) => (a?.tag === 'ok' && a.val.tag === 'ok' ? a.val.val : null);
     let response = responseOf(answer);
+    if (response) this.budget.observe(response.status());
     if (response && response.status() === 401 && this.retry) {
       const again = this.retry();
       this.retry = null;
@@ -182,6 +184,8 @@ class GuardedFuture extends FutureIncomingResponse {
       const again = this.repeat(response, attempt);
       if (!again) break;
       answer = replace(this, response, again);
+      const repeated = responseOf(answer);
+      if (repeated) this.budget.observe(repeated.status());
     }
     if (answer?.tag === 'ok' && answer.val.tag === 'ok') {
       const headers = answer.val.val.headers().entries();
@@ -215,13 +219,34 @@ export function route(path) {
   return segments.join('/');
 }
 
-/**
- * `counters` (the tenant's, shared by its instances and the main thread): [0] requests, [1] retries, [2] ms
- * waited for retries; `heldUntil` [0]: no request leaves before this time (ms), since the source asked.
- */
-export function sandboxImports({ policy, token, counters, heldUntil }) {
+/** `counters`: the tenant's, as `counters.js` views them. */
+export function sandboxImports({ policy, token, counters: { ints: counters, heldUntil, cutAt } }) {
   const origins = policy.origins;
   const base = origins[0];
+
+  /**
+   * The source throttled a request sent at `sentAt` (`what` names it): half as many calls at once for the
+   * tenant, unless the window was cut after that request left (one burst of 429s cuts it once).
+   */
+  function throttled(sentAt, what) {
+    const before = Atomics.load(counters, WINDOW);
+    if (before <= 1 || sentAt < Number(Atomics.load(cutAt, 0))) return;
+    const after = Math.max(1, Math.floor(before / 2));
+    if (Atomics.compareExchange(counters, WINDOW, before, after) !== before) return;
+    Atomics.store(cutAt, 0, BigInt(Date.now()));
+    Atomics.store(counters, ANSWERED, 0);
+    parentPort.postMessage({ kind: 'log', line: `${what}: slowing down from ${before} to ${after} calls at once` });
+  }
+
+  /** A request answered without throttling: after a window's worth of them, one more call at once. */
+  function answered() {
+    const window = Atomics.load(counters, WINDOW);
+    if (window >= policy.widest) return;
+    if (Atomics.add(counters, ANSWERED, 1) + 1 >= window) {
+      Atomics.store(counters, ANSWERED, 0);
+      Atomics.compareExchange(counters, WINDOW, window, window + 1);
+    }
+  }
   const tokenEndpoint = policy.tokenUrl === null ? null : (() => {
     const url = new URL(policy.tokenUrl);
     return { origin: originOf({ tag: url.protocol === 'http:' ? 'HTTP' : 'HTTPS' }, url.port ? `${url.hostname}:${url.port}` : url.hostname), route: route(url.pathname) };
@@ -229,7 +254,7 @@ export function sandboxImports({ policy, token, counters, heldUntil }) {
 
   /** Counts a request against the budget; false (and the tenant stopped) past it. */
   function admit() {
-    const sent = Atomics.add(counters, 0, 1) + 1;
+    const sent = Atomics.add(counters, REQUESTS, 1) + 1;
     if (policy.maxRequests !== null && sent > policy.maxRequests) {
       stop(`the sync used up its budget of ${policy.maxRequests} requests`);
       return false;
@@ -248,9 +273,9 @@ export function sandboxImports({ policy, token, counters, heldUntil }) {
       const header = response.headers().get('retry-after')[0];
       const asked = header === undefined ? undefined : retryAfterMs(new TextDecoder().decode(header));
       const wait = asked ?? Math.min(30_000, 500 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-      if (Atomics.load(counters, 2) + wait > policy.maxRetryWaitMs) return null;
-      Atomics.add(counters, 2, Math.ceil(wait));
-      Atomics.add(counters, 1, 1);
+      if (Atomics.load(counters, WAITED_MS) + wait > policy.maxRetryWaitMs) return null;
+      Atomics.add(counters, WAITED_MS, Math.ceil(wait));
+      Atomics.add(counters, RETRIES, 1);
       if (response.status() === 429) {
         const until = BigInt(Math.ceil(Date.now() + wait));
         if (Atomics.load(heldUntil, 0) < until) Atomics.store(heldUntil, 0, until);
@@ -260,6 +285,7 @@ export function sandboxImports({ policy, token, counters, heldUntil }) {
       const authorization = authorized ? token(false) : null;
       if (authorized && authorization === null) return null;
       if (authorization) budget.credentials.push(Buffer.from(authorization));
+      budget.sentAt = Date.now();
       return send(copy(request), options, authorization && `Bearer ${authorization}`);
     };
   }
@@ -303,7 +329,12 @@ export function sandboxImports({ policy, token, counters, heldUntil }) {
       sleep(Number(Atomics.load(heldUntil, 0)) - Date.now());
       if (!admit()) throw { tag: 'HTTP-request-denied' };
       // `credentials`: what the response must not show the guest (the token sent with the request).
-      const budget = { read: 0, max: policy.maxResponseBytes, path, credentials: [] };
+      const what = `${request.method().tag.toUpperCase()} ${path}`;
+      const budget = {
+        read: 0, max: policy.maxResponseBytes, path, credentials: [], sentAt: Date.now(),
+        // Each answer the request gets, a repeat's too, narrows or widens the tenant's window.
+        observe: (status) => (status === 429 ? throttled(budget.sentAt, `${what}: HTTP 429`) : answered()),
+      };
       const repeatable = ['get', 'head'].includes(request.method().tag);
       const authorized = origin === base && policy.auth !== 'none';
       const repeat = repeatable ? repeater(request, options, authorized, budget) : null;
@@ -317,7 +348,7 @@ export function sandboxImports({ policy, token, counters, heldUntil }) {
         const fresh = token(true);
         if (fresh === null || !repeatable) return null;
         budget.credentials.push(Buffer.from(fresh));
-        Atomics.add(counters, 0, 1);
+        Atomics.add(counters, REQUESTS, 1);
         return send(copy(request), options, `Bearer ${fresh}`);
       };
       return GuardedFuture.of(send(request, options, `Bearer ${current}`), retry, budget, repeat);
@@ -335,7 +366,7 @@ export function sandboxImports({ policy, token, counters, heldUntil }) {
   return {
     'wasi:cli/environment': { getEnvironment: () => [], getArguments: () => [], initialCwd: () => undefined },
     'wasi:cli/exit': { exit: () => denied(), exitWithCode: () => denied() },
-    'wasi:cli/stdin': { getStdin: () => standIn(CappedStream, cli.stdin.getStdin(), { budget: { read: 0, max: Infinity, path: 'stdin' } }) },
+    'wasi:cli/stdin': { getStdin: () => standIn(CappedStream, cli.stdin.getStdin(), { budget: { read: 0, max: Infinity, path: 'stdin', credentials: [] } }) },
     'wasi:cli/stdout': { getStdout: () => cli.stderr.getStderr() },
     'wasi:cli/stderr': cli.stderr,
     'wasi:cli/terminal-input': cli.terminalInput,

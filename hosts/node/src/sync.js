@@ -161,7 +161,8 @@ async function* onInstances(session, items, step) {
     running.set(id, step(instance, item).then((result) => ({ id, instance, result })));
   };
   while (queue.length || running.size) {
-    while (queue.length && idle.length) launch(idle.pop(), queue.shift());
+    // No more at once than the session's window, which narrows while the source throttles.
+    while (queue.length && idle.length && running.size < session.window) launch(idle.pop(), queue.shift());
     const { id, instance, result } = await Promise.race(running.values());
     running.delete(id);
     yield* result.out;

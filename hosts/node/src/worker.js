@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { views } from './counters.js';
 import { capMemory } from './memory.js';
 import { sandboxImports } from './sandbox.js';
 
@@ -25,9 +26,7 @@ function token(stale) {
   return new TextDecoder().decode(tokenBytes.slice(0, length));
 }
 
-const counters = new Int32Array(shared.counters, 0, 4);
-const heldUntil = new BigInt64Array(shared.counters, 16, 1);
-const imports = sandboxImports({ policy, token, counters, heldUntil });
+const imports = sandboxImports({ policy, token, counters: views(shared.counters) });
 const module = await import(pathToFileURL(join(dir, `${name}.js`)).href);
 const getCoreModule = (path) => readFile(join(dir, path)).then((bytes) => WebAssembly.compile(capMemory(bytes, policy.memoryBytes)));
 const root = await module.instantiate(getCoreModule, imports);
