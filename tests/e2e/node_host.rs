@@ -49,17 +49,23 @@ fn harness_export(scratch: &Scratch, args: &[String]) -> String {
     harness(&["export", "--store", &scratch.store(), "--tenant", "default", "--format", "jsonl"]).ok()
 }
 
-/// The same connection flags for the Node host: `--component`, `--config` and `--secret` as given.
-fn node_export(args: &[String]) -> String {
+/// A Node host `sync` with the connection flags of the harness's `args` (`--component`, `--config` and
+/// `--secret` as given) and `extra`: (exit code, stdout, stderr).
+fn node_sync(args: &[String], extra: &[&str]) -> (i32, String, String) {
     let mut flags = vec!["sync".to_string()];
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         if matches!(arg.as_str(), "--component" | "--config" | "--secret") {
-            flags.push(arg.clone());
-            flags.push(rest.next().unwrap().clone());
+            flags.extend([arg.clone(), rest.next().unwrap().clone()]);
         }
     }
-    let (code, out, err) = node(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    node(&flags.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The Node host's export for the harness's `args`, which must succeed.
+fn node_export(args: &[String]) -> String {
+    let (code, out, err) = node_sync(args, &[]);
     assert_eq!(code, 0, "the Node host failed: {err}");
     out
 }
@@ -202,16 +208,7 @@ fn the_hostile_components_attacks_are_refused_under_node_too() {
 fn a_response_past_the_size_cap_stops_the_tenant_under_node() {
     let double = pingboard_double::PingboardDouble::start(pingboard_double::Company::generate(pingboard_double::CompanySpec::sized(4000))).unwrap();
     let scratch = Scratch::new();
-    let mut args = vec!["sync".to_string()];
-    let flags = sync_args(&scratch, &double, &["--config", "page_size=3000"]);
-    let mut rest = flags.iter();
-    while let Some(arg) = rest.next() {
-        if matches!(arg.as_str(), "--component" | "--config" | "--secret") {
-            args.extend([arg.clone(), rest.next().unwrap().clone()]);
-        }
-    }
-    args.extend(["--max-response-mib".to_string(), "1".to_string()]);
-    let (code, out, err) = node(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, out, err) = node_sync(&sync_args(&scratch, &double, &["--config", "page_size=3000"]), &["--max-response-mib", "1"]);
     assert_eq!((code, out.as_str()), (1, ""), "{err}");
     assert!(err.contains("error: the response to /api/v2/users was larger than the 1 MiB the host accepts"), "{err}");
 }
@@ -251,15 +248,7 @@ fn a_throttled_request_is_repeated_by_the_node_host_too() {
     let expected = harness_export(&scratch, &crate::scim::scim_args(&scratch, &["sync", "--store", &store], &clean.base_url(), scim_double::TOKEN));
     let limit = scim_double::Limit::EveryNth { n: 9, retry_after_secs: 1 };
     let throttled = scim_double::ScimDouble::start(directory, scim_double::Quirks { limit: Some(limit), ..quirks }).unwrap();
-    let args = crate::scim::scim_args(&scratch, &["sync"], &throttled.base_url(), scim_double::TOKEN);
-    let mut flags = vec!["sync".to_string()];
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        if matches!(arg.as_str(), "--component" | "--config" | "--secret") {
-            flags.extend([arg.clone(), rest.next().unwrap().clone()]);
-        }
-    }
-    let (code, out, err) = node(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, out, err) = node_sync(&crate::scim::scim_args(&scratch, &["sync"], &throttled.base_url(), scim_double::TOKEN), &[]);
     assert_eq!(code, 0, "{err}");
     assert_same(&out, &expected, "SCIM under a 429 every 9th request");
     let counts = throttled.counts();
@@ -275,15 +264,7 @@ fn a_source_that_ignores_where_a_page_starts_is_stopped_under_node_as_by_the_har
     let faults = pingboard_double::Faults { ignore_page: true, ..pingboard_double::Faults::default() };
     let double = pingboard_double::PingboardDouble::start_with(company, pingboard_double::DoubleOptions { faults, ..Default::default() }).unwrap();
     let scratch = Scratch::new();
-    let flags = sync_args(&scratch, &double, &["--config", "page_size=100"]);
-    let mut args = vec!["sync".to_string()];
-    let mut rest = flags.iter();
-    while let Some(arg) = rest.next() {
-        if matches!(arg.as_str(), "--component" | "--config" | "--secret") {
-            args.extend([arg.clone(), rest.next().unwrap().clone()]);
-        }
-    }
-    let (code, out, err) = node(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, out, err) = node_sync(&sync_args(&scratch, &double, &["--config", "page_size=100"]), &[]);
     assert_eq!((code, out.as_str()), (1, ""), "{err}");
     assert!(err.contains("bad response: it repeats 100 resources already listed; stopping rather than looping"), "{err}");
     assert!(double.counts().users_pages <= 5, "stopped at once, not after thousands of pages: {:?}", double.counts());
@@ -298,14 +279,7 @@ fn both_hosts_keep_and_count_the_grants_that_name_what_the_source_did_not_list()
     let harness_said = harness(&args).ok();
     let said = harness_said.split_once("; ").and_then(|_| harness_said.rsplit_once(" s; ")).map(|(_, tail)| tail.trim_end().to_string()).unwrap();
     assert!(said.starts_with("2 grants name a principal or entitlement the source did not list"), "{harness_said}");
-    let mut flags = vec!["sync".to_string()];
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        if matches!(arg.as_str(), "--component" | "--config" | "--secret") {
-            flags.extend([arg.clone(), rest.next().unwrap().clone()]);
-        }
-    }
-    let (code, _, err) = node(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, _, err) = node_sync(&args, &[]);
     assert_eq!(code, 0, "{err}");
     assert!(err.trim_end().ends_with(&format!("requests; {said}")), "the Node host says the same: {err}");
 }

@@ -347,3 +347,34 @@ fn the_port_outlasts_idle_and_half_sent_connections_and_a_crowd_of_probes() {
     let answers: Vec<(u16, String)> = probes.into_iter().map(|p| p.join().unwrap()).collect();
     assert!(answers.iter().all(|a| *a == (200, "ready\n".to_string())), "{:?}", answers.iter().find(|a| a.0 != 200));
 }
+
+#[test]
+fn serve_leaves_an_operators_running_sync_alone_and_runs_its_own() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(2000))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path());
+    let tenants = tenants_file(dir.path(), &double, &[("acme", CLIENT_SECRET, "1h")]);
+    let replica = Replica::start(dir.path(), "replica-a", &tenants, &store, &[]);
+    // The operator syncs the same tenant by hand, slowly, from the same config.
+    double.set_faults(Faults { delay: Some(Duration::from_millis(100)), ..Faults::default() });
+    let before = double.counts();
+    let operator = Command::new(env!("CARGO_BIN_EXE_connector-harness"))
+        .args([
+            "--cache-dir", dir.path().join("cache").to_str().unwrap(), "sync", "--component", component_build::pingboard_component().to_str().unwrap(),
+            "--store", &store, "--tenant", "acme", "--config", &format!("base_url={}", double.base_url()), "--config", &format!("client_id={CLIENT_ID}"),
+            "--secret", &format!("client_secret={CLIENT_SECRET}"), "--config", "page_size=100", "--concurrency", "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    replica.wait_for("the operator's sync to get going", Duration::from_secs(60), |_| double.counts().users_pages - before.users_pages >= 3);
+    // Due now, the service claims the tenant while the operator's sync runs: it begins a sync of its own.
+    trigger(&store, "acme");
+    let out = operator.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "the operator's sync was not taken over: {stderr}");
+    assert!(stdout.contains("synced tenant `acme` (sync 1)"), "{stdout}");
+    replica.wait_for("the service's own sync", Duration::from_secs(60), |_| tenant_status(&store, "acme")["last_outcome"] == "synced");
+    assert_eq!(tenant_status(&store, "acme")["last_sync_id"], 2, "a sync of its own");
+}

@@ -90,6 +90,26 @@ fn a_killed_replicas_tenant_is_taken_over_and_a_paused_one_is_fenced_when_it_wak
     }
 }
 
+/// Tenants named `tenant-00`, `tenant-01`, …, each on `interval`, in a tenants file on the double.
+fn many_tenants(dir: &std::path::Path, double: &PingboardDouble, count: usize, interval: &str) -> (Vec<String>, std::path::PathBuf) {
+    let names: Vec<String> = (0..count).map(|i| format!("tenant-{i:02}")).collect();
+    let list: Vec<(&str, &str, &str)> = names.iter().map(|n| (n.as_str(), CLIENT_SECRET, interval)).collect();
+    let tenants = tenants_file(dir, double, &list);
+    (names, tenants)
+}
+
+/// Waits (a minute at most) until every one of `tenants` has three complete syncs in `store`; its reader.
+fn after_three_syncs_each(store: &str, tenants: &[String]) -> Store {
+    let location: StoreLocation = store.parse().unwrap();
+    let reader = Store::open_existing(&location).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !tenants.iter().all(|t| reader.complete_syncs(t, 3).unwrap().len() == 3) {
+        assert!(Instant::now() < deadline, "some tenant has not synced three times in a minute");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    reader
+}
+
 fn started_ms(text: &str) -> u128 {
     humantime::parse_rfc3339(text).unwrap().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis()
 }
@@ -100,19 +120,11 @@ fn twenty_tenants_on_two_replicas_sync_once_per_interval_and_work_resumes_after_
     let store = postgres.database("fleet");
     let double = PingboardDouble::start(Company::generate(CompanySpec::sized(120))).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let names: Vec<String> = (0..20).map(|i| format!("tenant-{i:02}")).collect();
-    let list: Vec<(&str, &str, &str)> = names.iter().map(|n| (n.as_str(), CLIENT_SECRET, "4s")).collect();
-    let tenants = tenants_file(dir.path(), &double, &list);
+    let (names, tenants) = many_tenants(dir.path(), &double, 20, "4s");
     let extra = ["--parallel", "4", "--keep-syncs", "50"];
     let replicas = ["replica-a", "replica-b"].map(|name| Replica::spawn(dir.path(), name, &tenants, &store, &extra)).map(Replica::until_ready);
     // Every tenant syncs at every interval: wait for three syncs of each.
-    let location: StoreLocation = store.parse().unwrap();
-    let reader = Store::open_existing(&location).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !names.iter().all(|t| reader.complete_syncs(t, 3).unwrap().len() == 3) {
-        assert!(Instant::now() < deadline, "some tenant has not synced three times in a minute of a 4 s interval");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let reader = after_three_syncs_each(&store, &names);
 
     // Never twice within one interval (nor twice at once), and no interval skipped: the next sync begins an
     // interval after the last ended, plus at most a poll and a wait for a free slot (generous, for a busy machine).
@@ -157,19 +169,11 @@ fn a_replica_whose_clock_runs_ahead_takes_no_lease_early() {
     let store = postgres.database("skew");
     let double = PingboardDouble::start(Company::generate(CompanySpec::sized(120))).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let names: Vec<String> = (0..6).map(|i| format!("tenant-{i}")).collect();
-    let list: Vec<(&str, &str, &str)> = names.iter().map(|n| (n.as_str(), CLIENT_SECRET, "3s")).collect();
-    let tenants = tenants_file(dir.path(), &double, &list);
+    let (names, tenants) = many_tenants(dir.path(), &double, 6, "3s");
     let extra = ["--parallel", "2"];
     let a = Replica::start(dir.path(), "replica-a", &tenants, &store, &extra);
     let b = Replica::spawn_ahead("20s", dir.path(), "replica-b", &tenants, &store, &extra).until_ready();
-    let location: StoreLocation = store.parse().unwrap();
-    let reader = Store::open_existing(&location).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !names.iter().all(|t| reader.complete_syncs(t, 3).unwrap().len() == 3) {
-        assert!(Instant::now() < deadline, "some tenant has not synced three times in a minute of a 3 s interval");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    after_three_syncs_each(&store, &names);
     let synced = |r: &Replica| r.metric("harness_syncs_total", &["outcome=\"synced\""]);
     assert!(synced(&a) >= 2.0 && synced(&b) >= 2.0, "both replicas sync: a {}, b {}", synced(&a), synced(&b));
     for replica in [&a, &b] {
