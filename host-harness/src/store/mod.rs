@@ -710,10 +710,11 @@ impl Store {
     /// of a deleted user, a role assignment at a scope the listings do not show); this counts them, with the
     /// first few grant ids as examples.
     pub fn dangling_grants(&self, sync: SyncId) -> Result<Dangling> {
+        // The sound entitlements are few: listed once (`NOT IN`), not looked up per grant.
         const DANGLING: &str = "FROM grants g WHERE g.sync_id = ?1 AND (
-            NOT EXISTS (SELECT 1 FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = g.principal_type AND r.id = g.principal_id)
-            OR NOT EXISTS (SELECT 1 FROM entitlements e WHERE e.sync_id = ?1 AND e.id = g.entitlement_id AND EXISTS (
-                SELECT 1 FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = e.resource_type AND r.id = e.resource_id)))";
+            g.entitlement_id NOT IN (SELECT e.id FROM entitlements e WHERE e.sync_id = ?1 AND EXISTS (
+                SELECT 1 FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = e.resource_type AND r.id = e.resource_id))
+            OR NOT EXISTS (SELECT 1 FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = g.principal_type AND r.id = g.principal_id))";
         let grants = self.db.row(&format!("SELECT count(*) {DANGLING}"), args![sync])?.map_or(Ok(0), |row| row.int(0))? as u64;
         let mut examples = Vec::new();
         if grants > 0 {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use connector_harness::contract::model::*;
-use connector_harness::store::{Lease, RunRecord, Store, StoreLocation, TenantState, Triggered};
+use connector_harness::store::{Dangling, Lease, RunRecord, Store, StoreLocation, TenantState, Triggered};
 use real_servers::Postgres;
 
 fn account(id: &str, name: &str) -> Resource {
@@ -77,6 +77,7 @@ fn sync_lifecycle(location: &StoreLocation) -> (String, String, String) {
     assert_eq!((latest.id, latest.state.as_str(), latest.connector.as_str()), (lease.sync, "complete", "test"));
     let counts = store.counts(lease.sync).unwrap();
     assert_eq!(counts.to_string(), "3 account, 2 team; 2 entitlements, 3 grants");
+    assert_eq!(store.dangling_grants(lease.sync).unwrap(), Dangling::default(), "every grant names what the sync holds");
     assert_eq!(store.resource_ids(lease.sync, "account").unwrap(), ["a", "b", "c"]);
     assert!(store.has_resource_type(lease.sync, "team").unwrap() && !store.has_resource_type(lease.sync, "role").unwrap());
     let mut of_a = Vec::new();
