@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
+use connector_sdk::page::LOOPING;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
@@ -305,7 +306,7 @@ impl OpenSession {
 /// A page that brought no resource this sync did not already have means the source is repeating itself.
 fn check_repeats(done: Vec<PageDone>) -> Result<()> {
     match done.into_iter().find(|d| d.resources > 0 && d.new_resources == 0) {
-        Some(d) => bail!("{}: bad response: it repeats {} resources already listed; stopping rather than looping", d.label, d.resources),
+        Some(d) => bail!("{}: bad response: it repeats {} resources already listed; {LOOPING}", d.label, d.resources),
         None => Ok(()),
     }
 }
@@ -430,7 +431,7 @@ impl Run<'_> {
             for follow_up in next.iter().chain(&independent) {
                 if !seen.insert(follow_up.clone()) {
                     let token = follow_up.token.as_deref().unwrap_or("");
-                    bail!("listing {resource_type}: the component returned page token `{token}` twice; stopping rather than looping");
+                    bail!("listing {resource_type}: the component returned page token `{token}` twice; {LOOPING}");
                 }
             }
             frontier.retain(|p| p != &position);
@@ -646,7 +647,7 @@ impl Calls<'_> {
         let policy = self.throttle.policy();
         let mut attempts = 1;
         loop {
-            self.throttle.hold().await;
+            // A source's Retry-After holds back every request in the egress (`Throttle::hold`), not here.
             let calling = Instant::now();
             let (outcome, back) = on_own_task(attempt(instance)).await;
             instance = back;
@@ -682,7 +683,7 @@ impl Calls<'_> {
 
 /// A source that sends the caller round in circles answers the same on every attempt: not worth repeating.
 fn is_loop(error: &ConnectorError) -> bool {
-    matches!(error, ConnectorError::BadResponse(message) if message.contains(connector_sdk::page::LOOPING))
+    matches!(error, ConnectorError::BadResponse(message) if message.contains(LOOPING))
 }
 
 /// Runs `work` on a task of its own, on whichever of the runtime's threads is free. Dropped before it ends (a
