@@ -7,100 +7,7 @@
 use anyhow::{Result, anyhow, bail};
 
 use super::postgres::PgConn;
-
-/// A statement's parameter.
-#[derive(Debug, Clone, Copy)]
-pub enum Param<'a> {
-    Null,
-    Int(i64),
-    Text(&'a str),
-}
-
-impl From<i64> for Param<'_> {
-    fn from(value: i64) -> Self {
-        Param::Int(value)
-    }
-}
-
-impl From<bool> for Param<'_> {
-    fn from(value: bool) -> Self {
-        Param::Int(i64::from(value))
-    }
-}
-
-impl<'a> From<&'a str> for Param<'a> {
-    fn from(value: &'a str) -> Self {
-        Param::Text(value)
-    }
-}
-
-impl<'a> From<&'a String> for Param<'a> {
-    fn from(value: &'a String) -> Self {
-        Param::Text(value)
-    }
-}
-
-impl<'a, T: Into<Param<'a>>> From<Option<T>> for Param<'a> {
-    fn from(value: Option<T>) -> Self {
-        value.map_or(Param::Null, Into::into)
-    }
-}
-
-/// `args![a, b, c]`: a statement's parameters, each converted to a `Param`.
-macro_rules! args {
-    ($($value:expr),* $(,)?) => { &[$($crate::store::db::Param::from($value)),*] };
-}
-pub(crate) use args;
-
-/// A value read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    Null,
-    Int(i64),
-    Text(String),
-}
-
-/// One row read back, by column position.
-#[derive(Debug, Clone)]
-pub struct Row(pub(super) Vec<Value>);
-
-impl Row {
-    fn value(&self, i: usize) -> Result<&Value> {
-        self.0.get(i).ok_or_else(|| anyhow!("the store returned no column {i}"))
-    }
-
-    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
-        match self.value(i)? {
-            Value::Null => Ok(None),
-            Value::Int(n) => Ok(Some(*n)),
-            Value::Text(_) => bail!("the store returned text for the integer column {i}"),
-        }
-    }
-
-    pub fn int(&self, i: usize) -> Result<i64> {
-        self.opt_int(i)?.ok_or_else(|| anyhow!("the store returned NULL for column {i}"))
-    }
-
-    pub fn opt_text(&self, i: usize) -> Result<Option<&str>> {
-        match self.value(i)? {
-            Value::Null => Ok(None),
-            Value::Text(s) => Ok(Some(s)),
-            Value::Int(_) => bail!("the store returned an integer for the text column {i}"),
-        }
-    }
-
-    pub fn text(&self, i: usize) -> Result<&str> {
-        self.opt_text(i)?.ok_or_else(|| anyhow!("the store returned NULL for column {i}"))
-    }
-
-    pub fn opt_string(&self, i: usize) -> Result<Option<String>> {
-        Ok(self.opt_text(i)?.map(str::to_string))
-    }
-
-    pub fn string(&self, i: usize) -> Result<String> {
-        Ok(self.text(i)?.to_string())
-    }
-}
+use super::sql::{Param, Row, Value};
 
 pub enum Db {
     Sqlite(rusqlite::Connection),
@@ -230,35 +137,5 @@ impl Db {
             Db::Sqlite(_) => "",
             Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         }
-    }
-}
-
-/// `?N` parameters as PostgreSQL's `$N`, outside quoted text.
-pub fn numbered_as_dollars(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut quoted = false;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            '?' if !quoted && chars.peek().is_some_and(char::is_ascii_digit) => out.push('$'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbered_parameters_become_dollars_outside_quoted_text() {
-        assert_eq!(numbered_as_dollars("SELECT a FROM t WHERE b = ?1 AND c = ?12"), "SELECT a FROM t WHERE b = $1 AND c = $12");
-        assert_eq!(numbered_as_dollars("SELECT '?1', x || '?' FROM t WHERE y = ?2"), "SELECT '?1', x || '?' FROM t WHERE y = $2");
-        assert_eq!(numbered_as_dollars("SELECT 'it''s ?3' WHERE z = ?3"), "SELECT 'it''s ?3' WHERE z = $3");
     }
 }

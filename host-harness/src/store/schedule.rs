@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use super::db::{Row, args};
-use super::{Store, SyncId, hostname, owner_is_gone};
+use super::sql::{Row, args};
+use super::lifecycle::{hostname, owner_is_gone};
+use super::{Store, SyncId};
 
 // The table is created per store (`sqlite.rs`, `postgres.rs`).
 

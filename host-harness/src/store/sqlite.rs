@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use rusqlite::Connection;
 
+use super::schema::{OLDEST_READ, SCHEMA_VERSION, SQLITE_STEPS};
+
 /// How long a connection waits for another's lock before it reports the store busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -27,137 +29,6 @@ fn retry_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Res
     }
 }
 
-/// The schema's version, kept in SQLite's `user_version`: 0 is a new file, 1 the first schema (written before
-/// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
-/// immutable, 4 the service's schedule (`schedule.rs`), 5 drops the grants' index by principal, 6 records which
-/// replicas serve which tenants.
-pub const SCHEMA_VERSION: i64 = 6;
-/// The oldest schema readers read as it is: grants gained their `immutable` mark in version 3.
-const OLDEST_READ: i64 = 3;
-
-pub(super) const SCHEMA_V1: &str = "
-CREATE TABLE IF NOT EXISTS syncs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant TEXT NOT NULL,
-    connector TEXT NOT NULL,
-    connector_version TEXT NOT NULL,
-    component_sha256 TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed')),
-    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    finished_at TEXT,
-    error TEXT,
-    checkpoint TEXT,
-    requests INTEGER,
-    bytes_received INTEGER
-);
-CREATE INDEX IF NOT EXISTS syncs_by_tenant ON syncs (tenant, state, id);
-CREATE TABLE IF NOT EXISTS resource_types (
-    sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    id TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (sync_id, id)
-) WITHOUT ROWID;
--- A rowid table: rows are large (the JSON line), which WITHOUT ROWID handles badly.
-CREATE TABLE IF NOT EXISTS resources (
-    sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    resource_type TEXT NOT NULL,
-    id TEXT NOT NULL,
-    display_name TEXT NOT NULL,
-    data TEXT NOT NULL,
-    UNIQUE (sync_id, resource_type, id)
-);
-CREATE TABLE IF NOT EXISTS entitlements (
-    sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    id TEXT NOT NULL,
-    resource_type TEXT NOT NULL,
-    resource_id TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (sync_id, id)
-) WITHOUT ROWID;
--- A grant is its entitlement and principal; keyed so, the key doubles as the index by entitlement.
-CREATE TABLE IF NOT EXISTS grants (
-    sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    entitlement_id TEXT NOT NULL,
-    principal_type TEXT NOT NULL,
-    principal_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    PRIMARY KEY (sync_id, entitlement_id, principal_type, principal_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (sync_id, principal_type, principal_id);
-";
-
-/// Version 2: `syncs` rebuilt with who runs a sync and when it last said so, and the `interrupted` state.
-const SCHEMA_V2: &str = "
-CREATE TABLE syncs_v2 (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant TEXT NOT NULL,
-    connector TEXT NOT NULL,
-    connector_version TEXT NOT NULL,
-    component_sha256 TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed', 'interrupted')),
-    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    finished_at TEXT,
-    error TEXT,
-    checkpoint TEXT,
-    requests INTEGER,
-    bytes_received INTEGER,
-    owner TEXT,
-    heartbeat_ms INTEGER
-);
-INSERT INTO syncs_v2 (id, tenant, connector, connector_version, component_sha256, state, started_at, finished_at, error, checkpoint, requests, bytes_received)
-    SELECT id, tenant, connector, connector_version, component_sha256, state, started_at, finished_at, error, checkpoint, requests, bytes_received FROM syncs;
-DROP TABLE syncs;
-ALTER TABLE syncs_v2 RENAME TO syncs;
-CREATE INDEX syncs_by_tenant ON syncs (tenant, state, id);
-";
-
-/// Version 3: a grant the source derives (and the connector cannot revoke) says why.
-const SCHEMA_V3: &str = "ALTER TABLE grants ADD COLUMN immutable TEXT;";
-
-/// Version 4: the service's schedule (`schedule.rs`), one row per tenant.
-const SCHEMA_V4: &str = "
-CREATE TABLE schedule (
-    tenant TEXT PRIMARY KEY,
-    enabled INTEGER NOT NULL DEFAULT 1,
-    interval_ms INTEGER NOT NULL,
-    next_run_ms INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'waiting',
-    lease_owner TEXT,
-    lease_epoch INTEGER NOT NULL DEFAULT 0,
-    lease_expires_ms INTEGER,
-    failures INTEGER NOT NULL DEFAULT 0,
-    takeovers INTEGER NOT NULL DEFAULT 0,
-    last_outcome TEXT,
-    last_error TEXT,
-    last_sync_id INTEGER,
-    last_counts TEXT,
-    last_started_ms INTEGER,
-    last_finished_ms INTEGER
-);
-CREATE INDEX schedule_due ON schedule (next_run_ms);
-";
-
-/// Version 5: the grants' index by principal goes. No query used it (a grant is looked up by its entitlement,
-/// or the sync's grants are read in key order), and a sync's grants arrive in no order of principal, so every
-/// page of grants rewrote most of the index: half of what a 100,000-person sync wrote (BENCHMARKS.md), and a
-/// share that grows with the square of the company.
-pub(super) const SCHEMA_V5: &str = "DROP INDEX IF EXISTS grants_by_principal;";
-
-/// Version 6: the running `serve` processes (`owner`: `replica:pid:nonce`), when each was last heard from, and
-/// the tenants each serves (`schedule.rs`), so that a replica disables only tenants no live replica serves, and
-/// claims only its own.
-pub(super) const SCHEMA_V6: &str = "
-CREATE TABLE IF NOT EXISTS replicas (
-    owner TEXT PRIMARY KEY,
-    seen_ms BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS replica_tenants (
-    owner TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    PRIMARY KEY (owner, tenant)
-);
-";
-
 /// Brings the schema to `SCHEMA_VERSION` in one immediate transaction, so that of many processes opening a
 /// new store at once one migrates and the others wait, then find it done.
 fn migrate(conn: &Connection) -> Result<()> {
@@ -176,7 +47,7 @@ fn migrate(conn: &Connection) -> Result<()> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let migrated = (|| {
             let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            for (to, script) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5), (6, SCHEMA_V6)] {
+            for (to, script) in SQLITE_STEPS {
                 if version < to {
                     conn.execute_batch(script)?;
                 }

@@ -1,0 +1,227 @@
+//! Writing a sync's pages: one page and its checkpoint per transaction, on a writer thread of its own
+//! (`PageWriter`) so that storing page N overlaps fetching page N+1.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use super::lifecycle::{Heartbeat, Lease};
+use super::sql::{args, rows_of};
+use super::{Store, SyncId};
+use crate::contract::model::*;
+use crate::records;
+
+/// One page for the `PageWriter`, with a label naming it in errors, and its resources' JSON lines.
+pub struct PageJob {
+    resources: Vec<Resource>,
+    lines: Vec<String>,
+    entitlements: Vec<Entitlement>,
+    grants: Vec<Grant>,
+    checkpoint: String,
+    label: String,
+}
+
+impl PageJob {
+    /// Renders the resources' lines here, on the caller's thread: the page writer is a sync's one serial step,
+    /// and at concurrency 8 it sets the pace (BENCHMARKS.md, session 8).
+    pub fn new(resources: Vec<Resource>, entitlements: Vec<Entitlement>, grants: Vec<Grant>, checkpoint: String, label: String) -> Self {
+        let lines = resources.iter().map(records::resource_line).collect();
+        Self { resources, lines, entitlements, grants, checkpoint, label }
+    }
+}
+
+/// A page the `PageWriter` has committed.
+pub struct PageDone {
+    pub label: String,
+    pub resources: usize,
+    pub new_resources: usize,
+}
+
+/// Writes pages on a thread of its own, over its own connection, so that storing page N overlaps fetching page
+/// N+1. At most `PAGES_QUEUED` pages wait, so that a sync's fetching does not stall on one slow commit, and
+/// memory stays at a few pages. Each page is committed with its checkpoint; the pages waiting when the writer
+/// gets to them are committed together, in one transaction, as they would be one after another.
+pub struct PageWriter {
+    jobs: Option<tokio::sync::mpsc::Sender<PageJob>>,
+    done: tokio::sync::mpsc::UnboundedReceiver<Result<PageDone>>,
+    thread: Option<std::thread::JoinHandle<Duration>>,
+    pending: usize,
+    /// Keeps the lease alive while pages are fetched; stops when the writer is finished or dropped.
+    heartbeat: Option<Heartbeat>,
+}
+
+impl PageWriter {
+    /// Queues a page (waiting while one is already queued). Returns the pages committed since the last call.
+    pub async fn send(&mut self, job: PageJob) -> Result<Vec<PageDone>> {
+        let done = self.collect(false).await?;
+        let jobs = self.jobs.as_ref().ok_or_else(|| anyhow::anyhow!("the page writer is closed"))?;
+        if jobs.send(job).await.is_err() {
+            // The writer stopped: its error is waiting in `done`.
+            self.collect(true).await?;
+            bail!("the store's page writer stopped");
+        }
+        self.pending += 1;
+        Ok(done)
+    }
+
+    /// Waits until every queued page is committed.
+    pub async fn flush(&mut self) -> Result<Vec<PageDone>> {
+        self.collect(true).await
+    }
+
+    async fn collect(&mut self, wait: bool) -> Result<Vec<PageDone>> {
+        let mut out = Vec::new();
+        while self.pending > 0 {
+            let next = if wait { self.done.recv().await } else { self.done.try_recv().ok() };
+            let Some(result) = next else { break };
+            self.pending -= 1;
+            out.push(result?);
+        }
+        Ok(out)
+    }
+
+    /// Commits what is queued, stops the thread, and says how long it spent writing.
+    pub async fn finish(mut self) -> Result<(Vec<PageDone>, Duration)> {
+        let done = self.flush().await;
+        self.jobs = None;
+        self.heartbeat = None;
+        let busy = self.thread.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+        Ok((done?, busy))
+    }
+}
+
+/// Rows per multi-row INSERT: a page is written in a few statements (one round trip each to PostgreSQL), well
+/// under both stores' limits on parameters (SQLite 32,766, PostgreSQL 65,535).
+const ROWS_PER_INSERT: usize = 256;
+
+/// Pages that may wait for the page writer, which commits those waiting together (see `PageWriter`).
+const PAGES_QUEUED: usize = 4;
+
+impl Store {
+    /// A writer of the lease's pages on its own thread and connection, with the lease's heartbeat on another
+    /// (see `PageWriter`).
+    pub fn page_writer(&self, lease: &Lease) -> Result<PageWriter> {
+        let store = Store::open(&self.location)?;
+        let heartbeat = Heartbeat::start(Store::open(&self.location)?, lease.clone())?;
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<PageJob>(PAGES_QUEUED);
+        let (report, done) = tokio::sync::mpsc::unbounded_channel();
+        let lease = lease.clone();
+        let thread = std::thread::Builder::new().name("page-writer".into()).spawn(move || {
+            let mut busy = Duration::ZERO;
+            while let Some(first) = queue.blocking_recv() {
+                let mut batch = vec![first];
+                while batch.len() < PAGES_QUEUED
+                    && let Ok(job) = queue.try_recv()
+                {
+                    batch.push(job);
+                }
+                let started = Instant::now();
+                let result = store.db.transaction(|| batch.iter().map(|job| store.write_page(&lease, &job.resources, &job.lines, &job.entitlements, &job.grants, &job.checkpoint)).collect::<Result<Vec<_>>>());
+                busy += started.elapsed();
+                match result {
+                    Ok(new) => {
+                        for (job, new_resources) in batch.into_iter().zip(new) {
+                            let _ = report.send(Ok(PageDone { label: job.label, resources: job.resources.len(), new_resources }));
+                        }
+                    }
+                    Err(e) => {
+                        let _ = report.send(Err(e));
+                        break;
+                    }
+                }
+            }
+            busy
+        })?;
+        Ok(PageWriter { jobs: Some(jobs), done, thread: Some(thread), pending: 0, heartbeat: Some(heartbeat) })
+    }
+
+    pub fn put_resource_types(&mut self, sync: SyncId, types: &[ResourceType], capabilities: &[ResourceTypeCapabilities]) -> Result<()> {
+        self.db.transaction(|| {
+            for rt in types {
+                let caps = capabilities.iter().find(|c| c.resource_type == rt.id);
+                self.db.execute(
+                    "INSERT INTO resource_types (sync_id, id, data) VALUES (?1, ?2, ?3) ON CONFLICT (sync_id, id) DO UPDATE SET data = excluded.data",
+                    args![sync, &rt.id, records::resource_type(rt, caps).to_string().as_str()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes one page in one transaction, with the checkpoint that says the page is in, if the lease still
+    /// holds the sync. Returns how many of the page's resources this sync had not stored before.
+    pub fn put_page(&mut self, lease: &Lease, resources: &[Resource], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
+        let lines: Vec<String> = resources.iter().map(records::resource_line).collect();
+        self.db.transaction(|| self.write_page(lease, resources, &lines, entitlements, grants, checkpoint))
+    }
+
+    /// `put_page` in the caller's transaction, with the resources' `lines` rendered.
+    fn write_page(&self, lease: &Lease, resources: &[Resource], lines: &[String], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
+        let sync = lease.sync;
+        let db = &self.db;
+        let held = db.execute(
+            &format!("UPDATE syncs SET checkpoint = ?3, heartbeat_ms = {} WHERE id = ?1 AND owner = ?2 AND state = 'running'", db.clock_sql()),
+            args![sync, &lease.owner, checkpoint],
+        )?;
+        if held == 0 {
+            bail!("sync {sync} was taken over by another process; this one stops writing to it");
+        }
+        // Insert; a resource this sync already has (a re-listed page) is updated instead, and not counted as new.
+        let mut new_resources = 0;
+        for (chunk, lines) in resources.chunks(ROWS_PER_INSERT).zip(lines.chunks(ROWS_PER_INSERT)) {
+            let mut values = Vec::with_capacity(chunk.len() * 5);
+            for (r, line) in chunk.iter().zip(lines) {
+                values.extend_from_slice(args![sync, &r.id.resource_type, &r.id.id, &r.display_name, line.as_str()]);
+            }
+            let sql = format!("INSERT INTO resources (sync_id, resource_type, id, display_name, data) VALUES {} ON CONFLICT DO NOTHING RETURNING 1", rows_of(5, chunk.len()));
+            let inserted = db.rows(&sql, &values)?.len();
+            new_resources += inserted;
+            if inserted < chunk.len() {
+                for row in values.chunks(5) {
+                    db.execute("UPDATE resources SET display_name = ?4, data = ?5 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3", row)?;
+                }
+            }
+        }
+        // Reported twice in one page, an entitlement is its last report.
+        let mut unique = std::collections::BTreeMap::new();
+        for e in entitlements {
+            unique.insert(e.id.as_str(), (e, records::entitlement(e).to_string()));
+        }
+        let unique: Vec<_> = unique.into_values().collect();
+        for chunk in unique.chunks(ROWS_PER_INSERT) {
+            let mut values = Vec::with_capacity(chunk.len() * 5);
+            for (e, data) in chunk {
+                values.extend_from_slice(args![sync, &e.id, &e.resource.resource_type, &e.resource.id, data.as_str()]);
+            }
+            let sql = format!(
+                "INSERT INTO entitlements (sync_id, id, resource_type, resource_id, data) VALUES {}
+                 ON CONFLICT (sync_id, id) DO UPDATE SET resource_type = excluded.resource_type, resource_id = excluded.resource_id, data = excluded.data",
+                rows_of(5, chunk.len())
+            );
+            db.execute(&sql, &values)?;
+        }
+        // One grant reported twice (a user listed as a group's member, and again through a nested group) keeps
+        // its immutable mark if either report carries one: a derived membership stays derived.
+        let mut unique: std::collections::BTreeMap<(&str, &str, &str), (&str, Option<&str>)> = std::collections::BTreeMap::new();
+        for g in grants {
+            let key = (g.entitlement.as_str(), g.principal.resource_type.as_str(), g.principal.id.as_str());
+            let earlier = unique.get(&key).and_then(|(_, immutable)| *immutable);
+            unique.insert(key, (g.id.as_str(), g.immutable.as_deref().or(earlier)));
+        }
+        let unique: Vec<_> = unique.into_iter().collect();
+        for chunk in unique.chunks(ROWS_PER_INSERT) {
+            let mut values = Vec::with_capacity(chunk.len() * 6);
+            for ((entitlement, principal_type, principal_id), (id, immutable)) in chunk {
+                values.extend_from_slice(args![sync, *entitlement, *principal_type, *principal_id, *id, *immutable]);
+            }
+            let sql = format!(
+                "INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id, immutable) VALUES {}
+                 ON CONFLICT (sync_id, entitlement_id, principal_type, principal_id)
+                 DO UPDATE SET id = excluded.id, immutable = COALESCE(excluded.immutable, grants.immutable)",
+                rows_of(6, chunk.len())
+            );
+            db.execute(&sql, &values)?;
+        }
+        Ok(new_resources)
+    }
+}

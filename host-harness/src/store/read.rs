@@ -1,0 +1,237 @@
+//! Reading a stored sync: which syncs a tenant has, their counts, their rows one by one, the export in JSON
+//! lines, the grants that name what the sync does not hold, and the diff of two syncs.
+
+use anyhow::Result;
+
+use super::sql::{Row, args};
+use super::{Store, SyncId};
+use crate::display::printable;
+use crate::records::{self, GrantRow};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncInfo {
+    pub id: SyncId,
+    pub tenant: String,
+    pub state: String,
+    pub connector: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A sync's grants that name something it does not hold (`Store::dangling_grants`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dangling {
+    pub grants: u64,
+    /// The first few of their ids.
+    pub examples: Vec<String>,
+}
+
+impl std::fmt::Display for Dangling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let more = if self.grants > self.examples.len() as u64 { ", …" } else { "" };
+        let examples: Vec<String> = self.examples.iter().map(|id| printable(id, 200)).collect();
+        write!(f, "{} grants name a principal or entitlement the source did not list, kept as it says them (e.g. {}{more})", self.grants, examples.join(", "))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    /// Resources per type, by type id.
+    pub resources: Vec<(String, u64)>,
+    pub entitlements: u64,
+    pub grants: u64,
+}
+
+/// A sync's counts in a few words: `1500 user, 163 group; 163 entitlements, 1500 grants`.
+impl std::fmt::Display for SyncCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let types: Vec<String> = self.resources.iter().map(|(t, n)| format!("{n} {}", printable(t, 256))).collect();
+        write!(f, "{}; {} entitlements, {} grants", types.join(", "), self.entitlements, self.grants)
+    }
+}
+
+impl SyncCounts {
+    pub fn add(&mut self, resource_type: &str, resources: u64, entitlements: u64, grants: u64) {
+        match self.resources.iter_mut().find(|(t, _)| t == resource_type) {
+            Some((_, n)) => *n += resources,
+            None => self.resources.push((resource_type.to_string(), resources)),
+        }
+        self.entitlements += entitlements;
+        self.grants += grants;
+    }
+}
+
+pub(super) const SYNC_INFO_COLUMNS: &str = "id, tenant, state, connector, started_at, finished_at, error";
+
+pub(super) fn sync_info(row: &Row) -> Result<SyncInfo> {
+    Ok(SyncInfo {
+        id: row.int(0)?,
+        tenant: row.string(1)?,
+        state: row.string(2)?,
+        connector: row.string(3)?,
+        started_at: row.string(4)?,
+        finished_at: row.opt_string(5)?,
+        error: row.opt_string(6)?,
+    })
+}
+
+impl Store {
+    /// Every tenant with a sync in the store.
+    pub fn tenants(&self) -> Result<Vec<String>> {
+        self.db.rows("SELECT DISTINCT tenant FROM syncs ORDER BY tenant", &[])?.iter().map(|r| r.string(0)).collect()
+    }
+
+    /// The tenant's complete syncs, newest first.
+    pub fn complete_syncs(&self, tenant: &str, limit: usize) -> Result<Vec<SyncInfo>> {
+        self.db
+            .rows(&format!("SELECT {SYNC_INFO_COLUMNS} FROM syncs WHERE tenant = ?1 AND state = 'complete' ORDER BY id DESC LIMIT ?2"), args![tenant, limit as i64])?
+            .iter()
+            .map(sync_info)
+            .collect()
+    }
+
+    pub fn latest_complete(&self, tenant: &str) -> Result<SyncInfo> {
+        self.complete_syncs(tenant, 1)?
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("tenant `{tenant}` has no complete sync in this store"))
+    }
+
+    pub fn sync(&self, id: SyncId) -> Result<Option<SyncInfo>> {
+        self.db.row(&format!("SELECT {SYNC_INFO_COLUMNS} FROM syncs WHERE id = ?1"), args![id])?.as_ref().map(sync_info).transpose()
+    }
+
+    /// The grants of `sync` that name what the sync does not hold: a principal no listing returned, or an
+    /// entitlement that none did (or whose resource none did). They are kept, as the source says them (a member id
+    /// of a deleted user, a role assignment at a scope the listings do not show); this counts them, with the
+    /// first few grant ids as examples.
+    pub fn dangling_grants(&self, sync: SyncId) -> Result<Dangling> {
+        // The sound entitlements are few: listed once (`NOT IN`), not looked up per grant.
+        const DANGLING: &str = "FROM grants g WHERE g.sync_id = ?1 AND (
+            g.entitlement_id NOT IN (SELECT e.id FROM entitlements e WHERE e.sync_id = ?1 AND EXISTS (
+                SELECT 1 FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = e.resource_type AND r.id = e.resource_id))
+            OR NOT EXISTS (SELECT 1 FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = g.principal_type AND r.id = g.principal_id))";
+        let grants = self.db.row(&format!("SELECT count(*) {DANGLING}"), args![sync])?.map_or(Ok(0), |row| row.int(0))? as u64;
+        let mut examples = Vec::new();
+        if grants > 0 {
+            let first = self.db.rows(&format!("SELECT g.id {DANGLING} ORDER BY g.entitlement_id, g.principal_type, g.principal_id LIMIT 3"), args![sync])?;
+            examples = first.iter().map(|row| row.string(0)).collect::<Result<_>>()?;
+        }
+        Ok(Dangling { grants, examples })
+    }
+
+    pub fn counts(&self, sync: SyncId) -> Result<SyncCounts> {
+        let resources = self
+            .db
+            .rows(
+                "SELECT rt.id, (SELECT count(*) FROM resources r WHERE r.sync_id = rt.sync_id AND r.resource_type = rt.id)
+                 FROM resource_types rt WHERE rt.sync_id = ?1 ORDER BY rt.id",
+                args![sync],
+            )?
+            .iter()
+            .map(|r| Ok((r.string(0)?, r.int(1)? as u64)))
+            .collect::<Result<_>>()?;
+        let count = |table: &str| -> Result<u64> {
+            let row = self.db.row(&format!("SELECT count(*) FROM {table} WHERE sync_id = ?1"), args![sync])?;
+            Ok(row.map(|r| r.int(0)).transpose()?.unwrap_or(0) as u64)
+        };
+        Ok(SyncCounts { resources, entitlements: count("entitlements")?, grants: count("grants")? })
+    }
+
+    /// Ids of one type's resources in a sync, for per-resource calls.
+    pub fn resource_ids(&self, sync: SyncId, resource_type: &str) -> Result<Vec<String>> {
+        self.db.rows("SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2 ORDER BY id", args![sync, resource_type])?.iter().map(|r| r.string(0)).collect()
+    }
+
+    pub fn has_resource_type(&self, sync: SyncId, resource_type: &str) -> Result<bool> {
+        Ok(self.db.row("SELECT id FROM resource_types WHERE sync_id = ?1 AND id = ?2", args![sync, resource_type])?.is_some())
+    }
+
+    /// Calls `each` with every resource's JSON line (of one type, if given), ordered by type and id.
+    pub fn for_each_resource(&self, sync: SyncId, resource_type: Option<&str>, mut each: impl FnMut(&str) -> Result<()>) -> Result<()> {
+        self.db.for_each(
+            "SELECT data FROM resources WHERE sync_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR resource_type = ?2) ORDER BY resource_type, id",
+            args![sync, resource_type],
+            |row| each(row.text(0)?),
+        )
+    }
+
+    pub fn for_each_grant(&self, sync: SyncId, entitlement: Option<&str>, principal: Option<(&str, &str)>, mut each: impl FnMut(GrantRow) -> Result<()>) -> Result<()> {
+        let (ptype, pid) = principal.unzip();
+        self.db.for_each(
+            "SELECT id, entitlement_id, principal_type, principal_id, immutable FROM grants WHERE sync_id = ?1
+             AND (CAST(?2 AS TEXT) IS NULL OR entitlement_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR (principal_type = ?3 AND principal_id = ?4))
+             ORDER BY entitlement_id, principal_type, principal_id",
+            args![sync, entitlement, ptype, pid],
+            |row| {
+                each(GrantRow { id: row.string(0)?, entitlement: row.string(1)?, principal_type: row.string(2)?, principal_id: row.string(3)?, immutable: row.opt_string(4)? })
+            },
+        )
+    }
+
+    /// Calls `each(principal, resource)` for every grant, as `type:id` keys of the principal and of the resource
+    /// whose entitlement it holds.
+    pub fn for_each_membership(&self, sync: SyncId, mut each: impl FnMut(String, String) -> Result<()>) -> Result<()> {
+        self.db.for_each(
+            "SELECT g.principal_type || ':' || g.principal_id, e.resource_type || ':' || e.resource_id
+             FROM grants g JOIN entitlements e ON e.sync_id = g.sync_id AND e.id = g.entitlement_id
+             WHERE g.sync_id = ?1 ORDER BY g.entitlement_id, g.principal_type, g.principal_id",
+            args![sync],
+            |row| each(row.string(0)?, row.string(1)?),
+        )
+    }
+
+    /// Writes a sync as JSON lines: resource types, resources, entitlements, grants.
+    pub fn export_jsonl(&self, sync: SyncId, out: &mut dyn std::io::Write) -> Result<()> {
+        self.db.for_each("SELECT data FROM resource_types WHERE sync_id = ?1 ORDER BY id", args![sync], |row| Ok(writeln!(out, "{}", row.text(0)?)?))?;
+        self.for_each_resource(sync, None, |line| Ok(writeln!(out, "{line}")?))?;
+        self.db.for_each("SELECT data FROM entitlements WHERE sync_id = ?1 ORDER BY id", args![sync], |row| Ok(writeln!(out, "{}", row.text(0)?)?))?;
+        self.for_each_grant(sync, None, None, |g| Ok(writeln!(out, "{}", records::grant_line(&g))?))?;
+        Ok(())
+    }
+
+    /// What changed from sync `old` to sync `new`: one line per added (+), removed (-) or changed (~) row.
+    pub fn diff(&self, old: SyncId, new: SyncId, out: &mut dyn std::io::Write) -> Result<DiffCounts> {
+        let mut counts = DiffCounts::default();
+        // (kind, table, the key columns, the column that must be equal for the row to be unchanged). A grant is
+        // its key, and changes only in whether the source derives it.
+        let tables: [(&str, &str, &[&str], &str); 3] = [
+            ("resource", "resources", &["resource_type", "id"], "data"),
+            ("entitlement", "entitlements", &["id"], "data"),
+            ("grant", "grants", &["entitlement_id", "principal_type", "principal_id"], "immutable"),
+        ];
+        for (kind, table, key, data) in tables {
+            let same_key = key.iter().map(|c| format!("o.{c} = n.{c}")).collect::<Vec<_>>().join(" AND ");
+            let changed = format!("o.{data} IS DISTINCT FROM n.{data}");
+            let label = |a: &str| key.iter().map(|c| format!("{a}.{c}")).collect::<Vec<_>>().join(" || ':' || ");
+            let (new_label, old_label) = (label("n"), label("o"));
+            let sql = format!(
+                "SELECT '+' AS sign, {new_label} AS label FROM {table} n WHERE n.sync_id = ?2 AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.sync_id = ?1 AND {same_key})
+                 UNION ALL
+                 SELECT '-', {old_label} FROM {table} o WHERE o.sync_id = ?1 AND NOT EXISTS (SELECT 1 FROM {table} n WHERE n.sync_id = ?2 AND {same_key})
+                 UNION ALL
+                 SELECT '~', {new_label} FROM {table} n JOIN {table} o ON o.sync_id = ?1 AND {same_key} WHERE n.sync_id = ?2 AND ({changed})
+                 ORDER BY 2, 1"
+            );
+            self.db.for_each(&sql, args![old, new], |row| {
+                let sign = row.text(0)?;
+                match sign {
+                    "+" => counts.added += 1,
+                    "-" => counts.removed += 1,
+                    _ => counts.changed += 1,
+                }
+                // Ids come from the source: escaped, so none can rewrite the terminal.
+                writeln!(out, "{sign} {kind} {}", printable(row.text(1)?, usize::MAX))?;
+                Ok(())
+            })?;
+        }
+        Ok(counts)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiffCounts {
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+}

@@ -1,0 +1,221 @@
+//! The store's one schema and its history: the version both stores are at, SQLite's steps from an empty file, and
+//! PostgreSQL's table set (which started at version 4) with the later steps it shares with SQLite.
+
+/// The schema's version, kept in SQLite's `user_version`: 0 is a new file, 1 the first schema (written before
+/// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
+/// immutable, 4 the service's schedule (`schedule.rs`), 5 drops the grants' index by principal, 6 records which
+/// replicas serve which tenants.
+pub const SCHEMA_VERSION: i64 = 6;
+/// The oldest schema readers read as it is: grants gained their `immutable` mark in version 3.
+pub const OLDEST_READ: i64 = 3;
+
+pub const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS syncs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    connector_version TEXT NOT NULL,
+    component_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed')),
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at TEXT,
+    error TEXT,
+    checkpoint TEXT,
+    requests INTEGER,
+    bytes_received INTEGER
+);
+CREATE INDEX IF NOT EXISTS syncs_by_tenant ON syncs (tenant, state, id);
+CREATE TABLE IF NOT EXISTS resource_types (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (sync_id, id)
+) WITHOUT ROWID;
+-- A rowid table: rows are large (the JSON line), which WITHOUT ROWID handles badly.
+CREATE TABLE IF NOT EXISTS resources (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    resource_type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (sync_id, resource_type, id)
+);
+CREATE TABLE IF NOT EXISTS entitlements (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    id TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (sync_id, id)
+) WITHOUT ROWID;
+-- A grant is its entitlement and principal; keyed so, the key doubles as the index by entitlement.
+CREATE TABLE IF NOT EXISTS grants (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    entitlement_id TEXT NOT NULL,
+    principal_type TEXT NOT NULL,
+    principal_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (sync_id, entitlement_id, principal_type, principal_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (sync_id, principal_type, principal_id);
+";
+
+/// Version 2: `syncs` rebuilt with who runs a sync and when it last said so, and the `interrupted` state.
+pub const SCHEMA_V2: &str = "
+CREATE TABLE syncs_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    connector_version TEXT NOT NULL,
+    component_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed', 'interrupted')),
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at TEXT,
+    error TEXT,
+    checkpoint TEXT,
+    requests INTEGER,
+    bytes_received INTEGER,
+    owner TEXT,
+    heartbeat_ms INTEGER
+);
+INSERT INTO syncs_v2 (id, tenant, connector, connector_version, component_sha256, state, started_at, finished_at, error, checkpoint, requests, bytes_received)
+    SELECT id, tenant, connector, connector_version, component_sha256, state, started_at, finished_at, error, checkpoint, requests, bytes_received FROM syncs;
+DROP TABLE syncs;
+ALTER TABLE syncs_v2 RENAME TO syncs;
+CREATE INDEX syncs_by_tenant ON syncs (tenant, state, id);
+";
+
+/// Version 3: a grant the source derives (and the connector cannot revoke) says why.
+pub const SCHEMA_V3: &str = "ALTER TABLE grants ADD COLUMN immutable TEXT;";
+
+/// Version 4: the service's schedule (`schedule.rs`), one row per tenant.
+pub const SCHEMA_V4: &str = "
+CREATE TABLE schedule (
+    tenant TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    interval_ms INTEGER NOT NULL,
+    next_run_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'waiting',
+    lease_owner TEXT,
+    lease_epoch INTEGER NOT NULL DEFAULT 0,
+    lease_expires_ms INTEGER,
+    failures INTEGER NOT NULL DEFAULT 0,
+    takeovers INTEGER NOT NULL DEFAULT 0,
+    last_outcome TEXT,
+    last_error TEXT,
+    last_sync_id INTEGER,
+    last_counts TEXT,
+    last_started_ms INTEGER,
+    last_finished_ms INTEGER
+);
+CREATE INDEX schedule_due ON schedule (next_run_ms);
+";
+
+/// Version 5: the grants' index by principal goes. No query used it (a grant is looked up by its entitlement,
+/// or the sync's grants are read in key order), and a sync's grants arrive in no order of principal, so every
+/// page of grants rewrote most of the index: half of what a 100,000-person sync wrote (BENCHMARKS.md), and a
+/// share that grows with the square of the company.
+pub const SCHEMA_V5: &str = "DROP INDEX IF EXISTS grants_by_principal;";
+
+/// Version 6: the running `serve` processes (`owner`: `replica:pid:nonce`), when each was last heard from, and
+/// the tenants each serves (`schedule.rs`), so that a replica disables only tenants no live replica serves, and
+/// claims only its own.
+pub const SCHEMA_V6: &str = "
+CREATE TABLE IF NOT EXISTS replicas (
+    owner TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replica_tenants (
+    owner TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    PRIMARY KEY (owner, tenant)
+);
+";
+
+/// SQLite's steps, from an empty file: each version's script, run when the file is older.
+pub const SQLITE_STEPS: [(i64, &str); 6] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5), (6, SCHEMA_V6)];
+
+/// The schema, at the SQLite store's version (`store/mod.rs`), with the same tables and columns. Text keys
+/// sort bytewise (`COLLATE "C"`), as SQLite's do, so exports are identical whatever the database's locale.
+pub const POSTGRES_SCHEMA: &str = r#"
+CREATE TABLE syncs (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    tenant TEXT COLLATE "C" NOT NULL,
+    connector TEXT NOT NULL,
+    connector_version TEXT NOT NULL,
+    component_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed', 'interrupted')),
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    error TEXT,
+    checkpoint TEXT,
+    requests BIGINT,
+    bytes_received BIGINT,
+    owner TEXT,
+    heartbeat_ms BIGINT
+);
+CREATE INDEX syncs_by_tenant ON syncs (tenant, state, id);
+CREATE TABLE resource_types (
+    sync_id BIGINT NOT NULL REFERENCES syncs (id),
+    id TEXT COLLATE "C" NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (sync_id, id)
+);
+CREATE TABLE resources (
+    sync_id BIGINT NOT NULL REFERENCES syncs (id),
+    resource_type TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    display_name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (sync_id, resource_type, id)
+);
+CREATE TABLE entitlements (
+    sync_id BIGINT NOT NULL REFERENCES syncs (id),
+    id TEXT COLLATE "C" NOT NULL,
+    resource_type TEXT COLLATE "C" NOT NULL,
+    resource_id TEXT COLLATE "C" NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (sync_id, id)
+);
+CREATE TABLE grants (
+    sync_id BIGINT NOT NULL REFERENCES syncs (id),
+    entitlement_id TEXT COLLATE "C" NOT NULL,
+    principal_type TEXT COLLATE "C" NOT NULL,
+    principal_id TEXT COLLATE "C" NOT NULL,
+    id TEXT NOT NULL,
+    immutable TEXT,
+    PRIMARY KEY (sync_id, entitlement_id, principal_type, principal_id)
+);
+CREATE TABLE schedule (
+    tenant TEXT COLLATE "C" PRIMARY KEY,
+    enabled BIGINT NOT NULL DEFAULT 1,
+    interval_ms BIGINT NOT NULL,
+    next_run_ms BIGINT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'waiting',
+    lease_owner TEXT,
+    lease_epoch BIGINT NOT NULL DEFAULT 0,
+    lease_expires_ms BIGINT,
+    failures BIGINT NOT NULL DEFAULT 0,
+    takeovers BIGINT NOT NULL DEFAULT 0,
+    last_outcome TEXT,
+    last_error TEXT,
+    last_sync_id BIGINT,
+    last_counts TEXT,
+    last_started_ms BIGINT,
+    last_finished_ms BIGINT
+);
+CREATE INDEX schedule_due ON schedule (next_run_ms);
+CREATE TABLE replicas (
+    owner TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);
+CREATE TABLE replica_tenants (
+    owner TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    PRIMARY KEY (owner, tenant)
+);
+"#;
+
+/// The schema version the PostgreSQL store first had, and the SQLite store's steps since that apply to it.
+pub const POSTGRES_FIRST_VERSION: i64 = 4;
+pub const POSTGRES_STEPS: [(i64, &str); 2] = [(5, SCHEMA_V5), (6, SCHEMA_V6)];
