@@ -8,7 +8,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use connector_sdk::error::{ConnectorError, Result};
-use connector_sdk::http::{HttpClient, Method, Request, Response, in_context, percent_encode, retry_after_ms};
+use connector_sdk::http::{HttpClient, Meaning, Method, Statuses, percent_encode};
+use connector_sdk::json::{self, JsonApi, not_json};
 
 /// The two listings a sync reads. Locations and departments are groups in Pingboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,14 +64,13 @@ impl Listing {
 }
 
 pub struct PingboardApi<H> {
-    http: H,
-    base_url: String,
+    api: JsonApi<H>,
     page_size: u32,
 }
 
 impl<H: HttpClient> PingboardApi<H> {
     pub fn new(http: H, base_url: String, page_size: u32) -> Self {
-        Self { http, base_url, page_size }
+        Self { api: JsonApi::new(http, base_url, STATUSES), page_size }
     }
 
     pub fn list(&self, collection: Collection, page: u32) -> Result<Listing> {
@@ -81,8 +81,7 @@ impl<H: HttpClient> PingboardApi<H> {
         let key = collection.key();
         let path = format!("/api/v2/{key}?page={page}&page_size={page_size}");
         let context = format!("GET /api/v2/{key} page {page}");
-        let response = self.send(Method::Get, &path, None, &context)?;
-        check_status(&response, &context)?;
+        let response = self.api.call(Method::Get, &self.api.url(&path), None, &context)?;
         parse_listing(response.body, key, page, page_size, &context)
     }
 
@@ -102,7 +101,7 @@ impl<H: HttpClient> PingboardApi<H> {
     /// The user with this email, if any (`GET /api/v2/users?email=`).
     pub fn find_user_by_email(&self, email: &str) -> Result<Option<Value>> {
         let path = format!("/api/v2/users?email={}&page=1&page_size=1", percent_encode(email));
-        let body = self.get_json(&path, "GET /api/v2/users?email=…")?;
+        let body = self.api.json(Method::Get, &self.api.url(&path), None, "GET /api/v2/users?email=…")?;
         Ok(take_records(body, "users", "GET /api/v2/users?email=…")?.into_iter().next())
     }
 
@@ -121,19 +120,13 @@ impl<H: HttpClient> PingboardApi<H> {
     /// `DELETE /api/v2/<collection>/<id>`; false when there was nothing to delete (404).
     pub fn delete(&self, collection: Collection, id: &str) -> Result<bool> {
         let path = format!("/api/v2/{}/{}", collection.key(), percent_encode(id));
-        let context = format!("DELETE {path}");
-        let response = self.send(Method::Delete, &path, None, &context)?;
-        if response.status == 404 {
-            return Ok(false);
-        }
-        check_status(&response, &context)?;
-        Ok(true)
+        self.api.delete(&self.api.url(&path), &format!("DELETE {path}"))
     }
 
     fn write(&self, method: Method, path: &str, key: &str, fields: Value) -> Result<Option<Value>> {
         let context = format!("{} {path}", method.as_str());
-        let body = serde_json::to_vec(&serde_json::json!({ key: fields })).map_err(|e| ConnectorError::Internal(e.to_string()))?;
-        let Some(mut records) = self.records(method, path, Some(body), key, &context)? else { return Ok(None) };
+        let body = serde_json::json!({ key: fields });
+        let Some(mut records) = self.records(method, path, Some(&body), key, &context)? else { return Ok(None) };
         match records.len() {
             1 => Ok(records.pop()),
             n => Err(ConnectorError::bad_response(&context, format!("expected the written record, got {n}"))),
@@ -141,73 +134,40 @@ impl<H: HttpClient> PingboardApi<H> {
     }
 
     /// One request answered with `{"<key>": [records]}`; `None` when the API says 404.
-    fn records(&self, method: Method, path: &str, body: Option<Vec<u8>>, key: &str, context: &str) -> Result<Option<Vec<Value>>> {
-        let response = self.send(method, path, body, context)?;
+    fn records(&self, method: Method, path: &str, body: Option<&Value>, key: &str, context: &str) -> Result<Option<Vec<Value>>> {
+        let response = self.api.send(method, &self.api.url(path), body, context)?;
         if response.status == 404 {
             return Ok(None);
         }
-        check_status(&response, context)?;
-        take_records(parse_json(&response.body, context)?, key, context).map(Some)
-    }
-
-    fn get_json(&self, path: &str, context: &str) -> Result<Value> {
-        let response = self.send(Method::Get, path, None, context)?;
-        check_status(&response, context)?;
-        parse_json(&response.body, context)
-    }
-
-    fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, context: &str) -> Result<Response> {
-        let request = Request { method, url: format!("{}{path}", self.base_url), body };
-        self.http.send(&request).map_err(|e| in_context(e, context, &self.base_url))
+        self.api.check(&response, context)?;
+        take_records(json::parse(&response.body, context)?, key, context).map(Some)
     }
 }
 
-/// Maps an HTTP status to the connector's errors. 401 reaches the guest only after the host has already
-/// refreshed the token once, so it is final.
-pub fn check_status(response: &Response, context: &str) -> Result<()> {
-    let status = response.status;
-    let retry_after = || response.retry_after.as_deref().and_then(|v| retry_after_ms(v, std::time::SystemTime::now()));
-    let message = || format!("{context}: HTTP {status}");
-    match status {
-        200..=299 => Ok(()),
-        401 => Err(ConnectorError::Unauthenticated(format!("{}: the credentials were refused", message()))),
-        403 => Err(ConnectorError::PermissionDenied(format!(
-            "{}: the service account lacks permission (Company Admin is needed to read everyone)",
-            message()
-        ))),
-        404 => Err(ConnectorError::NotFound(message())),
-        400 => Err(ConnectorError::Rejected(format!("{}: {}", message(), error_messages(&response.body)))),
-        422 => Err(ConnectorError::Rejected(format!("{}: {}", message(), error_messages(&response.body)))),
-        429 => Err(ConnectorError::RateLimited { message: message(), retry_after_ms: retry_after() }),
-        408 | 500 | 502 | 503 | 504 => {
-            Err(ConnectorError::Unavailable { message: message(), retry_after_ms: retry_after() })
-        }
-        _ => Err(ConnectorError::bad_response(context, format!("unexpected HTTP {status}"))),
-    }
-}
+/// Pingboard's statuses: 401 reaches the guest only after the host has already refreshed the token once, so it
+/// is final; a 403 is most often a service account without Company Admin.
+pub const STATUSES: Statuses = Statuses {
+    words: error_messages,
+    special: &[
+        (401, Meaning::Unauthenticated, Some("the credentials were refused")),
+        (403, Meaning::PermissionDenied, Some("the service account lacks permission (Company Admin is needed to read everyone)")),
+    ],
+};
 
-/// Pingboard's validation errors, verbatim: `{"errors":[…]}` joined, or the body as text.
+/// Pingboard's validation errors, verbatim: `{"errors":[…]}` joined, or another JSON body as text. Its error
+/// bodies are JSON; a page of HTML (a proxy's, a load balancer's) says nothing the status does not.
 fn error_messages(body: &[u8]) -> String {
-    let text = || String::from_utf8_lossy(body).chars().take(500).collect::<String>();
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => match map.get("errors") {
             Some(Value::Array(errors)) => {
                 errors.iter().map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).collect::<Vec<_>>().join("; ")
             }
             Some(other) => other.to_string(),
-            None => text(),
+            None => connector_sdk::http::body_text(body),
         },
-        _ => text(),
+        Ok(_) => connector_sdk::http::body_text(body),
+        Err(_) => String::new(),
     }
-}
-
-fn parse_json(body: &[u8], context: &str) -> Result<Value> {
-    serde_json::from_slice(body).map_err(|e| not_json(body, &e, context))
-}
-
-fn not_json(body: &[u8], error: &serde_json::Error, context: &str) -> ConnectorError {
-    let what = if body.is_empty() { "empty body".to_string() } else { format!("body is not valid JSON ({error})") };
-    ConnectorError::bad_response(context, what)
 }
 
 fn take_records(mut body: Value, key: &str, context: &str) -> Result<Vec<Value>> {
@@ -271,6 +231,7 @@ fn parse_listing(body: Vec<u8>, key: &str, page: u32, asked_page_size: u32, cont
 #[cfg(test)]
 mod tests {
     use super::*;
+    use connector_sdk::http::Response;
     use serde_json::json;
 
     #[test]
@@ -322,17 +283,19 @@ mod tests {
             retry_after: retry_after.map(str::to_string),
             body: body.as_bytes().to_vec(),
         };
-        assert_eq!(check_status(&response(429, Some("3"), ""), "c"),
+        assert_eq!(STATUSES.check(&response(429, Some("3"), ""), "c"),
             Err(ConnectorError::RateLimited { message: "c: HTTP 429".into(), retry_after_ms: Some(3000) }));
-        assert_eq!(check_status(&response(503, None, ""), "c"),
+        assert_eq!(STATUSES.check(&response(503, None, ""), "c"),
             Err(ConnectorError::Unavailable { message: "c: HTTP 503".into(), retry_after_ms: None }));
-        assert_eq!(check_status(&response(422, None, r#"{"errors":["Email has already been taken"]}"#), "c"),
+        assert_eq!(STATUSES.check(&response(422, None, r#"{"errors":["Email has already been taken"]}"#), "c"),
             Err(ConnectorError::Rejected("c: HTTP 422: Email has already been taken".into())));
-        assert!(matches!(check_status(&response(401, None, ""), "c"), Err(ConnectorError::Unauthenticated(_))));
-        assert!(matches!(check_status(&response(403, None, ""), "c"), Err(ConnectorError::PermissionDenied(_))));
-        assert!(matches!(check_status(&response(418, None, ""), "c"), Err(ConnectorError::BadResponse(_))));
-        assert_eq!(check_status(&response(400, None, r#"{"errors":["page_size is invalid"]}"#), "c"),
+        assert!(matches!(STATUSES.check(&response(401, None, ""), "c"), Err(ConnectorError::Unauthenticated(_))));
+        assert!(matches!(STATUSES.check(&response(403, None, ""), "c"), Err(ConnectorError::PermissionDenied(_))));
+        assert!(matches!(STATUSES.check(&response(418, None, ""), "c"), Err(ConnectorError::BadResponse(_))));
+        assert_eq!(STATUSES.check(&response(503, None, "<html>busy</html>"), "c"),
+            Err(ConnectorError::Unavailable { message: "c: HTTP 503".into(), retry_after_ms: None }), "a proxy's page is left out");
+        assert_eq!(STATUSES.check(&response(400, None, r#"{"errors":["page_size is invalid"]}"#), "c"),
             Err(ConnectorError::Rejected("c: HTTP 400: page_size is invalid".into())));
-        assert_eq!(check_status(&response(204, None, ""), "c"), Ok(()));
+        assert_eq!(STATUSES.check(&response(204, None, ""), "c"), Ok(()));
     }
 }

@@ -54,25 +54,90 @@ impl<T: HttpClient + ?Sized> HttpClient for &T {
     }
 }
 
-/// The usual meaning of an HTTP status, as the connector's errors: 2xx is fine; 429 and 408/5xx are for the host
-/// to retry (with the source's Retry-After); 401, 403 and 404 are what they say; 400/409/422 are the source
-/// refusing a write, in its own words (the body, shortened); anything else is a bad response. `context`
-/// names the call (`GET /users page 2`). A connector whose API says more maps those statuses itself first.
-pub fn check_status(response: &Response, context: &str) -> Result<()> {
-    let status = response.status;
-    let retry_after = || response.retry_after.as_deref().and_then(|v| retry_after_ms(v, std::time::SystemTime::now()));
-    let message = format!("{context}: HTTP {status}");
-    let body = || String::from_utf8_lossy(&response.body).chars().take(500).collect::<String>();
-    match status {
-        200..=299 => Ok(()),
-        401 => Err(ConnectorError::Unauthenticated(format!("{message}: the credentials were refused"))),
-        403 => Err(ConnectorError::PermissionDenied(message)),
-        404 => Err(ConnectorError::NotFound(message)),
-        400 | 409 | 422 => Err(ConnectorError::Rejected(format!("{message}: {}", body()))),
-        429 => Err(ConnectorError::RateLimited { message, retry_after_ms: retry_after() }),
-        408 | 500..=599 => Err(ConnectorError::Unavailable { message, retry_after_ms: retry_after() }),
-        _ => Err(ConnectorError::bad_response(context, format!("unexpected HTTP {status}"))),
+/// What an HTTP status means to the host, as one of the connector's errors (or none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meaning {
+    Fine,
+    /// Final: 401 reaches the guest only after the host has refreshed the token once already.
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    /// The source refusing a write, in its own words.
+    Rejected,
+    /// For the host to retry, with the source's Retry-After.
+    RateLimited,
+    /// For the host to retry, with the source's Retry-After.
+    Unavailable,
+    Unsupported,
+    /// A status the connector does not expect: a bad response.
+    Unexpected,
+}
+
+impl Meaning {
+    /// The usual meaning of a status: 2xx is fine; 429, 408 and 500/502/503/504 are for the host to retry;
+    /// 401, 403 and 404 are what they say; 400, 409, 412, 413, 415 and 422 are the source refusing a write; 501
+    /// is a call the source does not support; anything else is unexpected.
+    pub fn usual(status: u16) -> Self {
+        match status {
+            200..=299 => Self::Fine,
+            401 => Self::Unauthenticated,
+            403 => Self::PermissionDenied,
+            404 => Self::NotFound,
+            400 | 409 | 412 | 413 | 415 | 422 => Self::Rejected,
+            429 => Self::RateLimited,
+            408 | 500 | 502 | 503 | 504 => Self::Unavailable,
+            501 => Self::Unsupported,
+            _ => Self::Unexpected,
+        }
     }
+}
+
+/// How one API's statuses read as the connector's errors: the usual meanings (`Meaning::usual`), each error
+/// in the source's own words (`HTTP <status>: <words>`), and what the connector knows better for a few statuses.
+#[derive(Clone, Copy)]
+pub struct Statuses {
+    /// The source's words from an error body (its error format decoded); empty leaves them out.
+    pub words: fn(&[u8]) -> String,
+    /// Statuses the connector reads otherwise: a meaning, and words of its own in place of the body's.
+    pub special: &'static [(u16, Meaning, Option<&'static str>)],
+}
+
+impl Statuses {
+    /// Any API: its error bodies shortened as they are.
+    pub const PLAIN: Statuses = Statuses { words: body_text, special: &[] };
+
+    /// `Ok` for a 2xx, else the connector's error for the status; `context` names the call (`GET /users page 2`).
+    pub fn check(&self, response: &Response, context: &str) -> Result<()> {
+        let status = response.status;
+        let special = self.special.iter().find(|(s, _, _)| *s == status);
+        let meaning = special.map_or_else(|| Meaning::usual(status), |(_, meaning, _)| *meaning);
+        let message = || {
+            let words = special.and_then(|(_, _, words)| words.map(str::to_string)).unwrap_or_else(|| (self.words)(&response.body));
+            if words.is_empty() { format!("{context}: HTTP {status}") } else { format!("{context}: HTTP {status}: {words}") }
+        };
+        let retry_after_ms = || response.retry_after.as_deref().and_then(|v| retry_after_ms(v, std::time::SystemTime::now()));
+        Err(match meaning {
+            Meaning::Fine => return Ok(()),
+            Meaning::Unauthenticated => ConnectorError::Unauthenticated(message()),
+            Meaning::PermissionDenied => ConnectorError::PermissionDenied(message()),
+            Meaning::NotFound => ConnectorError::NotFound(message()),
+            Meaning::Rejected => ConnectorError::Rejected(message()),
+            Meaning::RateLimited => ConnectorError::RateLimited { message: message(), retry_after_ms: retry_after_ms() },
+            Meaning::Unavailable => ConnectorError::Unavailable { message: message(), retry_after_ms: retry_after_ms() },
+            Meaning::Unsupported => ConnectorError::Unsupported(message()),
+            Meaning::Unexpected => ConnectorError::bad_response(context, format!("unexpected HTTP {status}")),
+        })
+    }
+}
+
+/// A body as words for an error message: its text, shortened, with control characters shown as `?`.
+pub fn body_text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).trim().chars().take(300).map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// `Statuses::PLAIN.check`: the usual meaning of each status, with the body's text as the source's words.
+pub fn check_status(response: &Response, context: &str) -> Result<()> {
+    Statuses::PLAIN.check(response, context)
 }
 
 /// A failure of `HttpClient::send` named for people: which call (`context`) and which origin it was for.
@@ -153,11 +218,27 @@ mod tests {
     fn statuses_map_to_what_the_host_does_with_them() {
         let answer = |status: u16, retry_after: Option<&str>| Response { status, retry_after: retry_after.map(str::to_string), body: b"{\"error\":\"taken\"}".to_vec() };
         assert_eq!(check_status(&answer(204, None), "c"), Ok(()));
-        assert_eq!(check_status(&answer(429, Some("2")), "c"), Err(ConnectorError::RateLimited { message: "c: HTTP 429".into(), retry_after_ms: Some(2000) }));
-        assert_eq!(check_status(&answer(503, None), "c"), Err(ConnectorError::Unavailable { message: "c: HTTP 503".into(), retry_after_ms: None }));
-        assert_eq!(check_status(&answer(409, None), "c"), Err(ConnectorError::Rejected("c: HTTP 409: {\"error\":\"taken\"}".into())));
+        let taken = "{\"error\":\"taken\"}";
+        assert_eq!(check_status(&answer(429, Some("2")), "c"), Err(ConnectorError::RateLimited { message: format!("c: HTTP 429: {taken}"), retry_after_ms: Some(2000) }));
+        assert_eq!(check_status(&answer(503, None), "c"), Err(ConnectorError::Unavailable { message: format!("c: HTTP 503: {taken}"), retry_after_ms: None }));
+        assert_eq!(check_status(&answer(409, None), "c"), Err(ConnectorError::Rejected(format!("c: HTTP 409: {taken}"))));
         assert!(matches!(check_status(&answer(401, None), "c"), Err(ConnectorError::Unauthenticated(_))));
         assert!(matches!(check_status(&answer(302, None), "c"), Err(ConnectorError::BadResponse(_))));
+        assert!(matches!(check_status(&answer(501, None), "c"), Err(ConnectorError::Unsupported(_))));
+    }
+
+    #[test]
+    fn a_connector_decodes_its_error_bodies_and_says_what_it_knows_better() {
+        fn errors(body: &[u8]) -> String {
+            String::from_utf8_lossy(body).replace("{\"errors\":[\"", "").replace("\"]}", "")
+        }
+        const SOURCE: Statuses = Statuses { words: errors, special: &[(401, Meaning::Unauthenticated, Some("the credentials were refused")), (409, Meaning::Unexpected, None)] };
+        let answer = |status: u16| Response { status, retry_after: None, body: b"{\"errors\":[\"Email is taken\"]}".to_vec() };
+        assert_eq!(SOURCE.check(&answer(422), "POST /users"), Err(ConnectorError::Rejected("POST /users: HTTP 422: Email is taken".into())));
+        assert_eq!(SOURCE.check(&answer(401), "GET /users"), Err(ConnectorError::Unauthenticated("GET /users: HTTP 401: the credentials were refused".into())));
+        assert_eq!(SOURCE.check(&answer(409), "c"), Err(ConnectorError::BadResponse("c: unexpected HTTP 409".into())));
+        let empty = Response { status: 404, retry_after: None, body: Vec::new() };
+        assert_eq!(Statuses::PLAIN.check(&empty, "GET /users/7"), Err(ConnectorError::NotFound("GET /users/7: HTTP 404".into())));
     }
 
     #[test]

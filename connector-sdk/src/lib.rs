@@ -11,10 +11,12 @@
 //! them, so the contract can grow without touching connector code. The host does the rest: secrets and
 //! authentication, retries (return `rate-limited` or `unavailable`; never sleep), limits and storage.
 
+pub mod config;
 pub mod error;
 pub mod fake;
 pub mod fields;
 pub mod http;
+pub mod json;
 pub mod model;
 pub mod page;
 

@@ -124,6 +124,35 @@ pub struct Entitlement {
     pub grantable_to: Vec<String>,
 }
 
+/// The slug of the entitlement a group-like resource offers: being one of its members.
+pub const MEMBER: &str = "member";
+
+impl Entitlement {
+    /// The id of `resource`'s member entitlement: `<type>:<id>:member`.
+    pub fn member_id(resource_type: &str, id: &str) -> String {
+        format!("{resource_type}:{id}:{MEMBER}")
+    }
+
+    /// `resource`'s member entitlement (an assignment), named `display_name`, which `grantable_to` types may hold.
+    pub fn member(resource: ResourceId, display_name: impl Into<String>, grantable_to: &[&str]) -> Self {
+        Self {
+            id: Self::member_id(&resource.resource_type, &resource.id),
+            resource,
+            display_name: display_name.into(),
+            description: None,
+            slug: MEMBER.into(),
+            purpose: Purpose::Assignment,
+            grantable_to: grantable_to.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    /// The entitlement, described for people.
+    pub fn described(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub id: String,
@@ -186,6 +215,34 @@ pub struct ConfigField {
     pub default_value: Option<String>,
     /// The only values accepted, when not empty.
     pub choices: Vec<String>,
+}
+
+/// A field declared in one line: `ConfigField::new(KEY, "Name", "What it is").required()`.
+impl ConfigField {
+    pub fn new(key: &str, display_name: &str, description: impl Into<String>) -> Self {
+        Self { key: key.into(), display_name: display_name.into(), description: description.into(), ..Default::default() }
+    }
+
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// A secret: the host keeps it (for authentication) and never passes it to the component.
+    pub fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    pub fn default_value(mut self, value: impl Into<String>) -> Self {
+        self.default_value = Some(value.into());
+        self
+    }
+
+    pub fn choices(mut self, choices: &[&str]) -> Self {
+        self.choices = choices.iter().map(|c| c.to_string()).collect();
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -62,6 +62,17 @@ pub fn numbers<const N: usize>(text: &str) -> Result<[usize; N]> {
     Ok(out)
 }
 
+/// A token that carries structure (a walk's position, the rest of a list): the value as JSON text.
+pub fn to_json<T: serde::Serialize>(token: &T) -> String {
+    // Serializing a plain derived token cannot fail; were it to, the empty token is refused when handed back.
+    serde_json::to_string(token).unwrap_or_default()
+}
+
+/// A token written by `to_json`, read back; a token this connector did not issue is refused.
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|_| not_issued(text))
+}
+
 /// The error for a token this connector could not have issued.
 pub fn not_issued(text: &str) -> ConnectorError {
     ConnectorError::Internal(format!("`{text}` is not a page token this connector issued"))
@@ -80,6 +91,13 @@ mod tests {
         assert_eq!(repeat, ConnectorError::BadResponse("GET /x: the next link repeats a page already read; stopping rather than looping".into()));
         assert_eq!(links.follow("/c", "GET /x"), Ok(()));
         assert_eq!(links.follow("/d", "GET /x"), Err(ConnectorError::BadResponse("GET /x: more than 3 pages; stopping rather than looping".into())));
+    }
+
+    #[test]
+    fn structured_tokens_round_trip_as_json() {
+        let token = to_json(&(vec!["pop-1".to_string()], Some("https://api.test/users?cursor=2".to_string())));
+        assert_eq!(from_json::<(Vec<String>, Option<String>)>(&token), Ok((vec!["pop-1".into()], Some("https://api.test/users?cursor=2".into()))));
+        assert_eq!(from_json::<(Vec<String>, Option<String>)>("{\"evil\":1}"), Err(not_issued("{\"evil\":1}")));
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::ops::Range;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{DEPARTMENT, GROUP, LOCATION, MEMBER, USER, id_text, link_ids, parse, text};
+use super::{DEPARTMENT, GROUP, LOCATION, USER, id_text, link_ids, parse, text};
 use connector_sdk::error::{ConnectorError, Result};
-use connector_sdk::model::{Entitlement, Grant, GroupTrait, Purpose, Resource, ResourceId, ResourceStatus, StatusKind};
+use connector_sdk::model::{Entitlement, Grant, GroupTrait, Resource, ResourceId, ResourceStatus, StatusKind};
 
 /// The resource type of a Pingboard group, by its `type`. Types other than location and department (including
 /// a missing type) are plain groups.
@@ -47,19 +47,12 @@ pub fn to_resource(fields: &Value, context: &str) -> Result<Resource> {
 }
 
 pub fn member_entitlement_id(resource: &ResourceId) -> String {
-    format!("{}:{}:{MEMBER}", resource.resource_type, resource.id)
+    Entitlement::member_id(&resource.resource_type, &resource.id)
 }
 
 pub fn member_entitlement(resource: &ResourceId, display_name: &str) -> Entitlement {
-    Entitlement {
-        id: member_entitlement_id(resource),
-        resource: resource.clone(),
-        display_name: format!("{display_name} member"),
-        description: Some(format!("Member of the {} {display_name}", resource.resource_type)),
-        slug: MEMBER.to_string(),
-        purpose: Purpose::Assignment,
-        grantable_to: vec![USER.to_string()],
-    }
+    Entitlement::member(resource.clone(), format!("{display_name} member"), &[USER])
+        .described(format!("Member of the {} {display_name}", resource.resource_type))
 }
 
 /// One grant per user id in `links.users` (absent when the group is empty).
@@ -157,6 +150,7 @@ impl<'a> Members<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use connector_sdk::model::Purpose;
     use serde_json::json;
 
     #[test]

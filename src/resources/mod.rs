@@ -14,7 +14,7 @@ pub const GROUP: &str = "group";
 pub const LOCATION: &str = "location";
 pub const DEPARTMENT: &str = "department";
 /// The one entitlement every group-like resource offers.
-pub const MEMBER: &str = "member";
+pub use connector_sdk::model::MEMBER;
 
 pub const GROUP_LIKE: [&str; 3] = [GROUP, LOCATION, DEPARTMENT];
 
@@ -81,10 +81,7 @@ pub(crate) fn id_text(value: Option<&Value>) -> Option<String> {
 
 /// A non-empty string field.
 pub(crate) fn text(record: &Value, key: &str) -> Option<String> {
-    match record.get(key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        _ => None,
-    }
+    connector_sdk::json::text(&record[key])
 }
 
 /// `links.<rel>`: an array of string ids, absent when empty.

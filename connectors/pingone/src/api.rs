@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use connector_sdk::error::{ConnectorError, Result};
-use connector_sdk::http::{HttpClient, Method, Request, Response, in_context, percent_encode, retry_after_ms};
+use connector_sdk::http::{HttpClient, Method, Response, Statuses, percent_encode};
+use connector_sdk::json::JsonApi;
 
 /// One page of a collection: `_embedded.<key>`, and the next page's link.
 #[derive(Debug)]
@@ -14,16 +15,15 @@ pub struct Page {
 }
 
 pub struct PingOneApi<H> {
-    http: H,
+    /// At `<api_base>`, for the built-in roles and to check next links against.
+    api: JsonApi<H>,
     /// `<api_base>/environments/<id>`.
     environment_url: String,
-    /// `<api_base>`, for the built-in roles and to check next links against.
-    api_base: String,
 }
 
 impl<H: HttpClient> PingOneApi<H> {
     pub fn new(http: H, api_base: &str, environment_url: String) -> Self {
-        Self { http, environment_url, api_base: api_base.to_string() }
+        Self { api: JsonApi::new(http, api_base, STATUSES), environment_url }
     }
 
     /// An environment path (`/users`) as a URL.
@@ -34,7 +34,7 @@ impl<H: HttpClient> PingOneApi<H> {
     /// `GET` one page of a collection: `url` is a first page's URL or a `next` link the API gave. A link
     /// that leaves the environment's API is refused rather than followed.
     pub fn page(&self, url: &str, key: &str, context: &str) -> Result<Page> {
-        if !url.starts_with(&format!("{}/", self.api_base)) {
+        if !url.starts_with(&format!("{}/", self.api.base_url())) {
             return Err(ConnectorError::bad_response(context, format!("a page link outside the API ({})", printable(url))));
         }
         let body = self.json(Method::Get, url, None, context)?;
@@ -68,51 +68,47 @@ impl<H: HttpClient> PingOneApi<H> {
 
     /// The built-in roles (`GET /v1/roles`: no environment in the path).
     pub fn platform_roles(&self) -> Result<Vec<Value>> {
-        self.all(&format!("{}/roles", self.api_base), "roles", "GET /roles")
+        self.all(&self.api.url("/roles"), "roles", "GET /roles")
     }
 
-    /// A JSON object from `method url`; `None` on 404 (for reads that may find nothing).
+    /// The user `id`, if there is one.
+    pub fn user(&self, id: &str) -> Result<Option<Value>> {
+        self.find(&self.url(&format!("/users/{}", percent_encode(id))), "GET /users/{id}")
+    }
+
+    /// The user with this username, if any.
+    pub fn user_by_username(&self, username: &str) -> Result<Option<Value>> {
+        let url = self.first_page_url("/users", &format!("filter={}&limit=2", filter_eq("username", username)));
+        Ok(self.page(&url, "users", "GET /users?filter=username eq")?.items.into_iter().next())
+    }
+
+    /// A JSON object from `GET url`; `None` on 404 (for reads that may find nothing).
     pub fn find(&self, url: &str, context: &str) -> Result<Option<Value>> {
-        let response = self.send(Method::Get, url, None, context)?;
-        if response.status == 404 {
-            return Ok(None);
-        }
-        check(&response, context)?;
-        parse(&response.body, context).map(Some)
+        self.api.find(url, context)
     }
 
     pub fn json(&self, method: Method, url: &str, body: Option<&Value>, context: &str) -> Result<Value> {
-        let response = self.send(method, url, body, context)?;
-        check(&response, context)?;
-        if response.body.is_empty() {
-            return Ok(Value::Null);
-        }
-        parse(&response.body, context)
+        self.api.json(method, url, body, context)
     }
 
     /// A write that answers no body: `Ok(true)` when done, `Ok(false)` on 404.
     pub fn delete(&self, url: &str, context: &str) -> Result<bool> {
-        let response = self.send(Method::Delete, url, None, context)?;
-        if response.status == 404 {
-            return Ok(false);
-        }
-        check(&response, context)?;
-        Ok(true)
+        self.api.delete(url, context)
     }
 
     pub fn send(&self, method: Method, url: &str, body: Option<&Value>, context: &str) -> Result<Response> {
-        let request = Request { method, url: url.to_string(), body: body.map(|b| b.to_string().into_bytes()) };
-        self.http.send(&request).map_err(|e| in_context(e, context, &self.api_base))
+        self.api.send(method, url, body, context)
+    }
+
+    /// PingOne's reading of a response's status (`STATUSES`).
+    pub fn check(&self, response: &Response, context: &str) -> Result<()> {
+        self.api.check(response, context)
     }
 }
 
 /// A filter value quoted for PingOne's SCIM filter syntax and encoded for a query string.
 pub fn filter_eq(attribute: &str, value: &str) -> String {
     percent_encode(&format!("{attribute} eq {}", Value::String(value.to_string())))
-}
-
-fn parse(body: &[u8], context: &str) -> Result<Value> {
-    serde_json::from_slice(body).map_err(|e| ConnectorError::bad_response(context, format!("not JSON ({e})")))
 }
 
 fn printable(text: &str) -> String {
@@ -140,23 +136,9 @@ pub fn detail_code(body: &[u8]) -> Option<String> {
     error["details"][0]["code"].as_str().map(str::to_string)
 }
 
-/// PingOne's statuses as the connector's errors, with PingOne's own words. Ping says a status within a class
-/// may change, so codes are what callers branch on where it matters (see `provisioning`).
-pub fn check(response: &Response, context: &str) -> Result<()> {
-    let status = response.status;
-    let message = || format!("{context}: HTTP {status} {}", error_text(&response.body));
-    let retry_after = || response.retry_after.as_deref().and_then(|v| retry_after_ms(v, std::time::SystemTime::now()));
-    match status {
-        200..=299 => Ok(()),
-        401 => Err(ConnectorError::Unauthenticated(message())),
-        403 => Err(ConnectorError::PermissionDenied(message())),
-        404 => Err(ConnectorError::NotFound(message())),
-        400 | 409 | 415 | 422 => Err(ConnectorError::Rejected(message())),
-        429 => Err(ConnectorError::RateLimited { message: message(), retry_after_ms: retry_after() }),
-        408 | 500..=599 => Err(ConnectorError::Unavailable { message: message(), retry_after_ms: retry_after() }),
-        _ => Err(ConnectorError::bad_response(context, format!("unexpected HTTP {status}"))),
-    }
-}
+/// PingOne's statuses: the usual meanings, with PingOne's own words. Ping says a status within a class may
+/// change, so codes are what callers branch on where it matters (see `provisioning`).
+pub const STATUSES: Statuses = Statuses { words: error_text, special: &[] };
 
 #[cfg(test)]
 mod tests {
@@ -167,14 +149,14 @@ mod tests {
         let body = br#"{"id":"e-1","code":"INVALID_DATA","message":"The request could not be completed.","details":[{"code":"UNIQUENESS_VIOLATION","target":"username","message":"username must be unique"}]}"#;
         let response = Response { status: 400, retry_after: None, body: body.to_vec() };
         assert_eq!(
-            check(&response, "POST /users").unwrap_err(),
+            STATUSES.check(&response, "POST /users").unwrap_err(),
             ConnectorError::Rejected(
-                "POST /users: HTTP 400 INVALID_DATA: The request could not be completed. (UNIQUENESS_VIOLATION on `username`: username must be unique) [PingOne error id e-1]".into()
+                "POST /users: HTTP 400: INVALID_DATA: The request could not be completed. (UNIQUENESS_VIOLATION on `username`: username must be unique) [PingOne error id e-1]".into()
             )
         );
         assert_eq!(detail_code(body).as_deref(), Some("UNIQUENESS_VIOLATION"));
         let limited = Response { status: 429, retry_after: Some("3".into()), body: br#"{"code":"REQUEST_LIMITED","message":"slow"}"#.to_vec() };
-        assert!(matches!(check(&limited, "c"), Err(ConnectorError::RateLimited { retry_after_ms: Some(3000), .. })));
+        assert!(matches!(STATUSES.check(&limited, "c"), Err(ConnectorError::RateLimited { retry_after_ms: Some(3000), .. })));
         assert_eq!(error_text(b"<html>"), "<html>");
     }
 }

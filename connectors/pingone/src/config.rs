@@ -2,6 +2,7 @@
 //! operator sets them (templated defaults), checks `region` and `token_auth_method` against their choices,
 //! and performs the token exchange; the component sees the non-secret values only.
 
+use connector_sdk::config::ConfigReader;
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::model::ConfigField;
 
@@ -16,45 +17,38 @@ pub const TOKEN_AUTH_METHOD: &str = "token_auth_method";
 pub const PAGE_SIZE: &str = "page_size";
 pub const ROLE_GRANTS: &str = "role_grants";
 
-/// PingOne's regions by top-level domain (`../shared/reference/pingone-api.md` §1).
+/// PingOne's regions, by the top-level domain of their API and auth hosts.
 pub const REGIONS: [&str; 6] = ["com", "eu", "ca", "asia", "com.au", "sg"];
 /// User pages hold at most 200 whatever `limit` asks.
 pub const MAX_USER_PAGE: u32 = 200;
 
 pub fn schema() -> Vec<ConfigField> {
-    let field = |key: &str, display_name: &str, description: &str| ConfigField { key: key.into(), display_name: display_name.into(), description: description.into(), ..Default::default() };
     vec![
-        ConfigField {
-            default_value: Some("com".into()),
-            choices: REGIONS.iter().map(|r| r.to_string()).collect(),
-            ..field(REGION, "Region", "The PingOne region's domain: com (North America), eu, ca, asia, com.au or sg.")
-        },
-        ConfigField {
-            default_value: Some("https://api.pingone.{region}/v1".into()),
-            ..field(API_BASE, "API base URL", "The management API, with its /v1 path; the only origin the connector reaches.")
-        },
-        ConfigField {
-            default_value: Some("https://auth.pingone.{region}".into()),
-            ..field(AUTH_BASE, "Auth base URL", "Where the host asks for tokens ({auth_base}/{environment_id}/as/token); a custom domain goes here.")
-        },
-        ConfigField { required: true, ..field(ENVIRONMENT_ID, "Environment ID", "The environment to read and write (a UUID).") },
-        ConfigField {
-            default_value: Some("{environment_id}".into()),
-            ..field(AUTH_ENVIRONMENT_ID, "Worker app's environment ID", "Where the worker app lives, when not in the environment it reads (e.g. the Administrators environment).")
-        },
-        ConfigField { required: true, ..field(CLIENT_ID, "Client ID", "The client ID of a worker application in that environment.") },
-        ConfigField { required: true, secret: true, ..field(CLIENT_SECRET, "Client secret", "The worker application's secret. Kept by the host; never given to the connector.") },
-        ConfigField {
-            default_value: Some("basic".into()),
-            choices: vec!["basic".into(), "post".into()],
-            ..field(TOKEN_AUTH_METHOD, "Token auth method", "How the app authenticates at the token endpoint: basic (Client Secret Basic) or post (Client Secret Post).")
-        },
-        ConfigField { default_value: Some("200".into()), ..field(PAGE_SIZE, "Page size", "Users per listing request (1 to 200; PingOne sends at most 200).") },
-        ConfigField {
-            default_value: Some("true".into()),
-            choices: vec!["true".into(), "false".into()],
-            ..field(ROLE_GRANTS, "Role grants", "Read role assignments: one request per user and per group, as PingOne has no bulk read.")
-        },
+        ConfigField::new(REGION, "Region", "The PingOne region's domain: com (North America), eu, ca, asia, com.au or sg.").default_value("com").choices(&REGIONS),
+        ConfigField::new(API_BASE, "API base URL", "The management API, with its /v1 path; the only origin the connector reaches.")
+            .default_value("https://api.pingone.{region}/v1"),
+        ConfigField::new(AUTH_BASE, "Auth base URL", "Where the host asks for tokens ({auth_base}/{environment_id}/as/token); a custom domain goes here.")
+            .default_value("https://auth.pingone.{region}"),
+        ConfigField::new(ENVIRONMENT_ID, "Environment ID", "The environment to read and write (a UUID).").required(),
+        ConfigField::new(
+            AUTH_ENVIRONMENT_ID,
+            "Worker app's environment ID",
+            "Where the worker app lives, when not in the environment it reads (e.g. the Administrators environment).",
+        )
+        .default_value("{environment_id}"),
+        ConfigField::new(CLIENT_ID, "Client ID", "The client ID of a worker application in that environment.").required(),
+        ConfigField::new(CLIENT_SECRET, "Client secret", "The worker application's secret. Kept by the host; never given to the connector.").required().secret(),
+        ConfigField::new(
+            TOKEN_AUTH_METHOD,
+            "Token auth method",
+            "How the app authenticates at the token endpoint: basic (Client Secret Basic) or post (Client Secret Post).",
+        )
+        .default_value("basic")
+        .choices(&["basic", "post"]),
+        ConfigField::new(PAGE_SIZE, "Page size", "Users per listing request (1 to 200; PingOne sends at most 200).").default_value(MAX_USER_PAGE.to_string()),
+        ConfigField::new(ROLE_GRANTS, "Role grants", "Read role assignments: one request per user and per group, as PingOne has no bulk read.")
+            .default_value("true")
+            .choices(&["true", "false"]),
     ]
 }
 
@@ -68,29 +62,19 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn parse(config: &[(String, String)]) -> Result<Self> {
-        let get = |key: &str| config.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
-        let required = |key: &str| get(key).ok_or_else(|| ConnectorError::InvalidConfig(format!("missing `{key}`")));
-        let api_base = required(API_BASE)?.trim_end_matches('/').to_string();
-        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
-            return Err(ConnectorError::InvalidConfig(format!("`{API_BASE}` must be an http(s) URL, got `{api_base}`")));
-        }
-        let environment_id = required(ENVIRONMENT_ID)?.to_string();
+    pub fn parse(given: &[(String, String)]) -> Result<Self> {
+        let schema = schema();
+        let config = ConfigReader::new(&schema, given)?;
+        let environment_id = config.required(ENVIRONMENT_ID)?.to_string();
         if !environment_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(ConnectorError::InvalidConfig(format!("`{ENVIRONMENT_ID}` must be an environment ID (a UUID), got `{environment_id}`")));
+            return Err(ConnectorError::InvalidConfig(format!("{ENVIRONMENT_ID} `{environment_id}` must be an environment ID (a UUID)")));
         }
-        let page_size = match get(PAGE_SIZE) {
-            None => MAX_USER_PAGE,
-            Some(text) => text.parse::<u32>().ok().filter(|n| (1..=MAX_USER_PAGE).contains(n)).ok_or_else(|| {
-                ConnectorError::InvalidConfig(format!("`{PAGE_SIZE}` must be a whole number from 1 to {MAX_USER_PAGE}, got `{text}`"))
-            })?,
-        };
-        let role_grants = match get(ROLE_GRANTS) {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(other) => return Err(ConnectorError::InvalidConfig(format!("`{ROLE_GRANTS}` must be true or false, got `{other}`"))),
-        };
-        Ok(Self { api_base, environment_id, page_size, role_grants })
+        Ok(Self {
+            api_base: config.url(API_BASE)?,
+            environment_id,
+            page_size: config.int_range(PAGE_SIZE, 1..=MAX_USER_PAGE)?,
+            role_grants: config.flag(ROLE_GRANTS)?,
+        })
     }
 
     /// `<api_base>/environments/<id>`: every management path but the built-in roles sits under it.

@@ -9,7 +9,7 @@ use connector_sdk::http::HttpClient;
 use connector_sdk::model::*;
 use connector_sdk::{Connector, ConnectorSession, page};
 
-use crate::api::{PingOneApi, filter_eq};
+use crate::api::PingOneApi;
 use crate::config::{self, Config};
 use crate::resources::group::{self, Step, Walk};
 use crate::resources::{self, GROUP, POPULATION, USER, population, role, user};
@@ -51,9 +51,9 @@ impl Connector for PingOne {
 }
 
 pub struct Session<H> {
-    pub(crate) api: PingOneApi<H>,
-    pub(crate) config: Config,
-    pub(crate) provisioning: bool,
+    api: PingOneApi<H>,
+    config: Config,
+    provisioning: bool,
 }
 
 /// The population listing's token: more populations at `next`, or (none) the roles, which need them all.
@@ -69,14 +69,6 @@ struct PopulationToken {
 enum GroupToken {
     Groups { next: String },
     Walk(Walk),
-}
-
-fn token_of<T: for<'a> Deserialize<'a>>(token: &str) -> Result<T> {
-    serde_json::from_str(token).map_err(|_| page::not_issued(token))
-}
-
-fn token_text<T: Serialize>(token: &T) -> String {
-    serde_json::to_string(token).expect("tokens serialize")
 }
 
 impl<H: HttpClient> Session<H> {
@@ -97,7 +89,7 @@ impl<H: HttpClient> Session<H> {
     }
 
     fn populations_page(&self, token: Option<&str>) -> Result<ResourcePage> {
-        let (mut populations, url) = match token.map(token_of::<PopulationToken>).transpose()? {
+        let (mut populations, url) = match token.map(page::from_json::<PopulationToken>).transpose()? {
             None => (Vec::new(), Some(self.api.first_page_url("/populations", &format!("limit={COLLECTION_PAGE}")))),
             Some(PopulationToken { populations, next }) => (populations, next),
         };
@@ -111,7 +103,7 @@ impl<H: HttpClient> Session<H> {
             out.resources.push(resource);
             out.entitlements.push(entitlement);
         }
-        out.next_token = Some(token_text(&PopulationToken { populations, next: page.next }));
+        out.next_token = Some(page::to_json(&PopulationToken { populations, next: page.next }));
         Ok(out)
     }
 
@@ -133,7 +125,7 @@ impl<H: HttpClient> Session<H> {
     }
 
     fn groups_page(&self, token: Option<&str>) -> Result<ResourcePage> {
-        let url = match token.map(token_of::<GroupToken>).transpose()? {
+        let url = match token.map(page::from_json::<GroupToken>).transpose()? {
             None => self.api.first_page_url("/groups", &format!("limit={COLLECTION_PAGE}&include=totalMemberCounts")),
             Some(GroupToken::Groups { next }) => next,
             Some(GroupToken::Walk(walk)) => return self.walk_page(walk),
@@ -153,8 +145,8 @@ impl<H: HttpClient> Session<H> {
         // Over several pages of groups, a parent and its child may be on different pages: read every group's
         // nesting then.
         let read_nesting = nesting_shown || token.is_some() || page.next.is_some();
-        out.independent_tokens = groups.iter().map(|(id, dynamic)| token_text(&GroupToken::Walk(Walk::start(id, *dynamic, read_nesting)))).collect();
-        out.next_token = page.next.map(|next| token_text(&GroupToken::Groups { next }));
+        out.independent_tokens = groups.iter().map(|(id, dynamic)| page::to_json(&GroupToken::Walk(Walk::start(id, *dynamic, read_nesting)))).collect();
+        out.next_token = page.next.map(|next| page::to_json(&GroupToken::Groups { next }));
         Ok(out)
     }
 
@@ -190,7 +182,7 @@ impl<H: HttpClient> Session<H> {
                 None
             }
         };
-        out.next_token = next.map(|walk| token_text(&GroupToken::Walk(walk)));
+        out.next_token = next.map(|walk| page::to_json(&GroupToken::Walk(walk)));
         Ok(out)
     }
 
@@ -269,42 +261,37 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
         if id.resource_type != USER {
             return Err(ConnectorError::Unsupported(format!("get-resource reads users only, not `{}`", id.resource_type)));
         }
-        let context = "GET /users/{id}";
-        match self.api.find(&self.api.url(&format!("/users/{}", connector_sdk::http::percent_encode(&id.id))), context)? {
-            Some(record) => user::resource(&record, context),
+        match self.api.user(&id.id)? {
+            Some(record) => user::resource(&record, "GET /users/{id}"),
             None => Err(ConnectorError::NotFound(format!("user {}", id.id))),
         }
     }
 
     fn grant(&self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {
-        self.require_provisioning()?;
-        crate::provisioning::grant(self, principal, entitlement)
+        crate::provisioning::grant(self.provisioning()?, principal, entitlement)
     }
 
     fn revoke(&self, grant: &Grant) -> Result<RevokeOutcome> {
-        self.require_provisioning()?;
-        crate::provisioning::revoke(self, grant)
+        crate::provisioning::revoke(self.provisioning()?, grant)
     }
 
     fn create_account(&self, fields: &[(String, String)]) -> Result<CreateOutcome> {
-        self.require_provisioning()?;
-        crate::provisioning::create_account(self, fields)
+        crate::provisioning::create_account(self.provisioning()?, fields)
     }
 
     fn update_resource(&self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource> {
-        self.require_provisioning()?;
-        crate::provisioning::update_user(self, id, fields)
+        crate::provisioning::update_user(self.provisioning()?, id, fields)
     }
 
     fn delete_resource(&self, id: &ResourceId) -> Result<DeleteOutcome> {
-        self.require_provisioning()?;
-        crate::provisioning::delete_user(self, id)
+        crate::provisioning::delete_user(self.provisioning()?, id)
     }
 }
 
 impl<H: HttpClient> Session<H> {
-    fn require_provisioning(&self) -> Result<()> {
-        if self.provisioning { Ok(()) } else { Err(ConnectorError::ProvisioningDisabled) }
+    /// The API client for a write, if the host opened this session for writing.
+    fn provisioning(&self) -> Result<&PingOneApi<H>> {
+        if self.provisioning { Ok(&self.api) } else { Err(ConnectorError::ProvisioningDisabled) }
     }
 
     /// PingOne answers 403 for a wrong environment id: say so, on any call.
@@ -316,11 +303,5 @@ impl<H: HttpClient> Session<H> {
             )),
             other => other,
         }
-    }
-
-    /// The user with this username, if any.
-    pub(crate) fn user_by_username(&self, username: &str) -> Result<Option<Value>> {
-        let url = self.api.first_page_url("/users", &format!("filter={}&limit=2", filter_eq("username", username)));
-        Ok(self.api.page(&url, "users", "GET /users?filter=username eq")?.items.into_iter().next())
     }
 }

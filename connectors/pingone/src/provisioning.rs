@@ -7,25 +7,23 @@ use serde_json::{Map, Value, json};
 
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::fields;
-use connector_sdk::ConnectorSession;
 use connector_sdk::http::{HttpClient, Method, percent_encode};
 use connector_sdk::model::*;
 
-use crate::api::detail_code;
-use crate::connector::Session;
+use crate::api::{PingOneApi, detail_code};
 use crate::resources::group::{DYNAMIC, NESTED_FURTHER_UP, THROUGH_NESTED};
 use crate::resources::{GROUP, MEMBER, USER, role, user};
 
 const ACCOUNT_FIELDS: [&str; 6] = ["username", "email", "given_name", "family_name", "population", "title"];
 const UPDATE_FIELDS: [&str; 5] = ["enabled", "email", "given_name", "family_name", "title"];
 
-fn user_url<H: HttpClient>(s: &Session<H>, id: &str, rest: &str) -> String {
-    s.api.url(&format!("/users/{}{rest}", percent_encode(id)))
+fn user_url<H: HttpClient>(api: &PingOneApi<H>, id: &str, rest: &str) -> String {
+    api.url(&format!("/users/{}{rest}", percent_encode(id)))
 }
 
 /// Creates a user (in the default population unless `population` names one); an existing username is
 /// adopted as `already-exists`.
-pub fn create_account<H: HttpClient>(s: &Session<H>, given: &[(String, String)]) -> Result<CreateOutcome> {
+pub fn create_account<H: HttpClient>(api: &PingOneApi<H>, given: &[(String, String)]) -> Result<CreateOutcome> {
     let given = fields::check("create-account", given, &ACCOUNT_FIELDS, &["username", "email"])?;
     let value = |key: &str| given.iter().find(|(k, _)| *k == key).map(|(_, v)| *v).filter(|v| !v.is_empty());
     let username = value("username").expect("checked");
@@ -41,19 +39,19 @@ pub fn create_account<H: HttpClient>(s: &Session<H>, given: &[(String, String)])
         body["title"] = json!(title);
     }
     let context = "POST /users";
-    let response = s.api.send(Method::Post, &s.api.url("/users"), Some(&body), context)?;
+    let response = api.send(Method::Post, &api.url("/users"), Some(&body), context)?;
     // PingOne refuses a taken username with 400 UNIQUENESS_VIOLATION (its spec also declares 409).
     let taken = response.status == 409 || (response.status == 400 && detail_code(&response.body).as_deref() == Some("UNIQUENESS_VIOLATION"));
-    if taken && let Some(existing) = s.user_by_username(username)? {
+    if taken && let Some(existing) = api.user_by_username(username)? {
         return Ok(CreateOutcome::AlreadyExists(user::resource(&existing, context)?));
     }
-    crate::api::check(&response, context)?;
+    api.check(&response, context)?;
     let created: Value = serde_json::from_slice(&response.body).map_err(|e| ConnectorError::bad_response(context, e))?;
     Ok(CreateOutcome::Created(user::resource(&created, context)?))
 }
 
 /// Enables or disables a user (`enabled`, through `/users/{id}/enabled`) and changes its attributes (PATCH).
-pub fn update_user<H: HttpClient>(s: &Session<H>, id: &ResourceId, given: &[(String, String)]) -> Result<Resource> {
+pub fn update_user<H: HttpClient>(api: &PingOneApi<H>, id: &ResourceId, given: &[(String, String)]) -> Result<Resource> {
     if id.resource_type != USER {
         return Err(ConnectorError::Unsupported(format!("update-resource changes users only, not `{}`", id.resource_type)));
     }
@@ -67,7 +65,7 @@ pub fn update_user<H: HttpClient>(s: &Session<H>, id: &ResourceId, given: &[(Str
                     "false" => false,
                     other => return Err(ConnectorError::InvalidConfig(format!("update-resource: `enabled` must be true or false, got `{other}`"))),
                 };
-                s.api.json(Method::Put, &user_url(s, &id.id, "/enabled"), Some(&json!({"enabled": enabled})), "PUT /users/{id}/enabled")?;
+                api.json(Method::Put, &user_url(api, &id.id, "/enabled"), Some(&json!({"enabled": enabled})), "PUT /users/{id}/enabled")?;
             }
             "given_name" => patch["name"]["given"] = json!(value),
             "family_name" => patch["name"]["family"] = json!(value),
@@ -76,16 +74,17 @@ pub fn update_user<H: HttpClient>(s: &Session<H>, id: &ResourceId, given: &[(Str
         }
     }
     if patch.as_object().is_some_and(|p| !p.is_empty()) {
-        s.api.json(Method::Patch, &user_url(s, &id.id, ""), Some(&patch), "PATCH /users/{id}")?;
+        api.json(Method::Patch, &user_url(api, &id.id, ""), Some(&patch), "PATCH /users/{id}")?;
     }
-    s.get_resource(id)
+    let context = "GET /users/{id}";
+    user::resource(&api.user(&id.id)?.ok_or_else(|| ConnectorError::NotFound(format!("user {}", id.id)))?, context)
 }
 
-pub fn delete_user<H: HttpClient>(s: &Session<H>, id: &ResourceId) -> Result<DeleteOutcome> {
+pub fn delete_user<H: HttpClient>(api: &PingOneApi<H>, id: &ResourceId) -> Result<DeleteOutcome> {
     if id.resource_type != USER {
         return Err(ConnectorError::Unsupported(format!("delete-resource deletes users only, not `{}`", id.resource_type)));
     }
-    Ok(if s.api.delete(&user_url(s, &id.id, ""), "DELETE /users/{id}")? { DeleteOutcome::Deleted } else { DeleteOutcome::DidNotExist })
+    Ok(if api.delete(&user_url(api, &id.id, ""), "DELETE /users/{id}")? { DeleteOutcome::Deleted } else { DeleteOutcome::DidNotExist })
 }
 
 /// What an entitlement id names.
@@ -108,22 +107,22 @@ fn target(entitlement: &str) -> Result<Target> {
 }
 
 /// The user's membership of `group` as PingOne reports it (`DIRECT` or `INDIRECT`), if any.
-fn membership<H: HttpClient>(s: &Session<H>, user_id: &str, group: &str) -> Result<Option<String>> {
-    let url = user_url(s, user_id, &format!("/memberOfGroups/{}", percent_encode(group)));
-    Ok(s.api.find(&url, "GET /users/{id}/memberOfGroups/{groupId}")?.map(|m| m["type"].as_str().unwrap_or("DIRECT").to_string()))
+fn membership<H: HttpClient>(api: &PingOneApi<H>, user_id: &str, group: &str) -> Result<Option<String>> {
+    let url = user_url(api, user_id, &format!("/memberOfGroups/{}", percent_encode(group)));
+    Ok(api.find(&url, "GET /users/{id}/memberOfGroups/{groupId}")?.map(|m| m["type"].as_str().unwrap_or("DIRECT").to_string()))
 }
 
 /// How group `child` sits in `parent` (`DIRECT` or `INDIRECT`), if it does.
-fn nesting<H: HttpClient>(s: &Session<H>, child: &str, parent: &str) -> Result<Option<String>> {
-    let url = s.api.url(&format!("/groups/{}/memberOfGroups", percent_encode(child)));
-    let parents = s.api.all(&url, "groupMemberships", "GET /groups/{id}/memberOfGroups")?;
+fn nesting<H: HttpClient>(api: &PingOneApi<H>, child: &str, parent: &str) -> Result<Option<String>> {
+    let url = api.url(&format!("/groups/{}/memberOfGroups", percent_encode(child)));
+    let parents = api.all(&url, "groupMemberships", "GET /groups/{id}/memberOfGroups")?;
     Ok(parents.iter().find(|m| m["id"] == parent).map(|m| m["type"].as_str().unwrap_or("DIRECT").to_string()))
 }
 
 /// The principal's own assignment of `role` at the scope, if any: its id.
-fn assignment<H: HttpClient>(s: &Session<H>, principal: &ResourceId, role: &str, scope_type: &str, scope_id: &str) -> Result<Option<String>> {
-    let url = s.api.url(&format!("/{}s/{}/roleAssignments", principal.resource_type, percent_encode(&principal.id)));
-    let assignments = s.api.all(&url, "roleAssignments", &format!("GET /{}s/{{id}}/roleAssignments", principal.resource_type))?;
+fn assignment<H: HttpClient>(api: &PingOneApi<H>, principal: &ResourceId, role: &str, scope_type: &str, scope_id: &str) -> Result<Option<String>> {
+    let url = api.url(&format!("/{}s/{}/roleAssignments", principal.resource_type, percent_encode(&principal.id)));
+    let assignments = api.all(&url, "roleAssignments", &format!("GET /{}s/{{id}}/roleAssignments", principal.resource_type))?;
     Ok(assignments
         .iter()
         .filter(|a| !a["group"]["id"].is_string())
@@ -139,52 +138,52 @@ fn principal_kind(principal: &ResourceId, allowed: &[&str], what: &str) -> Resul
     }
 }
 
-pub fn grant<H: HttpClient>(s: &Session<H>, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {
+pub fn grant<H: HttpClient>(api: &PingOneApi<H>, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {
     let grant = Grant::new(entitlement, principal.clone());
     match target(entitlement)? {
-        Target::Membership { group } if principal.resource_type == GROUP => match nesting(s, &principal.id, &group)?.as_deref() {
+        Target::Membership { group } if principal.resource_type == GROUP => match nesting(api, &principal.id, &group)?.as_deref() {
             // A group as a member: nesting.
             Some("DIRECT") => Ok(GrantOutcome::AlreadyExists(grant)),
             Some(_) => Ok(GrantOutcome::AlreadyExists(grant.derived(NESTED_FURTHER_UP))),
             None => {
-                let url = s.api.url(&format!("/groups/{}/memberOfGroups", percent_encode(&principal.id)));
-                s.api.json(Method::Post, &url, Some(&json!({"id": group})), "POST /groups/{id}/memberOfGroups")?;
+                let url = api.url(&format!("/groups/{}/memberOfGroups", percent_encode(&principal.id)));
+                api.json(Method::Post, &url, Some(&json!({"id": group})), "POST /groups/{id}/memberOfGroups")?;
                 Ok(GrantOutcome::Granted(grant))
             }
         },
         Target::Membership { group } => {
             principal_kind(principal, &[USER, GROUP], "group membership")?;
-            match membership(s, &principal.id, &group)?.as_deref() {
+            match membership(api, &principal.id, &group)?.as_deref() {
                 Some("DIRECT") => Ok(GrantOutcome::AlreadyExists(grant)),
                 Some(_) => Ok(GrantOutcome::AlreadyExists(grant.derived(THROUGH_NESTED))),
                 None => {
-                    let url = user_url(s, &principal.id, "/memberOfGroups");
-                    s.api.json(Method::Post, &url, Some(&json!({"id": group})), "POST /users/{id}/memberOfGroups")?;
+                    let url = user_url(api, &principal.id, "/memberOfGroups");
+                    api.json(Method::Post, &url, Some(&json!({"id": group})), "POST /users/{id}/memberOfGroups")?;
                     Ok(GrantOutcome::Granted(grant))
                 }
             }
         }
         Target::Role { role, scope_type, scope_id } => {
             principal_kind(principal, &[USER, GROUP], "a role")?;
-            if assignment(s, principal, &role, &scope_type, &scope_id)?.is_some() {
+            if assignment(api, principal, &role, &scope_type, &scope_id)?.is_some() {
                 return Ok(GrantOutcome::AlreadyExists(grant));
             }
-            let url = s.api.url(&format!("/{}s/{}/roleAssignments", principal.resource_type, percent_encode(&principal.id)));
+            let url = api.url(&format!("/{}s/{}/roleAssignments", principal.resource_type, percent_encode(&principal.id)));
             let body = json!({"role": {"id": role}, "scope": {"id": scope_id, "type": scope_type}});
-            s.api.json(Method::Post, &url, Some(&body), &format!("POST /{}s/{{id}}/roleAssignments", principal.resource_type))?;
+            api.json(Method::Post, &url, Some(&body), &format!("POST /{}s/{{id}}/roleAssignments", principal.resource_type))?;
             Ok(GrantOutcome::Granted(grant))
         }
     }
 }
 
-pub fn revoke<H: HttpClient>(s: &Session<H>, grant: &Grant) -> Result<RevokeOutcome> {
+pub fn revoke<H: HttpClient>(api: &PingOneApi<H>, grant: &Grant) -> Result<RevokeOutcome> {
     let principal = &grant.principal;
     match target(&grant.entitlement)? {
-        Target::Membership { group } if principal.resource_type == GROUP => match nesting(s, &principal.id, &group)?.as_deref() {
+        Target::Membership { group } if principal.resource_type == GROUP => match nesting(api, &principal.id, &group)?.as_deref() {
             None => Ok(RevokeOutcome::AlreadyRevoked),
             Some("DIRECT") => {
-                let url = s.api.url(&format!("/groups/{}/memberOfGroups/{}", percent_encode(&principal.id), percent_encode(&group)));
-                let removed = s.api.delete(&url, "DELETE /groups/{id}/memberOfGroups/{groupId}")?;
+                let url = api.url(&format!("/groups/{}/memberOfGroups/{}", percent_encode(&principal.id), percent_encode(&group)));
+                let removed = api.delete(&url, "DELETE /groups/{id}/memberOfGroups/{groupId}")?;
                 Ok(if removed { RevokeOutcome::Revoked } else { RevokeOutcome::AlreadyRevoked })
             }
             Some(_) => Err(ConnectorError::Rejected(format!(
@@ -194,29 +193,29 @@ pub fn revoke<H: HttpClient>(s: &Session<H>, grant: &Grant) -> Result<RevokeOutc
         },
         Target::Membership { group } => {
             principal_kind(principal, &[USER, GROUP], "group membership")?;
-            match membership(s, &principal.id, &group)?.as_deref() {
+            match membership(api, &principal.id, &group)?.as_deref() {
                 None => Ok(RevokeOutcome::AlreadyRevoked),
                 Some("DIRECT") => {
-                    let url = user_url(s, &principal.id, &format!("/memberOfGroups/{}", percent_encode(&group)));
-                    let removed = s.api.delete(&url, "DELETE /users/{id}/memberOfGroups/{groupId}")?;
+                    let url = user_url(api, &principal.id, &format!("/memberOfGroups/{}", percent_encode(&group)));
+                    let removed = api.delete(&url, "DELETE /users/{id}/memberOfGroups/{groupId}")?;
                     Ok(if removed { RevokeOutcome::Revoked } else { RevokeOutcome::AlreadyRevoked })
                 }
-                Some(_) => Err(ConnectorError::Rejected(indirect_reason(s, &principal.id, &group)?)),
+                Some(_) => Err(ConnectorError::Rejected(indirect_reason(api, &principal.id, &group)?)),
             }
         }
         Target::Role { role, scope_type, scope_id } => {
             principal_kind(principal, &[USER, GROUP], "a role")?;
-            let Some(assignment) = assignment(s, principal, &role, &scope_type, &scope_id)? else { return Ok(RevokeOutcome::AlreadyRevoked) };
-            let url = s.api.url(&format!("/{}s/{}/roleAssignments/{}", principal.resource_type, percent_encode(&principal.id), percent_encode(&assignment)));
-            let removed = s.api.delete(&url, &format!("DELETE /{}s/{{id}}/roleAssignments/{{id}}", principal.resource_type))?;
+            let Some(assignment) = assignment(api, principal, &role, &scope_type, &scope_id)? else { return Ok(RevokeOutcome::AlreadyRevoked) };
+            let url = api.url(&format!("/{}s/{}/roleAssignments/{}", principal.resource_type, percent_encode(&principal.id), percent_encode(&assignment)));
+            let removed = api.delete(&url, &format!("DELETE /{}s/{{id}}/roleAssignments/{{id}}", principal.resource_type))?;
             Ok(if removed { RevokeOutcome::Revoked } else { RevokeOutcome::AlreadyRevoked })
         }
     }
 }
 
 /// Why a membership PingOne reports as `INDIRECT` cannot be removed: the group's filter, or nesting.
-fn indirect_reason<H: HttpClient>(s: &Session<H>, user_id: &str, group: &str) -> Result<String> {
-    let record = s.api.find(&s.api.url(&format!("/groups/{}", percent_encode(group))), "GET /groups/{id}")?.unwrap_or(Value::Null);
+fn indirect_reason<H: HttpClient>(api: &PingOneApi<H>, user_id: &str, group: &str) -> Result<String> {
+    let record = api.find(&api.url(&format!("/groups/{}", percent_encode(group))), "GET /groups/{id}")?.unwrap_or(Value::Null);
     let name = record["name"].as_str().unwrap_or(group);
     Ok(match record["userFilter"].as_str() {
         Some(filter) => format!(

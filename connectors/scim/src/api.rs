@@ -1,10 +1,13 @@
 //! The SCIM 2.0 protocol client (RFC 7644): endpoints, `ListResponse` paging, discovery, writes and SCIM
 //! error bodies. It knows the wire format and nothing about resources or grants.
 
+use std::cell::Cell;
+
 use serde_json::{Value, json};
 
 use connector_sdk::error::{ConnectorError, Result};
-use connector_sdk::http::{HttpClient, Method, Request, Response, in_context, percent_encode, retry_after_ms};
+use connector_sdk::http::{HttpClient, Meaning, Method, Response, Statuses, percent_encode};
+use connector_sdk::json::{self, JsonApi};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -51,17 +54,18 @@ pub struct Features {
 }
 
 pub struct ScimApi<H> {
-    http: H,
-    base_url: String,
+    api: JsonApi<H>,
+    /// `/ServiceProviderConfig`, read once, when a write first needs it.
+    features: Cell<Option<Features>>,
 }
 
 impl<H: HttpClient> ScimApi<H> {
     pub fn new(http: H, base_url: String) -> Self {
-        Self { http, base_url }
+        Self { api: JsonApi::new(http, base_url, STATUSES), features: Cell::new(None) }
     }
 
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.api.base_url()
     }
 
     /// `GET /<endpoint>?startIndex=…&count=…`: one page. A server without the endpoint (404, 501) is `None`.
@@ -75,7 +79,7 @@ impl<H: HttpClient> ScimApi<H> {
         if matches!(response.status, 404 | 501) {
             return Ok(None);
         }
-        check_status(&response, &context)?;
+        self.api.check(&response, &context)?;
         parse_list(&response.body, &context).map(Some)
     }
 
@@ -90,7 +94,7 @@ impl<H: HttpClient> ScimApi<H> {
         if response.status == 404 {
             return Ok(None);
         }
-        check_status(&response, &context)?;
+        self.api.check(&response, &context)?;
         parse_object(&response.body, &context).map(Some)
     }
 
@@ -100,7 +104,7 @@ impl<H: HttpClient> ScimApi<H> {
         let path = format!("{}?filter={}&startIndex=1&count=2", endpoint.path(), percent_encode(&filter));
         let context = format!("GET {}?filter={attribute} eq …", endpoint.path());
         let response = self.send(Method::Get, &path, None, &context)?;
-        check_status(&response, &context)?;
+        self.api.check(&response, &context)?;
         let page = parse_list(&response.body, &context)?;
         match page.resources.len() {
             0 | 1 => Ok(page.resources.into_iter().next()),
@@ -115,23 +119,33 @@ impl<H: HttpClient> ScimApi<H> {
         if matches!(response.status, 404 | 501) {
             return Ok(None);
         }
-        check_status(&response, context)?;
+        self.api.check(&response, context)?;
         // A ListResponse, or (some servers) a bare array.
-        let types = match parse_json(&response.body, context)? {
+        let types = match json::parse(&response.body, context)? {
             Value::Array(items) => items,
             other => list_of(other, context)?.resources,
         };
         Ok(Some(types.iter().filter_map(|t| t["endpoint"].as_str()).map(|e| format!("/{}", e.trim_start_matches('/'))).collect()))
     }
 
-    /// `GET /ServiceProviderConfig`; unknown features when the server does not offer it.
+    /// What the server supports, read once (`GET /ServiceProviderConfig`).
     pub fn features(&self) -> Result<Features> {
+        if let Some(features) = self.features.get() {
+            return Ok(features);
+        }
+        let features = self.service_provider_config()?;
+        self.features.set(Some(features));
+        Ok(features)
+    }
+
+    /// `GET /ServiceProviderConfig`; unknown features when the server does not offer it.
+    fn service_provider_config(&self) -> Result<Features> {
         let context = "GET /ServiceProviderConfig";
         let response = self.send(Method::Get, "/ServiceProviderConfig", None, context)?;
         if matches!(response.status, 404 | 501) {
             return Ok(Features { patch: None });
         }
-        check_status(&response, context)?;
+        self.api.check(&response, context)?;
         let body = parse_object(&response.body, context)?;
         Ok(Features { patch: body["patch"]["supported"].as_bool() })
     }
@@ -142,7 +156,7 @@ impl<H: HttpClient> ScimApi<H> {
         if response.status == 409 {
             return Ok(Created::Conflict(error_text(&response.body)));
         }
-        check_status(&response, &context)?;
+        self.api.check(&response, &context)?;
         parse_object(&response.body, &context).map(Created::New)
     }
 
@@ -153,7 +167,7 @@ impl<H: HttpClient> ScimApi<H> {
         let context = format!("PATCH {}/{id}", endpoint.path());
         let body = json!({"schemas": [PATCH_OP], "Operations": operations});
         let response = self.send(Method::Patch, &path, Some(&body), &context)?;
-        check_status(&response, &context)?;
+        self.api.check(&response, &context)?;
         if response.status == 204 || response.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
@@ -165,47 +179,25 @@ impl<H: HttpClient> ScimApi<H> {
         let path = format!("{}/{}", endpoint.path(), percent_encode(id));
         let context = format!("PUT {}/{id}", endpoint.path());
         let response = self.send(Method::Put, &path, Some(resource), &context)?;
-        check_status(&response, &context)?;
+        self.api.check(&response, &context)?;
         parse_object(&response.body, &context)
     }
 
     /// `DELETE /<endpoint>/<id>`; false when there was nothing to delete (404).
     pub fn delete(&self, endpoint: Endpoint, id: &str) -> Result<bool> {
         let path = format!("{}/{}", endpoint.path(), percent_encode(id));
-        let context = format!("DELETE {}/{id}", endpoint.path());
-        let response = self.send(Method::Delete, &path, None, &context)?;
-        if response.status == 404 {
-            return Ok(false);
-        }
-        check_status(&response, &context)?;
-        Ok(true)
+        self.api.delete(&self.api.url(&path), &format!("DELETE {}/{id}", endpoint.path()))
     }
 
+    /// `method path` on the base URL, whatever its status.
     fn send(&self, method: Method, path: &str, body: Option<&Value>, context: &str) -> Result<Response> {
-        let body = body.map(|b| b.to_string().into_bytes());
-        let request = Request { method, url: format!("{}{path}", self.base_url), body };
-        self.http.send(&request).map_err(|e| in_context(e, context, &self.base_url))
+        self.api.send(method, &self.api.url(path), body, context)
     }
 }
 
-/// Maps an HTTP status to the connector's errors, with the server's SCIM error (`scimType`, `detail`)
-/// verbatim. 401 is final: a static bearer token has no refresh.
-pub fn check_status(response: &Response, context: &str) -> Result<()> {
-    let status = response.status;
-    let retry_after = || response.retry_after.as_deref().and_then(|v| retry_after_ms(v, std::time::SystemTime::now()));
-    let message = || format!("{context}: HTTP {status}: {}", error_text(&response.body));
-    match status {
-        200..=299 => Ok(()),
-        401 => Err(ConnectorError::Unauthenticated(format!("{context}: HTTP 401: the bearer token was refused"))),
-        403 => Err(ConnectorError::PermissionDenied(message())),
-        404 => Err(ConnectorError::NotFound(message())),
-        400 | 409 | 412 | 413 | 422 => Err(ConnectorError::Rejected(message())),
-        429 => Err(ConnectorError::RateLimited { message: message(), retry_after_ms: retry_after() }),
-        501 => Err(ConnectorError::Unsupported(message())),
-        408 | 500 | 502 | 503 | 504 => Err(ConnectorError::Unavailable { message: message(), retry_after_ms: retry_after() }),
-        _ => Err(ConnectorError::bad_response(context, format!("unexpected HTTP {status}"))),
-    }
-}
+/// The usual statuses, with the server's SCIM error (`scimType`, `detail`) verbatim. 401 is final: a static
+/// bearer token has no refresh.
+pub const STATUSES: Statuses = Statuses { words: error_text, special: &[(401, Meaning::Unauthenticated, Some("the bearer token was refused"))] };
 
 /// A SCIM error body (RFC 7644 §3.12) as one line: `scimType` and `detail` as the server wrote them; any
 /// other body, shortened.
@@ -224,15 +216,8 @@ pub fn error_text(body: &[u8]) -> String {
     }
 }
 
-fn parse_json(body: &[u8], context: &str) -> Result<Value> {
-    serde_json::from_slice(body).map_err(|e| {
-        let what = if body.is_empty() { "empty body".to_string() } else { format!("body is not valid JSON ({e})") };
-        ConnectorError::bad_response(context, what)
-    })
-}
-
 fn parse_object(body: &[u8], context: &str) -> Result<Value> {
-    let value = parse_json(body, context)?;
+    let value = json::parse(body, context)?;
     if !value.is_object() {
         return Err(ConnectorError::bad_response(context, "expected a JSON object"));
     }
@@ -242,7 +227,7 @@ fn parse_object(body: &[u8], context: &str) -> Result<Value> {
 /// A `ListResponse`, read tolerantly: `totalResults` as a number or a numeric string; `Resources` absent when
 /// there are none.
 fn parse_list(body: &[u8], context: &str) -> Result<ListPage> {
-    list_of(parse_json(body, context)?, context)
+    list_of(json::parse(body, context)?, context)
 }
 
 fn list_of(mut body: Value, context: &str) -> Result<ListPage> {
@@ -276,16 +261,16 @@ mod tests {
     #[test]
     fn scim_errors_are_surfaced_verbatim() {
         let conflict = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness","detail":"userName taken"}"#;
-        assert_eq!(check_status(&answer(409, None, conflict), "POST /Users"), Err(ConnectorError::Rejected("POST /Users: HTTP 409: uniqueness: userName taken".into())));
+        assert_eq!(STATUSES.check(&answer(409, None, conflict), "POST /Users"), Err(ConnectorError::Rejected("POST /Users: HTTP 409: uniqueness: userName taken".into())));
         let numeric_status = r#"{"status":404,"detail":"Resource 7 not found"}"#;
-        assert_eq!(check_status(&answer(404, None, numeric_status), "GET /Users/7"), Err(ConnectorError::NotFound("GET /Users/7: HTTP 404: Resource 7 not found".into())));
+        assert_eq!(STATUSES.check(&answer(404, None, numeric_status), "GET /Users/7"), Err(ConnectorError::NotFound("GET /Users/7: HTTP 404: Resource 7 not found".into())));
         assert_eq!(
-            check_status(&answer(429, Some("3"), ""), "c"),
+            STATUSES.check(&answer(429, Some("3"), ""), "c"),
             Err(ConnectorError::RateLimited { message: "c: HTTP 429: (no body)".into(), retry_after_ms: Some(3000) })
         );
-        assert!(matches!(check_status(&answer(401, None, ""), "c"), Err(ConnectorError::Unauthenticated(_))));
-        assert!(matches!(check_status(&answer(501, None, ""), "c"), Err(ConnectorError::Unsupported(_))));
-        assert!(matches!(check_status(&answer(503, None, "<html>"), "c"), Err(ConnectorError::Unavailable { .. })));
+        assert!(matches!(STATUSES.check(&answer(401, None, ""), "c"), Err(ConnectorError::Unauthenticated(_))));
+        assert!(matches!(STATUSES.check(&answer(501, None, ""), "c"), Err(ConnectorError::Unsupported(_))));
+        assert!(matches!(STATUSES.check(&answer(503, None, "<html>"), "c"), Err(ConnectorError::Unavailable { .. })));
     }
 
     #[test]

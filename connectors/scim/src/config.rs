@@ -1,6 +1,7 @@
 //! The connector's configuration: its schema (declared in metadata) and the parsed, non-secret values the host
 //! passes to `open`. `token` is declared secret: the host keeps it and adds `Authorization: Bearer` itself.
 
+use connector_sdk::config::ConfigReader;
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::model::ConfigField;
 
@@ -14,46 +15,20 @@ pub const MAX_PAGE_SIZE: u32 = 10_000;
 
 pub fn schema() -> Vec<ConfigField> {
     vec![
-        ConfigField {
-            key: BASE_URL.into(),
-            display_name: "SCIM base URL".into(),
-            description: "The service provider's SCIM base URL, e.g. https://<your_domain>.pingboard.com/scim/v2; \
-                its origin is the only one the connector may reach."
-                .into(),
-            required: true,
-            secret: false,
-            default_value: None,
-            choices: Vec::new(),
-        },
-        ConfigField {
-            key: TOKEN.into(),
-            display_name: "Bearer token".into(),
-            description: "The SCIM bearer token the service provider issued. Kept by the host; never given to the connector.".into(),
-            required: true,
-            secret: true,
-            default_value: None,
-            choices: Vec::new(),
-        },
-        ConfigField {
-            key: PAGE_SIZE.into(),
-            display_name: "Page size".into(),
-            description: format!("Resources asked for per listing request (`count`, 1 to {MAX_PAGE_SIZE}); servers may return fewer."),
-            required: false,
-            secret: false,
-            default_value: Some(DEFAULT_PAGE_SIZE.to_string()),
-            choices: Vec::new(),
-        },
-        ConfigField {
-            key: USER_ATTRIBUTES.into(),
-            display_name: "User attributes".into(),
-            description: "Optional comma-separated SCIM attributes to ask for when listing users (`attributes=`), \
-                e.g. userName,name,emails,active; empty asks for the server's default set."
-                .into(),
-            required: false,
-            secret: false,
-            default_value: None,
-            choices: Vec::new(),
-        },
+        ConfigField::new(
+            BASE_URL,
+            "SCIM base URL",
+            "The service provider's SCIM base URL, e.g. https://<your_domain>.pingboard.com/scim/v2; its origin is the only one the connector may reach.",
+        )
+        .required(),
+        ConfigField::new(TOKEN, "Bearer token", "The SCIM bearer token the service provider issued. Kept by the host; never given to the connector.").required().secret(),
+        ConfigField::new(PAGE_SIZE, "Page size", format!("Resources asked for per listing request (`count`, 1 to {MAX_PAGE_SIZE}); servers may return fewer."))
+            .default_value(DEFAULT_PAGE_SIZE.to_string()),
+        ConfigField::new(
+            USER_ATTRIBUTES,
+            "User attributes",
+            "Optional comma-separated SCIM attributes to ask for when listing users (`attributes=`), e.g. userName,name,emails,active; empty asks for the server's default set.",
+        ),
     ]
 }
 
@@ -68,46 +43,13 @@ pub struct Config {
 
 impl Config {
     pub fn parse(pairs: &[(String, String)]) -> Result<Self> {
-        let mut base_url = None;
-        let mut config = Config { base_url: String::new(), page_size: DEFAULT_PAGE_SIZE, user_attributes: Vec::new() };
-        for (key, value) in pairs {
-            match key.as_str() {
-                BASE_URL => base_url = Some(parse_base_url(value)?),
-                PAGE_SIZE => config.page_size = parse_page_size(value)?,
-                USER_ATTRIBUTES => config.user_attributes = parse_attributes(value)?,
-                TOKEN => {
-                    return Err(ConnectorError::InvalidConfig("token must be given to the host as a secret, not passed to the connector".into()));
-                }
-                other => return Err(ConnectorError::InvalidConfig(format!("unknown config key `{other}`"))),
-            }
-        }
-        config.base_url = base_url.ok_or_else(|| ConnectorError::InvalidConfig(format!("`{BASE_URL}` is required: the SCIM base URL")))?;
-        Ok(config)
-    }
-}
-
-fn parse_base_url(value: &str) -> Result<String> {
-    let trimmed = value.trim().trim_end_matches('/');
-    let (scheme, rest) = trimmed.split_once("://").unwrap_or(("", trimmed));
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "https" && scheme != "http" {
-        return Err(ConnectorError::InvalidConfig(format!("base_url `{value}` must start with https:// or http://")));
-    }
-    let authority = rest.split('/').next().unwrap_or("");
-    if authority.contains('@') {
-        // Never repeated: it may hold a password.
-        return Err(ConnectorError::InvalidConfig("base_url must not contain a user name or password".into()));
-    }
-    if authority.is_empty() || rest.contains(['?', '#', ' ']) {
-        return Err(ConnectorError::InvalidConfig(format!("base_url `{value}` must be a URL with a host and no query or fragment")));
-    }
-    Ok(format!("{scheme}://{rest}"))
-}
-
-fn parse_page_size(value: &str) -> Result<u32> {
-    match value.trim().parse::<u32>() {
-        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-        _ => Err(ConnectorError::InvalidConfig(format!("page_size `{value}` must be a whole number from 1 to {MAX_PAGE_SIZE}"))),
+        let schema = schema();
+        let config = ConfigReader::new(&schema, pairs)?;
+        Ok(Config {
+            base_url: config.url(BASE_URL)?,
+            page_size: config.int_range(PAGE_SIZE, 1..=MAX_PAGE_SIZE)?,
+            user_attributes: parse_attributes(config.text(USER_ATTRIBUTES).unwrap_or_default())?,
+        })
     }
 }
 
@@ -139,7 +81,7 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let err = Config::parse(&pairs(&[])).unwrap_err();
-        assert_eq!(err.to_string(), "invalid config: `base_url` is required: the SCIM base URL");
+        assert_eq!(err.to_string(), "invalid config: missing required config `base_url` (SCIM base URL)");
         let err = Config::parse(&pairs(&[("base_url", "https://ada:s3cret@x.test/scim")])).unwrap_err();
         assert!(!err.to_string().contains("s3cret"));
         for bad in [("page_size", "0"), ("page_size", "10001"), ("base_url", "ftp://x"), ("base_url", "https://x/scim?a=1"),

@@ -1,12 +1,10 @@
 //! The SCIM connector: its metadata, and a session's calls over any `HttpClient`.
 
-use std::cell::Cell;
-
-use crate::api::{Endpoint, Features, ScimApi};
+use crate::api::{Endpoint, ScimApi};
 use crate::paging::{At, FollowUps};
 use crate::config::{self, Config};
 use crate::provisioning;
-use crate::resources::{self, DEPARTMENT, GROUP, USER, department, group, user};
+use crate::resources::{self, DEPARTMENT, GROUP, USER, department, endpoint_of, group, user};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::http::HttpClient;
 use connector_sdk::model::*;
@@ -33,30 +31,20 @@ impl Connector for Scim {
 
     fn open<H: HttpClient + 'static>(http: H, config: &[(String, String)], provisioning: bool) -> Result<Session<H>> {
         let config = Config::parse(config)?;
-        Ok(Session { api: ScimApi::new(http, config.base_url.clone()), config, provisioning, features: Cell::new(None) })
+        Ok(Session { api: ScimApi::new(http, config.base_url.clone()), config, provisioning })
     }
 }
 
 pub struct Session<H> {
-    pub(crate) api: ScimApi<H>,
+    api: ScimApi<H>,
     config: Config,
     provisioning: bool,
-    /// `/ServiceProviderConfig`, read once, when a write first needs it.
-    features: Cell<Option<Features>>,
 }
 
 impl<H: HttpClient> Session<H> {
-    pub(crate) fn provisioning(&self) -> bool {
-        self.provisioning
-    }
-
-    pub(crate) fn features(&self) -> Result<Features> {
-        if let Some(features) = self.features.get() {
-            return Ok(features);
-        }
-        let features = self.api.features()?;
-        self.features.set(Some(features));
-        Ok(features)
+    /// The API client for a write, if the host opened this session for writing.
+    fn provisioning(&self) -> Result<&ScimApi<H>> {
+        if self.provisioning { Ok(&self.api) } else { Err(ConnectorError::ProvisioningDisabled) }
     }
 
     /// One page of `endpoint` at `token`, and the tokens that follow it (see `paging`). A server without
@@ -182,40 +170,32 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
     }
 
     fn create_account(&self, fields: &[(String, String)]) -> Result<CreateOutcome> {
-        provisioning::create_user(self, fields)
+        provisioning::create_user(self.provisioning()?, fields)
     }
 
     fn update_resource(&self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource> {
-        provisioning::update_user(self, id, fields)
+        provisioning::update_user(self.provisioning()?, id, fields)
     }
 
     fn create_resource(&self, resource_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome> {
-        provisioning::create_group(self, resource_type, fields)
+        provisioning::create_group(self.provisioning()?, resource_type, fields)
     }
 
     fn delete_resource(&self, id: &ResourceId) -> Result<DeleteOutcome> {
-        provisioning::delete(self, id)
+        provisioning::delete(self.provisioning()?, id)
     }
 
     fn grant(&self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {
-        provisioning::add_member(self, principal, entitlement)
+        provisioning::add_member(self.provisioning()?, principal, entitlement)
     }
 
     fn revoke(&self, grant: &Grant) -> Result<RevokeOutcome> {
-        provisioning::remove_member(self, grant)
+        provisioning::remove_member(self.provisioning()?, grant)
     }
 }
 
 fn not_scim(base_url: &str) -> ConnectorError {
     ConnectorError::InvalidConfig(format!("{base_url}/Users is not a SCIM endpoint (404 or 501); check base_url"))
-}
-
-pub(crate) fn endpoint_of(resource_type: &str) -> Result<Endpoint> {
-    match resource_type {
-        USER => Ok(Endpoint::Users),
-        GROUP => Ok(Endpoint::Groups),
-        other => Err(ConnectorError::NotFound(format!("no resource type `{other}`"))),
-    }
 }
 
 #[cfg(test)]

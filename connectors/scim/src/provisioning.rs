@@ -4,11 +4,10 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::api::{Created, ENTERPRISE_USER, Endpoint, GROUP_SCHEMA, USER_SCHEMA};
-use crate::connector::{Session, endpoint_of};
-use crate::resources::{GROUP, USER, group, group_of_entitlement, user};
+use crate::api::{Created, ENTERPRISE_USER, Endpoint, GROUP_SCHEMA, ScimApi, USER_SCHEMA};
+use crate::resources::{GROUP, USER, endpoint_of, group, group_of_entitlement, user};
 use connector_sdk::error::{ConnectorError, Result};
-use connector_sdk::{ConnectorSession, fields};
+use connector_sdk::fields;
 use connector_sdk::http::HttpClient;
 use connector_sdk::model::*;
 
@@ -20,10 +19,6 @@ pub const USER_FIELDS: [&str; 22] = [
     "email", "phone", "employeeNumber", "department", "costCenter", "organization", "manager",
 ];
 const ENTERPRISE_FIELDS: [&str; 5] = ["employeeNumber", "department", "costCenter", "organization", "manager"];
-
-fn writable<H: HttpClient>(session: &Session<H>) -> Result<()> {
-    if session.provisioning() { Ok(()) } else { Err(ConnectorError::ProvisioningDisabled) }
-}
 
 /// The SCIM value of a field.
 fn value(key: &str, raw: &str) -> Result<Value> {
@@ -77,8 +72,7 @@ fn place(resource: &mut Map<String, Value>, key: &str, raw: &str) -> Result<()> 
     Ok(())
 }
 
-pub fn create_user<H: HttpClient>(session: &Session<H>, given: &[(String, String)]) -> Result<CreateOutcome> {
-    writable(session)?;
+pub fn create_user<H: HttpClient>(api: &ScimApi<H>, given: &[(String, String)]) -> Result<CreateOutcome> {
     let given = fields::check("create-account", given, &USER_FIELDS, &["userName"])?;
     let mut body = Map::new();
     body.insert("schemas".into(), json!([USER_SCHEMA]));
@@ -86,15 +80,15 @@ pub fn create_user<H: HttpClient>(session: &Session<H>, given: &[(String, String
         place(&mut body, key, raw)?;
     }
     let user_name = given.iter().find(|(k, _)| *k == "userName").map(|(_, v)| *v).unwrap_or_default();
-    create_or_adopt(session, Endpoint::Users, body, ("userName", user_name), user::resource)
+    create_or_adopt(api, Endpoint::Users, body, ("userName", user_name), user::resource)
 }
 
 /// POST; on a 409, the resource that already has `unique` (attribute, value) is the outcome,
 /// `already-exists`. A conflict over anything else is the server's refusal, in its words.
-fn create_or_adopt<H: HttpClient>(session: &Session<H>, endpoint: Endpoint, body: Map<String, Value>, unique: (&str, &str), to_resource: fn(&Value) -> Resource) -> Result<CreateOutcome> {
-    match session.api.create(endpoint, &Value::Object(body))? {
+fn create_or_adopt<H: HttpClient>(api: &ScimApi<H>, endpoint: Endpoint, body: Map<String, Value>, unique: (&str, &str), to_resource: fn(&Value) -> Resource) -> Result<CreateOutcome> {
+    match api.create(endpoint, &Value::Object(body))? {
         Created::New(created) => Ok(CreateOutcome::Created(to_resource(&created))),
-        Created::Conflict(message) => match session.api.find(endpoint, unique.0, unique.1)? {
+        Created::Conflict(message) => match api.find(endpoint, unique.0, unique.1)? {
             Some(existing) => Ok(CreateOutcome::AlreadyExists(to_resource(&existing))),
             None => Err(ConnectorError::Rejected(format!("POST {}: HTTP 409: {message}", endpoint.path()))),
         },
@@ -103,8 +97,7 @@ fn create_or_adopt<H: HttpClient>(session: &Session<H>, endpoint: Endpoint, body
 
 /// PATCH with one lowercase `replace` (or `remove`, for an empty value) per field; GET and PUT the whole user
 /// where the server says it has no PATCH (`/ServiceProviderConfig`) or answers 501.
-pub fn update_user<H: HttpClient>(session: &Session<H>, id: &ResourceId, given: &[(String, String)]) -> Result<Resource> {
-    writable(session)?;
+pub fn update_user<H: HttpClient>(api: &ScimApi<H>, id: &ResourceId, given: &[(String, String)]) -> Result<Resource> {
     if id.resource_type != USER {
         return Err(ConnectorError::Unsupported(format!("update-resource changes users, not `{}`", id.resource_type)));
     }
@@ -112,7 +105,7 @@ pub fn update_user<H: HttpClient>(session: &Session<H>, id: &ResourceId, given: 
     if given.is_empty() {
         return Err(ConnectorError::InvalidConfig("update-resource needs at least one field".into()));
     }
-    if session.features()?.patch != Some(false) {
+    if api.features()?.patch != Some(false) {
         let mut operations = Vec::new();
         for (key, raw) in &given {
             operations.push(match raw.is_empty() {
@@ -120,14 +113,14 @@ pub fn update_user<H: HttpClient>(session: &Session<H>, id: &ResourceId, given: 
                 false => json!({"op": "replace", "path": path(key), "value": value(key, raw)?}),
             });
         }
-        match session.api.patch(Endpoint::Users, &id.id, operations) {
+        match api.patch(Endpoint::Users, &id.id, operations) {
             Ok(Some(updated)) => return Ok(user::resource(&updated)),
-            Ok(None) => return session.get_resource(id),
+            Ok(None) => return api.get(Endpoint::Users, &id.id, None)?.map(|u| user::resource(&u)).ok_or_else(|| ConnectorError::NotFound(format!("user:{}", id.id))),
             Err(ConnectorError::Unsupported(_)) => eprintln!("the server answered PATCH with 501; replacing the user with PUT"),
             Err(e) => return Err(e),
         }
     }
-    let mut current = match session.api.get(Endpoint::Users, &id.id, None)? {
+    let mut current = match api.get(Endpoint::Users, &id.id, None)? {
         Some(Value::Object(current)) => current,
         _ => return Err(ConnectorError::NotFound(format!("user:{}", id.id))),
     };
@@ -135,11 +128,10 @@ pub fn update_user<H: HttpClient>(session: &Session<H>, id: &ResourceId, given: 
     for (key, raw) in &given {
         place(&mut current, key, raw)?;
     }
-    Ok(user::resource(&session.api.put(Endpoint::Users, &id.id, &Value::Object(current))?))
+    Ok(user::resource(&api.put(Endpoint::Users, &id.id, &Value::Object(current))?))
 }
 
-pub fn create_group<H: HttpClient>(session: &Session<H>, resource_type: &str, given: &[(String, String)]) -> Result<CreateOutcome> {
-    writable(session)?;
+pub fn create_group<H: HttpClient>(api: &ScimApi<H>, resource_type: &str, given: &[(String, String)]) -> Result<CreateOutcome> {
     if resource_type != GROUP {
         return Err(ConnectorError::Unsupported(format!("create-resource creates groups, not `{resource_type}`")));
     }
@@ -147,7 +139,7 @@ pub fn create_group<H: HttpClient>(session: &Session<H>, resource_type: &str, gi
     let name = given.iter().find(|(k, _)| *k == "displayName").map(|(_, v)| *v).unwrap_or_default();
     // Group names need not be unique in SCIM, so a server may accept a second group of the same name; like
     // Entra, match by `displayName` first rather than make a duplicate.
-    if let Some(existing) = session.api.find(Endpoint::Groups, "displayName", name)? {
+    if let Some(existing) = api.find(Endpoint::Groups, "displayName", name)? {
         return Ok(CreateOutcome::AlreadyExists(group::resource(&existing)));
     }
     let mut body = Map::new();
@@ -155,20 +147,19 @@ pub fn create_group<H: HttpClient>(session: &Session<H>, resource_type: &str, gi
     for (key, raw) in &given {
         body.insert(key.to_string(), Value::String(raw.to_string()));
     }
-    create_or_adopt(session, Endpoint::Groups, body, ("displayName", name), group::resource)
+    create_or_adopt(api, Endpoint::Groups, body, ("displayName", name), group::resource)
 }
 
-pub fn delete<H: HttpClient>(session: &Session<H>, id: &ResourceId) -> Result<DeleteOutcome> {
-    writable(session)?;
-    match session.api.delete(endpoint_of(&id.resource_type)?, &id.id)? {
+pub fn delete<H: HttpClient>(api: &ScimApi<H>, id: &ResourceId) -> Result<DeleteOutcome> {
+    match api.delete(endpoint_of(&id.resource_type)?, &id.id)? {
         true => Ok(DeleteOutcome::Deleted),
         false => Ok(DeleteOutcome::DidNotExist),
     }
 }
 
 /// Whether `principal` is a member of group `group_id` (read fresh, members only).
-fn is_member<H: HttpClient>(session: &Session<H>, group_id: &str, principal: &ResourceId) -> Result<bool> {
-    let group = session.api.get(Endpoint::Groups, group_id, Some("members"))?.ok_or_else(|| ConnectorError::NotFound(format!("group:{group_id}")))?;
+fn is_member<H: HttpClient>(api: &ScimApi<H>, group_id: &str, principal: &ResourceId) -> Result<bool> {
+    let group = api.get(Endpoint::Groups, group_id, Some("members"))?.ok_or_else(|| ConnectorError::NotFound(format!("group:{group_id}")))?;
     Ok(group::grants(&json!({"id": group_id, "members": group["members"]})).iter().any(|g| &g.principal == principal))
 }
 
@@ -179,27 +170,25 @@ fn membership(entitlement: &str, principal: &ResourceId) -> Result<String> {
     group_of_entitlement(entitlement).map(str::to_string).ok_or_else(|| ConnectorError::NotFound(format!("`{entitlement}` is not a group membership (group:<id>:member)")))
 }
 
-pub fn add_member<H: HttpClient>(session: &Session<H>, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {
-    writable(session)?;
+pub fn add_member<H: HttpClient>(api: &ScimApi<H>, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {
     let group_id = membership(entitlement, principal)?;
     let grant = Grant::new(entitlement, principal.clone());
-    if is_member(session, &group_id, principal)? {
+    if is_member(api, &group_id, principal)? {
         return Ok(GrantOutcome::AlreadyExists(grant));
     }
     let kind = if principal.resource_type == GROUP { "Group" } else { "User" };
     let operation = json!({"op": "add", "path": "members", "value": [{"value": principal.id, "type": kind}]});
-    session.api.patch(Endpoint::Groups, &group_id, vec![operation])?;
+    api.patch(Endpoint::Groups, &group_id, vec![operation])?;
     Ok(GrantOutcome::Granted(grant))
 }
 
-pub fn remove_member<H: HttpClient>(session: &Session<H>, grant: &Grant) -> Result<RevokeOutcome> {
-    writable(session)?;
+pub fn remove_member<H: HttpClient>(api: &ScimApi<H>, grant: &Grant) -> Result<RevokeOutcome> {
     let group_id = membership(&grant.entitlement, &grant.principal)?;
-    if !is_member(session, &group_id, &grant.principal)? {
+    if !is_member(api, &group_id, &grant.principal)? {
         return Ok(RevokeOutcome::AlreadyRevoked);
     }
     let filter = format!("members[value eq {}]", Value::String(grant.principal.id.clone()));
-    match session.api.patch(Endpoint::Groups, &group_id, vec![json!({"op": "remove", "path": filter})]) {
+    match api.patch(Endpoint::Groups, &group_id, vec![json!({"op": "remove", "path": filter})]) {
         Ok(_) => Ok(RevokeOutcome::Revoked),
         // Gone between the read and the write.
         Err(ConnectorError::Rejected(message)) if message.contains(": noTarget") => Ok(RevokeOutcome::AlreadyRevoked),

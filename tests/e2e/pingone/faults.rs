@@ -68,6 +68,6 @@ fn a_cut_short_body_fails_the_sync_in_one_line_and_keeps_the_last_good_one() {
     assert_ne!(failed.code, 0);
     let line = failed.err.trim();
     assert_eq!(line.lines().count(), 1, "{line}");
-    assert!(line.contains("bad response") && line.contains("not JSON"), "{line}");
+    assert!(line.contains("bad response") && line.contains("body is not valid JSON"), "{line}");
     assert_eq!(export(&scratch, "default"), before, "the last complete sync is what readers see");
 }

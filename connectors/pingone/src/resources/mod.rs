@@ -8,14 +8,14 @@ pub mod user;
 
 use serde_json::Value;
 
-use connector_sdk::model::{Capabilities, Entitlement, Purpose, ResourceId, ResourceType, ResourceTypeCapabilities, TraitKind};
+use connector_sdk::model::{Capabilities, Entitlement, ResourceId, ResourceType, ResourceTypeCapabilities, TraitKind};
 
 pub const USER: &str = "user";
 pub const GROUP: &str = "group";
 pub const POPULATION: &str = "population";
 pub const ROLE: &str = "role";
 /// The entitlement groups and populations offer.
-pub const MEMBER: &str = "member";
+pub use connector_sdk::model::MEMBER;
 
 pub fn resource_types() -> Vec<ResourceType> {
     let kind = |id: &str, name: &str, traits: TraitKind, description: &str| ResourceType {
@@ -51,28 +51,17 @@ pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
 
 /// `group:<id>:member`, `population:<id>:member`.
 pub fn member_entitlement_id(resource_type: &str, id: &str) -> String {
-    format!("{resource_type}:{id}:{MEMBER}")
+    Entitlement::member_id(resource_type, id)
 }
 
 /// The `member` entitlement of a group or population.
 pub fn member_entitlement(resource_type: &str, id: &str, name: &str, grantable_to: &[&str]) -> Entitlement {
-    Entitlement {
-        id: member_entitlement_id(resource_type, id),
-        resource: ResourceId::new(resource_type, id),
-        display_name: format!("Member of {name}"),
-        description: None,
-        slug: MEMBER.into(),
-        purpose: Purpose::Assignment,
-        grantable_to: grantable_to.iter().map(|t| t.to_string()).collect(),
-    }
+    Entitlement::member(ResourceId::new(resource_type, id), format!("Member of {name}"), grantable_to)
 }
 
 /// A non-empty string field.
 pub(crate) fn text(record: &Value, key: &str) -> Option<String> {
-    match record.get(key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        _ => None,
-    }
+    connector_sdk::json::text(&record[key])
 }
 
 /// The record's `id`, or a bad-response error naming what lacked one.
@@ -82,9 +71,6 @@ pub(crate) fn id_of(record: &Value, what: &str, context: &str) -> connector_sdk:
 
 /// `record` without `keys` and the HAL noise, as the profile's JSON object.
 pub(crate) fn profile_without(record: &Value, keys: &[&str]) -> String {
-    let mut rest = record.as_object().cloned().unwrap_or_default();
-    for key in keys.iter().chain(&["_links", "_embedded", "environment"]) {
-        rest.remove(*key);
-    }
-    Value::Object(rest).to_string()
+    let keys: Vec<&str> = keys.iter().copied().chain(["_links", "_embedded", "environment"]).collect();
+    connector_sdk::json::profile_without(record, &keys)
 }

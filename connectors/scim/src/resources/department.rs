@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{DEPARTMENT, MEMBER, USER};
+use super::{DEPARTMENT, USER};
 use connector_sdk::model::*;
 
 /// The departments named on a page of users, with their entitlements and the users' grants.
@@ -34,19 +34,14 @@ pub fn from_users(users: &[Resource]) -> (Vec<Resource>, Vec<Entitlement>, Vec<G
         .collect();
     let entitlements = names
         .iter()
-        .map(|name| Entitlement {
-            id: entitlement_id(name),
-            resource: ResourceId::new(DEPARTMENT, name.clone()),
-            display_name: format!("Member of {name}"),
-            description: Some(format!("In the department {name} (set on the user)")),
-            slug: MEMBER.into(),
-            purpose: Purpose::Assignment,
-            grantable_to: vec![USER.into()],
+        .map(|name| {
+            Entitlement::member(ResourceId::new(DEPARTMENT, name.clone()), format!("Member of {name}"), &[USER])
+                .described(format!("In the department {name} (set on the user)"))
         })
         .collect();
     (resources, entitlements, grants)
 }
 
 fn entitlement_id(name: &str) -> String {
-    format!("{DEPARTMENT}:{name}:{MEMBER}")
+    Entitlement::member_id(DEPARTMENT, name)
 }

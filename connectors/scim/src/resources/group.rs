@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{GROUP, MEMBER, USER, member_entitlement, profile, text};
+use super::{GROUP, USER, member_entitlement, profile, text};
 use connector_sdk::model::*;
 
 pub fn resource(group: &Value) -> Resource {
@@ -23,15 +23,8 @@ pub fn resource(group: &Value) -> Resource {
 }
 
 pub fn entitlement(group: &Resource) -> Entitlement {
-    Entitlement {
-        id: member_entitlement(&group.id.id),
-        resource: group.id.clone(),
-        display_name: format!("Member of {}", group.display_name),
-        description: Some(format!("Membership of the group {}", group.display_name)),
-        slug: MEMBER.into(),
-        purpose: Purpose::Assignment,
-        grantable_to: vec![USER.into(), GROUP.into()],
-    }
+    Entitlement::member(group.id.clone(), format!("Member of {}", group.display_name), &[USER, GROUP])
+        .described(format!("Membership of the group {}", group.display_name))
 }
 
 /// Whether the group carries a `members` attribute at all (servers that leave members out of listings

@@ -5,15 +5,16 @@ pub mod department;
 pub mod group;
 pub mod user;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use connector_sdk::model::{Capabilities, Capability, ResourceType, ResourceTypeCapabilities, TraitKind};
+use crate::api::Endpoint;
+use connector_sdk::error::{ConnectorError, Result};
+use connector_sdk::json::{self, text};
+use connector_sdk::model::{Capabilities, Capability, Entitlement, ResourceType, ResourceTypeCapabilities, TraitKind};
 
 pub const USER: &str = "user";
 pub const GROUP: &str = "group";
 pub const DEPARTMENT: &str = "department";
-/// The one entitlement a group offers.
-pub const MEMBER: &str = "member";
 
 pub fn resource_type(id: &str) -> ResourceType {
     match id {
@@ -46,7 +47,7 @@ pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
 
 /// `group:<id>:member`.
 pub fn member_entitlement(group_id: &str) -> String {
-    format!("{GROUP}:{group_id}:{MEMBER}")
+    Entitlement::member_id(GROUP, group_id)
 }
 
 /// The group id of a `group:<id>:member` entitlement.
@@ -54,15 +55,17 @@ pub fn group_of_entitlement(entitlement: &str) -> Option<&str> {
     entitlement.strip_prefix("group:")?.strip_suffix(":member").filter(|id| !id.is_empty())
 }
 
-/// A resource's attributes less the ones the mapping took (and `schemas`, `meta`), as the profile.
+/// A resource's attributes less the ones the mapping took (and `id`, `schemas`, `meta`), as the profile.
 fn profile(resource: &Value, mapped: &[&str]) -> String {
-    let mut rest: Map<String, Value> = resource.as_object().cloned().unwrap_or_default();
-    for key in mapped.iter().chain(&["id", "schemas", "meta"]) {
-        rest.remove(*key);
+    let keys: Vec<&str> = mapped.iter().copied().chain(["id", "schemas", "meta"]).collect();
+    json::profile_without(resource, &keys)
+}
+/// The endpoint a resource type is read and written at.
+pub fn endpoint_of(resource_type: &str) -> Result<Endpoint> {
+    match resource_type {
+        USER => Ok(Endpoint::Users),
+        GROUP => Ok(Endpoint::Groups),
+        other => Err(ConnectorError::NotFound(format!("no resource type `{other}`"))),
     }
-    Value::Object(rest).to_string()
 }
 
-fn text(value: &Value) -> Option<String> {
-    value.as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
-}
