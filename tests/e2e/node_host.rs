@@ -3,14 +3,14 @@
 //! the hostile component's egress, environment and header attacks are refused under Node too. Node and npm
 //! are required: a missing one fails these tests, saying what to install.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
 use crate::common::*;
 
 fn host_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("hosts/node")
+    e2e::repository().join("hosts/node")
 }
 
 /// Installs the locked packages once per checkout (under a lock: tests run in parallel), when `node_modules`

@@ -162,7 +162,7 @@ fn inspect_names_the_contract_the_auth_the_origin_and_every_field() {
 
 #[test]
 fn components_built_against_every_earlier_contract_still_sync_exactly_beside_a_current_one() {
-    let fixture = |version: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/pingboard-connector-contract-{version}.wasm")).display().to_string();
+    let fixture = |version: &str| e2e::repository().join(format!("tests/fixtures/pingboard-connector-contract-{version}.wasm")).display().to_string();
     let company = Company::generate(CompanySpec::sized(700));
     let double = PingboardDouble::start(company.clone()).unwrap();
     let scratch = Scratch::new();

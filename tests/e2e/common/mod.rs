@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-pub mod native;
+pub use e2e::native;
 pub mod source;
 
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, GroupKind, Manager, PingboardDouble};

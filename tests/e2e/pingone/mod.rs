@@ -82,7 +82,7 @@ pub fn exported_grants(lines: &[serde_json::Value]) -> BTreeMap<String, Option<S
     of_kind(lines, "grant").iter().map(|g| (g["id"].as_str().unwrap().to_string(), g["immutable"].as_str().map(str::to_string))).collect()
 }
 
-/// The requests a full sync needs at least (`../shared/reference/pingone-api.md` §6): a token, the user pages,
+/// The requests a full sync needs at least (`connectors/pingone/README.md`, what a sync costs): a token, the user pages,
 /// the populations, the roles (the environment's and the built-in list), the groups, a member walk per group
 /// (at least one page each), a nesting read per group when nesting exists, and with role grants one read per
 /// user and per group.

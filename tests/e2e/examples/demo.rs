@@ -5,7 +5,6 @@
 //!     cargo run --release --example demo -- pingone [USERS]     # PingOne (token endpoint on its own origin)
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::Value;
@@ -39,7 +38,7 @@ fn main() -> ExitCode {
 
 /// A fresh store for the demo (`target/demo.db`; `target/` is not there when builds go elsewhere).
 fn fresh_store() -> String {
-    let store = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/demo.db");
+    let store = e2e::repository().join("target/demo.db");
     if let Some(dir) = store.parent() {
         let _ = std::fs::create_dir_all(dir);
     }

@@ -1,6 +1,6 @@
 //! A sync without the sandbox: a connector's own core called in-process, each listed type's pages written to
 //! the store as the harness's driver writes a component's. One copy, shared by the native lane of
-//! `benches/sync.rs` (which includes this file) and the test that both lanes store the same bytes.
+//! `tests/e2e/benches/sync.rs` and the test that both lanes store the same bytes.
 
 use std::cell::Cell;
 

@@ -1,6 +1,16 @@
-//! Shared by the benches that run the harness's CLI in-process.
+//! What the end-to-end tests, the benchmarks and the demo share: the harness's CLI run in this process, and the
+//! native lane (a connector's own core, without the sandbox).
 
+pub mod native;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// The repository's root directory (this package is `tests/e2e` in it).
+pub fn repository() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.join("../..").canonicalize().unwrap_or(here)
+}
 
 /// Runs `connector-harness ARGS…` in this process and times it; panics with its stderr if it fails.
 /// Returns the wall time and what it printed.

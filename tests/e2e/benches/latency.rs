@@ -18,7 +18,6 @@
 //! The ideal is one round trip per ⌈requests / concurrency⌉: ⌈requests / c⌉ × RTT. The wall time over the
 //! ideal says what else the sync costs (the token and the first page must come first, whatever c is).
 
-mod common;
 
 use std::time::Duration;
 
@@ -52,7 +51,7 @@ fn main() {
     // Compile the component into the cache first, as any sync after a tenant's first finds it: otherwise the
     // first row alone would pay the compilation (half a second and more on these 2 cores).
     let (cache, component) = (scratch.path().join("cache").display().to_string(), component_build::pingboard_component());
-    common::timed_harness(&["--cache-dir", &cache, "inspect", "--component", component.to_str().unwrap()]);
+    e2e::timed_harness(&["--cache-dir", &cache, "inspect", "--component", component.to_str().unwrap()]);
     println!("round trip {} ms, HTTPS, page size 1000", rtt.as_millis());
     println!();
     println!("| users | variant | concurrency | requests | connections | wall | ideal (⌈requests / c⌉ × RTT) | wall / ideal |");
@@ -71,7 +70,7 @@ fn main() {
             let store = store.display().to_string();
             let (base_url, client_id, secret) = (format!("base_url=https://localhost:{}", line.port()), format!("client_id={CLIENT_ID}"), format!("client_secret={CLIENT_SECRET}"));
             let concurrency_flag = concurrency.to_string();
-            let (wall, out) = common::timed_harness(&[
+            let (wall, out) = e2e::timed_harness(&[
                 "--cache-dir", &cache, "sync", "--component", component.to_str().unwrap(), "--store", &store, "--config", &base_url,
                 "--config", &client_id, "--secret", &secret, "--ca-file", ca_file.to_str().unwrap(), "--concurrency", &concurrency_flag,
             ]);

@@ -23,10 +23,7 @@ use connector_sdk::model::Metadata;
 use pingboard_connector::connector::{Pingboard, Session};
 
 // The native lane's loop, shared with the test that both lanes store the same bytes.
-#[path = "../tests/e2e/common/native.rs"]
-mod native;
-
-use native::{NativeHttp, agent, read_body, token};
+use e2e::native::{NativeHttp, agent, read_body, token};
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
 
 const PAGE_SIZE: usize = 1000;
@@ -151,7 +148,7 @@ fn native(double: &PingboardDouble, store_path: &Path) -> Run {
     let config = vec![("base_url".to_string(), double.base_url()), ("page_size".to_string(), PAGE_SIZE.to_string())];
     let session = Session::open(&http, &config, false).unwrap();
     let mut store = Store::open(&StoreLocation::Sqlite(store_path.to_path_buf())).unwrap();
-    native::sync_natively(&session, &Pingboard::metadata(), &mut store, "bench", || http.traffic());
+    e2e::native::sync_natively(&session, &Pingboard::metadata(), &mut store, "bench", || http.traffic());
     let (requests, bytes) = http.traffic();
     Run { wall: started.elapsed(), requests, bytes, ..Run::default() }
 }

@@ -7,7 +7,6 @@
 //!
 //! The ideal is ⌈requests / c⌉ × delay: what the requests cost if c of them were always in flight.
 
-mod common;
 
 use std::time::Duration;
 
@@ -43,7 +42,7 @@ fn main() {
         let (secret, concurrency_flag) = (format!("client_secret={CLIENT_SECRET}"), concurrency.to_string());
         let mut args = vec!["--cache-dir", &cache, "sync", "--component", component.to_str().unwrap(), "--store", &store, "--secret", &secret, "--concurrency", &concurrency_flag];
         args.extend(config.iter().flat_map(|c| ["--config", c.as_str()]));
-        let (wall, _) = common::timed_harness(&args);
+        let (wall, _) = e2e::timed_harness(&args);
         let requests = double.counts().total;
         let ideal = delay * requests.div_ceil(concurrency as u64) as u32;
         println!(
