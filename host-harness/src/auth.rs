@@ -27,27 +27,41 @@ pub trait TokenExchange {
 
 /// A token endpoint's answer, read whole.
 pub struct TokenAnswer {
+    /// The status it answered.
     pub status: StatusCode,
+    /// Its `Retry-After`, if any.
     pub retry_after: Option<HeaderValue>,
+    /// Its body.
     pub body: Bytes,
 }
 
+/// How the host authenticates a tenant's requests: what the component declares, with the tenant's secrets.
 pub enum AuthPlan {
+    /// No authentication.
     None,
+    /// A static bearer token.
     Bearer(Secret),
+    /// OAuth2 client credentials, exchanged for a token by the host.
     OAuth2(OAuth2Plan),
 }
 
+/// An OAuth2 client-credentials exchange: where, as whom, and how the credentials are sent.
 pub struct OAuth2Plan {
     /// Absolute URL, on an origin from the tenant's config (see `tenant::token_url`).
     pub token_url: String,
+    /// The client id (plain config, or a secret).
     pub client_id: String,
+    /// The client secret.
     pub client_secret: Secret,
+    /// Where the credentials go: HTTP Basic, a form body or a JSON body.
     pub credentials_in: CredentialsPlacement,
+    /// Where `grant_type` goes: the query or the body.
     pub grant_type_in: ParameterPlacement,
+    /// Further parameters the connector declares (e.g. a scope).
     pub extra_params: Vec<(String, String)>,
 }
 
+/// What the authenticator makes of a request to the tenant's origin.
 pub enum AuthOutcome {
     /// The `Authorization` value to add, if any.
     Header(Option<HeaderValue>),
@@ -60,6 +74,7 @@ struct CachedToken {
     renew_at: Instant,
 }
 
+/// A tenant's authentication: its plan, and the token it caches for every session of the tenant.
 pub struct Authenticator {
     plan: AuthPlan,
     cache: tokio::sync::Mutex<Option<CachedToken>>,
@@ -97,10 +112,12 @@ struct TokenResponse {
 const TOKEN_BODY_LIMIT: usize = 64 << 10;
 
 impl Authenticator {
+    /// An authenticator that adds nothing (a component that declares no auth, or metadata calls).
     pub fn none() -> Self {
         Self::new(AuthPlan::None, Redactor::default())
     }
 
+    /// An authenticator for `plan`; `redactor` learns each token it gets.
     pub fn new(plan: AuthPlan, redactor: Redactor) -> Self {
         Self { plan, cache: tokio::sync::Mutex::new(None), redactor, failure: std::sync::Mutex::new(None), refusals: std::sync::Mutex::default() }
     }
@@ -118,6 +135,7 @@ impl Authenticator {
         }
     }
 
+    /// Whether a 401 may be cured by fetching a fresh token (OAuth2 only).
     pub fn refreshable(&self) -> bool {
         matches!(self.plan, AuthPlan::OAuth2(_))
     }
@@ -137,6 +155,7 @@ impl Authenticator {
         origin(&endpoint) == origin(uri) && route(endpoint.path()) == route(uri.path())
     }
 
+    /// The `Authorization` header for the next request, fetching a token through `exchange` when none is cached.
     pub async fn authorization(&self, exchange: &impl TokenExchange) -> Result<AuthOutcome, Error> {
         match &self.plan {
             AuthPlan::None => Ok(AuthOutcome::Header(None)),

@@ -32,12 +32,16 @@ use rustls::pki_types::CertificateDer;
 /// An origin a tenant's component may reach: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
+    /// `http` or `https`.
     pub scheme: String,
+    /// The host name, in lower case.
     pub host: String,
+    /// The port, the scheme's default when none is given.
     pub port: u16,
 }
 
 impl Origin {
+    /// The origin of an http(s) URL; a URL with a user name or password is refused.
     pub fn parse(base_url: &str) -> anyhow::Result<Self> {
         // Checked on the text, before anything could echo it: user info may hold a password.
         let authority = base_url.split_once("://").map_or(base_url, |(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
@@ -54,12 +58,14 @@ impl Origin {
         Ok(Self { scheme, host, port })
     }
 
+    /// Whether `uri` is on this origin.
     pub fn matches(&self, uri: &http::Uri) -> bool {
         let scheme = uri.scheme_str().unwrap_or("");
         let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
         scheme == self.scheme && uri.host().is_some_and(|h| h.eq_ignore_ascii_case(&self.host)) && port == self.port
     }
 
+    /// `path` on this origin, as a URL.
     pub fn url(&self, path: &str) -> String {
         format!("{}://{}:{}{path}", self.scheme, self.host, self.port)
     }
@@ -71,12 +77,18 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// The network limits of one tenant's requests.
 #[derive(Debug, Clone)]
 pub struct EgressLimits {
+    /// To open a connection.
     pub connect_timeout: Duration,
+    /// From sending a request to its response's head.
     pub first_byte_timeout: Duration,
+    /// Between two chunks of a response body.
     pub between_bytes_timeout: Duration,
+    /// The largest response body.
     pub max_response_bytes: u64,
+    /// The largest request body a guest may send.
     pub max_request_bytes: usize,
     /// Requests per sync (token requests included); `None` for no limit.
     pub max_requests: Option<u64>,
@@ -117,23 +129,33 @@ impl EgressLimits {
 pub struct EgressStats {
     /// Requests sent to the network, token requests included.
     pub requests: AtomicU64,
+    /// Token requests among them.
     pub token_requests: AtomicU64,
+    /// Requests the policy refused.
     pub denied: AtomicU64,
+    /// Response bytes received.
     pub bytes_received: AtomicU64,
     /// Time from sending a request to its response's head, summed, in microseconds.
     pub wait_micros: AtomicU64,
 }
 
+/// `EgressStats` read at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EgressCounts {
+    /// Requests sent, token requests included.
     pub requests: u64,
+    /// Token requests among them.
     pub token_requests: u64,
+    /// Requests the policy refused.
     pub denied: u64,
+    /// Response bytes received.
     pub bytes_received: u64,
+    /// Time waiting for responses' heads, summed.
     pub wait: Duration,
 }
 
 impl EgressStats {
+    /// The counters now.
     pub fn snapshot(&self) -> EgressCounts {
         EgressCounts {
             requests: self.requests.load(Ordering::SeqCst),
@@ -147,12 +169,16 @@ impl EgressStats {
 
 /// One tenant's egress policy, shared by its stores.
 pub struct EgressPolicy {
+    /// The tenant's name, for log lines.
     pub tenant: String,
     /// Where the component may go; the first is its base URL's, the only one requests are authenticated to.
     /// None: no network at all.
     pub origins: Vec<Origin>,
+    /// Timeouts and size caps.
     pub limits: EgressLimits,
+    /// The tenant's traffic counters.
     pub stats: Arc<EgressStats>,
+    /// The tenant's authenticator, shared by its sessions.
     pub auth: Arc<Authenticator>,
     /// The sync's retry budget, hold and window, shared with the driver.
     pub throttle: Arc<Throttle>,
@@ -163,6 +189,7 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
+    /// The policy of tenant `tenant`: reach only `origins`, within `limits`, authenticated by `auth`, slowed by `throttle`.
     pub fn new(tenant: &str, origins: Vec<Origin>, limits: EgressLimits, auth: Arc<Authenticator>, throttle: Throttle) -> Self {
         let transport = Transport::new(&[], limits.connect_timeout);
         let throttle = Arc::new(throttle);

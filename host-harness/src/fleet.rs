@@ -22,6 +22,7 @@ use crate::tenant::{ResolvedTenant, TenantSpec};
 
 /// How one tenant's sync ended.
 pub struct TenantRun {
+    /// The tenant's name.
     pub name: String,
     /// The report, or the error (already redacted with the tenant's credentials).
     pub outcome: Result<SyncReport, String>,
@@ -31,7 +32,9 @@ pub struct TenantRun {
 
 /// A component ready for its tenants: compiled, linked, and its metadata read.
 pub struct Prepared {
+    /// The tenant's component, loaded once for all its tenants.
     pub loaded: LoadedComponent,
+    /// What the component declares.
     pub metadata: ConnectorMetadata,
 }
 
@@ -44,6 +47,7 @@ pub type ProgressFactory = Arc<dyn Fn(&str) -> Box<dyn Progress + Send> + Send +
 
 /// How a set of tenants is synced.
 pub struct Fleet {
+    /// The engine every tenant runs on.
     pub runtime: Arc<Runtime>,
     /// The store every tenant syncs into.
     pub store: StoreLocation,
@@ -51,6 +55,7 @@ pub struct Fleet {
     pub options: SyncOptions,
     /// How many tenants sync at once.
     pub parallel: usize,
+    /// Makes each tenant's progress display.
     pub progress: ProgressFactory,
 }
 
@@ -96,6 +101,7 @@ impl Fleet {
 }
 
 impl Components {
+    /// Loads each distinct component of `specs` once.
     pub async fn load<'a>(runtime: &Runtime, specs: impl IntoIterator<Item = &'a TenantSpec>) -> Self {
         let mut components = HashMap::new();
         for spec in specs {
@@ -113,6 +119,7 @@ impl Components {
         Self(components)
     }
 
+    /// The tenant of `spec` resolved against its loaded component.
     pub fn of(&self, spec: &TenantSpec) -> Result<Arc<Prepared>> {
         match self.0.get(spec.component_path()?) {
             Some(Ok(prepared)) => Ok(prepared.clone()),

@@ -44,6 +44,7 @@ impl WriteGrants {
         Ok(if granted.is_empty() { Self::None } else { Self::Only(granted) })
     }
 
+    /// Whether any write is granted.
     pub fn any(&self) -> bool {
         *self != Self::None
     }
@@ -74,6 +75,7 @@ pub struct Granter {
 }
 
 impl Granter {
+    /// What a session may do: the `declared` calls, and of the writes those `granted`.
     pub fn new(declared: Vec<ResourceTypeCapabilities>, granted: WriteGrants) -> Self {
         Self { declared, granted }
     }

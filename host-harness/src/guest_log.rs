@@ -18,6 +18,7 @@ use crate::display::printable;
 /// How much one write may carry; WASI streams are usually offered about this much.
 const WRITE_PERMIT: usize = 64 << 10;
 
+/// A guest's stdout and stderr, kept up to a cap and shared by a tenant's instances.
 #[derive(Clone)]
 pub struct GuestLog {
     buffer: Arc<Mutex<Captured>>,
@@ -36,12 +37,16 @@ struct Captured {
 /// What a guest printed: its text, how many bytes past the cap were dropped, and the cap.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GuestOutput {
+    /// What was kept, as text.
     pub text: String,
+    /// Bytes past the cap, dropped.
     pub dropped_bytes: u64,
+    /// The cap.
     pub cap_bytes: usize,
 }
 
 impl GuestLog {
+    /// A log that keeps at most `cap` bytes between reads.
     pub fn new(cap: usize) -> Self {
         Self { buffer: Arc::new(Mutex::new(Captured { room: cap, cap, ..Captured::default() })) }
     }

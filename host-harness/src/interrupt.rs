@@ -4,13 +4,17 @@
 
 use tokio::sync::watch;
 
+/// A signal that stops a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
+    /// SIGINT (Ctrl-C).
     Interrupt,
+    /// SIGTERM.
     Terminate,
 }
 
 impl Signal {
+    /// `SIGINT` or `SIGTERM`.
     pub fn name(self) -> &'static str {
         match self {
             Signal::Interrupt => "SIGINT",
@@ -58,6 +62,7 @@ impl Interrupt {
         (tell, Self(Some(listen)))
     }
 
+    /// The signal received, if any.
     pub fn signalled(&self) -> Option<Signal> {
         self.0.as_ref().and_then(|r| *r.borrow())
     }
@@ -77,6 +82,7 @@ impl Interrupt {
 /// The error of a sync stopped by a signal.
 #[derive(Debug)]
 pub struct Interrupted {
+    /// The signal that stopped it.
     pub signal: Signal,
     /// The sync left resumable, when one had begun.
     pub sync: Option<i64>,

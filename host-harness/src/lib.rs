@@ -1,27 +1,33 @@
+#![warn(missing_docs)]
+
 //! connector-harness: a generic wasmtime host for identity-connector components. It loads any component of the
 //! `identity:connector` world, gives it non-secret config, and owns everything a connector must not: egress,
 //! authentication and secrets, sandbox limits, retries, the sync driver, the store (SQLite or PostgreSQL) and
 //! the service that keeps many tenants fresh.
+//!
+//! The modules the CLI, the service, the benchmarks and the tests use are public; the helpers behind them are
+//! not.
 
 pub mod auth;
 pub mod cli;
 pub mod contract;
-pub mod display;
 pub mod driver;
 pub mod egress;
-pub mod failure;
-pub mod files;
 pub mod fleet;
 pub mod grants;
 pub mod guest_log;
 pub mod interrupt;
 pub mod options;
-pub mod records;
 pub mod runtime;
-pub mod scim;
 pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod tenant;
 pub mod throttle;
-pub mod transport;
+
+mod display;
+mod failure;
+mod files;
+mod records;
+mod scim_export;
+mod transport;

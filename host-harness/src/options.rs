@@ -11,6 +11,7 @@ use crate::egress::EgressLimits;
 use crate::interrupt::Interrupt;
 use crate::runtime::Sandbox;
 
+/// How calls and requests are tried again.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     /// Attempts per call when the source is rate limiting or unavailable, the first one included.
@@ -18,7 +19,9 @@ pub struct RetryPolicy {
     /// Attempts per call when the source answered something malformed (a truncated body, say): a repeat may
     /// help, but not often.
     pub bad_response_attempts: u32,
+    /// The first backoff.
     pub base_delay: Duration,
+    /// The longest backoff.
     pub max_delay: Duration,
     /// Total time one sync may spend waiting between attempts.
     pub max_total_wait: Duration,
@@ -48,10 +51,14 @@ impl RetryPolicy {
     }
 }
 
+/// Everything that bounds one sync.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
+    /// The component's sandbox.
     pub sandbox: Sandbox,
+    /// The network.
     pub egress: EgressLimits,
+    /// Retries.
     pub retry: RetryPolicy,
     /// Most records (resources, entitlements and grants) one sync may store: a source that lies about its size
     /// cannot fill the disk.
@@ -66,8 +73,11 @@ pub struct SyncOptions {
     pub concurrency: usize,
 }
 
+/// `max_records` unless set.
 pub const DEFAULT_MAX_RECORDS: u64 = 25_000_000;
+/// `keep_syncs` unless set.
 pub const DEFAULT_KEEP_SYNCS: usize = 3;
+/// `concurrency` unless set.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Each instance may use the whole memory cap, so this bounds what one tenant's sync can hold.
 pub const MAX_CONCURRENCY: usize = 32;
@@ -95,19 +105,33 @@ pub fn positive_secs(value: f64) -> Option<Duration> {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
+    /// `--memory-mib`.
     pub memory_mib: Option<usize>,
+    /// `--call-timeout-secs`.
     pub call_timeout_secs: Option<f64>,
+    /// `--sync-timeout-secs`.
     pub sync_timeout_secs: Option<f64>,
+    /// `--max-requests`.
     pub max_requests: Option<u64>,
+    /// `--max-response-mib`.
     pub max_response_mib: Option<u64>,
+    /// `--log-kib`.
     pub log_kib: Option<usize>,
+    /// `--max-attempts`.
     pub max_attempts: Option<u32>,
+    /// `--max-retry-wait-secs`.
     pub max_retry_wait_secs: Option<u64>,
+    /// `--first-byte-timeout-secs`.
     pub first_byte_timeout_secs: Option<f64>,
+    /// `--bad-response-attempts`.
     pub bad_response_attempts: Option<u32>,
+    /// `--max-records`.
     pub max_records: Option<u64>,
+    /// `--keep-syncs`.
     pub keep_syncs: Option<usize>,
+    /// `--concurrency`.
     pub concurrency: Option<usize>,
+    /// `--max-requests-per-second`.
     pub max_requests_per_second: Option<f64>,
 }
 

@@ -1,4 +1,4 @@
-//! The JSON form of synced data: exactly the `export --format jsonl` line format the README documents (more fields
+//! The JSON form of synced data: exactly the `export --format jsonl` line format `host-harness/README.md` documents (more fields
 //! may follow). The store keeps resources in this form, so export is a straight read.
 
 use serde::Serialize;

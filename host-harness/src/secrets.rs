@@ -9,10 +9,12 @@ use std::sync::{Arc, RwLock};
 pub struct Secret(String);
 
 impl Secret {
+    /// A secret holding `value`.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The value, for the one place that sends it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -24,6 +26,7 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A tenant's secrets, by config key.
 pub type Secrets = BTreeMap<String, Secret>;
 
 /// Replaces every known secret value in text with `[REDACTED]`, and finds them in bytes.
@@ -51,6 +54,7 @@ impl Redactor {
         }
     }
 
+    /// Redacts `value` from now on.
     pub fn add(&self, value: &str) {
         // Very short values would redact ordinary words; nobody's secret is three characters long.
         if value.len() >= 4 {
@@ -77,6 +81,7 @@ impl Redactor {
         values.first().map_or(0, |v| v.len())
     }
 
+    /// `text` with every known secret replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         let values = self.values.read().unwrap_or_else(|e| e.into_inner());
         let mut out = text.to_string();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::options::RetryPolicy;
 
+/// One sync's answer to a source that says "slow down": a retry budget, a hold, and a window of calls at once.
 pub struct Throttle {
     tenant: String,
     policy: RetryPolicy,
@@ -34,6 +35,7 @@ struct State {
 }
 
 impl Throttle {
+    /// The throttle of one sync of `tenant`, with at most `widest` calls at once.
     pub fn new(tenant: &str, policy: RetryPolicy, widest: usize) -> Self {
         let widest = widest.max(1);
         let state = State { retries: 0, waited: Duration::ZERO, held_until: None, window: widest, answered: 0, cut_at: None };
@@ -44,6 +46,7 @@ impl Throttle {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How calls and requests are tried again.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
     }

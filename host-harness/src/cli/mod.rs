@@ -64,10 +64,14 @@ enum Command {
     Trigger(trigger::TriggerCommand),
 }
 
+/// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
+    /// Text on a terminal, JSON otherwise (for `serve`).
     Auto,
+    /// Text lines.
     Text,
+    /// One JSON object per line.
     Json,
 }
 

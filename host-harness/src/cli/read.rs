@@ -84,7 +84,7 @@ impl ExportCommand {
         let mut buffered = std::io::BufWriter::new(&mut *cx.out);
         match self.format {
             ExportFormat::Jsonl => store.export_jsonl(sync, &mut buffered)?,
-            ExportFormat::Scim => crate::scim::export(&store, sync, &mut buffered)?,
+            ExportFormat::Scim => crate::scim_export::export(&store, sync, &mut buffered)?,
         }
         buffered.flush()?;
         drop(buffered);

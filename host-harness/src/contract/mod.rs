@@ -4,10 +4,10 @@
 //! the version in the component's export name.
 
 mod shared;
-pub mod v0_1;
-pub mod v0_2;
-pub mod v0_3;
-pub mod v0_4;
+pub(crate) mod v0_1;
+pub(crate) mod v0_2;
+pub(crate) mod v0_3;
+pub(crate) mod v0_4;
 
 pub use connector_sdk::ConnectorError;
 pub use connector_sdk::model;

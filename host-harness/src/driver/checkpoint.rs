@@ -13,14 +13,23 @@ use crate::tenant::ResolvedTenant;
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum Checkpoint {
     /// The pages of the listings not stored yet: every other page of every listed type is.
-    Listings { pending: Vec<PagePosition> },
+    Listings {
+        /// The positions of those pages.
+        pending: Vec<PagePosition>,
+    },
     /// As written before listings ran concurrently: every listed type before `resource_type` is done, and so
     /// are its pages up to `next` (none: all). Read on resume; no longer written.
-    Resources { resource_type: String, next: Option<String> },
+    Resources {
+        /// The type being listed.
+        resource_type: String,
+        /// Its next page's token.
+        next: Option<String>,
+    },
     /// Listing is done, and of the per-resource entitlement and grant calls (in the order the driver makes
     /// them: type by type, each type's resources by id) the first `done` resources' are stored. (A checkpoint
     /// written before this field existed reads as 0: the phase is redone whole.)
     PerResource {
+        /// How many resources are done.
         #[serde(default)]
         done: usize,
     },
@@ -44,7 +53,9 @@ pub(super) fn stored_checkpoint(source: &str, at: Checkpoint) -> Result<String> 
 /// One page of a listing: its type, and its token (none: the first page).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PagePosition {
+    /// The listed type.
     pub resource_type: String,
+    /// The page's token; none for the first page.
     pub token: Option<String>,
 }
 
@@ -54,7 +65,13 @@ pub enum Resumable {
     Nothing,
     /// It has one, but it cannot be continued; why.
     Refused(String),
-    Ready { sync: SyncInfo, checkpoint: Option<Checkpoint> },
+    /// It has one to continue.
+    Ready {
+        /// The sync.
+        sync: SyncInfo,
+        /// Where it stands.
+        checkpoint: Option<Checkpoint>,
+    },
 }
 
 impl Resumable {
@@ -81,9 +98,20 @@ impl Resumable {
 
 /// Whether a sync starts afresh or continues an interrupted one.
 pub enum Start {
+    /// A new sync.
     Fresh,
     /// Continue a sync whose owner is gone (`Store::take_over`).
-    Resume { sync_id: SyncId, checkpoint: Option<Checkpoint> },
+    Resume {
+        /// The sync.
+        sync_id: SyncId,
+        /// Where it stands.
+        checkpoint: Option<Checkpoint>,
+    },
     /// Continue a sync under the tenant's lease, whoever wrote to it before (`Store::adopt`).
-    Adopt { sync_id: SyncId, checkpoint: Option<Checkpoint> },
+    Adopt {
+        /// The sync.
+        sync_id: SyncId,
+        /// Where it stands.
+        checkpoint: Option<Checkpoint>,
+    },
 }

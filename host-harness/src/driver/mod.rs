@@ -18,7 +18,9 @@ pub use session::{OpenError, OpenSession, SyncReport, explain};
 
 /// What the driver reports while it runs (a terminal progress display, a log, or nothing).
 pub trait Progress: Sync {
+    /// A page of `resource_type` is stored; `stored` is what the sync holds so far.
     fn page(&self, _resource_type: &str, _stored: &SyncCounts) {}
+    /// A call waits `wait` before it is tried again, for `reason`.
     fn waiting(&self, _call: &str, _wait: Duration, _reason: &str) {}
 }
 

@@ -21,14 +21,20 @@ use crate::secrets::Redactor;
 use crate::store::{Dangling, Lease, Store, SyncCounts, SyncId};
 use crate::tenant::ResolvedTenant;
 
+/// What a complete sync did.
 #[derive(Debug, Clone)]
 pub struct SyncReport {
+    /// The sync, now the one readers see.
     pub sync_id: SyncId,
+    /// What it stored.
     pub counts: SyncCounts,
     /// Grants naming what the sync does not hold.
     pub dangling: Dangling,
+    /// Its traffic.
     pub egress: EgressCounts,
+    /// Calls and requests tried again.
     pub retries: u64,
+    /// Wall time, from the session's opening.
     pub elapsed: Duration,
     /// Time inside component calls (which includes the component's HTTP waits, `egress.wait`).
     pub component_time: Duration,
@@ -41,7 +47,9 @@ pub struct SyncReport {
 /// A session that could not be opened, with what the component printed while it tried.
 #[derive(Debug)]
 pub struct OpenError {
+    /// Why, redacted.
     pub error: anyhow::Error,
+    /// What the component printed meanwhile.
     pub log: GuestOutput,
 }
 
@@ -121,6 +129,7 @@ impl OpenSession {
         self.log.take()
     }
 
+    /// The session's traffic so far.
     pub fn requests(&self) -> EgressCounts {
         self.policy.stats.snapshot()
     }

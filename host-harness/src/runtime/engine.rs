@@ -24,6 +24,7 @@ use crate::guest_log::GuestLog;
 /// How often the epoch ticks: the granularity of call deadlines and of a busy guest yielding to others.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The wasmtime engine, its linker and its cache of compiled components: one per process.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<TenantState>,
@@ -44,7 +45,9 @@ pub struct LoadedComponent {
     pub(super) pre: Pre,
     /// The contract version the component exports (e.g. "0.1.0").
     pub contract: String,
+    /// The SHA-256 of the component's bytes.
     pub sha256: String,
+    /// Where it was loaded from.
     pub path: PathBuf,
     /// Whether this load compiled the component (false: read from the precompiled cache).
     pub compiled: bool,
@@ -84,6 +87,7 @@ impl Runtime {
         Ok(Self { engine, linker, cache_dir })
     }
 
+    /// The compile cache's default place: `$XDG_CACHE_HOME/connector-harness` or `~/.cache/connector-harness`.
     pub fn default_cache_dir() -> Option<PathBuf> {
         let base = std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
@@ -91,6 +95,7 @@ impl Runtime {
         Some(base.join("connector-harness"))
     }
 
+    /// Reads, checks, compiles (or finds in the cache) and links the component at `path`.
     pub fn load(&self, path: &Path) -> Result<LoadedComponent> {
         let bytes = files::read_bounded(path, files::COMPONENT_MAX_BYTES, "component")?;
         check_is_component(&bytes).with_context(|| format!("{} is not usable", path.display()))?;
@@ -232,6 +237,7 @@ fn write_atomically(dir: &Path, file: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Bytes as lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

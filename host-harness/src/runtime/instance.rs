@@ -21,7 +21,12 @@ pub enum CallError {
     /// The component trapped (a panic, the memory cap, …); the instance is unusable afterwards.
     Trap(String),
     /// The call ran past its wall-clock deadline; the instance is unusable afterwards.
-    Timeout { call: &'static str, after: Duration },
+    Timeout {
+        /// The call.
+        call: &'static str,
+        /// Its deadline.
+        after: Duration,
+    },
     /// An earlier trap or timeout made the instance unusable.
     Poisoned(String),
     /// The host refused the call itself: the component does not declare it, or the tenant was not granted the
@@ -100,6 +105,7 @@ impl Instance {
         self.store.data().peak_memory()
     }
 
+    /// What the component declares.
     pub async fn metadata(&mut self) -> Result<Metadata, CallError> {
         guest_call!(self, "metadata", |guest, store, w| async { guest.call_metadata(store).await.map(Metadata::from) })
     }
@@ -134,6 +140,7 @@ impl Instance {
         }))
     }
 
+    /// The resource types the session lists.
     pub async fn resource_types(&mut self) -> Result<Vec<ResourceType>, CallError> {
         let s = self.session()?;
         flatten(guest_call!(self, "resource-types", |guest, store, w| async {
@@ -142,6 +149,7 @@ impl Instance {
         }))
     }
 
+    /// A page of `resource_type` at `token`.
     pub async fn list_resources(&mut self, resource_type: &str, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, CallError> {
         let s = self.session()?;
         flatten(guest_call!(self, "list-resources", |guest, store, w| async {
@@ -150,26 +158,31 @@ impl Instance {
         }))
     }
 
+    /// A page of `resource`'s entitlements.
     pub async fn list_entitlements(&mut self, resource: &ResourceId, token: Option<&str>) -> Result<EntitlementPage, CallError> {
         let s = self.session()?;
         flatten(guest_call!(self, "list-entitlements", |guest, store, w| async { guest.session().call_list_entitlements(store, s, &w::ResourceId::from(resource), token).await.map(lift) }))
     }
 
+    /// A page of the grants of `resource`'s entitlements.
     pub async fn list_grants(&mut self, resource: &ResourceId, token: Option<&str>) -> Result<GrantPage, CallError> {
         let s = self.session()?;
         flatten(guest_call!(self, "list-grants", |guest, store, w| async { guest.session().call_list_grants(store, s, &w::ResourceId::from(resource), token).await.map(lift) }))
     }
 
+    /// One resource, live from the source.
     pub async fn get_resource(&mut self, id: &ResourceId) -> Result<Resource, CallError> {
         let s = self.permitted("get", &id.resource_type, Capability::Get)?;
         flatten(guest_call!(self, "get-resource", |guest, store, w| async { guest.session().call_get_resource(store, s, &w::ResourceId::from(id)).await.map(lift) }))
     }
 
+    /// Grants `entitlement` to `principal` (a write).
     pub async fn grant(&mut self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome, CallError> {
         let s = self.permitted("grant", entitlement.split(':').next().unwrap_or_default(), Capability::Grant)?;
         flatten(guest_call!(self, "grant", |guest, store, w| async { guest.session().call_grant(store, s, &w::ResourceId::from(principal), entitlement).await.map(lift) }))
     }
 
+    /// Revokes `grant` (a write).
     pub async fn revoke(&mut self, grant: &Grant) -> Result<RevokeOutcome, CallError> {
         let s = self.permitted("revoke", grant.entitlement.split(':').next().unwrap_or_default(), Capability::Revoke)?;
         flatten(guest_call!(self, "revoke", |guest, store, w| async { guest.session().call_revoke(store, s, &w::Grant::from(grant)).await.map(lift) }))
@@ -182,18 +195,21 @@ impl Instance {
         flatten(guest_call!(self, "create-account", |guest, store, w| async { guest.session().call_create_account(store, s, &fields).await.map(lift) }))
     }
 
+    /// Changes a resource's fields (a write).
     pub async fn update_resource(&mut self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource, CallError> {
         let s = self.permitted("update-resource", &id.resource_type, Capability::Update)?;
         let fields = fields.to_vec();
         flatten(guest_call!(self, "update-resource", |guest, store, w| async { guest.session().call_update_resource(store, s, &w::ResourceId::from(id), &fields).await.map(lift) }))
     }
 
+    /// Creates a resource of `resource_type` (a write).
     pub async fn create_resource(&mut self, resource_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
         let s = self.permitted("create-resource", resource_type, Capability::Create)?;
         let fields = fields.to_vec();
         flatten(guest_call!(self, "create-resource", |guest, store, w| async { guest.session().call_create_resource(store, s, resource_type, &fields).await.map(lift) }))
     }
 
+    /// Deletes a resource (a write).
     pub async fn delete_resource(&mut self, id: &ResourceId) -> Result<DeleteOutcome, CallError> {
         let s = self.permitted("delete-resource", &id.resource_type, Capability::Delete)?;
         flatten(guest_call!(self, "delete-resource", |guest, store, w| async { guest.session().call_delete_resource(store, s, &w::ResourceId::from(id)).await.map(lift) }))

@@ -23,6 +23,7 @@ use crate::store::{Store, StoreLocation};
 
 /// The paths the probes use; the Kubernetes manifests name the same (a test holds them together).
 pub const HEALTH_PATH: &str = "/healthz";
+/// The readiness probe's path.
 pub const READY_PATH: &str = "/readyz";
 
 /// How long the store may take to answer a readiness check.

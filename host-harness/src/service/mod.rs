@@ -41,26 +41,34 @@ pub use policy::Policy;
 /// How the service runs; every field has a flag (`cli/serve.rs`).
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
+    /// The tenants file it serves.
     pub tenants_file: PathBuf,
+    /// The store, shared by every replica.
     pub store: StoreLocation,
+    /// The port of the probes, metrics and status page.
     pub listen: SocketAddr,
     /// Syncs at once on this replica.
     pub parallel: usize,
     /// This replica's name in leases and logs (the pod's name on Kubernetes).
     pub replica: String,
+    /// Intervals, jitter and backoff.
     pub policy: Policy,
     /// How long a claimed tenant stays this replica's without a heartbeat.
     pub lease_ttl: Duration,
     /// How often an idle replica looks for due tenants.
     pub poll: Duration,
+    /// How long running syncs get to finish on SIGTERM.
     pub drain_timeout: Duration,
     /// An unfinished sync older than this is started over rather than resumed.
     pub max_resume_age: Duration,
+    /// The limits of every sync, under each tenant's own.
     pub options: SyncOptions,
+    /// Where compiled components are cached.
     pub cache_dir: Option<PathBuf>,
 }
 
 impl ServiceConfig {
+    /// This replica's name when none is given: the host name.
     pub fn default_replica() -> String {
         hostname()
     }

@@ -8,6 +8,7 @@ use rand::Rng;
 
 use crate::failure::FailureKind;
 
+/// When tenants run: their interval and jitter, and how failures back off.
 #[derive(Debug, Clone)]
 pub struct Policy {
     /// The interval of tenants that set none of their own.

@@ -12,12 +12,14 @@ use super::{Store, SyncId};
 /// How often a running sync says it is alive, and how long without a word makes it presumed dead (on another
 /// machine; on this one, a sync whose process is gone is dead at once).
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long a sync's owner may be silent before it is presumed gone.
 pub const LEASE_EXPIRY: Duration = Duration::from_secs(30);
 
 /// A running sync held by this process: every write to it names the owner, and is refused once another
 /// process has taken the sync over.
 #[derive(Debug, Clone)]
 pub struct Lease {
+    /// The sync held.
     pub sync: SyncId,
     pub(super) owner: String,
 }
@@ -60,6 +62,7 @@ pub(crate) fn owner_is_gone(owner: &str) -> bool {
     host == hostname() && !exists
 }
 
+/// This machine's host name.
 pub fn hostname() -> String {
     let mut buffer = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
@@ -68,6 +71,7 @@ pub fn hostname() -> String {
     if ok { String::from_utf8_lossy(&buffer[..end]).into_owned() } else { "unknown-host".into() }
 }
 
+/// The local clock, in epoch milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

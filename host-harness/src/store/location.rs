@@ -8,7 +8,9 @@ use super::postgres;
 /// libpq key=value string such as `host=db dbname=harness user=h`).
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoreLocation {
+    /// An SQLite file.
     Sqlite(PathBuf),
+    /// A PostgreSQL connection string (a URL or libpq key=value pairs).
     Postgres(String),
 }
 

@@ -24,8 +24,10 @@ pub use pages::{PageDone, PageJob, PageWriter};
 pub use read::{Dangling, DiffCounts, SyncCounts, SyncInfo};
 pub use schedule::{Claim, RunRecord, ScheduleRow, TenantLease, TenantState, Triggered};
 
+/// A sync's id in the store.
 pub type SyncId = i64;
 
+/// A connection to the store, for reading or for writing syncs.
 pub struct Store {
     db: Db,
     location: StoreLocation,

@@ -32,8 +32,11 @@ impl PageJob {
 
 /// A page the `PageWriter` has committed.
 pub struct PageDone {
+    /// The page's label.
     pub label: String,
+    /// Resources on the page.
     pub resources: usize,
+    /// Of those, how many the sync had not stored before.
     pub new_resources: usize,
 }
 
@@ -135,6 +138,7 @@ impl Store {
         Ok(PageWriter { jobs: Some(jobs), done, thread: Some(thread), pending: 0, heartbeat: Some(heartbeat) })
     }
 
+    /// Records the resource types a sync lists, with what the component declares of each.
     pub fn put_resource_types(&mut self, sync: SyncId, types: &[ResourceType], capabilities: &[ResourceTypeCapabilities]) -> Result<()> {
         self.db.transaction(|| {
             for rt in types {

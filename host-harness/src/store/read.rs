@@ -8,20 +8,29 @@ use super::{Store, SyncId};
 use crate::display::printable;
 use crate::records::{self, GrantRow};
 
+/// One sync as the store records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncInfo {
+    /// Its id.
     pub id: SyncId,
+    /// Its tenant.
     pub tenant: String,
+    /// `running`, `complete`, `failed` or `interrupted`.
     pub state: String,
+    /// The connector's name.
     pub connector: String,
+    /// When it started (RFC 3339).
     pub started_at: String,
+    /// When it ended, if it has.
     pub finished_at: Option<String>,
+    /// Why it failed or stopped, redacted.
     pub error: Option<String>,
 }
 
 /// A sync's grants that name something it does not hold (`Store::dangling_grants`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dangling {
+    /// How many.
     pub grants: u64,
     /// The first few of their ids.
     pub examples: Vec<String>,
@@ -35,11 +44,14 @@ impl std::fmt::Display for Dangling {
     }
 }
 
+/// What a sync holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncCounts {
     /// Resources per type, by type id.
     pub resources: Vec<(String, u64)>,
+    /// Entitlements.
     pub entitlements: u64,
+    /// Grants.
     pub grants: u64,
 }
 
@@ -52,6 +64,7 @@ impl std::fmt::Display for SyncCounts {
 }
 
 impl SyncCounts {
+    /// Counts a page of `resource_type`.
     pub fn add(&mut self, resource_type: &str, resources: u64, entitlements: u64, grants: u64) {
         match self.resources.iter_mut().find(|(t, _)| t == resource_type) {
             Some((_, n)) => *n += resources,
@@ -91,12 +104,14 @@ impl Store {
             .collect()
     }
 
+    /// The tenant's latest complete sync: what readers see.
     pub fn latest_complete(&self, tenant: &str) -> Result<SyncInfo> {
         self.complete_syncs(tenant, 1)?
             .pop()
             .ok_or_else(|| anyhow::anyhow!("tenant `{tenant}` has no complete sync in this store"))
     }
 
+    /// Sync `id`, if there is one.
     pub fn sync(&self, id: SyncId) -> Result<Option<SyncInfo>> {
         self.db.row(&format!("SELECT {SYNC_INFO_COLUMNS} FROM syncs WHERE id = ?1"), args![id])?.as_ref().map(sync_info).transpose()
     }
@@ -120,6 +135,7 @@ impl Store {
         Ok(Dangling { grants, examples })
     }
 
+    /// What sync `sync` holds.
     pub fn counts(&self, sync: SyncId) -> Result<SyncCounts> {
         let resources = self
             .db
@@ -143,6 +159,7 @@ impl Store {
         self.db.rows("SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2 ORDER BY id", args![sync, resource_type])?.iter().map(|r| r.string(0)).collect()
     }
 
+    /// Whether sync `sync` lists `resource_type`.
     pub fn has_resource_type(&self, sync: SyncId, resource_type: &str) -> Result<bool> {
         Ok(self.db.row("SELECT id FROM resource_types WHERE sync_id = ?1 AND id = ?2", args![sync, resource_type])?.is_some())
     }
@@ -156,6 +173,7 @@ impl Store {
         )
     }
 
+    /// Calls `each` with the sync's grants (of one entitlement, or of one principal, if given), in key order.
     pub fn for_each_grant(&self, sync: SyncId, entitlement: Option<&str>, principal: Option<(&str, &str)>, mut each: impl FnMut(GrantRow) -> Result<()>) -> Result<()> {
         let (ptype, pid) = principal.unzip();
         self.db.for_each(
@@ -229,9 +247,13 @@ impl Store {
     }
 }
 
+/// How many rows a diff found added, removed and changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DiffCounts {
+    /// Rows only in the newer sync.
     pub added: u64,
+    /// Rows only in the older sync.
     pub removed: u64,
+    /// Rows in both that differ.
     pub changed: u64,
 }

@@ -18,7 +18,9 @@ use super::{Store, SyncId};
 /// A tenant's state as a person reads it (the schedule's `state` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TenantState {
+    /// Not running; due at its next run.
     Waiting,
+    /// Held by a replica, syncing.
     Running,
     /// After a transient failure.
     BackingOff,
@@ -29,8 +31,10 @@ pub enum TenantState {
 }
 
 impl TenantState {
+    /// Every state, for metrics.
     pub const ALL: [TenantState; 5] = [Self::Waiting, Self::Running, Self::BackingOff, Self::NeedsAttention, Self::Quarantined];
 
+    /// The state as stored and shown.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Waiting => "waiting",
@@ -49,15 +53,20 @@ pub const QUARANTINE_AFTER_TAKEOVERS: i64 = 3;
 /// A tenant held by this replica: every write to its schedule row names owner and epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantLease {
+    /// The tenant held.
     pub tenant: String,
+    /// The replica holding it.
     pub owner: String,
+    /// Raised at every claim; every write checks it.
     pub epoch: i64,
 }
 
 /// A claimed tenant: its lease, and whether the lease was taken from a holder that let it expire.
 #[derive(Debug, Clone)]
 pub struct Claim {
+    /// The lease the claim took.
     pub lease: TenantLease,
+    /// Whether the lease was taken from a replica that stopped renewing it.
     pub taken_over: bool,
     /// Failures in a row before this run (for the next backoff).
     pub failures: i64,
@@ -70,10 +79,15 @@ pub struct RunRecord {
     pub state: TenantState,
     /// `synced`, `failed` or `interrupted`.
     pub outcome: &'static str,
+    /// When the tenant runs next, from now.
     pub next_in: Duration,
+    /// Failures in a row (0 after a success).
     pub failures: i64,
+    /// Why the run failed, redacted.
     pub error: Option<String>,
+    /// The run's sync, if it began one.
     pub sync_id: Option<SyncId>,
+    /// What the run stored, in words.
     pub counts: Option<String>,
 }
 
@@ -83,26 +97,44 @@ pub enum Triggered {
     /// The tenant is due now: the next replica to poll runs it.
     DueNow,
     /// It is running on `replica`, and runs again as soon as that run ends.
-    AfterCurrentRun { replica: String },
+    AfterCurrentRun {
+        /// The replica running it.
+        replica: String,
+    },
 }
 
 /// One tenant's row, for `status` and the status page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleRow {
+    /// The tenant.
     pub tenant: String,
+    /// Whether a live replica serves it.
     pub enabled: bool,
+    /// Its interval.
     pub interval_ms: i64,
+    /// When it runs next (the store's clock, epoch ms).
     pub next_run_ms: i64,
+    /// Its `TenantState`, as text.
     pub state: String,
+    /// The replica holding its lease, if any.
     pub lease_owner: Option<String>,
+    /// The lease's epoch.
     pub lease_epoch: i64,
+    /// When the lease lapses.
     pub lease_expires_ms: Option<i64>,
+    /// Failures in a row.
     pub failures: i64,
+    /// How its last run ended.
     pub last_outcome: Option<String>,
+    /// Why its last run failed.
     pub last_error: Option<String>,
+    /// Its last run's sync.
     pub last_sync_id: Option<SyncId>,
+    /// What its last run stored, in words.
     pub last_counts: Option<String>,
+    /// When its last run started.
     pub last_started_ms: Option<i64>,
+    /// When its last run ended.
     pub last_finished_ms: Option<i64>,
 }
 

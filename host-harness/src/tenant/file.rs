@@ -83,6 +83,7 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
 }
 
 impl TenantSpec {
+    /// The tenant of a tenant file.
     pub fn from_file(path: &Path) -> Result<Self> {
         let file: TenantFile = read_toml(path, "tenant file")?;
         if let Some(name) = &file.tenant {
@@ -187,6 +188,7 @@ impl TenantSpec {
         Ok(())
     }
 
+    /// The component to run, or an error saying how to name one.
     pub fn component_path(&self) -> Result<&Path> {
         self.component.as_deref().ok_or_else(|| anyhow::anyhow!("no component given: pass --component PATH or set `component` in the tenant file"))
     }

@@ -23,10 +23,15 @@ pub const DEFAULT_TENANT: &str = "default";
 /// A tenant as its file and flags say it, before it meets its component.
 #[derive(Debug, Default, Clone)]
 pub struct TenantSpec {
+    /// The tenant's name, in every line about it.
     pub name: String,
+    /// The component to run.
     pub component: Option<PathBuf>,
+    /// Non-secret config, by key.
     pub config: BTreeMap<String, String>,
+    /// Secrets, by key.
     pub secrets: Secrets,
+    /// The tenant's own limits.
     pub limits: LimitsSpec,
     /// The writes the operator granted this tenant (see `grants`).
     pub writes: WriteGrants,

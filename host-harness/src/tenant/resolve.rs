@@ -21,11 +21,13 @@ use crate::transport;
 
 /// A tenant checked against its component: ready to run.
 pub struct ResolvedTenant {
+    /// The tenant's name.
     pub name: String,
     /// Non-secret config for the guest's `open`, defaults applied.
     pub guest_config: Vec<(String, String)>,
     /// The origins the component may reach; the first, its base URL's, is the one requests are authenticated to.
     pub origins: Vec<Origin>,
+    /// Redacts the tenant's secrets and tokens from what is printed.
     pub redactor: Redactor,
     /// The tenant's own limits, over the command line's.
     pub limits: LimitsSpec,
