@@ -1,5 +1,5 @@
 //! Writes to Pingboard: accounts, group-like resources and membership. They are all here, because Pingboard's
-//! write API is less well attested than its reads (README: "Pingboard facts that are not confirmed publicly"); membership in
+//! write API is less well attested than its reads (`src/README.md`: "Facts that are not confirmed publicly"); membership in
 //! particular is written in exactly one function, `set_membership`.
 
 use serde_json::{Map, Value};

@@ -3,8 +3,8 @@
 //! of any size: users in populations, static, population-level, dynamic (`userFilter`) and nested groups,
 //! built-in and custom roles, and role assignments to users and groups at environment, population and
 //! organization scope. It pages with `_links.next.href` cursors (users at most 200 a page, some pages short),
-//! answers PingOne error bodies, and has the fault switches a sync must survive. Facts it stands for are in
-//! `../shared/reference/pingone-api.md`; where that marks one unconfirmed, the choice is in `Behaviour`.
+//! answers PingOne error bodies, and has the fault switches a sync must survive. The facts it stands for are in
+//! `connectors/pingone/README.md`; where one is not confirmed publicly, the choice is in `Behaviour`.
 
 pub mod environment;
 mod server;
