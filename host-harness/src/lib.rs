@@ -25,6 +25,8 @@ pub mod store;
 pub mod tenant;
 pub mod throttle;
 
+#[cfg(test)]
+mod conformance;
 mod display;
 mod failure;
 mod files;

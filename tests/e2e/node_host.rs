@@ -32,11 +32,17 @@ fn installed() -> PathBuf {
 
 /// Runs the Node host's CLI: (exit code, stdout, stderr).
 fn node(args: &[&str]) -> (i32, String, String) {
+    node_with(args, &[])
+}
+
+/// The Node host's CLI with these environment variables set (its secrets come from the environment).
+fn node_with(args: &[&str], env: &[(String, String)]) -> (i32, String, String) {
     let cli = installed();
     let cache = std::env::temp_dir().join("connector-node-cache");
     let output = Command::new("node")
         .arg(cli)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("TMPDIR", cache.parent().unwrap())
         .output()
         .unwrap_or_else(|e| panic!("cannot run `node` ({e}): the Node host needs Node 20+"));
@@ -49,18 +55,27 @@ fn harness_export(scratch: &Scratch, args: &[String]) -> String {
     harness(&["export", "--store", &scratch.store(), "--tenant", "default", "--format", "jsonl"]).ok()
 }
 
-/// A Node host `sync` with the connection flags of the harness's `args` (`--component`, `--config` and
-/// `--secret` as given) and `extra`: (exit code, stdout, stderr).
+/// A Node host `sync` with the connection flags of the harness's `args` (`--component` and `--config` as
+/// given; each `--secret KEY=VALUE` through the environment, as the Node host takes secrets) and `extra`:
+/// (exit code, stdout, stderr).
 fn node_sync(args: &[String], extra: &[&str]) -> (i32, String, String) {
     let mut flags = vec!["sync".to_string()];
+    let mut env = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
-        if matches!(arg.as_str(), "--component" | "--config" | "--secret") {
-            flags.extend([arg.clone(), rest.next().unwrap().clone()]);
+        match arg.as_str() {
+            "--component" | "--config" => flags.extend([arg.clone(), rest.next().unwrap().clone()]),
+            "--secret" => {
+                let (key, value) = rest.next().unwrap().split_once('=').unwrap();
+                let variable = format!("CONNECTOR_NODE_SECRET_{}", env.len());
+                flags.extend(["--secret-env".to_string(), format!("{key}={variable}")]);
+                env.push((variable, value.to_string()));
+            }
+            _ => {}
         }
     }
     flags.extend(extra.iter().map(|s| s.to_string()));
-    node(&flags.iter().map(String::as_str).collect::<Vec<_>>())
+    node_with(&flags.iter().map(String::as_str).collect::<Vec<_>>(), &env)
 }
 
 /// The Node host's export for the harness's `args`, which must succeed.
@@ -127,10 +142,10 @@ fn the_hostile_components_attacks_are_refused_under_node_too() {
     let other = format!("{}/steal", elsewhere.base_url());
     let run_with = |attack: &str, secret: &str, extra: &[&str]| {
         let (base, attack, other) = (format!("base_url={}", source.base_url()), format!("attack={attack}"), format!("other_url={other}"));
-        let secret = format!("client_secret={secret}");
-        let mut args = vec!["sync", "--component", &hostile, "--config", &base, "--config", "client_id=hostile", "--config", &attack, "--config", &other, "--secret", &secret];
+        let env = [("HOSTILE_CLIENT_SECRET".to_string(), secret.to_string())];
+        let mut args = vec!["sync", "--component", &hostile, "--config", &base, "--config", "client_id=hostile", "--config", &attack, "--config", &other, "--secret-env", "client_secret=HOSTILE_CLIENT_SECRET"];
         args.extend(extra);
-        node(&args)
+        node_with(&args, &env)
     };
     let run = |attack: &str| run_with(attack, SECRET, &[]);
 
@@ -282,4 +297,42 @@ fn both_hosts_keep_and_count_the_grants_that_name_what_the_source_did_not_list()
     let (code, _, err) = node_sync(&args, &[]);
     assert_eq!(code, 0, "{err}");
     assert!(err.trim_end().ends_with(&format!("requests; {said}")), "the Node host says the same: {err}");
+}
+
+#[test]
+fn the_node_host_answers_every_conformance_case_as_the_harness_does() {
+    // `wit/conformance/`: the harness runs the same cases in its unit tests (host-harness/src/conformance.rs).
+    installed();
+    let cache = std::env::temp_dir().join("connector-node-cache");
+    let output = Command::new("node")
+        .args(["--test", "test/"])
+        .current_dir(host_dir())
+        .env("TMPDIR", cache.parent().unwrap())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `node --test` ({e}): the Node host needs Node 20+"));
+    let report = String::from_utf8_lossy(&output.stdout);
+    let failures: Vec<&str> = report.lines().filter(|line| line.starts_with("not ok")).collect();
+    assert!(output.status.success() && failures.is_empty(), "node --test failed:\n{}\n{}", failures.join("\n"), String::from_utf8_lossy(&output.stderr));
+    assert!(report.lines().any(|line| line.starts_with("# pass ") && line != "# pass 0"), "no conformance case ran:\n{report}");
+}
+
+#[test]
+fn the_node_cli_answers_help_and_takes_no_secret_on_its_command_line() {
+    let (code, out, _) = node(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Usage: connector-node <command> [options]") && out.contains("--secret-file KEY=PATH"), "{out}");
+    let (code, out, err) = node(&["sync", "--component", &component(), "--secret", "client_secret=hunter2"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err, "error: --secret is not taken: a secret on the command line is visible to every process on the machine; use --secret-env KEY=VAR or --secret-file KEY=PATH\n");
+    // From a file, its trailing newline dropped: the double accepts it, so the sync gets as far as the source.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, format!("{}\n", pingboard_double::CLIENT_SECRET)).unwrap();
+    let double = pingboard_double::PingboardDouble::start(pingboard_double::Company::generate(pingboard_double::CompanySpec::sized(20))).unwrap();
+    let base = format!("base_url={}", double.base_url());
+    let client = format!("client_id={}", pingboard_double::CLIENT_ID);
+    let from_file = format!("client_secret={}", secret.display());
+    let (code, out, err) = node(&["sync", "--component", &component(), "--config", &base, "--config", &client, "--secret-file", &from_file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().count() > 20, "{out}");
 }

@@ -1,11 +1,9 @@
 #!/usr/bin/env node
 // connector-node: sync a tenant with a connector component from Node and print the same JSON lines as
-// `connector-harness export --format jsonl`.
-//
-//   connector-node sync --component C.wasm --config KEY=VALUE … --secret KEY=VALUE … [--secret-env KEY=VAR …]
-//                       [--max-requests N] [--call-timeout-secs S] [--memory-mib M] [--max-response-mib M] [--concurrency N]
-//   connector-node inspect --component C.wasm
+// `connector-harness export --format jsonl`. Secrets come from the environment or a file, never from the
+// command line, where every process on the machine could read them.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { Connector, ConnectorError, HostError, sync } from '../src/index.js';
@@ -21,15 +19,70 @@ function pairs(items, flag) {
   return out;
 }
 
+const USAGE = `Usage: connector-node <command> [options]
+
+Commands:
+  sync      sync a tenant and print its export, one JSON line per record (as connector-harness export --format jsonl)
+  inspect   print what a component declares: its contract version, config schema, auth scheme and capabilities
+
+Options:
+  --component PATH          the connector component (.wasm)
+  --config KEY=VALUE        a non-secret config value (repeat for each)
+  --secret-env KEY=VAR      a secret, from environment variable VAR
+  --secret-file KEY=PATH    a secret, from a file (its trailing newline dropped)
+  --max-requests N          the sync's request budget, token requests included
+  --call-timeout-secs S     the deadline of one call into the component (300)
+  --memory-mib M            the component's memory cap (256)
+  --max-response-mib M      the largest response body (64)
+  --concurrency N           instances of the component fetching at once (4)
+  -h, --help                print this help
+`;
+
+/** `parseArgs`, its refusal of a flag as one line. */
+function parseArgsOr(config) {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    throw new HostError('invalid-config', `${e.message}; --help says more`);
+  }
+}
+
+/** Secrets from `--secret-env KEY=VAR` and `--secret-file KEY=PATH`. */
+function secretsOf(values) {
+  const secrets = {};
+  for (const [key, variable] of Object.entries(pairs(values['secret-env'], '--secret-env'))) {
+    if (!process.env[variable]) throw new HostError('invalid-config', `secret \`${key}\`: environment variable ${variable} is not set`);
+    secrets[key] = process.env[variable];
+  }
+  for (const [key, path] of Object.entries(pairs(values['secret-file'], '--secret-file'))) {
+    let text;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new HostError('invalid-config', `secret \`${key}\`: cannot read ${path} (${e.code ?? e.message})`);
+    }
+    secrets[key] = text.replace(/[\r\n]+$/, '');
+  }
+  return secrets;
+}
+
 async function main(argv) {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (rest.some((arg) => arg === '--secret' || arg.startsWith('--secret='))) {
+    throw new HostError('invalid-config', '--secret is not taken: a secret on the command line is visible to every process on the machine; use --secret-env KEY=VAR or --secret-file KEY=PATH');
+  }
+  const { values } = parseArgsOr({
     args: rest,
     options: {
+      help: { type: 'boolean', short: 'h' },
       component: { type: 'string' },
       config: { type: 'string', multiple: true },
-      secret: { type: 'string', multiple: true },
       'secret-env': { type: 'string', multiple: true },
+      'secret-file': { type: 'string', multiple: true },
       'max-requests': { type: 'string' },
       'call-timeout-secs': { type: 'string' },
       'memory-mib': { type: 'string' },
@@ -37,18 +90,19 @@ async function main(argv) {
       concurrency: { type: 'string' },
     },
   });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (command !== 'sync' && command !== 'inspect') throw new HostError('invalid-config', `unknown command \`${command}\` (sync, inspect; --help says more)`);
   if (!values.component) throw new HostError('invalid-config', '--component is required');
   const connector = await Connector.load(values.component);
   if (command === 'inspect') {
-    process.stdout.write(`${JSON.stringify(connector.metadata(), (_, v) => (typeof v === 'bigint' ? Number(v) : v), 2)}\n`);
+    const declared = { contract: connector.contract, ...connector.metadata() };
+    process.stdout.write(`${JSON.stringify(declared, (_, v) => (typeof v === 'bigint' ? Number(v) : v), 2)}\n`);
     return;
   }
-  if (command !== 'sync') throw new HostError('invalid-config', `unknown command \`${command}\` (sync, inspect)`);
-  const secrets = pairs(values.secret, '--secret');
-  for (const [key, variable] of Object.entries(pairs(values['secret-env'], '--secret-env'))) {
-    if (!process.env[variable]) throw new HostError('invalid-config', `secret \`${key}\`: environment variable ${variable} is not set`);
-    secrets[key] = process.env[variable];
-  }
+  const secrets = secretsOf(values);
   const limits = {};
   if (values['max-requests']) limits.maxRequests = Number(values['max-requests']);
   if (values['call-timeout-secs']) limits.callTimeoutMs = Number(values['call-timeout-secs']) * 1000;

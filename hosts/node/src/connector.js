@@ -11,7 +11,9 @@ import { transpile } from '@bytecodealliance/jco';
 
 import { Authenticator } from './auth.js';
 import { REQUESTS, RETRIES, WAITED_MS, WINDOW, tenantCounters, views } from './counters.js';
+import { contractVersion, grantPageOf, metadataOf, resourcePageOf } from './contract.js';
 import { ConnectorError, HostError } from './errors.js';
+import { refusal } from './grants.js';
 import { resolveTenant } from './tenant.js';
 
 const NAME = 'connector';
@@ -31,25 +33,32 @@ function policyOf(origins, auth, limits, tokenUrl = null) {
 }
 
 
-/** Transpiles `bytes` into `cacheDir/<sha256>/` unless it is there already; returns that directory. */
+/** What jco's transpile lists of a component's exports is kept beside its output, to read its contract version. */
+const EXPORTS = 'exports.json';
+
+/**
+ * Transpiles `bytes` into `cacheDir/<sha256>/` unless it is there already: `{ dir, exports }`, the directory and
+ * the component's exports (`[name, kind]`).
+ */
 async function transpiled(bytes, cacheDir) {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const dir = join(cacheDir, sha256);
   try {
     await readFile(join(dir, `${NAME}.js`));
-    return dir;
+    return { dir, exports: JSON.parse(await readFile(join(dir, EXPORTS), 'utf8')) };
   } catch {
-    // Not cached yet.
+    // Not cached yet (or cached before the exports were kept).
   }
-  const { files } = await transpile(bytes, { name: NAME, instantiation: 'async', noTypescript: true, quiet: true });
+  const { files, exports } = await transpile(bytes, { name: NAME, instantiation: 'async', noTypescript: true, quiet: true });
   const staging = `${dir}.${process.pid}.tmp`;
   await rm(staging, { recursive: true, force: true });
-  for (const [file, content] of Object.entries(files)) {
+  for (const [file, content] of [...Object.entries(files), [EXPORTS, JSON.stringify(exports)]]) {
     await mkdir(dirname(join(staging, file)), { recursive: true });
     await writeFile(join(staging, file), content);
   }
+  await rm(dir, { recursive: true, force: true });
   await rename(staging, dir).catch(async () => rm(staging, { recursive: true, force: true }));
-  return dir;
+  return { dir, exports };
 }
 
 /** One instance of a component on its own thread. */
@@ -174,14 +183,23 @@ export class Connector {
   #dir;
   #metadata;
 
+  /** The contract version the component exports (`0.4.0`). */
+  contract;
+
   static async load(path, { cacheDir = join(tmpdir(), 'connector-node-cache') } = {}) {
     const connector = new Connector();
-    connector.#dir = await transpiled(await readFile(path), cacheDir);
+    const { dir, exports } = await transpiled(await readFile(path), cacheDir);
+    try {
+      connector.contract = contractVersion(exports);
+    } catch (e) {
+      throw new HostError(e.kind, `${path} is not usable: ${e.message}`);
+    }
+    connector.#dir = dir;
     // `metadata` needs no network: no origin, no request.
     const policy = policyOf([], 'none', { ...DEFAULT_LIMITS, maxRequests: 0, maxResponseMib: 0 });
     const probe = await Instance.start(connector.#dir, policy, new Authenticator({ kind: 'none' }));
     try {
-      connector.#metadata = await probe.call('metadata', [], DEFAULT_LIMITS.callTimeoutMs);
+      connector.#metadata = metadataOf(await probe.call('metadata', [], DEFAULT_LIMITS.callTimeoutMs));
     } finally {
       await probe.close();
     }
@@ -208,7 +226,7 @@ export class Connector {
     const count = provisioning ? 1 : Math.max(1, Math.min(32, settings.concurrency));
     Atomics.store(views(counters).ints, WINDOW, count);
     const instances = await Promise.all(Array.from({ length: count }, () => Instance.start(this.#dir, policy, auth, counters, shared)));
-    const session = new Session(instances, auth, settings, this.#metadata, counters);
+    const session = new Session(instances, auth, settings, this.#metadata, counters, provisioning);
     try {
       for (const instance of instances) await session.call('open', [tenant.guestConfig, provisioning], instance);
     } catch (e) {
@@ -225,13 +243,22 @@ export class Session {
   #limits;
   /** The tenant's counters (`tenantCounters`): retries and the wait spent on them, shared with the egress. */
   #counters;
+  /** Whether the session was opened for writes. */
+  #provisioning;
 
-  constructor(instances, auth, limits, metadata, counters) {
+  constructor(instances, auth, limits, metadata, counters, provisioning) {
     this.#instances = instances;
     this.#auth = auth;
     this.#limits = limits;
     this.metadata = metadata;
     this.#counters = views(counters).ints;
+    this.#provisioning = provisioning;
+  }
+
+  /** Refuses, before the component is called, a call it does not declare for the type, or a write not granted. */
+  #permit(call, resourceType, capability) {
+    const reason = refusal(this.metadata.capabilities, this.#provisioning, call, resourceType, capability);
+    if (reason !== null) throw new HostError('refused', reason);
   }
 
   /** Retries made: of single requests by the egress, and of whole calls. */
@@ -285,43 +312,52 @@ export class Session {
     return this.call('resourceTypes');
   }
 
-  listResources(resourceType, token, instance) {
-    return this.call('listResources', [resourceType, undefined, token ?? undefined], instance);
+  async listResources(resourceType, token, instance) {
+    return resourcePageOf(await this.call('listResources', [resourceType, undefined, token ?? undefined], instance));
   }
 
   listEntitlements(resource, token, instance) {
     return this.call('listEntitlements', [resource, token ?? undefined], instance);
   }
 
-  listGrants(resource, token, instance) {
-    return this.call('listGrants', [resource, token ?? undefined], instance);
+  async listGrants(resource, token, instance) {
+    return grantPageOf(await this.call('listGrants', [resource, token ?? undefined], instance));
   }
 
-  getResource(id) {
+  async getResource(id) {
+    this.#permit('get', id.resourceType, 'get');
     return this.call('getResource', [id]);
   }
 
-  grant(principal, entitlement) {
+  async grant(principal, entitlement) {
+    this.#permit('grant', entitlement.split(':')[0], 'grant');
     return this.call('grant', [principal, entitlement]);
   }
 
-  revoke(grant) {
+  async revoke(grant) {
+    this.#permit('revoke', grant.entitlement.split(':')[0], 'revoke');
     return this.call('revoke', [grant]);
   }
 
-  createAccount(fields) {
+  /** Creates an account: a resource of the type with the user trait (`accountType`, if the caller knows it). */
+  async createAccount(fields, accountType = undefined) {
+    const type = accountType ?? (await this.resourceTypes()).find((t) => t.traits.includes('user'))?.id ?? '';
+    this.#permit('create-account', type, 'create');
     return this.call('createAccount', [fields]);
   }
 
-  updateResource(id, fields) {
+  async updateResource(id, fields) {
+    this.#permit('update-resource', id.resourceType, 'update');
     return this.call('updateResource', [id, fields]);
   }
 
-  createResource(resourceType, fields) {
+  async createResource(resourceType, fields) {
+    this.#permit('create-resource', resourceType, 'create');
     return this.call('createResource', [resourceType, fields]);
   }
 
-  deleteResource(id) {
+  async deleteResource(id) {
+    this.#permit('delete-resource', id.resourceType, 'delete');
     return this.call('deleteResource', [id]);
   }
 

@@ -13,24 +13,37 @@ export function percentEncode(text) {
   ).join('');
 }
 
+/** `text` with each `{key}` replaced by that non-secret config value, percent-encoded; `what` names the text. */
 function fill(text, what, values, schema) {
-  return text.replace(/\{([^}]*)\}/g, (_, key) => {
+  let filled = '';
+  let rest = text;
+  for (let open = rest.indexOf('{'); open >= 0; open = rest.indexOf('{')) {
+    const close = rest.indexOf('}', open);
+    if (close < 0) throw new HostError('invalid-config', `${what} has an unclosed \`{\``);
+    const key = rest.slice(open + 1, close);
     const field = schema.find((f) => f.key === key);
     if (!field || field.secret) throw new HostError('invalid-config', `${what} uses \`{${key}}\`, which is not one of its non-secret config fields`);
-    if (!(key in values)) throw new HostError('invalid-config', `${what} needs config \`${key}\``);
-    return percentEncode(values[key]);
-  });
+    if (!hasKey(values, key)) throw new HostError('invalid-config', `${what} needs config \`${key}\``);
+    filled += rest.slice(0, open) + percentEncode(values[key]);
+    rest = rest.slice(close + 1);
+  }
+  return filled + rest;
 }
 
-/** `scheme://host:port` of a URL, with the scheme's default port. */
-export function origin(url, what) {
+/** `scheme://host:port` of an http(s) URL, with the scheme's default port; a user name or password is refused. */
+export function origin(url) {
+  // Checked on the text, before anything could echo it: user info may hold a password.
+  const authority = url.includes('://') ? url.split('://')[1].split(/[/?#]/)[0] : url;
+  if (authority.includes('@')) {
+    throw new HostError('invalid-config', 'the base URL must not contain a user name or password (`user:password@`): give credentials as secrets');
+  }
   let parsed;
   try {
     parsed = new URL(url);
-  } catch {
-    throw new HostError('invalid-config', `${what}: \`${url}\` is not a URL`);
+  } catch (e) {
+    throw new HostError('invalid-config', `base URL \`${url}\` is not a URL (${e.message})`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new HostError('invalid-config', `${what}: \`${url}\` is not http(s)`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new HostError('invalid-config', `base URL \`${url}\` must use http or https`);
   const port = parsed.port || (parsed.protocol === 'http:' ? '80' : '443');
   return `${parsed.protocol}//${parsed.hostname.toLowerCase()}:${port}`;
 }
@@ -70,14 +83,22 @@ export function resolveTenant(metadata, config, secrets) {
     if (present) continue;
     if (field.defaultValue !== undefined && !field.secret) values[field.key] = fill(field.defaultValue, `the default of \`${field.key}\``, plain, schema);
     else if (field.required) {
-      throw new HostError('invalid-config', `missing required ${field.secret ? 'secret' : 'config'} \`${field.key}\` (${field.displayName})`);
+      throw new HostError('invalid-config', `missing ${field.secret ? 'secret' : 'required config'} \`${field.key}\` (${field.displayName})`);
     }
   }
   const baseUrl = values[metadata.baseUrlField];
   if (baseUrl === undefined) throw new HostError('invalid-config', `the connector declares \`${metadata.baseUrlField}\` as its base URL, but it has no value`);
-  const origins = [origin(baseUrl, `config \`${metadata.baseUrlField}\``)];
+  const origins = [origin(baseUrl)];
   for (const field of metadata.extraOriginFields) {
-    if (field in values) origins.push(origin(values[field], `config \`${field}\``));
+    if (!schema.some((f) => f.key === field && !f.secret)) {
+      throw new HostError('invalid-config', `the connector declares \`${field}\` as an origin, but it is not one of its non-secret config fields`);
+    }
+    if (!hasKey(values, field)) continue;
+    try {
+      origins.push(origin(values[field]));
+    } catch (e) {
+      throw new HostError(e.kind, `config \`${field}\`: ${e.message}`);
+    }
   }
   // Sorted by key, as connector-harness passes it, so a component sees the same config in either host.
   const guestConfig = Object.entries(values).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
@@ -100,8 +121,9 @@ function authPlan(scheme, baseUrl, values, secrets, schema) {
       return { kind: 'bearer', token: secret(scheme.val) };
     case 'oauth2-client-credentials': {
       const o = scheme.val;
-      const placement = o.credentialsInField !== undefined && o.credentialsInField in values ? PLACEMENTS[values[o.credentialsInField].trim().toLowerCase()] : o.credentialsIn;
-      if (!placement) throw new HostError('invalid-config', `config \`${o.credentialsInField}\`: not a way to send client credentials (basic, post, form-body or json-body)`);
+      const chosen = o.credentialsInField !== undefined && hasKey(values, o.credentialsInField) ? values[o.credentialsInField].trim().toLowerCase() : undefined;
+      const placement = chosen === undefined ? o.credentialsIn : PLACEMENTS[chosen];
+      if (!placement) throw new HostError('invalid-config', `config \`${o.credentialsInField}\`: \`${chosen}\` is not a way to send client credentials (basic, post, form-body or json-body)`);
       return {
         kind: 'oauth2',
         tokenUrl: tokenUrl(o.tokenUrl, baseUrl, values, schema),
@@ -122,17 +144,28 @@ function tokenUrl(template, baseUrl, values, schema) {
   let originValue;
   let path;
   if (template.startsWith('/')) {
-    originValue = origin(baseUrl, 'the base URL');
+    originValue = origin(baseUrl);
     path = template;
   } else {
-    const match = /^\{([^}]*)\}(.*)$/.exec(template);
-    const field = match && schema.find((f) => f.key === match[1] && !f.secret);
-    if (!field) throw new HostError('invalid-config', `the connector's token URL \`${template}\` names an origin of its own`);
+    const match = /^\{([^}]*)\}(.*)$/s.exec(template);
+    if (!match) {
+      throw new HostError(
+        'invalid-config',
+        `the connector's token URL \`${template}\` names an origin of its own; a token URL must start with / (the base URL's origin) or with a config field, \`{field}\``,
+      );
+    }
+    if (!schema.some((f) => f.key === match[1] && !f.secret)) {
+      throw new HostError('invalid-config', `the connector's token URL starts with \`{${match[1]}}\`, which is not one of its non-secret config fields`);
+    }
+    if (!hasKey(values, match[1])) throw new HostError('invalid-config', `the connector's token URL needs config \`${match[1]}\``);
     originValue = values[match[1]];
     path = match[2];
   }
-  if (!path.startsWith('/')) throw new HostError('invalid-config', `the connector's token URL must continue with a path after its origin`);
-  const url = `${originValue.replace(/\/+$/, '')}${fill(path, "the connector's token URL", values, schema)}`;
-  if (origin(url, 'the token URL') !== origin(originValue, 'the token URL')) throw new HostError('invalid-config', `the token URL \`${url}\` left its origin`);
+  if (!path.startsWith('/')) throw new HostError('invalid-config', `the connector's token URL must continue with a path after its origin, got \`${path}\``);
+  const expanded = fill(path, "the connector's token URL", values, schema);
+  const named = origin(originValue);
+  const url = `${originValue.replace(/\/+$/, '')}${expanded}`;
+  // Whatever the values, the endpoint stays on the origin the template names.
+  if (origin(url) !== named) throw new HostError('invalid-config', `the token URL \`${url}\` left the origin ${named}`);
   return url;
 }
