@@ -3,6 +3,7 @@
 //! not the client's business: the host adds credentials to requests for the tenant's origin.
 
 use crate::error::{ConnectorError, Result};
+pub use connector_model::wire::{percent_encode, retry_after_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -151,29 +152,6 @@ pub fn in_context(error: ConnectorError, context: &str, origin: &str) -> Connect
     }
 }
 
-/// Percent-encodes everything but unreserved characters: safe as one path segment or one query value.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Milliseconds to wait from a `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
-pub fn retry_after_ms(value: &str, now: std::time::SystemTime) -> Option<u64> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(seconds.saturating_mul(1000));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(now).map(|d| d.as_millis() as u64).unwrap_or(0))
-}
-
 /// Classifies a transport error message from a `wasi:http` client (which names the `ErrorCode`); the API
 /// client adds which call it was.
 pub fn transport_error(message: &str) -> ConnectorError {
@@ -203,16 +181,6 @@ pub fn transport_error(message: &str) -> ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    #[test]
-    fn retry_after_accepts_seconds_and_http_dates() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
-        assert_eq!(retry_after_ms("7", now), Some(7000));
-        assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(30_000));
-        assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(0));
-        assert_eq!(retry_after_ms("soon", now), None);
-    }
 
     #[test]
     fn statuses_map_to_what_the_host_does_with_them() {
@@ -239,12 +207,6 @@ mod tests {
         assert_eq!(SOURCE.check(&answer(409), "c"), Err(ConnectorError::BadResponse("c: unexpected HTTP 409".into())));
         let empty = Response { status: 404, retry_after: None, body: Vec::new() };
         assert_eq!(Statuses::PLAIN.check(&empty, "GET /users/7"), Err(ConnectorError::NotFound("GET /users/7: HTTP 404".into())));
-    }
-
-    #[test]
-    fn ids_are_encoded_as_one_path_segment() {
-        assert_eq!(percent_encode("42"), "42");
-        assert_eq!(percent_encode("a/b c"), "a%2Fb%20c");
     }
 
     #[test]

@@ -12,13 +12,14 @@
 //! authentication, retries (return `rate-limited` or `unavailable`; never sleep), limits and storage.
 
 pub mod config;
-pub mod error;
 pub mod fake;
 pub mod fields;
 pub mod http;
 pub mod json;
-pub mod model;
 pub mod page;
+
+// The model and errors live in a leaf crate the hosts share; connectors reach them here.
+pub use connector_model::{error, model};
 
 mod connector;
 

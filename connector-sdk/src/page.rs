@@ -6,9 +6,7 @@ use std::collections::HashSet;
 
 use crate::error::{ConnectorError, Result};
 
-/// The words of every error a connector gives for a source that sends it round in circles. A host does not
-/// repeat such a call: the source would answer the same.
-pub const LOOPING: &str = "stopping rather than looping";
+pub use connector_model::wire::LOOPING;
 
 /// Where a walk of next links stands, for a connector that follows them inside one call: it stops at the
 /// first link it has seen before (a source whose `next` points back sends a caller round in circles) and

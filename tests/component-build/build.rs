@@ -13,7 +13,7 @@ fn main() {
         .map(|d| if d.is_relative() { root.join(d) } else { d })
         .unwrap_or_else(|| root.join("target"))
         .join("component-build");
-    for watched in ["src", "connectors", "connector-sdk", "wit", "Cargo.toml", "Cargo.lock", "tests/hostile-component"] {
+    for watched in ["src", "connectors", "connector-model", "connector-sdk", "wit", "Cargo.toml", "Cargo.lock", "tests/hostile-component"] {
         println!("cargo::rerun-if-changed={}", root.join(watched).display());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

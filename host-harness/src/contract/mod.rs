@@ -1,7 +1,7 @@
 //! The contract at the host's edge. Each version of `identity:connector` the host supports has a module of its
-//! own (its bindings, and conversions to the model); everything else in the host speaks one model, the SDK's
-//! (`connector_sdk::model`), whichever version a component was built against. `runtime` picks the module by
-//! the version in the component's export name.
+//! own (its bindings, and conversions to the model); everything else in the host speaks one model,
+//! `connector_model::model` (the one connectors speak through the SDK), whichever version a component was
+//! built against. `runtime` picks the module by the version in the component's export name.
 
 mod shared;
 pub(crate) mod v0_1;
@@ -9,8 +9,8 @@ pub(crate) mod v0_2;
 pub(crate) mod v0_3;
 pub(crate) mod v0_4;
 
-pub use connector_sdk::ConnectorError;
-pub use connector_sdk::model;
+pub use connector_model::ConnectorError;
+pub use connector_model::model;
 
 /// The longest connector message the host repeats: the guest writes it, and the host prints it.
 const MESSAGE_BYTES: usize = 4 << 10;

@@ -3,7 +3,7 @@
 //! for the module's `w` (its `types` interface). What differs between versions is converted in the
 //! version's own file.
 
-/// `From` impls between the version module's `w` types and the SDK model.
+/// `From` impls between the version module's `w` types and the model (`connector_model::model`).
 ///
 /// Versions differ in the places given as expressions over the version's records: `oauth2-client-credentials`
 /// (`$o`; `$o2` names the same record), `connector-metadata` (`$md`), `resource-page` (`$p`), `grant` (`$g`, and `$mg` for the

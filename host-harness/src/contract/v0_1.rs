@@ -1,8 +1,8 @@
 //! `identity:connector@0.1.0` at the host's edge: the bindings of that frozen version (`wit/v0.1.0/`), and
-//! their conversion to the model the rest of the host speaks (the SDK's, `connector_sdk::model`).
+//! their conversion to the model the rest of the host speaks (`connector_model::model`).
 
-use connector_sdk::ConnectorError;
-use connector_sdk::model as m;
+use connector_model::ConnectorError;
+use connector_model::model as m;
 
 wasmtime::component::bindgen!({
     path: "../wit/v0.1.0",

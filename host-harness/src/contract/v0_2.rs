@@ -2,8 +2,8 @@
 //! conversion to the model. It differs from 0.1 in the metadata only: a token URL that may sit on another
 //! declared origin, and further origins the component may reach.
 
-use connector_sdk::ConnectorError;
-use connector_sdk::model as m;
+use connector_model::ConnectorError;
+use connector_model::model as m;
 
 wasmtime::component::bindgen!({
     path: "../wit/v0.2.0",

@@ -2,8 +2,8 @@
 //! conversion to the model. It differs from 0.2 in one place: a resource page may hand back the tokens of
 //! further pages that can be fetched independently.
 
-use connector_sdk::ConnectorError;
-use connector_sdk::model as m;
+use connector_model::ConnectorError;
+use connector_model::model as m;
 
 wasmtime::component::bindgen!({
     path: "../wit/v0.3.0",

@@ -3,8 +3,8 @@
 //! derives it), a grant page may carry the entitlements its grants name, a config field may list its
 //! choices and template its default, and the client credentials' placement may come from a config field.
 
-use connector_sdk::ConnectorError;
-use connector_sdk::model as m;
+use connector_model::ConnectorError;
+use connector_model::model as m;
 
 wasmtime::component::bindgen!({
     path: "../wit",

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use anyhow::{Result, anyhow, bail};
-use connector_sdk::page::LOOPING;
+use connector_model::wire::LOOPING;
 
 use super::Progress;
 use super::checkpoint::{Checkpoint, PagePosition, stored_checkpoint};

@@ -59,7 +59,7 @@ pub(super) fn fill_placeholders(text: &str, what: &str, config: &BTreeMap<String
         }
         let value = config.get(key).ok_or_else(|| anyhow::anyhow!("{what} needs config `{key}`: pass it with --config {key}=…"))?;
         filled.push_str(&rest[..open]);
-        filled.push_str(&connector_sdk::http::percent_encode(value));
+        filled.push_str(&connector_model::wire::percent_encode(value));
         rest = &rest[close + 1..];
     }
     filled.push_str(rest);
