@@ -84,6 +84,9 @@ pub struct Authenticator {
     /// it was refused share that answer instead of asking again, so a wrong secret costs one token request
     /// however many of a sync's instances were waiting.
     refusals: std::sync::Mutex<(u64, Option<Refusal>)>,
+    /// How many of them refused the credentials themselves (400, 401, 403): final for the session that met one
+    /// (see `authorization`), where an unavailable endpoint may answer the next request.
+    credentials_refused: std::sync::atomic::AtomicU64,
 }
 
 /// A token endpoint's refusal, kept to answer the requests that were waiting for it.
@@ -119,7 +122,7 @@ impl Authenticator {
 
     /// An authenticator for `plan`; `redactor` learns each token it gets.
     pub fn new(plan: AuthPlan, redactor: Redactor) -> Self {
-        Self { plan, cache: tokio::sync::Mutex::new(None), redactor, failure: std::sync::Mutex::new(None), refusals: std::sync::Mutex::default() }
+        Self { plan, cache: tokio::sync::Mutex::new(None), redactor, failure: std::sync::Mutex::new(None), refusals: std::sync::Mutex::default(), credentials_refused: Default::default() }
     }
 
     /// The tenant's credentials: its secrets and every token obtained for it.
@@ -155,8 +158,17 @@ impl Authenticator {
         origin(&endpoint) == origin(uri) && route(endpoint.path()) == route(uri.path())
     }
 
+    /// How many times the token endpoint has refused the credentials so far: a session counts from here (see
+    /// `authorization`).
+    pub fn credentials_refused(&self) -> u64 {
+        self.credentials_refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The `Authorization` header for the next request, fetching a token through `exchange` when none is cached.
-    pub async fn authorization(&self, exchange: &impl TokenExchange) -> Result<AuthOutcome, Error> {
+    /// A refusal is the answer of every request that waited for it; and once the endpoint has refused the
+    /// credentials after `since` (the count when the asking session began), for the rest of that session too: the
+    /// same credentials are not sent again, however the session's calls interleave. The next session asks afresh.
+    pub async fn authorization(&self, exchange: &impl TokenExchange, since: u64) -> Result<AuthOutcome, Error> {
         match &self.plan {
             AuthPlan::None => Ok(AuthOutcome::Header(None)),
             AuthPlan::Bearer(secret) => Ok(AuthOutcome::Header(Some(bearer(secret.expose())?))),
@@ -167,7 +179,7 @@ impl Authenticator {
                     return Ok(AuthOutcome::Header(Some(token.header.clone())));
                 }
                 if let (count, Some(refusal)) = &*self.refusals.lock().unwrap_or_else(|e| e.into_inner())
-                    && *count > refusals_before
+                    && (*count > refusals_before || self.credentials_refused() > since)
                 {
                     return Ok(AuthOutcome::Refused(refusal.response()));
                 }
@@ -189,6 +201,9 @@ impl Authenticator {
                             let refusal = Refusal { status: parts.status, headers: parts.headers, body };
                             let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
                             *refusals = (refusals.0 + 1, Some(refusal.clone()));
+                            if refusal.status == StatusCode::UNAUTHORIZED {
+                                self.credentials_refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            }
                             return Ok(AuthOutcome::Refused(refusal.response()));
                         }
                     }

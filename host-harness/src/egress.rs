@@ -180,6 +180,8 @@ pub struct EgressPolicy {
     pub stats: Arc<EgressStats>,
     /// The tenant's authenticator, shared by its sessions.
     pub auth: Arc<Authenticator>,
+    /// The credentials refusals when this session began: a later one is final for the session.
+    auth_since: u64,
     /// The sync's retry budget, hold and window, shared with the driver.
     pub throttle: Arc<Throttle>,
     transport: Transport,
@@ -193,7 +195,8 @@ impl EgressPolicy {
     pub fn new(tenant: &str, origins: Vec<Origin>, limits: EgressLimits, auth: Arc<Authenticator>, throttle: Throttle) -> Self {
         let transport = Transport::new(&[], limits.connect_timeout);
         let throttle = Arc::new(throttle);
-        Self { tenant: tenant.to_string(), origins, limits, stats: Arc::default(), auth, throttle, transport, stopped: Mutex::default(), next_slot: Mutex::default() }
+        let auth_since = auth.credentials_refused();
+        Self { tenant: tenant.to_string(), origins, limits, stats: Arc::default(), auth, auth_since, throttle, transport, stopped: Mutex::default(), next_slot: Mutex::default() }
     }
 
     /// The same policy, trusting `extra_roots` besides the platform's CA certificates.
@@ -294,7 +297,7 @@ impl EgressPolicy {
         let repeatable = parts.method == Method::GET || parts.method == Method::HEAD;
         let mut attempt = 1;
         loop {
-            let outcome = if authenticated { self.auth.authorization(self.as_ref()).await? } else { AuthOutcome::Header(None) };
+            let outcome = if authenticated { self.auth.authorization(self.as_ref(), self.auth_since).await? } else { AuthOutcome::Header(None) };
             let authorization = match outcome {
                 AuthOutcome::Header(value) => value,
                 // The token endpoint said no: the guest sees its status, and the reason is kept for the host.
@@ -349,7 +352,7 @@ impl EgressPolicy {
             return None;
         }
         let retry_after = response.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok());
-        let wait = policy.delay(attempt, retry_after.and_then(|v| connector_sdk::http::retry_after_ms(v, std::time::SystemTime::now())));
+        let wait = policy.delay(attempt, retry_after.and_then(|v| connector_model::wire::retry_after_ms(v, std::time::SystemTime::now())));
         if let Err(why) = self.throttle.spend(wait) {
             tracing::info!(tenant = %self.tenant, "{what}; not repeated: {why}");
             return None;
