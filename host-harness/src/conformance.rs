@@ -1,5 +1,6 @@
 //! The host conformance kit (`wit/conformance/`), run against this host: every case file, its expected result or
-//! error. `hosts/node/test/conformance.test.js` runs the same files against the Node host.
+//! error; a sync's pages go through the store and its export, as `sync` writes them.
+//! `hosts/node/test/conformance.test.js` runs the same files against the Node host.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,140 @@ fn metadata(case: &Value) -> Metadata {
     }
 }
 
+fn opt(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_string)
+}
+
+fn resource_id(value: &Value) -> ResourceId {
+    ResourceId::new(&text(&value["resourceType"]), text(&value["id"]))
+}
+
+/// A case's capabilities: contract names by resource type.
+fn declared(value: &Value) -> Vec<ResourceTypeCapabilities> {
+    value
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|c| ResourceTypeCapabilities {
+                    resource_type: text(&c["resourceType"]),
+                    capabilities: Capabilities::of(&strings(&c["capabilities"]).iter().map(|n| capability(n)).collect::<Vec<_>>()),
+                    listed_with: opt(&c["listedWith"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A record as the contract's JavaScript binding has it, as the model's.
+fn resource(r: &Value) -> Resource {
+    let user = |u: &Value| UserTrait {
+        emails: u["emails"].as_array().unwrap().iter().map(|e| Email { address: text(&e["address"]), primary: e["primary"].as_bool().unwrap() }).collect(),
+        login: opt(&u["login"]),
+        login_aliases: strings(&u["loginAliases"]),
+        employee_ids: strings(&u["employeeIds"]),
+        name: u.get("name").map(|n| StructuredName {
+            given_name: text(&n["givenName"]),
+            family_name: text(&n["familyName"]),
+            middle_names: strings(&n["middleNames"]),
+            prefix: opt(&n["prefix"]),
+            suffix: opt(&n["suffix"]),
+        }),
+        account_type: match u["accountType"].as_str() {
+            Some("service") => AccountType::Service,
+            Some("system") => AccountType::System,
+            _ => AccountType::Human,
+        },
+        manager_id: opt(&u["managerId"]),
+        title: opt(&u["title"]),
+        department_ids: strings(&u["departmentIds"]),
+        location_ids: strings(&u["locationIds"]),
+        start_date: opt(&u["startDate"]),
+        time_zone: opt(&u["timeZone"]),
+        locale: opt(&u["locale"]),
+        nickname: opt(&u["nickname"]),
+        phone_numbers: strings(&u["phoneNumbers"]),
+        photo_url: opt(&u["photoUrl"]),
+    };
+    Resource {
+        id: resource_id(&r["id"]),
+        parent: r.get("parent").map(resource_id),
+        display_name: text(&r["displayName"]),
+        description: opt(&r["description"]),
+        status: ResourceStatus {
+            kind: match r["status"]["kind"].as_str() {
+                Some("enabled") => StatusKind::Enabled,
+                Some("disabled") => StatusKind::Disabled,
+                Some("deleted") => StatusKind::Deleted,
+                _ => StatusKind::Unspecified,
+            },
+            detail: opt(&r["status"]["detail"]),
+        },
+        user: r.get("user").map(user),
+        group: r.get("group").map(|g| GroupTrait { source_kind: opt(&g["sourceKind"]), member_count: g["memberCount"].as_u64() }),
+        profile: text(&r["profile"]),
+        created_at: opt(&r["createdAt"]),
+        updated_at: opt(&r["updatedAt"]),
+    }
+}
+
+fn entitlement(e: &Value) -> Entitlement {
+    Entitlement {
+        id: text(&e["id"]),
+        resource: resource_id(&e["resource"]),
+        display_name: text(&e["displayName"]),
+        description: opt(&e["description"]),
+        slug: text(&e["slug"]),
+        purpose: match e["purpose"].as_str() {
+            Some("permission") => Purpose::Permission,
+            Some("ownership") => Purpose::Ownership,
+            _ => Purpose::Assignment,
+        },
+        grantable_to: strings(&e["grantableTo"]),
+    }
+}
+
+fn grant(g: &Value) -> Grant {
+    Grant { id: text(&g["id"]), entitlement: text(&g["entitlement"]), principal: resource_id(&g["principal"]), immutable: opt(&g["immutable"]) }
+}
+
+/// The export of a sync of the case's pages, through the store as `sync` writes them.
+fn exported(sync: &Value) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = crate::store::Store::open(&crate::store::StoreLocation::Sqlite(dir.path().join("s.db"))).unwrap();
+    let lease = store.begin_sync("conformance", "c", "1", "sha").unwrap();
+    let types: Vec<ResourceType> = sync["resourceTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| ResourceType {
+            id: text(&t["id"]),
+            display_name: text(&t["displayName"]),
+            traits: strings(&t["traits"])
+                .iter()
+                .map(|k| match k.as_str() {
+                    "user" => TraitKind::User,
+                    "group" => TraitKind::Group,
+                    "role" => TraitKind::Role,
+                    _ => TraitKind::App,
+                })
+                .collect(),
+            description: opt(&t["description"]),
+        })
+        .collect();
+    store.put_resource_types(lease.sync, &types, &declared(&sync["capabilities"])).unwrap();
+    for page in sync["pages"].as_array().unwrap() {
+        let list = |key: &str| page[key].as_array().cloned().unwrap_or_default();
+        let resources: Vec<Resource> = list("resources").iter().map(resource).collect();
+        let entitlements: Vec<Entitlement> = list("entitlements").iter().map(entitlement).collect();
+        let grants: Vec<Grant> = list("grants").iter().map(grant).collect();
+        store.put_page(&lease, &resources, &entitlements, &grants, "{}").unwrap();
+    }
+    store.finish_sync(&lease, 0, 0).unwrap();
+    let mut out = Vec::new();
+    store.export_jsonl(lease.sync, &mut out).unwrap();
+    String::from_utf8(out).unwrap().lines().map(str::to_string).collect()
+}
+
 fn capability(name: &str) -> Capability {
     Capability::ALL.into_iter().find(|c| c.name() == name).unwrap_or_else(|| panic!("no capability `{name}`"))
 }
@@ -92,17 +227,11 @@ fn run(case: &Value) -> Value {
             Err(e) => serde_json::json!({"error": format!("{e:#}")}),
         };
     }
+    if let Some(sync) = case.get("sync") {
+        return serde_json::json!({"expect": {"lines": exported(sync)}});
+    }
     if let Some(call) = case.get("call") {
-        let declared = call["capabilities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| ResourceTypeCapabilities {
-                resource_type: text(&c["resourceType"]),
-                capabilities: Capabilities::of(&strings(&c["capabilities"]).iter().map(|n| capability(n)).collect::<Vec<_>>()),
-                listed_with: None,
-            })
-            .collect();
+        let declared = declared(&call["capabilities"]);
         let granted = if call["provisioning"].as_bool().unwrap_or_default() { WriteGrants::All } else { WriteGrants::None };
         let refusal = Granter::new(declared, granted).refusal(&text(&call["call"]), &text(&call["resourceType"]), capability(&text(&call["capability"])));
         return match refusal {

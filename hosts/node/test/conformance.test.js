@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { Connector } from '../src/connector.js';
 import { metadataOf } from '../src/contract.js';
 import { refusal } from '../src/grants.js';
+import { SyncResult } from '../src/sync.js';
 import { resolveTenant } from '../src/tenant.js';
 
 const REPOSITORY = join(import.meta.dirname, '..', '..', '..');
@@ -29,6 +30,13 @@ async function run(kase) {
     } catch (e) {
       return { error: e.message };
     }
+  }
+  if (kase.sync) {
+    const result = new SyncResult();
+    result.resourceTypes = kase.sync.resourceTypes;
+    result.capabilities = kase.sync.capabilities.map((c) => ({ resourceType: c.resourceType, capabilities: flags(c.capabilities), listedWith: c.listedWith }));
+    for (const page of kase.sync.pages) result.addPage(page);
+    return { expect: { lines: [...result.lines()] } };
   }
   if (kase.call) {
     const { capabilities, provisioning, call, resourceType, capability } = kase.call;
