@@ -261,10 +261,7 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
         if id.resource_type != USER {
             return Err(ConnectorError::Unsupported(format!("get-resource reads users only, not `{}`", id.resource_type)));
         }
-        match self.api.user(&id.id)? {
-            Some(record) => user::resource(&record, "GET /users/{id}"),
-            None => Err(ConnectorError::NotFound(format!("user {}", id.id))),
-        }
+        user::read(&self.api, &id.id)
     }
 
     fn grant(&self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome> {

@@ -76,8 +76,7 @@ pub fn update_user<H: HttpClient>(api: &PingOneApi<H>, id: &ResourceId, given: &
     if patch.as_object().is_some_and(|p| !p.is_empty()) {
         api.json(Method::Patch, &user_url(api, &id.id, ""), Some(&patch), "PATCH /users/{id}")?;
     }
-    let context = "GET /users/{id}";
-    user::resource(&api.user(&id.id)?.ok_or_else(|| ConnectorError::NotFound(format!("user {}", id.id)))?, context)
+    user::read(api, &id.id)
 }
 
 pub fn delete_user<H: HttpClient>(api: &PingOneApi<H>, id: &ResourceId) -> Result<DeleteOutcome> {

@@ -4,7 +4,7 @@ use crate::api::{Endpoint, ScimApi};
 use crate::paging::{At, FollowUps};
 use crate::config::{self, Config};
 use crate::provisioning;
-use crate::resources::{self, DEPARTMENT, GROUP, USER, department, endpoint_of, group, user};
+use crate::resources::{self, DEPARTMENT, GROUP, USER, department, group, user};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::http::HttpClient;
 use connector_sdk::model::*;
@@ -161,12 +161,7 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
     }
 
     fn get_resource(&self, id: &ResourceId) -> Result<Resource> {
-        let endpoint = endpoint_of(&id.resource_type)?;
-        let found = self.api.get(endpoint, &id.id, None)?.ok_or_else(|| ConnectorError::NotFound(format!("{}:{}", id.resource_type, id.id)))?;
-        Ok(match endpoint {
-            Endpoint::Users => user::resource(&found),
-            Endpoint::Groups => group::resource(&found),
-        })
+        resources::read(&self.api, id)
     }
 
     fn create_account(&self, fields: &[(String, String)]) -> Result<CreateOutcome> {

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::api::{Created, ENTERPRISE_USER, Endpoint, GROUP_SCHEMA, ScimApi, USER_SCHEMA};
-use crate::resources::{GROUP, USER, endpoint_of, group, group_of_entitlement, user};
+use crate::resources::{self, GROUP, USER, endpoint_of, group, group_of_entitlement, user};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::fields;
 use connector_sdk::http::HttpClient;
@@ -115,7 +115,7 @@ pub fn update_user<H: HttpClient>(api: &ScimApi<H>, id: &ResourceId, given: &[(S
         }
         match api.patch(Endpoint::Users, &id.id, operations) {
             Ok(Some(updated)) => return Ok(user::resource(&updated)),
-            Ok(None) => return api.get(Endpoint::Users, &id.id, None)?.map(|u| user::resource(&u)).ok_or_else(|| ConnectorError::NotFound(format!("user:{}", id.id))),
+            Ok(None) => return resources::read(api, id),
             Err(ConnectorError::Unsupported(_)) => eprintln!("the server answered PATCH with 501; replacing the user with PUT"),
             Err(e) => return Err(e),
         }

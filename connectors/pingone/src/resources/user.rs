@@ -2,10 +2,20 @@
 
 use serde_json::Value;
 
-use connector_sdk::Result;
+use connector_sdk::http::HttpClient;
+use connector_sdk::{ConnectorError, Result};
 use connector_sdk::model::{AccountType, Email, Grant, Resource, ResourceId, ResourceStatus, StatusKind, StructuredName, UserTrait};
 
 use super::{POPULATION, USER, id_of, member_entitlement_id, profile_without, text};
+use crate::api::PingOneApi;
+
+/// The user `id`, read from the source now (`get-resource`, and the state a write left).
+pub fn read<H: HttpClient>(api: &PingOneApi<H>, id: &str) -> Result<Resource> {
+    match api.user(id)? {
+        Some(record) => resource(&record, "GET /users/{id}"),
+        None => Err(ConnectorError::NotFound(format!("user {id}"))),
+    }
+}
 
 /// Why a population grant cannot be revoked: PingOne keeps every user in exactly one population.
 pub const POPULATION_GRANT: &str = "every user is in exactly one population: move the user to change it";

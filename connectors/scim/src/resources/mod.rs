@@ -7,10 +7,11 @@ pub mod user;
 
 use serde_json::Value;
 
-use crate::api::Endpoint;
+use crate::api::{Endpoint, ScimApi};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::json::{self, text};
-use connector_sdk::model::{Capabilities, Capability, Entitlement, ResourceType, ResourceTypeCapabilities, TraitKind};
+use connector_sdk::http::HttpClient;
+use connector_sdk::model::{Capabilities, Capability, Entitlement, Resource, ResourceId, ResourceType, ResourceTypeCapabilities, TraitKind};
 
 pub const USER: &str = "user";
 pub const GROUP: &str = "group";
@@ -60,6 +61,16 @@ fn profile(resource: &Value, mapped: &[&str]) -> String {
     let keys: Vec<&str> = mapped.iter().copied().chain(["id", "schemas", "meta"]).collect();
     json::profile_without(resource, &keys)
 }
+/// The resource `id`, read from the server now (`get-resource`, and the state a write left).
+pub fn read<H: HttpClient>(api: &ScimApi<H>, id: &ResourceId) -> Result<Resource> {
+    let endpoint = endpoint_of(&id.resource_type)?;
+    let found = api.get(endpoint, &id.id, None)?.ok_or_else(|| ConnectorError::NotFound(format!("{}:{}", id.resource_type, id.id)))?;
+    Ok(match endpoint {
+        Endpoint::Users => user::resource(&found),
+        Endpoint::Groups => group::resource(&found),
+    })
+}
+
 /// The endpoint a resource type is read and written at.
 pub fn endpoint_of(resource_type: &str) -> Result<Endpoint> {
     match resource_type {
