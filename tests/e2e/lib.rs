@@ -12,14 +12,41 @@ pub fn repository() -> PathBuf {
     here.join("../..").canonicalize().unwrap_or(here)
 }
 
+/// What a run of the harness's CLI came to.
+pub struct Outcome {
+    pub code: i32,
+    pub out: String,
+    pub err: String,
+}
+
+impl Outcome {
+    /// What it printed, when it succeeded; a panic with its stderr otherwise.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "harness failed: {}", self.err);
+        self.out
+    }
+}
+
+/// Runs `connector-harness ARGS…` in this process, showing progress as a terminal would if `show_progress`.
+pub fn run_harness<S: AsRef<str>>(args: &[S], show_progress: bool) -> Outcome {
+    let mut argv: Vec<std::ffi::OsString> = vec!["connector-harness".into()];
+    argv.extend(args.iter().map(|a| a.as_ref().into()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = connector_harness::cli::run(argv, &mut out, &mut err, show_progress);
+    Outcome { code, out: String::from_utf8(out).expect("the harness prints UTF-8"), err: String::from_utf8(err).expect("the harness prints UTF-8") }
+}
+
+/// `run_harness` without progress, as the tests run it.
+pub fn harness<S: AsRef<str>>(args: &[S]) -> Outcome {
+    run_harness(args, false)
+}
+
 /// Runs `connector-harness ARGS…` in this process and times it; panics with its stderr if it fails.
 /// Returns the wall time and what it printed.
 pub fn timed_harness(args: &[&str]) -> (Duration, String) {
-    let argv = std::iter::once("connector-harness").chain(args.iter().copied()).map(Into::into).collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
     let started = Instant::now();
-    let code = connector_harness::cli::run(argv, &mut out, &mut err, false);
+    let outcome = harness(args);
     let wall = started.elapsed();
-    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
-    (wall, String::from_utf8(out).expect("the harness prints UTF-8"))
+    (wall, outcome.ok())
 }

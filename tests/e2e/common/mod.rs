@@ -3,33 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-pub use e2e::native;
+pub use e2e::{Outcome, harness, native};
 pub mod source;
 
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, GroupKind, Manager, PingboardDouble};
 use serde_json::{Value, json};
-
-pub struct Outcome {
-    pub code: i32,
-    pub out: String,
-    pub err: String,
-}
-
-impl Outcome {
-    #[track_caller]
-    pub fn ok(self) -> String {
-        assert_eq!(self.code, 0, "harness failed: {}", self.err);
-        self.out
-    }
-}
-
-pub fn harness<S: AsRef<str>>(args: &[S]) -> Outcome {
-    let mut argv: Vec<std::ffi::OsString> = vec!["connector-harness".into()];
-    argv.extend(args.iter().map(|a| a.as_ref().into()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = connector_harness::cli::run(argv, &mut out, &mut err, false);
-    Outcome { code, out: String::from_utf8(out).unwrap(), err: String::from_utf8(err).unwrap() }
-}
 
 pub fn component() -> String {
     component_build::pingboard_component().display().to_string()

@@ -10,13 +10,8 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 fn harness(args: &[&str]) -> Result<String, String> {
-    let mut argv = vec!["connector-harness".into()];
-    argv.extend(args.iter().map(Into::into));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    match connector_harness::cli::run(argv, &mut out, &mut err, true) {
-        0 => Ok(String::from_utf8_lossy(&out).into_owned()),
-        _ => Err(String::from_utf8_lossy(&err).into_owned()),
-    }
+    let outcome = e2e::run_harness(args, true);
+    if outcome.code == 0 { Ok(outcome.out) } else { Err(outcome.err) }
 }
 
 fn main() -> ExitCode {
