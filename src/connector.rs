@@ -436,7 +436,7 @@ mod tests {
         let secret: Vec<_> = m.config_schema.iter().filter(|f| f.secret).map(|f| f.key.as_str()).collect();
         assert_eq!(secret, ["client_secret"]);
         let group = m.capabilities.iter().find(|c| c.resource_type == GROUP).unwrap();
-        assert!(group.capabilities.inline_entitlements && group.capabilities.inline_grants);
+        assert!(group.capabilities.contains(Capabilities::INLINE_ENTITLEMENTS | Capabilities::INLINE_GRANTS));
         for t in [LOCATION, DEPARTMENT] {
             assert_eq!(m.capabilities.iter().find(|c| c.resource_type == t).unwrap().listed_with.as_deref(), Some(GROUP));
         }

@@ -2,6 +2,7 @@
 //! a host stores, its typed errors, and the wire rules both apply. The guest SDK (`connector-sdk`) re-exports it
 //! for connectors; hosts use it directly, so the host's model is not the guest SDK.
 
+mod conversions;
 pub mod error;
 pub mod model;
 pub mod wire;

@@ -1,5 +1,5 @@
 //! The model a connector speaks: plain Rust mirrors of the WIT `types` interface, so a connector's core runs
-//! and is tested natively. `export` converts them field by field at the component boundary.
+//! and is tested natively. `conversions.rs` lists how each crosses the component boundary.
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResourceId {
@@ -279,102 +279,47 @@ pub enum AuthScheme {
     OAuth2ClientCredentials(OAuth2ClientCredentials),
 }
 
-/// Mirrors the WIT `capability` flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Capabilities {
-    pub list: bool,
-    pub get: bool,
-    pub inline_entitlements: bool,
-    pub inline_grants: bool,
-    pub create: bool,
-    pub update: bool,
-    pub delete: bool,
-    pub grant: bool,
-    pub revoke: bool,
-}
-
-/// One capability, to ask a `Capabilities` about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capability {
-    List,
-    Get,
-    InlineEntitlements,
-    InlineGrants,
-    Create,
-    Update,
-    Delete,
-    Grant,
-    Revoke,
-}
-
-impl Capability {
-    pub const ALL: [Capability; 9] = [
-        Capability::List,
-        Capability::Get,
-        Capability::InlineEntitlements,
-        Capability::InlineGrants,
-        Capability::Create,
-        Capability::Update,
-        Capability::Delete,
-        Capability::Grant,
-        Capability::Revoke,
-    ];
-
-    /// The contract's name for it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Capability::List => "list",
-            Capability::Get => "get",
-            Capability::InlineEntitlements => "inline-entitlements",
-            Capability::InlineGrants => "inline-grants",
-            Capability::Create => "create",
-            Capability::Update => "update",
-            Capability::Delete => "delete",
-            Capability::Grant => "grant",
-            Capability::Revoke => "revoke",
-        }
+bitflags::bitflags! {
+    /// What a connector does with a resource type: the contract's `capability` flags, named as `wit/connector.wit`
+    /// names them (`INLINE_ENTITLEMENTS` is `inline-entitlements`), in its order.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct Capabilities: u16 {
+        const LIST = 1 << 0;
+        const GET = 1 << 1;
+        const INLINE_ENTITLEMENTS = 1 << 2;
+        const INLINE_GRANTS = 1 << 3;
+        const CREATE = 1 << 4;
+        const UPDATE = 1 << 5;
+        const DELETE = 1 << 6;
+        const GRANT = 1 << 7;
+        const REVOKE = 1 << 8;
     }
 }
 
 impl Capabilities {
-    pub fn contains(&self, capability: Capability) -> bool {
-        match capability {
-            Capability::List => self.list,
-            Capability::Get => self.get,
-            Capability::InlineEntitlements => self.inline_entitlements,
-            Capability::InlineGrants => self.inline_grants,
-            Capability::Create => self.create,
-            Capability::Update => self.update,
-            Capability::Delete => self.delete,
-            Capability::Grant => self.grant,
-            Capability::Revoke => self.revoke,
-        }
+    /// The writes: what a tenant's provisioning grants govern.
+    pub const WRITES: Self = Self::CREATE.union(Self::UPDATE).union(Self::DELETE).union(Self::GRANT).union(Self::REVOKE);
+
+    /// The contract's names of the capabilities set, in its order.
+    pub fn names(self) -> Vec<String> {
+        self.iter_names().map(|(name, _)| contract_name(name)).collect()
     }
 
-    /// The set capabilities' names, in the contract's order.
-    pub fn names(&self) -> Vec<&'static str> {
-        Capability::ALL.into_iter().filter(|c| self.contains(*c)).map(Capability::name).collect()
+    /// The capability the contract names `name` (`inline-grants`), if one is.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::all().iter_names().find(|(flag, _)| contract_name(flag) == name).map(|(_, capability)| capability)
     }
+}
 
-    /// The capabilities named, as the contract names them.
-    pub fn of(capabilities: &[Capability]) -> Self {
-        let mut out = Self::default();
-        for capability in capabilities {
-            let slot = match capability {
-                Capability::List => &mut out.list,
-                Capability::Get => &mut out.get,
-                Capability::InlineEntitlements => &mut out.inline_entitlements,
-                Capability::InlineGrants => &mut out.inline_grants,
-                Capability::Create => &mut out.create,
-                Capability::Update => &mut out.update,
-                Capability::Delete => &mut out.delete,
-                Capability::Grant => &mut out.grant,
-                Capability::Revoke => &mut out.revoke,
-            };
-            *slot = true;
-        }
-        out
+/// The contract's names, separated by `, `.
+impl std::fmt::Display for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.names().join(", "))
     }
+}
+
+fn contract_name(flag: &str) -> String {
+    flag.to_ascii_lowercase().replace('_', "-")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -382,6 +327,18 @@ pub struct ResourceTypeCapabilities {
     pub resource_type: String,
     pub capabilities: Capabilities,
     pub listed_with: Option<String>,
+}
+
+impl ResourceTypeCapabilities {
+    pub fn new(resource_type: &str, capabilities: Capabilities) -> Self {
+        Self { resource_type: resource_type.into(), capabilities, listed_with: None }
+    }
+
+    /// Listed by `resource_type`'s listing, not one of its own.
+    pub fn listed_with(mut self, resource_type: &str) -> Self {
+        self.listed_with = Some(resource_type.into());
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,7 @@ impl Connector for Directory {
     type Session<H: HttpClient + 'static> = Session<H>;
 
     fn metadata() -> Metadata {
-        let list = Capabilities { list: true, inline_entitlements: true, inline_grants: true, ..Default::default() };
+        let list = Capabilities::LIST | Capabilities::INLINE_ENTITLEMENTS | Capabilities::INLINE_GRANTS;
         Metadata {
             name: "directory".into(),
             version: "0.1.0".into(),
@@ -35,7 +35,7 @@ impl Connector for Directory {
             base_url_field: "base_url".into(),
             extra_origin_fields: Vec::new(),
             auth: AuthScheme::Bearer("token".into()),
-            capabilities: ["user", "team"].map(|resource_type| ResourceTypeCapabilities { resource_type: resource_type.into(), capabilities: list, listed_with: None }).to_vec(),
+            capabilities: vec![ResourceTypeCapabilities::new("user", list), ResourceTypeCapabilities::new("team", list)],
         }
     }
 

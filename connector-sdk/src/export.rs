@@ -71,7 +71,7 @@ pub fn metadata<C: Connector>() -> w::ConnectorMetadata {
 /// `Guest::open` for connector `C`.
 pub fn open<C: Connector>(config: Vec<(String, String)>, provisioning: bool) -> Result<Session, w::ConnectorError> {
     // Whatever the host checked, the component checks its own schema: no host has to get it right.
-    crate::fields::check_config(&C::metadata().config_schema, &config)?;
+    crate::config::ConfigReader::check(&C::metadata().config_schema, &config)?;
     let session = C::open(WakiHttp, &config, provisioning)?;
     Ok(Session::new(SessionResource::<C>(session)))
 }
@@ -87,7 +87,7 @@ impl<C: Connector> GuestSession for SessionResource<C> {
     }
 
     fn resource_types(&self) -> Out<Vec<w::ResourceType>> {
-        Ok(convert(self.0.resource_types()?))
+        Ok(self.0.resource_types()?.into_iter().map(Into::into).collect())
     }
 
     fn list_resources(&self, resource_type: String, parent: Option<w::ResourceId>, page_token: Option<String>) -> Out<w::ResourcePage> {
@@ -96,13 +96,11 @@ impl<C: Connector> GuestSession for SessionResource<C> {
     }
 
     fn list_entitlements(&self, resource: w::ResourceId, page_token: Option<String>) -> Out<w::EntitlementPage> {
-        let page = self.0.list_entitlements(&resource.into(), page_token.as_deref())?;
-        Ok(w::EntitlementPage { entitlements: convert(page.entitlements), next_token: page.next_token })
+        Ok(self.0.list_entitlements(&resource.into(), page_token.as_deref())?.into())
     }
 
     fn list_grants(&self, resource: w::ResourceId, page_token: Option<String>) -> Out<w::GrantPage> {
-        let page = self.0.list_grants(&resource.into(), page_token.as_deref())?;
-        Ok(w::GrantPage { grants: convert(page.grants), entitlements: convert(page.entitlements), next_token: page.next_token })
+        Ok(self.0.list_grants(&resource.into(), page_token.as_deref())?.into())
     }
 
     fn get_resource(&self, id: w::ResourceId) -> Out<w::Resource> {
@@ -110,18 +108,11 @@ impl<C: Connector> GuestSession for SessionResource<C> {
     }
 
     fn grant(&self, principal: w::ResourceId, entitlement: String) -> Out<w::GrantOutcome> {
-        Ok(match self.0.grant(&principal.into(), &entitlement)? {
-            m::GrantOutcome::Granted(g) => w::GrantOutcome::Granted(g.into()),
-            m::GrantOutcome::AlreadyExists(g) => w::GrantOutcome::AlreadyExists(g.into()),
-        })
+        Ok(self.0.grant(&principal.into(), &entitlement)?.into())
     }
 
     fn revoke(&self, grant: w::Grant) -> Out<w::RevokeOutcome> {
-        let grant = m::Grant { id: grant.id, entitlement: grant.entitlement, principal: grant.principal.into(), immutable: grant.immutable };
-        Ok(match self.0.revoke(&grant)? {
-            m::RevokeOutcome::Revoked => w::RevokeOutcome::Revoked,
-            m::RevokeOutcome::AlreadyRevoked => w::RevokeOutcome::AlreadyRevoked,
-        })
+        Ok(self.0.revoke(&grant.into())?.into())
     }
 
     fn create_account(&self, fields: w::Fields) -> Out<w::CreateOutcome> {
@@ -137,233 +128,9 @@ impl<C: Connector> GuestSession for SessionResource<C> {
     }
 
     fn delete_resource(&self, id: w::ResourceId) -> Out<w::DeleteOutcome> {
-        Ok(match self.0.delete_resource(&id.into())? {
-            m::DeleteOutcome::Deleted => w::DeleteOutcome::Deleted,
-            m::DeleteOutcome::DidNotExist => w::DeleteOutcome::DidNotExist,
-        })
+        Ok(self.0.delete_resource(&id.into())?.into())
     }
 }
 
-fn convert<A: Into<B>, B>(items: Vec<A>) -> Vec<B> {
-    items.into_iter().map(Into::into).collect()
-}
-
-impl From<ConnectorError> for w::ConnectorError {
-    fn from(e: ConnectorError) -> Self {
-        match e {
-            ConnectorError::InvalidConfig(m) => Self::InvalidConfig(m),
-            ConnectorError::Unauthenticated(m) => Self::Unauthenticated(m),
-            ConnectorError::PermissionDenied(m) => Self::PermissionDenied(m),
-            ConnectorError::NotFound(m) => Self::NotFound(m),
-            ConnectorError::RateLimited { message, retry_after_ms } => Self::RateLimited(w::Failure { message, retry_after_ms }),
-            ConnectorError::Unavailable { message, retry_after_ms } => Self::Unavailable(w::Failure { message, retry_after_ms }),
-            ConnectorError::BadResponse(m) => Self::BadResponse(m),
-            ConnectorError::ProvisioningDisabled => Self::ProvisioningDisabled,
-            ConnectorError::Unsupported(m) => Self::Unsupported(m),
-            ConnectorError::Rejected(m) => Self::Rejected(m),
-            ConnectorError::Internal(m) => Self::Internal(m),
-        }
-    }
-}
-
-impl From<w::ResourceId> for m::ResourceId {
-    fn from(id: w::ResourceId) -> Self {
-        Self { resource_type: id.resource_type, id: id.id }
-    }
-}
-
-impl From<m::ResourceId> for w::ResourceId {
-    fn from(id: m::ResourceId) -> Self {
-        Self { resource_type: id.resource_type, id: id.id }
-    }
-}
-
-impl From<m::ResourceType> for w::ResourceType {
-    fn from(t: m::ResourceType) -> Self {
-        Self {
-            id: t.id,
-            display_name: t.display_name,
-            traits: t
-                .traits
-                .into_iter()
-                .map(|k| match k {
-                    m::TraitKind::User => w::TraitKind::User,
-                    m::TraitKind::Group => w::TraitKind::Group,
-                    m::TraitKind::Role => w::TraitKind::Role,
-                    m::TraitKind::App => w::TraitKind::App,
-                })
-                .collect(),
-            description: t.description,
-        }
-    }
-}
-
-impl From<m::Resource> for w::Resource {
-    fn from(r: m::Resource) -> Self {
-        Self {
-            id: r.id.into(),
-            parent: r.parent.map(Into::into),
-            display_name: r.display_name,
-            description: r.description,
-            status: w::ResourceStatus {
-                kind: match r.status.kind {
-                    m::StatusKind::Unspecified => w::StatusKind::Unspecified,
-                    m::StatusKind::Enabled => w::StatusKind::Enabled,
-                    m::StatusKind::Disabled => w::StatusKind::Disabled,
-                    m::StatusKind::Deleted => w::StatusKind::Deleted,
-                },
-                detail: r.status.detail,
-            },
-            user: r.user.map(|u| w::UserTrait {
-                emails: u.emails.into_iter().map(|e| w::Email { address: e.address, primary: e.primary }).collect(),
-                login: u.login,
-                login_aliases: u.login_aliases,
-                employee_ids: u.employee_ids,
-                name: u.name.map(|n| w::StructuredName {
-                    given_name: n.given_name,
-                    family_name: n.family_name,
-                    middle_names: n.middle_names,
-                    prefix: n.prefix,
-                    suffix: n.suffix,
-                }),
-                account_type: match u.account_type {
-                    m::AccountType::Human => w::AccountType::Human,
-                    m::AccountType::Service => w::AccountType::Service,
-                    m::AccountType::System => w::AccountType::System,
-                },
-                manager_id: u.manager_id,
-                title: u.title,
-                department_ids: u.department_ids,
-                location_ids: u.location_ids,
-                start_date: u.start_date,
-                time_zone: u.time_zone,
-                locale: u.locale,
-                nickname: u.nickname,
-                phone_numbers: u.phone_numbers,
-                photo_url: u.photo_url,
-            }),
-            group: r.group.map(|g| w::GroupTrait { source_kind: g.source_kind, member_count: g.member_count }),
-            profile: r.profile,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
-impl From<m::Entitlement> for w::Entitlement {
-    fn from(e: m::Entitlement) -> Self {
-        Self {
-            id: e.id,
-            resource: e.resource.into(),
-            display_name: e.display_name,
-            description: e.description,
-            slug: e.slug,
-            purpose: match e.purpose {
-                m::Purpose::Assignment => w::EntitlementPurpose::Assignment,
-                m::Purpose::Permission => w::EntitlementPurpose::Permission,
-                m::Purpose::Ownership => w::EntitlementPurpose::Ownership,
-            },
-            grantable_to: e.grantable_to,
-        }
-    }
-}
-
-impl From<m::Grant> for w::Grant {
-    fn from(g: m::Grant) -> Self {
-        Self { id: g.id, entitlement: g.entitlement, principal: g.principal.into(), immutable: g.immutable }
-    }
-}
-
-impl From<m::ResourcePage> for w::ResourcePage {
-    fn from(p: m::ResourcePage) -> Self {
-        Self {
-            resources: convert(p.resources),
-            entitlements: convert(p.entitlements),
-            grants: convert(p.grants),
-            next_token: p.next_token,
-            independent_tokens: p.independent_tokens,
-        }
-    }
-}
-
-impl From<m::CreateOutcome> for w::CreateOutcome {
-    fn from(o: m::CreateOutcome) -> Self {
-        match o {
-            m::CreateOutcome::Created(r) => Self::Created(r.into()),
-            m::CreateOutcome::AlreadyExists(r) => Self::AlreadyExists(r.into()),
-        }
-    }
-}
-
-impl From<m::Metadata> for w::ConnectorMetadata {
-    fn from(md: m::Metadata) -> Self {
-        Self {
-            name: md.name,
-            version: md.version,
-            description: md.description,
-            config_schema: md
-                .config_schema
-                .into_iter()
-                .map(|f| w::ConfigField {
-                    key: f.key,
-                    display_name: f.display_name,
-                    description: f.description,
-                    required: f.required,
-                    secret: f.secret,
-                    default_value: f.default_value,
-                    choices: f.choices,
-                })
-                .collect(),
-            base_url_field: md.base_url_field,
-            extra_origin_fields: md.extra_origin_fields,
-            auth: match md.auth {
-                m::AuthScheme::None => w::AuthScheme::None,
-                m::AuthScheme::Bearer(field) => w::AuthScheme::Bearer(field),
-                m::AuthScheme::OAuth2ClientCredentials(o) => w::AuthScheme::Oauth2ClientCredentials(w::Oauth2ClientCredentials {
-                    token_url: o.token_url,
-                    client_id_field: o.client_id_field,
-                    client_secret_field: o.client_secret_field,
-                    credentials_in: match o.credentials_in {
-                        m::CredentialsPlacement::FormBody => w::CredentialsPlacement::FormBody,
-                        m::CredentialsPlacement::JsonBody => w::CredentialsPlacement::JsonBody,
-                        m::CredentialsPlacement::Basic => w::CredentialsPlacement::Basic,
-                    },
-                    credentials_in_field: o.credentials_in_field,
-                    grant_type_in: match o.grant_type_in {
-                        m::ParameterPlacement::Query => w::ParameterPlacement::Query,
-                        m::ParameterPlacement::FormBody => w::ParameterPlacement::FormBody,
-                    },
-                    extra_params: o.extra_params,
-                }),
-            },
-            capabilities: md
-                .capabilities
-                .into_iter()
-                .map(|c| {
-                    let f = c.capabilities;
-                    let mut flags = w::Capability::empty();
-                    for (on, flag) in [
-                        (f.list, w::Capability::LIST),
-                        (f.get, w::Capability::GET),
-                        (f.inline_entitlements, w::Capability::INLINE_ENTITLEMENTS),
-                        (f.inline_grants, w::Capability::INLINE_GRANTS),
-                        (f.create, w::Capability::CREATE),
-                        (f.update, w::Capability::UPDATE),
-                        (f.delete, w::Capability::DELETE),
-                        (f.grant, w::Capability::GRANT),
-                        (f.revoke, w::Capability::REVOKE),
-                    ] {
-                        if on {
-                            flags |= flag;
-                        }
-                    }
-                    w::ResourceTypeCapabilities {
-                        resource_type: c.resource_type,
-                        capabilities: flags,
-                        listed_with: c.listed_with,
-                    }
-                })
-                .collect(),
-        }
-    }
-}
+// The model ↔ WIT conversions of the newest contract, from the list both sides share.
+connector_model::wit_conversions!(guest, has: [0.2 0.3 0.4]);

@@ -87,7 +87,7 @@ fn declared(value: &Value) -> Vec<ResourceTypeCapabilities> {
             all.iter()
                 .map(|c| ResourceTypeCapabilities {
                     resource_type: text(&c["resourceType"]),
-                    capabilities: Capabilities::of(&strings(&c["capabilities"]).iter().map(|n| capability(n)).collect::<Vec<_>>()),
+                    capabilities: strings(&c["capabilities"]).iter().map(|n| capability(n)).collect(),
                     listed_with: opt(&c["listedWith"]),
                 })
                 .collect()
@@ -205,8 +205,8 @@ fn exported(sync: &Value) -> Vec<String> {
     String::from_utf8(out).unwrap().lines().map(str::to_string).collect()
 }
 
-fn capability(name: &str) -> Capability {
-    Capability::ALL.into_iter().find(|c| c.name() == name).unwrap_or_else(|| panic!("no capability `{name}`"))
+fn capability(name: &str) -> Capabilities {
+    Capabilities::named(name).unwrap_or_else(|| panic!("no capability `{name}`"))
 }
 
 /// The case's outcome, in the terms its file states it.

@@ -11,10 +11,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{Result, bail};
 
-use crate::contract::model::{Capability, ResourceTypeCapabilities};
-
-/// The write operations, by the names a grant uses.
-const WRITES: [Capability; 5] = [Capability::Create, Capability::Update, Capability::Delete, Capability::Grant, Capability::Revoke];
+use crate::contract::model::{Capabilities, ResourceTypeCapabilities};
 
 /// The writes an operator granted a tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,12 +30,12 @@ impl WriteGrants {
     pub fn parse(items: &[String]) -> Result<Self> {
         let mut granted = BTreeSet::new();
         for item in items {
-            let known = || WRITES.iter().map(|w| w.name()).collect::<Vec<_>>().join(", ");
+            let write = |operation| Capabilities::named(operation).is_some_and(|c| Capabilities::WRITES.contains(c));
             match item.split_once(':') {
-                Some((resource_type, operation)) if !resource_type.is_empty() && WRITES.iter().any(|w| w.name() == operation) => {
+                Some((resource_type, operation)) if !resource_type.is_empty() && write(operation) => {
                     granted.insert((resource_type.to_string(), operation.to_string()));
                 }
-                _ => bail!("provisioning grant `{item}` must be TYPE:OPERATION, the operation one of {} (TYPE may be *)", known()),
+                _ => bail!("provisioning grant `{item}` must be TYPE:OPERATION, the operation one of {} (TYPE may be *)", Capabilities::WRITES),
             }
         }
         Ok(if granted.is_empty() { Self::None } else { Self::Only(granted) })
@@ -49,11 +46,11 @@ impl WriteGrants {
         *self != Self::None
     }
 
-    fn allows(&self, resource_type: &str, capability: Capability) -> bool {
+    fn allows(&self, resource_type: &str, capability: Capabilities) -> bool {
         match self {
             Self::None => false,
             Self::All => true,
-            Self::Only(granted) => granted.iter().any(|(t, op)| (t == "*" || t == resource_type) && op == capability.name()),
+            Self::Only(granted) => granted.iter().any(|(t, op)| (t == "*" || t == resource_type) && Capabilities::named(op) == Some(capability)),
         }
     }
 
@@ -89,7 +86,7 @@ impl Granter {
     pub fn check_grants(&self) -> Result<()> {
         let WriteGrants::Only(granted) = &self.granted else { return Ok(()) };
         for (resource_type, operation) in granted {
-            let declares = |c: &ResourceTypeCapabilities| c.capabilities.names().contains(&operation.as_str());
+            let declares = |c: &ResourceTypeCapabilities| Capabilities::named(operation).is_some_and(|o| c.capabilities.contains(o));
             let known = match resource_type.as_str() {
                 "*" => self.declared.iter().any(declares),
                 t => self.declared.iter().any(|c| c.resource_type == t && declares(c)),
@@ -103,21 +100,21 @@ impl Granter {
 
     /// Why `call` (on `resource_type`) may not be made, if it may not: the component does not declare it, or,
     /// for a write, the tenant was not granted it.
-    pub fn refusal(&self, call: &str, resource_type: &str, capability: Capability) -> Option<String> {
+    pub fn refusal(&self, call: &str, resource_type: &str, capability: Capabilities) -> Option<String> {
         let Some(declared) = self.declared.iter().find(|c| c.resource_type == resource_type) else {
             return Some(format!("unknown resource type `{}`", crate::display::printable(resource_type, 256)));
         };
         if !declared.capabilities.contains(capability) {
-            let names = declared.capabilities.names().join(", ");
-            return Some(format!("the connector does not declare `{}` for `{resource_type}`, so {call} is not called (it declares: {names})", capability.name()));
+            let declares = declared.capabilities;
+            return Some(format!("the connector does not declare `{capability}` for `{resource_type}`, so {call} is not called (it declares: {declares})"));
         }
-        let write = WRITES.contains(&capability);
+        let write = Capabilities::WRITES.contains(capability);
         if write && !self.granted.allows(resource_type, capability) {
             let how = match self.granted {
                 WriteGrants::None => "pass --provisioning, or grant it in the tenant's `provisioning` list".to_string(),
                 _ => format!("this tenant is granted only: {}", self.granted.describe()),
             };
-            return Some(format!("{call} writes to the source, and `{resource_type}:{}` was not granted: {how}", capability.name()));
+            return Some(format!("{call} writes to the source, and `{resource_type}:{capability}` was not granted: {how}"));
         }
         None
     }
@@ -126,10 +123,9 @@ impl Granter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::model::Capabilities;
 
     fn declared() -> Vec<ResourceTypeCapabilities> {
-        let group = Capabilities::of(&[Capability::List, Capability::Grant, Capability::Revoke, Capability::Create]);
+        let group = Capabilities::LIST | Capabilities::GRANT | Capabilities::REVOKE | Capabilities::CREATE;
         vec![ResourceTypeCapabilities { resource_type: "group".into(), capabilities: group, listed_with: None }]
     }
 
@@ -140,23 +136,23 @@ mod tests {
     #[test]
     fn a_write_needs_both_the_declaration_and_the_grant() {
         let only_grant = Granter::new(declared(), grants(&["group:grant"]));
-        assert_eq!(only_grant.refusal("grant", "group", Capability::Grant), None);
+        assert_eq!(only_grant.refusal("grant", "group", Capabilities::GRANT), None);
         assert_eq!(
-            only_grant.refusal("revoke", "group", Capability::Revoke).unwrap(),
+            only_grant.refusal("revoke", "group", Capabilities::REVOKE).unwrap(),
             "revoke writes to the source, and `group:revoke` was not granted: this tenant is granted only: group:grant"
         );
         assert_eq!(
-            only_grant.refusal("delete-resource", "group", Capability::Delete).unwrap(),
+            only_grant.refusal("delete-resource", "group", Capabilities::DELETE).unwrap(),
             "the connector does not declare `delete` for `group`, so delete-resource is not called (it declares: list, create, grant, revoke)"
         );
-        assert_eq!(only_grant.refusal("grant", "robot", Capability::Grant).unwrap(), "unknown resource type `robot`");
+        assert_eq!(only_grant.refusal("grant", "robot", Capabilities::GRANT).unwrap(), "unknown resource type `robot`");
         let reads_only = Granter::new(declared(), WriteGrants::None);
         assert!(!reads_only.provisioning());
-        assert!(reads_only.refusal("create-resource", "group", Capability::Create).unwrap().ends_with("pass --provisioning, or grant it in the tenant's `provisioning` list"));
+        assert!(reads_only.refusal("create-resource", "group", Capabilities::CREATE).unwrap().ends_with("pass --provisioning, or grant it in the tenant's `provisioning` list"));
         let everything = Granter::new(declared(), WriteGrants::All);
-        assert_eq!(everything.refusal("revoke", "group", Capability::Revoke), None);
+        assert_eq!(everything.refusal("revoke", "group", Capabilities::REVOKE), None);
         let any_type = Granter::new(declared(), grants(&["*:create"]));
-        assert_eq!(any_type.refusal("create-resource", "group", Capability::Create), None);
+        assert_eq!(any_type.refusal("create-resource", "group", Capabilities::CREATE), None);
     }
 
     #[test]

@@ -49,24 +49,14 @@ pub fn resource_types() -> Vec<ResourceType> {
 
 pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
     // Users hold no entitlements of their own: their (empty) entitlements and grants are trivially inline.
-    let user = Capabilities { list: true, get: true, inline_entitlements: true, inline_grants: true, create: true, update: true, delete: true, ..Default::default() };
+    let user = Capabilities::LIST | Capabilities::GET | Capabilities::INLINE_ENTITLEMENTS | Capabilities::INLINE_GRANTS | Capabilities::CREATE | Capabilities::UPDATE | Capabilities::DELETE;
     // One `GET /groups` listing serves all three group-like types, with their member lists inline.
-    let group_like = Capabilities {
-        list: true,
-        get: true,
-        inline_entitlements: true,
-        inline_grants: true,
-        create: true,
-        update: true,
-        delete: true,
-        grant: true,
-        revoke: true,
-    };
+    let group_like = user | Capabilities::GRANT | Capabilities::REVOKE;
     vec![
-        ResourceTypeCapabilities { resource_type: USER.into(), capabilities: user, listed_with: None },
-        ResourceTypeCapabilities { resource_type: GROUP.into(), capabilities: group_like, listed_with: None },
-        ResourceTypeCapabilities { resource_type: LOCATION.into(), capabilities: group_like, listed_with: Some(GROUP.into()) },
-        ResourceTypeCapabilities { resource_type: DEPARTMENT.into(), capabilities: group_like, listed_with: Some(GROUP.into()) },
+        ResourceTypeCapabilities::new(USER, user),
+        ResourceTypeCapabilities::new(GROUP, group_like),
+        ResourceTypeCapabilities::new(LOCATION, group_like).listed_with(GROUP),
+        ResourceTypeCapabilities::new(DEPARTMENT, group_like).listed_with(GROUP),
     ]
 }
 

@@ -2,9 +2,6 @@
 //! conversion to the model. It differs from 0.1 in the metadata only: a token URL that may sit on another
 //! declared origin, and further origins the component may reach.
 
-use connector_model::ConnectorError;
-use connector_model::model as m;
-
 wasmtime::component::bindgen!({
     path: "../wit/v0.2.0",
     world: "identity-connector",
@@ -17,10 +14,4 @@ pub use identity::connector::types as w;
 /// The version as it appears in the component's export name.
 pub const VERSION: &str = "0.2.0";
 
-// 0.2 pages hand back no independent tokens.
-super::shared::shared_conversions!(
-    before_0_4,
-    token_url: |o| o.token_url,
-    extra_origin_fields: |md| md.extra_origin_fields,
-    independent_tokens: |p| Vec::new()
-);
+connector_model::wit_conversions!(host, has: [0.2]);

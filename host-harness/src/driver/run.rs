@@ -42,7 +42,7 @@ impl Run<'_> {
         let capabilities = |id: &str| metadata.capabilities.iter().find(|c| c.resource_type == id);
         let listed: Vec<&ResourceType> = types
             .iter()
-            .filter(|t| capabilities(&t.id).is_some_and(|c| c.capabilities.contains(Capability::List) && c.listed_with.is_none()))
+            .filter(|t| capabilities(&t.id).is_some_and(|c| c.capabilities.contains(Capabilities::LIST) && c.listed_with.is_none()))
             .collect();
         // On resume, fetch only what the checkpoint says is not stored.
         let first_pages = || listed.iter().map(|t| PagePosition { resource_type: t.id.clone(), token: None });
@@ -73,7 +73,7 @@ impl Run<'_> {
         for resource_type in &types {
             let Some(caps) = capabilities(&resource_type.id).map(|c| c.capabilities) else { continue };
             // Whether each call left to make is for grants (else entitlements).
-            let kinds: Vec<PerResource> = [(Capability::InlineEntitlements, PerResource::Entitlements), (Capability::InlineGrants, PerResource::Grants)]
+            let kinds: Vec<PerResource> = [(Capabilities::INLINE_ENTITLEMENTS, PerResource::Entitlements), (Capabilities::INLINE_GRANTS, PerResource::Grants)]
                 .into_iter()
                 .filter(|(inline, _)| !caps.contains(*inline))
                 .map(|(_, kind)| kind)

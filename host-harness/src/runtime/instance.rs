@@ -121,7 +121,7 @@ impl Instance {
 
     /// The open session, if `call` on `resource_type` is declared by the component and, for a write, granted to
     /// the tenant: the host refuses before the guest is called otherwise.
-    fn permitted(&self, call: &str, resource_type: &str, capability: Capability) -> Result<ResourceAny, CallError> {
+    fn permitted(&self, call: &str, resource_type: &str, capability: Capabilities) -> Result<ResourceAny, CallError> {
         match self.granter.refusal(call, resource_type, capability) {
             Some(reason) => Err(CallError::Refused(reason)),
             None => self.session(),
@@ -153,7 +153,7 @@ impl Instance {
     pub async fn list_resources(&mut self, resource_type: &str, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, CallError> {
         let s = self.session()?;
         flatten(guest_call!(self, "list-resources", |guest, store, w| async {
-            let parent = parent.map(w::ResourceId::from);
+            let parent = parent.cloned().map(w::ResourceId::from);
             guest.session().call_list_resources(store, s, resource_type, parent.as_ref(), token).await.map(lift)
         }))
     }
@@ -161,57 +161,57 @@ impl Instance {
     /// A page of `resource`'s entitlements.
     pub async fn list_entitlements(&mut self, resource: &ResourceId, token: Option<&str>) -> Result<EntitlementPage, CallError> {
         let s = self.session()?;
-        flatten(guest_call!(self, "list-entitlements", |guest, store, w| async { guest.session().call_list_entitlements(store, s, &w::ResourceId::from(resource), token).await.map(lift) }))
+        flatten(guest_call!(self, "list-entitlements", |guest, store, w| async { guest.session().call_list_entitlements(store, s, &w::ResourceId::from(resource.clone()), token).await.map(lift) }))
     }
 
     /// A page of the grants of `resource`'s entitlements.
     pub async fn list_grants(&mut self, resource: &ResourceId, token: Option<&str>) -> Result<GrantPage, CallError> {
         let s = self.session()?;
-        flatten(guest_call!(self, "list-grants", |guest, store, w| async { guest.session().call_list_grants(store, s, &w::ResourceId::from(resource), token).await.map(lift) }))
+        flatten(guest_call!(self, "list-grants", |guest, store, w| async { guest.session().call_list_grants(store, s, &w::ResourceId::from(resource.clone()), token).await.map(lift) }))
     }
 
     /// One resource, live from the source.
     pub async fn get_resource(&mut self, id: &ResourceId) -> Result<Resource, CallError> {
-        let s = self.permitted("get", &id.resource_type, Capability::Get)?;
-        flatten(guest_call!(self, "get-resource", |guest, store, w| async { guest.session().call_get_resource(store, s, &w::ResourceId::from(id)).await.map(lift) }))
+        let s = self.permitted("get", &id.resource_type, Capabilities::GET)?;
+        flatten(guest_call!(self, "get-resource", |guest, store, w| async { guest.session().call_get_resource(store, s, &w::ResourceId::from(id.clone())).await.map(lift) }))
     }
 
     /// Grants `entitlement` to `principal` (a write).
     pub async fn grant(&mut self, principal: &ResourceId, entitlement: &str) -> Result<GrantOutcome, CallError> {
-        let s = self.permitted("grant", entitlement.split(':').next().unwrap_or_default(), Capability::Grant)?;
-        flatten(guest_call!(self, "grant", |guest, store, w| async { guest.session().call_grant(store, s, &w::ResourceId::from(principal), entitlement).await.map(lift) }))
+        let s = self.permitted("grant", entitlement.split(':').next().unwrap_or_default(), Capabilities::GRANT)?;
+        flatten(guest_call!(self, "grant", |guest, store, w| async { guest.session().call_grant(store, s, &w::ResourceId::from(principal.clone()), entitlement).await.map(lift) }))
     }
 
     /// Revokes `grant` (a write).
     pub async fn revoke(&mut self, grant: &Grant) -> Result<RevokeOutcome, CallError> {
-        let s = self.permitted("revoke", grant.entitlement.split(':').next().unwrap_or_default(), Capability::Revoke)?;
-        flatten(guest_call!(self, "revoke", |guest, store, w| async { guest.session().call_revoke(store, s, &w::Grant::from(grant)).await.map(lift) }))
+        let s = self.permitted("revoke", grant.entitlement.split(':').next().unwrap_or_default(), Capabilities::REVOKE)?;
+        flatten(guest_call!(self, "revoke", |guest, store, w| async { guest.session().call_revoke(store, s, &w::Grant::from(grant.clone())).await.map(lift) }))
     }
 
     /// Creates an account, a resource of `account_type` (the type with the user trait).
     pub async fn create_account(&mut self, account_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
-        let s = self.permitted("create-account", account_type, Capability::Create)?;
+        let s = self.permitted("create-account", account_type, Capabilities::CREATE)?;
         let fields = fields.to_vec();
         flatten(guest_call!(self, "create-account", |guest, store, w| async { guest.session().call_create_account(store, s, &fields).await.map(lift) }))
     }
 
     /// Changes a resource's fields (a write).
     pub async fn update_resource(&mut self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource, CallError> {
-        let s = self.permitted("update-resource", &id.resource_type, Capability::Update)?;
+        let s = self.permitted("update-resource", &id.resource_type, Capabilities::UPDATE)?;
         let fields = fields.to_vec();
-        flatten(guest_call!(self, "update-resource", |guest, store, w| async { guest.session().call_update_resource(store, s, &w::ResourceId::from(id), &fields).await.map(lift) }))
+        flatten(guest_call!(self, "update-resource", |guest, store, w| async { guest.session().call_update_resource(store, s, &w::ResourceId::from(id.clone()), &fields).await.map(lift) }))
     }
 
     /// Creates a resource of `resource_type` (a write).
     pub async fn create_resource(&mut self, resource_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
-        let s = self.permitted("create-resource", resource_type, Capability::Create)?;
+        let s = self.permitted("create-resource", resource_type, Capabilities::CREATE)?;
         let fields = fields.to_vec();
         flatten(guest_call!(self, "create-resource", |guest, store, w| async { guest.session().call_create_resource(store, s, resource_type, &fields).await.map(lift) }))
     }
 
     /// Deletes a resource (a write).
     pub async fn delete_resource(&mut self, id: &ResourceId) -> Result<DeleteOutcome, CallError> {
-        let s = self.permitted("delete-resource", &id.resource_type, Capability::Delete)?;
-        flatten(guest_call!(self, "delete-resource", |guest, store, w| async { guest.session().call_delete_resource(store, s, &w::ResourceId::from(id)).await.map(lift) }))
+        let s = self.permitted("delete-resource", &id.resource_type, Capabilities::DELETE)?;
+        flatten(guest_call!(self, "delete-resource", |guest, store, w| async { guest.session().call_delete_resource(store, s, &w::ResourceId::from(id.clone())).await.map(lift) }))
     }
 }

@@ -33,19 +33,19 @@ pub fn resource_types() -> Vec<ResourceType> {
 }
 
 pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
+    let listed = Capabilities::LIST | Capabilities::INLINE_ENTITLEMENTS;
     // Users hold no entitlements; the grants they hold as principals (role assignments) can only be read one
     // user at a time, so they are not inline: the host asks each user.
-    let user = Capabilities { list: true, get: true, inline_entitlements: true, create: true, update: true, delete: true, ..Default::default() };
-    // The group listing hands back each group's member walk as independent pages.
-    let group = Capabilities { list: true, inline_entitlements: true, inline_grants: true, grant: true, revoke: true, ..Default::default() };
+    let user = listed | Capabilities::GET | Capabilities::CREATE | Capabilities::UPDATE | Capabilities::DELETE;
     // Population grants come with every user; roles are listed after the populations (their scopes).
-    let population = Capabilities { list: true, inline_entitlements: true, inline_grants: true, ..Default::default() };
-    let role = Capabilities { list: true, inline_entitlements: true, inline_grants: true, grant: true, revoke: true, ..Default::default() };
+    let population = listed | Capabilities::INLINE_GRANTS;
+    // The group listing hands back each group's member walk as independent pages.
+    let group = population | Capabilities::GRANT | Capabilities::REVOKE;
     vec![
-        ResourceTypeCapabilities { resource_type: USER.into(), capabilities: user, listed_with: None },
-        ResourceTypeCapabilities { resource_type: GROUP.into(), capabilities: group, listed_with: None },
-        ResourceTypeCapabilities { resource_type: POPULATION.into(), capabilities: population, listed_with: None },
-        ResourceTypeCapabilities { resource_type: ROLE.into(), capabilities: role, listed_with: Some(POPULATION.into()) },
+        ResourceTypeCapabilities::new(USER, user),
+        ResourceTypeCapabilities::new(GROUP, group),
+        ResourceTypeCapabilities::new(POPULATION, population),
+        ResourceTypeCapabilities::new(ROLE, group).listed_with(POPULATION),
     ]
 }
 

@@ -11,7 +11,7 @@ use crate::api::{Endpoint, ScimApi};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::json::{self, text};
 use connector_sdk::http::HttpClient;
-use connector_sdk::model::{Capabilities, Capability, Entitlement, Resource, ResourceId, ResourceType, ResourceTypeCapabilities, TraitKind};
+use connector_sdk::model::{Capabilities, Entitlement, Resource, ResourceId, ResourceType, ResourceTypeCapabilities, TraitKind};
 
 pub const USER: &str = "user";
 pub const GROUP: &str = "group";
@@ -31,18 +31,14 @@ pub fn resource_type(id: &str) -> ResourceType {
 }
 
 pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
-    use Capability::*;
     // Pages carry everything: users hold no entitlements, and a groups page carries its members.
-    let of = |resource_type: &str, capabilities: &[Capability]| ResourceTypeCapabilities {
-        resource_type: resource_type.into(),
-        capabilities: Capabilities::of(capabilities),
-        listed_with: None,
-    };
+    let inline = Capabilities::INLINE_ENTITLEMENTS | Capabilities::INLINE_GRANTS;
+    let listed = Capabilities::LIST | Capabilities::GET | inline | Capabilities::CREATE | Capabilities::DELETE;
     vec![
-        of(USER, &[List, Get, InlineEntitlements, InlineGrants, Create, Update, Delete]),
-        of(GROUP, &[List, Get, InlineEntitlements, InlineGrants, Create, Delete, Grant, Revoke]),
+        ResourceTypeCapabilities::new(USER, listed | Capabilities::UPDATE),
+        ResourceTypeCapabilities::new(GROUP, listed | Capabilities::GRANT | Capabilities::REVOKE),
         // Read-only, from the users pages: a user changes department by an update of the user.
-        ResourceTypeCapabilities { listed_with: Some(USER.into()), ..of(DEPARTMENT, &[InlineEntitlements, InlineGrants]) },
+        ResourceTypeCapabilities::new(DEPARTMENT, inline).listed_with(USER),
     ]
 }
 
