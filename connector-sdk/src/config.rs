@@ -29,6 +29,22 @@ impl<'a> ConfigReader<'a> {
         Ok(Self { schema, given })
     }
 
+    /// Checks the whole config against the schema, so any host gets a clear `invalid-config` naming the field:
+    /// besides what `new` refuses, a required field missing or blank, a value not among its field's choices.
+    /// `open` runs it in every component, whatever its host checked.
+    pub fn check(schema: &'a [ConfigField], given: &'a [(String, String)]) -> Result<()> {
+        let config = Self::new(schema, given)?;
+        for field in schema.iter().filter(|f| !f.secret) {
+            if field.required {
+                config.required(&field.key)?;
+            }
+            if !field.choices.is_empty() && config.text(&field.key).is_some() {
+                config.choice(&field.key)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The value of `key`: given (the last time, if more than once) and not blank, else the schema's default
     /// unless it is a template.
     pub fn text(&self, key: &str) -> Option<&'a str> {
@@ -89,7 +105,7 @@ impl<'a> ConfigReader<'a> {
         if choices.iter().any(|c| c == value) {
             return Ok(value);
         }
-        Err(invalid(format!("{key} `{value}` is not one of {}", choices.join(", "))))
+        Err(invalid(format!("config `{key}`: `{value}` is not one of {}", choices.join(", "))))
     }
 
     fn field(&self, key: &str) -> Option<&'a ConfigField> {
@@ -143,6 +159,11 @@ mod tests {
         ConfigReader::new(&schema, &given).and_then(|c| read(&c)).map_err(|e| e.to_string())
     }
 
+    fn open(given: &[(&str, &str)]) -> std::result::Result<(), String> {
+        let given: Vec<(String, String)> = given.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ConfigReader::check(&schema(), &given).map_err(|e| e.to_string())
+    }
+
     #[test]
     fn values_are_typed_and_default_to_the_schema() {
         assert_eq!(read(&[], |c| c.origin("base_url")), Ok("https://api.example.test".into()));
@@ -159,12 +180,14 @@ mod tests {
         assert_eq!(read(&[("colour", "blue")], |c| Ok(c.text("x").map(str::to_string))), Err("invalid config: unknown config key `colour`".into()));
         assert_eq!(read(&[("token", "s3cret")], |c| Ok(c.text("x").map(str::to_string))), Err("invalid config: token must be given to the host as a secret, not passed to the connector".into()));
         assert_eq!(read(&[], |c| c.url("scim_url")), Err("invalid config: missing required config `scim_url` (SCIM URL)".into()));
+        assert_eq!(open(&[]), Err("invalid config: missing required config `scim_url` (SCIM URL)".into()));
+        assert_eq!(open(&[("scim_url", " ")]), Err("invalid config: missing required config `scim_url` (SCIM URL)".into()));
         assert_eq!(read(&[("base_url", "https://ada:s3cret@x.test")], |c| c.origin("base_url")), Err("invalid config: base_url must not contain a user name or password".into()));
         assert_eq!(read(&[("base_url", "https://x.test/api")], |c| c.origin("base_url")), Err("invalid config: base_url `https://x.test/api` must be an origin (scheme, host, optional port) with no path".into()));
         assert_eq!(read(&[("base_url", "ftp://x")], |c| c.origin("base_url")), Err("invalid config: base_url `ftp://x` must start with https:// or http://".into()));
         assert_eq!(read(&[("scim_url", "https://x.test/s?a=1")], |c| c.url("scim_url")), Err("invalid config: scim_url `https://x.test/s?a=1` must be a URL with a host and no query or fragment".into()));
         assert_eq!(read(&[("page_size", "0")], |c| c.int_range("page_size", 1..=1000)), Err("invalid config: page_size `0` must be a whole number from 1 to 1000".into()));
         assert_eq!(read(&[("roles", "yes")], |c| c.flag("roles")), Err("invalid config: roles `yes` must be true or false".into()));
-        assert_eq!(read(&[("region", "mars")], |c| c.choice("region").map(str::to_string)), Err("invalid config: region `mars` is not one of com, eu".into()));
+        assert_eq!(open(&[("scim_url", "https://x.test"), ("region", "mars")]), Err("invalid config: config `region`: `mars` is not one of com, eu".into()));
     }
 }
