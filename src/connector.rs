@@ -37,6 +37,7 @@ impl Connector for Pingboard {
                 extra_params: Vec::new(),
             }),
             capabilities: resources::capabilities(),
+            write_schemas: resources::write_schemas(),
         }
     }
 

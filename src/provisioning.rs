@@ -7,22 +7,13 @@ use serde_json::{Map, Value};
 use crate::api::{Collection, PingboardApi};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::http::HttpClient;
-use connector_sdk::model::{CreateOutcome, DeleteOutcome, Grant, GrantOutcome, Resource, ResourceId, RevokeOutcome};
+use connector_sdk::model::{CreateOutcome, DeleteOutcome, Grant, GrantOutcome, Resource, ResourceId, RevokeOutcome, Write, WriteSchema};
 use crate::resources::{GROUP_LIKE, MEMBER, USER, group, link_ids, user};
 
-/// User fields a write may set, by Pingboard's names.
-const USER_FIELDS: [&str; 10] =
-    ["first_name", "last_name", "email", "job_title", "nickname", "office_phone", "time_zone", "locale", "reports_to_id", "start_date"];
-const MANDATORY_USER_FIELDS: [&str; 3] = ["first_name", "last_name", "email"];
-const GROUP_FIELDS: [&str; 2] = ["name", "description"];
-
-/// Checks and converts write fields: known names only, mandatory ones present and not blank, typed values.
-fn fields(what: &str, given: &[(String, String)], allowed: &[&str], mandatory: &[&str]) -> Result<Map<String, Value>> {
-    // `phone` is what people say; `office_phone` is the field Pingboard reads today.
-    let given: Vec<(String, String)> =
-        given.iter().map(|(k, v)| (if k.trim() == "phone" { "office_phone".to_string() } else { k.clone() }, v.clone())).collect();
+/// Checks and converts write fields against the type's write schema, then types the values Pingboard types.
+fn fields(what: &str, write: Write, schema: &WriteSchema, given: &[(String, String)]) -> Result<Map<String, Value>> {
     let mut out = Map::new();
-    for (key, value) in connector_sdk::fields::check(what, &given, allowed, mandatory)? {
+    for (key, value) in connector_sdk::fields::check(what, write, schema, given)? {
         let value = match key {
             "reports_to_id" if value.is_empty() => Value::Null,
             "reports_to_id" => value.parse::<u64>().map(Value::from).map_err(|_| {
@@ -44,7 +35,7 @@ fn is_date(value: &str) -> bool {
 }
 
 pub fn create_account<H: HttpClient>(api: &PingboardApi<H>, given: &[(String, String)]) -> Result<CreateOutcome> {
-    let fields = fields("create-account", given, &USER_FIELDS, &MANDATORY_USER_FIELDS)?;
+    let fields = fields("create-account", Write::Create, &user::write_schema(), given)?;
     let email = fields["email"].as_str().unwrap_or_default();
     // Emails are unique in Pingboard: an existing one means the account is already there.
     if let Some(existing) = api.find_user_by_email(email)? {
@@ -57,12 +48,12 @@ pub fn create_account<H: HttpClient>(api: &PingboardApi<H>, given: &[(String, St
 pub fn update_resource<H: HttpClient>(api: &PingboardApi<H>, id: &ResourceId, given: &[(String, String)]) -> Result<Resource> {
     let what = format!("update of {}:{}", id.resource_type, id.id);
     if id.resource_type == USER {
-        let fields = fields(&what, given, &USER_FIELDS, &[])?;
+        let fields = fields(&what, Write::Update, &user::write_schema(), given)?;
         let record = api.update(Collection::Users, &id.id, Value::Object(fields))?.ok_or_else(|| not_found(id))?;
         return user::to_resource(&record, record.to_string(), &format!("PATCH /api/v2/users/{}", id.id));
     }
     existing_group(api, id)?.ok_or_else(|| not_found(id))?;
-    let fields = fields(&what, given, &GROUP_FIELDS, &[])?;
+    let fields = fields(&what, Write::Update, &group::write_schema(&id.resource_type), given)?;
     let record = api.update(Collection::Groups, &id.id, Value::Object(fields))?.ok_or_else(|| not_found(id))?;
     group::to_resource(&group::fields(&record), &format!("PATCH /api/v2/groups/{}", id.id))
 }
@@ -71,7 +62,7 @@ pub fn create_resource<H: HttpClient>(api: &PingboardApi<H>, resource_type: &str
     if !GROUP_LIKE.contains(&resource_type) {
         return Err(ConnectorError::Unsupported(format!("create-resource makes groups, locations and departments, not `{resource_type}` (users: create-account)")));
     }
-    let mut fields = fields(&format!("create-resource {resource_type}"), given, &GROUP_FIELDS, &["name"])?;
+    let mut fields = fields(&format!("create-resource {resource_type}"), Write::Create, &group::write_schema(resource_type), given)?;
     fields.insert("type".into(), Value::from(resource_type));
     let record = api.create(Collection::Groups, Value::Object(fields))?;
     Ok(CreateOutcome::Created(group::to_resource(&group::fields(&record), "POST /api/v2/groups")?))
@@ -159,14 +150,13 @@ mod tests {
 
     #[test]
     fn account_fields_are_checked_before_any_request() {
-        let ok = fields("c", &pairs(&[("first_name", "Ada"), ("last_name", "Lovelace"), ("email", "ada@x.test"), ("phone", "+1"), ("reports_to_id", "7")]), &USER_FIELDS, &MANDATORY_USER_FIELDS).unwrap();
+        let create = |given: &[(&str, &str)]| fields("create-account", Write::Create, &user::write_schema(), &pairs(given));
+        let ok = create(&[("first_name", "Ada"), ("last_name", "Lovelace"), ("email", "ada@x.test"), ("office_phone", "+1"), ("reports_to_id", "7")]).unwrap();
         assert_eq!(Value::Object(ok), serde_json::json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@x.test", "office_phone": "+1", "reports_to_id": 7}));
-        let missing = fields("create-account", &pairs(&[("first_name", "Ada"), ("email", "ada@x.test")]), &USER_FIELDS, &MANDATORY_USER_FIELDS).unwrap_err();
-        assert_eq!(missing, ConnectorError::InvalidConfig("create-account needs `last_name`".into()));
-        let blank = fields("create-account", &pairs(&[("first_name", "Ada"), ("last_name", "L"), ("email", " ")]), &USER_FIELDS, &MANDATORY_USER_FIELDS).unwrap_err();
-        assert_eq!(blank, ConnectorError::InvalidConfig("create-account needs `email`".into()));
+        assert_eq!(create(&[("first_name", "Ada"), ("email", "ada@x.test")]).unwrap_err(), ConnectorError::InvalidConfig("create-account needs `last_name`".into()));
+        assert_eq!(create(&[("first_name", "Ada"), ("last_name", "L"), ("email", " ")]).unwrap_err(), ConnectorError::InvalidConfig("create-account needs `email`".into()));
         for (bad, expected) in [(("shoe_size", "9"), "unknown field `shoe_size`"), (("reports_to_id", "boss"), "must be a user id"), (("start_date", "May 1"), "must be YYYY-MM-DD")] {
-            let err = fields("c", &pairs(&[bad]), &USER_FIELDS, &[]).unwrap_err();
+            let err = fields("c", Write::Update, &user::write_schema(), &pairs(&[bad])).unwrap_err();
             assert!(err.to_string().contains(expected), "{err}");
         }
     }

@@ -8,7 +8,8 @@
 //! - what the host also hands to a guest (`both`): resource ids and grants, both ways on both sides.
 //!
 //! A field added by a later version is written `field: kind since 0.N else (value)`: a version without it reads
-//! `value` into the model and leaves the field out going the other way. The versions a side speaks are given as
+//! `value` into the model and leaves the field out going the other way; types added by a later version sit in a
+//! `__wit_has!(0.N ...)` block. The versions a side speaks are given as
 //! `has: [0.2 0.3 ...]`, the versions whose additions it has. A field missing here fails to compile: every
 //! struct literal below names every field of its type.
 
@@ -164,6 +165,46 @@ macro_rules! wit_conversions {
             capabilities: into,
             listed_with: plain,
         });
+        // The write schemas came with 0.5.
+        $crate::__wit_has!(0.5 in [$($has)*] {
+            $crate::__wit_enum!($side FieldWrites = FieldWrites { CreateAndUpdate, CreateOnly, UpdateOnly });
+            $crate::__wit_record!($side returned [$($has)*] WriteField = WriteField |f| {
+                name: plain,
+                description: plain,
+                required_on_create: plain,
+                writes: into,
+                multi_valued: plain,
+                scim_path: plain,
+            });
+            $crate::__wit_record!($side returned [$($has)*] DisableField = DisableField |d| {
+                field: plain,
+                disabled: plain,
+                enabled: plain,
+            });
+            $crate::__wit_returned!($side
+                impl From<$crate::model::AccountDisable> for w::AccountDisable {
+                    fn from(disable: $crate::model::AccountDisable) -> Self {
+                        match disable {
+                            $crate::model::AccountDisable::Field(field) => Self::Field(field.into()),
+                            $crate::model::AccountDisable::Delete => Self::Delete,
+                        }
+                    }
+                }
+                impl From<w::AccountDisable> for $crate::model::AccountDisable {
+                    fn from(disable: w::AccountDisable) -> Self {
+                        match disable {
+                            w::AccountDisable::Field(field) => Self::Field(field.into()),
+                            w::AccountDisable::Delete => Self::Delete,
+                        }
+                    }
+                }
+            );
+            $crate::__wit_record!($side returned [$($has)*] WriteSchema = WriteSchema |s| {
+                resource_type: plain,
+                fields: each,
+                disable: maybe,
+            });
+        } {});
         $crate::__wit_record!($side returned [$($has)*] Metadata = ConnectorMetadata |md| {
             name: plain,
             version: plain,
@@ -173,6 +214,7 @@ macro_rules! wit_conversions {
             extra_origin_fields: plain since 0.2 else (Vec::new()),
             auth: into,
             capabilities: each,
+            write_schemas: each since 0.5 else (Vec::new()),
         });
         // The model's errors name their retry fields where the contract wraps them in a `failure` record.
         $crate::__wit_returned!($side
@@ -287,7 +329,8 @@ macro_rules! __wit_has {
     (0.2 in [0.2 $($rest:tt)*] { $($yes:tt)* } $no:tt) => { $($yes)* };
     (0.3 in [0.3 $($rest:tt)*] { $($yes:tt)* } $no:tt) => { $($yes)* };
     (0.4 in [0.4 $($rest:tt)*] { $($yes:tt)* } $no:tt) => { $($yes)* };
-    ($since:tt in [$other:tt $($rest:tt)*] $yes:tt $no:tt) => { $crate::__wit_has!($since in [$($rest)*] $yes $no) };
+    (0.5 in [0.5 $($rest:tt)*] { $($yes:tt)* } $no:tt) => { $($yes)* };
+    ($since:tt in [$other:tt $($rest:tt)*] $yes:tt $no:tt) => { $crate::__wit_has! { $since in [$($rest)*] $yes $no } };
     ($since:tt in [] $yes:tt { $($no:tt)* }) => { $($no)* };
 }
 

@@ -341,6 +341,154 @@ impl ResourceTypeCapabilities {
     }
 }
 
+/// When a write may set a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldWrites {
+    CreateAndUpdate,
+    CreateOnly,
+    UpdateOnly,
+}
+
+/// A field a write of a resource type accepts, by the name the write's fields use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteField {
+    pub name: String,
+    pub description: String,
+    pub required_on_create: bool,
+    pub writes: FieldWrites,
+    /// Takes several values, given as several pairs with the same name.
+    pub multi_valued: bool,
+    /// The SCIM 2.0 attribute path it corresponds to (`name.givenName`), when one does.
+    pub scim_path: Option<String>,
+}
+
+/// A field declared in one line: `WriteField::new("first_name", "Given name").required().scim("name.givenName")`.
+impl WriteField {
+    pub fn new(name: &str, description: &str) -> Self {
+        Self { name: name.into(), description: description.into(), required_on_create: false, writes: FieldWrites::CreateAndUpdate, multi_valued: false, scim_path: None }
+    }
+
+    /// A create without it is refused.
+    pub fn required(mut self) -> Self {
+        self.required_on_create = true;
+        self
+    }
+
+    pub fn create_only(mut self) -> Self {
+        self.writes = FieldWrites::CreateOnly;
+        self
+    }
+
+    pub fn update_only(mut self) -> Self {
+        self.writes = FieldWrites::UpdateOnly;
+        self
+    }
+
+    pub fn multi_valued(mut self) -> Self {
+        self.multi_valued = true;
+        self
+    }
+
+    /// The SCIM attribute path it corresponds to.
+    pub fn scim(mut self, path: &str) -> Self {
+        self.scim_path = Some(path.into());
+        self
+    }
+}
+
+/// Writing one field switches an account off (`disabled`) and on again (`enabled`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisableField {
+    pub field: String,
+    pub disabled: String,
+    pub enabled: String,
+}
+
+/// How an account is disabled and enabled again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountDisable {
+    /// By an update writing a field.
+    Field(DisableField),
+    /// Only by deleting it: the source keeps no disabled accounts.
+    Delete,
+}
+
+/// Which write a write schema is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Create,
+    Update,
+}
+
+/// What the writes of one resource type accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteSchema {
+    pub resource_type: String,
+    pub fields: Vec<WriteField>,
+    /// For a type of accounts, how one is disabled.
+    pub disable: Option<AccountDisable>,
+}
+
+impl WriteSchema {
+    pub fn new(resource_type: &str, fields: Vec<WriteField>) -> Self {
+        Self { resource_type: resource_type.into(), fields, disable: None }
+    }
+
+    /// Accounts of this type are disabled by an update writing `field` = `disabled`, enabled by `enabled`.
+    pub fn disabled_by(mut self, field: &str, disabled: &str, enabled: &str) -> Self {
+        self.disable = Some(AccountDisable::Field(DisableField { field: field.into(), disabled: disabled.into(), enabled: enabled.into() }));
+        self
+    }
+
+    /// Accounts of this type are disabled only by deleting them.
+    pub fn disabled_by_delete(mut self) -> Self {
+        self.disable = Some(AccountDisable::Delete);
+        self
+    }
+
+    pub fn field(&self, name: &str) -> Option<&WriteField> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The fields of a `write` (named `what` in errors, `create-account`), trimmed, if the schema accepts them
+    /// all: every name declared and writable by that write, one value unless multi-valued, and on a create every
+    /// required field present and not blank. Hosts check this before the call, and connectors again.
+    pub fn check<'a>(&self, what: &str, write: Write, given: &'a [(String, String)]) -> std::result::Result<Vec<(&'a str, &'a str)>, String> {
+        let mut out: Vec<(&str, &str)> = Vec::with_capacity(given.len());
+        for (key, value) in given {
+            let key = key.trim();
+            let Some(field) = self.field(key) else {
+                let known = self.fields.iter().filter(|f| f.writable_by(write)).map(|f| f.name.as_str()).collect::<Vec<_>>();
+                return Err(format!("{what}: unknown field `{key}` (known: {})", known.join(", ")));
+            };
+            if !field.writable_by(write) {
+                let when = if write == Write::Create { "an update" } else { "a create" };
+                return Err(format!("{what}: `{key}` can be set only by {when}"));
+            }
+            if !field.multi_valued && out.iter().any(|(k, _)| *k == key) {
+                return Err(format!("{what}: `{key}` takes one value"));
+            }
+            out.push((key, value.trim()));
+        }
+        if write == Write::Create
+            && let Some(missing) = self.fields.iter().find(|f| f.required_on_create && !out.iter().any(|(k, v)| *k == f.name && !v.is_empty()))
+        {
+            return Err(format!("{what} needs `{}`", missing.name));
+        }
+        Ok(out)
+    }
+}
+
+impl WriteField {
+    fn writable_by(&self, write: Write) -> bool {
+        match self.writes {
+            FieldWrites::CreateAndUpdate => true,
+            FieldWrites::CreateOnly => write == Write::Create,
+            FieldWrites::UpdateOnly => write == Write::Update,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
     pub name: String,
@@ -352,6 +500,8 @@ pub struct Metadata {
     pub extra_origin_fields: Vec<String>,
     pub auth: AuthScheme,
     pub capabilities: Vec<ResourceTypeCapabilities>,
+    /// The write schema of each resource type the connector creates or updates.
+    pub write_schemas: Vec<WriteSchema>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,6 +36,7 @@ impl Connector for Directory {
             extra_origin_fields: Vec::new(),
             auth: AuthScheme::Bearer("token".into()),
             capabilities: vec![ResourceTypeCapabilities::new("user", list), ResourceTypeCapabilities::new("team", list)],
+            write_schemas: Vec::new(),
         }
     }
 

@@ -133,4 +133,4 @@ impl<C: Connector> GuestSession for SessionResource<C> {
 }
 
 // The model ↔ WIT conversions of the newest contract, from the list both sides share.
-connector_model::wit_conversions!(guest, has: [0.2 0.3 0.4]);
+connector_model::wit_conversions!(guest, has: [0.2 0.3 0.4 0.5]);

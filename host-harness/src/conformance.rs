@@ -68,6 +68,7 @@ fn metadata(case: &Value) -> Metadata {
         extra_origin_fields: strings(&case["extraOriginFields"]),
         auth,
         capabilities: Vec::new(),
+        write_schemas: Vec::new(),
     }
 }
 
@@ -93,6 +94,25 @@ fn declared(value: &Value) -> Vec<ResourceTypeCapabilities> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A case's write schemas, as the contract's JavaScript binding has them.
+fn write_schemas(value: &Value) -> Vec<WriteSchema> {
+    let writes = |w: &Value| match w.as_str() {
+        Some("create-only") => FieldWrites::CreateOnly,
+        Some("update-only") => FieldWrites::UpdateOnly,
+        _ => FieldWrites::CreateAndUpdate,
+    };
+    let field = |f: &Value| WriteField {
+        name: text(&f["name"]),
+        description: text(&f["description"]),
+        required_on_create: f["requiredOnCreate"].as_bool().unwrap_or_default(),
+        writes: writes(&f["writes"]),
+        multi_valued: f["multiValued"].as_bool().unwrap_or_default(),
+        scim_path: opt(&f["scimPath"]),
+    };
+    let schema = |s: &Value| WriteSchema { resource_type: text(&s["resourceType"]), fields: s["fields"].as_array().map(|f| f.iter().map(field).collect()).unwrap_or_default(), disable: None };
+    value.as_array().map(|all| all.iter().map(schema).collect()).unwrap_or_default()
 }
 
 /// A record as the contract's JavaScript binding has it, as the model's.
@@ -233,7 +253,17 @@ fn run(case: &Value) -> Value {
     if let Some(call) = case.get("call") {
         let declared = declared(&call["capabilities"]);
         let granted = if call["provisioning"].as_bool().unwrap_or_default() { WriteGrants::All } else { WriteGrants::None };
-        let refusal = Granter::new(declared, granted).refusal(&text(&call["call"]), &text(&call["resourceType"]), capability(&text(&call["capability"])));
+        let granter = Granter::new(declared, granted).with_write_schemas(write_schemas(&call["writeSchemas"]));
+        let (name, resource_type) = (text(&call["call"]), text(&call["resourceType"]));
+        let fields: Vec<(String, String)> = call["fields"].as_array().map(|all| all.iter().map(|p| (text(&p[0]), text(&p[1]))).collect()).unwrap_or_default();
+        let write = match call["write"].as_str() {
+            Some("create") => Some(Write::Create),
+            Some("update") => Some(Write::Update),
+            _ => None,
+        };
+        let refusal = granter
+            .refusal(&name, &resource_type, capability(&text(&call["capability"])))
+            .or_else(|| write.and_then(|write| granter.fields_refusal(&name, &resource_type, write, &fields)));
         return match refusal {
             None => serde_json::json!({"allowed": true}),
             Some(reason) => serde_json::json!({"refused": reason}),
@@ -254,6 +284,7 @@ fn run(case: &Value) -> Value {
         "tokenUrl": token_url,
         "extraOriginFields": metadata.extra_origin_fields,
         "choices": choices,
+        "requiredOnCreate": metadata.write_schemas.iter().map(|s| (s.resource_type.clone(), s.fields.iter().filter(|f| f.required_on_create).map(|f| f.name.clone()).collect::<Vec<_>>())).collect::<BTreeMap<_, _>>(),
     }})
 }
 

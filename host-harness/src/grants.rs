@@ -1,6 +1,6 @@
 //! Which calls a tenant's component may be asked to make, decided in one place: a call is made only if the
 //! component declares the capability for the resource type *and*, for a write, the operator granted it to
-//! the tenant. `runtime::Instance` consults a `Granter` before every call it passes to the guest, so no caller
+//! the tenant, with fields its write schema accepts (a create carrying every required field). `runtime::Instance` consults a `Granter` before every call it passes to the guest, so no caller
 //! (the CLI, a library user, a future service) can skip the check.
 //!
 //! An operator grants writes with `--provisioning` (every write the component declares) or, per tenant, with
@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{Result, bail};
 
-use crate::contract::model::{Capabilities, ResourceTypeCapabilities};
+use crate::contract::model::{Capabilities, ResourceTypeCapabilities, Write, WriteSchema};
 
 /// The writes an operator granted a tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,12 +69,19 @@ impl WriteGrants {
 pub struct Granter {
     declared: Vec<ResourceTypeCapabilities>,
     granted: WriteGrants,
+    write_schemas: Vec<WriteSchema>,
 }
 
 impl Granter {
     /// What a session may do: the `declared` calls, and of the writes those `granted`.
     pub fn new(declared: Vec<ResourceTypeCapabilities>, granted: WriteGrants) -> Self {
-        Self { declared, granted }
+        Self { declared, granted, write_schemas: Vec::new() }
+    }
+
+    /// The same, with the fields the component's writes accept (contract 0.5 on).
+    pub fn with_write_schemas(mut self, write_schemas: Vec<WriteSchema>) -> Self {
+        self.write_schemas = write_schemas;
+        self
     }
 
     /// Whether this session may write at all (the guest is told, so it refuses writes itself too).
@@ -117,6 +124,13 @@ impl Granter {
             return Some(format!("{call} writes to the source, and `{resource_type}:{capability}` was not granted: {how}"));
         }
         None
+    }
+
+    /// Why a `write` named `call` of `resource_type` may not carry `fields`, if the type's declared write schema
+    /// refuses them (a field it does not know, one this write cannot set, a required one missing on a create).
+    pub fn fields_refusal(&self, call: &str, resource_type: &str, write: Write, fields: &[(String, String)]) -> Option<String> {
+        let schema = self.write_schemas.iter().find(|s| s.resource_type == resource_type)?;
+        schema.check(call, write, fields).err().map(|reason| crate::display::printable(&reason, 512))
     }
 }
 

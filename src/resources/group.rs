@@ -9,7 +9,12 @@ use serde_json::value::RawValue;
 
 use super::{DEPARTMENT, GROUP, LOCATION, USER, id_text, link_ids, parse, text};
 use connector_sdk::error::{ConnectorError, Result};
-use connector_sdk::model::{Entitlement, Grant, GroupTrait, Resource, ResourceId, ResourceStatus, StatusKind};
+use connector_sdk::model::{Entitlement, Grant, GroupTrait, Resource, ResourceId, ResourceStatus, StatusKind, WriteField, WriteSchema};
+
+/// What a write of a group-like `resource_type` (group, location, department) accepts.
+pub fn write_schema(resource_type: &str) -> WriteSchema {
+    WriteSchema::new(resource_type, vec![WriteField::new("name", "The group's name").required().scim("displayName"), WriteField::new("description", "What the group is for")])
+}
 
 /// The resource type of a Pingboard group, by its `type`. Types other than location and department (including
 /// a missing type) are plain groups.

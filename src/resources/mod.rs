@@ -7,7 +7,7 @@ pub mod user;
 use serde_json::Value;
 
 use connector_sdk::error::{ConnectorError, Result};
-use connector_sdk::model::{Capabilities, ResourceType, ResourceTypeCapabilities, TraitKind};
+use connector_sdk::model::{Capabilities, ResourceType, ResourceTypeCapabilities, TraitKind, WriteSchema};
 
 pub const USER: &str = "user";
 pub const GROUP: &str = "group";
@@ -45,6 +45,11 @@ pub fn resource_types() -> Vec<ResourceType> {
             description: Some("A Pingboard department (a group of type department)".into()),
         },
     ]
+}
+
+/// What each writable type's writes accept.
+pub fn write_schemas() -> Vec<WriteSchema> {
+    std::iter::once(user::write_schema()).chain(GROUP_LIKE.map(group::write_schema)).collect()
 }
 
 pub fn capabilities() -> Vec<ResourceTypeCapabilities> {

@@ -4,7 +4,29 @@ use serde_json::Value;
 
 use super::{USER, id_text, link_ids, text};
 use connector_sdk::error::{ConnectorError, Result};
-use connector_sdk::model::{AccountType, Email, Resource, ResourceId, ResourceStatus, StatusKind, StructuredName, UserTrait};
+use connector_sdk::model::{AccountType, Email, Resource, ResourceId, ResourceStatus, StatusKind, StructuredName, UserTrait, WriteField, WriteSchema};
+
+/// What a user write accepts, by Pingboard's names, with the SCIM attributes they correspond to. Pingboard keeps
+/// no disabled profiles: its own SCIM endpoint deletes a profile it is asked to deactivate.
+pub fn write_schema() -> WriteSchema {
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    WriteSchema::new(
+        USER,
+        vec![
+            WriteField::new("first_name", "Given name").required().scim("name.givenName"),
+            WriteField::new("last_name", "Family name").required().scim("name.familyName"),
+            WriteField::new("email", "Work email address; unique in Pingboard").required().scim("emails[type eq \"work\"].value"),
+            WriteField::new("job_title", "Job title").scim("title"),
+            WriteField::new("nickname", "Name the person goes by").scim("nickName"),
+            WriteField::new("office_phone", "Office phone number").scim("phoneNumbers[type eq \"work\"].value"),
+            WriteField::new("time_zone", "IANA time zone, such as Europe/London").scim("timezone"),
+            WriteField::new("locale", "Locale, such as en-US").scim("locale"),
+            WriteField::new("reports_to_id", "The Pingboard id of the person's manager; blank for none").scim(&format!("{ENTERPRISE}:manager.value")),
+            WriteField::new("start_date", "First day at the company, YYYY-MM-DD"),
+        ],
+    )
+    .disabled_by_delete()
+}
 
 /// `profile` is the record's JSON text as the API sent it.
 pub fn to_resource(record: &Value, profile: String, context: &str) -> Result<Resource> {

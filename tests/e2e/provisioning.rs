@@ -39,7 +39,7 @@ fn every_write_lands_and_shows_in_the_next_sync() {
     let p = "--provisioning";
 
     let created = json_out(write(&scratch, &double, &["create-account", p, "--field", "first_name=Ada", "--field", "last_name=Lovelace",
-        "--field", "email=ada@example.com", "--field", "job_title=Analyst", "--field", "phone=+44 20 7946 0000", "--field", "start_date=2026-12-01"]));
+        "--field", "email=ada@example.com", "--field", "job_title=Analyst", "--field", "office_phone=+44 20 7946 0000", "--field", "start_date=2026-12-01"]));
     assert_eq!(created["outcome"], "created");
     let ada = created["resource"]["id"].as_str().unwrap().to_string();
     assert_eq!((created["resource"]["display_name"].as_str(), created["resource"]["user"]["login"].as_str()), (Some("Ada Lovelace"), Some("ada@example.com")));
@@ -116,17 +116,21 @@ fn bad_writes_are_named_and_a_missing_mandatory_field_sends_nothing() {
     let scratch = Scratch::new();
     let p = "--provisioning";
     let outcome = write(&scratch, &double, &["create-account", p, "--field", "first_name=Ada", "--field", "email=ada@example.com"]);
-    assert_eq!((outcome.code, outcome.err.trim_end()), (1, "error: invalid config: create-account needs `last_name`"));
+    assert_eq!((outcome.code, outcome.err.trim_end()), (1, "error: create-account needs `last_name`"), "the host checks the declared write schema");
     assert_eq!(double.counts().total, 0, "no request at all, not even for a token");
+    let outcome = write(&scratch, &double, &["update-account", p, "--id", "100000", "--field", "shoe_size=9"]);
+    assert_eq!(outcome.err.trim_end(), "error: update-resource: unknown field `shoe_size` (known: first_name, last_name, email, job_title, nickname, office_phone, time_zone, locale, reports_to_id, start_date)");
+    assert_eq!(double.counts().total, 0);
 
     let taken = double.company().users[1].email.clone();
     let outcome = write(&scratch, &double, &["update-account", p, "--id", "100000", "--field", &format!("email={taken}")]);
     assert_eq!(outcome.err.trim_end(), "error: rejected: PATCH /api/v2/users/100000: HTTP 422: Email has already been taken", "Pingboard's words, verbatim");
     let outcome = write(&scratch, &double, &["create-resource", p, "--type", "department", "--field", "description=no name"]);
-    assert_eq!(outcome.err.trim_end(), "error: invalid config: create-resource department needs `name`");
+    assert_eq!(outcome.err.trim_end(), "error: create-resource needs `name`");
     let outcome = write(&scratch, &double, &["grant", p, "--entitlement", "group:424242:member", "--principal", "user:100000"]);
     assert_eq!(outcome.err.trim_end(), "error: not found: group 424242");
-    let outcome = write(&scratch, &double, &["create-resource", p, "--type", "user", "--field", "name=x"]);
+    let user = ["--field", "first_name=Ada", "--field", "last_name=L", "--field", "email=ada@example.com"];
+    let outcome = write(&scratch, &double, &[&["create-resource", p, "--type", "user"][..], &user].concat());
     assert_eq!(outcome.err.trim_end(), "error: unsupported: create-resource makes groups, locations and departments, not `user` (users: create-account)");
     let outcome = write(&scratch, &double, &["grant", p, "--entitlement", "robot:1:member", "--principal", "user:100000"]);
     assert_eq!(outcome.err.trim_end(), "error: unknown resource type `robot`", "the host checks declared capabilities first");

@@ -40,6 +40,7 @@ impl Connector for PingOne {
                 extra_params: Vec::new(),
             }),
             capabilities: resources::capabilities(),
+            write_schemas: resources::write_schemas(),
         }
     }
 

@@ -14,9 +14,6 @@ use crate::api::{PingOneApi, detail_code};
 use crate::resources::group::{DYNAMIC, NESTED_FURTHER_UP, THROUGH_NESTED};
 use crate::resources::{GROUP, MEMBER, USER, role, user};
 
-const ACCOUNT_FIELDS: [&str; 6] = ["username", "email", "given_name", "family_name", "population", "title"];
-const UPDATE_FIELDS: [&str; 5] = ["enabled", "email", "given_name", "family_name", "title"];
-
 fn user_url<H: HttpClient>(api: &PingOneApi<H>, id: &str, rest: &str) -> String {
     api.url(&format!("/users/{}{rest}", percent_encode(id)))
 }
@@ -24,7 +21,7 @@ fn user_url<H: HttpClient>(api: &PingOneApi<H>, id: &str, rest: &str) -> String 
 /// Creates a user (in the default population unless `population` names one); an existing username is
 /// adopted as `already-exists`.
 pub fn create_account<H: HttpClient>(api: &PingOneApi<H>, given: &[(String, String)]) -> Result<CreateOutcome> {
-    let given = fields::check("create-account", given, &ACCOUNT_FIELDS, &["username", "email"])?;
+    let given = fields::check("create-account", Write::Create, &user::write_schema(), given)?;
     let value = |key: &str| given.iter().find(|(k, _)| *k == key).map(|(_, v)| *v).filter(|v| !v.is_empty());
     let username = value("username").expect("checked");
     let mut body = json!({"username": username, "email": value("email")});
@@ -55,7 +52,7 @@ pub fn update_user<H: HttpClient>(api: &PingOneApi<H>, id: &ResourceId, given: &
     if id.resource_type != USER {
         return Err(ConnectorError::Unsupported(format!("update-resource changes users only, not `{}`", id.resource_type)));
     }
-    let given = fields::check("update-resource", given, &UPDATE_FIELDS, &[])?;
+    let given = fields::check("update-resource", Write::Update, &user::write_schema(), given)?;
     let mut patch = json!({});
     for (key, value) in &given {
         match *key {

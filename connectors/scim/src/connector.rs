@@ -26,6 +26,7 @@ impl Connector for Scim {
             extra_origin_fields: Vec::new(),
             auth: AuthScheme::Bearer(config::TOKEN.into()),
             capabilities: resources::capabilities(),
+            write_schemas: resources::write_schemas(),
         }
     }
 

@@ -11,13 +11,7 @@ use connector_sdk::fields;
 use connector_sdk::http::HttpClient;
 use connector_sdk::model::*;
 
-/// The user fields a write accepts, by SCIM attribute name. `email` and `phone` set the work address and
-/// number (replacing the list); the enterprise extension's attributes go by their short names.
-pub const USER_FIELDS: [&str; 22] = [
-    "userName", "displayName", "nickName", "title", "active", "externalId", "locale", "timezone", "preferredLanguage", "userType",
-    "name.givenName", "name.familyName", "name.middleName", "name.honorificPrefix", "name.honorificSuffix",
-    "email", "phone", "employeeNumber", "department", "costCenter", "organization", "manager",
-];
+/// The enterprise extension's attributes a user write accepts, by their short names (`user::write_schema`).
 const ENTERPRISE_FIELDS: [&str; 5] = ["employeeNumber", "department", "costCenter", "organization", "manager"];
 
 /// The SCIM value of a field.
@@ -73,7 +67,7 @@ fn place(resource: &mut Map<String, Value>, key: &str, raw: &str) -> Result<()> 
 }
 
 pub fn create_user<H: HttpClient>(api: &ScimApi<H>, given: &[(String, String)]) -> Result<CreateOutcome> {
-    let given = fields::check("create-account", given, &USER_FIELDS, &["userName"])?;
+    let given = fields::check("create-account", Write::Create, &user::write_schema(), given)?;
     let mut body = Map::new();
     body.insert("schemas".into(), json!([USER_SCHEMA]));
     for (key, raw) in &given {
@@ -101,7 +95,7 @@ pub fn update_user<H: HttpClient>(api: &ScimApi<H>, id: &ResourceId, given: &[(S
     if id.resource_type != USER {
         return Err(ConnectorError::Unsupported(format!("update-resource changes users, not `{}`", id.resource_type)));
     }
-    let given = fields::check("update-resource", given, &USER_FIELDS, &[])?;
+    let given = fields::check("update-resource", Write::Update, &user::write_schema(), given)?;
     if given.is_empty() {
         return Err(ConnectorError::InvalidConfig("update-resource needs at least one field".into()));
     }
@@ -135,7 +129,7 @@ pub fn create_group<H: HttpClient>(api: &ScimApi<H>, resource_type: &str, given:
     if resource_type != GROUP {
         return Err(ConnectorError::Unsupported(format!("create-resource creates groups, not `{resource_type}`")));
     }
-    let given = fields::check("create-resource", given, &["displayName", "externalId"], &["displayName"])?;
+    let given = fields::check("create-resource", Write::Create, &group::write_schema(), given)?;
     let name = given.iter().find(|(k, _)| *k == "displayName").map(|(_, v)| *v).unwrap_or_default();
     // Group names need not be unique in SCIM, so a server may accept a second group of the same name; like
     // Entra, match by `displayName` first rather than make a duplicate.

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::Context;
-use crate::contract::model::{AuthScheme, CredentialsPlacement, Metadata as ConnectorMetadata, ParameterPlacement};
+use crate::contract::model::{AccountDisable, AuthScheme, CredentialsPlacement, FieldWrites, Metadata as ConnectorMetadata, ParameterPlacement};
 use crate::display::printable;
 use crate::runtime::{LoadedComponent, Runtime};
 
@@ -69,7 +69,27 @@ fn metadata_json(m: &ConnectorMetadata, loaded: &LoadedComponent) -> serde_json:
         "capabilities": m.capabilities.iter().map(|c| serde_json::json!({
             "resource_type": c.resource_type, "capabilities": c.capabilities.names(), "listed_with": c.listed_with,
         })).collect::<Vec<_>>(),
+        "write_schemas": m.write_schemas.iter().map(|s| serde_json::json!({
+            "resource_type": s.resource_type,
+            "fields": s.fields.iter().map(|f| serde_json::json!({
+                "name": f.name, "description": f.description, "required_on_create": f.required_on_create,
+                "writes": writes_name(f.writes), "multi_valued": f.multi_valued, "scim_path": f.scim_path,
+            })).collect::<Vec<_>>(),
+            "disable": match &s.disable {
+                Some(AccountDisable::Field(d)) => serde_json::json!({"field": d.field, "disabled": d.disabled, "enabled": d.enabled}),
+                Some(AccountDisable::Delete) => serde_json::json!("delete"),
+                None => serde_json::Value::Null,
+            },
+        })).collect::<Vec<_>>(),
     })
+}
+
+fn writes_name(writes: FieldWrites) -> &'static str {
+    match writes {
+        FieldWrites::CreateAndUpdate => "create-and-update",
+        FieldWrites::CreateOnly => "create-only",
+        FieldWrites::UpdateOnly => "update-only",
+    }
 }
 
 /// The metadata for people. Every text but the path and hash is the component's, printed escaped.
@@ -98,6 +118,20 @@ fn print_metadata(out: &mut dyn Write, m: &ConnectorMetadata, loaded: &LoadedCom
     for c in &m.capabilities {
         let listed = c.listed_with.as_ref().map(|t| format!(" (listed with {})", p(t))).unwrap_or_default();
         writeln!(out, "  {:<16} {}{listed}", p(&c.resource_type), c.capabilities.names().join(", "))?;
+    }
+    for s in &m.write_schemas {
+        let disable = match &s.disable {
+            Some(AccountDisable::Field(d)) => format!("; disabled by {} = {} (enabled again by {})", p(&d.field), p(&d.disabled), p(&d.enabled)),
+            Some(AccountDisable::Delete) => "; disabled only by deleting it".into(),
+            None => String::new(),
+        };
+        writeln!(out, "writes of {}{disable}:", p(&s.resource_type))?;
+        let width = s.fields.iter().map(|f| p(&f.name).chars().count()).max().unwrap_or(0).max(16);
+        for f in &s.fields {
+            let required = if f.required_on_create { "required, " } else { "" };
+            let scim = f.scim_path.as_ref().map(|path| format!(" [SCIM {}]", p(path))).unwrap_or_default();
+            writeln!(out, "  {:<width$} {:<28} {}{scim}", p(&f.name), format!("{required}{}", writes_name(f.writes)), p(&f.description))?;
+        }
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub(crate) mod v0_1;
 pub(crate) mod v0_2;
 pub(crate) mod v0_3;
 pub(crate) mod v0_4;
+pub(crate) mod v0_5;
 
 pub use connector_model::ConnectorError;
 pub use connector_model::model;

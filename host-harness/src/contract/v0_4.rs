@@ -1,10 +1,10 @@
-//! `identity:connector@0.4.0` at the host's edge (the newest, `wit/connector.wit`): its bindings, and their
+//! `identity:connector@0.4.0` at the host's edge (frozen in `wit/v0.4.0/`): its bindings, and their
 //! conversion to the model. It differs from 0.3 in data only: a grant may be marked immutable (the source
 //! derives it), a grant page may carry the entitlements its grants name, a config field may list its
 //! choices and template its default, and the client credentials' placement may come from a config field.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/v0.4.0",
     world: "identity-connector",
     imports: { default: async },
     exports: { default: async },

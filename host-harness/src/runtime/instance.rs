@@ -128,6 +128,16 @@ impl Instance {
         }
     }
 
+    /// The open session, if the write `call` is permitted and its `fields` are ones the type's write schema
+    /// accepts.
+    fn permitted_write(&self, call: &str, resource_type: &str, capability: Capabilities, write: Write, fields: &[(String, String)]) -> Result<ResourceAny, CallError> {
+        let session = self.permitted(call, resource_type, capability)?;
+        match self.granter.fields_refusal(call, resource_type, write, fields) {
+            Some(reason) => Err(CallError::Refused(reason)),
+            None => Ok(session),
+        }
+    }
+
     fn session(&self) -> Result<ResourceAny, CallError> {
         self.session.ok_or_else(|| CallError::Poisoned("no session is open".into()))
     }
@@ -190,21 +200,21 @@ impl Instance {
 
     /// Creates an account, a resource of `account_type` (the type with the user trait).
     pub async fn create_account(&mut self, account_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
-        let s = self.permitted("create-account", account_type, Capabilities::CREATE)?;
+        let s = self.permitted_write("create-account", account_type, Capabilities::CREATE, Write::Create, fields)?;
         let fields = fields.to_vec();
         flatten(guest_call!(self, "create-account", |guest, store, w| async { guest.session().call_create_account(store, s, &fields).await.map(lift) }))
     }
 
     /// Changes a resource's fields (a write).
     pub async fn update_resource(&mut self, id: &ResourceId, fields: &[(String, String)]) -> Result<Resource, CallError> {
-        let s = self.permitted("update-resource", &id.resource_type, Capabilities::UPDATE)?;
+        let s = self.permitted_write("update-resource", &id.resource_type, Capabilities::UPDATE, Write::Update, fields)?;
         let fields = fields.to_vec();
         flatten(guest_call!(self, "update-resource", |guest, store, w| async { guest.session().call_update_resource(store, s, &w::ResourceId::from(id.clone()), &fields).await.map(lift) }))
     }
 
     /// Creates a resource of `resource_type` (a write).
     pub async fn create_resource(&mut self, resource_type: &str, fields: &[(String, String)]) -> Result<CreateOutcome, CallError> {
-        let s = self.permitted("create-resource", resource_type, Capabilities::CREATE)?;
+        let s = self.permitted_write("create-resource", resource_type, Capabilities::CREATE, Write::Create, fields)?;
         let fields = fields.to_vec();
         flatten(guest_call!(self, "create-resource", |guest, store, w| async { guest.session().call_create_resource(store, s, resource_type, &fields).await.map(lift) }))
     }

@@ -7,10 +7,10 @@ use wasmtime::component::{Component, InstancePre};
 use wasmtime::Engine;
 
 use super::sandbox::TenantState;
-use crate::contract::{v0_1, v0_2, v0_3, v0_4};
+use crate::contract::{v0_1, v0_2, v0_3, v0_4, v0_5};
 
 /// The contract versions this host runs, newest first.
-pub(super) const SUPPORTED: [&str; 4] = [v0_4::VERSION, v0_3::VERSION, v0_2::VERSION, v0_1::VERSION];
+pub(super) const SUPPORTED: [&str; 5] = [v0_5::VERSION, v0_4::VERSION, v0_3::VERSION, v0_2::VERSION, v0_1::VERSION];
 
 /// A linked component, by the contract version it exports.
 pub(super) enum Pre {
@@ -18,6 +18,7 @@ pub(super) enum Pre {
     V0_2(v0_2::IdentityConnectorPre<TenantState>),
     V0_3(v0_3::IdentityConnectorPre<TenantState>),
     V0_4(v0_4::IdentityConnectorPre<TenantState>),
+    V0_5(v0_5::IdentityConnectorPre<TenantState>),
 }
 
 /// An instance's exports, by contract version.
@@ -26,6 +27,7 @@ pub(super) enum Bindings {
     V0_2(v0_2::IdentityConnector),
     V0_3(v0_3::IdentityConnector),
     V0_4(v0_4::IdentityConnector),
+    V0_5(v0_5::IdentityConnector),
 }
 
 /// The version of `identity:connector` a component exports, read from its export's own name
@@ -45,6 +47,7 @@ impl Pre {
     pub(super) fn new(version: &str, linked: InstancePre<TenantState>) -> Result<Self> {
         let not_world = |e: wasmtime::Error| anyhow!("does not implement the identity:connector world: {e:#}");
         Ok(match version {
+            v0_5::VERSION => Pre::V0_5(v0_5::IdentityConnectorPre::new(linked).map_err(not_world)?),
             v0_4::VERSION => Pre::V0_4(v0_4::IdentityConnectorPre::new(linked).map_err(not_world)?),
             v0_3::VERSION => Pre::V0_3(v0_3::IdentityConnectorPre::new(linked).map_err(not_world)?),
             v0_2::VERSION => Pre::V0_2(v0_2::IdentityConnectorPre::new(linked).map_err(not_world)?),
@@ -59,6 +62,7 @@ impl Pre {
             Pre::V0_2(pre) => Bindings::V0_2(pre.instantiate_async(store).await?),
             Pre::V0_3(pre) => Bindings::V0_3(pre.instantiate_async(store).await?),
             Pre::V0_4(pre) => Bindings::V0_4(pre.instantiate_async(store).await?),
+            Pre::V0_5(pre) => Bindings::V0_5(pre.instantiate_async(store).await?),
         })
     }
 }
@@ -94,6 +98,12 @@ macro_rules! guest_call {
             $crate::runtime::versions::Bindings::V0_4(bindings) => {
                 #[allow(unused_imports)]
                 use crate::contract::v0_4::w as $w;
+                let $guest = bindings.identity_connector_connector();
+                tokio::time::timeout($self.call_timeout, $call).await
+            }
+            $crate::runtime::versions::Bindings::V0_5(bindings) => {
+                #[allow(unused_imports)]
+                use crate::contract::v0_5::w as $w;
                 let $guest = bindings.identity_connector_connector();
                 tokio::time::timeout($self.call_timeout, $call).await
             }

@@ -10,7 +10,7 @@ use rustls::pki_types::CertificateDer;
 use super::TenantSpec;
 use super::token_url::{fill_placeholders, token_url};
 use crate::auth::{AuthPlan, Authenticator, OAuth2Plan};
-use crate::contract::model::{AuthScheme, ConfigField, CredentialsPlacement, Metadata as ConnectorMetadata, OAuth2ClientCredentials, ResourceTypeCapabilities};
+use crate::contract::model::{AuthScheme, ConfigField, CredentialsPlacement, Metadata as ConnectorMetadata, OAuth2ClientCredentials, ResourceTypeCapabilities, WriteSchema};
 use crate::display::printable;
 use crate::egress::{EgressPolicy, Origin};
 use crate::grants::{Granter, WriteGrants};
@@ -36,6 +36,7 @@ pub struct ResolvedTenant {
     pub source: String,
     /// What the component declares, and the writes granted to the tenant.
     declared: Vec<ResourceTypeCapabilities>,
+    write_schemas: Vec<WriteSchema>,
     writes: WriteGrants,
     /// Built once per tenant, so its cached token serves every session of the tenant.
     auth: Arc<Authenticator>,
@@ -68,6 +69,7 @@ impl ResolvedTenant {
             limits: spec.limits,
             source,
             declared: metadata.capabilities.clone(),
+            write_schemas: metadata.write_schemas.clone(),
             writes: spec.writes,
             auth,
             extra_roots,
@@ -77,7 +79,7 @@ impl ResolvedTenant {
     /// What a session may be asked to do: the component's declared calls, and the granted writes when the
     /// session is for writing.
     pub fn granter(&self, writing: bool) -> Granter {
-        Granter::new(self.declared.clone(), if writing { self.writes.clone() } else { WriteGrants::None })
+        Granter::new(self.declared.clone(), if writing { self.writes.clone() } else { WriteGrants::None }).with_write_schemas(self.write_schemas.clone())
     }
 
     /// The token endpoint the host sends the tenant's client credentials to, if it authenticates so.
@@ -279,6 +281,7 @@ mod tests {
                 extra_params: Vec::new(),
             }),
             capabilities: Vec::new(),
+            write_schemas: Vec::new(),
         };
         let resolve = |config: &[(&str, &str)]| {
             let mut spec = TenantSpec { name: "t".into(), ..Default::default() };

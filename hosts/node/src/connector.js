@@ -13,7 +13,7 @@ import { Authenticator } from './auth.js';
 import { REQUESTS, RETRIES, WAITED_MS, WINDOW, tenantCounters, views } from './counters.js';
 import { contractVersion, grantPageOf, metadataOf, resourcePageOf } from './contract.js';
 import { ConnectorError, HostError } from './errors.js';
-import { refusal } from './grants.js';
+import { fieldsRefusal, refusal } from './grants.js';
 import { resolveTenant } from './tenant.js';
 
 const NAME = 'connector';
@@ -183,7 +183,7 @@ export class Connector {
   #dir;
   #metadata;
 
-  /** The contract version the component exports (`0.4.0`). */
+  /** The contract version the component exports (`0.5.0`). */
   contract;
 
   static async load(path, { cacheDir = join(tmpdir(), 'connector-node-cache') } = {}) {
@@ -258,6 +258,13 @@ export class Session {
   /** Refuses, before the component is called, a call it does not declare for the type, or a write not granted. */
   #permit(call, resourceType, capability) {
     const reason = refusal(this.metadata.capabilities, this.#provisioning, call, resourceType, capability);
+    if (reason !== null) throw new HostError('refused', reason);
+  }
+
+  /** `#permit`, and refuses fields the type's write schema does not accept (`write`: 'create' or 'update'). */
+  #permitWrite(call, resourceType, capability, write, fields) {
+    this.#permit(call, resourceType, capability);
+    const reason = fieldsRefusal(this.metadata.writeSchemas, call, resourceType, write, fields);
     if (reason !== null) throw new HostError('refused', reason);
   }
 
@@ -342,17 +349,17 @@ export class Session {
   /** Creates an account: a resource of the type with the user trait (`accountType`, if the caller knows it). */
   async createAccount(fields, accountType = undefined) {
     const type = accountType ?? (await this.resourceTypes()).find((t) => t.traits.includes('user'))?.id ?? '';
-    this.#permit('create-account', type, 'create');
+    this.#permitWrite('create-account', type, 'create', 'create', fields);
     return this.call('createAccount', [fields]);
   }
 
   async updateResource(id, fields) {
-    this.#permit('update-resource', id.resourceType, 'update');
+    this.#permitWrite('update-resource', id.resourceType, 'update', 'update', fields);
     return this.call('updateResource', [id, fields]);
   }
 
   async createResource(resourceType, fields) {
-    this.#permit('create-resource', resourceType, 'create');
+    this.#permitWrite('create-resource', resourceType, 'create', 'create', fields);
     return this.call('createResource', [resourceType, fields]);
   }
 

@@ -1,11 +1,11 @@
 // The contract versions this host runs (as connector-harness does: host-harness/src/runtime/versions.rs). The
 // version is read from the component's export name (`identity:connector/connector@0.1.0`); what an older
-// version lacks is filled in here, once, so the rest of the host speaks 0.4 (wit/README.md, "Versions").
+// version lacks is filled in here, once, so the rest of the host speaks 0.5 (wit/README.md, "Versions").
 
 import { HostError } from './errors.js';
 
 /** The versions this host runs, newest first. */
-export const SUPPORTED = ['0.4.0', '0.3.0', '0.2.0', '0.1.0'];
+export const SUPPORTED = ['0.5.0', '0.4.0', '0.3.0', '0.2.0', '0.1.0'];
 
 const INTERFACE = 'identity:connector/connector@';
 
@@ -24,8 +24,8 @@ export function contractVersion(exports) {
 }
 
 /**
- * Metadata as 0.4 has it: a 0.1 token path is a 0.2 token URL starting with `/`; before 0.2 no extra origins;
- * before 0.4 no choices and no credentials-in field.
+ * Metadata as 0.5 has it: a 0.1 token path is a 0.2 token URL starting with `/`; before 0.2 no extra origins;
+ * before 0.4 no choices and no credentials-in field; before 0.5 no write schemas.
  */
 export function metadataOf(raw) {
   const auth = raw.auth.tag !== 'oauth2-client-credentials' ? raw.auth : { tag: raw.auth.tag, val: { ...raw.auth.val, tokenUrl: raw.auth.val.tokenUrl ?? raw.auth.val.tokenPath } };
@@ -34,6 +34,7 @@ export function metadataOf(raw) {
     configSchema: raw.configSchema.map((field) => ({ ...field, choices: field.choices ?? [] })),
     extraOriginFields: raw.extraOriginFields ?? [],
     auth,
+    writeSchemas: raw.writeSchemas ?? [],
   };
 }
 

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 
 import { Connector } from '../src/connector.js';
 import { metadataOf } from '../src/contract.js';
-import { refusal } from '../src/grants.js';
+import { fieldsRefusal, refusal } from '../src/grants.js';
 import { SyncResult } from '../src/sync.js';
 import { resolveTenant } from '../src/tenant.js';
 
@@ -39,9 +39,9 @@ async function run(kase) {
     return { expect: { lines: [...result.lines()] } };
   }
   if (kase.call) {
-    const { capabilities, provisioning, call, resourceType, capability } = kase.call;
+    const { capabilities, provisioning, call, resourceType, capability, writeSchemas, write, fields } = kase.call;
     const declared = capabilities.map((c) => ({ resourceType: c.resourceType, capabilities: flags(c.capabilities) }));
-    const reason = refusal(declared, provisioning, call, resourceType, capability);
+    const reason = refusal(declared, provisioning, call, resourceType, capability) ?? (write ? fieldsRefusal(writeSchemas ?? [], call, resourceType, write, fields) : null);
     return reason === null ? { allowed: true } : { refused: reason };
   }
   const connector = await Connector.load(join(REPOSITORY, kase.load.component));
@@ -53,6 +53,7 @@ async function run(kase) {
       tokenUrl: metadata.auth.tag === 'oauth2-client-credentials' ? metadata.auth.val.tokenUrl : null,
       extraOriginFields: metadata.extraOriginFields,
       choices: Object.fromEntries(metadata.configSchema.map((f) => [f.key, f.choices])),
+      requiredOnCreate: Object.fromEntries(metadata.writeSchemas.map((s) => [s.resourceType, s.fields.filter((f) => f.requiredOnCreate).map((f) => f.name)])),
     },
   };
 }

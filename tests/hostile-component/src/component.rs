@@ -63,6 +63,7 @@ impl Guest for Hostile {
                 extra_params: Vec::new(),
             }),
             capabilities: vec![w::ResourceTypeCapabilities { resource_type: "account".into(), capabilities: w::Capability::LIST, listed_with: None }],
+            write_schemas: Vec::new(),
         }
     }
 

@@ -8,7 +8,7 @@ pub mod user;
 
 use serde_json::Value;
 
-use connector_sdk::model::{Capabilities, Entitlement, ResourceId, ResourceType, ResourceTypeCapabilities, TraitKind};
+use connector_sdk::model::{Capabilities, Entitlement, ResourceId, ResourceType, ResourceTypeCapabilities, TraitKind, WriteSchema};
 
 pub const USER: &str = "user";
 pub const GROUP: &str = "group";
@@ -30,6 +30,11 @@ pub fn resource_types() -> Vec<ResourceType> {
         kind(POPULATION, "Population", TraitKind::Group, "A PingOne population: every user is in exactly one"),
         kind(ROLE, "Role", TraitKind::Role, "A PingOne administrator role, built-in or custom, assigned at a scope"),
     ]
+}
+
+/// What each writable type's writes accept: users (groups and roles are written by grants only).
+pub fn write_schemas() -> Vec<WriteSchema> {
+    vec![user::write_schema()]
 }
 
 pub fn capabilities() -> Vec<ResourceTypeCapabilities> {

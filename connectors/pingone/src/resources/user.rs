@@ -4,10 +4,28 @@ use serde_json::Value;
 
 use connector_sdk::http::HttpClient;
 use connector_sdk::{ConnectorError, Result};
-use connector_sdk::model::{AccountType, Email, Grant, Resource, ResourceId, ResourceStatus, StatusKind, StructuredName, UserTrait};
+use connector_sdk::model::{AccountType, Email, Grant, Resource, ResourceId, ResourceStatus, StatusKind, StructuredName, UserTrait, WriteField, WriteSchema};
 
 use super::{POPULATION, USER, id_of, member_entitlement_id, profile_without, text};
 use crate::api::PingOneApi;
+
+/// What a user write accepts, with the SCIM attributes the fields correspond to. A user is disabled by an update
+/// of `enabled` (PingOne's `/users/{id}/enabled`).
+pub fn write_schema() -> WriteSchema {
+    WriteSchema::new(
+        USER,
+        vec![
+            WriteField::new("username", "The user's unique name").required().create_only().scim("userName"),
+            WriteField::new("email", "Email address").required().scim("emails[type eq \"work\"].value"),
+            WriteField::new("given_name", "Given name").scim("name.givenName"),
+            WriteField::new("family_name", "Family name").scim("name.familyName"),
+            WriteField::new("title", "Job title").scim("title"),
+            WriteField::new("population", "The id of the population to create the user in; the environment's default if none").create_only(),
+            WriteField::new("enabled", "true or false").update_only().scim("active"),
+        ],
+    )
+    .disabled_by("enabled", "false", "true")
+}
 
 /// The user `id`, read from the source now (`get-resource`, and the state a write left).
 pub fn read<H: HttpClient>(api: &PingOneApi<H>, id: &str) -> Result<Resource> {

@@ -6,6 +6,11 @@ use serde_json::Value;
 use super::{GROUP, USER, member_entitlement, profile, text};
 use connector_sdk::model::*;
 
+/// What a group create accepts (members are written by grants).
+pub fn write_schema() -> WriteSchema {
+    WriteSchema::new(GROUP, vec![WriteField::new("displayName", "The group's name").required().scim("displayName"), WriteField::new("externalId", "The provisioning client's id for the group").scim("externalId")])
+}
+
 pub fn resource(group: &Value) -> Resource {
     let id = group["id"].as_str().unwrap_or_default().to_string();
     Resource {

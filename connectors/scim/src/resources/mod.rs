@@ -11,7 +11,7 @@ use crate::api::{Endpoint, ScimApi};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::json::{self, text};
 use connector_sdk::http::HttpClient;
-use connector_sdk::model::{Capabilities, Entitlement, Resource, ResourceId, ResourceType, ResourceTypeCapabilities, TraitKind};
+use connector_sdk::model::{Capabilities, Entitlement, Resource, ResourceId, ResourceType, ResourceTypeCapabilities, TraitKind, WriteSchema};
 
 pub const USER: &str = "user";
 pub const GROUP: &str = "group";
@@ -28,6 +28,11 @@ pub fn resource_type(id: &str) -> ResourceType {
         },
         _ => ResourceType { id: GROUP.into(), display_name: "Group".into(), traits: vec![TraitKind::Group], description: Some("A SCIM Group".into()) },
     }
+}
+
+/// What each writable type's writes accept.
+pub fn write_schemas() -> Vec<WriteSchema> {
+    vec![user::write_schema(), group::write_schema()]
 }
 
 pub fn capabilities() -> Vec<ResourceTypeCapabilities> {

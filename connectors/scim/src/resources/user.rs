@@ -9,6 +9,41 @@ use connector_sdk::model::*;
 /// Core attributes the user trait takes; the rest of the resource goes to the profile.
 const MAPPED: [&str; 12] = ["userName", "name", "displayName", "nickName", "title", "emails", "phoneNumbers", "active", "timezone", "locale", "photos", "userType"];
 
+/// What a user write accepts: SCIM attributes by name (`email` and `phone` set the work address and number;
+/// the enterprise extension's attributes go by their short names). A user is disabled by writing `active`.
+pub fn write_schema() -> WriteSchema {
+    let field = |name: &str, description: &str| WriteField::new(name, description).scim(name);
+    let enterprise = |name: &str, path: &str| WriteField::new(name, "An attribute of the enterprise extension").scim(&format!("{ENTERPRISE_USER}:{path}"));
+    WriteSchema::new(
+        USER,
+        vec![
+            field("userName", "The unique name the user signs in with").required(),
+            field("displayName", "The name to show"),
+            field("nickName", "The name the user goes by"),
+            field("title", "Job title"),
+            field("active", "true or false"),
+            field("externalId", "The provisioning client's id for the user"),
+            field("locale", "Locale, such as en-US"),
+            field("timezone", "IANA time zone"),
+            field("preferredLanguage", "Preferred language"),
+            field("userType", "The kind of user, such as Employee"),
+            field("name.givenName", "Given name"),
+            field("name.familyName", "Family name"),
+            field("name.middleName", "Middle name"),
+            field("name.honorificPrefix", "Prefix, such as Dr."),
+            field("name.honorificSuffix", "Suffix, such as III"),
+            WriteField::new("email", "Work email address").scim("emails[type eq \"work\"].value"),
+            WriteField::new("phone", "Work phone number").scim("phoneNumbers[type eq \"work\"].value"),
+            enterprise("employeeNumber", "employeeNumber"),
+            enterprise("department", "department"),
+            enterprise("costCenter", "costCenter"),
+            enterprise("organization", "organization"),
+            enterprise("manager", "manager.value"),
+        ],
+    )
+    .disabled_by("active", "false", "true")
+}
+
 pub fn resource(user: &Value) -> Resource {
     let id = user["id"].as_str().unwrap_or_default().to_string();
     let enterprise = &user[ENTERPRISE_USER];
