@@ -14,6 +14,7 @@ pub mod contract;
 pub mod driver;
 pub mod egress;
 pub mod fleet;
+pub mod flow;
 pub mod grants;
 pub mod guest_log;
 pub mod interrupt;

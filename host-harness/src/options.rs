@@ -217,3 +217,11 @@ impl LimitsSpec {
     }
 }
 
+/// A sync interval such as `40m` or `1h`: at least a second.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration> {
+    let interval = humantime::parse_duration(text.trim()).map_err(|e| anyhow::anyhow!("`{text}` is not a duration such as 40m or 1h ({e})"))?;
+    if interval < std::time::Duration::from_secs(1) {
+        bail!("`{text}` is shorter than a second");
+    }
+    Ok(interval)
+}

@@ -14,7 +14,7 @@ use crate::interrupt::Interrupt;
 use crate::options::LimitsSpec;
 use crate::service::{Policy, ServiceConfig, serve};
 use crate::store::StoreLocation;
-use crate::tenant::parse_interval;
+use crate::options::parse_interval;
 
 /// A positive duration such as `200ms`, `15s` or `1h`.
 fn duration(text: &str) -> Result<Duration, String> {

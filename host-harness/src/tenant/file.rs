@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 use super::{DEFAULT_TENANT, TenantSpec};
 use crate::files;
+use crate::flow::FlowSpec;
 use crate::grants::WriteGrants;
-use crate::options::LimitsSpec;
+use crate::options::{LimitsSpec, parse_interval};
 use crate::secrets::Secret;
 
 /// The tenant file: `tenant`, `component`, a `[config]` table of strings, a `[secrets]` table whose values
@@ -44,7 +45,8 @@ enum ProvisioningKey {
 }
 
 /// The file of many tenants (`sync --tenants`): a `[limits]` table for all of them, then one `[[tenant]]` table
-/// per tenant, each shaped like a tenant file (with `name` for `tenant`).
+/// per tenant, each shaped like a tenant file (with `name` for `tenant`), and the `[[flow]]` tables that join
+/// them (read by `flow::FlowSpec`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TenantsFile {
@@ -52,6 +54,8 @@ struct TenantsFile {
     limits: LimitsSpec,
     #[serde(default)]
     tenant: Vec<TenantFile>,
+    #[serde(default)]
+    flow: Vec<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -60,15 +64,6 @@ struct SecretSource {
     env: Option<String>,
     file: Option<PathBuf>,
     value: Option<String>,
-}
-
-/// A sync interval such as `40m` or `1h`: at least a second.
-pub fn parse_interval(text: &str) -> Result<std::time::Duration> {
-    let interval = humantime::parse_duration(text.trim()).map_err(|e| anyhow::anyhow!("`{text}` is not a duration such as 40m or 1h ({e})"))?;
-    if interval < std::time::Duration::from_secs(1) {
-        bail!("`{text}` is shorter than a second");
-    }
-    Ok(interval)
 }
 
 /// Reads a TOML file; on a syntax error only toml's first message line is kept, since the rest quotes the
@@ -92,28 +87,45 @@ impl TenantSpec {
         Self::from_table(file, path, &LimitsSpec::default())
     }
 
-    /// Every tenant of a tenants file. A malformed file is an error; a tenant whose secrets cannot be read is an
-    /// error of that tenant alone, so the others still run.
+    /// Every tenant of a tenants file. A malformed file, or a flow in it that does not read, is an error; a tenant
+    /// whose secrets cannot be read is an error of that tenant alone, so the others still run.
     pub fn many_from_file(path: &Path) -> Result<Vec<(String, Result<TenantSpec>)>> {
-        let file: TenantsFile = read_toml(path, "tenants file")?;
-        if file.tenant.is_empty() {
-            bail!("tenants file {} lists no [[tenant]]", path.display());
-        }
-        let mut names = std::collections::HashSet::new();
-        let mut tenants = Vec::new();
-        for (index, table) in file.tenant.into_iter().enumerate() {
-            let name = match table.tenant.as_deref().map(str::trim) {
-                Some(name) if !name.is_empty() => name.to_string(),
-                _ => bail!("tenants file {}: tenant #{} has no name", path.display(), index + 1),
-            };
-            check_name(&name).map_err(|e| anyhow::anyhow!("tenants file {}: {e}", path.display()))?;
-            if !names.insert(name.clone()) {
-                bail!("tenants file {}: tenant `{name}` is listed twice", path.display());
-            }
-            tenants.push((name, Self::from_table(table, path, &file.limits)));
-        }
-        Ok(tenants)
+        Ok(read_tenants_file(path)?.0)
     }
+
+    /// The flows of a tenants file (`[[flow]]`), each checked against the file's tenants.
+    pub fn flows_from_file(path: &Path) -> Result<Vec<FlowSpec>> {
+        Ok(read_tenants_file(path)?.1)
+    }
+}
+
+/// A tenants file's tenants and flows.
+type TenantsAndFlows = (Vec<(String, Result<TenantSpec>)>, Vec<FlowSpec>);
+
+fn read_tenants_file(path: &Path) -> Result<TenantsAndFlows> {
+    let file: TenantsFile = read_toml(path, "tenants file")?;
+    if file.tenant.is_empty() {
+        bail!("tenants file {} lists no [[tenant]]", path.display());
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut tenants = Vec::new();
+    for (index, table) in file.tenant.into_iter().enumerate() {
+        let name = match table.tenant.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => bail!("tenants file {}: tenant #{} has no name", path.display(), index + 1),
+        };
+        check_name(&name).map_err(|e| anyhow::anyhow!("tenants file {}: {e}", path.display()))?;
+        if !names.insert(name.clone()) {
+            bail!("tenants file {}: tenant `{name}` is listed twice", path.display());
+        }
+        tenants.push((name, TenantSpec::from_table(table, path, &file.limits)));
+    }
+    let names: Vec<String> = tenants.iter().map(|(name, _)| name.clone()).collect();
+    let flows = FlowSpec::many_from_tables(file.flow, &names).map_err(|e| anyhow::anyhow!("tenants file {}: {e}", path.display()))?;
+    Ok((tenants, flows))
+}
+
+impl TenantSpec {
 
     /// Paths in the file are relative to it (see `beside`).
     fn from_table(file: TenantFile, path: &Path, defaults: &LimitsSpec) -> Result<Self> {
@@ -279,5 +291,16 @@ mod tests {
         let spec = TenantSpec::many_from_file(&path).unwrap().remove(0).1.unwrap();
         let zero = spec.limits.apply(&mut SyncOptions::default()).unwrap_err();
         assert_eq!(zero.to_string(), "limit `call_timeout_secs` (--call-timeout-secs) must be a positive number of seconds");
+    }
+
+    #[test]
+    fn flows_sit_beside_the_tenants_they_join_and_a_bad_one_stops_the_file() {
+        let tenants = "[[tenant]]\nname = \"dir\"\n[[tenant]]\nname = \"app\"\n";
+        let flow = |source: &str| format!("[[flow]]\nname = \"f\"\nsource = \"{source}\"\ntarget = \"app\"\nmatch = {{ source = \"user.login\", target = \"email\" }}\n[flow.map]\nemail = \"user.login\"\n");
+        let (_dir, path) = tenants_file(&format!("{tenants}{}", flow("dir")));
+        let flows = TenantSpec::flows_from_file(&path).unwrap();
+        assert_eq!(flows.iter().map(|f| (f.name.as_str(), f.source.as_str(), f.target.as_str())).collect::<Vec<_>>(), [("f", "dir", "app")]);
+        assert_eq!(TenantSpec::many_from_file(&path).unwrap().len(), 2);
+        assert_eq!(error(&format!("{tenants}{}", flow("ldap"))), "tenants file FILE: flow `f`: source `ldap` is not a tenant of this file");
     }
 }

@@ -14,7 +14,6 @@ mod file;
 mod resolve;
 mod token_url;
 
-pub use file::parse_interval;
 pub use resolve::ResolvedTenant;
 
 /// The tenant's name when neither a flag nor a file names it.
