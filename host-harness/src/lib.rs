@@ -33,4 +33,5 @@ mod failure;
 mod files;
 mod records;
 mod scim_export;
+mod scim_path;
 mod transport;

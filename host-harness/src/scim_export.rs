@@ -33,49 +33,12 @@ pub fn export(store: &Store, sync: SyncId, out: &mut dyn std::io::Write) -> Resu
     })?;
     let id_of = |k: &str| k.split_once(':').map_or(k.to_string(), |(_, id)| id.to_string());
     for r in resources.iter().filter(|r| r.get("user").is_some()) {
-        let k = key(r);
-        let u = &r["user"];
-        let groups: Vec<Value> = groups_of.get(&k).into_iter().flatten().filter(|g| names.contains_key(*g)).map(|g| {
+        let groups: Vec<Value> = groups_of.get(&key(r)).into_iter().flatten().filter(|g| names.contains_key(*g)).map(|g| {
             let (kind, id) = g.split_once(':').unwrap_or(("", g));
             json!({"value": id, "display": names[g], "type": kind})
         }).collect();
-        let mut user = json!({
-            "schemas": [USER_SCHEMA],
-            "id": r["id"],
-            "userName": u["login"],
-            "displayName": r["display_name"],
-            "active": r["status"] == "enabled",
-            "emails": u["emails"].as_array().into_iter().flatten().map(|e| json!({"value": e["address"], "primary": e["primary"], "type": "work"})).collect::<Vec<_>>(),
-            "groups": groups,
-            "meta": {"resourceType": "User", "created": r["created_at"], "lastModified": r["updated_at"]},
-        });
-        let fields = [
-            ("name", u["name"].is_object().then(|| json!({"givenName": u["name"]["given_name"], "familyName": u["name"]["family_name"], "formatted": r["display_name"]}))),
-            ("nickName", u["nickname"].as_str().map(Value::from)),
-            ("title", u["title"].as_str().map(Value::from)),
-            ("timezone", u["time_zone"].as_str().map(Value::from)),
-            ("locale", u["locale"].as_str().map(Value::from)),
-            ("phoneNumbers", non_empty(&u["phone_numbers"]).map(|p| p.iter().map(|v| json!({"value": v, "type": "work"})).collect())),
-            ("photos", u["photo_url"].as_str().map(|p| json!([{"value": p, "type": "photo"}]))),
-        ];
-        for (name, value) in fields {
-            if let Some(value) = value {
-                user[name] = value;
-            }
-        }
-        let mut enterprise = serde_json::Map::new();
-        if let Some(manager) = u["manager_id"].as_str() {
-            let display = user_types.iter().find_map(|t| names.get(&format!("{t}:{manager}")));
-            enterprise.insert("manager".into(), json!({"value": manager, "displayName": display}));
-        }
-        if let Some(number) = u["employee_ids"].as_array().and_then(|ids| ids.first()) {
-            enterprise.insert("employeeNumber".into(), number.clone());
-        }
-        if !enterprise.is_empty() {
-            user["schemas"] = json!([USER_SCHEMA, ENTERPRISE_USER]);
-            user[ENTERPRISE_USER] = Value::Object(enterprise);
-        }
-        writeln!(out, "{user}")?;
+        let manager = r["user"]["manager_id"].as_str().and_then(|m| user_types.iter().find_map(|t| names.get(&format!("{t}:{m}")).copied()));
+        writeln!(out, "{}", user(r, groups, manager))?;
     }
     for r in resources.iter().filter(|r| r.get("group").is_some()) {
         let k = key(r);
@@ -93,6 +56,47 @@ pub fn export(store: &Store, sync: SyncId, out: &mut dyn std::io::Write) -> Resu
         writeln!(out, "{group}")?;
     }
     Ok(())
+}
+
+/// The SCIM `User` of one export record with a user trait, with its `groups` and its manager's display name.
+pub fn user(r: &Value, groups: Vec<Value>, manager_display: Option<&str>) -> Value {
+    let u = &r["user"];
+    let mut user = json!({
+        "schemas": [USER_SCHEMA],
+        "id": r["id"],
+        "userName": u["login"],
+        "displayName": r["display_name"],
+        "active": r["status"] == "enabled",
+        "emails": u["emails"].as_array().into_iter().flatten().map(|e| json!({"value": e["address"], "primary": e["primary"], "type": "work"})).collect::<Vec<_>>(),
+        "groups": groups,
+        "meta": {"resourceType": "User", "created": r["created_at"], "lastModified": r["updated_at"]},
+    });
+    let fields = [
+        ("name", u["name"].is_object().then(|| json!({"givenName": u["name"]["given_name"], "familyName": u["name"]["family_name"], "formatted": r["display_name"]}))),
+        ("nickName", u["nickname"].as_str().map(Value::from)),
+        ("title", u["title"].as_str().map(Value::from)),
+        ("timezone", u["time_zone"].as_str().map(Value::from)),
+        ("locale", u["locale"].as_str().map(Value::from)),
+        ("phoneNumbers", non_empty(&u["phone_numbers"]).map(|p| p.iter().map(|v| json!({"value": v, "type": "work"})).collect())),
+        ("photos", u["photo_url"].as_str().map(|p| json!([{"value": p, "type": "photo"}]))),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            user[name] = value;
+        }
+    }
+    let mut enterprise = serde_json::Map::new();
+    if let Some(manager) = u["manager_id"].as_str() {
+        enterprise.insert("manager".into(), json!({"value": manager, "displayName": manager_display}));
+    }
+    if let Some(number) = u["employee_ids"].as_array().and_then(|ids| ids.first()) {
+        enterprise.insert("employeeNumber".into(), number.clone());
+    }
+    if !enterprise.is_empty() {
+        user["schemas"] = json!([USER_SCHEMA, ENTERPRISE_USER]);
+        user[ENTERPRISE_USER] = Value::Object(enterprise);
+    }
+    user
 }
 
 fn non_empty(value: &Value) -> Option<&Vec<Value>> {

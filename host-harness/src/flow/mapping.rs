@@ -63,8 +63,9 @@ impl Expression {
         }
         match self.program.execute(&context) {
             Ok(value) => flatten(&value).map_err(|why| format!("`{}` {why}", self.text)),
-            // A record without the path has nothing to write there, as an attribute left empty in the source.
-            Err(ExecutionError::NoSuchKey(_) | ExecutionError::UndeclaredReference(_)) => Ok(Vec::new()),
+            // A record without the path (or without an `[n]`th element) has nothing to write there, as an attribute
+            // left empty in the source.
+            Err(ExecutionError::NoSuchKey(_) | ExecutionError::UndeclaredReference(_) | ExecutionError::IndexOutOfBounds(_)) => Ok(Vec::new()),
             Err(e) => Err(format!("`{}` failed: {e}", self.text)),
         }
     }
@@ -138,7 +139,8 @@ mod tests {
     #[test]
     fn what_cannot_be_written_is_named() {
         assert_eq!(values("user.name"), Err("`user.name` yields an object, not a value (name one of its fields)".into()));
-        assert!(values("user.emails[3].address").unwrap_err().starts_with("`user.emails[3].address` failed: "));
+        assert_eq!(values("user.emails[3].address"), Ok(vec![]), "a fourth address it lacks writes nothing");
+        assert!(values("user.login + 1").unwrap_err().starts_with("`user.login + 1` failed: "));
         let error = Expression::compile("user.name.").unwrap_err().to_string();
         assert!(error.starts_with("`user.name.` does not parse: "), "{error}");
         assert_eq!(error.lines().count(), 1);

@@ -1,8 +1,10 @@
 //! Provisioning flows: keep a target tenant's accounts in line with a source tenant's users, the way Microsoft
 //! Entra provisions an application from a directory. A flow is data in the tenants file (`spec.rs`); each
-//! target field is an expression over the source's export record (`mapping.rs`).
+//! target field is an expression over the source's export record (`mapping.rs`); a cycle's plan is made from
+//! both tenants' latest syncs and the accounts the flow linked before (`plan.rs`).
 
 pub mod mapping;
+pub mod plan;
 pub mod spec;
 
 pub use spec::{Deprovision, FlowSpec, Removal, Threshold};
