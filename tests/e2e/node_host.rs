@@ -308,12 +308,14 @@ fn the_node_host_answers_every_conformance_case_as_the_harness_does() {
         .args(["--test", "test/"])
         .current_dir(host_dir())
         .env("TMPDIR", cache.parent().unwrap())
+        .env("CONNECTOR_COMPONENT", component())
         .output()
         .unwrap_or_else(|e| panic!("cannot run `node --test` ({e}): the Node host needs Node 20+"));
     let report = String::from_utf8_lossy(&output.stdout);
     let failures: Vec<&str> = report.lines().filter(|line| line.starts_with("not ok")).collect();
     assert!(output.status.success() && failures.is_empty(), "node --test failed:\n{}\n{}", failures.join("\n"), String::from_utf8_lossy(&output.stderr));
     assert!(report.lines().any(|line| line.starts_with("# pass ") && line != "# pass 0"), "no conformance case ran:\n{report}");
+    assert!(report.lines().any(|line| line == "# skipped 0"), "every test ran, none skipped:\n{report}");
 }
 
 #[test]

@@ -245,6 +245,8 @@ export class Session {
   #counters;
   /** Whether the session was opened for writes. */
   #provisioning;
+  /** The resource type with the user trait, once a create has asked. */
+  #accountType;
 
   constructor(instances, auth, limits, metadata, counters, provisioning) {
     this.#instances = instances;
@@ -348,7 +350,9 @@ export class Session {
 
   /** Creates an account: a resource of the type with the user trait (`accountType`, if the caller knows it). */
   async createAccount(fields, accountType = undefined) {
-    const type = accountType ?? (await this.resourceTypes()).find((t) => t.traits.includes('user'))?.id ?? '';
+    // The session's resource types do not change: asked once, not on every create.
+    this.#accountType ??= (await this.resourceTypes()).find((t) => t.traits.includes('user'))?.id ?? '';
+    const type = accountType ?? this.#accountType;
     this.#permitWrite('create-account', type, 'create', 'create', fields);
     return this.call('createAccount', [fields]);
   }
