@@ -1,7 +1,8 @@
 //! Which calls a tenant's component may be asked to make, decided in one place: a call is made only if the
 //! component declares the capability for the resource type *and*, for a write, the operator granted it to
-//! the tenant, with fields its write schema accepts (a create carrying every required field). `runtime::Instance` consults a `Granter` before every call it passes to the guest, so no caller
-//! (the CLI, a library user, a future service) can skip the check.
+//! the tenant, with fields the type's write schema accepts (a create carrying every required field).
+//! `runtime::Instance` consults a `Granter` before every call it passes to the guest, so no caller (the CLI, a
+//! library user, a future service) can skip the check.
 //!
 //! An operator grants writes with `--provisioning` (every write the component declares) or, per tenant, with
 //! `provisioning = true` or a list such as `provisioning = ["group:grant", "group:revoke"]` in the tenant's
