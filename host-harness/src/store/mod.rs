@@ -7,6 +7,7 @@
 use anyhow::{Result, bail};
 
 mod db;
+mod flows;
 mod lifecycle;
 mod location;
 mod pages;
@@ -18,6 +19,7 @@ mod sql;
 mod sqlite;
 
 use db::Db;
+pub use flows::LogEntry;
 pub use lifecycle::{HEARTBEAT, LEASE_EXPIRY, Lease, hostname, now_ms};
 pub use location::StoreLocation;
 pub use pages::{PageDone, PageJob, PageWriter};

@@ -266,11 +266,11 @@ mod tests {
         conn.batch(&format!("{POSTGRES_SCHEMA} CREATE INDEX grants_by_principal ON grants (sync_id, principal_type, principal_id);")).unwrap();
         conn.batch("CREATE TABLE harness_schema (version BIGINT NOT NULL); INSERT INTO harness_schema VALUES (4);").unwrap();
         assert_eq!(indexes(), ["grants_by_principal", "grants_pkey"]);
-        migrate(&conn, 6).unwrap();
-        assert_eq!((indexes(), schema_version(&conn).unwrap()), (vec!["grants_pkey".to_string()], Some(6)));
-        migrate(&conn, 6).unwrap();
-        let err = migrate(&conn, 5).unwrap_err().to_string();
-        assert!(err.contains("written by a newer connector-harness (schema 6; this one writes 5)"), "{err}");
+        migrate(&conn, 7).unwrap();
+        assert_eq!((indexes(), schema_version(&conn).unwrap()), (vec!["grants_pkey".to_string()], Some(7)));
+        migrate(&conn, 7).unwrap();
+        let err = migrate(&conn, 6).unwrap_err().to_string();
+        assert!(err.contains("written by a newer connector-harness (schema 7; this one writes 6)"), "{err}");
     }
 
     #[test]

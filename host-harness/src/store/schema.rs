@@ -4,8 +4,8 @@
 /// The schema's version, kept in SQLite's `user_version`: 0 is a new file, 1 the first schema (written before
 /// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
 /// immutable, 4 the service's schedule (`schedule.rs`), 5 drops the grants' index by principal, 6 records which
-/// replicas serve which tenants.
-pub const SCHEMA_VERSION: i64 = 6;
+/// replicas serve which tenants, 7 keeps provisioning flows' links and log (`flows.rs`).
+pub const SCHEMA_VERSION: i64 = 7;
 /// The oldest schema readers read as it is: grants gained their `immutable` mark in version 3.
 pub const OLDEST_READ: i64 = 3;
 
@@ -132,8 +132,34 @@ CREATE TABLE IF NOT EXISTS replica_tenants (
 );
 ";
 
+/// Version 7: provisioning flows (`flows.rs`): the target accounts each flow created or matched, by source id, and
+/// its log, one row per action of a cycle. Names of fields only, never their values.
+pub const SCHEMA_V7: &str = "
+CREATE TABLE IF NOT EXISTS flow_links (
+    flow TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    linked_ms BIGINT NOT NULL,
+    PRIMARY KEY (flow, source_id)
+);
+CREATE TABLE IF NOT EXISTS provisioning_log (
+    flow TEXT NOT NULL,
+    cycle BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    source_id TEXT,
+    target_id TEXT,
+    action TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    at_ms BIGINT NOT NULL,
+    PRIMARY KEY (flow, cycle, seq)
+);
+";
+
 /// SQLite's steps, from an empty file: each version's script, run when the file is older.
-pub const SQLITE_STEPS: [(i64, &str); 6] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5), (6, SCHEMA_V6)];
+pub const SQLITE_STEPS: [(i64, &str); 7] =
+    [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5), (6, SCHEMA_V6), (7, SCHEMA_V7)];
 
 /// The schema, at the SQLite store's version (`store/mod.rs`), with the same tables and columns. Text keys
 /// sort bytewise (`COLLATE "C"`), as SQLite's do, so exports are identical whatever the database's locale.
@@ -214,8 +240,28 @@ CREATE TABLE replica_tenants (
     tenant TEXT NOT NULL,
     PRIMARY KEY (owner, tenant)
 );
+CREATE TABLE flow_links (
+    flow TEXT COLLATE "C" NOT NULL,
+    source_id TEXT COLLATE "C" NOT NULL,
+    target_id TEXT NOT NULL,
+    linked_ms BIGINT NOT NULL,
+    PRIMARY KEY (flow, source_id)
+);
+CREATE TABLE provisioning_log (
+    flow TEXT COLLATE "C" NOT NULL,
+    cycle BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    source_id TEXT,
+    target_id TEXT,
+    action TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    at_ms BIGINT NOT NULL,
+    PRIMARY KEY (flow, cycle, seq)
+);
 "#;
 
 /// The schema version the PostgreSQL store first had, and the SQLite store's steps since that apply to it.
 pub const POSTGRES_FIRST_VERSION: i64 = 4;
-pub const POSTGRES_STEPS: [(i64, &str); 2] = [(5, SCHEMA_V5), (6, SCHEMA_V6)];
+pub const POSTGRES_STEPS: [(i64, &str); 3] = [(5, SCHEMA_V5), (6, SCHEMA_V6), (7, SCHEMA_V7)];

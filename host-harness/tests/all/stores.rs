@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use connector_harness::contract::model::*;
-use connector_harness::store::{Dangling, Lease, RunRecord, Store, StoreLocation, TenantState, Triggered};
+use connector_harness::store::{Dangling, Lease, LogEntry, RunRecord, Store, StoreLocation, TenantState, Triggered};
 use real_servers::Postgres;
 
 fn account(id: &str, name: &str) -> Resource {
@@ -234,18 +234,63 @@ fn schedule(location: &StoreLocation) {
     assert!(!store.keep_serving(x, alive).unwrap(), "x learns it was forgotten, and registers again");
 }
 
+/// A flow's links and log: kept per flow, a link replaced by a newer one, cycles counted from the log.
+fn flows(location: &StoreLocation) {
+    let store = Store::open(location).unwrap();
+    assert!(store.flow_links("workforce").unwrap().is_empty());
+    assert_eq!(store.next_flow_cycle("workforce").unwrap(), 1);
+    store.link("workforce", "s1", "t1").unwrap();
+    store.link("workforce", "s2", "t2").unwrap();
+    store.link("workforce", "s2", "t9").unwrap();
+    store.link("other", "s1", "x1").unwrap();
+    let links: Vec<(String, String)> = store.flow_links("workforce").unwrap().into_iter().collect();
+    assert_eq!(links, [("s1".to_string(), "t1".to_string()), ("s2".to_string(), "t9".to_string())]);
+    store.unlink("workforce", "s1").unwrap();
+    assert_eq!(store.flow_links("workforce").unwrap().len(), 1);
+    let entry = |seq: i64, action: &str, fields: &[&str], outcome: &str, detail: Option<&str>| LogEntry {
+        flow: "workforce".into(),
+        cycle: 1,
+        seq,
+        source_id: Some(format!("s{seq}")),
+        target_id: (action != "skip").then(|| format!("t{seq}")),
+        action: action.into(),
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+        outcome: outcome.into(),
+        detail: detail.map(Into::into),
+        at_ms: 1_700_000_000_000 + seq,
+    };
+    let written = [
+        entry(1, "create", &["email", "first_name"], "done", None),
+        entry(2, "skip", &[], "skipped", Some("the map gives no `email`, which the target requires")),
+        entry(3, "update", &["job_title"], "failed", Some("rejected: HTTP 422")),
+    ];
+    for e in written.iter().rev() {
+        store.log_action(e).unwrap();
+    }
+    assert_eq!(store.next_flow_cycle("workforce").unwrap(), 2);
+    assert_eq!(store.next_flow_cycle("other").unwrap(), 1);
+    let mut read = Vec::new();
+    store.for_each_log_entry("workforce", |e| {
+        read.push(e);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(read, written, "oldest first, every column as written");
+}
+
 #[test]
 fn both_stores_pass_the_same_conformance_suite_and_export_the_same_bytes() {
     let postgres = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let mut lifecycles = Vec::new();
-    for (n, name) in ["lifecycle", "fencing", "prune", "schedule"].iter().enumerate() {
+    for (n, name) in ["lifecycle", "fencing", "prune", "schedule", "flows"].iter().enumerate() {
         let stores = [StoreLocation::Sqlite(dir.path().join(format!("{name}.db"))), StoreLocation::Postgres(postgres.database(&format!("case{n}")))];
         for location in &stores {
             match *name {
                 "lifecycle" => lifecycles.push(sync_lifecycle(location)),
                 "fencing" => fencing(location),
                 "prune" => resume_and_prune(location),
+                "flows" => flows(location),
                 _ => schedule(location),
             }
         }
