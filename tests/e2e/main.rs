@@ -6,6 +6,7 @@ mod common;
 mod auth;
 mod bad_input;
 mod faults;
+mod flows;
 mod provisioning;
 mod sandbox;
 mod node_host;

@@ -3,6 +3,7 @@
 //! does; `main.rs` only wires up real stdio and logging.
 
 mod args;
+mod flow;
 mod get;
 mod inspect;
 mod prune;
@@ -62,6 +63,7 @@ enum Command {
     Serve(serve::ServeCommand),
     Status(status::StatusCommand),
     Trigger(trigger::TriggerCommand),
+    Flow(flow::FlowCommand),
 }
 
 /// How log lines are written.
@@ -175,5 +177,6 @@ async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &
         Command::Serve(command) => command.execute(cx).await,
         Command::Status(command) => command.execute(cx),
         Command::Trigger(command) => command.execute(cx),
+        Command::Flow(command) => command.execute(cx).await,
     }
 }

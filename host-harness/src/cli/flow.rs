@@ -1,0 +1,222 @@
+//! `flow`: provisioning flows declared in a tenants file (`flow/`). `flow plan NAME` shows what the flow's next
+//! cycle would do, from the source's and the target's latest complete syncs and the accounts the flow linked
+//! before, and changes nothing.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::Context;
+use crate::flow::plan::{Action, Plan, Source, plan};
+use crate::flow::{FlowSpec, Removal};
+use crate::runtime::Runtime;
+use crate::store::{Store, StoreLocation};
+use crate::tenant::TenantSpec;
+
+/// Provisioning flows: keep a target tenant's accounts in line with a source tenant's users.
+#[derive(Args)]
+pub struct FlowCommand {
+    #[command(subcommand)]
+    command: FlowSubcommand,
+}
+
+#[derive(Subcommand)]
+enum FlowSubcommand {
+    /// Show what the flow's next cycle would do, and change nothing.
+    Plan(PlanCommand),
+}
+
+impl FlowCommand {
+    pub async fn execute(self, cx: &mut Context<'_>) -> Result<()> {
+        match self.command {
+            FlowSubcommand::Plan(command) => command.execute(cx).await,
+        }
+    }
+}
+
+#[derive(Args)]
+struct PlanCommand {
+    /// The flow's name in the tenants file.
+    name: String,
+    /// The tenants file that declares the flow and the tenants it joins.
+    #[arg(long)]
+    tenants: PathBuf,
+    #[arg(long)]
+    store: StoreLocation,
+    /// One JSON object, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A tenant's latest complete sync, as export records.
+struct Synced {
+    sync: i64,
+    records: Vec<Value>,
+}
+
+impl Synced {
+    fn read(store: &Store, tenant: &str) -> Result<Self> {
+        let sync = store.latest_complete(tenant).map_err(|e| anyhow!("{e}: sync it first"))?.id;
+        let mut buffer = Vec::new();
+        store.export_jsonl(sync, &mut buffer)?;
+        let records = buffer.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(serde_json::from_slice).collect::<Result<_, _>>()?;
+        Ok(Self { sync, records })
+    }
+
+    /// The resource type with the user trait.
+    fn user_type(&self, tenant: &str) -> Result<&str> {
+        self.records
+            .iter()
+            .find(|r| r["kind"] == "resource_type" && r["traits"].as_array().is_some_and(|t| t.iter().any(|t| t == "user")))
+            .and_then(|r| r["id"].as_str())
+            .ok_or_else(|| anyhow!("tenant `{tenant}` has no resource type with the user trait"))
+    }
+
+    fn resources(&self, resource_type: &str) -> Vec<Value> {
+        self.records.iter().filter(|r| r["kind"] == "resource" && r["resource_type"] == resource_type).cloned().collect()
+    }
+}
+
+impl PlanCommand {
+    async fn execute(self, cx: &mut Context<'_>) -> Result<()> {
+        let flows = TenantSpec::flows_from_file(&self.tenants)?;
+        let Some(flow) = flows.iter().find(|f| f.name == self.name) else {
+            let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+            bail!("tenants file {} has no flow `{}` (it has: {})", self.tenants.display(), self.name, if names.is_empty() { "none".into() } else { names.join(", ") });
+        };
+        let target_spec = TenantSpec::many_from_file(&self.tenants)?
+            .into_iter()
+            .find(|(name, _)| *name == flow.target)
+            .map(|(_, spec)| spec)
+            .ok_or_else(|| anyhow!("tenant `{}` is not in {}", flow.target, self.tenants.display()))??;
+        cx.redactor.add_secrets(&target_spec.secrets);
+        let runtime = Runtime::new(cx.cache_dir.clone())?;
+        let metadata = runtime.metadata(&runtime.load(target_spec.component_path()?)?).await?;
+
+        let store = Store::open(&self.store)?;
+        let source = Synced::read(&store, &flow.source)?;
+        let target = Synced::read(&store, &flow.target)?;
+        let account_type = target.user_type(&flow.target)?;
+        let schema = metadata
+            .write_schemas
+            .iter()
+            .find(|s| s.resource_type == account_type)
+            .ok_or_else(|| anyhow!("flow `{}`: the target's component declares no write schema for `{account_type}` (contract 0.5 on)", flow.name))?;
+        flow.check_target(schema)?;
+        let user_type = source.user_type(&flow.source)?;
+        let in_scope: Option<HashSet<String>> = flow.scope.as_ref().map(|scope| {
+            source.records.iter().filter(|r| r["kind"] == "grant" && r["entitlement"] == scope.as_str() && r["principal_type"] == user_type).filter_map(|r| r["principal_id"].as_str().map(str::to_string)).collect()
+        });
+        let links = store.flow_links(&flow.name)?;
+        let users = source.resources(user_type);
+        let planned = plan(flow, schema, &Source { users: &users, in_scope: in_scope.as_ref() }, &target.resources(account_type), &links);
+        let allowed = flow.max_deletions.allowed(links.len() as u64);
+        let report = Report { flow, source_sync: source.sync, target_sync: target.sync, plan: &planned, allowed };
+        if self.json {
+            writeln!(cx.out, "{}", report.json())?;
+        } else {
+            report.print(cx.out)?;
+        }
+        Ok(())
+    }
+}
+
+/// A plan, for people or for scripts.
+struct Report<'a> {
+    flow: &'a FlowSpec,
+    source_sync: i64,
+    target_sync: i64,
+    plan: &'a Plan,
+    /// The most removals the flow's threshold allows this cycle.
+    allowed: u64,
+}
+
+impl Report<'_> {
+    fn counts(&self) -> Vec<(&'static str, usize)> {
+        let count = |kind: &str| self.plan.actions.iter().filter(|a| action_name(a) == kind).count();
+        vec![
+            ("create", count("create")),
+            ("adopt", count("adopt")),
+            ("update", count("update")),
+            ("disable", count("disable")),
+            ("delete", count("delete")),
+            ("skip", count("skip")),
+            ("unchanged", self.plan.unchanged),
+        ]
+    }
+
+    fn blocked(&self) -> bool {
+        self.plan.removals() as u64 > self.allowed
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "flow": self.flow.name,
+            "source": {"tenant": self.flow.source, "sync": self.source_sync},
+            "target": {"tenant": self.flow.target, "sync": self.target_sync},
+            "counts": self.counts().into_iter().map(|(k, n)| (k.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "max_deletions": self.allowed,
+            "blocked": self.blocked(),
+            "actions": self.plan.actions.iter().map(action_json).collect::<Vec<_>>(),
+        })
+    }
+
+    fn print(&self, out: &mut dyn Write) -> Result<()> {
+        let p = |text: &str| crate::display::printable(text, 256);
+        writeln!(out, "flow `{}`: {} (sync {}) → {} (sync {})", p(&self.flow.name), p(&self.flow.source), self.source_sync, p(&self.flow.target), self.target_sync)?;
+        let counts: Vec<String> = self.counts().into_iter().map(|(k, n)| format!("{n} {k}")).collect();
+        writeln!(out, "plan: {}", counts.join(", "))?;
+        if self.blocked() {
+            writeln!(out, "stopped: {} removals exceed max_deletions ({}); `flow apply --allow-deletions N` lifts it once", self.plan.removals(), self.allowed)?;
+        }
+        for action in &self.plan.actions {
+            let line = action_json(action);
+            let target = line["target"].as_str().unwrap_or("-");
+            let what = match action {
+                Action::Skip { why, .. } => p(why),
+                Action::Remove { why, .. } => format!("the user {why}"),
+                _ => line["fields"].as_array().map(|f| f.iter().filter_map(|f| f.as_str()).map(p).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+            };
+            writeln!(out, "  {:<8} {:<24} {:<24} {what}", action_name(action), p(line["source"].as_str().unwrap_or("-")), p(target))?;
+        }
+        Ok(())
+    }
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Create { .. } => "create",
+        Action::Adopt { .. } => "adopt",
+        Action::Update { .. } => "update",
+        Action::Remove { removal: Removal::Disable { .. }, .. } => "disable",
+        Action::Remove { removal: Removal::Delete, .. } => "delete",
+        Action::Skip { .. } => "skip",
+    }
+}
+
+/// An action as JSON: the names of the fields it writes, never their values.
+fn action_json(action: &Action) -> Value {
+    fn names(fields: &[(String, String)]) -> Vec<&str> {
+        let mut names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+        names.dedup();
+        names
+    }
+    match action {
+        Action::Create { source, fields } => json!({"action": "create", "source": source, "fields": names(fields)}),
+        Action::Adopt { source, target, fields } | Action::Update { source, target, fields } => {
+            json!({"action": action_name(action), "source": source, "target": target, "fields": names(fields)})
+        }
+        Action::Remove { source, target, removal, why } => {
+            let fields = match removal {
+                Removal::Disable { field, .. } => vec![field.as_str()],
+                Removal::Delete => Vec::new(),
+            };
+            json!({"action": action_name(action), "source": source, "target": target, "fields": fields, "why": why})
+        }
+        Action::Skip { source, why } => json!({"action": "skip", "source": source, "why": why}),
+    }
+}
