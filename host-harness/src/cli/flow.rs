@@ -83,12 +83,12 @@ impl Synced {
 
 impl PlanCommand {
     async fn execute(self, cx: &mut Context<'_>) -> Result<()> {
-        let flows = TenantSpec::flows_from_file(&self.tenants)?;
+        let (tenants, flows) = TenantSpec::tenants_and_flows(&self.tenants)?;
         let Some(flow) = flows.iter().find(|f| f.name == self.name) else {
             let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
             bail!("tenants file {} has no flow `{}` (it has: {})", self.tenants.display(), self.name, if names.is_empty() { "none".into() } else { names.join(", ") });
         };
-        let target_spec = TenantSpec::many_from_file(&self.tenants)?
+        let target_spec = tenants
             .into_iter()
             .find(|(name, _)| *name == flow.target)
             .map(|(_, spec)| spec)

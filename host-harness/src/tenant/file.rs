@@ -93,14 +93,15 @@ impl TenantSpec {
         Ok(read_tenants_file(path)?.0)
     }
 
-    /// The flows of a tenants file (`[[flow]]`), each checked against the file's tenants.
-    pub fn flows_from_file(path: &Path) -> Result<Vec<FlowSpec>> {
-        Ok(read_tenants_file(path)?.1)
+    /// Every tenant of a tenants file, as `many_from_file` has them, and its flows (`[[flow]]`), each checked
+    /// against the file's tenants: one read of the file for a command that needs both.
+    pub fn tenants_and_flows(path: &Path) -> Result<TenantsAndFlows> {
+        read_tenants_file(path)
     }
 }
 
 /// A tenants file's tenants and flows.
-type TenantsAndFlows = (Vec<(String, Result<TenantSpec>)>, Vec<FlowSpec>);
+pub type TenantsAndFlows = (Vec<(String, Result<TenantSpec>)>, Vec<FlowSpec>);
 
 fn read_tenants_file(path: &Path) -> Result<TenantsAndFlows> {
     let file: TenantsFile = read_toml(path, "tenants file")?;
@@ -298,8 +299,9 @@ mod tests {
         let tenants = "[[tenant]]\nname = \"dir\"\n[[tenant]]\nname = \"app\"\n";
         let flow = |source: &str| format!("[[flow]]\nname = \"f\"\nsource = \"{source}\"\ntarget = \"app\"\nmatch = {{ source = \"user.login\", target = \"email\" }}\n[flow.map]\nemail = \"user.login\"\n");
         let (_dir, path) = tenants_file(&format!("{tenants}{}", flow("dir")));
-        let flows = TenantSpec::flows_from_file(&path).unwrap();
+        let (read, flows) = TenantSpec::tenants_and_flows(&path).unwrap();
         assert_eq!(flows.iter().map(|f| (f.name.as_str(), f.source.as_str(), f.target.as_str())).collect::<Vec<_>>(), [("f", "dir", "app")]);
+        assert_eq!(read.len(), 2);
         assert_eq!(TenantSpec::many_from_file(&path).unwrap().len(), 2);
         assert_eq!(error(&format!("{tenants}{}", flow("ldap"))), "tenants file FILE: flow `f`: source `ldap` is not a tenant of this file");
     }
