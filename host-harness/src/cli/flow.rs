@@ -52,32 +52,48 @@ struct PlanCommand {
     json: bool,
 }
 
-/// A tenant's latest complete sync, as export records.
-struct Synced {
+/// A tenant's latest complete sync, and its resource type with the user trait.
+struct Synced<'s> {
+    store: &'s Store,
     sync: i64,
-    records: Vec<Value>,
+    user_type: String,
 }
 
-impl Synced {
-    fn read(store: &Store, tenant: &str) -> Result<Self> {
+impl<'s> Synced<'s> {
+    fn latest(store: &'s Store, tenant: &str) -> Result<Self> {
         let sync = store.latest_complete(tenant).map_err(|e| anyhow!("{e}: sync it first"))?.id;
-        let mut buffer = Vec::new();
-        store.export_jsonl(sync, &mut buffer)?;
-        let records = buffer.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(serde_json::from_slice).collect::<Result<_, _>>()?;
-        Ok(Self { sync, records })
+        let mut user_type = None;
+        store.for_each_resource_type(sync, |line| {
+            let record: Value = serde_json::from_str(line)?;
+            if user_type.is_none() && record["traits"].as_array().is_some_and(|t| t.iter().any(|t| t == "user")) {
+                user_type = record["id"].as_str().map(str::to_string);
+            }
+            Ok(())
+        })?;
+        let user_type = user_type.ok_or_else(|| anyhow!("tenant `{tenant}` has no resource type with the user trait"))?;
+        Ok(Self { store, sync, user_type })
     }
 
-    /// The resource type with the user trait.
-    fn user_type(&self, tenant: &str) -> Result<&str> {
-        self.records
-            .iter()
-            .find(|r| r["kind"] == "resource_type" && r["traits"].as_array().is_some_and(|t| t.iter().any(|t| t == "user")))
-            .and_then(|r| r["id"].as_str())
-            .ok_or_else(|| anyhow!("tenant `{tenant}` has no resource type with the user trait"))
+    /// The export records of its users.
+    fn users(&self) -> Result<Vec<Value>> {
+        let mut users = Vec::new();
+        self.store.for_each_resource(self.sync, Some(&self.user_type), |line| {
+            users.push(serde_json::from_str(line)?);
+            Ok(())
+        })?;
+        Ok(users)
     }
 
-    fn resources(&self, resource_type: &str) -> Vec<Value> {
-        self.records.iter().filter(|r| r["kind"] == "resource" && r["resource_type"] == resource_type).cloned().collect()
+    /// The ids of the users holding `entitlement`.
+    fn holders(&self, entitlement: &str) -> Result<HashSet<String>> {
+        let mut holders = HashSet::new();
+        self.store.for_each_grant(self.sync, Some(entitlement), None, |g| {
+            if g.principal_type == self.user_type {
+                holders.insert(g.principal_id);
+            }
+            Ok(())
+        })?;
+        Ok(holders)
     }
 }
 
@@ -98,22 +114,18 @@ impl PlanCommand {
         let metadata = runtime.metadata(&runtime.load(target_spec.component_path()?)?).await?;
 
         let store = Store::open(&self.store)?;
-        let source = Synced::read(&store, &flow.source)?;
-        let target = Synced::read(&store, &flow.target)?;
-        let account_type = target.user_type(&flow.target)?;
+        let source = Synced::latest(&store, &flow.source)?;
+        let target = Synced::latest(&store, &flow.target)?;
         let schema = metadata
             .write_schemas
             .iter()
-            .find(|s| s.resource_type == account_type)
-            .ok_or_else(|| anyhow!("flow `{}`: the target's component declares no write schema for `{account_type}` (contract 0.5 on)", flow.name))?;
+            .find(|s| s.resource_type == target.user_type)
+            .ok_or_else(|| anyhow!("flow `{}`: the target's component declares no write schema for `{}` (contract 0.5 on)", flow.name, target.user_type))?;
         flow.check_target(schema)?;
-        let user_type = source.user_type(&flow.source)?;
-        let in_scope: Option<HashSet<String>> = flow.scope.as_ref().map(|scope| {
-            source.records.iter().filter(|r| r["kind"] == "grant" && r["entitlement"] == scope.as_str() && r["principal_type"] == user_type).filter_map(|r| r["principal_id"].as_str().map(str::to_string)).collect()
-        });
+        let in_scope = flow.scope.as_deref().map(|scope| source.holders(scope)).transpose()?;
         let links = store.flow_links(&flow.name)?;
-        let users = source.resources(user_type);
-        let planned = plan(flow, schema, &Source { users: &users, in_scope: in_scope.as_ref() }, &target.resources(account_type), &links);
+        let users = source.users()?;
+        let planned = plan(flow, schema, &Source { users: &users, in_scope: in_scope.as_ref() }, &target.users()?, &links);
         let allowed = flow.max_deletions.allowed(links.len() as u64);
         let report = Report { flow, source_sync: source.sync, target_sync: target.sync, plan: &planned, allowed };
         if self.json {

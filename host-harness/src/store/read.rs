@@ -199,9 +199,14 @@ impl Store {
         )
     }
 
+    /// Calls `each` with every resource type's JSON line, ordered by id.
+    pub fn for_each_resource_type(&self, sync: SyncId, mut each: impl FnMut(&str) -> Result<()>) -> Result<()> {
+        self.db.for_each("SELECT data FROM resource_types WHERE sync_id = ?1 ORDER BY id", args![sync], |row| each(row.text(0)?))
+    }
+
     /// Writes a sync as JSON lines: resource types, resources, entitlements, grants.
     pub fn export_jsonl(&self, sync: SyncId, out: &mut dyn std::io::Write) -> Result<()> {
-        self.db.for_each("SELECT data FROM resource_types WHERE sync_id = ?1 ORDER BY id", args![sync], |row| Ok(writeln!(out, "{}", row.text(0)?)?))?;
+        self.for_each_resource_type(sync, |line| Ok(writeln!(out, "{line}")?))?;
         self.for_each_resource(sync, None, |line| Ok(writeln!(out, "{line}")?))?;
         self.db.for_each("SELECT data FROM entitlements WHERE sync_id = ?1 ORDER BY id", args![sync], |row| Ok(writeln!(out, "{}", row.text(0)?)?))?;
         self.for_each_grant(sync, None, None, |g| Ok(writeln!(out, "{}", records::grant_line(&g))?))?;
