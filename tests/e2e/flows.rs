@@ -1,6 +1,10 @@
-//! Provisioning flows from the command line: two tenants synced into one store, then `flow plan` over them.
+//! Provisioning flows from the command line: `flow plan` between two Pingboard doubles; `flow apply` cycles from
+//! the PingOne double into the Pingboard double, each source change made exactly, the deletion threshold held.
+
+use std::collections::BTreeMap;
 
 use pingboard_double::{Company, CompanySpec, PingboardDouble};
+use pingone_double::{Environment, EnvironmentSpec, PingOneDouble, uuid};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -71,4 +75,181 @@ fn a_first_plan_creates_the_missing_adopts_the_matching_and_leaves_the_rest_alon
 
     let unknown = harness(&["--cache-dir", &scratch.cache(), "flow", "plan", "payroll", "--tenants", file, "--store", &scratch.store()]);
     assert_eq!((unknown.code, unknown.err.trim_end().to_string()), (1, format!("error: tenants file {file} has no flow `payroll` (it has: workforce)")));
+}
+
+fn pingone_tenant(name: &str, double: &PingOneDouble) -> String {
+    format!(
+        "[[tenant]]\nname = \"{name}\"\ncomponent = \"{}\"\n\
+         config = {{ api_base = \"{}\", auth_base = \"{}\", environment_id = \"{}\", client_id = \"{}\" }}\n\
+         secrets = {{ client_secret = {{ value = \"{}\" }} }}\n\n",
+        component_build::pingone_component().display(),
+        double.api_base(),
+        double.auth_base(),
+        double.environment_id(),
+        pingone_double::CLIENT_ID,
+        pingone_double::CLIENT_SECRET
+    )
+}
+
+/// The flow of the issue, word for word, scoped to one PingOne group.
+fn workforce(scope: &str, max_deletions: u64) -> String {
+    format!(
+        r#"
+[[flow]]
+name = "workforce"
+source = "acme-pingone"
+target = "acme-pingboard"
+scope = "group:{scope}:member"
+match = {{ source = "user.login", target = "email" }}
+interval = "40m"
+deprovision = "disable"
+max_deletions = {max_deletions}
+[flow.map]
+first_name = "user.name.given_name"
+last_name  = "user.name.family_name"
+email      = "user.emails[0].address"
+job_title  = "user.title"
+"#
+    )
+}
+
+/// What the target must hold for the source's in-scope, enabled users with an email: by email, (first name,
+/// last name, job title).
+fn wanted(env: &Environment, group: &str) -> BTreeMap<String, (String, String, String)> {
+    env.members(group)
+        .keys()
+        .filter_map(|id| env.user(id))
+        .filter(|u| u.enabled && !u.email.is_empty())
+        .map(|u| (u.email.clone(), (u.given.clone(), u.family.clone(), u.title.clone().unwrap_or_default())))
+        .collect()
+}
+
+fn held(app: &PingboardDouble) -> BTreeMap<String, (String, String, String)> {
+    let company = app.company();
+    let held: BTreeMap<_, _> = company.users.iter().map(|u| (u.email.clone(), (u.first_name.clone(), u.last_name.clone(), u.job_title.clone()))).collect();
+    assert_eq!(held.len(), company.users.len(), "no account is doubled");
+    held
+}
+
+struct Flow {
+    scratch: Scratch,
+    file: String,
+}
+
+impl Flow {
+    fn new(directory: &PingOneDouble, app: &PingboardDouble, max_deletions: u64) -> Self {
+        let scratch = Scratch::new();
+        let file = scratch.path("tenants.toml").display().to_string();
+        let flow = Self { scratch, file };
+        flow.write(directory, app, max_deletions);
+        flow
+    }
+
+    fn write(&self, directory: &PingOneDouble, app: &PingboardDouble, max_deletions: u64) {
+        let target = tenant("acme-pingboard", app);
+        std::fs::write(&self.file, format!("{}{target}{}", pingone_tenant("acme-pingone", directory), workforce(&uuid(3, 0), max_deletions))).unwrap();
+    }
+
+    fn run(&self, command: &str, extra: &[&str]) -> Outcome {
+        let (store, cache) = (self.scratch.store(), self.scratch.cache());
+        let mut args = vec!["--cache-dir", &cache, "flow", command, "workforce", "--tenants", &self.file, "--store", &store];
+        args.extend(extra);
+        let args: Vec<String> = args.into_iter().map(str::to_string).collect();
+        harness(&args)
+    }
+
+    fn json(&self, command: &str, extra: &[&str]) -> Value {
+        serde_json::from_str(&self.run(command, &[extra, &["--json"]].concat()).ok()).unwrap()
+    }
+
+    fn log(&self, cycle: i64) -> Vec<Value> {
+        let out = harness(&["flow", "log", "workforce", "--store", &self.scratch.store(), "--cycle", &cycle.to_string(), "--json"]).ok();
+        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+}
+
+/// Actions of a cycle's log as (action, outcome, source), sorted.
+fn actions(log: &[Value]) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = log.iter().map(|e| (e["action"].as_str().unwrap().into(), e["outcome"].as_str().unwrap().into(), e["source"].as_str().unwrap().into())).collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn pingone_to_pingboard_cycles_make_exactly_the_source_changes_and_then_nothing() {
+    let mut env = Environment::generate(EnvironmentSpec::sized(120, 6));
+    let group = uuid(3, 0);
+    let members: Vec<String> = env.members(&group).keys().cloned().collect();
+    // In scope from the start: one disabled user (never created) and one without an email (skipped, said why).
+    let (disabled, no_email) = (members[1].clone(), members[2].clone());
+    env.users.iter_mut().filter(|u| u.id == disabled).for_each(|u| u.enabled = false);
+    env.users.iter_mut().filter(|u| u.id == no_email).for_each(|u| u.email = String::new());
+    let directory = PingOneDouble::start(env).unwrap();
+    let app = PingboardDouble::start(Company::default()).unwrap();
+    let flow = Flow::new(&directory, &app, 500);
+
+    // Cycle 1 syncs both (neither has data), then creates exactly the in-scope users with the mapped values.
+    let first = flow.json("apply", &[]);
+    assert_eq!(first["synced"].as_array().map(Vec::len), Some(2), "{first:#}");
+    let expected = wanted(&directory.environment(), &group);
+    assert_eq!(expected.len(), members.len() - 2);
+    assert_eq!(held(&app), expected);
+    assert_eq!(first["counts"], json!({"create": {"done": expected.len()}, "skip": {"skipped": 1}}), "{first:#}");
+    let skip = flow.log(1).into_iter().find(|e| e["action"] == "skip").unwrap();
+    assert_eq!((skip["source"].as_str(), skip["detail"].as_str()), (Some(no_email.as_str()), Some("the map gives no `email`, which the target requires")));
+
+    // Right after, nothing to do: no sync (data is younger than the interval), no write.
+    let before = app.counts();
+    let again = flow.json("plan", &[]);
+    assert_eq!(again["counts"], json!({"create": 0, "adopt": 0, "update": 0, "disable": 0, "delete": 0, "skip": 1, "unchanged": expected.len()}), "{again:#}");
+    let second = flow.json("apply", &[]);
+    assert_eq!((second["synced"].as_array().map(Vec::len), &second["counts"]), (Some(0), &json!({"skip": {"skipped": 1}})));
+    assert_eq!(app.counts().total, before.total, "a cycle with nothing to write sends nothing");
+
+    // The source changes: a title, a disabled user, a user leaving the group, a new user in it.
+    let (retitled, leaver) = (members[3].clone(), members[4].clone());
+    let newcomer = uuid(2, 500);
+    directory.edit(|env| {
+        let template = env.user(&members[0]).unwrap().clone();
+        env.users.iter_mut().filter(|u| u.id == retitled).for_each(|u| u.title = Some("Chief Flow Officer".into()));
+        env.users.iter_mut().filter(|u| u.id == members[0]).for_each(|u| u.enabled = false);
+        env.direct.retain(|(g, u)| !(g == &group && u == &leaver));
+        env.users.push(pingone_double::User { id: newcomer.clone(), username: "new.hire".into(), email: "new.hire@example.com".into(), given: "New".into(), family: "Hire".into(), ..template });
+        env.direct.push((group.clone(), newcomer.clone()));
+    });
+    let third = flow.json("apply", &["--sync"]);
+    let expected = wanted(&directory.environment(), &group);
+    assert_eq!(held(&app), expected);
+    let mut made = actions(&flow.log(third["cycle"].as_i64().unwrap()));
+    made.retain(|(action, ..)| action != "skip");
+    let mut changes = vec![
+        ("update".to_string(), "done".to_string(), retitled.clone()),
+        ("delete".into(), "done".into(), members[0].clone()),
+        ("delete".into(), "done".into(), leaver.clone()),
+        ("create".into(), "done".into(), newcomer.clone()),
+    ];
+    changes.sort();
+    assert_eq!(made, changes, "exactly the source's changes (Pingboard disables by deleting)");
+    let log = flow.log(third["cycle"].as_i64().unwrap());
+    let update = log.iter().find(|e| e["action"] == "update").unwrap();
+    assert_eq!(update["fields"], json!(["job_title"]), "only what changed");
+    let why = |source: &str| log.iter().find(|e| e["source"] == source).unwrap()["detail"].clone();
+    assert_eq!((why(&members[0]), why(&leaver)), (json!("the user is disabled at the source"), json!("the user left the flow's scope")));
+    assert_eq!(flow.json("plan", &[])["counts"]["unchanged"], json!(expected.len()));
+
+    // Two more leave: over a threshold of 1 the cycle stops before any write and says so; once allowed, it goes.
+    flow.write(&directory, &app, 1);
+    directory.edit(|env| env.users.iter_mut().filter(|u| u.id == members[5] || u.id == members[6]).for_each(|u| u.enabled = false));
+    let before = app.counts();
+    let stopped = flow.run("apply", &["--sync"]);
+    assert_eq!(stopped.code, 1, "{}", stopped.err);
+    assert!(stopped.err.contains("needs attention: 2 removals exceed max_deletions (1): the cycle stopped before any write; `flow apply --allow-deletions 2` lifts it once"), "{}", stopped.err);
+    assert_eq!(app.counts().writes, before.writes, "nothing written");
+    let held_log = flow.log(4);
+    assert!(held_log.iter().filter(|e| e["action"] == "delete").all(|e| e["outcome"] == "held") && held_log.len() == 3, "{held_log:#?}");
+    let status = flow.run("plan", &[]).ok();
+    assert!(status.contains("stopped: 2 removals exceed max_deletions (1)"), "{status}");
+    let allowed = flow.run("apply", &["--allow-deletions", "2"]).ok();
+    assert!(allowed.lines().nth(1).is_some_and(|l| l.starts_with("applied: 0 created, 0 adopted, 0 updated, 0 disabled, 2 deleted, 1 skipped, 0 failed, 0 held; ")), "{allowed}");
+    assert_eq!(held(&app), wanted(&directory.environment(), &group));
 }

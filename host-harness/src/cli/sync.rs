@@ -136,7 +136,7 @@ fn print_log(err: &mut dyn Write, tenant: &str, log: &GuestOutput, redactor: &Re
 }
 
 /// The one-line summary of a finished sync.
-fn synced_line(tenant: &str, report: &SyncReport) -> String {
+pub(super) fn synced_line(tenant: &str, report: &SyncReport) -> String {
     let dangling = if report.dangling.grants > 0 { format!("; {}", report.dangling) } else { String::new() };
     format!(
         "synced tenant `{tenant}` (sync {}): {}; {} requests ({} token), {} received, {} retries, guest memory {}, in {:.2} s{dangling}",

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 
-use super::Progress;
+use super::{NoProgress, Progress};
 use super::checkpoint::Start;
 use super::retry::Calls;
 use super::run::{Run, check_repeats};
@@ -16,7 +16,7 @@ use crate::failure::{Failure, FailureKind};
 use crate::guest_log::{GuestLog, GuestOutput};
 use crate::interrupt::Interrupted;
 use crate::options::SyncOptions;
-use crate::runtime::{Instance, LoadedComponent, Runtime};
+use crate::runtime::{CallError, Instance, LoadedComponent, Runtime};
 use crate::secrets::Redactor;
 use crate::store::{Dangling, Lease, Store, SyncCounts, SyncId};
 use crate::tenant::ResolvedTenant;
@@ -117,6 +117,26 @@ impl OpenSession {
     /// The session's instance, for single calls (writes, lookups) in a session that runs no sync.
     pub fn instance(&mut self) -> &mut Instance {
         self.instances.first_mut().expect("a session that runs no sync keeps its instance")
+    }
+
+    /// Makes one call (a write) on the session's instance, tried again as a sync's calls are when the connector
+    /// says a retry may cure it (`retry.rs`); the error is as the user should read it.
+    pub async fn call_retrying<T, A>(&mut self, call: &str, attempt: impl Fn(Instance) -> A) -> Result<T>
+    where
+        T: Send + 'static,
+        A: Future<Output = (Result<T, CallError>, Instance)> + Send + 'static,
+    {
+        let throttle = self.policy.throttle.clone();
+        let calls = Calls { throttle: &throttle, progress: &NoProgress, in_calls: Mutex::default() };
+        let instance = self.instances.remove(0);
+        let (instance, outcome) = calls.call(instance, call, attempt).await;
+        self.instances.insert(0, instance);
+        outcome.map_err(|e| self.explain(e))
+    }
+
+    /// Whether the session's instance can still be called: a trap, a timeout or a broken rule ends it.
+    pub fn usable(&self) -> bool {
+        self.instances.first().is_some_and(Instance::usable)
     }
 
     /// An error from this session as the user should read it.

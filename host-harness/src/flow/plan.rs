@@ -65,6 +65,46 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The source user it is about.
+    pub fn source(&self) -> &str {
+        match self {
+            Self::Create { source, .. } | Self::Adopt { source, .. } | Self::Update { source, .. } | Self::Remove { source, .. } | Self::Skip { source, .. } => source,
+        }
+    }
+
+    /// The target account it is about, when it has one before it runs.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Self::Adopt { target, .. } | Self::Update { target, .. } | Self::Remove { target, .. } => Some(target),
+            Self::Create { .. } | Self::Skip { .. } => None,
+        }
+    }
+
+    /// `create`, `adopt`, `update`, `disable`, `delete` or `skip`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => "create",
+            Self::Adopt { .. } => "adopt",
+            Self::Update { .. } => "update",
+            Self::Remove { removal: Removal::Disable { .. }, .. } => "disable",
+            Self::Remove { removal: Removal::Delete, .. } => "delete",
+            Self::Skip { .. } => "skip",
+        }
+    }
+
+    /// The names of the fields it writes, each once, never their values.
+    pub fn field_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = match self {
+            Self::Create { fields, .. } | Self::Adopt { fields, .. } | Self::Update { fields, .. } => fields.iter().map(|(f, _)| f.clone()).collect(),
+            Self::Remove { removal: Removal::Disable { field, .. }, .. } => vec![field.clone()],
+            Self::Remove { removal: Removal::Delete, .. } | Self::Skip { .. } => Vec::new(),
+        };
+        names.dedup();
+        names
+    }
+}
+
 /// What a cycle would do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Plan {

@@ -138,6 +138,11 @@ impl Instance {
         }
     }
 
+    /// Whether the instance can still be called: a trap, a timeout or a broken rule leaves it unusable.
+    pub fn usable(&self) -> bool {
+        self.poisoned.is_none()
+    }
+
     fn session(&self) -> Result<ResourceAny, CallError> {
         self.session.ok_or_else(|| CallError::Poisoned("no session is open".into()))
     }

@@ -1,13 +1,15 @@
-//! What provisioning flows keep between cycles (`flow/`): each flow's links, the target accounts it created or
-//! matched by source id (a flow touches no other account), and its provisioning log, one row per action of a
-//! cycle. The log names the fields an action wrote, never their values.
+//! What provisioning flows keep between cycles (`flow/`): each flow's last cycle (held under a lease while it
+//! runs, so two processes never apply one flow at once), its links, the target accounts it created or matched
+//! by source id (a flow touches no other account), and its provisioning log, one row per action of a cycle. The
+//! log names the fields an action wrote, never their values.
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use super::Store;
-use super::sql::args;
+use super::lifecycle::{held_by_live_owner, new_owner, silence};
+use super::sql::{Row, args};
 
 /// One row of a flow's provisioning log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,15 +28,174 @@ pub struct LogEntry {
     pub action: String,
     /// The names of the fields written.
     pub fields: Vec<String>,
-    /// `done`, `already` (it was so), `skipped` or `failed`.
+    /// `done`, `already` (it was so), `skipped`, `held` (the cycle stopped before it) or `failed`.
     pub outcome: String,
-    /// Why, for a skip or a failure: the reason, or the connector's error.
+    /// Why, for a skip, a hold or a failure: the reason, or the connector's error.
     pub detail: Option<String>,
     /// When, in milliseconds since the epoch.
     pub at_ms: i64,
 }
 
+/// What an action did to its flow's links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkChange {
+    /// Nothing.
+    Keep,
+    /// The source user is now this target account.
+    Link(String),
+    /// The source user's account is gone.
+    Unlink,
+}
+
+/// What a write made of a target's resource, for the target's current view (`written.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Written<'a> {
+    /// The target tenant.
+    pub tenant: &'a str,
+    /// The resource's type.
+    pub resource_type: &'a str,
+    /// The resource's id.
+    pub id: &'a str,
+    /// Its export line as the connector read it back, or `None` once deleted.
+    pub line: Option<&'a str>,
+}
+
+/// A flow's cycle held by this process: each action it logs and its end name the owner, and are refused once
+/// another process has taken the flow over.
+#[derive(Debug, Clone)]
+pub struct CycleLease {
+    /// The flow.
+    pub flow: String,
+    /// The cycle, counted from 1 per flow.
+    pub cycle: i64,
+    /// The cycle before this one, when it began and never ended (its process died mid-cycle).
+    pub unfinished: Option<i64>,
+    owner: String,
+}
+
+/// A flow's last cycle, as the store records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowState {
+    /// The flow.
+    pub flow: String,
+    /// Its last cycle.
+    pub cycle: i64,
+    /// `running`, `ok` or `needs-attention`.
+    pub state: String,
+    /// When the cycle began, in epoch ms (the store's clock).
+    pub started_ms: i64,
+    /// When it ended, if it has.
+    pub finished_ms: Option<i64>,
+    /// Why it needs attention.
+    pub error: Option<String>,
+    /// Its counts per action and outcome, as JSON.
+    pub counts: Option<String>,
+    /// Cycles in a row that ended needing attention.
+    pub failures: i64,
+}
+
 impl Store {
+    /// Begins `flow`'s next cycle, held by this process. Refused while another live process runs one; a cycle
+    /// whose process died is taken over, and reported in `unfinished`.
+    pub fn begin_cycle(&self, flow: &str) -> Result<CycleLease> {
+        let owner = new_owner(self.service);
+        self.db.transaction(|| {
+            let now = self.db.now_ms()?;
+            let last = self.db.row(&format!("SELECT cycle, state, owner, heartbeat_ms FROM flows WHERE flow = ?1{}", self.db.for_update()), args![flow])?;
+            let (cycle, unfinished) = match &last {
+                None => (1, None),
+                Some(row) => {
+                    let (cycle, state, holder, heartbeat) = (row.int(0)?, row.text(1)?, row.opt_text(2)?, row.opt_int(3)?);
+                    if state == "running" && held_by_live_owner(holder, heartbeat, now) {
+                        bail!("flow `{flow}` is running its cycle {cycle} in another process (last heard from {:.0} s ago)", silence(heartbeat, now).as_secs_f64());
+                    }
+                    (cycle + 1, (state == "running").then_some(cycle))
+                }
+            };
+            self.db.execute(
+                "INSERT INTO flows (flow, cycle, state, started_ms, failures, owner, heartbeat_ms) VALUES (?1, ?2, 'running', ?3, 0, ?4, ?3)
+                 ON CONFLICT (flow) DO UPDATE SET cycle = excluded.cycle, state = 'running', started_ms = excluded.started_ms,
+                 finished_ms = NULL, error = NULL, counts = NULL, owner = excluded.owner, heartbeat_ms = excluded.heartbeat_ms",
+                args![flow, cycle, now, &owner],
+            )?;
+            Ok(CycleLease { flow: flow.to_string(), cycle, unfinished, owner: owner.clone() })
+        })
+    }
+
+    /// Records what one action of the lease's cycle did, at once: its log entry (`entry.flow` and `entry.cycle`
+    /// must be the lease's), the link it made or ended, and what it made of the target's resource. It also tells
+    /// other processes the cycle is alive.
+    pub fn record_action(&self, lease: &CycleLease, entry: &LogEntry, link: &LinkChange, written: Option<&Written>) -> Result<()> {
+        if (entry.flow.as_str(), entry.cycle) != (lease.flow.as_str(), lease.cycle) {
+            bail!("a log entry of flow `{}` cycle {} cannot be written under the lease of `{}` cycle {}", entry.flow, entry.cycle, lease.flow, lease.cycle);
+        }
+        let fields = entry.fields.join(",");
+        self.db.transaction(|| {
+            self.renew_cycle(lease)?;
+            match (link, entry.source_id.as_deref()) {
+                (LinkChange::Link(target), Some(source)) => self.link(&lease.flow, source, target)?,
+                (LinkChange::Unlink, Some(source)) => self.unlink(&lease.flow, source)?,
+                _ => {}
+            }
+            if let Some(w) = written {
+                self.record_written(w.tenant, w.resource_type, w.id, w.line)?;
+            }
+            self.db.execute(
+                "INSERT INTO provisioning_log (flow, cycle, seq, source_id, target_id, action, fields, outcome, detail, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                args![
+                    entry.flow.as_str(),
+                    entry.cycle,
+                    entry.seq,
+                    entry.source_id.as_deref(),
+                    entry.target_id.as_deref(),
+                    entry.action.as_str(),
+                    fields.as_str(),
+                    entry.outcome.as_str(),
+                    entry.detail.as_deref(),
+                    entry.at_ms
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Says the lease's cycle is alive; refused once another process took the flow over.
+    pub fn renew_cycle(&self, lease: &CycleLease) -> Result<()> {
+        let renewed = self.db.execute(
+            &format!("UPDATE flows SET heartbeat_ms = {} WHERE flow = ?1 AND cycle = ?2 AND owner = ?3 AND state = 'running'", self.db.clock_sql()),
+            args![lease.flow.as_str(), lease.cycle, lease.owner.as_str()],
+        )?;
+        if renewed == 0 {
+            bail!("flow `{}` cycle {} was taken over by another process; this one stops", lease.flow, lease.cycle);
+        }
+        Ok(())
+    }
+
+    /// Ends the lease's cycle: `ok`, or `needs-attention` with why (which counts one more failure in a row).
+    pub fn end_cycle(&self, lease: &CycleLease, error: Option<&str>, counts: &str) -> Result<()> {
+        let state = if error.is_some() { "needs-attention" } else { "ok" };
+        let ended = self.db.execute(
+            &format!(
+                "UPDATE flows SET state = ?4, finished_ms = {}, error = ?5, counts = ?6,
+                 failures = CASE WHEN CAST(?5 AS TEXT) IS NULL THEN 0 ELSE failures + 1 END, owner = NULL
+                 WHERE flow = ?1 AND cycle = ?2 AND owner = ?3 AND state = 'running'",
+                self.db.clock_sql()
+            ),
+            args![lease.flow.as_str(), lease.cycle, lease.owner.as_str(), state, error, counts],
+        )?;
+        if ended == 0 {
+            bail!("flow `{}` cycle {} was taken over by another process; this one leaves it alone", lease.flow, lease.cycle);
+        }
+        Ok(())
+    }
+
+    /// `flow`'s last cycle, if it ever ran one.
+    pub fn flow_state(&self, flow: &str) -> Result<Option<FlowState>> {
+        let row = self.db.row("SELECT flow, cycle, state, started_ms, finished_ms, error, counts, failures FROM flows WHERE flow = ?1", args![flow])?;
+        row.map(|row| flow_state(&row)).transpose()
+    }
+
     /// The accounts `flow` created or matched: source id → target id.
     pub fn flow_links(&self, flow: &str) -> Result<BTreeMap<String, String>> {
         let mut links = BTreeMap::new();
@@ -62,34 +223,6 @@ impl Store {
         Ok(())
     }
 
-    /// The number of `flow`'s next cycle: one past the last it logged.
-    pub fn next_flow_cycle(&self, flow: &str) -> Result<i64> {
-        let last = self.db.row("SELECT MAX(cycle) FROM provisioning_log WHERE flow = ?1", args![flow])?;
-        Ok(last.map(|row| row.opt_int(0)).transpose()?.flatten().unwrap_or(0) + 1)
-    }
-
-    /// Appends `entry` to its flow's log.
-    pub fn log_action(&self, entry: &LogEntry) -> Result<()> {
-        let fields = entry.fields.join(",");
-        self.db.execute(
-            "INSERT INTO provisioning_log (flow, cycle, seq, source_id, target_id, action, fields, outcome, detail, at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            args![
-                entry.flow.as_str(),
-                entry.cycle,
-                entry.seq,
-                entry.source_id.as_deref(),
-                entry.target_id.as_deref(),
-                entry.action.as_str(),
-                fields.as_str(),
-                entry.outcome.as_str(),
-                entry.detail.as_deref(),
-                entry.at_ms
-            ],
-        )?;
-        Ok(())
-    }
-
     /// Calls `each` with `flow`'s log, oldest first.
     pub fn for_each_log_entry(&self, flow: &str, mut each: impl FnMut(LogEntry) -> Result<()>) -> Result<()> {
         self.db.for_each(
@@ -113,4 +246,17 @@ impl Store {
             },
         )
     }
+}
+
+fn flow_state(row: &Row) -> Result<FlowState> {
+    Ok(FlowState {
+        flow: row.string(0)?,
+        cycle: row.int(1)?,
+        state: row.string(2)?,
+        started_ms: row.int(3)?,
+        finished_ms: row.opt_int(4)?,
+        error: row.opt_string(5)?,
+        counts: row.opt_string(6)?,
+        failures: row.int(7)?,
+    })
 }

@@ -30,8 +30,7 @@ const SERVICE_NONCE: &str = "serve-";
 impl Lease {
     /// A lease of `sync` for this process; `service` marks it the service's.
     fn new(sync: SyncId, service: bool) -> Self {
-        let tag = if service { SERVICE_NONCE } else { "" };
-        Self { sync, owner: format!("{}:{}:{tag}{:016x}", hostname(), std::process::id(), rand::random::<u64>()) }
+        Self { sync, owner: new_owner(service) }
     }
 
     /// Whether `owner` is a service's (`new`).
@@ -40,14 +39,20 @@ impl Lease {
     }
 }
 
+/// A new owner of a lease, naming this process: `host:pid:nonce`; `service` marks it the service's.
+pub(super) fn new_owner(service: bool) -> String {
+    let tag = if service { SERVICE_NONCE } else { "" };
+    format!("{}:{}:{tag}{:016x}", hostname(), std::process::id(), rand::random::<u64>())
+}
+
 /// Whether a running sync's owner still holds it at `now` (the store's clock): a process that is not gone from
 /// this machine, heard from within `LEASE_EXPIRY`.
-fn held_by_live_owner(owner: Option<&str>, heartbeat_ms: Option<i64>, now: i64) -> bool {
+pub(super) fn held_by_live_owner(owner: Option<&str>, heartbeat_ms: Option<i64>, now: i64) -> bool {
     owner.is_some_and(|owner| !owner_is_gone(owner)) && silence(heartbeat_ms, now) < LEASE_EXPIRY
 }
 
 /// How long, at `now`, since a sync's owner was last heard from.
-fn silence(heartbeat_ms: Option<i64>, now: i64) -> Duration {
+pub(super) fn silence(heartbeat_ms: Option<i64>, now: i64) -> Duration {
     Duration::from_millis(now.saturating_sub(heartbeat_ms.unwrap_or(0)).max(0) as u64)
 }
 
@@ -194,7 +199,13 @@ impl Store {
 
     /// Marks the lease's sync complete: from now on it is what readers see.
     pub fn finish_sync(&mut self, lease: &Lease, requests: u64, bytes_received: u64) -> Result<()> {
-        self.end_sync(lease, "complete", None, Some((requests, bytes_received)))
+        self.end_sync(lease, "complete", None, Some((requests, bytes_received)))?;
+        // Only tidying: readers of this sync already pass over older writes.
+        let forgotten = self.sync(lease.sync).and_then(|sync| sync.map_or(Ok(()), |sync| self.forget_written(&sync.tenant, sync.id)));
+        if let Err(e) = forgotten {
+            tracing::warn!("sync {}: writes it has read could not be forgotten: {e:#}", lease.sync);
+        }
+        Ok(())
     }
 
     /// Marks a sync failed with its (already redacted) error; its rows stay for inspection but are never read

@@ -17,9 +17,10 @@ mod schedule;
 mod schema;
 mod sql;
 mod sqlite;
+mod written;
 
 use db::Db;
-pub use flows::LogEntry;
+pub use flows::{CycleLease, FlowState, LinkChange, LogEntry, Written};
 pub use lifecycle::{HEARTBEAT, LEASE_EXPIRY, Lease, hostname, now_ms};
 pub use location::StoreLocation;
 pub use pages::{PageDone, PageJob, PageWriter};

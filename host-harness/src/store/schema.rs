@@ -132,8 +132,9 @@ CREATE TABLE IF NOT EXISTS replica_tenants (
 );
 ";
 
-/// Version 7: provisioning flows (`flows.rs`): the target accounts each flow created or matched, by source id, and
-/// its log, one row per action of a cycle. Names of fields only, never their values.
+/// Version 7: provisioning flows (`flows.rs`): each flow's last cycle, the target accounts it created or matched
+/// by source id, and its log, one row per action of a cycle (names of fields only, never their values); and what
+/// writes made of resources since a tenant's latest sync (`written.rs`).
 pub const SCHEMA_V7: &str = "
 CREATE TABLE IF NOT EXISTS flow_links (
     flow TEXT NOT NULL,
@@ -154,6 +155,26 @@ CREATE TABLE IF NOT EXISTS provisioning_log (
     detail TEXT,
     at_ms BIGINT NOT NULL,
     PRIMARY KEY (flow, cycle, seq)
+);
+CREATE TABLE IF NOT EXISTS flows (
+    flow TEXT PRIMARY KEY,
+    cycle BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    started_ms BIGINT NOT NULL,
+    finished_ms BIGINT,
+    error TEXT,
+    counts TEXT,
+    failures BIGINT NOT NULL,
+    owner TEXT,
+    heartbeat_ms BIGINT
+);
+CREATE TABLE IF NOT EXISTS written (
+    tenant TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    since_sync BIGINT NOT NULL,
+    data TEXT,
+    PRIMARY KEY (tenant, resource_type, id)
 );
 ";
 
@@ -259,6 +280,26 @@ CREATE TABLE provisioning_log (
     detail TEXT,
     at_ms BIGINT NOT NULL,
     PRIMARY KEY (flow, cycle, seq)
+);
+CREATE TABLE flows (
+    flow TEXT COLLATE "C" PRIMARY KEY,
+    cycle BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    started_ms BIGINT NOT NULL,
+    finished_ms BIGINT,
+    error TEXT,
+    counts TEXT,
+    failures BIGINT NOT NULL,
+    owner TEXT,
+    heartbeat_ms BIGINT
+);
+CREATE TABLE written (
+    tenant TEXT COLLATE "C" NOT NULL,
+    resource_type TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    since_sync BIGINT NOT NULL,
+    data TEXT,
+    PRIMARY KEY (tenant, resource_type, id)
 );
 "#;
 

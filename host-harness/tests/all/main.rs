@@ -2,6 +2,7 @@
 
 mod binary;
 mod egress;
+mod flow_crash;
 mod manifests;
 mod resume;
 mod runtime;

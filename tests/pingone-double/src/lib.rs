@@ -9,6 +9,6 @@
 pub mod environment;
 mod server;
 
-pub use environment::{Assignment, Environment, EnvironmentSpec, Group, Membership, Population, Principal, Role, User};
+pub use environment::{Assignment, Environment, EnvironmentSpec, Group, Membership, Population, Principal, Role, User, uuid};
 pub use loopback_server::Limit;
 pub use server::{Behaviour, CLIENT_ID, CLIENT_SECRET, Counts, Faults, PingOneDouble, TokenAuthMethod};

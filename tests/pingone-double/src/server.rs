@@ -173,6 +173,13 @@ impl PingOneDouble {
         self.shared.environment.read().unwrap().clone()
     }
 
+    /// Changes the environment as an administrator would in PingOne's console, between syncs.
+    pub fn edit(&self, change: impl FnOnce(&mut Environment)) {
+        let mut environment = self.shared.environment.write().unwrap();
+        change(&mut environment);
+        environment.refresh();
+    }
+
     pub fn counts(&self) -> Counts {
         let c = &self.shared.counters;
         let n = |a: &AtomicU64| a.load(Ordering::SeqCst);
