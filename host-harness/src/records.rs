@@ -191,12 +191,18 @@ pub fn entitlement(e: &Entitlement) -> Value {
     })
 }
 
+/// A grant as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRow {
+    /// `<entitlement>:<principal type>:<principal id>`.
     pub id: String,
+    /// The entitlement held.
     pub entitlement: String,
+    /// The holder's type.
     pub principal_type: String,
+    /// The holder's id.
     pub principal_id: String,
+    /// Why the source will not let it be revoked, when it will not.
     pub immutable: Option<String>,
 }
 

@@ -22,7 +22,7 @@ use crate::fleet::{Components, sync_tenant};
 use crate::options::SyncOptions;
 use crate::runtime::Runtime;
 use crate::secrets::Redactor;
-use crate::store::{CycleLease, LinkChange, LogEntry, Store, StoreLocation, Written, now_ms};
+use crate::store::{CycleLease, LinkChange, LinkKind, LogEntry, Store, StoreLocation, Written, now_ms};
 use crate::tenant::{ResolvedTenant, TenantSpec};
 
 /// What a cycle runs with.
@@ -169,7 +169,7 @@ impl Cycle<'_> {
                         After::Is(line) => Some(Some(line.as_str())),
                         After::Deleted => Some(None),
                     };
-                    let written = line.map(|line| Written { tenant: &tenant.name, resource_type: &account_type, id: &done.target, line });
+                    let written = line.map(|line| Written::Resource { tenant: &tenant.name, resource_type: &account_type, id: &done.target, line });
                     log.record(action, done.outcome, Some(done.target.clone()), None, &done.link, written.as_ref())?;
                 }
                 Err(e) => {
@@ -274,12 +274,12 @@ async fn write(session: &mut OpenSession, action: &Action, account_type: &str) -
                 CreateOutcome::Created(r) => ("done", r),
                 CreateOutcome::AlreadyExists(r) => ("already", r),
             };
-            Ok(Done { outcome, target: resource.id.id.clone(), link: LinkChange::Link(resource.id.id.clone()), account: line(resource) })
+            Ok(Done { outcome, target: resource.id.id.clone(), link: LinkChange::Link(LinkKind::User, resource.id.id.clone()), account: line(resource) })
         }
-        Action::Adopt { target, fields, .. } if fields.is_empty() => Ok(Done { outcome: "done", target: target.clone(), link: LinkChange::Link(target.clone()), account: After::Unchanged }),
+        Action::Adopt { target, fields, .. } if fields.is_empty() => Ok(Done { outcome: "done", target: target.clone(), link: LinkChange::Link(LinkKind::User, target.clone()), account: After::Unchanged }),
         Action::Adopt { target, fields, .. } | Action::Update { target, fields, .. } => {
             let resource = update(session, account(target), fields.clone()).await?;
-            let link = if matches!(action, Action::Adopt { .. }) { LinkChange::Link(target.clone()) } else { LinkChange::Keep };
+            let link = if matches!(action, Action::Adopt { .. }) { LinkChange::Link(LinkKind::User, target.clone()) } else { LinkChange::Keep };
             Ok(Done { outcome: "done", target: target.clone(), link, account: line(resource) })
         }
         Action::Remove { target, removal: Removal::Disable { field, value }, .. } => {
@@ -296,7 +296,7 @@ async fn write(session: &mut OpenSession, action: &Action, account_type: &str) -
                 DeleteOutcome::Deleted => "done",
                 DeleteOutcome::DidNotExist => "already",
             };
-            Ok(Done { outcome, target: target.clone(), link: LinkChange::Unlink, account: After::Deleted })
+            Ok(Done { outcome, target: target.clone(), link: LinkChange::Unlink(LinkKind::User), account: After::Deleted })
         }
         Action::Skip { .. } => bail!("a skip writes nothing"),
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::FlowSpec;
 use super::plan::{Plan, Source, plan};
 use crate::contract::model::WriteSchema;
-use crate::store::{Store, SyncId};
+use crate::store::{LinkKind, Store, SyncId};
 
 /// A tenant's latest complete sync, and its resource type with the user trait.
 pub struct Synced<'s> {
@@ -84,7 +84,7 @@ pub fn plan_from_store(store: &Store, flow: &FlowSpec, write_schemas: &[WriteSch
         .ok_or_else(|| anyhow!("flow `{}`: the target's component declares no write schema for `{}` (contract 0.5 on)", flow.name, target.user_type))?;
     flow.check_target(schema)?;
     let in_scope = flow.scope.as_deref().map(|scope| source.holders(scope)).transpose()?;
-    let links = store.flow_links(&flow.name)?;
+    let links = store.flow_links(&flow.name, LinkKind::User)?;
     let users = source.users()?;
     let plan = plan(flow, schema, &Source { users: &users, in_scope: in_scope.as_ref() }, &target.users()?, &links);
     let allowed = flow.max_deletions.allowed(links.len() as u64);

@@ -10,6 +10,7 @@ use anyhow::{Result, bail};
 use super::Store;
 use super::lifecycle::{held_by_live_owner, new_owner, silence};
 use super::sql::{Row, args};
+use crate::records::GrantRow;
 
 /// One row of a flow's provisioning log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,28 +37,58 @@ pub struct LogEntry {
     pub at_ms: i64,
 }
 
+/// What a flow links: source users to target accounts, and (group push) source groups to target groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// Accounts.
+    User,
+    /// Groups.
+    Group,
+}
+
+impl LinkKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Group => "group",
+        }
+    }
+}
+
 /// What an action did to its flow's links.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkChange {
     /// Nothing.
     Keep,
-    /// The source user is now this target account.
-    Link(String),
+    /// The source user (or group) is now this target account (or group).
+    Link(LinkKind, String),
     /// The source user's account is gone.
-    Unlink,
+    Unlink(LinkKind),
 }
 
-/// What a write made of a target's resource, for the target's current view (`written.rs`).
+/// What a write made of a target's resource or grant, for the target's current view (`written.rs`).
 #[derive(Debug, Clone, Copy)]
-pub struct Written<'a> {
-    /// The target tenant.
-    pub tenant: &'a str,
-    /// The resource's type.
-    pub resource_type: &'a str,
-    /// The resource's id.
-    pub id: &'a str,
-    /// Its export line as the connector read it back, or `None` once deleted.
-    pub line: Option<&'a str>,
+pub enum Written<'a> {
+    /// A resource.
+    Resource {
+        /// The target tenant.
+        tenant: &'a str,
+        /// The resource's type.
+        resource_type: &'a str,
+        /// The resource's id.
+        id: &'a str,
+        /// Its export line as the connector read it back, or `None` once deleted.
+        line: Option<&'a str>,
+    },
+    /// A grant.
+    Grant {
+        /// The target tenant.
+        tenant: &'a str,
+        /// The grant.
+        grant: &'a GrantRow,
+        /// Whether it is held now (granted) or not (revoked).
+        present: bool,
+    },
 }
 
 /// A flow's cycle held by this process: each action it logs and its end name the owner, and are refused once
@@ -133,12 +164,14 @@ impl Store {
         self.db.transaction(|| {
             self.renew_cycle(lease)?;
             match (link, entry.source_id.as_deref()) {
-                (LinkChange::Link(target), Some(source)) => self.link(&lease.flow, source, target)?,
-                (LinkChange::Unlink, Some(source)) => self.unlink(&lease.flow, source)?,
+                (LinkChange::Link(kind, target), Some(source)) => self.link(&lease.flow, *kind, source, target)?,
+                (LinkChange::Unlink(kind), Some(source)) => self.unlink(&lease.flow, *kind, source)?,
                 _ => {}
             }
-            if let Some(w) = written {
-                self.record_written(w.tenant, w.resource_type, w.id, w.line)?;
+            match written {
+                Some(Written::Resource { tenant, resource_type, id, line }) => self.record_written(tenant, resource_type, id, *line)?,
+                Some(Written::Grant { tenant, grant, present }) => self.record_written_grant(tenant, grant, *present)?,
+                None => {}
             }
             self.db.execute(
                 "INSERT INTO provisioning_log (flow, cycle, seq, source_id, target_id, action, fields, outcome, detail, at_ms)
@@ -196,30 +229,30 @@ impl Store {
         row.map(|row| flow_state(&row)).transpose()
     }
 
-    /// The accounts `flow` created or matched: source id → target id.
-    pub fn flow_links(&self, flow: &str) -> Result<BTreeMap<String, String>> {
+    /// The target accounts (or groups) `flow` created or matched: source id → target id.
+    pub fn flow_links(&self, flow: &str, kind: LinkKind) -> Result<BTreeMap<String, String>> {
         let mut links = BTreeMap::new();
-        self.db.for_each("SELECT source_id, target_id FROM flow_links WHERE flow = ?1", args![flow], |row| {
+        self.db.for_each("SELECT source_id, target_id FROM flow_links WHERE flow = ?1 AND kind = ?2", args![flow, kind.as_str()], |row| {
             links.insert(row.string(0)?, row.string(1)?);
             Ok(())
         })?;
         Ok(links)
     }
 
-    /// Records that `flow`'s source user `source` is the target account `target`.
-    pub fn link(&self, flow: &str, source: &str, target: &str) -> Result<()> {
+    /// Records that `flow`'s source user (or group) `source` is the target's `target`.
+    pub fn link(&self, flow: &str, kind: LinkKind, source: &str, target: &str) -> Result<()> {
         let now = self.db.now_ms()?;
         self.db.execute(
-            "INSERT INTO flow_links (flow, source_id, target_id, linked_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (flow, source_id) DO UPDATE SET target_id = excluded.target_id, linked_ms = excluded.linked_ms",
-            args![flow, source, target, now],
+            "INSERT INTO flow_links (flow, kind, source_id, target_id, linked_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (flow, kind, source_id) DO UPDATE SET target_id = excluded.target_id, linked_ms = excluded.linked_ms",
+            args![flow, kind.as_str(), source, target, now],
         )?;
         Ok(())
     }
 
     /// Forgets `flow`'s link of `source` (its account was deleted).
-    pub fn unlink(&self, flow: &str, source: &str) -> Result<()> {
-        self.db.execute("DELETE FROM flow_links WHERE flow = ?1 AND source_id = ?2", args![flow, source])?;
+    pub fn unlink(&self, flow: &str, kind: LinkKind, source: &str) -> Result<()> {
+        self.db.execute("DELETE FROM flow_links WHERE flow = ?1 AND kind = ?2 AND source_id = ?3", args![flow, kind.as_str(), source])?;
         Ok(())
     }
 

@@ -20,7 +20,8 @@ mod sqlite;
 mod written;
 
 use db::Db;
-pub use flows::{CycleLease, FlowState, LinkChange, LogEntry, Written};
+pub use crate::records::GrantRow;
+pub use flows::{CycleLease, FlowState, LinkChange, LinkKind, LogEntry, Written};
 pub use lifecycle::{HEARTBEAT, LEASE_EXPIRY, Lease, hostname, now_ms};
 pub use location::StoreLocation;
 pub use pages::{PageDone, PageJob, PageWriter};

@@ -132,16 +132,17 @@ CREATE TABLE IF NOT EXISTS replica_tenants (
 );
 ";
 
-/// Version 7: provisioning flows (`flows.rs`): each flow's last cycle, the target accounts it created or matched
-/// by source id, and its log, one row per action of a cycle (names of fields only, never their values); and what
-/// writes made of resources since a tenant's latest sync (`written.rs`).
+/// Version 7: provisioning flows (`flows.rs`): each flow's last cycle, the target accounts and groups it created
+/// or matched by source id, and its log, one row per action of a cycle (names of fields only, never their
+/// values); and what writes made of resources and grants since a tenant's latest sync (`written.rs`).
 pub const SCHEMA_V7: &str = "
 CREATE TABLE IF NOT EXISTS flow_links (
     flow TEXT NOT NULL,
+    kind TEXT NOT NULL,
     source_id TEXT NOT NULL,
     target_id TEXT NOT NULL,
     linked_ms BIGINT NOT NULL,
-    PRIMARY KEY (flow, source_id)
+    PRIMARY KEY (flow, kind, source_id)
 );
 CREATE TABLE IF NOT EXISTS provisioning_log (
     flow TEXT NOT NULL,
@@ -175,6 +176,16 @@ CREATE TABLE IF NOT EXISTS written (
     since_sync BIGINT NOT NULL,
     data TEXT,
     PRIMARY KEY (tenant, resource_type, id)
+);
+CREATE TABLE IF NOT EXISTS written_grants (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    since_sync BIGINT NOT NULL,
+    entitlement TEXT NOT NULL,
+    principal_type TEXT NOT NULL,
+    principal_id TEXT NOT NULL,
+    present BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id)
 );
 ";
 
@@ -263,10 +274,11 @@ CREATE TABLE replica_tenants (
 );
 CREATE TABLE flow_links (
     flow TEXT COLLATE "C" NOT NULL,
+    kind TEXT NOT NULL,
     source_id TEXT COLLATE "C" NOT NULL,
     target_id TEXT NOT NULL,
     linked_ms BIGINT NOT NULL,
-    PRIMARY KEY (flow, source_id)
+    PRIMARY KEY (flow, kind, source_id)
 );
 CREATE TABLE provisioning_log (
     flow TEXT COLLATE "C" NOT NULL,
@@ -300,6 +312,16 @@ CREATE TABLE written (
     since_sync BIGINT NOT NULL,
     data TEXT,
     PRIMARY KEY (tenant, resource_type, id)
+);
+CREATE TABLE written_grants (
+    tenant TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    since_sync BIGINT NOT NULL,
+    entitlement TEXT COLLATE "C" NOT NULL,
+    principal_type TEXT COLLATE "C" NOT NULL,
+    principal_id TEXT COLLATE "C" NOT NULL,
+    present BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id)
 );
 "#;
 

@@ -1,5 +1,5 @@
-//! What writes made of a tenant's resources since its latest sync: the resource as the connector read it back
-//! after the write, or its absence after a delete. A tenant's *current* view is its latest complete sync with
+//! What writes made of a tenant's resources and grants since its latest sync: the resource as the connector read
+//! it back after the write, or its absence after a delete; a grant made or revoked. A tenant's *current* view is its latest complete sync with
 //! these laid over it, so that what a flow (or a person) wrote is seen at once, before the next sync reads it
 //! from the source. A row counts for syncs begun before or during its write (`since_sync` is the tenant's
 //! newest sync then), and is forgotten once a sync begun after it completes (`forget_written`).
@@ -7,6 +7,7 @@
 use anyhow::Result;
 
 use super::sql::args;
+use crate::records::GrantRow;
 use super::{Store, SyncId};
 
 impl Store {
@@ -34,9 +35,35 @@ impl Store {
         )
     }
 
+    /// Records that `tenant`'s `grant` is held (`present`) or was revoked.
+    pub fn record_written_grant(&self, tenant: &str, grant: &GrantRow, present: bool) -> Result<()> {
+        self.db.execute(
+            "INSERT INTO written_grants (tenant, id, since_sync, entitlement, principal_type, principal_id, present)
+             VALUES (?1, ?2, (SELECT coalesce(max(id), 0) FROM syncs WHERE tenant = ?1), ?3, ?4, ?5, ?6)
+             ON CONFLICT (tenant, id) DO UPDATE SET since_sync = excluded.since_sync, present = excluded.present",
+            args![tenant, grant.id.as_str(), grant.entitlement.as_str(), grant.principal_type.as_str(), grant.principal_id.as_str(), i64::from(present)],
+        )?;
+        Ok(())
+    }
+
+    /// Calls `each` with the grants of `entitlement` in `tenant`'s current view over its complete sync `sync`.
+    pub fn for_each_current_grant(&self, tenant: &str, sync: SyncId, entitlement: &str, mut each: impl FnMut(GrantRow) -> Result<()>) -> Result<()> {
+        self.db.for_each(
+            "SELECT g.id, g.entitlement_id, g.principal_type, g.principal_id, g.immutable FROM grants g
+             WHERE g.sync_id = ?1 AND g.entitlement_id = ?2 AND NOT EXISTS (
+                 SELECT 1 FROM written_grants w WHERE w.tenant = ?3 AND w.id = g.id AND w.since_sync >= ?1)
+             UNION ALL
+             SELECT id, entitlement, principal_type, principal_id, NULL FROM written_grants
+             WHERE tenant = ?3 AND entitlement = ?2 AND since_sync >= ?1 AND present = 1",
+            args![sync, entitlement, tenant],
+            |row| each(GrantRow { id: row.string(0)?, entitlement: row.string(1)?, principal_type: row.string(2)?, principal_id: row.string(3)?, immutable: row.opt_string(4)? }),
+        )
+    }
+
     /// Forgets the writes a newly complete sync `sync` of `tenant` has read from the source.
     pub(super) fn forget_written(&self, tenant: &str, sync: SyncId) -> Result<()> {
         self.db.execute("DELETE FROM written WHERE tenant = ?1 AND since_sync < ?2", args![tenant, sync])?;
+        self.db.execute("DELETE FROM written_grants WHERE tenant = ?1 AND since_sync < ?2", args![tenant, sync])?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use connector_harness::contract::model::*;
-use connector_harness::store::{Dangling, Lease, LinkChange, LogEntry, RunRecord, Store, StoreLocation, TenantState, Triggered, Written};
+use connector_harness::store::{Dangling, GrantRow, Lease, LinkChange, LinkKind, LogEntry, RunRecord, Store, StoreLocation, TenantState, Triggered, Written};
 use real_servers::Postgres;
 
 fn account(id: &str, name: &str) -> Resource {
@@ -238,7 +238,7 @@ fn schedule(location: &StoreLocation) {
 /// what it made of the target, a link replaced by a newer one.
 fn flows(location: &StoreLocation) {
     let store = Store::open(location).unwrap();
-    assert!(store.flow_links("workforce").unwrap().is_empty());
+    assert!(store.flow_links("workforce", LinkKind::User).unwrap().is_empty());
     assert_eq!(store.flow_state("workforce").unwrap(), None);
     let first = store.begin_cycle("workforce").unwrap();
     assert_eq!((first.cycle, first.unfinished), (1, None));
@@ -261,8 +261,9 @@ fn flows(location: &StoreLocation) {
         entry(2, "skip", &[], "skipped", Some("the map gives no `email`, which the target requires")),
         entry(3, "update", &["job_title"], "failed", Some("rejected: HTTP 422")),
     ];
-    let created = Written { tenant: "app", resource_type: "account", id: "t1", line: Some(r#"{"id":"t1"}"#) };
-    store.record_action(&first, &logged[0], &LinkChange::Link("t1".into()), Some(&created)).unwrap();
+    let created = Written::Resource { tenant: "app", resource_type: "account", id: "t1", line: Some(r#"{"id":"t1"}"#) };
+    let deleted = Written::Resource { tenant: "app", resource_type: "account", id: "t1", line: None };
+    store.record_action(&first, &logged[0], &LinkChange::Link(LinkKind::User, "t1".into()), Some(&created)).unwrap();
     store.record_action(&first, &logged[1], &LinkChange::Keep, None).unwrap();
     store.record_action(&first, &logged[2], &LinkChange::Keep, None).unwrap();
     let other = store.begin_cycle("other").unwrap();
@@ -270,7 +271,7 @@ fn flows(location: &StoreLocation) {
     elsewhere.flow = "other".into();
     assert!(store.record_action(&first, &elsewhere, &LinkChange::Keep, None).is_err(), "an entry of another flow under this lease");
     elsewhere.cycle = other.cycle;
-    store.record_action(&other, &elsewhere, &LinkChange::Link("x1".into()), None).unwrap();
+    store.record_action(&other, &elsewhere, &LinkChange::Link(LinkKind::User, "x1".into()), None).unwrap();
     store.end_cycle(&first, None, r#"{"create":{"done":1}}"#).unwrap();
     let state = store.flow_state("workforce").unwrap().unwrap();
     assert_eq!((state.cycle, state.state.as_str(), state.error, state.counts.as_deref(), state.failures), (1, "ok", None, Some(r#"{"create":{"done":1}}"#), 0));
@@ -283,13 +284,16 @@ fn flows(location: &StoreLocation) {
     let mut relink = entry(1, "adopt", &[], "done", None);
     relink.cycle = 2;
     relink.source_id = Some("s2".into());
-    store.record_action(&second, &relink, &LinkChange::Link("t9".into()), None).unwrap();
+    store.record_action(&second, &relink, &LinkChange::Link(LinkKind::User, "t9".into()), None).unwrap();
     let mut delete = entry(2, "delete", &[], "done", None);
     (delete.cycle, delete.source_id) = (2, Some("s1".into()));
-    store.record_action(&second, &delete, &LinkChange::Unlink, Some(&Written { line: None, ..created })).unwrap();
-    let links: Vec<(String, String)> = store.flow_links("workforce").unwrap().into_iter().collect();
+    store.record_action(&second, &delete, &LinkChange::Unlink(LinkKind::User), Some(&deleted)).unwrap();
+    let links: Vec<(String, String)> = store.flow_links("workforce", LinkKind::User).unwrap().into_iter().collect();
     assert_eq!(links, [("s2".to_string(), "t9".to_string())]);
-    assert_eq!(store.flow_links("other").unwrap().len(), 1, "each flow has its own links");
+    assert_eq!(store.flow_links("other", LinkKind::User).unwrap().len(), 1, "each flow has its own links");
+    store.link("workforce", LinkKind::Group, "s2", "g1").unwrap();
+    assert_eq!(store.flow_links("workforce", LinkKind::User).unwrap().len(), 1, "groups are linked apart from users");
+    assert_eq!(store.flow_links("workforce", LinkKind::Group).unwrap().into_iter().collect::<Vec<_>>(), [("s2".to_string(), "g1".to_string())]);
     store.end_cycle(&second, Some("3 of 4 writes failed"), "{}").unwrap();
     let state = store.flow_state("workforce").unwrap().unwrap();
     assert_eq!((state.state.as_str(), state.error.as_deref(), state.failures), ("needs-attention", Some("3 of 4 writes failed"), 1));
@@ -322,6 +326,7 @@ fn written(location: &StoreLocation) {
     };
     let first = store.begin_sync("app", "test", "1.0", "sha-1").unwrap();
     page(&mut store, &first, &[("a", "A"), ("b", "B"), ("c", "C")]).unwrap();
+    store.put_page(&first, &[team("t1")], &[member_of("t1")], &[grant("t1", "a", None), grant("t1", "b", None)], "{}").unwrap();
     store.finish_sync(&first, 1, 1).unwrap();
     let line = |id: &str, name: &str| serde_json::json!({"kind": "resource", "resource_type": "account", "id": id, "display_name": name}).to_string();
     let (renamed, new) = (line("b", "B renamed"), line("d", "D"));
@@ -330,12 +335,25 @@ fn written(location: &StoreLocation) {
     store.record_written("app", "account", "c", None).unwrap();
     store.record_written("elsewhere", "account", "a", None).unwrap();
     assert_eq!(current(&store, first.sync), ["A", "B renamed", "D"]);
-    assert_eq!(export(&store, first.sync).matches("\"kind\":\"resource\"").count(), 3, "the sync itself is as it was read");
+    // Grants: team t1's members as written since (a revoked one gone, a granted one there).
+    let held = |store: &Store, sync: i64| {
+        let mut ids = Vec::new();
+        store.for_each_current_grant("app", sync, "team:t1:member", |g| Ok(ids.push(g.principal_id))).unwrap();
+        ids.sort();
+        ids
+    };
+    let row = |account: &str| GrantRow::from(&grant("t1", account, None));
+    assert_eq!(held(&store, first.sync), ["a", "b"]);
+    store.record_written_grant("app", &row("a"), false).unwrap();
+    store.record_written_grant("app", &row("d"), true).unwrap();
+    assert_eq!(held(&store, first.sync), ["b", "d"]);
+    assert_eq!(export(&store, first.sync).matches("\"kind\":\"resource\"").count(), 4, "the sync itself (3 accounts, a team) is as it was read");
     // A sync begun after the writes reads them from the source: they are forgotten once it completes.
     let second = store.begin_sync("app", "test", "1.0", "sha-1").unwrap();
     page(&mut store, &second, &[("a", "A"), ("b", "B from the source")]).unwrap();
     store.finish_sync(&second, 1, 1).unwrap();
     assert_eq!(current(&store, second.sync), ["A", "B from the source"]);
+    assert!(held(&store, second.sync).is_empty(), "the new sync lists no grants, and the written ones are forgotten");
 }
 
 #[test]
