@@ -46,16 +46,20 @@ pub fn export(store: &Store, sync: SyncId, out: &mut dyn std::io::Write) -> Resu
             let display = names.get(m).copied();
             json!({"value": id_of(m), "type": "User", "display": display})
         }).collect();
-        let group = json!({
-            "schemas": [GROUP_SCHEMA],
-            "id": r["id"],
-            "displayName": r["display_name"],
-            "members": members,
-            "meta": {"resourceType": "Group", "created": r["created_at"], "lastModified": r["updated_at"]},
-        });
-        writeln!(out, "{group}")?;
+        writeln!(out, "{}", group(r, members))?;
     }
     Ok(())
+}
+
+/// The SCIM `Group` of one export record, with its `members`.
+pub fn group(r: &Value, members: Vec<Value>) -> Value {
+    json!({
+        "schemas": [GROUP_SCHEMA],
+        "id": r["id"],
+        "displayName": r["display_name"],
+        "members": members,
+        "meta": {"resourceType": "Group", "created": r["created_at"], "lastModified": r["updated_at"]},
+    })
 }
 
 /// The SCIM `User` of one export record with a user trait, with its `groups` and its manager's display name.

@@ -224,7 +224,7 @@ fn print_plan(out: &mut dyn Write, flow: &FlowSpec, planned: &Planned) -> Result
             Action::Remove { why, .. } => format!("the user {why}"),
             _ => action.field_names().iter().map(|f| printable(f, 128)).collect::<Vec<_>>().join(", "),
         };
-        writeln!(out, "  {:<8} {:<24} {:<24} {what}", action.name(), printable(action.source(), 256), printable(action.target().unwrap_or("-"), 256))?;
+        writeln!(out, "  {:<8} {:<24} {:<24} {what}", action.name(), printable(action.source(), 256), printable(action.target().as_deref().unwrap_or("-"), 256))?;
     }
     Ok(())
 }

@@ -3,8 +3,10 @@
 //! and, for the target, when the last cycle died half-way (so a rerun matches what that cycle created instead
 //! of creating it twice); planned (`inputs.rs`, `plan.rs`); stopped before any write when its removals pass the
 //! flow's threshold or the target tenant was not granted a write it needs; then each action written through the
-//! target's component and recorded — its log entry, the link it made or ended, what it made of the account — in
-//! one transaction. A cycle in which most writes fail ends needing attention, like a failing sync.
+//! target's component and recorded — its log entry, the link it made or ended, what it made of the target — in
+//! one transaction. Accounts and groups are written first; pushed groups' members are planned again after, with
+//! the accounts and groups the cycle made. A cycle in which most writes fail ends needing attention, like a
+//! failing sync.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -16,10 +18,11 @@ use super::FlowSpec;
 use super::inputs::{Planned, plan_from_store};
 use super::plan::Action;
 use super::spec::Removal;
-use crate::contract::model::{Capabilities, CreateOutcome, DeleteOutcome, ResourceId};
+use crate::contract::model::{Capabilities, CreateOutcome, DeleteOutcome, Grant, GrantOutcome, Metadata, Resource, ResourceId, RevokeOutcome};
 use crate::driver::{NoProgress, OpenSession, Start, SyncReport};
 use crate::fleet::{Components, sync_tenant};
 use crate::options::SyncOptions;
+use crate::records::GrantRow;
 use crate::runtime::Runtime;
 use crate::secrets::Redactor;
 use crate::store::{CycleLease, LinkChange, LinkKind, LogEntry, Store, StoreLocation, Written, now_ms};
@@ -80,26 +83,6 @@ impl CycleReport {
     }
 }
 
-/// What one write did.
-struct Done {
-    /// `done`, or `already` when the target was already so.
-    outcome: &'static str,
-    /// The account written.
-    target: String,
-    link: LinkChange,
-    account: After,
-}
-
-/// What a write left of the account, for the target's current view.
-enum After {
-    /// As it was.
-    Unchanged,
-    /// Its export line, as the connector read it back.
-    Is(String),
-    /// Nothing.
-    Deleted,
-}
-
 impl Cycle<'_> {
     /// Runs `flow`'s next cycle between the tenants `source` and `target`. An error (a sync that failed, a
     /// write not granted, the lease lost) leaves the flow needing attention, as does a report's `attention`.
@@ -122,70 +105,39 @@ impl Cycle<'_> {
                 tracing::info!(flow = %flow.name, "syncing tenant `{}` first: {why}", spec.name);
                 let prepared = self.components.of(spec)?;
                 let open = || Store::open(self.store);
-                let synced = sync_tenant(self.runtime, &prepared, spec.clone(), self.defaults, open, self.redactor, &NoProgress, &mut report.log, |_, _, _| Ok(Start::Fresh)).await;
+                let mut log = Vec::new();
+                let synced = sync_tenant(self.runtime, &prepared, spec.clone(), self.defaults, open, self.redactor, &NoProgress, &mut log, |_, _, _| Ok(Start::Fresh)).await;
+                report.log.extend(log);
                 let synced = synced.map_err(|e| anyhow!("syncing tenant `{}` first failed: {e:#}", spec.name))?;
                 report.synced.push((spec.name.clone(), synced));
             }
         }
         let prepared = self.components.of(target)?;
         let planned = plan_from_store(store, flow, &prepared.metadata.write_schemas)?;
-        let account_type = planned.account_type.clone();
-        let actions = planned.plan.actions.clone();
         let allowed = planned.allowed.max(choices.allow_deletions.unwrap_or(0));
         let removals = planned.plan.removals() as u64;
-        report.planned = Some(planned);
-        let mut log = Log { store, lease, report };
-
+        let mut writer = Writer { cycle: self, flow, spec: target, metadata: &prepared.metadata, account_type: planned.account_type.clone(), session: None, tried: 0, failed: 0 };
+        let mut log = Log { store, lease, target: &target.name, report };
         if removals > allowed {
             let why = format!("{removals} removals exceed max_deletions ({allowed}): the cycle stopped before any write; `flow apply --allow-deletions {removals}` lifts it once");
-            for action in &actions {
-                log.record(action, "held", None, Some(why.clone()), &LinkChange::Keep, None)?;
+            for action in &planned.plan.actions {
+                log.record(action, "held", None, Some(why.clone()), &Done::nothing())?;
             }
             log.report.attention = Some(why);
+            log.report.planned = Some(planned);
             return Ok(());
         }
-        let mut session = None;
-        if actions.iter().any(|a| !matches!(a, Action::Skip { .. })) {
-            session = Some(self.open_target(target, &prepared.metadata, &actions, &account_type).await?);
+        // Accounts and groups first; then members, planned again with what those writes made.
+        let first: Vec<Action> = planned.plan.actions.iter().filter(|a| !a.is_membership()).cloned().collect();
+        let mut stopped = writer.apply(&first, &mut log).await?;
+        if !stopped && flow.groups.is_some() {
+            let members = planned.members(store, flow)?;
+            stopped = writer.apply(&members, &mut log).await?;
         }
-        let (mut tried, mut failed) = (0usize, 0usize);
-        for (done, action) in actions.iter().enumerate() {
-            if let Some(signal) = self.defaults.interrupt.signalled() {
-                log.report.attention = Some(format!("interrupted by {} after {done} of {} actions", signal.name(), actions.len()));
-                break;
-            }
-            let (Some((session, tenant)), false) = (session.as_mut(), matches!(action, Action::Skip { .. })) else {
-                let Action::Skip { why, .. } = action else { unreachable!("only skips are made without a session") };
-                log.record(action, "skipped", None, Some(why.clone()), &LinkChange::Keep, None)?;
-                continue;
-            };
-            tried += 1;
-            let written = write(session, action, &account_type).await;
-            log.report.log.extend(session.take_log().lines(&tenant.name).iter().map(|line| self.redactor.redact(line)));
-            match written {
-                Ok(done) => {
-                    let line = match &done.account {
-                        After::Unchanged => None,
-                        After::Is(line) => Some(Some(line.as_str())),
-                        After::Deleted => Some(None),
-                    };
-                    let written = line.map(|line| Written::Resource { tenant: &tenant.name, resource_type: &account_type, id: &done.target, line });
-                    log.record(action, done.outcome, Some(done.target.clone()), None, &done.link, written.as_ref())?;
-                }
-                Err(e) => {
-                    failed += 1;
-                    let why = crate::display::one_line(&format!("{e:#}"));
-                    log.record(action, "failed", action.target().map(str::to_string), Some(why.clone()), &LinkChange::Keep, None)?;
-                    if !session.usable() {
-                        log.report.attention = Some(format!("the target's component cannot go on ({why}); {} of {} actions were not tried", actions.len() - done - 1, actions.len()));
-                        break;
-                    }
-                }
-            }
-        }
-        if log.report.attention.is_none() && failed * 2 > tried {
+        log.report.planned = Some(planned);
+        if !stopped && writer.failed * 2 > writer.tried {
             let last = log.report.with_outcome("failed").last().and_then(|e| e.detail.clone()).unwrap_or_default();
-            log.report.attention = Some(format!("{failed} of {tried} writes failed (the last: {last})"));
+            log.report.attention = Some(format!("{} of {} writes failed (the last: {last})", writer.failed, writer.tried));
         }
         Ok(())
     }
@@ -205,27 +157,131 @@ impl Cycle<'_> {
         let age = humantime::parse_rfc3339(&latest.started_at).ok().and_then(|at| SystemTime::now().duration_since(at).ok()).unwrap_or(Duration::MAX);
         Ok((age > flow.interval).then(|| format!("its latest sync ({}) is older than the flow's interval ({})", latest.id, humantime::format_duration(flow.interval))))
     }
+}
 
-    /// The target's session for writes, once every write the plan needs is known to be granted.
-    async fn open_target(&self, spec: &TenantSpec, metadata: &crate::contract::model::Metadata, actions: &[Action], account_type: &str) -> Result<(OpenSession, ResolvedTenant)> {
-        let tenant = ResolvedTenant::resolve(spec.clone(), metadata, self.redactor.clone())?;
-        let granter = tenant.granter(true);
-        for action in actions {
-            let (call, capability) = match action {
-                Action::Create { .. } => ("create-account", Capabilities::CREATE),
-                Action::Adopt { fields, .. } if fields.is_empty() => continue,
-                Action::Adopt { .. } | Action::Update { .. } | Action::Remove { removal: Removal::Disable { .. }, .. } => ("update-resource", Capabilities::UPDATE),
-                Action::Remove { removal: Removal::Delete, .. } => ("delete-resource", Capabilities::DELETE),
-                Action::Skip { .. } => continue,
-            };
-            if let Some(refusal) = granter.refusal(call, account_type, capability) {
-                bail!("target tenant `{}`: {refusal}; no write was made", tenant.name);
+/// Writes a cycle's actions through the target's component, opening its session at the first write.
+struct Writer<'a> {
+    cycle: &'a Cycle<'a>,
+    flow: &'a FlowSpec,
+    spec: &'a TenantSpec,
+    metadata: &'a Metadata,
+    account_type: String,
+    session: Option<(OpenSession, ResolvedTenant)>,
+    /// Writes tried and failed, over the cycle.
+    tried: usize,
+    failed: usize,
+}
+
+impl Writer<'_> {
+    /// Applies `actions` in order, logging each. Whether the cycle stopped (a signal, or a component that
+    /// cannot go on).
+    async fn apply(&mut self, actions: &[Action], log: &mut Log<'_>) -> Result<bool> {
+        for (done, action) in actions.iter().enumerate() {
+            if let Some(signal) = self.cycle.defaults.interrupt.signalled() {
+                log.report.attention = Some(format!("interrupted by {} after {done} of {} actions", signal.name(), actions.len()));
+                return Ok(true);
+            }
+            if let Action::Skip { why, .. } = action {
+                log.record(action, "skipped", None, Some(why.clone()), &Done::nothing())?;
+                continue;
+            }
+            self.tried += 1;
+            let (flow, account_type, redactor) = (self.flow, self.account_type.clone(), self.cycle.redactor);
+            let (session, tenant) = self.session().await?;
+            let written = write(session, action, &account_type, flow).await;
+            log.report.log.extend(session.take_log().lines(&tenant.name).iter().map(|line| redactor.redact(line)));
+            let usable = session.usable();
+            match written {
+                Ok(outcome) => log.record(action, outcome.outcome, outcome.target.clone(), None, &outcome)?,
+                Err(e) => {
+                    self.failed += 1;
+                    let why = crate::display::one_line(&format!("{e:#}"));
+                    log.record(action, "failed", None, Some(why.clone()), &Done::nothing())?;
+                    if !usable {
+                        log.report.attention = Some(format!("the target's component cannot go on ({why}); {} of {} actions were not tried", actions.len() - done - 1, actions.len()));
+                        return Ok(true);
+                    }
+                }
             }
         }
-        let mut options = self.defaults.clone();
-        tenant.limits.apply(&mut options)?;
-        let session = OpenSession::open(self.runtime, &self.components.of(spec)?.loaded, &tenant, &options, true).await.map_err(|e| e.error)?;
+        Ok(false)
+    }
+
+    /// The target's session for writes, opened once every write the flow may need is known to be granted.
+    async fn session(&mut self) -> Result<(&mut OpenSession, &ResolvedTenant)> {
+        if self.session.is_none() {
+            let tenant = ResolvedTenant::resolve(self.spec.clone(), self.metadata, self.cycle.redactor.clone())?;
+            let granter = tenant.granter(true);
+            for (call, resource_type, capability) in needed(self.flow, self.metadata, &self.account_type) {
+                if let Some(refusal) = granter.refusal(call, &resource_type, capability) {
+                    bail!("target tenant `{}`: {refusal}; no write was made", tenant.name);
+                }
+            }
+            let mut options = self.cycle.defaults.clone();
+            tenant.limits.apply(&mut options)?;
+            let loaded = &self.cycle.components.of(self.spec)?.loaded;
+            let session = OpenSession::open(self.cycle.runtime, loaded, &tenant, &options, true).await.map_err(|e| e.error)?;
+            self.session = Some((session, tenant));
+        }
+        let (session, tenant) = self.session.as_mut().expect("opened above");
         Ok((session, tenant))
+    }
+}
+
+/// Every write a flow's cycles may make on the target, as (call, resource type, capability): checked before a
+/// cycle's first write, so a missing grant stops it before it has changed anything.
+fn needed(flow: &FlowSpec, metadata: &Metadata, account_type: &str) -> Vec<(&'static str, String, Capabilities)> {
+    let mut needed = vec![("create-account", account_type.to_string(), Capabilities::CREATE), ("update-resource", account_type.to_string(), Capabilities::UPDATE)];
+    let schema = metadata.write_schemas.iter().find(|s| s.resource_type == account_type);
+    if schema.and_then(|s| flow.removal(s)) == Some(Removal::Delete) {
+        needed.push(("delete-resource", account_type.to_string(), Capabilities::DELETE));
+    }
+    if let Some(push) = &flow.groups {
+        let group = push.target_type.clone();
+        needed.extend([
+            ("create-resource", group.clone(), Capabilities::CREATE),
+            ("update-resource", group.clone(), Capabilities::UPDATE),
+            ("grant", group.clone(), Capabilities::GRANT),
+            ("revoke", group, Capabilities::REVOKE),
+        ]);
+    }
+    needed
+}
+
+/// What one write did.
+struct Done {
+    /// `done`, or `already` when the target was already so.
+    outcome: &'static str,
+    /// The target account, group or grant written.
+    target: Option<String>,
+    link: LinkChange,
+    after: After,
+}
+
+/// What a write left in the target, for its current view.
+enum After {
+    /// Nothing new.
+    Unchanged,
+    /// A resource, as the connector read it back; `None` once deleted.
+    Resource { resource_type: String, id: String, line: Option<String> },
+    /// A grant, held or revoked.
+    Grant { grant: GrantRow, present: bool },
+}
+
+impl Done {
+    fn nothing() -> Self {
+        Self { outcome: "", target: None, link: LinkChange::Keep, after: After::Unchanged }
+    }
+
+    fn resource(outcome: &'static str, link: LinkChange, resource: Resource) -> Self {
+        let line = crate::records::resource(&resource).to_string();
+        let (resource_type, id) = (resource.id.resource_type, resource.id.id);
+        Self { outcome, target: Some(id.clone()), link, after: After::Resource { resource_type, id, line: Some(line) } }
+    }
+
+    fn grant(outcome: &'static str, grant: &Grant, present: bool) -> Self {
+        let grant = GrantRow::from(grant);
+        Self { outcome, target: Some(grant.id.clone()), link: LinkChange::Keep, after: After::Grant { grant, present } }
     }
 }
 
@@ -233,17 +289,19 @@ impl Cycle<'_> {
 struct Log<'a> {
     store: &'a Store,
     lease: &'a CycleLease,
+    /// The target tenant.
+    target: &'a str,
     report: &'a mut CycleReport,
 }
 
 impl Log<'_> {
-    fn record(&mut self, action: &Action, outcome: &str, target: Option<String>, detail: Option<String>, link: &LinkChange, written: Option<&Written>) -> Result<()> {
+    fn record(&mut self, action: &Action, outcome: &str, target: Option<String>, detail: Option<String>, done: &Done) -> Result<()> {
         let entry = LogEntry {
             flow: self.lease.flow.clone(),
             cycle: self.lease.cycle,
             seq: self.report.entries.len() as i64 + 1,
             source_id: Some(action.source().to_string()),
-            target_id: target.or_else(|| action.target().map(str::to_string)),
+            target_id: target.or_else(|| action.target()),
             action: action.name().to_string(),
             fields: action.field_names(),
             outcome: outcome.to_string(),
@@ -253,56 +311,95 @@ impl Log<'_> {
             }),
             at_ms: now_ms(),
         };
-        self.store.record_action(self.lease, &entry, link, written)?;
+        let tenant = self.target;
+        let written = match &done.after {
+            After::Unchanged => None,
+            After::Resource { resource_type, id, line } => Some(Written::Resource { tenant, resource_type, id, line: line.as_deref() }),
+            After::Grant { grant, present } => Some(Written::Grant { tenant, grant, present: *present }),
+        };
+        self.store.record_action(self.lease, &entry, &done.link, written.as_ref())?;
         self.report.entries.push(entry);
         Ok(())
     }
 }
 
 /// Makes one action's write through the target's component (retried as a sync's calls are).
-async fn write(session: &mut OpenSession, action: &Action, account_type: &str) -> Result<Done> {
-    let account = |id: &str| ResourceId { resource_type: account_type.to_string(), id: id.to_string() };
-    let line = |resource| After::Is(crate::records::resource(&resource).to_string());
+async fn write(session: &mut OpenSession, action: &Action, account_type: &str, flow: &FlowSpec) -> Result<Done> {
+    let group_type = flow.groups.as_ref().map_or("", |g| g.target_type.as_str());
+    let (kind, resource_type) = match action {
+        Action::Create { group: true, .. } | Action::Adopt { group: true, .. } | Action::Update { group: true, .. } => (LinkKind::Group, group_type),
+        _ => (LinkKind::User, account_type),
+    };
+    let id = |id: &str| ResourceId { resource_type: resource_type.to_string(), id: id.to_string() };
     match action {
-        Action::Create { fields, .. } => {
-            let (kind, fields) = (account_type.to_string(), fields.clone());
-            let created = session.call_retrying("create-account", move |mut i| {
-                let (kind, fields) = (kind.clone(), fields.clone());
-                async move { (i.create_account(&kind, &fields).await, i) }
+        Action::Create { fields, group, .. } => {
+            let (resource_type, fields, group) = (resource_type.to_string(), fields.clone(), *group);
+            let created = session.call_retrying(if group { "create-resource" } else { "create-account" }, move |mut i| {
+                let (resource_type, fields) = (resource_type.clone(), fields.clone());
+                async move {
+                    let created = if group { i.create_resource(&resource_type, &fields).await } else { i.create_account(&resource_type, &fields).await };
+                    (created, i)
+                }
             });
             let (outcome, resource) = match created.await? {
                 CreateOutcome::Created(r) => ("done", r),
                 CreateOutcome::AlreadyExists(r) => ("already", r),
             };
-            Ok(Done { outcome, target: resource.id.id.clone(), link: LinkChange::Link(LinkKind::User, resource.id.id.clone()), account: line(resource) })
+            let link = LinkChange::Link(kind, resource.id.id.clone());
+            Ok(Done::resource(outcome, link, resource))
         }
-        Action::Adopt { target, fields, .. } if fields.is_empty() => Ok(Done { outcome: "done", target: target.clone(), link: LinkChange::Link(LinkKind::User, target.clone()), account: After::Unchanged }),
+        Action::Adopt { target, fields, .. } if fields.is_empty() => Ok(Done { outcome: "done", target: Some(target.clone()), link: LinkChange::Link(kind, target.clone()), after: After::Unchanged }),
         Action::Adopt { target, fields, .. } | Action::Update { target, fields, .. } => {
-            let resource = update(session, account(target), fields.clone()).await?;
-            let link = if matches!(action, Action::Adopt { .. }) { LinkChange::Link(LinkKind::User, target.clone()) } else { LinkChange::Keep };
-            Ok(Done { outcome: "done", target: target.clone(), link, account: line(resource) })
+            let resource = update(session, id(target), fields.clone()).await?;
+            let link = if matches!(action, Action::Adopt { .. }) { LinkChange::Link(kind, target.clone()) } else { LinkChange::Keep };
+            Ok(Done::resource("done", link, resource))
         }
         Action::Remove { target, removal: Removal::Disable { field, value }, .. } => {
-            let resource = update(session, account(target), vec![(field.clone(), value.clone())]).await?;
-            Ok(Done { outcome: "done", target: target.clone(), link: LinkChange::Keep, account: line(resource) })
+            let resource = update(session, id(target), vec![(field.clone(), value.clone())]).await?;
+            Ok(Done::resource("done", LinkChange::Keep, resource))
         }
         Action::Remove { target, removal: Removal::Delete, .. } => {
-            let id = account(target);
+            let account = id(target);
             let deleted = session.call_retrying("delete-resource", move |mut i| {
-                let id = id.clone();
-                async move { (i.delete_resource(&id).await, i) }
+                let account = account.clone();
+                async move { (i.delete_resource(&account).await, i) }
             });
             let outcome = match deleted.await? {
                 DeleteOutcome::Deleted => "done",
                 DeleteOutcome::DidNotExist => "already",
             };
-            Ok(Done { outcome, target: target.clone(), link: LinkChange::Unlink(LinkKind::User), account: After::Deleted })
+            let after = After::Resource { resource_type: account_type.to_string(), id: target.clone(), line: None };
+            Ok(Done { outcome, target: Some(target.clone()), link: LinkChange::Unlink(LinkKind::User), after })
+        }
+        Action::AddMember { entitlement, account, .. } => {
+            let (entitlement, account) = (entitlement.clone(), account.clone());
+            let granted = session.call_retrying("grant", move |mut i| {
+                let (entitlement, account) = (entitlement.clone(), account.clone());
+                async move { (i.grant(&account, &entitlement).await, i) }
+            });
+            Ok(match granted.await? {
+                GrantOutcome::Granted(g) => Done::grant("done", &g, true),
+                GrantOutcome::AlreadyExists(g) => Done::grant("already", &g, true),
+            })
+        }
+        Action::RemoveMember { entitlement, account, .. } => {
+            let grant = Grant::new(entitlement, account.clone());
+            let held = grant.clone();
+            let revoked = session.call_retrying("revoke", move |mut i| {
+                let grant = held.clone();
+                async move { (i.revoke(&grant).await, i) }
+            });
+            let outcome = match revoked.await? {
+                RevokeOutcome::Revoked => "done",
+                RevokeOutcome::AlreadyRevoked => "already",
+            };
+            Ok(Done::grant(outcome, &grant, false))
         }
         Action::Skip { .. } => bail!("a skip writes nothing"),
     }
 }
 
-async fn update(session: &mut OpenSession, id: ResourceId, fields: Vec<(String, String)>) -> Result<crate::contract::model::Resource> {
+async fn update(session: &mut OpenSession, id: ResourceId, fields: Vec<(String, String)>) -> Result<Resource> {
     session
         .call_retrying("update-resource", move |mut i| {
             let (id, fields) = (id.clone(), fields.clone());

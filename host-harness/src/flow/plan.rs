@@ -1,49 +1,58 @@
 //! One cycle's plan: from the source's users (their export records, and which are in scope), the target's
 //! accounts and the links the flow made before (source id → target id), what to create, update, adopt and take
-//! away. Pure: it reads no store and calls no component, so a plan can be shown before anything is written.
+//! away; with group push, the same for the pushed groups, then their members. Pure: it reads no store and calls
+//! no component, so a plan can be shown before anything is written.
 //!
 //! - An enabled source user in scope with no account → **create** with the mapped fields; one whose account is
 //!   found by the matching attribute but not linked → **adopt** (link it, and update what differs); a linked
 //!   one → **update** the mapped fields whose values differ, enabling the account if it was disabled.
 //! - A linked user who left scope, was disabled or is gone from the source → **remove** as `deprovision` says.
+//! - A pushed source group gets its target group the same way (never removed); its target group's members are
+//!   the accounts of its members the flow keeps, and no account the flow does not link is added or removed.
 //! - An account the flow never created or matched is never touched.
 //! - A user whose mapping fails is **skipped** with the reason; the others go on. A mapped field with no value
 //!   for a user is left as the account holds it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::spec::{FlowSpec, Removal};
-use crate::contract::model::{AccountDisable, WriteSchema};
+use super::spec::{FlowSpec, GroupPush, Mapping, Removal};
+use crate::contract::model::{AccountDisable, Entitlement, ResourceId, WriteSchema};
 
 /// One thing a cycle does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Create an account for `source` with these fields.
+    /// Create an account (or, with `group`, a group) for `source` with these fields.
     Create {
-        /// The source user's id.
+        /// The source user's (or group's) id.
         source: String,
         /// Field and value, in the map's order.
         fields: Vec<(String, String)>,
+        /// Whether it is a pushed group.
+        group: bool,
     },
     /// Link `target`, found by the matching attribute, to `source`, and write the fields that differ.
     Adopt {
-        /// The source user's id.
+        /// The source user's (or group's) id.
         source: String,
-        /// The target account's id.
+        /// The target account's (or group's) id.
         target: String,
         /// The fields whose values differ.
         fields: Vec<(String, String)>,
+        /// Whether it is a pushed group.
+        group: bool,
     },
-    /// Write the fields of a linked account that differ.
+    /// Write the fields of a linked account (or group) that differ.
     Update {
-        /// The source user's id.
+        /// The source user's (or group's) id.
         source: String,
-        /// The target account's id.
+        /// The target account's (or group's) id.
         target: String,
         /// The fields whose values differ.
         fields: Vec<(String, String)>,
+        /// Whether it is a pushed group.
+        group: bool,
     },
     /// Take a linked account away.
     Remove {
@@ -56,7 +65,25 @@ pub enum Action {
         /// Why: the user left scope, was disabled, or is gone.
         why: &'static str,
     },
-    /// Leave a source user alone this cycle.
+    /// Make an account a member of a pushed group's target group.
+    AddMember {
+        /// The source user's id.
+        source: String,
+        /// The target group's member entitlement.
+        entitlement: String,
+        /// The user's target account.
+        account: ResourceId,
+    },
+    /// Take an account the flow links out of a pushed group's target group.
+    RemoveMember {
+        /// The source user's id.
+        source: String,
+        /// The target group's member entitlement.
+        entitlement: String,
+        /// The user's target account.
+        account: ResourceId,
+    },
+    /// Leave a source user (or group) alone this cycle.
     Skip {
         /// The source user's id.
         source: String,
@@ -66,29 +93,58 @@ pub enum Action {
 }
 
 impl Action {
-    /// The source user it is about.
+    /// The source user (or group) it is about.
     pub fn source(&self) -> &str {
         match self {
-            Self::Create { source, .. } | Self::Adopt { source, .. } | Self::Update { source, .. } | Self::Remove { source, .. } | Self::Skip { source, .. } => source,
+            Self::Create { source, .. }
+            | Self::Adopt { source, .. }
+            | Self::Update { source, .. }
+            | Self::Remove { source, .. }
+            | Self::AddMember { source, .. }
+            | Self::RemoveMember { source, .. }
+            | Self::Skip { source, .. } => source,
         }
     }
 
-    /// The target account it is about, when it has one before it runs.
-    pub fn target(&self) -> Option<&str> {
+    /// The target account (or group, or for a membership the target's grant) it is about, when it has one
+    /// before it runs.
+    pub fn target(&self) -> Option<String> {
         match self {
-            Self::Adopt { target, .. } | Self::Update { target, .. } | Self::Remove { target, .. } => Some(target),
+            Self::Adopt { target, .. } | Self::Update { target, .. } | Self::Remove { target, .. } => Some(target.clone()),
+            Self::AddMember { .. } | Self::RemoveMember { .. } => self.grant_id(),
             Self::Create { .. } | Self::Skip { .. } => None,
         }
     }
 
-    /// `create`, `adopt`, `update`, `disable`, `delete` or `skip`.
+    /// For a membership, the target's grant: `<entitlement>:<account type>:<account>`.
+    fn grant_id(&self) -> Option<String> {
+        match self {
+            Self::AddMember { entitlement, account, .. } | Self::RemoveMember { entitlement, account, .. } => {
+                Some(format!("{entitlement}:{}:{}", account.resource_type, account.id))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether it changes a pushed group's members.
+    pub fn is_membership(&self) -> bool {
+        matches!(self, Self::AddMember { .. } | Self::RemoveMember { .. })
+    }
+
+    /// `create`, `adopt`, `update`, `disable`, `delete`, `create-group`, `adopt-group`, `update-group`,
+    /// `add-member`, `remove-member` or `skip`.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Create { .. } => "create",
-            Self::Adopt { .. } => "adopt",
-            Self::Update { .. } => "update",
+            Self::Create { group: false, .. } => "create",
+            Self::Adopt { group: false, .. } => "adopt",
+            Self::Update { group: false, .. } => "update",
+            Self::Create { group: true, .. } => "create-group",
+            Self::Adopt { group: true, .. } => "adopt-group",
+            Self::Update { group: true, .. } => "update-group",
             Self::Remove { removal: Removal::Disable { .. }, .. } => "disable",
             Self::Remove { removal: Removal::Delete, .. } => "delete",
+            Self::AddMember { .. } => "add-member",
+            Self::RemoveMember { .. } => "remove-member",
             Self::Skip { .. } => "skip",
         }
     }
@@ -98,7 +154,7 @@ impl Action {
         let mut names: Vec<String> = match self {
             Self::Create { fields, .. } | Self::Adopt { fields, .. } | Self::Update { fields, .. } => fields.iter().map(|(f, _)| f.clone()).collect(),
             Self::Remove { removal: Removal::Disable { field, .. }, .. } => vec![field.clone()],
-            Self::Remove { removal: Removal::Delete, .. } | Self::Skip { .. } => Vec::new(),
+            _ => Vec::new(),
         };
         names.dedup();
         names
@@ -108,9 +164,9 @@ impl Action {
 /// What a cycle would do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// In source id order.
+    /// Users' actions in source id order, then pushed groups', then memberships'.
     pub actions: Vec<Action>,
-    /// Linked users whose accounts already agree.
+    /// Linked users (and pushed groups) whose accounts already agree.
     pub unchanged: usize,
 }
 
@@ -129,23 +185,93 @@ pub struct Source<'a> {
     pub in_scope: Option<&'a HashSet<String>>,
 }
 
-/// The plan for one cycle of `flow` into a target whose accounts follow `schema`: `accounts` are the target's
-/// export records of that type, `links` the accounts the flow created or matched before.
-pub fn plan(flow: &FlowSpec, schema: &WriteSchema, source: &Source, accounts: &[Value], links: &BTreeMap<String, String>) -> Plan {
-    let accounts: HashMap<&str, &Value> = accounts.iter().filter_map(|a| Some((a["id"].as_str()?, a))).collect();
-    let views: HashMap<&str, Value> = accounts.iter().map(|(id, a)| (*id, crate::scim_export::user(a, Vec::new(), None))).collect();
-    let linked_targets: HashSet<&str> = links.values().map(String::as_str).collect();
-    // Unlinked accounts by their matching value, lower-cased: the flow may adopt only these.
-    let mut by_match: HashMap<String, &str> = HashMap::new();
-    if let Some(path) = schema.field(&flow.match_target).and_then(|f| f.scim_path.as_deref()) {
-        for (id, view) in &views {
-            if !linked_targets.contains(id) {
-                for value in crate::scim_path::values(view, path) {
-                    by_match.entry(value.to_lowercase()).or_insert(id);
+impl Source<'_> {
+    /// Whether the flow keeps an account for `user`: enabled, and in scope.
+    pub fn wanted(&self, user: &Value) -> bool {
+        user["status"] == "enabled" && user["id"].as_str().is_some_and(|id| self.in_scope.is_none_or(|scope| scope.contains(id)))
+    }
+}
+
+/// The target's records of one type, seen through SCIM paths (what a write schema names), with those the flow
+/// does not link yet by their matching value: the only ones it may adopt.
+struct Targets<'a> {
+    views: HashMap<&'a str, Value>,
+    unlinked: HashMap<String, &'a str>,
+}
+
+/// What becomes of one wanted source record.
+enum Converge {
+    Create(Vec<(String, String)>),
+    Adopt(String, Vec<(String, String)>),
+    Update(String, Vec<(String, String)>),
+    Unchanged,
+    Skip(String),
+}
+
+impl<'a> Targets<'a> {
+    fn new(records: &'a [Value], mapping: &Mapping, schema: &WriteSchema, links: &BTreeMap<String, String>, view: impl Fn(&Value) -> Value) -> Self {
+        let views: HashMap<&str, Value> = records.iter().filter_map(|r| Some((r["id"].as_str()?, view(r)))).collect();
+        let linked: HashSet<&str> = links.values().map(String::as_str).collect();
+        let mut unlinked: HashMap<String, &str> = HashMap::new();
+        if let Some(path) = schema.field(&mapping.match_target).and_then(|f| f.scim_path.as_deref()) {
+            for (id, view) in &views {
+                if !linked.contains(id) {
+                    for value in crate::scim_path::values(view, path) {
+                        unlinked.entry(value.trim().to_lowercase()).or_insert(id);
+                    }
                 }
             }
         }
+        Self { views, unlinked }
     }
+
+    /// The linked target record, if it is still there.
+    fn linked(&self, link: Option<&String>) -> Option<&Value> {
+        link.and_then(|target| self.views.get(target.as_str()))
+    }
+
+    fn converge(&mut self, mapping: &Mapping, schema: &WriteSchema, record: &Value, link: Option<&String>) -> Converge {
+        let fields = match mapping.fields(schema, record) {
+            Ok(fields) => fields,
+            Err(why) => return Converge::Skip(why),
+        };
+        if let (Some(target), Some(view)) = (link, self.linked(link)) {
+            return match differing(schema, &fields, view) {
+                changed if changed.is_empty() => Converge::Unchanged,
+                changed => Converge::Update(target.clone(), changed),
+            };
+        }
+        if let Some(target) = mapping.key(record).and_then(|key| self.unlinked.remove(&key)) {
+            return Converge::Adopt(target.to_string(), differing(schema, &fields, &self.views[target]));
+        }
+        match schema.fields.iter().find(|f| f.required_on_create && !fields.iter().any(|(m, _)| *m == f.name)) {
+            Some(missing) => Converge::Skip(format!("the map gives no `{}`, which the target requires", missing.name)),
+            None => Converge::Create(fields),
+        }
+    }
+}
+
+impl Converge {
+    fn action(self, source: &str, group: bool, plan: &mut Plan) {
+        let source = source.to_string();
+        let action = match self {
+            Self::Create(fields) => Action::Create { source, fields, group },
+            Self::Adopt(target, fields) => Action::Adopt { source, target, fields, group },
+            Self::Update(target, fields) => Action::Update { source, target, fields, group },
+            Self::Skip(why) => Action::Skip { source, why },
+            Self::Unchanged => {
+                plan.unchanged += 1;
+                return;
+            }
+        };
+        plan.actions.push(action);
+    }
+}
+
+/// The users' part of one cycle of `flow` into a target whose accounts follow `schema`: `accounts` are the
+/// target's export records of that type, `links` the accounts the flow created or matched before.
+pub fn plan(flow: &FlowSpec, schema: &WriteSchema, source: &Source, accounts: &[Value], links: &BTreeMap<String, String>) -> Plan {
+    let mut targets = Targets::new(accounts, &flow.users, schema, links, |a| crate::scim_export::user(a, Vec::new(), None));
     let removal = flow.removal(schema);
     let mut out = Plan::default();
     let mut seen: HashSet<&str> = HashSet::new();
@@ -154,45 +280,22 @@ pub fn plan(flow: &FlowSpec, schema: &WriteSchema, source: &Source, accounts: &[
     for user in users {
         let Some(id) = user["id"].as_str() else { continue };
         seen.insert(id);
-        let link = links.get(id).filter(|t| accounts.contains_key(t.as_str()));
-        let wanted = user["status"] == "enabled" && source.in_scope.is_none_or(|scope| scope.contains(id));
-        if !wanted {
-            if let (Some(target), Some(removal)) = (link, &removal) {
+        let link = links.get(id);
+        if !source.wanted(user) {
+            if let (Some(target), Some(view), Some(removal)) = (link, targets.linked(link), &removal)
+                && !already_removed(view, removal)
+            {
                 let why = if user["status"] == "enabled" { "left the flow's scope" } else { "is disabled at the source" };
-                if !already_removed(&views[target.as_str()], removal) {
-                    out.actions.push(Action::Remove { source: id.into(), target: target.clone(), removal: removal.clone(), why });
-                }
+                out.actions.push(Action::Remove { source: id.into(), target: target.clone(), removal: removal.clone(), why });
             }
             continue;
         }
-        let fields = match mapped(flow, schema, user) {
-            Ok(fields) => fields,
-            Err(why) => {
-                out.actions.push(Action::Skip { source: id.into(), why });
-                continue;
-            }
-        };
-        let key = fields.iter().find(|(f, _)| *f == flow.match_target).map(|(_, v)| v.to_lowercase());
-        let adopt = if link.is_none() { key.as_ref().and_then(|k| by_match.remove(k)) } else { None };
-        match (link, adopt) {
-            (Some(target), _) => match differing(schema, &fields, &views[target.as_str()]) {
-                changed if changed.is_empty() => out.unchanged += 1,
-                changed => out.actions.push(Action::Update { source: id.into(), target: target.clone(), fields: changed }),
-            },
-            (None, Some(target)) => {
-                let changed = differing(schema, &fields, &views[target]);
-                out.actions.push(Action::Adopt { source: id.into(), target: target.into(), fields: changed });
-            }
-            (None, None) => match schema.fields.iter().find(|f| f.required_on_create && !fields.iter().any(|(m, _)| *m == f.name)) {
-                Some(missing) => out.actions.push(Action::Skip { source: id.into(), why: format!("the map gives no `{}`, which the target requires", missing.name) }),
-                None => out.actions.push(Action::Create { source: id.into(), fields }),
-            },
-        }
+        targets.converge(&flow.users, schema, user, link).action(id, false, &mut out);
     }
     // Linked users the source no longer has.
     if let Some(removal) = &removal {
         for (source_id, target) in links {
-            if !seen.contains(source_id.as_str()) && views.get(target.as_str()).is_some_and(|v| !already_removed(v, removal)) {
+            if !seen.contains(source_id.as_str()) && targets.views.get(target.as_str()).is_some_and(|v| !already_removed(v, removal)) {
                 out.actions.push(Action::Remove { source: source_id.clone(), target: target.clone(), removal: removal.clone(), why: "is gone from the source" });
             }
         }
@@ -200,23 +303,64 @@ pub fn plan(flow: &FlowSpec, schema: &WriteSchema, source: &Source, accounts: &[
     out
 }
 
-/// The user's mapped fields, or why they cannot be written.
-fn mapped(flow: &FlowSpec, schema: &WriteSchema, user: &Value) -> Result<Vec<(String, String)>, String> {
-    let mut fields = Vec::new();
-    for (field, expression) in &flow.map {
-        let values = expression.values(user).map_err(|why| format!("map `{field}`: {why}"))?;
-        let multi = schema.field(field).is_some_and(|f| f.multi_valued);
-        if values.len() > 1 && !multi {
-            return Err(format!("map `{field}`: `{}` yields {} values, and the target takes one", expression.text(), values.len()));
-        }
-        fields.extend(values.into_iter().filter(|v| !v.trim().is_empty()).map(|v| (field.clone(), v)));
+/// The pushed groups' part of a cycle: `groups` are the source's export records of the pushed groups (a pushed
+/// group the source does not have is skipped), `targets` the target's records of the group type, `links` the
+/// groups the flow created or matched before.
+pub fn plan_groups(push: &GroupPush, schema: &WriteSchema, groups: &[Value], targets: &[Value], links: &BTreeMap<String, String>, out: &mut Plan) {
+    let mut targets = Targets::new(targets, &push.mapping, schema, links, |g| crate::scim_export::group(g, Vec::new()));
+    for pushed in &push.push {
+        let found = groups.iter().find(|g| g["resource_type"] == pushed.resource_type.as_str() && g["id"] == pushed.id.as_str());
+        let Some(group) = found else {
+            out.actions.push(Action::Skip { source: pushed.id.clone(), why: format!("the source has no {}:{} to push", pushed.resource_type, pushed.id) });
+            continue;
+        };
+        targets.converge(&push.mapping, schema, group, links.get(&pushed.id)).action(&pushed.id, true, out);
     }
-    Ok(fields)
 }
 
-/// The mapped fields whose values differ from what the account holds, read through each field's SCIM path (a
-/// field without one is written on create only), and the enabling value when the account is disabled.
-fn differing(schema: &WriteSchema, fields: &[(String, String)], account: &Value) -> Vec<(String, String)> {
+/// One pushed group's members, on both sides.
+pub struct Members<'a> {
+    /// The target group's member entitlement.
+    pub entitlement: String,
+    /// The target's account type.
+    pub account_type: &'a str,
+    /// The source users holding the source group's member entitlement.
+    pub holders: &'a HashSet<String>,
+    /// The target accounts holding the target group's.
+    pub accounts: &'a BTreeSet<String>,
+}
+
+/// The memberships' part of a cycle: for each pushed group, the accounts of its wanted source members join its
+/// target group, and the flow's other accounts leave it. `links` are the users' links as the cycle left them.
+pub fn plan_members(groups: &[Members], wanted: &HashSet<String>, links: &BTreeMap<String, String>, out: &mut Plan) {
+    let source_of: HashMap<&str, &str> = links.iter().map(|(s, t)| (t.as_str(), s.as_str())).collect();
+    for group in groups {
+        let mut joining: Vec<(&String, &String)> = group.holders.iter().filter(|u| wanted.contains(*u)).filter_map(|u| Some((u, links.get(u)?))).collect();
+        joining.sort();
+        for (user, account) in joining {
+            if !group.accounts.contains(account) {
+                let account = ResourceId { resource_type: group.account_type.to_string(), id: account.clone() };
+                out.actions.push(Action::AddMember { source: user.clone(), entitlement: group.entitlement.clone(), account });
+            }
+        }
+        for account in group.accounts {
+            let Some(user) = source_of.get(account.as_str()) else { continue };
+            if !(group.holders.contains(*user) && wanted.contains(*user)) {
+                let account = ResourceId { resource_type: group.account_type.to_string(), id: account.clone() };
+                out.actions.push(Action::RemoveMember { source: user.to_string(), entitlement: group.entitlement.clone(), account });
+            }
+        }
+    }
+}
+
+/// The member entitlement of a target group.
+pub fn member_entitlement(group_type: &str, id: &str) -> String {
+    Entitlement::member_id(group_type, id)
+}
+
+/// The mapped fields whose values differ from what the target record holds, read through each field's SCIM
+/// path (a field without one is written on create only), and the enabling value when the account is disabled.
+fn differing(schema: &WriteSchema, fields: &[(String, String)], record: &Value) -> Vec<(String, String)> {
     let mut changed: Vec<(String, String)> = Vec::new();
     for (name, _) in fields {
         if changed.iter().any(|(c, _)| c == name) {
@@ -224,13 +368,13 @@ fn differing(schema: &WriteSchema, fields: &[(String, String)], account: &Value)
         }
         let Some(path) = schema.field(name).and_then(|f| f.scim_path.as_deref()) else { continue };
         let wanted: Vec<&str> = fields.iter().filter(|(f, _)| f == name).map(|(_, v)| v.trim()).collect();
-        let held = crate::scim_path::values(account, path);
+        let held = crate::scim_path::values(record, path);
         if held.iter().map(|v| v.trim()).ne(wanted.iter().copied()) {
             changed.extend(wanted.iter().map(|v| (name.clone(), v.to_string())));
         }
     }
     if let Some(AccountDisable::Field(disable)) = &schema.disable
-        && account["active"] == false
+        && record["active"] == false
     {
         changed.push((disable.field.clone(), disable.enabled.clone()));
     }
@@ -306,9 +450,9 @@ mod tests {
         assert_eq!(
             plan.actions,
             [
-                Action::Create { source: "s1".into(), fields: fields(&[("email", "ada@x.test"), ("first_name", "Ada"), ("job_title", "Analyst"), ("last_name", "Doe")]) },
+                Action::Create { source: "s1".into(), fields: fields(&[("email", "ada@x.test"), ("first_name", "Ada"), ("job_title", "Analyst"), ("last_name", "Doe")]), group: false },
                 // Matched case-insensitively; the title it holds is not mapped from anything, so it stays.
-                Action::Adopt { source: "s2".into(), target: "t9".into(), fields: fields(&[("email", "BOB@x.test")]) },
+                Action::Adopt { source: "s2".into(), target: "t9".into(), fields: fields(&[("email", "BOB@x.test")]), group: false },
             ]
         );
         assert_eq!(plan.unchanged, 0, "t8 was never the flow's, and the disabled s3 gets nothing");
@@ -337,9 +481,9 @@ mod tests {
         assert_eq!(
             plan.actions,
             [
-                Action::Update { source: "s1".into(), target: "t1".into(), fields: fields(&[("job_title", "Lead")]) },
+                Action::Update { source: "s1".into(), target: "t1".into(), fields: fields(&[("job_title", "Lead")]), group: false },
                 Action::Remove { source: "s3".into(), target: "t3".into(), removal: off.clone(), why: "is disabled at the source" },
-                Action::Update { source: "s4".into(), target: "t4".into(), fields: fields(&[("active", "true")]) },
+                Action::Update { source: "s4".into(), target: "t4".into(), fields: fields(&[("active", "true")]), group: false },
                 Action::Remove { source: "s5".into(), target: "t5".into(), removal: off, why: "is gone from the source" },
             ]
         );
@@ -372,5 +516,59 @@ mod tests {
         let links = BTreeMap::from([("s1".to_string(), "t1".to_string())]);
         let plan = plan(&flow("disable"), &schema(disabled_by_active()), &Source { users: &users, in_scope: None }, &accounts, &links);
         assert_eq!((plan.actions.len(), plan.unchanged), (0, 1));
+    }
+
+    #[test]
+    fn a_pushed_group_is_created_or_matched_once_and_holds_exactly_the_flow_s_accounts_of_its_members() {
+        let text = r#"[[flow]]
+            name = "f"
+            source = "dir"
+            target = "app"
+            match = { source = "user.login", target = "email" }
+            [flow.map]
+            email = "user.login"
+            [flow.groups]
+            push = ["group:g1", "group:g2", "group:gone"]
+            match = { source = "display_name", target = "displayName" }
+            [flow.groups.map]
+            displayName = "display_name"
+            "#;
+        let mut file: toml::Table = toml::from_str(text).unwrap();
+        let tables = file.remove("flow").unwrap().as_array().unwrap().iter().map(|t| t.as_table().unwrap().clone()).collect();
+        let flow = FlowSpec::many_from_tables(tables, &["dir".into(), "app".into()]).unwrap().remove(0);
+        let push = flow.groups.as_ref().unwrap();
+        let schema = WriteSchema::new("group", vec![WriteField::new("displayName", "").required().scim("displayName")]);
+        let group = |id: &str, name: &str| json!({"kind": "resource", "resource_type": "group", "id": id, "display_name": name, "status": "enabled"});
+        let source = [group("g1", "Platform"), group("g2", "Data")];
+        // g1 matches the target's "platform" (case aside); g2 has no target group yet; `gone` is not in the source.
+        let targets = [group("t1", "platform"), group("t7", "Sales")];
+        let mut out = Plan::default();
+        plan_groups(push, &schema, &source, &targets, &BTreeMap::new(), &mut out);
+        assert_eq!(
+            out.actions,
+            [
+                Action::Adopt { source: "g1".into(), target: "t1".into(), fields: fields(&[("displayName", "Platform")]), group: true },
+                Action::Create { source: "g2".into(), fields: fields(&[("displayName", "Data")]), group: true },
+                Action::Skip { source: "gone".into(), why: "the source has no group:gone to push".into() },
+            ]
+        );
+
+        // Members: s1 and s2 are in g1 at the source; t1 holds a1 (s1's), a3 (s3's, who left g1) and x (not the flow's).
+        let links: BTreeMap<String, String> = [("s1", "a1"), ("s2", "a2"), ("s3", "a3")].iter().map(|(s, t)| (s.to_string(), t.to_string())).collect();
+        let holders: HashSet<String> = ["s1", "s2", "s9"].iter().map(|s| s.to_string()).collect();
+        let accounts: BTreeSet<String> = ["a1", "a3", "x"].iter().map(|s| s.to_string()).collect();
+        let wanted: HashSet<String> = ["s1", "s2", "s3"].iter().map(|s| s.to_string()).collect();
+        let mut out = Plan::default();
+        plan_members(&[Members { entitlement: "group:t1:member".into(), account_type: "user", holders: &holders, accounts: &accounts }], &wanted, &links, &mut out);
+        let account = |id: &str| ResourceId { resource_type: "user".into(), id: id.into() };
+        assert_eq!(
+            out.actions,
+            [
+                Action::AddMember { source: "s2".into(), entitlement: "group:t1:member".into(), account: account("a2") },
+                Action::RemoveMember { source: "s3".into(), entitlement: "group:t1:member".into(), account: account("a3") },
+            ],
+            "s9 has no account; x is not the flow's to take out"
+        );
+        assert_eq!(out.actions[0].target().as_deref(), Some("group:t1:member:user:a2"));
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use serde::Deserialize;
 
 use super::mapping::Expression;
-use crate::contract::model::{AccountDisable, FieldWrites, WriteSchema};
+use crate::contract::model::{AccountDisable, FieldWrites, ResourceId, WriteSchema};
 use crate::options::parse_interval;
 
 /// How often `serve` runs a flow that does not say: Entra's provisioning cycle.
@@ -32,6 +32,20 @@ struct FlowTable {
     interval: Option<String>,
     deprovision: Option<String>,
     max_deletions: Option<toml::Value>,
+    #[serde(default)]
+    map: BTreeMap<String, String>,
+    groups: Option<GroupsTable>,
+}
+
+/// `[flow.groups]`: group push.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupsTable {
+    push: Vec<String>,
+    #[serde(rename = "type")]
+    target_type: Option<String>,
+    #[serde(rename = "match")]
+    matching: MatchTable,
     #[serde(default)]
     map: BTreeMap<String, String>,
 }
@@ -74,6 +88,31 @@ impl Threshold {
     }
 }
 
+/// How source records become target records: the matching pair and the mapped fields.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// The source's side of the matching attribute pair.
+    pub match_source: Expression,
+    /// The target field matched against it.
+    pub match_target: String,
+    /// Target field → expression over the source record, in field order.
+    pub map: Vec<(String, Expression)>,
+}
+
+/// Group push: target groups kept for some source groups, their members those of the flow's accounts.
+#[derive(Debug, Clone)]
+pub struct GroupPush {
+    /// The source groups pushed.
+    pub push: Vec<ResourceId>,
+    /// The target's resource type its groups are made as.
+    pub target_type: String,
+    /// How a source group becomes a target group.
+    pub mapping: Mapping,
+}
+
+/// The target resource type a pushed group is made as, unless `[flow.groups]` says `type`.
+pub const DEFAULT_GROUP_TYPE: &str = "group";
+
 /// One flow: keep `target` in line with `source`.
 #[derive(Debug, Clone)]
 pub struct FlowSpec {
@@ -85,18 +124,16 @@ pub struct FlowSpec {
     pub target: String,
     /// Only source users holding this entitlement, when set (an "assignment").
     pub scope: Option<String>,
-    /// The source's side of the matching attribute pair.
-    pub match_source: Expression,
-    /// The target field matched against it.
-    pub match_target: String,
+    /// How a source user becomes a target account.
+    pub users: Mapping,
     /// How often `serve` runs it.
     pub interval: Duration,
     /// What becomes of an account whose user leaves scope.
     pub deprovision: Deprovision,
     /// The most removals a cycle makes without being told to.
     pub max_deletions: Threshold,
-    /// Target field → expression over the source record, in field order.
-    pub map: Vec<(String, Expression)>,
+    /// Group push, when the flow has it.
+    pub groups: Option<GroupPush>,
 }
 
 impl FlowSpec {
@@ -133,44 +170,33 @@ impl FlowSpec {
             Some("none") => Deprovision::None,
             Some(other) => bail!("deprovision `{other}` must be disable, delete or none"),
         };
-        let map = table
-            .map
-            .into_iter()
-            .map(|(field, text)| Expression::compile(&text).map(|e| (field.clone(), e)).map_err(|e| anyhow!("map `{field}`: {e}")))
-            .collect::<Result<Vec<_>>>()?;
+        let groups = table.groups.map(GroupPush::from_table).transpose().map_err(|e| anyhow!("groups: {e:#}"))?;
         Ok(Self {
             name: table.name,
             source: table.source,
             target: table.target,
             scope: table.scope.filter(|s| !s.trim().is_empty()),
-            match_source: Expression::compile(&table.matching.source).map_err(|e| anyhow!("match.source: {e}"))?,
-            match_target: table.matching.target,
+            users: Mapping::from_table(table.matching, table.map)?,
             interval: table.interval.as_deref().map(parse_interval).transpose().map_err(|e| anyhow!("interval: {e}"))?.unwrap_or(DEFAULT_INTERVAL),
             deprovision,
             max_deletions: table.max_deletions.as_ref().map(threshold).transpose()?.unwrap_or(DEFAULT_MAX_DELETIONS),
-            map,
+            groups,
         })
     }
 
-    /// The flow against the target's write schema for its accounts: every mapped field and the matching field
-    /// declared, each one a create may set, every field a create requires mapped, and a way to disable when the
-    /// flow disables.
-    pub fn check_target(&self, schema: &WriteSchema) -> Result<()> {
-        let known: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
-        for field in self.map.iter().map(|(f, _)| f.as_str()).chain([self.match_target.as_str()]) {
-            check_field(&self.name, field, &known)?;
+    /// The flow against the target's write schemas: its account type's (`accounts`) and, with group push, its
+    /// group type's.
+    pub fn check_target(&self, accounts: &WriteSchema, schemas: &[WriteSchema]) -> Result<()> {
+        self.users.check_target("", accounts).map_err(|e| anyhow!("flow `{}`: {e}", self.name))?;
+        if self.deprovision == Deprovision::Disable && accounts.disable.is_none() {
+            bail!("flow `{}`: deprovision is disable, but the target declares no way to disable a `{}`", self.name, accounts.resource_type);
         }
-        if let Some((field, _)) = self.map.iter().find(|(f, _)| schema.field(f).is_some_and(|f| f.writes == FieldWrites::UpdateOnly)) {
-            bail!("flow `{}`: map `{field}` is a field the target sets only by an update, never on a create", self.name);
-        }
-        if let Some(missing) = schema.fields.iter().find(|f| f.required_on_create && !self.map.iter().any(|(m, _)| *m == f.name)) {
-            bail!("flow `{}`: the target requires `{}` on a create, and the map does not set it", self.name, missing.name);
-        }
-        if !self.map.iter().any(|(m, _)| *m == self.match_target) {
-            bail!("flow `{}`: match.target `{}` must also be mapped, so a created account can be matched again", self.name, self.match_target);
-        }
-        if self.deprovision == Deprovision::Disable && schema.disable.is_none() {
-            bail!("flow `{}`: deprovision is disable, but the target declares no way to disable a `{}`", self.name, schema.resource_type);
+        if let Some(groups) = &self.groups {
+            let schema = schemas
+                .iter()
+                .find(|s| s.resource_type == groups.target_type)
+                .ok_or_else(|| anyhow!("flow `{}`: groups: the target declares no write schema for `{}` to push groups as", self.name, groups.target_type))?;
+            groups.mapping.check_target("groups.", schema).map_err(|e| anyhow!("flow `{}`: groups: {e}", self.name))?;
         }
         Ok(())
     }
@@ -186,6 +212,71 @@ impl FlowSpec {
     }
 }
 
+impl Mapping {
+    fn from_table(matching: MatchTable, map: BTreeMap<String, String>) -> Result<Self> {
+        let map = map
+            .into_iter()
+            .map(|(field, text)| Expression::compile(&text).map(|e| (field.clone(), e)).map_err(|e| anyhow!("map `{field}`: {e}")))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { match_source: Expression::compile(&matching.source).map_err(|e| anyhow!("match.source: {e}"))?, match_target: matching.target, map })
+    }
+
+    /// The mapping against the write schema of the records it makes: every mapped field and the matching field
+    /// declared, each one a create may set, every field a create requires mapped. `prefix` names the table
+    /// (`groups.`) in messages.
+    fn check_target(&self, prefix: &str, schema: &WriteSchema) -> Result<()> {
+        let known: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+        if let Some(field) = self.map.iter().map(|(f, _)| f.as_str()).chain([self.match_target.as_str()]).find(|f| !known.contains(f)) {
+            bail!("the target does not declare the field `{field}` (it declares: {})", known.join(", "));
+        }
+        if let Some((field, _)) = self.map.iter().find(|(f, _)| schema.field(f).is_some_and(|f| f.writes == FieldWrites::UpdateOnly)) {
+            bail!("{prefix}map `{field}` is a field the target sets only by an update, never on a create");
+        }
+        if let Some(missing) = schema.fields.iter().find(|f| f.required_on_create && !self.map.iter().any(|(m, _)| *m == f.name)) {
+            bail!("the target requires `{}` on a create, and the {prefix}map does not set it", missing.name);
+        }
+        if !self.map.iter().any(|(m, _)| *m == self.match_target) {
+            bail!("{prefix}match.target `{}` must also be mapped, so what the flow creates can be matched again", self.match_target);
+        }
+        Ok(())
+    }
+
+    /// The record's value for the matching attribute, lower-cased: what a target record is matched on.
+    pub fn key(&self, record: &serde_json::Value) -> Option<String> {
+        self.match_source.values(record).ok()?.into_iter().find(|v| !v.trim().is_empty()).map(|v| v.trim().to_lowercase())
+    }
+
+    /// The record's mapped fields for a target whose records follow `schema`, or why they cannot be written. A
+    /// mapped field with no value for this record is left out.
+    pub fn fields(&self, schema: &WriteSchema, record: &serde_json::Value) -> Result<Vec<(String, String)>, String> {
+        let mut fields = Vec::new();
+        for (field, expression) in &self.map {
+            let values = expression.values(record).map_err(|why| format!("map `{field}`: {why}"))?;
+            let multi = schema.field(field).is_some_and(|f| f.multi_valued);
+            if values.len() > 1 && !multi {
+                return Err(format!("map `{field}`: `{}` yields {} values, and the target takes one", expression.text(), values.len()));
+            }
+            fields.extend(values.into_iter().filter(|v| !v.trim().is_empty()).map(|v| (field.clone(), v)));
+        }
+        Ok(fields)
+    }
+}
+
+impl GroupPush {
+    fn from_table(table: GroupsTable) -> Result<Self> {
+        let push = table
+            .push
+            .iter()
+            .map(|item| match item.split_once(':') {
+                Some((t, id)) if !t.is_empty() && !id.is_empty() => Ok(ResourceId { resource_type: t.into(), id: id.into() }),
+                _ => bail!("push `{}` must be TYPE:ID, such as group:42", crate::display::printable(item, 128)),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let target_type = table.target_type.unwrap_or_else(|| DEFAULT_GROUP_TYPE.into());
+        Ok(Self { push, target_type, mapping: Mapping::from_table(table.matching, table.map)? })
+    }
+}
+
 /// How a cycle takes away a target account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
@@ -198,14 +289,6 @@ pub enum Removal {
     },
     /// A delete.
     Delete,
-}
-
-/// The field a mapping names must be declared by the target; one that is not is named with what is.
-fn check_field(flow: &str, field: &str, known: &[&str]) -> Result<()> {
-    if !known.contains(&field) {
-        bail!("flow `{flow}`: the target does not declare the field `{field}` (it declares: {})", known.join(", "));
-    }
-    Ok(())
 }
 
 fn threshold(value: &toml::Value) -> Result<Threshold> {
@@ -273,11 +356,11 @@ mod tests {
         let flow = flows(EXAMPLE).unwrap().remove(0);
         assert_eq!((flow.name.as_str(), flow.source.as_str(), flow.target.as_str()), ("workforce", "acme-pingone", "acme-pingboard"));
         assert_eq!(flow.scope.as_deref(), Some("group:9f2c:member"));
-        assert_eq!((flow.match_source.text(), flow.match_target.as_str()), ("user.login", "email"));
+        assert_eq!((flow.users.match_source.text(), flow.users.match_target.as_str()), ("user.login", "email"));
         assert_eq!((flow.interval, flow.deprovision, flow.max_deletions), (Duration::from_secs(2400), Deprovision::Disable, Threshold::Count(500)));
-        let fields: Vec<(&str, &str)> = flow.map.iter().map(|(f, e)| (f.as_str(), e.text())).collect();
+        let fields: Vec<(&str, &str)> = flow.users.map.iter().map(|(f, e)| (f.as_str(), e.text())).collect();
         assert_eq!(fields, [("email", "user.emails[0].address"), ("first_name", "user.name.given_name"), ("job_title", "user.title"), ("last_name", "user.name.family_name")]);
-        flow.check_target(&pingboard_users()).unwrap();
+        flow.check_target(&pingboard_users(), &[]).unwrap();
         assert_eq!(flow.removal(&pingboard_users()), Some(Removal::Delete), "Pingboard keeps no disabled profiles");
     }
 
@@ -301,17 +384,17 @@ mod tests {
     #[test]
     fn the_target_s_write_schema_decides_which_fields_a_flow_may_map() {
         let flow = |from: &str, to: &str| flows(&EXAMPLE.replace(from, to)).unwrap().remove(0);
-        let check = |flow: FlowSpec| flow.check_target(&pingboard_users()).unwrap_err().to_string();
+        let check = |flow: FlowSpec| flow.check_target(&pingboard_users(), &[]).unwrap_err().to_string();
         assert_eq!(
             check(flow("job_title  =", "shoe_size  =")),
             "flow `workforce`: the target does not declare the field `shoe_size` (it declares: first_name, last_name, email, job_title)"
         );
         assert_eq!(check(flow("last_name  =", "# last_name =")), "flow `workforce`: the target requires `last_name` on a create, and the map does not set it");
         let pingone = WriteSchema::new("user", vec![WriteField::new("email", "").required(), WriteField::new("first_name", ""), WriteField::new("last_name", ""), WriteField::new("job_title", "").update_only()]);
-        assert_eq!(flow("", "").check_target(&pingone).unwrap_err().to_string(), "flow `workforce`: map `job_title` is a field the target sets only by an update, never on a create");
+        assert_eq!(flow("", "").check_target(&pingone, &[]).unwrap_err().to_string(), "flow `workforce`: map `job_title` is a field the target sets only by an update, never on a create");
         let without_disable = WriteSchema { disable: None, ..pingboard_users() };
-        assert_eq!(flow("", "").check_target(&without_disable).unwrap_err().to_string(), "flow `workforce`: deprovision is disable, but the target declares no way to disable a `user`");
-        assert!(flow(r#"deprovision = "disable""#, r#"deprovision = "none""#).check_target(&without_disable).is_ok());
+        assert_eq!(flow("", "").check_target(&without_disable, &[]).unwrap_err().to_string(), "flow `workforce`: deprovision is disable, but the target declares no way to disable a `user`");
+        assert!(flow(r#"deprovision = "disable""#, r#"deprovision = "none""#).check_target(&without_disable, &[]).is_ok());
     }
 
     #[test]
