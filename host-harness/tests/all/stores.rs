@@ -338,7 +338,12 @@ fn written(location: &StoreLocation) {
     // Grants: team t1's members as written since (a revoked one gone, a granted one there).
     let held = |store: &Store, sync: i64| {
         let mut ids = Vec::new();
-        store.for_each_current_grant("app", sync, "team:t1:member", |g| Ok(ids.push(g.principal_id))).unwrap();
+        store
+            .for_each_current_grant("app", sync, "team:t1:member", |g| {
+                ids.push(g.principal_id);
+                Ok(())
+            })
+            .unwrap();
         ids.sort();
         ids
     };
