@@ -1,5 +1,6 @@
 //! Provisioning flows from the command line: `flow plan` between two Pingboard doubles; `flow apply` cycles from
-//! the PingOne double into the Pingboard double, each source change made exactly, the deletion threshold held.
+//! the PingOne double into the Pingboard double (each source change made exactly, the deletion threshold held)
+//! and into the real `scim2-server` (users, and two groups pushed with their members).
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use pingone_double::{Environment, EnvironmentSpec, PingOneDouble, uuid};
 use serde_json::{Value, json};
 
 use crate::common::*;
+use crate::scim::scim2_server::{Scim2Server, TOKEN as SCIM_TOKEN};
 
 fn tenant(name: &str, double: &PingboardDouble) -> String {
     format!(
@@ -252,4 +254,141 @@ fn pingone_to_pingboard_cycles_make_exactly_the_source_changes_and_then_nothing(
     let allowed = flow.run("apply", &["--allow-deletions", "2"]).ok();
     assert!(allowed.lines().nth(1).is_some_and(|l| l.starts_with("applied: 0 created, 0 adopted, 0 updated, 0 disabled, 2 deleted, 1 skipped, 0 failed, 0 held; ")), "{allowed}");
     assert_eq!(held(&app), wanted(&directory.environment(), &group));
+}
+
+fn scim_tenant(name: &str, server: &Scim2Server) -> String {
+    format!(
+        "[[tenant]]\nname = \"{name}\"\ncomponent = \"{}\"\nconfig = {{ base_url = \"{}\" }}\n\
+         secrets = {{ token = {{ value = \"{SCIM_TOKEN}\" }} }}\nprovisioning = true\n\n",
+        component_build::scim_component().display(),
+        server.base_url(),
+    )
+}
+
+/// Into any SCIM service provider: users by userName, with the work email and title, and two groups pushed.
+fn to_scim(scope: &str, pushed: &[String]) -> String {
+    let push: Vec<String> = pushed.iter().map(|g| format!("\"group:{g}\"")).collect();
+    format!(
+        r#"
+[[flow]]
+name = "workforce"
+source = "acme-pingone"
+target = "app"
+scope = "group:{scope}:member"
+match = {{ source = "user.login", target = "userName" }}
+[flow.map]
+userName = "user.login"
+"name.givenName" = "user.name.given_name"
+"name.familyName" = "user.name.family_name"
+email = "user.emails[0].address"
+title = "user.title"
+[flow.groups]
+push = [{}]
+match = {{ source = "display_name", target = "displayName" }}
+[flow.groups.map]
+displayName = "display_name"
+"#,
+        push.join(", ")
+    )
+}
+
+/// The server's users by userName: (given name, family name, work email, title, active).
+fn scim_users(server: &Scim2Server) -> BTreeMap<String, (Value, Value, Value, Value, Value)> {
+    let (status, list) = server.get("Users?count=1000");
+    assert_eq!(status, 200, "{list}");
+    let users = list["Resources"].as_array().cloned().unwrap_or_default();
+    users
+        .iter()
+        .map(|u| {
+            let email = u["emails"].as_array().and_then(|e| e.iter().find(|e| e["type"] == "work")).map(|e| e["value"].clone()).unwrap_or(Value::Null);
+            let title = u.get("title").cloned().unwrap_or(Value::Null);
+            (u["userName"].as_str().unwrap().to_string(), (u["name"]["givenName"].clone(), u["name"]["familyName"].clone(), email, title, u["active"].clone()))
+        })
+        .collect()
+}
+
+/// The server's groups by displayName, with their members' userNames.
+fn scim_groups(server: &Scim2Server) -> BTreeMap<String, Vec<String>> {
+    let names: BTreeMap<String, String> = server.get("Users?count=1000").1["Resources"].as_array().unwrap().iter().map(|u| (u["id"].as_str().unwrap().into(), u["userName"].as_str().unwrap().into())).collect();
+    let (_, list) = server.get("Groups?count=1000");
+    list["Resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|g| {
+            let mut members: Vec<String> = g["members"].as_array().cloned().unwrap_or_default().iter().map(|m| names[m["value"].as_str().unwrap()].clone()).collect();
+            members.sort();
+            (g["displayName"].as_str().unwrap().to_string(), members)
+        })
+        .collect()
+}
+
+/// What the server must hold for the scope's enabled users (every PingOne user here has an email).
+fn wanted_on_scim(env: &Environment, scope: &str, disabled: &[&str]) -> BTreeMap<String, (Value, Value, Value, Value, Value)> {
+    env.members(scope)
+        .keys()
+        .filter_map(|id| env.user(id))
+        .filter(|u| u.enabled || disabled.contains(&u.id.as_str()))
+        .map(|u| {
+            let title = u.title.clone().map_or(Value::Null, Value::from);
+            (u.username.clone(), (json!(u.given), json!(u.family), json!(u.email), title, json!(u.enabled)))
+        })
+        .collect()
+}
+
+#[test]
+fn pingone_to_a_real_scim_server_provisions_the_scope_and_pushes_its_groups() {
+    let env = Environment::generate(EnvironmentSpec::sized(60, 6));
+    let (scope, other) = (uuid(3, 0), uuid(3, 1));
+    let members: Vec<String> = env.members(&scope).keys().cloned().collect();
+    let directory = PingOneDouble::start(env).unwrap();
+    let server = Scim2Server::start();
+    let scratch = Scratch::new();
+    let file = scratch.path("tenants.toml").display().to_string();
+    std::fs::write(&file, format!("{}{}{}", pingone_tenant("acme-pingone", &directory), scim_tenant("app", &server), to_scim(&scope, &[scope.clone(), other.clone()]))).unwrap();
+    let (store, cache) = (scratch.store(), scratch.cache());
+    let flow = |command: &str, extra: &[&str]| -> Value {
+        let mut args = vec!["--cache-dir", &cache, "flow", command, "workforce", "--tenants", &file, "--store", &store, "--json"];
+        args.extend(extra);
+        serde_json::from_str(&harness(&args).ok()).unwrap()
+    };
+
+    let first = flow("apply", &[]);
+    let env = directory.environment();
+    // The usernames of a group's enabled members: who its target group must hold.
+    let usernames = |env: &Environment, group: &str| -> Vec<String> {
+        let mut names: Vec<String> = env.members(group).keys().filter_map(|id| env.user(id)).filter(|u| u.enabled).map(|u| u.username.clone()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(scim_users(&server), wanted_on_scim(&env, &scope, &[]));
+    let in_scope = usernames(&env, &scope);
+    assert_eq!(scim_groups(&server), BTreeMap::from([("Group 000".to_string(), in_scope.clone()), ("Group 001".to_string(), Vec::new())]), "Group 001's members are out of scope");
+    assert_eq!(first["counts"], json!({"create": {"done": in_scope.len()}, "create-group": {"done": 2}, "add-member": {"done": in_scope.len()}}), "{first:#}");
+    let again = flow("plan", &[]);
+    assert_eq!(again["counts"]["unchanged"], json!(in_scope.len() + 2), "{again:#}");
+    assert_eq!(again["actions"], json!([]), "then nothing to do");
+
+    let (retitled, disabled, leaver) = (members[0].clone(), members[1].clone(), members[2].clone());
+    let newcomer = uuid(2, 500);
+    directory.edit(|env| {
+        let template = env.user(&members[3]).unwrap().clone();
+        env.users.iter_mut().filter(|u| u.id == retitled).for_each(|u| u.title = Some("Chief Flow Officer".into()));
+        env.users.iter_mut().filter(|u| u.id == disabled).for_each(|u| u.enabled = false);
+        env.direct.retain(|(g, u)| !(g == &scope && u == &leaver));
+        env.users.push(pingone_double::User { id: newcomer.clone(), username: "new.hire".into(), email: "new.hire@example.com".into(), given: "New".into(), family: "Hire".into(), ..template });
+        env.direct.push((scope.clone(), newcomer.clone()));
+    });
+    let second = flow("apply", &["--sync"]);
+    let expected_counts = json!({"update": {"done": 1}, "disable": {"done": 2}, "create": {"done": 1}, "add-member": {"done": 1}, "remove-member": {"done": 2}});
+    assert_eq!(second["counts"], expected_counts, "{second:#}");
+    let env = directory.environment();
+    let mut expected = wanted_on_scim(&env, &scope, &[&disabled]);
+    let leaver_user = env.user(&leaver).unwrap();
+    expected.insert(leaver_user.username.clone(), (json!(leaver_user.given), json!(leaver_user.family), json!(leaver_user.email), leaver_user.title.clone().map_or(Value::Null, Value::from), json!(false)));
+    expected.get_mut(&env.user(&disabled).unwrap().username).unwrap().4 = json!(false);
+    assert_eq!(scim_users(&server), expected, "disabled, not deleted: SCIM keeps the account with active=false");
+    assert_eq!(scim_groups(&server)["Group 000"], usernames(&env, &scope));
+    assert_eq!(flow("plan", &[])["actions"], json!([]), "then nothing to do");
 }

@@ -116,7 +116,8 @@ impl Cycle<'_> {
         let planned = plan_from_store(store, flow, &prepared.metadata.write_schemas)?;
         let allowed = planned.allowed.max(choices.allow_deletions.unwrap_or(0));
         let removals = planned.plan.removals() as u64;
-        let mut writer = Writer { cycle: self, flow, spec: target, metadata: &prepared.metadata, account_type: planned.account_type.clone(), session: None, tried: 0, failed: 0 };
+        let needed = needed(flow, &planned.plan.actions, &planned.account_type);
+        let mut writer = Writer { cycle: self, flow, spec: target, metadata: &prepared.metadata, account_type: planned.account_type.clone(), needed, session: None, tried: 0, failed: 0 };
         let mut log = Log { store, lease, target: &target.name, report };
         if removals > allowed {
             let why = format!("{removals} removals exceed max_deletions ({allowed}): the cycle stopped before any write; `flow apply --allow-deletions {removals}` lifts it once");
@@ -166,6 +167,8 @@ struct Writer<'a> {
     spec: &'a TenantSpec,
     metadata: &'a Metadata,
     account_type: String,
+    /// The writes the cycle may make (`needed`).
+    needed: Vec<(&'static str, String, Capabilities)>,
     session: Option<(OpenSession, ResolvedTenant)>,
     /// Writes tried and failed, over the cycle.
     tried: usize,
@@ -212,8 +215,8 @@ impl Writer<'_> {
         if self.session.is_none() {
             let tenant = ResolvedTenant::resolve(self.spec.clone(), self.metadata, self.cycle.redactor.clone())?;
             let granter = tenant.granter(true);
-            for (call, resource_type, capability) in needed(self.flow, self.metadata, &self.account_type) {
-                if let Some(refusal) = granter.refusal(call, &resource_type, capability) {
+            for (call, resource_type, capability) in &self.needed {
+                if let Some(refusal) = granter.refusal(call, resource_type, *capability) {
                     bail!("target tenant `{}`: {refusal}; no write was made", tenant.name);
                 }
             }
@@ -228,22 +231,29 @@ impl Writer<'_> {
     }
 }
 
-/// Every write a flow's cycles may make on the target, as (call, resource type, capability): checked before a
-/// cycle's first write, so a missing grant stops it before it has changed anything.
-fn needed(flow: &FlowSpec, metadata: &Metadata, account_type: &str) -> Vec<(&'static str, String, Capabilities)> {
-    let mut needed = vec![("create-account", account_type.to_string(), Capabilities::CREATE), ("update-resource", account_type.to_string(), Capabilities::UPDATE)];
-    let schema = metadata.write_schemas.iter().find(|s| s.resource_type == account_type);
-    if schema.and_then(|s| flow.removal(s)) == Some(Removal::Delete) {
-        needed.push(("delete-resource", account_type.to_string(), Capabilities::DELETE));
+/// Every write a cycle may make on the target, as (call, resource type, capability): those of its planned
+/// accounts and groups, and with group push, granting and revoking members. Checked before the cycle's first
+/// write, so a missing grant stops it before it has changed anything.
+fn needed(flow: &FlowSpec, actions: &[Action], account_type: &str) -> Vec<(&'static str, String, Capabilities)> {
+    let group_type = flow.groups.as_ref().map(|g| g.target_type.clone());
+    let mut needed = Vec::new();
+    for action in actions {
+        let of = |group: bool| if group { group_type.clone().unwrap_or_default() } else { account_type.to_string() };
+        let write = match action {
+            Action::Create { group: false, .. } => ("create-account", of(false), Capabilities::CREATE),
+            Action::Create { group: true, .. } => ("create-resource", of(true), Capabilities::CREATE),
+            Action::Adopt { fields, .. } if fields.is_empty() => continue,
+            Action::Adopt { group, .. } | Action::Update { group, .. } => ("update-resource", of(*group), Capabilities::UPDATE),
+            Action::Remove { removal: Removal::Disable { .. }, .. } => ("update-resource", of(false), Capabilities::UPDATE),
+            Action::Remove { removal: Removal::Delete, .. } => ("delete-resource", of(false), Capabilities::DELETE),
+            Action::AddMember { .. } | Action::RemoveMember { .. } | Action::Skip { .. } => continue,
+        };
+        if !needed.contains(&write) {
+            needed.push(write);
+        }
     }
-    if let Some(push) = &flow.groups {
-        let group = push.target_type.clone();
-        needed.extend([
-            ("create-resource", group.clone(), Capabilities::CREATE),
-            ("update-resource", group.clone(), Capabilities::UPDATE),
-            ("grant", group.clone(), Capabilities::GRANT),
-            ("revoke", group, Capabilities::REVOKE),
-        ]);
+    if let Some(group) = group_type {
+        needed.extend([("grant", group.clone(), Capabilities::GRANT), ("revoke", group, Capabilities::REVOKE)]);
     }
     needed
 }

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde_json::Value;
 
 use super::spec::{FlowSpec, GroupPush, Mapping, Removal};
-use crate::contract::model::{AccountDisable, Entitlement, ResourceId, WriteSchema};
+use crate::contract::model::{AccountDisable, Entitlement, FieldWrites, ResourceId, WriteSchema};
 
 /// One thing a cycle does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,10 +244,20 @@ impl<'a> Targets<'a> {
         if let Some(target) = mapping.key(record).and_then(|key| self.unlinked.remove(&key)) {
             return Converge::Adopt(target.to_string(), differing(schema, &fields, &self.views[target]));
         }
-        match schema.fields.iter().find(|f| f.required_on_create && !fields.iter().any(|(m, _)| *m == f.name)) {
-            Some(missing) => Converge::Skip(format!("the map gives no `{}`, which the target requires", missing.name)),
-            None => Converge::Create(fields),
+        if let Some(missing) = schema.fields.iter().find(|f| f.required_on_create && !fields.iter().any(|(m, _)| *m == f.name)) {
+            return Converge::Skip(format!("the map gives no `{}`, which the target requires", missing.name));
         }
+        // An account is created enabled, said outright where a create may say it (SCIM leaves `active` unset
+        // otherwise).
+        if let Some(AccountDisable::Field(disable)) = &schema.disable
+            && schema.field(&disable.field).is_some_and(|f| f.writes != FieldWrites::UpdateOnly)
+            && !fields.iter().any(|(f, _)| *f == disable.field)
+        {
+            let mut fields = fields;
+            fields.push((disable.field.clone(), disable.enabled.clone()));
+            return Converge::Create(fields);
+        }
+        Converge::Create(fields)
     }
 }
 
@@ -450,7 +460,7 @@ mod tests {
         assert_eq!(
             plan.actions,
             [
-                Action::Create { source: "s1".into(), fields: fields(&[("email", "ada@x.test"), ("first_name", "Ada"), ("job_title", "Analyst"), ("last_name", "Doe")]), group: false },
+                Action::Create { source: "s1".into(), fields: fields(&[("email", "ada@x.test"), ("first_name", "Ada"), ("job_title", "Analyst"), ("last_name", "Doe"), ("active", "true")]), group: false },
                 // Matched case-insensitively; the title it holds is not mapped from anything, so it stays.
                 Action::Adopt { source: "s2".into(), target: "t9".into(), fields: fields(&[("email", "BOB@x.test")]), group: false },
             ]
