@@ -137,7 +137,7 @@ impl ApplyCommand {
         if let Some((path, e)) = components.failed().next() {
             bail!("cannot load component {}: {e}", path.display());
         }
-        let cycle = Cycle { runtime: &runtime, components: &components, store: &self.flow.store, defaults: &defaults, redactor: cx.redactor };
+        let cycle = Cycle { runtime: &runtime, components: &components, store: &self.flow.store, defaults: &defaults, redactor: cx.redactor, service: false };
         let choices = Choices { sync: self.sync, allow_deletions: self.allow_deletions };
         let report = cycle.run(&declared.flow, &declared.source, &declared.target, choices).await?;
         report.log.iter().try_for_each(|line| writeln!(cx.err, "{line}"))?;

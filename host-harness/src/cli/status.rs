@@ -1,5 +1,5 @@
-//! `status`: the service's schedule as a table (or JSON): every tenant's state, last outcome, next run and
-//! lease, read from the store any replica writes.
+//! `status`: the service's schedule as a table (or JSON): every tenant's and flow's (`flow:NAME`) state, last
+//! outcome, next run and lease, read from the store any replica writes.
 
 use anyhow::Result;
 use clap::Args;
@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Context;
 use crate::display::printable;
 use crate::service::{lease_text, next_run_text, relative_time};
-use crate::store::{Store, StoreLocation};
+use crate::store::{FLOW_JOB, Store, StoreLocation};
 
 /// Show every scheduled tenant: state, last outcome, next run, lease and last error.
 #[derive(Args)]
@@ -45,6 +45,10 @@ impl StatusCommand {
                 printable(&row.tenant, 64),
                 row.state.clone(),
                 match (&row.last_outcome, row.last_finished_ms) {
+                    // A flow's row says what its last cycle did.
+                    (Some(outcome), Some(at)) if row.tenant.starts_with(FLOW_JOB) => {
+                        format!("{outcome} {} ({})", relative_time(at, now), printable(row.last_counts.as_deref().unwrap_or("-"), 200))
+                    }
                     (Some(outcome), Some(at)) => format!("{outcome} {}", relative_time(at, now)),
                     _ => "-".into(),
                 },

@@ -40,6 +40,8 @@ pub struct Cycle<'a> {
     pub defaults: &'a SyncOptions,
     /// Learns both tenants' secrets; every error passes through it.
     pub redactor: &'a Redactor,
+    /// Whether `serve` runs it: its syncs and its lease are then the service's (`Store::for_service`).
+    pub service: bool,
 }
 
 /// What the person running a cycle asked for.
@@ -77,6 +79,21 @@ impl CycleReport {
         json!(counts)
     }
 
+    /// The counts in a few words, for the service's schedule: `3 create, 1 add-member, 1 skipped; 12 unchanged`.
+    pub fn summary(&self) -> String {
+        let mut done: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut other: BTreeMap<&str, u64> = BTreeMap::new();
+        for entry in &self.entries {
+            match entry.outcome.as_str() {
+                "done" | "already" => *done.entry(&entry.action).or_default() += 1,
+                outcome => *other.entry(outcome).or_default() += 1,
+            }
+        }
+        let words: Vec<String> = done.iter().chain(&other).map(|(what, n)| format!("{n} {what}")).collect();
+        let unchanged = self.planned.as_ref().map_or(0, |p| p.plan.unchanged);
+        format!("{}; {unchanged} unchanged", if words.is_empty() { "nothing to do".into() } else { words.join(", ") })
+    }
+
     /// The log entries whose outcome is `outcome`.
     pub fn with_outcome<'s>(&'s self, outcome: &'s str) -> impl Iterator<Item = &'s LogEntry> + 's {
         self.entries.iter().filter(move |e| e.outcome == outcome)
@@ -87,7 +104,7 @@ impl Cycle<'_> {
     /// Runs `flow`'s next cycle between the tenants `source` and `target`. An error (a sync that failed, a
     /// write not granted, the lease lost) leaves the flow needing attention, as does a report's `attention`.
     pub async fn run(&self, flow: &FlowSpec, source: &TenantSpec, target: &TenantSpec, choices: Choices) -> Result<CycleReport> {
-        let store = Store::open(self.store)?;
+        let store = self.open()?;
         let lease = store.begin_cycle(&flow.name)?;
         let mut report = CycleReport { cycle: lease.cycle, synced: Vec::new(), log: Vec::new(), planned: None, entries: Vec::new(), attention: None };
         let outcome = self.run_held(&store, &lease, flow, [source, target], choices, &mut report).await.map_err(|e| anyhow!("{}", self.redactor.redact(&format!("{e:#}"))));
@@ -104,7 +121,7 @@ impl Cycle<'_> {
             if let Some(why) = self.sync_first(store, flow, &spec.name, choices, unfinished)? {
                 tracing::info!(flow = %flow.name, "syncing tenant `{}` first: {why}", spec.name);
                 let prepared = self.components.of(spec)?;
-                let open = || Store::open(self.store);
+                let open = || self.open();
                 let mut log = Vec::new();
                 let synced = sync_tenant(self.runtime, &prepared, spec.clone(), self.defaults, open, self.redactor, &NoProgress, &mut log, |_, _, _| Ok(Start::Fresh)).await;
                 report.log.extend(log);
@@ -141,6 +158,11 @@ impl Cycle<'_> {
             log.report.attention = Some(format!("{} of {} writes failed (the last: {last})", writer.failed, writer.tried));
         }
         Ok(())
+    }
+
+    fn open(&self) -> Result<Store> {
+        let store = Store::open(self.store)?;
+        Ok(if self.service { store.for_service() } else { store })
     }
 
     /// Why `tenant` must be synced before the plan, if it must: asked to, never synced, older than the flow's

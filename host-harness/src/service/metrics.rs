@@ -1,6 +1,9 @@
-//! The service's Prometheus metrics (`/metrics`, OpenMetrics text). Per-tenant series are bounded by the
-//! tenants file; the schedule's gauges are refreshed from the store on every scheduler tick, so they show
+//! The service's Prometheus metrics (`/metrics`, OpenMetrics text). Per-tenant and per-flow series are bounded
+//! by the tenants file; the schedule's gauges are refreshed from the store on every scheduler tick, so they show
 //! every replica's work, not only this one's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::store::{ScheduleRow, SyncCounts, TenantState};
+use crate::store::{FLOW_JOB, LogEntry, ScheduleRow, SyncCounts, TenantState};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabel {
@@ -35,6 +38,30 @@ struct StateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowLabel {
+    flow: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowOutcomeLabels {
+    flow: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowActionLabels {
+    flow: String,
+    action: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowStateLabels {
+    flow: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -52,6 +79,15 @@ pub struct Metrics {
     failures: Family<TenantLabel, Gauge>,
     next_run: Family<TenantLabel, Gauge>,
     state: Family<StateLabels, Gauge>,
+    cycles: Family<FlowOutcomeLabels, Counter>,
+    cycle_duration: Family<FlowLabel, Histogram, fn() -> Histogram>,
+    actions: Family<FlowActionLabels, Counter>,
+    last_cycle: Family<FlowActionLabels, Gauge>,
+    /// Each flow's series of `last_cycle`, so a later cycle without them sets them to 0.
+    last_cycle_series: Mutex<HashMap<String, Vec<FlowActionLabels>>>,
+    flow_failures: Family<FlowLabel, Gauge>,
+    flow_next_run: Family<FlowLabel, Gauge>,
+    flow_state: Family<FlowStateLabels, Gauge>,
 }
 
 fn duration_buckets() -> Histogram {
@@ -74,6 +110,14 @@ impl Metrics {
             failures: Family::default(),
             next_run: Family::default(),
             state: Family::default(),
+            cycles: Family::default(),
+            cycle_duration: Family::new_with_constructor(duration_buckets as fn() -> Histogram),
+            actions: Family::default(),
+            last_cycle: Family::default(),
+            last_cycle_series: Mutex::default(),
+            flow_failures: Family::default(),
+            flow_next_run: Family::default(),
+            flow_state: Family::default(),
             registry: Registry::default(),
         };
         registry.register("syncs", "Syncs run by this replica, by how they ended", metrics.syncs.clone());
@@ -87,6 +131,13 @@ impl Metrics {
         registry.register("tenant_consecutive_failures", "Failed syncs in a row, per tenant", metrics.failures.clone());
         registry.register("tenant_next_run_timestamp_seconds", "When each tenant syncs next (Unix time)", metrics.next_run.clone());
         registry.register("tenant_state", "1 for each tenant's current state", metrics.state.clone());
+        registry.register("flow_cycles", "Provisioning flow cycles run by this replica, by how they ended", metrics.cycles.clone());
+        registry.register("flow_cycle_duration_seconds", "Wall time of this replica's flow cycles", metrics.cycle_duration.clone());
+        registry.register("flow_actions", "Actions of this replica's flow cycles, by kind and outcome", metrics.actions.clone());
+        registry.register("flow_last_cycle_actions", "Actions of each flow's last cycle on this replica, by kind and outcome", metrics.last_cycle.clone());
+        registry.register("flow_consecutive_failures", "Flow cycles in a row that failed or needed attention, per flow", metrics.flow_failures.clone());
+        registry.register("flow_next_run_timestamp_seconds", "When each flow runs its next cycle (Unix time)", metrics.flow_next_run.clone());
+        registry.register("flow_state", "1 for each flow's current state", metrics.flow_state.clone());
         let build = Family::<BuildLabels, Gauge>::default();
         build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").into() }).set(1);
         registry.register("build_info", "This connector-harness's version", build);
@@ -107,9 +158,40 @@ impl Metrics {
         }
     }
 
-    /// Sets the per-tenant gauges from the schedule. Tenants no longer listed keep their last values.
+    /// Counts a flow's cycle by how it ended, and its actions by kind and outcome.
+    pub fn flow_ended(&self, flow: &str, outcome: &str, seconds: f64, entries: &[LogEntry]) {
+        self.cycles.get_or_create(&FlowOutcomeLabels { flow: flow.into(), outcome: outcome.into() }).inc();
+        self.cycle_duration.get_or_create(&FlowLabel { flow: flow.into() }).observe(seconds);
+        let mut last: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for entry in entries {
+            *last.entry((&entry.action, &entry.outcome)).or_default() += 1;
+        }
+        let mut series = self.last_cycle_series.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = series.entry(flow.to_string()).or_default();
+        for labels in previous.drain(..) {
+            self.last_cycle.get_or_create(&labels).set(0);
+        }
+        for ((action, outcome), n) in last {
+            let labels = FlowActionLabels { flow: flow.into(), action: action.into(), outcome: outcome.into() };
+            self.actions.get_or_create(&labels).inc_by(n as u64);
+            self.last_cycle.get_or_create(&labels).set(n);
+            previous.push(labels);
+        }
+    }
+
+    /// Sets the per-tenant and per-flow gauges from the schedule. Tenants and flows no longer listed keep their
+    /// last values.
     pub fn observe_schedule(&self, rows: &[ScheduleRow]) {
         for row in rows.iter().filter(|r| r.enabled) {
+            if let Some(flow) = row.tenant.strip_prefix(FLOW_JOB) {
+                let label = FlowLabel { flow: flow.into() };
+                self.flow_failures.get_or_create(&label).set(row.failures);
+                self.flow_next_run.get_or_create(&label).set(row.next_run_ms / 1000);
+                for state in TenantState::ALL.map(TenantState::as_str) {
+                    self.flow_state.get_or_create(&FlowStateLabels { flow: flow.into(), state: state.into() }).set(i64::from(row.state == state));
+                }
+                continue;
+            }
             let label = TenantLabel { tenant: row.tenant.clone() };
             self.failures.get_or_create(&label).set(row.failures);
             self.next_run.get_or_create(&label).set(row.next_run_ms / 1000);

@@ -1,4 +1,5 @@
-//! `connector-harness serve`: keeps every tenant of a tenants file fresh. The scheduler claims due tenants from
+//! `connector-harness serve`: keeps every tenant of a tenants file fresh, and runs its provisioning flows
+//! (`flow_job.rs`) on their intervals. The scheduler claims due tenants (and flows) from
 //! the store's schedule (`store/schedule.rs`) while it has a free slot, runs each sync on a thread of its own
 //! with a heartbeat keeping its lease, and records how it ended: the next run an interval away (with jitter),
 //! or backing off after a failure. A sync interrupted by a crash or a drain is resumed from its checkpoint by
@@ -8,6 +9,7 @@
 //! the drain timeout, then stops them at their next page, hands their tenants back for an immediate resume,
 //! and exits 0. A second signal exits at once.
 
+mod flow_job;
 pub mod http;
 mod metrics;
 mod page;
@@ -32,7 +34,8 @@ use crate::interrupt::{Interrupt, Interrupted, Signal};
 use crate::options::SyncOptions;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
-use crate::store::{Claim, RunRecord, Store, StoreLocation, SyncId, TenantLease, TenantState, hostname};
+use crate::flow::FlowSpec;
+use crate::store::{Claim, FLOW_JOB, RunRecord, Store, StoreLocation, SyncId, TenantLease, TenantState, hostname};
 use crate::tenant::{ResolvedTenant, TenantSpec};
 
 pub use page::{lease_text, next_run_text, relative_time};
@@ -82,7 +85,9 @@ struct Shared {
     runtime: Arc<Runtime>,
     components: Components,
     specs: HashMap<String, Result<TenantSpec, String>>,
-    /// Each tenant's interval: its own, or the service's.
+    /// The file's flows, by name; each is the schedule's `flow:NAME` row.
+    flows: HashMap<String, FlowSpec>,
+    /// Each tenant's interval (its own, or the service's), and each flow's, by schedule key.
     intervals: HashMap<String, Duration>,
     redactor: Redactor,
     observed: Arc<Observed>,
@@ -113,10 +118,11 @@ impl Observed {
 /// Runs the service until a signal has been handled, then returns (for exit code 0).
 pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interrupt) -> Result<()> {
     raise_open_file_limit();
-    let specs = TenantSpec::many_from_file(&config.tenants_file)?;
+    let (specs, flows) = TenantSpec::tenants_and_flows(&config.tenants_file)?;
     let mut store = Store::open(&config.store)?;
-    let intervals: Vec<(String, Duration)> =
+    let mut intervals: Vec<(String, Duration)> =
         specs.iter().map(|(name, spec)| (name.clone(), spec.as_ref().ok().and_then(|s| s.interval).unwrap_or(config.policy.interval))).collect();
+    intervals.extend(flows.iter().map(|flow| (format!("{FLOW_JOB}{}", flow.name), flow.interval)));
     let owner = format!("{}:{}:{:016x}", config.replica, std::process::id(), rand::random::<u64>());
     let mut rng = rand::rng();
     store.register_tenants(&owner, &intervals, config.lease_ttl, |interval| config.policy.first_run(interval, &mut rng))?;
@@ -133,7 +139,7 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
         store_probe: http::StoreProbe::new(config.store.clone()),
     });
     let (stop_http, http_stopped) = watch::channel(false);
-    tracing::info!(listen = %listener.local_addr()?, tenants = specs.len(), replica = %config.replica, "serving");
+    tracing::info!(listen = %listener.local_addr()?, tenants = specs.len(), flows = flows.len(), replica = %config.replica, "serving");
     let server = tokio::spawn(http::serve(listener, observed.clone(), http_stopped));
 
     // Components compile while the probes already answer (not ready yet).
@@ -144,7 +150,8 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
     }
     observed.loaded.store(true, Ordering::SeqCst);
     let specs = specs.into_iter().map(|(name, spec)| (name, spec.map_err(|e| redactor.redact(&format!("{e:#}"))))).collect();
-    let shared = Arc::new(Shared { config, owner, runtime, components, specs, intervals, redactor: redactor.clone(), observed });
+    let flows = flows.into_iter().map(|flow| (flow.name.clone(), flow)).collect();
+    let shared = Arc::new(Shared { config, owner, runtime, components, specs, flows, intervals, redactor: redactor.clone(), observed });
 
     let store = Reconnecting { location: shared.config.store.clone(), store: Some(store) };
     let result = Scheduler { shared, store, running: JoinSet::new(), cancels: HashMap::new() }.run(shutdown).await;
@@ -297,24 +304,37 @@ async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: 
     let started = Instant::now();
     let lost = Arc::new(AtomicBool::new(false));
     let heartbeat = tokio::spawn(keep_lease(config.store.clone(), lease.clone(), config.lease_ttl, cancel, lost.clone()));
-    let outcome = sync_claimed(shared, tenant, interrupt).await;
+    let flow = tenant.strip_prefix(FLOW_JOB);
+    let ending = match flow {
+        Some(flow) => flow_job::run(shared, flow, failures, interrupt).await,
+        None => {
+            let outcome = sync_claimed(shared, tenant, interrupt).await;
+            ending(shared, tenant, failures, outcome)
+        }
+    };
     heartbeat.abort();
     let seconds = started.elapsed().as_secs_f64();
-    let ending = if lost.load(Ordering::SeqCst) { Ending::LeaseLost } else { ending(shared, tenant, failures, outcome) };
+    let ending = if lost.load(Ordering::SeqCst) { Ending::LeaseLost } else { ending };
     let written = match ending {
         Ending::LeaseLost => {
             metrics.lease_lost.inc();
-            metrics.sync_ended(tenant, "lease-lost", seconds, 0);
+            if flow.is_none() {
+                metrics.sync_ended(tenant, "lease-lost", seconds, 0);
+            }
             tracing::warn!(tenant, epoch = lease.epoch, "lost the tenant's lease; this replica stopped writing to its sync");
             return;
         }
         Ending::HandedBack { sync } => {
-            metrics.sync_ended(tenant, "interrupted", seconds, 0);
+            if flow.is_none() {
+                metrics.sync_ended(tenant, "interrupted", seconds, 0);
+            }
             tracing::info!(tenant, sync_id = sync, "handing the tenant back; its sync resumes from its checkpoint");
             Store::open(&config.store).and_then(|mut store| store.release(&lease, sync))
         }
         Ending::Recorded { record, requests } => {
-            metrics.sync_ended(tenant, record.outcome, seconds, requests);
+            if flow.is_none() {
+                metrics.sync_ended(tenant, record.outcome, seconds, requests);
+            }
             Store::open(&config.store).and_then(|mut store| store.finish_run(&lease, &record))
         }
     };

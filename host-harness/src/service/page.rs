@@ -66,14 +66,16 @@ pub fn render(replica: &str, draining: bool, rows: Result<Vec<ScheduleRow>, Stri
         }
     };
     html.push_str(
-        "<table>\n<tr><th>Tenant</th><th>State</th><th>Last outcome</th><th>Last sync</th><th>Finished</th><th>Next run</th>\
+        "<table>\n<tr><th>Tenant or flow</th><th>State</th><th>Last outcome</th><th>Last sync or cycle</th><th>Finished</th><th>Next run</th>\
          <th>Failures in a row</th><th>Lease</th><th>Last error</th></tr>\n",
     );
     for row in rows.iter().filter(|r| r.enabled) {
         let last_sync = match (&row.last_sync_id, &row.last_counts) {
             (Some(id), Some(counts)) => format!("{id}: {counts}"),
             (Some(id), None) => id.to_string(),
-            _ => "-".into(),
+            // A flow's row: its last cycle's counts.
+            (None, Some(counts)) => counts.clone(),
+            (None, None) => "-".into(),
         };
         let _ = writeln!(
             html,

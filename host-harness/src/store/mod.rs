@@ -26,7 +26,7 @@ pub use lifecycle::{HEARTBEAT, LEASE_EXPIRY, Lease, hostname, now_ms};
 pub use location::StoreLocation;
 pub use pages::{PageDone, PageJob, PageWriter};
 pub use read::{Dangling, DiffCounts, SyncCounts, SyncInfo};
-pub use schedule::{Claim, RunRecord, ScheduleRow, TenantLease, TenantState, Triggered};
+pub use schedule::{Claim, FLOW_JOB, RunRecord, ScheduleRow, TenantLease, TenantState, Triggered};
 
 /// A sync's id in the store.
 pub type SyncId = i64;

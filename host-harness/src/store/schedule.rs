@@ -1,5 +1,6 @@
 //! The service's schedule (`connector-harness serve`): one row per tenant saying when it syncs next, how its
-//! last sync ended, and which replica holds it. A replica claims a due tenant by taking its lease: the owner,
+//! last sync ended, and which replica holds it; a provisioning flow has a row too, under `flow:NAME`, run and
+//! leased the same way. A replica claims a due tenant by taking its lease: the owner,
 //! an epoch raised at every claim, and an expiry the holder keeps pushing back. Every later write to the row
 //! names owner and epoch, so a holder whose lease was taken over changes nothing; its sync's page writes are
 //! fenced the same way by the sync's own owner (`Store::adopt`). Times are the store's clock (`Db::now_ms`), in
@@ -14,6 +15,9 @@ use super::lifecycle::{hostname, owner_is_gone};
 use super::{Store, SyncId};
 
 // The table is created per store (`sqlite.rs`, `postgres.rs`).
+
+/// How a flow's row in the schedule begins (tenant names may not: `tenant/file.rs`).
+pub const FLOW_JOB: &str = "flow:";
 
 /// A tenant's state as a person reads it (the schedule's `state` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

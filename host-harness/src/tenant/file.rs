@@ -207,10 +207,14 @@ impl TenantSpec {
     }
 }
 
-/// A tenant's name is printed in every line about it: it may not carry control characters.
+/// A tenant's name is printed in every line about it: it may not carry control characters. It is also its key
+/// in the service's schedule, where `flow:` begins a flow's (`store::FLOW_JOB`).
 fn check_name(name: &str) -> Result<()> {
     if name.chars().any(crate::display::is_unsafe) {
         bail!("tenant name `{}` contains a control character", crate::display::printable(name, 256));
+    }
+    if name.starts_with(crate::store::FLOW_JOB) {
+        bail!("tenant name `{}` may not begin with `{}`: the service's schedule keeps flows under that prefix", crate::display::printable(name, 256), crate::store::FLOW_JOB);
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! SIGKILL loses nothing (the next replica resumes the same sync). On PostgreSQL, replicas share the work
 //! (`replicas.rs`).
 
+mod flows;
 mod replicas;
 
 use std::io::{Read as _, Write as _};
