@@ -10,6 +10,7 @@ use super::{NoProgress, Progress};
 use super::checkpoint::Start;
 use super::retry::Calls;
 use super::run::{Run, check_repeats};
+use super::schedule::{FollowUps, on_instances};
 use crate::contract::model::Metadata;
 use crate::egress::{EgressCounts, EgressPolicy};
 use crate::failure::{Failure, FailureKind};
@@ -97,10 +98,16 @@ impl OpenSession {
     /// are fetched several at once. Instances past the first are a bonus: one that cannot be had (the runtime's
     /// pool is full) or opened leaves the sync with fewer.
     pub async fn open_for_sync(runtime: &Runtime, component: &LoadedComponent, tenant: &ResolvedTenant, options: &SyncOptions) -> Result<Self, OpenError> {
-        let mut session = Self::open(runtime, component, tenant, options, false).await?;
+        Self::open_many(runtime, component, tenant, options, false).await
+    }
+
+    /// `options.concurrency` instances, for a sync or (`provisioning`) for writes made several at once
+    /// (`call_each`).
+    pub async fn open_many(runtime: &Runtime, component: &LoadedComponent, tenant: &ResolvedTenant, options: &SyncOptions, provisioning: bool) -> Result<Self, OpenError> {
+        let mut session = Self::open(runtime, component, tenant, options, provisioning).await?;
         for _ in 1..options.concurrency {
             let opened = match runtime.instantiate_sibling(component, &session.instances[0], &options.sandbox).await {
-                Ok(mut sibling) => sibling.open(&tenant.guest_config, tenant.granter(false)).await.map(|()| sibling).map_err(anyhow::Error::from),
+                Ok(mut sibling) => sibling.open(&tenant.guest_config, tenant.granter(provisioning)).await.map(|()| sibling).map_err(anyhow::Error::from),
                 Err(e) => Err(e),
             };
             match opened {
@@ -119,24 +126,50 @@ impl OpenSession {
         self.instances.first_mut().expect("a session that runs no sync keeps its instance")
     }
 
-    /// Makes one call (a write) on the session's instance, tried again as a sync's calls are when the connector
-    /// says a retry may cure it (`retry.rs`); the error is as the user should read it.
-    pub async fn call_retrying<T, A>(&mut self, call: &str, attempt: impl Fn(Instance) -> A) -> Result<T>
+    /// Makes a call for each item of `queue` (`attempt` makes it on an instance) on the session's instances, as
+    /// many at once as the throttle's window allows, each tried again as a sync's calls are. `finished` takes
+    /// each item and its outcome in the order they end — `None` for an item not called because `halt()` said
+    /// so, or because an instance was left unusable (a trap, a timeout, a broken rule), whose reason this
+    /// returns. Calls already made always end and reach `finished`.
+    pub async fn call_each<W, T, A>(
+        &mut self,
+        queue: Vec<W>,
+        call: impl Fn(&W) -> &'static str,
+        attempt: impl Fn(Instance, &W) -> A,
+        halt: impl Fn() -> bool,
+        mut finished: impl AsyncFnMut(W, Option<Result<T>>) -> Result<()>,
+    ) -> Result<Option<String>>
     where
         T: Send + 'static,
         A: Future<Output = (Result<T, CallError>, Instance)> + Send + 'static,
     {
         let throttle = self.policy.throttle.clone();
         let calls = Calls { throttle: &throttle, progress: &NoProgress, in_calls: Mutex::default() };
-        let instance = self.instances.remove(0);
-        let (instance, outcome) = calls.call(instance, call, attempt).await;
-        self.instances.insert(0, instance);
-        outcome.map_err(|e| self.explain(e))
-    }
-
-    /// Whether the session's instance can still be called: a trap, a timeout or a broken rule ends it.
-    pub fn usable(&self) -> bool {
-        self.instances.first().is_some_and(Instance::usable)
+        let broken: Mutex<Option<String>> = Mutex::default();
+        let is_broken = || broken.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        let (policy, redactor) = (self.policy.clone(), self.redactor.clone());
+        let start = |instance: Instance, item: W| {
+            let skip = halt() || is_broken();
+            let (calls, attempt, call, broken, policy, redactor) = (&calls, &attempt, &call, &broken, &policy, &redactor);
+            async move {
+                if skip {
+                    return (instance, item, None);
+                }
+                let (instance, outcome) = calls.call(instance, call(&item), |i| attempt(i, &item)).await;
+                if !instance.usable() {
+                    let mut broken = broken.lock().unwrap_or_else(|e| e.into_inner());
+                    broken.get_or_insert_with(|| outcome.as_ref().err().map_or_else(|| "the component instance is unusable".into(), |e| format!("{e:#}")));
+                }
+                (instance, item, Some(outcome.map_err(|e| explain(policy, redactor, e))))
+            }
+        };
+        on_instances(&mut self.instances, || throttle.window(), queue, start, async |item, outcome| {
+            finished(item, outcome).await?;
+            Ok(FollowUps::none())
+        })
+        .await?;
+        self.instances.retain(Instance::usable);
+        Ok(broken.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// An error from this session as the user should read it.

@@ -9,6 +9,7 @@
 //! failing sync.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, anyhow, bail};
@@ -23,7 +24,7 @@ use crate::driver::{NoProgress, OpenSession, Start, SyncReport};
 use crate::fleet::{Components, sync_tenant};
 use crate::options::SyncOptions;
 use crate::records::GrantRow;
-use crate::runtime::Runtime;
+use crate::runtime::{CallError, Instance, Runtime};
 use crate::secrets::Redactor;
 use crate::store::{CycleLease, LinkChange, LinkKind, LogEntry, Store, StoreLocation, Written, now_ms};
 use crate::tenant::{ResolvedTenant, TenantSpec};
@@ -198,36 +199,49 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Applies `actions` in order, logging each. Whether the cycle stopped (a signal, or a component that
-    /// cannot go on).
+    /// Applies `actions`, logging each: skips at once, writes on the target's instances, as many at once as its
+    /// session has (`--concurrency`), each logged as it ends. Whether the cycle stopped (a signal, or a
+    /// component that cannot go on).
     async fn apply(&mut self, actions: &[Action], log: &mut Log<'_>) -> Result<bool> {
-        for (done, action) in actions.iter().enumerate() {
-            if let Some(signal) = self.cycle.defaults.interrupt.signalled() {
-                log.report.attention = Some(format!("interrupted by {} after {done} of {} actions", signal.name(), actions.len()));
-                return Ok(true);
+        let mut writes = Vec::new();
+        for action in actions {
+            match action {
+                Action::Skip { why, .. } => log.record(action, "skipped", None, Some(why.clone()), &Done::nothing())?,
+                _ => writes.push(action.clone()),
             }
-            if let Action::Skip { why, .. } = action {
-                log.record(action, "skipped", None, Some(why.clone()), &Done::nothing())?;
-                continue;
-            }
-            self.tried += 1;
-            let (flow, account_type, redactor) = (self.flow, self.account_type.clone(), self.cycle.redactor);
-            let (session, tenant) = self.session().await?;
-            let written = write(session, action, &account_type, flow).await;
-            log.report.log.extend(session.take_log().lines(&tenant.name).iter().map(|line| redactor.redact(line)));
-            let usable = session.usable();
-            match written {
-                Ok(outcome) => log.record(action, outcome.outcome, outcome.target.clone(), None, &outcome)?,
-                Err(e) => {
-                    self.failed += 1;
-                    let why = crate::display::one_line(&format!("{e:#}"));
-                    log.record(action, "failed", None, Some(why.clone()), &Done::nothing())?;
-                    if !usable {
-                        log.report.attention = Some(format!("the target's component cannot go on ({why}); {} of {} actions were not tried", actions.len() - done - 1, actions.len()));
-                        return Ok(true);
-                    }
+        }
+        if writes.is_empty() {
+            return Ok(false);
+        }
+        let types = Types { account: self.account_type.clone(), group: self.flow.groups.as_ref().map(|g| g.target_type.clone()).unwrap_or_default() };
+        let (interrupt, redactor, total) = (self.cycle.defaults.interrupt.clone(), self.cycle.redactor, writes.len());
+        let (session, tenant) = self.session().await?;
+        let (mut tried, mut failed, mut not_made) = (0usize, 0usize, 0usize);
+        let broken = session
+            .call_each(writes, call_of, |i, action| attempt(i, action, &types), || interrupt.signalled().is_some(), async |action, outcome| match outcome {
+                None => {
+                    not_made += 1;
+                    Ok(())
                 }
-            }
+                Some(Ok(done)) => {
+                    tried += 1;
+                    log.record(&action, done.outcome, done.target.clone(), None, &done)
+                }
+                Some(Err(e)) => {
+                    (tried, failed) = (tried + 1, failed + 1);
+                    log.record(&action, "failed", None, Some(crate::display::one_line(&format!("{e:#}"))), &Done::nothing())
+                }
+            })
+            .await?;
+        log.report.log.extend(session.take_log().lines(&tenant.name).iter().map(|line| redactor.redact(line)));
+        (self.tried, self.failed) = (self.tried + tried, self.failed + failed);
+        if let Some(why) = broken {
+            log.report.attention = Some(format!("the target's component cannot go on ({}); {not_made} of {total} writes were not tried", crate::display::one_line(&why)));
+            return Ok(true);
+        }
+        if let Some(signal) = interrupt.signalled().filter(|_| not_made > 0) {
+            log.report.attention = Some(format!("interrupted by {} after {tried} of {total} writes", signal.name()));
+            return Ok(true);
         }
         Ok(false)
     }
@@ -245,7 +259,7 @@ impl Writer<'_> {
             let mut options = self.cycle.defaults.clone();
             tenant.limits.apply(&mut options)?;
             let loaded = &self.cycle.components.of(self.spec)?.loaded;
-            let session = OpenSession::open(self.cycle.runtime, loaded, &tenant, &options, true).await.map_err(|e| e.error)?;
+            let session = OpenSession::open_many(self.cycle.runtime, loaded, &tenant, &options, true).await.map_err(|e| e.error)?;
             self.session = Some((session, tenant));
         }
         let (session, tenant) = self.session.as_mut().expect("opened above");
@@ -355,87 +369,91 @@ impl Log<'_> {
     }
 }
 
-/// Makes one action's write through the target's component (retried as a sync's calls are).
-async fn write(session: &mut OpenSession, action: &Action, account_type: &str, flow: &FlowSpec) -> Result<Done> {
-    let group_type = flow.groups.as_ref().map_or("", |g| g.target_type.as_str());
-    let (kind, resource_type) = match action {
-        Action::Create { group: true, .. } | Action::Adopt { group: true, .. } | Action::Update { group: true, .. } => (LinkKind::Group, group_type),
-        _ => (LinkKind::User, account_type),
-    };
-    let id = |id: &str| ResourceId { resource_type: resource_type.to_string(), id: id.to_string() };
+/// The target's resource types a cycle writes.
+struct Types {
+    account: String,
+    /// Empty without group push.
+    group: String,
+}
+
+/// The component call an action makes.
+fn call_of(action: &Action) -> &'static str {
     match action {
-        Action::Create { fields, group, .. } => {
-            let (resource_type, fields, group) = (resource_type.to_string(), fields.clone(), *group);
-            let created = session.call_retrying(if group { "create-resource" } else { "create-account" }, move |mut i| {
-                let (resource_type, fields) = (resource_type.clone(), fields.clone());
-                async move {
-                    let created = if group { i.create_resource(&resource_type, &fields).await } else { i.create_account(&resource_type, &fields).await };
-                    (created, i)
-                }
-            });
-            let (outcome, resource) = match created.await? {
-                CreateOutcome::Created(r) => ("done", r),
-                CreateOutcome::AlreadyExists(r) => ("already", r),
-            };
-            let link = LinkChange::Link(kind, resource.id.id.clone());
-            Ok(Done::resource(outcome, link, resource))
-        }
-        Action::Adopt { target, fields, .. } if fields.is_empty() => Ok(Done { outcome: "done", target: Some(target.clone()), link: LinkChange::Link(kind, target.clone()), after: After::Unchanged }),
-        Action::Adopt { target, fields, .. } | Action::Update { target, fields, .. } => {
-            let resource = update(session, id(target), fields.clone()).await?;
-            let link = if matches!(action, Action::Adopt { .. }) { LinkChange::Link(kind, target.clone()) } else { LinkChange::Keep };
-            Ok(Done::resource("done", link, resource))
-        }
-        Action::Remove { target, removal: Removal::Disable { field, value }, .. } => {
-            let resource = update(session, id(target), vec![(field.clone(), value.clone())]).await?;
-            Ok(Done::resource("done", LinkChange::Keep, resource))
-        }
-        Action::Remove { target, removal: Removal::Delete, .. } => {
-            let account = id(target);
-            let deleted = session.call_retrying("delete-resource", move |mut i| {
-                let account = account.clone();
-                async move { (i.delete_resource(&account).await, i) }
-            });
-            let outcome = match deleted.await? {
-                DeleteOutcome::Deleted => "done",
-                DeleteOutcome::DidNotExist => "already",
-            };
-            let after = After::Resource { resource_type: account_type.to_string(), id: target.clone(), line: None };
-            Ok(Done { outcome, target: Some(target.clone()), link: LinkChange::Unlink(LinkKind::User), after })
-        }
-        Action::AddMember { entitlement, account, .. } => {
-            let (entitlement, account) = (entitlement.clone(), account.clone());
-            let granted = session.call_retrying("grant", move |mut i| {
-                let (entitlement, account) = (entitlement.clone(), account.clone());
-                async move { (i.grant(&account, &entitlement).await, i) }
-            });
-            Ok(match granted.await? {
-                GrantOutcome::Granted(g) => Done::grant("done", &g, true),
-                GrantOutcome::AlreadyExists(g) => Done::grant("already", &g, true),
-            })
-        }
-        Action::RemoveMember { entitlement, account, .. } => {
-            let grant = Grant::new(entitlement, account.clone());
-            let held = grant.clone();
-            let revoked = session.call_retrying("revoke", move |mut i| {
-                let grant = held.clone();
-                async move { (i.revoke(&grant).await, i) }
-            });
-            let outcome = match revoked.await? {
-                RevokeOutcome::Revoked => "done",
-                RevokeOutcome::AlreadyRevoked => "already",
-            };
-            Ok(Done::grant(outcome, &grant, false))
-        }
-        Action::Skip { .. } => bail!("a skip writes nothing"),
+        Action::Create { group: false, .. } => "create-account",
+        Action::Create { group: true, .. } => "create-resource",
+        Action::Adopt { .. } | Action::Update { .. } | Action::Remove { removal: Removal::Disable { .. }, .. } => "update-resource",
+        Action::Remove { removal: Removal::Delete, .. } => "delete-resource",
+        Action::AddMember { .. } => "grant",
+        Action::RemoveMember { .. } => "revoke",
+        Action::Skip { .. } => "none",
     }
 }
 
-async fn update(session: &mut OpenSession, id: ResourceId, fields: Vec<(String, String)>) -> Result<Resource> {
-    session
-        .call_retrying("update-resource", move |mut i| {
-            let (id, fields) = (id.clone(), fields.clone());
-            async move { (i.update_resource(&id, &fields).await, i) }
-        })
-        .await
+/// A write's call on an instance, which comes back with what it did.
+type Attempt = Pin<Box<dyn Future<Output = (Result<Done, CallError>, Instance)> + Send>>;
+
+/// Makes one action's write on instance `i` (`OpenSession::call_each` tries it again as a sync's calls are).
+fn attempt(mut i: Instance, action: &Action, types: &Types) -> Attempt {
+    let group = matches!(action, Action::Create { group: true, .. } | Action::Adopt { group: true, .. } | Action::Update { group: true, .. });
+    let (kind, resource_type) = if group { (LinkKind::Group, types.group.clone()) } else { (LinkKind::User, types.account.clone()) };
+    let id = |id: &str| ResourceId { resource_type: resource_type.clone(), id: id.to_string() };
+    match action.clone() {
+        Action::Create { fields, group, .. } => Box::pin(async move {
+            let created = if group { i.create_resource(&resource_type, &fields).await } else { i.create_account(&resource_type, &fields).await };
+            let done = created.map(|created| {
+                let (outcome, resource) = match created {
+                    CreateOutcome::Created(r) => ("done", r),
+                    CreateOutcome::AlreadyExists(r) => ("already", r),
+                };
+                let link = LinkChange::Link(kind, resource.id.id.clone());
+                Done::resource(outcome, link, resource)
+            });
+            (done, i)
+        }),
+        Action::Adopt { target, fields, .. } if fields.is_empty() => {
+            Box::pin(async move { (Ok(Done { outcome: "done", target: Some(target.clone()), link: LinkChange::Link(kind, target), after: After::Unchanged }), i) })
+        }
+        Action::Adopt { target, fields, .. } => {
+            let account = id(&target);
+            Box::pin(async move { (i.update_resource(&account, &fields).await.map(|r| Done::resource("done", LinkChange::Link(kind, target), r)), i) })
+        }
+        Action::Update { target, fields, .. } => {
+            let account = id(&target);
+            Box::pin(async move { (i.update_resource(&account, &fields).await.map(|r| Done::resource("done", LinkChange::Keep, r)), i) })
+        }
+        Action::Remove { target, removal: Removal::Disable { field, value }, .. } => {
+            let account = id(&target);
+            Box::pin(async move { (i.update_resource(&account, &[(field, value)]).await.map(|r| Done::resource("done", LinkChange::Keep, r)), i) })
+        }
+        Action::Remove { target, removal: Removal::Delete, .. } => {
+            let account = id(&target);
+            Box::pin(async move {
+                let deleted = i.delete_resource(&account).await.map(|deleted| {
+                    let outcome = match deleted {
+                        DeleteOutcome::Deleted => "done",
+                        DeleteOutcome::DidNotExist => "already",
+                    };
+                    let after = After::Resource { resource_type: account.resource_type.clone(), id: target.clone(), line: None };
+                    Done { outcome, target: Some(target), link: LinkChange::Unlink(LinkKind::User), after }
+                });
+                (deleted, i)
+            })
+        }
+        Action::AddMember { entitlement, account, .. } => Box::pin(async move {
+            let granted = i.grant(&account, &entitlement).await.map(|granted| match granted {
+                GrantOutcome::Granted(g) => Done::grant("done", &g, true),
+                GrantOutcome::AlreadyExists(g) => Done::grant("already", &g, true),
+            });
+            (granted, i)
+        }),
+        Action::RemoveMember { entitlement, account, .. } => Box::pin(async move {
+            let grant = Grant::new(&entitlement, account);
+            let revoked = i.revoke(&grant).await.map(|revoked| match revoked {
+                RevokeOutcome::Revoked => Done::grant("done", &grant, false),
+                RevokeOutcome::AlreadyRevoked => Done::grant("already", &grant, false),
+            });
+            (revoked, i)
+        }),
+        Action::Skip { .. } => Box::pin(async move { (Err(CallError::Refused("a skip writes nothing".into())), i) }),
+    }
 }

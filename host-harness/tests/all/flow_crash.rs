@@ -66,7 +66,7 @@ fn a_cycle_killed_mid_write_then_run_again_ends_with_each_account_once() {
     let created = rerun["counts"]["create"]["done"].as_u64().unwrap_or(0) + rerun["counts"]["create"]["already"].as_u64().unwrap_or(0);
     let adopted = rerun["counts"]["adopt"]["done"].as_u64().unwrap_or(0);
     assert_eq!(created as usize, 60 - created_before, "{rerun:#}");
-    assert!(adopted <= 1, "at most the one account created but not recorded is adopted: {rerun:#}");
+    assert!(adopted <= 4, "only accounts created but not recorded (at most the 4 writes in flight) are adopted: {rerun:#}");
 
     let emails: Vec<String> = app.company().users.iter().map(|u| u.email.clone()).collect();
     let unique: BTreeSet<&String> = emails.iter().collect();
