@@ -99,6 +99,18 @@ impl Served {
         }
     }
 
+    /// Adds a user, or replaces the one with its id: a user's fields carry no links, so only the index changes
+    /// (a rebuild per write would make a 10,000-person provisioning run quadratic).
+    pub(crate) fn put_user(&mut self, user: crate::company::User) {
+        match self.users_by_id.get(&user.id) {
+            Some(&i) => self.company.users[i] = user,
+            None => {
+                self.users_by_id.insert(user.id.clone(), self.company.users.len());
+                self.company.users.push(user);
+            }
+        }
+    }
+
     pub(crate) fn user(&self, id: &str) -> Option<&crate::company::User> {
         self.users_by_id.get(id).map(|&i| &self.company.users[i])
     }

@@ -124,7 +124,7 @@ pub(crate) async fn create_user(State(s): State<Arc<Shared>>, query: Params, hea
     if !errors.is_empty() {
         return unprocessable(errors);
     }
-    change(&mut served, |c| c.users.push(user.clone()));
+    served.put_user(user.clone());
     created(StatusCode::CREATED, "users", served.user_json(&user))
 }
 
@@ -140,7 +140,7 @@ pub(crate) async fn update_user(State(s): State<Arc<Shared>>, Path(id): Path<Str
     if !errors.is_empty() {
         return unprocessable(errors);
     }
-    change(&mut served, |c| c.users.iter_mut().filter(|u| u.id == id).for_each(|slot| *slot = user.clone()));
+    served.put_user(user.clone());
     created(StatusCode::OK, "users", served.user_json(&user))
 }
 
