@@ -392,3 +392,26 @@ fn pingone_to_a_real_scim_server_provisions_the_scope_and_pushes_its_groups() {
     assert_eq!(scim_groups(&server)["Group 000"], usernames(&env, &scope));
     assert_eq!(flow("plan", &[])["actions"], json!([]), "then nothing to do");
 }
+
+#[test]
+fn a_cycle_whose_writes_mostly_fail_needs_attention_and_logs_each_connector_error() {
+    let source = Company::generate(CompanySpec::sized(6));
+    let (directory_double, app_double) = (PingboardDouble::start(source).unwrap(), PingboardDouble::start(Company::default()).unwrap());
+    app_double.set_faults(pingboard_double::Faults { reject_writes: true, ..Default::default() });
+    let scratch = Scratch::new();
+    let file = scratch.path("tenants.toml");
+    std::fs::write(&file, format!("{}{}{FLOW}", tenant("directory", &directory_double), tenant("app", &app_double))).unwrap();
+    let (file, store, cache) = (file.to_str().unwrap(), scratch.store(), scratch.cache());
+    let applied = harness(&["--cache-dir", &cache, "flow", "apply", "workforce", "--tenants", file, "--store", &store]);
+    assert_eq!(applied.code, 1, "{}", applied.err);
+    assert_eq!(
+        applied.err.trim_end(),
+        "error: flow `workforce` needs attention: 6 of 6 writes failed (the last: rejected: POST /api/v2/users: HTTP 422: You are not allowed to edit this profile)"
+    );
+    assert!(applied.out.lines().any(|l| l == "applied: 0 created, 0 adopted, 0 updated, 0 disabled, 0 deleted, 0 skipped, 6 failed, 0 held; 0 unchanged"), "{}", applied.out);
+    let log = harness(&["flow", "log", "workforce", "--store", &store, "--json"]).ok();
+    let entries: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(entries.len(), 6);
+    assert!(entries.iter().all(|e| e["outcome"] == "failed" && e["detail"].as_str().is_some_and(|d| d.ends_with("HTTP 422: You are not allowed to edit this profile"))), "{log}");
+    assert!(app_double.company().users.is_empty());
+}

@@ -187,10 +187,15 @@ impl LogCommand {
     }
 }
 
-/// The counts of a plan, by kind of action, in the order a person reads them.
-fn plan_counts(planned: &Planned) -> Vec<(&'static str, usize)> {
+/// The counts of a plan, by kind of action, in the order a person reads them (group push's, when the flow has it).
+fn plan_counts(flow: &FlowSpec, planned: &Planned) -> Vec<(&'static str, usize)> {
     let count = |kind: &str| planned.plan.actions.iter().filter(|a| a.name() == kind).count();
-    let mut counts: Vec<(&'static str, usize)> = ["create", "adopt", "update", "disable", "delete", "skip"].into_iter().map(|k| (k, count(k))).collect();
+    let mut kinds = vec!["create", "adopt", "update", "disable", "delete"];
+    if flow.groups.is_some() {
+        kinds.extend(["create-group", "adopt-group", "update-group", "add-member", "remove-member"]);
+    }
+    kinds.push("skip");
+    let mut counts: Vec<(&'static str, usize)> = kinds.into_iter().map(|k| (k, count(k))).collect();
     counts.push(("unchanged", planned.plan.unchanged));
     counts
 }
@@ -204,7 +209,7 @@ fn plan_json(flow: &FlowSpec, planned: &Planned) -> Value {
         "flow": flow.name,
         "source": {"tenant": flow.source, "sync": planned.source_sync},
         "target": {"tenant": flow.target, "sync": planned.target_sync},
-        "counts": plan_counts(planned).into_iter().map(|(k, n)| (k.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "counts": plan_counts(flow, planned).into_iter().map(|(k, n)| (k.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "max_deletions": planned.allowed,
         "blocked": blocked(planned),
         "actions": planned.plan.actions.iter().map(action_json).collect::<Vec<_>>(),
@@ -213,7 +218,7 @@ fn plan_json(flow: &FlowSpec, planned: &Planned) -> Value {
 
 fn print_plan(out: &mut dyn Write, flow: &FlowSpec, planned: &Planned) -> Result<()> {
     print_heading(out, flow, planned, None)?;
-    let counts: Vec<String> = plan_counts(planned).into_iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let counts: Vec<String> = plan_counts(flow, planned).into_iter().map(|(k, n)| format!("{n} {k}")).collect();
     writeln!(out, "plan: {}", counts.join(", "))?;
     if blocked(planned) {
         writeln!(out, "stopped: {} removals exceed max_deletions ({}); `flow apply --allow-deletions N` lifts it once", planned.plan.removals(), planned.allowed)?;
@@ -222,6 +227,7 @@ fn print_plan(out: &mut dyn Write, flow: &FlowSpec, planned: &Planned) -> Result
         let what = match action {
             Action::Skip { why, .. } => printable(why, 512),
             Action::Remove { why, .. } => format!("the user {why}"),
+            Action::AddMember { entitlement, .. } | Action::RemoveMember { entitlement, .. } => printable(entitlement, 256),
             _ => action.field_names().iter().map(|f| printable(f, 128)).collect::<Vec<_>>().join(", "),
         };
         writeln!(out, "  {:<8} {:<24} {:<24} {what}", action.name(), printable(action.source(), 256), printable(action.target().as_deref().unwrap_or("-"), 256))?;

@@ -46,6 +46,8 @@ pub struct Faults {
     /// Every response closes its connection (`Connection: close`), so a client pays a new connection (and TLS
     /// handshake) per request, as one without a connection pool does.
     pub close_connections: bool,
+    /// Every write answers 422 with Pingboard's error body, as an account without admin rights would get.
+    pub reject_writes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -447,6 +449,9 @@ async fn admit(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>)
 pub(crate) async fn admit_write(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<(), Response> {
     admit(s, headers, query).await?;
     s.counters.writes.fetch_add(1, Ordering::SeqCst);
+    if s.faults.lock().unwrap().reject_writes {
+        return Err(json_response(StatusCode::UNPROCESSABLE_ENTITY, serde_json::json!({"errors": ["You are not allowed to edit this profile"]})));
+    }
     Ok(())
 }
 
