@@ -251,6 +251,15 @@ fn pingone_to_pingboard_cycles_make_exactly_the_source_changes_and_then_nothing(
     assert!(held_log.iter().filter(|e| e["action"] == "delete").all(|e| e["outcome"] == "held") && held_log.len() == 3, "{held_log:#?}");
     let status = flow.run("plan", &[]).ok();
     assert!(status.contains("stopped: 2 removals exceed max_deletions (1)"), "{status}");
+    // A map naming a field Pingboard does not declare is refused in one line, before anything is synced.
+    let declared = std::fs::read_to_string(&flow.file).unwrap();
+    std::fs::write(&flow.file, declared.replace("job_title  = \"user.title\"", "shoe_size = \"user.title\"")).unwrap();
+    let before = directory.counts().total;
+    let refused = flow.run("apply", &["--sync"]);
+    assert_eq!(refused.code, 1);
+    assert!(refused.err.starts_with("error: flow `workforce`: the target does not declare the field `shoe_size` (it declares: first_name, last_name, email, job_title, "), "{}", refused.err);
+    assert_eq!((refused.err.lines().count(), directory.counts().total), (1, before), "one line, and nothing synced");
+    std::fs::write(&flow.file, declared).unwrap();
     let allowed = flow.run("apply", &["--allow-deletions", "2"]).ok();
     assert!(allowed.lines().nth(1).is_some_and(|l| l.starts_with("applied: 0 created, 0 adopted, 0 updated, 0 disabled, 2 deleted, 1 skipped, 0 failed, 0 held; ")), "{allowed}");
     assert_eq!(held(&app), wanted(&directory.environment(), &group));

@@ -16,7 +16,7 @@ use anyhow::{Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use super::FlowSpec;
-use super::inputs::{Planned, plan_from_store};
+use super::inputs::{Planned, check_early, plan_from_store};
 use super::plan::Action;
 use super::spec::Removal;
 use crate::contract::model::{Capabilities, CreateOutcome, DeleteOutcome, Grant, GrantOutcome, Metadata, Resource, ResourceId, RevokeOutcome};
@@ -118,6 +118,8 @@ impl Cycle<'_> {
     }
 
     async fn run_held(&self, store: &Store, lease: &CycleLease, flow: &FlowSpec, [source, target]: [&TenantSpec; 2], choices: Choices, report: &mut CycleReport) -> Result<()> {
+        let prepared = self.components.of(target)?;
+        check_early(store, flow, &prepared.metadata.write_schemas)?;
         for (spec, unfinished) in [(source, None), (target, lease.unfinished)] {
             if let Some(why) = self.sync_first(store, flow, &spec.name, choices, unfinished)? {
                 tracing::info!(flow = %flow.name, "syncing tenant `{}` first: {why}", spec.name);
@@ -130,7 +132,6 @@ impl Cycle<'_> {
                 report.synced.push((spec.name.clone(), synced));
             }
         }
-        let prepared = self.components.of(target)?;
         let planned = plan_from_store(store, flow, &prepared.metadata.write_schemas)?;
         let allowed = planned.allowed.max(choices.allow_deletions.unwrap_or(0));
         let removals = planned.plan.removals() as u64;

@@ -84,16 +84,29 @@ pub struct Planned {
     holders: BTreeMap<String, HashSet<String>>,
 }
 
+/// Checks `flow` against the target's write schemas before anything is synced or written, when the store
+/// already knows which of the target's types holds its accounts (from its latest sync; a first cycle checks
+/// once it has synced the target, still before any write).
+pub fn check_early(store: &Store, flow: &FlowSpec, write_schemas: &[WriteSchema]) -> Result<()> {
+    let Ok(target) = Synced::latest(store, &flow.target) else { return Ok(()) };
+    account_schema(flow, &target, write_schemas).and_then(|schema| flow.check_target(schema, write_schemas))
+}
+
+/// The target's write schema of its accounts.
+fn account_schema<'w>(flow: &FlowSpec, target: &Synced, write_schemas: &'w [WriteSchema]) -> Result<&'w WriteSchema> {
+    write_schemas
+        .iter()
+        .find(|s| s.resource_type == target.user_type)
+        .ok_or_else(|| anyhow!("flow `{}`: the target's component declares no write schema for `{}` (contract 0.5 on)", flow.name, target.user_type))
+}
+
 /// Plans `flow`'s next cycle from the store, for a target whose components declare `write_schemas`: its users,
 /// its pushed groups, and their members as the flow's links stand now (a cycle plans the members again once
 /// its accounts and groups are written: `Planned::members`).
 pub fn plan_from_store(store: &Store, flow: &FlowSpec, write_schemas: &[WriteSchema]) -> Result<Planned> {
     let source = Synced::latest(store, &flow.source)?;
     let target = Synced::latest(store, &flow.target)?;
-    let schema = write_schemas
-        .iter()
-        .find(|s| s.resource_type == target.user_type)
-        .ok_or_else(|| anyhow!("flow `{}`: the target's component declares no write schema for `{}` (contract 0.5 on)", flow.name, target.user_type))?;
+    let schema = account_schema(flow, &target, write_schemas)?;
     flow.check_target(schema, write_schemas)?;
     let in_scope = flow.scope.as_deref().map(|scope| source.holders(scope)).transpose()?;
     let links = store.flow_links(&flow.name, LinkKind::User)?;
