@@ -424,3 +424,20 @@ fn a_cycle_whose_writes_mostly_fail_needs_attention_and_logs_each_connector_erro
     assert!(entries.iter().all(|e| e["outcome"] == "failed" && e["detail"].as_str().is_some_and(|d| d.ends_with("HTTP 422: You are not allowed to edit this profile"))), "{log}");
     assert!(app_double.company().users.is_empty());
 }
+
+#[test]
+fn a_write_the_target_was_not_granted_stops_the_cycle_before_any_write_naming_it() {
+    let (directory_double, app_double) = (PingboardDouble::start(Company::generate(CompanySpec::sized(4))).unwrap(), PingboardDouble::start(Company::default()).unwrap());
+    let scratch = Scratch::new();
+    let file = scratch.path("tenants.toml");
+    let app = tenant("app", &app_double).replace("provisioning = true\n", "provisioning = [\"user:update\"]\n");
+    std::fs::write(&file, format!("{}{app}{FLOW}", tenant("directory", &directory_double))).unwrap();
+    let (file, store, cache) = (file.to_str().unwrap(), scratch.store(), scratch.cache());
+    let refused = harness(&["--cache-dir", &cache, "flow", "apply", "workforce", "--tenants", file, "--store", &store]);
+    assert_eq!(refused.code, 1);
+    assert_eq!(
+        refused.err.trim_end(),
+        "error: target tenant `app`: create-account writes to the source, and `user:create` was not granted: this tenant is granted only: user:update; no write was made"
+    );
+    assert_eq!(app_double.counts().writes, 0);
+}

@@ -398,6 +398,23 @@ mod tests {
     }
 
     #[test]
+    fn group_push_is_checked_like_the_users_map() {
+        let groups = "[flow.groups]\npush = [\"group:g1\"]\nmatch = { source = \"display_name\", target = \"displayName\" }\n[flow.groups.map]\ndisplayName = \"display_name\"\n";
+        let flow = flows(&format!("{EXAMPLE}{groups}")).unwrap().remove(0);
+        let push = flow.groups.as_ref().unwrap();
+        assert_eq!((push.push[0].resource_type.as_str(), push.push[0].id.as_str(), push.target_type.as_str()), ("group", "g1", DEFAULT_GROUP_TYPE));
+        let no_groups = flow.check_target(&pingboard_users(), &[pingboard_users()]).unwrap_err().to_string();
+        assert_eq!(no_groups, "flow `workforce`: groups: the target declares no write schema for `group` to push groups as");
+        let named = WriteSchema::new("group", vec![WriteField::new("name", "").required()]);
+        assert_eq!(
+            flow.check_target(&pingboard_users(), &[named]).unwrap_err().to_string(),
+            "flow `workforce`: groups: the target does not declare the field `displayName` (it declares: name)"
+        );
+        let bad = flows(&format!("{EXAMPLE}{}", groups.replace("group:g1", "g1"))).unwrap_err().to_string();
+        assert_eq!(bad, "flow `workforce`: groups: push `g1` must be TYPE:ID, such as group:42");
+    }
+
+    #[test]
     fn a_threshold_is_a_count_or_a_share_of_the_linked_accounts() {
         assert_eq!(threshold(&toml::Value::String("10%".into())).unwrap().allowed(2000), 200);
         assert_eq!(threshold(&toml::Value::Integer(3)).unwrap().allowed(2000), 3);
