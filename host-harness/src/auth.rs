@@ -17,6 +17,7 @@ use serde::Deserialize;
 use wasmtime_wasi_http::Error;
 
 use crate::contract::model::{CredentialsPlacement, ParameterPlacement};
+use crate::failure::FailureKind;
 use crate::secrets::{Redactor, Secret};
 
 /// Sends a token request: the caller's network exit.
@@ -79,7 +80,9 @@ pub struct Authenticator {
     plan: AuthPlan,
     cache: tokio::sync::Mutex<Option<CachedToken>>,
     redactor: Redactor,
-    failure: std::sync::Mutex<Option<String>>,
+    /// Why the latest token request failed, and whether a person must act (the credentials were refused) or the
+    /// endpoint may answer later (unreachable, 5xx, 429).
+    failure: std::sync::Mutex<Option<(String, FailureKind)>>,
     /// The token endpoint's refusals so far, and the latest: requests that were waiting for the token while
     /// it was refused share that answer instead of asking again, so a wrong secret costs one token request
     /// however many of a sync's instances were waiting.
@@ -143,9 +146,9 @@ impl Authenticator {
         matches!(self.plan, AuthPlan::OAuth2(_))
     }
 
-    /// Why the host could not authenticate, if its latest token request failed (already redacted). A guest
-    /// request that came while this is set was never sent: the failure is the token endpoint's.
-    pub fn last_failure(&self) -> Option<String> {
+    /// Why the host could not authenticate, if its latest token request failed (already redacted), and of which
+    /// kind. A guest request that came while this is set was never sent: the failure is the token endpoint's.
+    pub fn last_failure(&self) -> Option<(String, FailureKind)> {
         self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -277,7 +280,7 @@ impl Authenticator {
                     let lifetime = Duration::from_secs_f64(expires_in.unwrap_or(300.0).max(0.0));
                     Ok(Fetched::Token { header: bearer(&token)?, lifetime })
                 }
-                None => Ok(self.refuse(StatusCode::BAD_GATEWAY, None, format!("the token endpoint {endpoint} answered without an access_token"))),
+                None => Ok(self.refuse(StatusCode::BAD_GATEWAY, None, format!("the token endpoint {endpoint} answered without an access_token"), FailureKind::NeedsAttention)),
             };
         }
         // RFC 6749 §5.2: `error`, and what the server says of it (`error_description`), which names the cause
@@ -294,25 +297,30 @@ impl Authenticator {
                 StatusCode::UNAUTHORIZED,
                 None,
                 format!("the token endpoint {endpoint} refused the client credentials (HTTP {}{reason})", status.as_u16()),
+                FailureKind::NeedsAttention,
             ),
-            _ => self.refuse(status, retry_after, format!("the token endpoint {endpoint} answered HTTP {}{reason}", status.as_u16())),
+            // 5xx, 429 and 408 pass; any other answer (a 404 for an unknown environment) is the configuration's.
+            code => {
+                let kind = if code >= 500 || code == 429 || code == 408 { FailureKind::Transient } else { FailureKind::NeedsAttention };
+                self.refuse(status, retry_after, format!("the token endpoint {endpoint} answered HTTP {code}{reason}"), kind)
+            }
         })
     }
 
-    /// Keeps why the token endpoint failed, for the host's error; the guest sees only `error`.
+    /// Keeps why the token endpoint could not be reached, for the host's error; the guest sees only `error`.
     fn failed(&self, reason: String, error: Error) -> Error {
-        self.remember(reason);
+        self.remember(reason, FailureKind::Transient);
         error
     }
 
-    fn remember(&self, reason: String) {
+    fn remember(&self, reason: String, kind: FailureKind) {
         let reason = self.redactor.redact(&reason);
         tracing::info!("{reason}");
-        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some((reason, kind));
     }
 
-    fn refuse(&self, status: StatusCode, retry_after: Option<HeaderValue>, reason: String) -> Fetched {
-        self.remember(reason);
+    fn refuse(&self, status: StatusCode, retry_after: Option<HeaderValue>, reason: String, kind: FailureKind) -> Fetched {
+        self.remember(reason, kind);
         let mut response = Response::new(Full::new(Bytes::new()));
         *response.status_mut() = status;
         if let Some(value) = retry_after {

@@ -104,7 +104,7 @@ fn source_failures_fail_cleanly_and_keep_the_last_good_sync() {
     // The first request to fail is the host's own, for a token: it is named, not the page it was for.
     fails_with(
         harness(&unreachable),
-        "error: authentication failed: the token endpoint http://127.0.0.1:1/oauth/token could not be reached: connection error: Connection refused (os error 111) (gave up after 2 attempts)",
+        "error: source unavailable: the token endpoint http://127.0.0.1:1/oauth/token could not be reached: connection error: Connection refused (os error 111) (gave up after 2 attempts)",
     );
 
     assert_eq!(export(&scratch, "default"), good, "readers still see the last good sync");

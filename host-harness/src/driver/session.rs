@@ -273,16 +273,22 @@ impl OpenSession {
 }
 
 /// An error as the user should read it: redacted, and with the host's own reason when authentication failed
-/// (the guest only knows its request was refused or could not be sent, and names its own request).
+/// (the guest only knows its request was refused or could not be sent, and names its own request): refused
+/// credentials need attention; a token endpoint that cannot be reached or answers 5xx is the source being
+/// unavailable, which passes.
 pub fn explain(policy: &EgressPolicy, redactor: &Redactor, e: anyhow::Error) -> anyhow::Error {
     let message = format!("{e:#}");
     // Why the host stopped the tenant says more than what the token request made of it.
     let auth_failure = policy.auth.last_failure().filter(|_| policy.stopped().is_none());
     match auth_failure {
-        Some(reason) => {
+        Some((reason, kind)) => {
             // The driver's note on its retries still holds.
             let retries = message.rfind(" (gave up after ").map_or("", |at| &message[at..]);
-            Failure::error(FailureKind::NeedsAttention, format!("authentication failed: {reason}{retries}"))
+            let what = match kind {
+                FailureKind::NeedsAttention => "authentication failed",
+                FailureKind::Transient => "source unavailable",
+            };
+            Failure::error(kind, format!("{what}: {reason}{retries}"))
         }
         None => Failure::error(FailureKind::of(&e), redactor.redact(&message)),
     }

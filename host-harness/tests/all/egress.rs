@@ -98,8 +98,9 @@ async fn a_refused_secret_reaches_the_guest_as_401_and_the_reason_stays_with_the
     let response = send(&mut hooks, &format!("{}/api/v2/users", double.base_url())).await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(double.counts().users_pages, 0, "the guest's request was never sent without a token");
-    let reason = policy.auth.last_failure().unwrap();
+    let (reason, kind) = policy.auth.last_failure().unwrap();
     assert!(reason.ends_with("refused the client credentials (HTTP 401: invalid_client: Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.)"), "{reason}");
+    assert_eq!(kind.name(), "needs-attention", "refused credentials need a person");
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@ export class Authenticator {
   #expires = 0;
   /** A token request in flight: instances asking at once share it. */
   #fetching = null;
-  /** Why the token endpoint last refused, for the error the caller sees. */
+  /** Why the token endpoint last failed, for the error the caller sees: a `HostError` of kind `authentication`
+   * (the credentials were refused) or `unavailable` (unreachable, 5xx, 429, 408: it may pass). */
   failure = null;
   /** Token requests sent. */
   requests = 0;
@@ -39,7 +40,7 @@ export class Authenticator {
         return token;
       },
       (e) => {
-        this.failure = e.message;
+        this.failure = e instanceof HostError ? e : new HostError('authentication', e.message);
         return null;
       },
     );
@@ -78,7 +79,7 @@ export class Authenticator {
     try {
       response = await fetch(url, { method: 'POST', headers, body, redirect: 'error' });
     } catch (e) {
-      throw new HostError('authentication', `the token endpoint ${plan.tokenUrl} could not be reached: ${e.cause?.code ?? e.message}`);
+      throw new HostError('unavailable', `the token endpoint ${plan.tokenUrl} could not be reached: ${e.cause?.code ?? e.message}`);
     }
     const text = await response.text();
     let answer = null;
@@ -93,8 +94,9 @@ export class Authenticator {
     const said = [answer?.error, answer?.error_description].filter((t) => typeof t === 'string').map((t) => t.slice(0, 200).replaceAll(plan.clientSecret, '…'));
     const reason = said.length ? `: ${said.join(': ')}` : '';
     const refused = [400, 401, 403].includes(response.status);
+    const passing = response.status >= 500 || [408, 429].includes(response.status);
     throw new HostError(
-      'authentication',
+      passing ? 'unavailable' : 'authentication',
       refused
         ? `the token endpoint ${plan.tokenUrl} refused the client credentials (HTTP ${response.status}${reason})`
         : `the token endpoint ${plan.tokenUrl} answered HTTP ${response.status}${reason}`,

@@ -301,7 +301,8 @@ export class Session {
         return await instance.call(op, args, this.#limits.callTimeoutMs);
       } catch (e) {
         if (e instanceof HostError && e.kind === 'egress-denied') throw e;
-        if (this.#auth.failure) throw new HostError('authentication', `authentication failed: ${this.#auth.failure}`);
+        const failure = this.#auth.failure;
+        if (failure) throw new HostError(failure.kind, `${failure.kind === 'unavailable' ? 'source unavailable' : 'authentication failed'}: ${failure.message}`);
         if (!(e instanceof ConnectorError) || !e.retryable || attempt >= this.#limits.maxAttempts) throw e;
         const backoff = Math.min(30_000, 250 * 2 ** (attempt - 1));
         const wait = Math.max(backoff, e.retryAfterMs ?? 0);

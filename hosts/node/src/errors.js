@@ -27,7 +27,7 @@ export class ConnectorError extends Error {
 
 /**
  * What the host refused or could not do: `invalid-config` (the tenant's settings), `authentication` (the
- * token endpoint said no), `egress-denied` (the component broke a sandbox rule, which ends its session),
+ * token endpoint refused the credentials), `unavailable` (it could not be reached, or answered 5xx), `egress-denied` (the component broke a sandbox rule, which ends its session),
  * `budget`, `timeout` (a call ran past its deadline), `trap` (the component crashed), `unsupported`.
  */
 export class HostError extends Error {

@@ -379,3 +379,29 @@ fn serve_leaves_an_operators_running_sync_alone_and_runs_its_own() {
     replica.wait_for("the service's own sync", Duration::from_secs(60), |_| tenant_status(&store, "acme")["last_outcome"] == "synced");
     assert_eq!(tenant_status(&store, "acme")["last_sync_id"], 2, "a sync of its own");
 }
+
+#[test]
+fn a_token_endpoint_that_cannot_be_reached_is_the_source_unavailable_and_backs_off_as_transient() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path());
+    // Nothing listens on port 1 of the loopback: the token request cannot be sent.
+    let component = component_build::pingboard_component().display().to_string();
+    let tenants = dir.path().join("tenants.toml");
+    std::fs::write(
+        &tenants,
+        format!(
+            "[[tenant]]\nname = \"offline\"\ncomponent = \"{component}\"\ninterval = \"1h\"\n\
+             config = {{ base_url = \"http://127.0.0.1:1\", client_id = \"{CLIENT_ID}\" }}\nsecrets = {{ client_secret = {{ value = \"{CLIENT_SECRET}\" }} }}\n"
+        ),
+    )
+    .unwrap();
+    let replica = Replica::start(dir.path(), "replica-a", &tenants, &store, &["--max-attempts", "2"]);
+    let mut offline = serde_json::Value::Null;
+    replica.wait_for("a failure recorded", Duration::from_secs(60), |_| {
+        offline = tenant_status(&store, "offline");
+        offline["last_outcome"] == "failed" && offline["state"] != "running"
+    });
+    assert_eq!(offline["state"], "backing-off", "a vendor outage is no reason to rotate credentials: {offline}");
+    let error = offline["last_error"].as_str().unwrap();
+    assert!(error.starts_with("source unavailable: the token endpoint http://127.0.0.1:1/oauth/token could not be reached: "), "{error}");
+}
