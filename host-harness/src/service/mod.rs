@@ -126,6 +126,10 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
     let owner = format!("{}:{}:{:016x}", config.replica, std::process::id(), rand::random::<u64>());
     let mut rng = rand::rng();
     store.register_tenants(&owner, &intervals, config.lease_ttl, |interval| config.policy.first_run(interval, &mut rng))?;
+    let now = store.clock_ms()?;
+    for row in store.schedule()?.iter().filter(|row| intervals.iter().any(|(name, _)| *name == row.tenant)) {
+        tracing::info!(tenant = %row.tenant, state = %row.state, next_run = %page::clock_time(row.next_run_ms), "next run {}", relative_time(row.next_run_ms, now));
+    }
     let intervals = intervals.into_iter().collect();
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let observed = Arc::new(Observed {

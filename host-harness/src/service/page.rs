@@ -21,9 +21,14 @@ pub fn relative_time(at_ms: i64, now_ms: i64) -> String {
     if delta > 0 { format!("in {span}") } else { format!("{span} ago") }
 }
 
-/// When the tenant syncs next; nothing while it runs.
+/// When the tenant syncs next, as a clock time (UTC) and from now; nothing while it runs.
 pub fn next_run_text(row: &ScheduleRow, now_ms: i64) -> String {
-    if row.state == TenantState::Running.as_str() { "-".into() } else { relative_time(row.next_run_ms, now_ms) }
+    if row.state == TenantState::Running.as_str() { "-".into() } else { format!("{} ({})", clock_time(row.next_run_ms), relative_time(row.next_run_ms, now_ms)) }
+}
+
+/// Epoch milliseconds as a UTC clock time to the second: `2026-12-04T14:05:09Z`.
+pub fn clock_time(at_ms: i64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64)).to_string()
 }
 
 /// The lease as a person reads it: who holds it, its epoch, and when it lapses.
@@ -129,7 +134,7 @@ mod tests {
         };
         let html = render("pod-1", false, Ok(vec![row]), 10_000);
         assert!(html.contains("<td>authentication failed: &lt;script&gt;alert(1)&lt;/script&gt; \u{fffd}gpj.exe</td>"), "{html}");
-        assert!(html.contains("<tr class=\"needs-attention\"><td>acme</td><td>needs-attention</td><td>failed</td><td>-</td><td>5s ago</td><td>in 1m 0s</td><td>2</td><td>-</td>"), "{html}");
+        assert!(html.contains("<tr class=\"needs-attention\"><td>acme</td><td>needs-attention</td><td>failed</td><td>-</td><td>5s ago</td><td>1970-01-01T00:01:10Z (in 1m 0s)</td><td>2</td><td>-</td>"), "{html}");
         assert!(!html.contains("<script"));
     }
 }

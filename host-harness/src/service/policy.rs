@@ -31,10 +31,15 @@ impl Default for Policy {
     }
 }
 
+/// How far apart the first syncs of tenants that have never synced start.
+pub const FIRST_RUN_SPREAD: Duration = Duration::from_secs(10);
+
 impl Policy {
-    /// A new tenant's first sync: anywhere within its first interval.
+    /// A tenant's first sync, when it has never synced: at once, spread over `FIRST_RUN_SPREAD` (or its
+    /// interval, if shorter) so a new deployment's tenants do not all start in the same second. `--parallel`
+    /// bounds how many run at a time.
     pub fn first_run(&self, interval: Duration, rng: &mut impl Rng) -> Duration {
-        interval.mul_f64(rng.random_range(0.0..1.0))
+        interval.min(FIRST_RUN_SPREAD).mul_f64(rng.random_range(0.0..1.0))
     }
 
     /// After a good sync: the interval, give or take the jitter.
@@ -77,8 +82,9 @@ mod tests {
         let spread = waits.iter().max().unwrap().saturating_sub(*waits.iter().min().unwrap());
         assert!(spread > HOUR.mul_f64(0.18), "spread over the whole band: {spread:?}");
         let firsts: Vec<Duration> = (0..1000).map(|_| policy.first_run(HOUR, &mut rng)).collect();
-        assert!(firsts.iter().all(|w| *w < HOUR));
-        assert!(firsts.iter().filter(|w| **w < HOUR / 10).count() < 200, "first starts spread over the interval");
+        assert!(firsts.iter().all(|w| *w < FIRST_RUN_SPREAD), "a tenant that never synced starts within seconds, not an interval");
+        assert!(firsts.iter().filter(|w| **w < FIRST_RUN_SPREAD / 10).count() < 200, "first starts spread over those seconds");
+        assert!(policy.first_run(Duration::from_secs(2), &mut rng) < Duration::from_secs(2), "nor later than a shorter interval");
         assert_eq!(Policy { jitter: 0.0, ..Policy::default() }.after_success(HOUR, &mut rng), HOUR);
     }
 

@@ -166,9 +166,9 @@ fn schedule_row(r: &Row) -> Result<ScheduleRow> {
 }
 
 impl Store {
-    /// Puts the tenants file of replica `owner` (`replica:pid:nonce`) into the schedule: a new tenant first runs
-    /// at `first_run(interval)` from now (a random point, so a fresh deployment does not start every tenant at
-    /// once); a known one keeps its state and takes the file's interval. The replica is recorded as serving
+    /// Puts the tenants file of replica `owner` (`replica:pid:nonce`) into the schedule: a new tenant, or one that
+    /// never ran, first runs at `first_run(interval)` from now (within seconds, spread so a fresh deployment does
+    /// not start every tenant at once); a known one keeps its state and takes the file's interval. The replica is recorded as serving
     /// them, and `keep_serving` follows.
     pub fn register_tenants(&mut self, owner: &str, tenants: &[(String, Duration)], alive_for: Duration, mut first_run: impl FnMut(Duration) -> Duration) -> Result<()> {
         let db = &self.db;
@@ -176,9 +176,12 @@ impl Store {
             let now = db.now_ms()?;
             db.execute("DELETE FROM replica_tenants WHERE owner = ?1", args![owner])?;
             for (tenant, interval) in tenants {
+                // A tenant that never ran (a replica stopped before its first sync) is due as soon as a new one.
                 db.execute(
                     "INSERT INTO schedule (tenant, interval_ms, next_run_ms) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (tenant) DO UPDATE SET enabled = 1, interval_ms = excluded.interval_ms",
+                     ON CONFLICT (tenant) DO UPDATE SET enabled = 1, interval_ms = excluded.interval_ms,
+                     next_run_ms = CASE WHEN schedule.last_outcome IS NULL AND excluded.next_run_ms < schedule.next_run_ms
+                                   THEN excluded.next_run_ms ELSE schedule.next_run_ms END",
                     args![tenant, interval.as_millis() as i64, now + first_run(*interval).as_millis() as i64],
                 )?;
                 db.execute("INSERT INTO replica_tenants (owner, tenant) VALUES (?1, ?2) ON CONFLICT DO NOTHING", args![owner, tenant])?;

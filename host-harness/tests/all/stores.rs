@@ -232,6 +232,15 @@ fn schedule(location: &StoreLocation) {
     assert!(store.keep_serving(y, Duration::from_millis(10)).unwrap());
     assert_eq!(enabled(&store), [("a".into(), true), ("b".into(), false), ("c".into(), true)]);
     assert!(!store.keep_serving(x, alive).unwrap(), "x learns it was forgotten, and registers again");
+
+    // A tenant registered but never run (its replica stopped first) is due as soon as a new one when registered
+    // again; one that has run keeps its next run.
+    let next_run = |store: &Store, tenant: &str| store.schedule().unwrap().into_iter().find(|r| r.tenant == tenant).unwrap().next_run_ms;
+    store.register_tenants(x, &[("d".into(), hour)], alive, |_| hour).unwrap();
+    let (d_later, b_before) = (next_run(&store, "d"), next_run(&store, "b"));
+    store.register_tenants(x, &[("d".into(), hour), ("b".into(), hour)], alive, |_| Duration::ZERO).unwrap();
+    assert!(next_run(&store, "d") < d_later - 3_000_000, "pulled in from an hour away");
+    assert_eq!(next_run(&store, "b"), b_before, "b has run: its schedule stands");
 }
 
 /// A flow's cycles, links and log: one cycle at a time under a lease, each action recorded with its link and
