@@ -1,12 +1,22 @@
-//! `trigger`: makes a scheduled tenant due now (lifting a quarantine); the next replica to poll runs it, or, if it
-//! is running, runs it again once that run ends.
+//! `trigger`: makes a scheduled tenant (or `flow:NAME`) due now, lifting a quarantine; the next replica to poll
+//! runs it, or, if it is running, runs it again once that run ends. It says so when no replica serving it has
+//! been heard from lately.
 
 use anyhow::Result;
 use clap::Args;
 
 use super::Context;
 use crate::display::printable;
+use crate::service::relative_time;
 use crate::store::{Store, StoreLocation, Triggered};
+
+/// A replica polls every few seconds and says it is alive each time: one silent for longer is likely gone.
+const HEARD_LATELY_MS: i64 = 120_000;
+
+/// `12s`, `3m 4s`: a span as `relative_time` words it.
+fn relative_span(ms: i64) -> String {
+    if ms < 1000 { "under a second".into() } else { relative_time(ms, 0).trim_start_matches("in ").to_string() }
+}
 
 /// Run a scheduled tenant's sync now (a serving replica picks it up at its next poll).
 #[derive(Args)]
@@ -23,7 +33,17 @@ impl TriggerCommand {
         }
         let tenant = printable(&self.tenant, 256);
         match Store::open(&self.store)?.trigger(&self.tenant)? {
-            Triggered::DueNow => writeln!(cx.out, "tenant `{tenant}` is due now")?,
+            Triggered::DueNow { last_heard_ms: Some(ago) } if ago <= HEARD_LATELY_MS => {
+                writeln!(cx.out, "tenant `{tenant}` is due now; a replica serving it (heard from {} ago) runs it at its next poll", relative_span(ago))?
+            }
+            Triggered::DueNow { last_heard_ms: Some(ago) } => writeln!(
+                cx.out,
+                "tenant `{tenant}` is due now, but no replica serving it has been heard from for {}: it runs once `serve` is up again",
+                relative_span(ago)
+            )?,
+            Triggered::DueNow { last_heard_ms: None } => {
+                writeln!(cx.out, "tenant `{tenant}` is due now, but no replica of `serve` serves it: it runs once one with it in its tenants file is up")?
+            }
             Triggered::AfterCurrentRun { replica } => {
                 writeln!(cx.out, "tenant `{tenant}` is running now on {}; it runs again as soon as that run ends", printable(&replica, 256))?
             }

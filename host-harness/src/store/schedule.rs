@@ -99,7 +99,11 @@ pub struct RunRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Triggered {
     /// The tenant is due now: the next replica to poll runs it.
-    DueNow,
+    DueNow {
+        /// How long ago (ms, the store's clock) a replica serving it was last heard from; `None` if no replica
+        /// serves it.
+        last_heard_ms: Option<i64>,
+    },
     /// It is running on `replica`, and runs again as soon as that run ends.
     AfterCurrentRun {
         /// The replica running it.
@@ -334,7 +338,13 @@ impl Store {
             };
             Ok(match (row.opt_string(0)?, row.opt_int(1)?) {
                 (Some(replica), Some(expires)) if expires >= now => Triggered::AfterCurrentRun { replica },
-                _ => Triggered::DueNow,
+                _ => {
+                    let heard = db.row(
+                        "SELECT max(r.seen_ms) FROM replica_tenants t JOIN replicas r ON r.owner = t.owner WHERE t.tenant = ?1",
+                        args![tenant],
+                    )?;
+                    Triggered::DueNow { last_heard_ms: heard.map(|r| r.opt_int(0)).transpose()?.flatten().map(|seen| now - seen) }
+                }
             })
         })
     }

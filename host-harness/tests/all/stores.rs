@@ -210,7 +210,7 @@ fn schedule(location: &StoreLocation) {
     assert!(store.finish_run(&b.lease, &record).unwrap());
     let b_row = store.schedule().unwrap().into_iter().find(|r| r.tenant == "b").unwrap();
     assert!(b_row.next_run_ms <= store.clock_ms().unwrap(), "due at once: {b_row:?}");
-    assert_eq!(store.trigger("b").unwrap(), Triggered::DueNow);
+    assert!(matches!(store.trigger("b").unwrap(), Triggered::DueNow { last_heard_ms: Some(ago) } if (0..60_000).contains(&ago)), "its replicas were just heard from");
 
     // Replicas whose tenants files differ (a rollout, an edited ConfigMap): a tenant is disabled only once no live
     // replica serves it, and each replica claims only tenants of its own file.
@@ -232,6 +232,9 @@ fn schedule(location: &StoreLocation) {
     assert!(store.keep_serving(y, Duration::from_millis(10)).unwrap());
     assert_eq!(enabled(&store), [("a".into(), true), ("b".into(), false), ("c".into(), true)]);
     assert!(!store.keep_serving(x, alive).unwrap(), "x learns it was forgotten, and registers again");
+    store.register_tenants("z:1:0", &[("e".into(), hour)], alive, |_| Duration::ZERO).unwrap();
+    store.stop_serving("z:1:0").unwrap();
+    assert_eq!(store.trigger("e").unwrap(), Triggered::DueNow { last_heard_ms: None }, "no replica serves it");
 
     // A tenant registered but never run (its replica stopped first) is due as soon as a new one when registered
     // again; one that has run keeps its next run.
