@@ -439,10 +439,15 @@ impl WasiHttpHooks for EgressHooks {
         _response_error: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = Result<(Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>> + Send> {
         let policy = self.0.clone();
-        Box::new(async move {
-            let response = policy.send(request, options).await?;
-            Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = Result<(), Error>> + Send>))
-        })
+        // wasmtime-wasi-http runs the request on a task of its own: it keeps the caller's span (the sync's tenant).
+        let span = tracing::Span::current();
+        Box::new(tracing::Instrument::instrument(
+            async move {
+                let response = policy.send(request, options).await?;
+                Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = Result<(), Error>> + Send>))
+            },
+            span,
+        ))
     }
 }
 

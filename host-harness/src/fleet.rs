@@ -149,6 +149,23 @@ pub async fn sync_tenant(
     log: &mut Vec<String>,
     start: impl FnOnce(&Store, &ResolvedTenant, &LoadedComponent) -> Result<Start>,
 ) -> Result<SyncReport> {
+    // Every line of the sync, the token endpoint's and the retries' included, carries its tenant.
+    let span = tracing::info_span!("sync", tenant = %spec.name);
+    tracing::Instrument::instrument(sync_in_span(runtime, prepared, spec, defaults, open, redactor, progress, log, start), span).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_in_span(
+    runtime: &Runtime,
+    prepared: &Prepared,
+    spec: TenantSpec,
+    defaults: &SyncOptions,
+    open: impl FnOnce() -> Result<Store>,
+    redactor: &Redactor,
+    progress: &dyn Progress,
+    log: &mut Vec<String>,
+    start: impl FnOnce(&Store, &ResolvedTenant, &LoadedComponent) -> Result<Start>,
+) -> Result<SyncReport> {
     let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone()).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
     let mut options = defaults.clone();
     tenant.limits.apply(&mut options).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;

@@ -10,9 +10,10 @@ fn main() {
     let terminal = std::io::stderr().is_terminal();
     let logger = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false);
     match format {
-        // One JSON object per line, fields at the top level, for a log pipeline.
-        LogFormat::Json => logger.json().flatten_event(true).with_current_span(false).init(),
-        LogFormat::Auto if serving && !terminal => logger.json().flatten_event(true).with_current_span(false).init(),
+        // One JSON object per line, fields at the top level, for a log pipeline; a sync's lines carry its span
+        // (`"span":{"name":"sync","tenant":…}`).
+        LogFormat::Json => logger.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+        LogFormat::Auto if serving && !terminal => logger.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
         // Colour only for a person at a terminal, never into a file or a pipe; a service's lines need their time.
         _ if serving => logger.with_ansi(terminal).init(),
         _ => logger.with_ansi(terminal).without_time().init(),

@@ -82,7 +82,8 @@ fn is_loop(error: &ConnectorError) -> bool {
 /// Runs `work` on a task of its own, on whichever of the runtime's threads is free. Dropped before it ends (a
 /// sync cut short), it stops the task.
 async fn on_own_task<R: Send + 'static>(work: impl Future<Output = R> + Send + 'static) -> R {
-    match tokio_util::task::AbortOnDropHandle::new(tokio::spawn(work)).await {
+    // The task keeps the caller's span (the sync's tenant) for what it logs.
+    match tokio_util::task::AbortOnDropHandle::new(tokio::spawn(tracing::Instrument::in_current_span(work))).await {
         Ok(done) => done,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => panic!("the runtime stopped a component call it was running"),

@@ -197,6 +197,7 @@ impl OpenSession {
             Start::Adopt { sync_id, checkpoint } => (store.adopt(sync_id)?, checkpoint),
         };
         let sync_id = lease.sync;
+        tracing::info!(tenant = %self.tenant, sync_id, resumed = resume.is_some(), "sync started");
         let writer = store.page_writer(&lease)?;
         let throttle = self.policy.throttle.clone();
         let calls = Calls { throttle: &throttle, progress, in_calls: Mutex::default() };

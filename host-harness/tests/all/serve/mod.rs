@@ -258,6 +258,9 @@ fn serve_keeps_tenants_fresh_shows_what_needs_attention_and_drains_on_sigterm() 
         assert!(parsed["level"].is_string() && parsed["message"].is_string(), "{line}");
     }
     assert!(log.lines().any(|l| l.contains("\"message\":\"synced\"") && l.contains("\"tenant\":\"acme\"")), "{log}");
+    assert!(log.lines().any(|l| l.contains("\"message\":\"sync started\"") && l.contains("\"tenant\":\"acme\"")), "one line when a sync starts");
+    let refused = log.lines().find(|l| l.contains("refused the client credentials")).expect("the token endpoint's refusal is logged");
+    assert!(refused.contains("\"span\":{") && refused.contains("\"tenant\":\"broken\""), "with its tenant: {refused}");
 
     // SIGTERM: not ready at once, then a clean exit well within the drain timeout.
     double.set_faults(Faults { delay: Some(Duration::from_millis(50)), ..Faults::default() });
