@@ -151,40 +151,28 @@ pub async fn sync_tenant(
 ) -> Result<SyncReport> {
     // Every line of the sync, the token endpoint's and the retries' included, carries its tenant.
     let span = tracing::info_span!("sync", tenant = %spec.name);
-    tracing::Instrument::instrument(sync_in_span(runtime, prepared, spec, defaults, open, redactor, progress, log, start), span).await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn sync_in_span(
-    runtime: &Runtime,
-    prepared: &Prepared,
-    spec: TenantSpec,
-    defaults: &SyncOptions,
-    open: impl FnOnce() -> Result<Store>,
-    redactor: &Redactor,
-    progress: &dyn Progress,
-    log: &mut Vec<String>,
-    start: impl FnOnce(&Store, &ResolvedTenant, &LoadedComponent) -> Result<Start>,
-) -> Result<SyncReport> {
-    let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone()).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
-    let mut options = defaults.clone();
-    tenant.limits.apply(&mut options).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
-    let printed = |output: GuestOutput| output.lines(&tenant.name).iter().map(|line| redactor.redact(line)).collect();
-    let mut session = match OpenSession::open_for_sync(runtime, &prepared.loaded, &tenant, &options).await {
-        Ok(session) => session,
-        Err(failed) => {
-            *log = printed(failed.log);
-            return Err(failed.error);
+    let sync = async move {
+        let tenant = ResolvedTenant::resolve(spec, &prepared.metadata, redactor.clone()).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
+        let mut options = defaults.clone();
+        tenant.limits.apply(&mut options).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
+        let printed = |output: GuestOutput| output.lines(&tenant.name).iter().map(|line| redactor.redact(line)).collect();
+        let mut session = match OpenSession::open_for_sync(runtime, &prepared.loaded, &tenant, &options).await {
+            Ok(session) => session,
+            Err(failed) => {
+                *log = printed(failed.log);
+                return Err(failed.error);
+            }
+        };
+        let result = async {
+            let mut store = open()?;
+            let start = start(&store, &tenant, &prepared.loaded)?;
+            session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, progress, start).await
         }
+        .await;
+        *log = printed(session.take_log());
+        result
     };
-    let result = async {
-        let mut store = open()?;
-        let start = start(&store, &tenant, &prepared.loaded)?;
-        session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, progress, start).await
-    }
-    .await;
-    *log = printed(session.take_log());
-    result
+    tracing::Instrument::instrument(sync, span).await
 }
 
 impl Shared {

@@ -116,7 +116,10 @@ pub fn plan_from_store(store: &Store, flow: &FlowSpec, write_schemas: &[WriteSch
     let wanted = users.iter().filter(|u| source_side.wanted(u)).filter_map(|u| u["id"].as_str().map(str::to_string)).collect();
     let mut holders = BTreeMap::new();
     if let Some(push) = &flow.groups {
-        let group_schema = write_schemas.iter().find(|s| s.resource_type == push.target_type).expect("check_target found it");
+        let group_schema = write_schemas
+            .iter()
+            .find(|s| s.resource_type == push.target_type)
+            .ok_or_else(|| anyhow!("flow `{}`: groups: the target declares no write schema for `{}`", flow.name, push.target_type))?;
         let mut groups = Vec::new();
         for pushed in &push.push {
             source.store.for_each_current_resource(&source.tenant, source.sync, &pushed.resource_type, |line| {

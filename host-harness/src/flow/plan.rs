@@ -249,13 +249,12 @@ impl<'a> Targets<'a> {
         }
         // An account is created enabled, said outright where a create may say it (SCIM leaves `active` unset
         // otherwise).
+        let mut fields = fields;
         if let Some(AccountDisable::Field(disable)) = &schema.disable
             && schema.field(&disable.field).is_some_and(|f| f.writes != FieldWrites::UpdateOnly)
             && !fields.iter().any(|(f, _)| *f == disable.field)
         {
-            let mut fields = fields;
             fields.push((disable.field.clone(), disable.enabled.clone()));
-            return Converge::Create(fields);
         }
         Converge::Create(fields)
     }
