@@ -9,14 +9,16 @@ fn main() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into());
     let terminal = std::io::stderr().is_terminal();
     let logger = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false);
-    match format {
+    let json = format == LogFormat::Json || (format == LogFormat::Auto && serving && !terminal);
+    if json {
         // One JSON object per line, fields at the top level, for a log pipeline; a sync's lines carry its span
         // (`"span":{"name":"sync","tenant":…}`).
-        LogFormat::Json => logger.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
-        LogFormat::Auto if serving && !terminal => logger.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+        logger.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
+    } else if serving {
         // Colour only for a person at a terminal, never into a file or a pipe; a service's lines need their time.
-        _ if serving => logger.with_ansi(terminal).init(),
-        _ => logger.with_ansi(terminal).without_time().init(),
+        logger.with_ansi(terminal).init();
+    } else {
+        logger.with_ansi(terminal).without_time().init();
     }
     let code = connector_harness::cli::run(args, &mut std::io::stdout(), &mut std::io::stderr(), terminal);
     std::process::exit(code);

@@ -201,8 +201,7 @@ impl Store {
     pub fn finish_sync(&mut self, lease: &Lease, requests: u64, bytes_received: u64) -> Result<()> {
         self.end_sync(lease, "complete", None, Some((requests, bytes_received)))?;
         // Only tidying: readers of this sync already pass over older writes.
-        let forgotten = self.sync(lease.sync).and_then(|sync| sync.map_or(Ok(()), |sync| self.forget_written(&sync.tenant, sync.id)));
-        if let Err(e) = forgotten {
+        if let Err(e) = self.forget_written(lease.sync) {
             tracing::warn!("sync {}: writes it has read could not be forgotten: {e:#}", lease.sync);
         }
         Ok(())

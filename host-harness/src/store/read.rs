@@ -89,6 +89,11 @@ pub(super) fn sync_info(row: &Row) -> Result<SyncInfo> {
     })
 }
 
+/// A grant of a row `SELECT id, entitlement, principal type, principal id, immutable …`.
+pub(super) fn grant_row(row: &Row) -> Result<GrantRow> {
+    Ok(GrantRow { id: row.string(0)?, entitlement: row.string(1)?, principal_type: row.string(2)?, principal_id: row.string(3)?, immutable: row.opt_string(4)? })
+}
+
 impl Store {
     /// Every tenant with a sync in the store.
     pub fn tenants(&self) -> Result<Vec<String>> {
@@ -181,9 +186,7 @@ impl Store {
              AND (CAST(?2 AS TEXT) IS NULL OR entitlement_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR (principal_type = ?3 AND principal_id = ?4))
              ORDER BY entitlement_id, principal_type, principal_id",
             args![sync, entitlement, ptype, pid],
-            |row| {
-                each(GrantRow { id: row.string(0)?, entitlement: row.string(1)?, principal_type: row.string(2)?, principal_id: row.string(3)?, immutable: row.opt_string(4)? })
-            },
+            |row| each(grant_row(row)?),
         )
     }
 

@@ -1,7 +1,7 @@
 //! The service's schedule (`connector-harness serve`): one row per tenant saying when it syncs next, how its
 //! last sync ended, and which replica holds it; a provisioning flow has a row too, under `flow:NAME`, run and
-//! leased the same way. A replica claims a due tenant by taking its lease: the owner,
-//! an epoch raised at every claim, and an expiry the holder keeps pushing back. Every later write to the row
+//! leased the same way. A replica claims a due tenant by taking its lease: the owner, an epoch raised at every
+//! claim, and an expiry the holder keeps pushing back. Every later write to the row
 //! names owner and epoch, so a holder whose lease was taken over changes nothing; its sync's page writes are
 //! fenced the same way by the sync's own owner (`Store::adopt`). Times are the store's clock (`Db::now_ms`), in
 //! epoch ms, never a replica's own: a replica whose clock runs ahead takes no lease early.
@@ -172,8 +172,8 @@ fn schedule_row(r: &Row) -> Result<ScheduleRow> {
 impl Store {
     /// Puts the tenants file of replica `owner` (`replica:pid:nonce`) into the schedule: a new tenant, or one that
     /// never ran, first runs at `first_run(interval)` from now (within seconds, spread so a fresh deployment does
-    /// not start every tenant at once); a known one keeps its state and takes the file's interval. The replica is recorded as serving
-    /// them, and `keep_serving` follows.
+    /// not start every tenant at once); a known one keeps its state and takes the file's interval. The replica is
+    /// recorded as serving them, and `keep_serving` follows.
     pub fn register_tenants(&mut self, owner: &str, tenants: &[(String, Duration)], alive_for: Duration, mut first_run: impl FnMut(Duration) -> Duration) -> Result<()> {
         let db = &self.db;
         db.transaction(|| {

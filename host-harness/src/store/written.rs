@@ -1,14 +1,15 @@
 //! What writes made of a tenant's resources and grants since its latest sync: the resource as the connector read
-//! it back after the write, or its absence after a delete; a grant made or revoked. A tenant's *current* view is its latest complete sync with
-//! these laid over it, so that what a flow (or a person) wrote is seen at once, before the next sync reads it
-//! from the source. A row counts for syncs begun before or during its write (`since_sync` is the tenant's
+//! it back after the write, or its absence after a delete; a grant made or revoked. A tenant's *current* view is
+//! its latest complete sync with these laid over it, so that what a flow (or a person) wrote is seen at once,
+//! before the next sync reads it from the source. A row counts for syncs begun before or during its write (`since_sync` is the tenant's
 //! newest sync then), and is forgotten once a sync begun after it completes (`forget_written`).
 
 use anyhow::Result;
 
+use super::read::grant_row;
 use super::sql::args;
-use crate::records::GrantRow;
 use super::{Store, SyncId};
+use crate::records::GrantRow;
 
 impl Store {
     /// Records what a write made of `tenant`'s resource: its export line, or `None` once it is deleted.
@@ -56,14 +57,16 @@ impl Store {
              SELECT id, entitlement, principal_type, principal_id, NULL FROM written_grants
              WHERE tenant = ?3 AND entitlement = ?2 AND since_sync >= ?1 AND present = 1",
             args![sync, entitlement, tenant],
-            |row| each(GrantRow { id: row.string(0)?, entitlement: row.string(1)?, principal_type: row.string(2)?, principal_id: row.string(3)?, immutable: row.opt_string(4)? }),
+            |row| each(grant_row(row)?),
         )
     }
 
-    /// Forgets the writes a newly complete sync `sync` of `tenant` has read from the source.
-    pub(super) fn forget_written(&self, tenant: &str, sync: SyncId) -> Result<()> {
-        self.db.execute("DELETE FROM written WHERE tenant = ?1 AND since_sync < ?2", args![tenant, sync])?;
-        self.db.execute("DELETE FROM written_grants WHERE tenant = ?1 AND since_sync < ?2", args![tenant, sync])?;
+    /// Forgets the writes the newly complete sync `sync` has read from the source (those of its tenant made before
+    /// it began).
+    pub(super) fn forget_written(&self, sync: SyncId) -> Result<()> {
+        for table in ["written", "written_grants"] {
+            self.db.execute(&format!("DELETE FROM {table} WHERE tenant = (SELECT tenant FROM syncs WHERE id = ?1) AND since_sync < ?1"), args![sync])?;
+        }
         Ok(())
     }
 }

@@ -127,7 +127,6 @@ fn read_tenants_file(path: &Path) -> Result<TenantsAndFlows> {
 }
 
 impl TenantSpec {
-
     /// Paths in the file are relative to it (see `beside`).
     fn from_table(file: TenantFile, path: &Path, defaults: &LimitsSpec) -> Result<Self> {
         let base = path.parent().unwrap_or(Path::new("."));
