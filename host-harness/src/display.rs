@@ -24,6 +24,11 @@ pub fn one_line(text: &str) -> String {
     printable(&text.replace("\r\n", " ").replace('\n', " "), usize::MAX)
 }
 
+/// Epoch milliseconds as a UTC clock time to the second: `2026-12-04T14:05:09Z`.
+pub fn clock_time(at_ms: i64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64)).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::Context;
 use super::args::LimitArgs;
-use crate::display::printable;
+use crate::display::{clock_time, printable};
 use crate::flow::cycle::{Choices, Cycle, CycleReport};
 use crate::flow::inputs::{Planned, plan_from_store};
 use crate::flow::plan::Action;
@@ -308,7 +308,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         "flow": entry.flow,
         "cycle": entry.cycle,
         "seq": entry.seq,
-        "at": at(entry.at_ms),
+        "at": clock_time(entry.at_ms),
         "action": entry.action,
         "source": entry.source_id,
         "target": entry.target_id,
@@ -322,12 +322,6 @@ fn entry_line(entry: &LogEntry) -> String {
     let p = |text: Option<&str>| printable(text.unwrap_or("-"), 256);
     let fields = if entry.fields.is_empty() { String::new() } else { format!(" [{}]", entry.fields.iter().map(|f| printable(f, 128)).collect::<Vec<_>>().join(", ")) };
     let detail = entry.detail.as_deref().map(|d| format!(": {}", printable(d, 512))).unwrap_or_default();
-    let line = format!("{} cycle {:<3} {:<8} {:<8} {:<24} {:<24}{fields}{detail}", at(entry.at_ms), entry.cycle, entry.action, entry.outcome, p(entry.source_id.as_deref()), p(entry.target_id.as_deref()));
+    let line = format!("{} cycle {:<3} {:<8} {:<8} {:<24} {:<24}{fields}{detail}", clock_time(entry.at_ms), entry.cycle, entry.action, entry.outcome, p(entry.source_id.as_deref()), p(entry.target_id.as_deref()));
     line.trim_end().to_string()
-}
-
-/// Epoch milliseconds as RFC 3339, to the second.
-fn at(ms: i64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(time).to_string()
 }

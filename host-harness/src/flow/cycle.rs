@@ -71,23 +71,32 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
-    /// Actions per kind and outcome: `{"create": {"done": 3}, "skip": {"skipped": 1}}`.
+    /// Its actions by kind and outcome: `("create", "done") → 3`.
+    pub fn tally(&self) -> BTreeMap<(&str, &str), u64> {
+        let mut tally = BTreeMap::new();
+        for entry in &self.entries {
+            *tally.entry((entry.action.as_str(), entry.outcome.as_str())).or_default() += 1;
+        }
+        tally
+    }
+
+    /// The tally as JSON, by kind then outcome: `{"create": {"done": 3}, "skip": {"skipped": 1}}`.
     pub fn counts(&self) -> Value {
         let mut counts: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
-        for entry in &self.entries {
-            *counts.entry(&entry.action).or_default().entry(&entry.outcome).or_default() += 1;
+        for ((action, outcome), n) in self.tally() {
+            counts.entry(action).or_default().insert(outcome, n);
         }
         json!(counts)
     }
 
-    /// The counts in a few words, for the service's schedule: `3 create, 1 add-member, 1 skipped; 12 unchanged`.
+    /// The tally in a few words, for the service's schedule: `3 create, 1 add-member, 1 skipped; 12 unchanged`.
     pub fn summary(&self) -> String {
         let mut done: BTreeMap<&str, u64> = BTreeMap::new();
         let mut other: BTreeMap<&str, u64> = BTreeMap::new();
-        for entry in &self.entries {
-            match entry.outcome.as_str() {
-                "done" | "already" => *done.entry(&entry.action).or_default() += 1,
-                outcome => *other.entry(outcome).or_default() += 1,
+        for ((action, outcome), n) in self.tally() {
+            match outcome {
+                "done" | "already" => *done.entry(action).or_default() += n,
+                outcome => *other.entry(outcome).or_default() += n,
             }
         }
         let words: Vec<String> = done.iter().chain(&other).map(|(what, n)| format!("{n} {what}")).collect();
@@ -141,7 +150,7 @@ impl Cycle<'_> {
         if removals > allowed {
             let why = format!("{removals} removals exceed max_deletions ({allowed}): the cycle stopped before any write; `flow apply --allow-deletions {removals}` lifts it once");
             for action in &planned.plan.actions {
-                log.record(action, "held", None, Some(why.clone()), &Done::nothing())?;
+                log.record(action, Ended::Not("held", why.clone()))?;
             }
             log.report.attention = Some(why);
             log.report.planned = Some(planned);
@@ -207,7 +216,7 @@ impl Writer<'_> {
         let mut writes = Vec::new();
         for action in actions {
             match action {
-                Action::Skip { why, .. } => log.record(action, "skipped", None, Some(why.clone()), &Done::nothing())?,
+                Action::Skip { why, .. } => log.record(action, Ended::Not("skipped", why.clone()))?,
                 _ => writes.push(action.clone()),
             }
         }
@@ -226,11 +235,11 @@ impl Writer<'_> {
                 }
                 Some(Ok(done)) => {
                     tried += 1;
-                    log.record(&action, done.outcome, done.target.clone(), None, &done)
+                    log.record(&action, Ended::Done(&done))
                 }
                 Some(Err(e)) => {
                     (tried, failed) = (tried + 1, failed + 1);
-                    log.record(&action, "failed", None, Some(crate::display::one_line(&format!("{e:#}"))), &Done::nothing())
+                    log.record(&action, Ended::Not("failed", crate::display::one_line(&format!("{e:#}"))))
                 }
             })
             .await?;
@@ -316,10 +325,6 @@ enum After {
 }
 
 impl Done {
-    fn nothing() -> Self {
-        Self { outcome: "", target: None, link: LinkChange::Keep, after: After::Unchanged }
-    }
-
     fn resource(outcome: &'static str, link: LinkChange, resource: Resource) -> Self {
         let line = crate::records::resource(&resource).to_string();
         let (resource_type, id) = (resource.id.resource_type, resource.id.id);
@@ -341,8 +346,20 @@ struct Log<'a> {
     report: &'a mut CycleReport,
 }
 
+/// How an action ended, for its log entry.
+enum Ended<'d> {
+    /// Written (or found already so).
+    Done(&'d Done),
+    /// Not written: `held`, `skipped` or `failed`, and why.
+    Not(&'static str, String),
+}
+
 impl Log<'_> {
-    fn record(&mut self, action: &Action, outcome: &str, target: Option<String>, detail: Option<String>, done: &Done) -> Result<()> {
+    fn record(&mut self, action: &Action, ended: Ended) -> Result<()> {
+        let (outcome, target, detail, done) = match ended {
+            Ended::Done(done) => (done.outcome, done.target.clone(), None, Some(done)),
+            Ended::Not(outcome, why) => (outcome, None, Some(why), None),
+        };
         let entry = LogEntry {
             flow: self.lease.flow.clone(),
             cycle: self.lease.cycle,
@@ -359,12 +376,12 @@ impl Log<'_> {
             at_ms: now_ms(),
         };
         let tenant = self.target;
-        let written = match &done.after {
+        let written = done.and_then(|done| match &done.after {
             After::Unchanged => None,
             After::Resource { resource_type, id, line } => Some(Written::Resource { tenant, resource_type, id, line: line.as_deref() }),
             After::Grant { grant, present } => Some(Written::Grant { tenant, grant, present: *present }),
-        };
-        self.store.record_action(self.lease, &entry, &done.link, written.as_ref())?;
+        });
+        self.store.record_action(self.lease, &entry, done.map_or(&LinkChange::Keep, |done| &done.link), written.as_ref())?;
         self.report.entries.push(entry);
         Ok(())
     }

@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::store::{FLOW_JOB, LogEntry, ScheduleRow, SyncCounts, TenantState};
+use crate::store::{FLOW_JOB, ScheduleRow, SyncCounts, TenantState};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabel {
@@ -158,23 +158,19 @@ impl Metrics {
         }
     }
 
-    /// Counts a flow's cycle by how it ended, and its actions by kind and outcome.
-    pub fn flow_ended(&self, flow: &str, outcome: &str, seconds: f64, entries: &[LogEntry]) {
+    /// Counts a flow's cycle by how it ended, and its actions by kind and outcome (`CycleReport::tally`).
+    pub fn flow_ended(&self, flow: &str, outcome: &str, seconds: f64, tally: &BTreeMap<(&str, &str), u64>) {
         self.cycles.get_or_create(&FlowOutcomeLabels { flow: flow.into(), outcome: outcome.into() }).inc();
         self.cycle_duration.get_or_create(&FlowLabel { flow: flow.into() }).observe(seconds);
-        let mut last: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-        for entry in entries {
-            *last.entry((&entry.action, &entry.outcome)).or_default() += 1;
-        }
         let mut series = self.last_cycle_series.lock().unwrap_or_else(|e| e.into_inner());
         let previous = series.entry(flow.to_string()).or_default();
         for labels in previous.drain(..) {
             self.last_cycle.get_or_create(&labels).set(0);
         }
-        for ((action, outcome), n) in last {
+        for (&(action, outcome), &n) in tally {
             let labels = FlowActionLabels { flow: flow.into(), action: action.into(), outcome: outcome.into() };
-            self.actions.get_or_create(&labels).inc_by(n as u64);
-            self.last_cycle.get_or_create(&labels).set(n);
+            self.actions.get_or_create(&labels).inc_by(n);
+            self.last_cycle.get_or_create(&labels).set(n as i64);
             previous.push(labels);
         }
     }

@@ -128,7 +128,7 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
     store.register_tenants(&owner, &intervals, config.lease_ttl, |interval| config.policy.first_run(interval, &mut rng))?;
     let now = store.clock_ms()?;
     for row in store.schedule()?.iter().filter(|row| intervals.iter().any(|(name, _)| *name == row.tenant)) {
-        tracing::info!(tenant = %row.tenant, state = %row.state, next_run = %page::clock_time(row.next_run_ms), "next run {}", relative_time(row.next_run_ms, now));
+        tracing::info!(tenant = %row.tenant, state = %row.state, next_run = %crate::display::clock_time(row.next_run_ms), "next run {}", relative_time(row.next_run_ms, now));
     }
     let intervals = intervals.into_iter().collect();
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -319,26 +319,26 @@ async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: 
     heartbeat.abort();
     let seconds = started.elapsed().as_secs_f64();
     let ending = if lost.load(Ordering::SeqCst) { Ending::LeaseLost } else { ending };
+    // A flow's cycle counts itself (`flow_job.rs`).
+    let sync_ended = |outcome: &str, requests: u64| {
+        if flow.is_none() {
+            metrics.sync_ended(tenant, outcome, seconds, requests);
+        }
+    };
     let written = match ending {
         Ending::LeaseLost => {
             metrics.lease_lost.inc();
-            if flow.is_none() {
-                metrics.sync_ended(tenant, "lease-lost", seconds, 0);
-            }
+            sync_ended("lease-lost", 0);
             tracing::warn!(tenant, epoch = lease.epoch, "lost the tenant's lease; this replica stopped writing to its sync");
             return;
         }
         Ending::HandedBack { sync } => {
-            if flow.is_none() {
-                metrics.sync_ended(tenant, "interrupted", seconds, 0);
-            }
+            sync_ended("interrupted", 0);
             tracing::info!(tenant, sync_id = sync, "handing the tenant back; its sync resumes from its checkpoint");
             Store::open(&config.store).and_then(|mut store| store.release(&lease, sync))
         }
         Ending::Recorded { record, requests } => {
-            if flow.is_none() {
-                metrics.sync_ended(tenant, record.outcome, seconds, requests);
-            }
+            sync_ended(record.outcome, requests);
             Store::open(&config.store).and_then(|mut store| store.finish_run(&lease, &record))
         }
     };
@@ -371,18 +371,25 @@ fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncRepo
             Some(interrupted) => Ending::HandedBack { sync: interrupted.sync },
             None => {
                 let kind = FailureKind::of(&e);
-                let failures = failures + 1;
                 let error = one_line(&shared.redactor.redact(&format!("{e:#}")));
-                let next_in = policy.after_failure(kind, failures as u32, interval, &mut rng);
-                let state = match kind {
-                    FailureKind::Transient => TenantState::BackingOff,
-                    FailureKind::NeedsAttention => TenantState::NeedsAttention,
-                };
-                tracing::warn!(tenant, failures, kind = kind.name(), retry_in_secs = next_in.as_secs(), "sync failed: {error}");
-                Ending::Recorded { record: RunRecord { state, outcome: "failed", next_in, failures, error: Some(error), sync_id: None, counts: None }, requests: 0 }
+                let record = failed_run(policy, kind, failures, interval, error);
+                tracing::warn!(tenant, failures = record.failures, kind = kind.name(), retry_in_secs = record.next_in.as_secs(), "sync failed: {}", record.error.as_deref().unwrap_or(""));
+                Ending::Recorded { record, requests: 0 }
             }
         },
     }
+}
+
+/// How the schedule records a failed run (a sync's or a flow cycle's): backing off by its kind, from the
+/// failures in a row before it (`failures`) plus this one.
+fn failed_run(policy: &Policy, kind: FailureKind, failures: i64, interval: Duration, error: String) -> RunRecord {
+    let failures = failures + 1;
+    let next_in = policy.after_failure(kind, failures as u32, interval, &mut rand::rng());
+    let state = match kind {
+        FailureKind::Transient => TenantState::BackingOff,
+        FailureKind::NeedsAttention => TenantState::NeedsAttention,
+    };
+    RunRecord { state, outcome: "failed", next_in, failures, error: Some(error), sync_id: None, counts: None }
 }
 
 /// The tenant's sync: resumed from its checkpoint when an unfinished one can be, else fresh.

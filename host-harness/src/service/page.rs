@@ -23,12 +23,7 @@ pub fn relative_time(at_ms: i64, now_ms: i64) -> String {
 
 /// When the tenant syncs next, as a clock time (UTC) and from now; nothing while it runs.
 pub fn next_run_text(row: &ScheduleRow, now_ms: i64) -> String {
-    if row.state == TenantState::Running.as_str() { "-".into() } else { format!("{} ({})", clock_time(row.next_run_ms), relative_time(row.next_run_ms, now_ms)) }
-}
-
-/// Epoch milliseconds as a UTC clock time to the second: `2026-12-04T14:05:09Z`.
-pub fn clock_time(at_ms: i64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64)).to_string()
+    if row.state == TenantState::Running.as_str() { "-".into() } else { format!("{} ({})", crate::display::clock_time(row.next_run_ms), relative_time(row.next_run_ms, now_ms)) }
 }
 
 /// The lease as a person reads it: who holds it, its epoch, and when it lapses.
