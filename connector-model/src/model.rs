@@ -480,7 +480,8 @@ impl WriteSchema {
 }
 
 impl WriteField {
-    fn writable_by(&self, write: Write) -> bool {
+    /// Whether `write` may set it.
+    pub fn writable_by(&self, write: Write) -> bool {
         match self.writes {
             FieldWrites::CreateAndUpdate => true,
             FieldWrites::CreateOnly => write == Write::Create,

@@ -15,6 +15,7 @@ pub mod driver;
 pub mod egress;
 pub mod fleet;
 pub mod flow;
+pub mod gateway;
 pub mod grants;
 pub mod guest_log;
 pub mod interrupt;

@@ -155,7 +155,7 @@ impl ApplyCommand {
 
 #[derive(Args)]
 struct LogCommand {
-    /// The flow's name.
+    /// The flow's name, or `scim:TENANT` for the writes made through a tenant's SCIM gateway.
     name: String,
     #[arg(long)]
     store: StoreLocation,
@@ -170,7 +170,7 @@ struct LogCommand {
 impl LogCommand {
     fn execute(self, cx: &mut Context<'_>) -> Result<()> {
         let store = Store::open_existing(&self.store)?;
-        if store.flow_state(&self.name)?.is_none() {
+        if !self.name.starts_with(crate::gateway::LOG_PREFIX) && store.flow_state(&self.name)?.is_none() {
             bail!("flow `{}` has never run a cycle in this store", printable(&self.name, 128));
         }
         store.for_each_log_entry(&self.name, |entry| {

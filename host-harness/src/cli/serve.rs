@@ -41,6 +41,10 @@ pub struct ServeCommand {
     /// Where the probes (/healthz, /readyz), /metrics and the status page (/) listen.
     #[arg(long, env = "HARNESS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Where the SCIM gateway listens (`/tenants/{tenant}/scim/v2/…`) for the tenants that set `scim = { token = … }`;
+    /// a port of its own, so it can be exposed while the probes, metrics and status page stay internal.
+    #[arg(long, env = "HARNESS_SCIM_LISTEN")]
+    scim_listen: Option<SocketAddr>,
     /// How many tenants sync at once on this replica.
     #[arg(long, env = "HARNESS_PARALLEL", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     parallel: u32,
@@ -89,6 +93,7 @@ impl ServeCommand {
             tenants_file: self.tenants,
             store: self.store,
             listen: self.listen,
+            scim_listen: self.scim_listen,
             parallel: self.parallel as usize,
             replica: self.replica_id.unwrap_or_else(ServiceConfig::default_replica),
             policy: Policy { interval: self.interval, jitter: self.jitter, backoff: self.backoff, attention_backoff: self.attention_backoff },

@@ -26,14 +26,7 @@ impl<'s> Synced<'s> {
     /// `tenant`'s latest complete sync in `store`.
     pub fn latest(store: &'s Store, tenant: &str) -> Result<Self> {
         let sync = store.latest_complete(tenant).map_err(|e| anyhow!("{e}: sync it first"))?.id;
-        let mut user_type = None;
-        store.for_each_resource_type(sync, |line| {
-            let record: Value = serde_json::from_str(line)?;
-            if user_type.is_none() && record["traits"].as_array().is_some_and(|t| t.iter().any(|t| t == "user")) {
-                user_type = record["id"].as_str().map(str::to_string);
-            }
-            Ok(())
-        })?;
+        let user_type = store.trait_types(sync)?.user;
         let user_type = user_type.ok_or_else(|| anyhow!("tenant `{tenant}` has no resource type with the user trait"))?;
         Ok(Self { store, tenant: tenant.to_string(), sync, user_type })
     }

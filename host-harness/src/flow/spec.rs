@@ -156,6 +156,9 @@ impl FlowSpec {
         if table.name.trim().is_empty() || table.name.chars().any(crate::display::is_unsafe) {
             bail!("a flow's name must be printable and not empty");
         }
+        if table.name.starts_with(crate::gateway::LOG_PREFIX) {
+            bail!("a flow's name may not begin with `{}`: the provisioning log keeps the SCIM gateway's writes under that prefix", crate::gateway::LOG_PREFIX);
+        }
         for (role, tenant) in [("source", &table.source), ("target", &table.target)] {
             if !tenants.contains(tenant) {
                 bail!("{role} `{}` is not a tenant of this file", crate::display::printable(tenant, 128));

@@ -2,9 +2,10 @@
 //! dependency, so a database outage cannot restart every pod), `/readyz` (components loaded, the store answering
 //! within a second, not draining), `/metrics` (OpenMetrics text) and `/` (the status page). All read-only.
 //!
-//! Whoever can reach the port cannot take it: it holds at most `MAX_CONNECTIONS`, a client has `HEADER_TIMEOUT`
-//! to send its request, and every connection closes after its one answer (or `CONNECTION_TIMEOUT`), so idle or
-//! half-sent connections cannot starve the probes.
+//! Whoever can reach the port cannot take it: it holds at most `MAX_CONNECTIONS`, a client has 3 s to send its
+//! request, and every connection closes after its one answer (or 30 s: `Connections::ONE_REQUEST`), so idle or
+//! half-sent connections cannot starve the probes. The SCIM gateway's port (`gateway/`) is served the same way,
+//! its connections kept alive.
 
 use std::sync::{Arc, Mutex};
 use std::sync::atomic::Ordering;
@@ -81,12 +82,27 @@ impl StoreProbe {
 
 /// The most connections the port holds at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 512;
-/// How long a client may take to send a request's head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(3);
-/// The longest a connection lasts: one request, answered.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(super) async fn serve(listener: tokio::net::TcpListener, observed: Arc<Observed>, mut stop: watch::Receiver<bool>) {
+/// How a port treats its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Connections {
+    /// Whether a connection serves more than one request.
+    pub keep_alive: bool,
+    /// How long a client may take to send a request's head.
+    pub header_timeout: Duration,
+    /// The longest a connection lasts.
+    pub lifetime: Duration,
+}
+
+impl Connections {
+    /// The probes' port: one request per connection, answered within 30 s.
+    pub const ONE_REQUEST: Self = Self { keep_alive: false, header_timeout: Duration::from_secs(3), lifetime: Duration::from_secs(30) };
+    /// The SCIM gateway's port: a client's connection is kept between its requests (a provisioning run makes
+    /// thousands), idle for at most 60 s, and for an hour at most.
+    pub const KEPT_ALIVE: Self = Self { keep_alive: true, header_timeout: Duration::from_secs(60), lifetime: Duration::from_secs(3600) };
+}
+
+pub(super) async fn serve(listener: tokio::net::TcpListener, observed: Arc<Observed>, stop: watch::Receiver<bool>) {
     let app = Router::new()
         .route(HEALTH_PATH, get(health))
         .route("/livez", get(health))
@@ -94,6 +110,11 @@ pub(super) async fn serve(listener: tokio::net::TcpListener, observed: Arc<Obser
         .route("/metrics", get(metrics))
         .route("/", get(status_page))
         .with_state(observed);
+    accept(listener, app, stop, Connections::ONE_REQUEST).await;
+}
+
+/// Serves `app` on `listener` until `stop`: at most `MAX_CONNECTIONS` at once, each under `rules`.
+pub async fn accept(listener: tokio::net::TcpListener, app: Router, mut stop: watch::Receiver<bool>, rules: Connections) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let slot = tokio::select! {
@@ -116,9 +137,9 @@ pub(super) async fn serve(listener: tokio::net::TcpListener, observed: Arc<Obser
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
             let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(false);
+            http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(rules.header_timeout).keep_alive(rules.keep_alive);
             let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
+            let _ = tokio::time::timeout(rules.lifetime, connection).await;
             drop(slot);
         });
     }

@@ -50,6 +50,8 @@ pub struct ServiceConfig {
     pub store: StoreLocation,
     /// The port of the probes, metrics and status page.
     pub listen: SocketAddr,
+    /// The SCIM gateway's port, for the tenants that enable it (`gateway/`).
+    pub scim_listen: Option<SocketAddr>,
     /// Syncs at once on this replica.
     pub parallel: usize,
     /// This replica's name in leases and logs (the pod's name on Kubernetes).
@@ -142,9 +144,24 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
         last_tick: Mutex::new(Instant::now()),
         store_probe: http::StoreProbe::new(config.store.clone()),
     });
+    let scim_tenants: Vec<&TenantSpec> = specs.iter().filter_map(|(_, spec)| spec.as_ref().ok()).filter(|spec| spec.scim_token.is_some()).collect();
+    let scim_listener = match config.scim_listen {
+        Some(address) => {
+            if scim_tenants.is_empty() {
+                tracing::warn!("--scim-listen is set, but no tenant sets `scim = {{ token = … }}`: the gateway serves none");
+            }
+            Some(tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} (--scim-listen)"))?)
+        }
+        None => {
+            for spec in &scim_tenants {
+                tracing::warn!(tenant = %spec.name, "the tenant sets `scim`, but serve has no --scim-listen: its SCIM gateway is not served");
+            }
+            None
+        }
+    };
     let (stop_http, http_stopped) = watch::channel(false);
     tracing::info!(listen = %listener.local_addr()?, tenants = specs.len(), flows = flows.len(), replica = %config.replica, "serving");
-    let server = tokio::spawn(http::serve(listener, observed.clone(), http_stopped));
+    let server = tokio::spawn(http::serve(listener, observed.clone(), http_stopped.clone()));
 
     // Components compile while the probes already answer (not ready yet).
     let runtime = Arc::new(Runtime::with_pool(config.cache_dir.clone(), (config.parallel * config.options.concurrency) as u32 + 2)?);
@@ -152,6 +169,11 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
     for (path, e) in components.failed() {
         tracing::error!(component = %path.display(), "cannot load component: {}", one_line(e));
     }
+    let gateway = scim_listener.map(|listener| {
+        let gateway = crate::gateway::Gateway::for_tenants(&scim_tenants, &components, &runtime, &config, redactor);
+        tracing::info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tenants = scim_tenants.len(), "serving SCIM");
+        tokio::spawn(crate::gateway::serve(listener, Arc::new(gateway), http_stopped))
+    });
     observed.loaded.store(true, Ordering::SeqCst);
     let specs = specs.into_iter().map(|(name, spec)| (name, spec.map_err(|e| redactor.redact(&format!("{e:#}"))))).collect();
     let flows = flows.into_iter().map(|flow| (flow.name.clone(), flow)).collect();
@@ -161,6 +183,9 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
     let result = Scheduler { shared, store, running: JoinSet::new(), cancels: HashMap::new() }.run(shutdown).await;
     let _ = stop_http.send(true);
     let _ = server.await;
+    if let Some(gateway) = gateway {
+        let _ = gateway.await;
+    }
     result
 }
 

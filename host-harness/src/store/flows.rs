@@ -160,7 +160,6 @@ impl Store {
         if (entry.flow.as_str(), entry.cycle) != (lease.flow.as_str(), lease.cycle) {
             bail!("a log entry of flow `{}` cycle {} cannot be written under the lease of `{}` cycle {}", entry.flow, entry.cycle, lease.flow, lease.cycle);
         }
-        let fields = entry.fields.join(",");
         self.db.transaction(|| {
             self.renew_cycle(lease)?;
             match (link, entry.source_id.as_deref()) {
@@ -168,29 +167,60 @@ impl Store {
                 (LinkChange::Unlink(kind), Some(source)) => self.unlink(&lease.flow, *kind, source)?,
                 _ => {}
             }
-            match written {
-                Some(Written::Resource { tenant, resource_type, id, line }) => self.record_written(tenant, resource_type, id, *line)?,
-                Some(Written::Grant { tenant, grant, present }) => self.record_written_grant(tenant, grant, *present)?,
-                None => {}
+            self.record_written_of(written)?;
+            if !self.insert_log_entry(entry, entry.seq)? {
+                bail!("flow `{}` cycle {} already has a log entry {}", entry.flow, entry.cycle, entry.seq);
             }
-            self.db.execute(
-                "INSERT INTO provisioning_log (flow, cycle, seq, source_id, target_id, action, fields, outcome, detail, at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                args![
-                    entry.flow.as_str(),
-                    entry.cycle,
-                    entry.seq,
-                    entry.source_id.as_deref(),
-                    entry.target_id.as_deref(),
-                    entry.action.as_str(),
-                    fields.as_str(),
-                    entry.outcome.as_str(),
-                    entry.detail.as_deref(),
-                    entry.at_ms
-                ],
-            )?;
             Ok(())
         })
+    }
+
+    /// Records one write made outside a flow's cycle (through the SCIM gateway, `gateway/`): its log entry, numbered
+    /// next in `entry.flow`'s cycle `entry.cycle` whatever `entry.seq` says, and what it made of the tenant's
+    /// resource or grant, in one transaction. Returns the entry's number.
+    pub fn record_write(&self, entry: &LogEntry, written: Option<&Written>) -> Result<i64> {
+        self.db.transaction(|| {
+            self.record_written_of(written)?;
+            // Another replica may take the same number at once: its insert wins, and this one takes the next.
+            for _ in 0..100 {
+                let next = self.db.row("SELECT coalesce(max(seq), 0) + 1 FROM provisioning_log WHERE flow = ?1 AND cycle = ?2", args![entry.flow.as_str(), entry.cycle])?;
+                let seq = next.map(|row| row.int(0)).transpose()?.unwrap_or(1);
+                if self.insert_log_entry(entry, seq)? {
+                    return Ok(seq);
+                }
+            }
+            bail!("cannot number a log entry of `{}`: too many writers at once", entry.flow)
+        })
+    }
+
+    fn record_written_of(&self, written: Option<&Written>) -> Result<()> {
+        match written {
+            Some(Written::Resource { tenant, resource_type, id, line }) => self.record_written(tenant, resource_type, id, *line),
+            Some(Written::Grant { tenant, grant, present }) => self.record_written_grant(tenant, grant, *present),
+            None => Ok(()),
+        }
+    }
+
+    /// Inserts `entry` as number `seq`; false when that number is taken.
+    fn insert_log_entry(&self, entry: &LogEntry, seq: i64) -> Result<bool> {
+        let fields = entry.fields.join(",");
+        let inserted = self.db.execute(
+            "INSERT INTO provisioning_log (flow, cycle, seq, source_id, target_id, action, fields, outcome, detail, at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (flow, cycle, seq) DO NOTHING",
+            args![
+                entry.flow.as_str(),
+                entry.cycle,
+                seq,
+                entry.source_id.as_deref(),
+                entry.target_id.as_deref(),
+                entry.action.as_str(),
+                fields.as_str(),
+                entry.outcome.as_str(),
+                entry.detail.as_deref(),
+                entry.at_ms
+            ],
+        )?;
+        Ok(inserted == 1)
     }
 
     /// Says the lease's cycle is alive; refused once another process took the flow over.

@@ -265,7 +265,7 @@ impl Store {
             )?;
             doomed.reverse();
             for id in &doomed {
-                for table in ["grants", "entitlements", "resources", "resource_types", "syncs"] {
+                for table in ["grants", "entitlements", "logins", "resources", "resource_types", "syncs"] {
                     let column = if table == "syncs" { "id" } else { "sync_id" };
                     db.execute(&format!("DELETE FROM {table} WHERE {column} = ?1"), args![*id])?;
                 }

@@ -25,7 +25,7 @@ pub use flows::{CycleLease, FlowState, LinkChange, LinkKind, LogEntry, Written};
 pub use lifecycle::{HEARTBEAT, LEASE_EXPIRY, Lease, hostname, now_ms};
 pub use location::StoreLocation;
 pub use pages::{PageDone, PageJob, PageWriter};
-pub use read::{Dangling, DiffCounts, SyncCounts, SyncInfo};
+pub use read::{Dangling, DiffCounts, SyncCounts, SyncInfo, TraitTypes};
 pub use schedule::{Claim, FLOW_JOB, RunRecord, ScheduleRow, TenantLease, TenantState, Triggered};
 
 /// A sync's id in the store.

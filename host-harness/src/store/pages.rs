@@ -186,6 +186,15 @@ impl Store {
                 }
             }
         }
+        // Accounts by login, for a SCIM `userName eq` (`gateway/`).
+        let logins: Vec<(String, &Resource)> = resources.iter().filter_map(|r| Some((r.user.as_ref()?.login.as_ref()?.to_ascii_lowercase(), r))).collect();
+        for chunk in logins.chunks(ROWS_PER_INSERT) {
+            let mut values = Vec::with_capacity(chunk.len() * 4);
+            for (login, r) in chunk {
+                values.extend_from_slice(args![sync, login.as_str(), &r.id.resource_type, &r.id.id]);
+            }
+            db.execute(&format!("INSERT INTO logins (sync_id, login, resource_type, id) VALUES {} ON CONFLICT DO NOTHING", rows_of(4, chunk.len())), &values)?;
+        }
         // Reported twice in one page, an entitlement is its last report.
         let mut unique = std::collections::BTreeMap::new();
         for e in entitlements {

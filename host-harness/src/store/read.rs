@@ -27,6 +27,15 @@ pub struct SyncInfo {
     pub error: Option<String>,
 }
 
+/// A sync's resource types with the user and the group trait: its accounts' and its groups'.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraitTypes {
+    /// The type of its accounts.
+    pub user: Option<String>,
+    /// The type of its groups.
+    pub group: Option<String>,
+}
+
 /// A sync's grants that name something it does not hold (`Store::dangling_grants`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dangling {
@@ -200,6 +209,24 @@ impl Store {
             args![sync],
             |row| each(row.string(0)?, row.string(1)?),
         )
+    }
+
+    /// The first resource types (by id) of sync `sync` with the user trait and with the group trait.
+    pub fn trait_types(&self, sync: SyncId) -> Result<TraitTypes> {
+        let mut types = TraitTypes::default();
+        self.for_each_resource_type(sync, |line| {
+            let record: serde_json::Value = serde_json::from_str(line)?;
+            let has = |name: &str| record["traits"].as_array().is_some_and(|t| t.iter().any(|t| t == name));
+            let id = record["id"].as_str().map(str::to_string);
+            if types.user.is_none() && has("user") {
+                types.user = id.clone();
+            }
+            if types.group.is_none() && has("group") {
+                types.group = id;
+            }
+            Ok(())
+        })?;
+        Ok(types)
     }
 
     /// Calls `each` with every resource type's JSON line, ordered by id.

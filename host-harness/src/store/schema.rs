@@ -4,8 +4,9 @@
 /// The schema's version, kept in SQLite's `user_version`: 0 is a new file, 1 the first schema (written before
 /// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
 /// immutable, 4 the service's schedule (`schedule.rs`), 5 drops the grants' index by principal, 6 records which
-/// replicas serve which tenants, 7 keeps provisioning flows' links and log (`flows.rs`).
-pub const SCHEMA_VERSION: i64 = 7;
+/// replicas serve which tenants, 7 keeps provisioning flows' links and log (`flows.rs`), 8 indexes accounts by
+/// login (`logins`).
+pub const SCHEMA_VERSION: i64 = 8;
 /// The oldest schema readers read as it is: grants gained their `immutable` mark in version 3.
 pub const OLDEST_READ: i64 = 3;
 
@@ -189,9 +190,24 @@ CREATE TABLE IF NOT EXISTS written_grants (
 );
 ";
 
+/// Version 8: each sync's accounts by login, lowercased (ASCII), so that a SCIM `userName eq` (`gateway/`) is one
+/// index lookup among a million people. Filled from the accounts already stored.
+pub const SCHEMA_V8_SQLITE: &str = "
+CREATE TABLE IF NOT EXISTS logins (
+    sync_id INTEGER NOT NULL,
+    login TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (sync_id, login, resource_type, id)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO logins (sync_id, login, resource_type, id)
+    SELECT sync_id, lower(json_extract(data, '$.user.login')), resource_type, id FROM resources
+    WHERE json_extract(data, '$.user.login') IS NOT NULL;
+";
+
 /// SQLite's steps, from an empty file: each version's script, run when the file is older.
-pub const SQLITE_STEPS: [(i64, &str); 7] =
-    [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5), (6, SCHEMA_V6), (7, SCHEMA_V7)];
+pub const SQLITE_STEPS: [(i64, &str); 8] =
+    [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5), (6, SCHEMA_V6), (7, SCHEMA_V7), (8, SCHEMA_V8_SQLITE)];
 
 /// The schema, at the SQLite store's version (`store/mod.rs`), with the same tables and columns. Text keys
 /// sort bytewise (`COLLATE "C"`), as SQLite's do, so exports are identical whatever the database's locale.
@@ -323,8 +339,30 @@ CREATE TABLE written_grants (
     present BIGINT NOT NULL,
     PRIMARY KEY (tenant, id)
 );
+CREATE TABLE logins (
+    sync_id BIGINT NOT NULL,
+    login TEXT COLLATE "C" NOT NULL,
+    resource_type TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (sync_id, login, resource_type, id)
+);
+"#;
+
+/// Version 8 on PostgreSQL: SQLite's, lowercasing ASCII only as SQLite's `lower` does.
+pub const SCHEMA_V8_POSTGRES: &str = r#"
+CREATE TABLE IF NOT EXISTS logins (
+    sync_id BIGINT NOT NULL,
+    login TEXT COLLATE "C" NOT NULL,
+    resource_type TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (sync_id, login, resource_type, id)
+);
+INSERT INTO logins (sync_id, login, resource_type, id)
+    SELECT sync_id, translate(data::jsonb -> 'user' ->> 'login', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), resource_type, id
+    FROM resources WHERE data::jsonb -> 'user' ->> 'login' IS NOT NULL
+    ON CONFLICT DO NOTHING;
 "#;
 
 /// The schema version the PostgreSQL store first had, and the SQLite store's steps since that apply to it.
 pub const POSTGRES_FIRST_VERSION: i64 = 4;
-pub const POSTGRES_STEPS: [(i64, &str); 3] = [(5, SCHEMA_V5), (6, SCHEMA_V6), (7, SCHEMA_V7)];
+pub const POSTGRES_STEPS: [(i64, &str); 4] = [(5, SCHEMA_V5), (6, SCHEMA_V6), (7, SCHEMA_V7), (8, SCHEMA_V8_POSTGRES)];

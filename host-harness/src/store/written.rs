@@ -36,6 +36,77 @@ impl Store {
         )
     }
 
+    /// The JSON line of `tenant`'s resource in its current view over its complete sync `sync`, if it has it.
+    pub fn current_resource(&self, tenant: &str, sync: SyncId, resource_type: &str, id: &str) -> Result<Option<String>> {
+        if let Some(row) = self.db.row("SELECT data FROM written WHERE tenant = ?1 AND resource_type = ?2 AND id = ?3 AND since_sync >= ?4", args![tenant, resource_type, id, sync])? {
+            return row.opt_string(0);
+        }
+        let row = self.db.row("SELECT data FROM resources WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3", args![sync, resource_type, id])?;
+        row.map(|row| row.string(0)).transpose()
+    }
+
+    /// How many resources of `resource_type` `tenant`'s current view over `sync` has, and the JSON lines of
+    /// `limit` of them from `offset`: the sync's resources not written since, by id, then those written since, by
+    /// id. Each part is read through an index, so a page costs its offset's index steps, never a sort.
+    pub fn current_page(&self, tenant: &str, sync: SyncId, resource_type: &str, offset: u64, limit: u64) -> Result<(u64, Vec<String>)> {
+        const NOT_WRITTEN: &str = "FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = ?2 AND NOT EXISTS (
+            SELECT 1 FROM written w WHERE w.tenant = ?3 AND w.resource_type = ?2 AND w.id = r.id AND w.since_sync >= ?1)";
+        let synced = self.db.row(&format!("SELECT count(*) {NOT_WRITTEN}"), args![sync, resource_type, tenant])?.map(|row| row.int(0)).transpose()?.unwrap_or(0) as u64;
+        let mut lines = Vec::new();
+        if offset < synced && limit > 0 {
+            let sql = format!("SELECT r.data {NOT_WRITTEN} ORDER BY r.id LIMIT ?4 OFFSET ?5");
+            self.db.for_each(&sql, args![sync, resource_type, tenant, limit as i64, offset as i64], |row| {
+                lines.push(row.string(0)?);
+                Ok(())
+            })?;
+        }
+        let mut written = Vec::new();
+        self.db.for_each(
+            "SELECT data FROM written WHERE tenant = ?1 AND resource_type = ?2 AND since_sync >= ?3 AND data IS NOT NULL ORDER BY id",
+            args![tenant, resource_type, sync],
+            |row| {
+                written.push(row.string(0)?);
+                Ok(())
+            },
+        )?;
+        let total = synced + written.len() as u64;
+        let skip = offset.saturating_sub(synced) as usize;
+        let room = (limit as usize).saturating_sub(lines.len());
+        lines.extend(written.into_iter().skip(skip).take(room));
+        Ok((total, lines))
+    }
+
+    /// The JSON lines of `tenant`'s resources of `resource_type` in its current view over `sync` whose login is
+    /// `login`, compared in ASCII lowercase: found through the sync's `logins` index, and among the resources
+    /// written since.
+    pub fn current_by_login(&self, tenant: &str, sync: SyncId, resource_type: &str, login: &str) -> Result<Vec<String>> {
+        let login = login.to_ascii_lowercase();
+        let mut lines = Vec::new();
+        self.db.for_each(
+            "SELECT r.data FROM logins l JOIN resources r ON r.sync_id = l.sync_id AND r.resource_type = l.resource_type AND r.id = l.id
+             WHERE l.sync_id = ?1 AND l.login = ?2 AND l.resource_type = ?3 AND NOT EXISTS (
+                 SELECT 1 FROM written w WHERE w.tenant = ?4 AND w.resource_type = ?3 AND w.id = r.id AND w.since_sync >= ?1)",
+            args![sync, login.as_str(), resource_type, tenant],
+            |row| {
+                lines.push(row.string(0)?);
+                Ok(())
+            },
+        )?;
+        self.db.for_each(
+            "SELECT data FROM written WHERE tenant = ?1 AND resource_type = ?2 AND since_sync >= ?3 AND data IS NOT NULL",
+            args![tenant, resource_type, sync],
+            |row| {
+                let line = row.string(0)?;
+                let record: serde_json::Value = serde_json::from_str(&line)?;
+                if record["user"]["login"].as_str().is_some_and(|l| l.to_ascii_lowercase() == login) {
+                    lines.push(line);
+                }
+                Ok(())
+            },
+        )?;
+        Ok(lines)
+    }
+
     /// Records that `tenant`'s `grant` is held (`present`) or was revoked.
     pub fn record_written_grant(&self, tenant: &str, grant: &GrantRow, present: bool) -> Result<()> {
         self.db.execute(

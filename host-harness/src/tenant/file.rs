@@ -35,6 +35,14 @@ struct TenantFile {
     ca_file: Option<PathBuf>,
     /// For `serve`: how often to sync, as `40m`, `1h` or `1day`.
     interval: Option<String>,
+    /// For `serve --scim-listen`: the SCIM gateway's bearer token, `{ token = { env = "…" } }` (`gateway/`).
+    scim: Option<ScimKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScimKey {
+    token: SecretSource,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +72,22 @@ struct SecretSource {
     env: Option<String>,
     file: Option<PathBuf>,
     value: Option<String>,
+}
+
+impl SecretSource {
+    /// The secret `key` from where the file (`path`, in the directory `base`) says.
+    fn read(self, key: &str, base: &Path, path: &Path) -> Result<Secret> {
+        match (self.env, self.file, self.value) {
+            (Some(var), None, None) => read_env_secret(key, &var),
+            (None, Some(file), None) => {
+                let file = beside(base, file);
+                let text = files::read_text(&file, files::SECRET_FILE_MAX_BYTES, &format!("secret `{key}` from file"))?;
+                Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+            }
+            (None, None, Some(value)) => Ok(Secret::new(value)),
+            _ => bail!("tenant file {}: secret `{key}` needs exactly one of env, file or value", path.display()),
+        }
+    }
 }
 
 /// Reads a TOML file; on a syntax error only toml's first message line is kept, since the rest quotes the
@@ -156,18 +180,10 @@ impl TenantSpec {
             spec.config.insert(key, text);
         }
         for (key, source) in file.secrets {
-            let secret = match (source.env, source.file, source.value) {
-                (Some(var), None, None) => read_env_secret(&key, &var)?,
-                (None, Some(file), None) => {
-                    let file = beside(base, file);
-                    let text = files::read_text(&file, files::SECRET_FILE_MAX_BYTES, &format!("secret `{key}` from file"))?;
-                    Secret::new(text.trim_end_matches(['\n', '\r']))
-                }
-                (None, None, Some(value)) => Secret::new(value),
-                _ => bail!("tenant file {}: secret `{key}` needs exactly one of env, file or value", path.display()),
-            };
+            let secret = source.read(&key, base, path)?;
             spec.secrets.insert(key, secret);
         }
+        spec.scim_token = file.scim.map(|scim| scim.token.read("scim.token", base, path)).transpose()?;
         Ok(spec)
     }
 

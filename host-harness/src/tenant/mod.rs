@@ -38,4 +38,6 @@ pub struct TenantSpec {
     pub ca_file: Option<PathBuf>,
     /// How often `serve` syncs the tenant, if not at the service's default interval.
     pub interval: Option<std::time::Duration>,
+    /// The bearer token of the tenant's SCIM gateway, when `serve --scim-listen` serves one (`gateway/`).
+    pub scim_token: Option<crate::secrets::Secret>,
 }

@@ -4,6 +4,7 @@
 //! (`replicas.rs`).
 
 mod flows;
+mod gateway;
 mod replicas;
 
 use std::io::{Read as _, Write as _};

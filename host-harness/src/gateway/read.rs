@@ -1,0 +1,203 @@
+//! Reads: `GET /Users`, `/Groups` (and `POST …/.search`) with `filter`, `attributes`, `excludedAttributes` and
+//! 1-based `startIndex`/`count` paging with a true `totalResults`; and `GET /Users/{id}`, `/Groups/{id}`. All from
+//! the tenant's current view in the store. An unfiltered list is paged by the store's index; `userName eq` and
+//! `id eq` (alone or as a conjunct) are looked up by index; any other filter is evaluated on every resource of
+//! the type.
+
+use std::sync::Arc;
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::discovery::MAX_PAGE;
+use super::error::ScimError;
+use super::filter::Filter;
+use super::resources::{Kind, Projection, to_scim};
+use super::{Gateway, Request, list_response, scim_json};
+use crate::contract::model::Entitlement;
+use crate::store::{Store, SyncId, TraitTypes};
+
+/// The page a list returns when the client names no `count`.
+const DEFAULT_PAGE: u64 = 100;
+
+/// A list request's parameters.
+pub struct ListQuery {
+    filter: Option<Filter>,
+    /// 1-based.
+    start_index: u64,
+    count: u64,
+    projection: Projection,
+}
+
+impl ListQuery {
+    pub fn from_request(request: &Request) -> Result<Self, ScimError> {
+        let number = |name: &str| -> Result<Option<i64>, ScimError> {
+            request.param(name).map(|v| v.trim().parse::<i64>().map_err(|_| ScimError::new(StatusCode::BAD_REQUEST, Some("invalidValue"), format!("`{name}` is not a number")))).transpose()
+        };
+        Self::new(request.param("filter"), number("startIndex")?, number("count")?, Projection::new(request.param("attributes"), request.param("excludedAttributes")))
+    }
+
+    /// From a `POST …/.search` body (RFC 7644 §3.4.3).
+    pub fn from_search(body: &Value) -> Result<Self, ScimError> {
+        let text = |name: &str| body.get(name).and_then(Value::as_str);
+        let list = |name: &str| body.get(name).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","));
+        let (attributes, excluded) = (list("attributes"), list("excludedAttributes"));
+        Self::new(text("filter"), body.get("startIndex").and_then(Value::as_i64), body.get("count").and_then(Value::as_i64), Projection::new(attributes.as_deref(), excluded.as_deref()))
+    }
+
+    fn new(filter: Option<&str>, start_index: Option<i64>, count: Option<i64>, projection: Projection) -> Result<Self, ScimError> {
+        let filter = filter.filter(|f| !f.trim().is_empty()).map(Filter::parse).transpose().map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, Some("invalidFilter"), e.0))?;
+        // RFC 7644 §3.4.2.4: a startIndex below 1 is 1, a negative count is 0.
+        let start_index = start_index.unwrap_or(1).max(1) as u64;
+        let count = count.map_or(DEFAULT_PAGE, |c| c.max(0) as u64).min(MAX_PAGE);
+        Ok(Self { filter, start_index, count, projection })
+    }
+}
+
+/// A tenant's latest complete sync and the types of its accounts and groups.
+struct Current {
+    sync: SyncId,
+    types: TraitTypes,
+}
+
+impl Current {
+    fn of(store: &Store, tenant: &str) -> anyhow::Result<Self> {
+        let Some(latest) = store.complete_syncs(tenant, 1)?.pop() else {
+            return Err(ScimError::unavailable(format!("tenant `{tenant}` has not completed a sync yet: the gateway answers from its latest sync")).into());
+        };
+        Ok(Self { sync: latest.id, types: store.trait_types(latest.id)? })
+    }
+
+    fn type_of(&self, kind: Kind) -> Option<&str> {
+        match kind {
+            Kind::User => self.types.user.as_deref(),
+            Kind::Group => self.types.group.as_deref(),
+        }
+    }
+}
+
+/// Reads resources of a tenant's current view as SCIM.
+pub(super) struct Reader<'s> {
+    pub store: &'s Store,
+    pub tenant: &'s str,
+    current: Current,
+    base: &'s str,
+}
+
+impl<'s> Reader<'s> {
+    pub fn new(store: &'s Store, tenant: &'s str, base: &'s str) -> anyhow::Result<Self> {
+        Ok(Self { current: Current::of(store, tenant)?, store, tenant, base })
+    }
+
+    /// The type of the tenant's accounts or groups, if it has one.
+    pub fn type_of(&self, kind: Kind) -> Option<&str> {
+        self.current.type_of(kind)
+    }
+
+    /// The export record of resource `id`, if the tenant has it.
+    pub fn record(&self, kind: Kind, id: &str) -> anyhow::Result<Option<Value>> {
+        let Some(resource_type) = self.type_of(kind) else { return Ok(None) };
+        let line = self.store.current_resource(self.tenant, self.current.sync, resource_type, id)?;
+        line.map(|l| serde_json::from_str(&l).map_err(Into::into)).transpose()
+    }
+
+    /// Resource `id` as SCIM (with its members, for a group, when `members`), if the tenant has it.
+    pub fn resource(&self, kind: Kind, id: &str, members: bool) -> anyhow::Result<Option<Value>> {
+        self.record(kind, id)?.map(|record| self.scim(kind, &record, members)).transpose()
+    }
+
+    /// The ids of group `id`'s members, as (type, id).
+    pub fn member_ids(&self, id: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let Some(group_type) = self.type_of(Kind::Group) else { return Ok(Vec::new()) };
+        let mut members = Vec::new();
+        self.store.for_each_current_grant(self.tenant, self.current.sync, &Entitlement::member_id(group_type, id), |grant| {
+            members.push((grant.principal_type, grant.principal_id));
+            Ok(())
+        })?;
+        Ok(members)
+    }
+
+    fn scim(&self, kind: Kind, record: &Value, members: bool) -> anyhow::Result<Value> {
+        let members = match (kind, members) {
+            (Kind::Group, true) => {
+                let id = record["id"].as_str().unwrap_or_default();
+                let group_type = self.type_of(Kind::Group).unwrap_or_default();
+                let listed = self.member_ids(id)?.into_iter().map(|(t, id)| serde_json::json!({"value": id, "type": if t == group_type { "Group" } else { "User" }}));
+                Some(listed.collect())
+            }
+            _ => None,
+        };
+        Ok(to_scim(kind, record, members, self.base))
+    }
+
+    /// The total of resources matching `query` and its page of them.
+    fn list(&self, kind: Kind, query: &ListQuery) -> anyhow::Result<(u64, Vec<Value>)> {
+        let Some(resource_type) = self.type_of(kind) else { return Ok((0, Vec::new())) };
+        let members = kind == Kind::Group && (query.projection.wants(kind, "members") || query.filter.as_ref().is_some_and(|f| f.mentions("members")));
+        let (offset, count) = (query.start_index - 1, query.count);
+        let Some(filter) = &query.filter else {
+            let (total, lines) = self.store.current_page(self.tenant, self.current.sync, resource_type, offset, count)?;
+            let page = lines.iter().map(|line| self.scim(kind, &serde_json::from_str(line)?, members)).collect::<anyhow::Result<_>>()?;
+            return Ok((total, page));
+        };
+        let candidates: Option<Vec<String>> = if let Some(id) = filter.required_eq("id") {
+            Some(self.store.current_resource(self.tenant, self.current.sync, resource_type, id)?.into_iter().collect())
+        } else if let (Kind::User, Some(login)) = (kind, filter.required_eq("userName")) {
+            Some(self.store.current_by_login(self.tenant, self.current.sync, resource_type, login)?)
+        } else {
+            None
+        };
+        let mut total = 0u64;
+        let mut page = Vec::new();
+        let mut consider = |line: &str| -> anyhow::Result<()> {
+            let resource = self.scim(kind, &serde_json::from_str(line)?, members)?;
+            if filter.matches(&resource).map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, Some("invalidFilter"), e.0))? {
+                if total >= offset && (page.len() as u64) < count {
+                    page.push(resource);
+                }
+                total += 1;
+            }
+            Ok(())
+        };
+        match candidates {
+            Some(lines) => lines.iter().try_for_each(|line| consider(line))?,
+            None => self.store.for_each_current_resource(self.tenant, self.current.sync, resource_type, consider)?,
+        }
+        Ok((total, page))
+    }
+}
+
+pub async fn list(gateway: &Arc<Gateway>, tenant: &str, kind: Kind, query: ListQuery, base: &str) -> Result<Response, ScimError> {
+    let (tenant, base) = (tenant.to_string(), base.to_string());
+    let (total, page, query) = gateway
+        .with_store(move |store| {
+            let (total, page) = Reader::new(store, &tenant, &base)?.list(kind, &query)?;
+            Ok((total, page, query))
+        })
+        .await?;
+    let page = page.into_iter().map(|r| query.projection.apply(kind, r)).collect();
+    Ok(scim_json(StatusCode::OK, list_response(total, query.start_index, page)))
+}
+
+pub async fn get(gateway: &Arc<Gateway>, tenant: &str, kind: Kind, id: &str, projection: Projection, base: &str) -> Result<Response, ScimError> {
+    let (tenant, base, id_owned) = (tenant.to_string(), base.to_string(), id.to_string());
+    let members = projection.wants(kind, "members");
+    let resource = gateway.with_store(move |store| Reader::new(store, &tenant, &base)?.resource(kind, &id_owned, members)).await?;
+    let resource = resource.ok_or_else(|| ScimError::not_found(kind.name(), id))?;
+    Ok(with_etag(StatusCode::OK, projection.apply(kind, resource)))
+}
+
+/// A resource's response, with its version as the `ETag` and, once created, its `Location`.
+pub fn with_etag(status: StatusCode, resource: Value) -> Response {
+    let version = resource["meta"]["version"].as_str().unwrap_or_default().to_string();
+    let location = resource["meta"]["location"].as_str().unwrap_or_default().to_string();
+    let mut response = scim_json(status, resource);
+    if let Ok(value) = version.parse() {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    if status == StatusCode::CREATED && let Ok(value) = location.parse() {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response.into_response()
+}
