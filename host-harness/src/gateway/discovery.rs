@@ -50,7 +50,8 @@ pub fn resource_types(base: &str) -> Vec<Value> {
 }
 
 /// What the tenant's writes accept, for its schemas: its accounts' and groups' write schemas, and whether accounts
-/// can be disabled and groups' members changed.
+/// are disabled by a field (a source that disables by deleting keeps no inactive account: `active` is `readOnly`
+/// there, though a `PATCH` of `active` to false, as Entra sends it, still deletes) and groups' members changed.
 pub struct Writable<'a> {
     pub users: Option<&'a WriteSchema>,
     pub groups: Option<&'a WriteSchema>,
@@ -72,7 +73,6 @@ pub fn schemas(base: &str, writable: &Writable) -> Vec<Value> {
         attribute("name", "complex", false, user("name").0, user("name").1, vec![
             string("givenName", sub(writable.users, "name.givenName")),
             string("familyName", sub(writable.users, "name.familyName")),
-            string("formatted", ("readOnly", false)),
         ]),
         string("displayName", user("displayName")),
         string("nickName", user("nickName")),
@@ -100,7 +100,7 @@ pub fn schemas(base: &str, writable: &Writable) -> Vec<Value> {
         string("employeeNumber", enterprise("employeeNumber")),
         attribute("manager", "complex", false, enterprise("manager").0, false, vec![
             string("value", enterprise("manager")),
-            string("displayName", ("readOnly", false)),
+            reference("$ref", enterprise("manager").0),
         ]),
     ];
     let members = if writable.members { "readWrite" } else { "readOnly" };
@@ -108,7 +108,7 @@ pub fn schemas(base: &str, writable: &Writable) -> Vec<Value> {
         string("displayName", group("displayName")),
         attribute("members", "complex", true, members, false, vec![
             string("value", (if writable.members { "immutable" } else { "readOnly" }, false)),
-            string("display", ("readOnly", false)),
+            reference("$ref", if writable.members { "immutable" } else { "readOnly" }),
             canonical(string("type", ("readOnly", false)), &["User"]),
         ]),
     ];
@@ -166,6 +166,13 @@ fn attribute(name: &str, kind: &str, multi_valued: bool, mutability: &str, requi
     if !sub_attributes.is_empty() {
         attribute["subAttributes"] = json!(sub_attributes);
     }
+    attribute
+}
+
+/// A reference to a User: a client that fills it (scim2-tester does) names an account that exists.
+fn reference(name: &str, mutability: &str) -> Value {
+    let mut attribute = attribute(name, "reference", false, mutability, false, vec![]);
+    attribute["referenceTypes"] = json!(["User"]);
     attribute
 }
 

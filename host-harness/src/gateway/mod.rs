@@ -252,6 +252,7 @@ async fn route(gateway: &Arc<Gateway>, tenant: &str, served: &GatewayTenant, req
             one_of(discovery::schemas(&request.base, &write.writable()), id, "schema")
         }
         (Method::GET, [name]) if let Some(kind) = kind(name) => read::list(gateway, tenant, kind, read::ListQuery::from_request(request)?, &request.base).await,
+        (Method::POST, [".search"]) => Err(ScimError::new(StatusCode::NOT_IMPLEMENTED, None, "search Users or Groups: POST /Users/.search or /Groups/.search")),
         (Method::POST, [name, ".search"]) if let Some(kind) = kind(name) => read::list(gateway, tenant, kind, read::ListQuery::from_search(&request.json()?)?, &request.base).await,
         (Method::GET, [name, id]) if let Some(kind) = kind(name) => {
             let projection = Projection::new(request.param("attributes"), request.param("excludedAttributes"));

@@ -33,6 +33,7 @@ pub fn apply(resource: &mut Value, body: &Value) -> Result<(), ScimError> {
         let value = key_of(operation, "value").map(|k| operation[k.as_str()].clone());
         let path = key_of(operation, "path").and_then(|k| operation[k.as_str()].as_str().map(str::to_string)).filter(|p| !p.trim().is_empty());
         match (path, value) {
+            (Some(path), value) if path.trim().eq_ignore_ascii_case(ENTERPRISE_USER) => whole_extension(resource, kind, value)?,
             (Some(path), value) => {
                 let path = PatchPath::parse(&path).map_err(|e| ScimError::new(axum::http::StatusCode::BAD_REQUEST, Some("invalidPath"), e.0))?;
                 at_path(resource, kind, &path, value)?;
@@ -53,6 +54,22 @@ pub fn apply(resource: &mut Value, body: &Value) -> Result<(), ScimError> {
             (None, _) if kind == Kind::Remove => return Err(ScimError::new(axum::http::StatusCode::BAD_REQUEST, Some("noTarget"), "a remove needs a path")),
             (None, _) => return Err(ScimError::invalid_syntax("an add or replace without a path takes an object of attributes")),
         }
+    }
+    Ok(())
+}
+
+/// An operation whose path is the extension itself: its object is merged (add), replaced, or removed.
+fn whole_extension(resource: &mut Value, kind: Kind, value: Option<Value>) -> Result<(), ScimError> {
+    let existing = key_of(resource, ENTERPRISE_USER);
+    if kind != Kind::Add && let Some(key) = &existing {
+        resource.as_object_mut().map(|m| m.remove(key));
+    }
+    if kind == Kind::Remove {
+        return Ok(());
+    }
+    let Some(Value::Object(values)) = value else { return Err(ScimError::invalid_syntax("the extension's value is an object of its attributes")) };
+    for (name, value) in values.into_iter().filter(|(name, _)| !name.eq_ignore_ascii_case("schemas")) {
+        at_path(resource, kind, &extension_path(ENTERPRISE_USER, &name)?, Some(value))?;
     }
     Ok(())
 }
@@ -264,6 +281,11 @@ mod tests {
         assert_eq!(user["emails"], json!([{"type": "work", "value": "ada@work.test"}]));
         assert_eq!(user["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"], "3");
         assert_eq!(user["schemas"][1], "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User");
+        let extension = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let replaced = patched(user.clone(), json!([{"op": "replace", "path": extension, "value": {"schemas": [extension], "employeeNumber": "7"}}]));
+        assert_eq!(replaced[extension], json!({"employeeNumber": "7"}));
+        let removed = patched(user, json!([{"op": "remove", "path": extension}]));
+        assert!(removed.get(extension).is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `id eq` (alone or as a conjunct) are looked up by index; any other filter is evaluated on every resource of
 //! the type.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::http::{StatusCode, header};
@@ -104,7 +105,8 @@ impl<'s> Reader<'s> {
 
     /// Resource `id` as SCIM (with its members, for a group, when `members`), if the tenant has it.
     pub fn resource(&self, kind: Kind, id: &str, members: bool) -> anyhow::Result<Option<Value>> {
-        self.record(kind, id)?.map(|record| self.scim(kind, &record, members)).transpose()
+        let Some(record) = self.record(kind, id)? else { return Ok(None) };
+        Ok(self.scim_all(kind, vec![record], members)?.pop())
     }
 
     /// The ids of group `id`'s members, as (type, id).
@@ -118,17 +120,24 @@ impl<'s> Reader<'s> {
         Ok(members)
     }
 
-    fn scim(&self, kind: Kind, record: &Value, members: bool) -> anyhow::Result<Value> {
+    /// `records` as SCIM, with their `externalId`s read at once.
+    fn scim_all(&self, kind: Kind, records: Vec<Value>, members: bool) -> anyhow::Result<Vec<Value>> {
+        let ids: Vec<&str> = records.iter().filter_map(|r| r["id"].as_str()).collect();
+        let external = self.store.external_ids(self.tenant, self.type_of(kind).unwrap_or_default(), Some(&ids))?;
+        records.iter().map(|record| self.scim(kind, record, members, &external)).collect()
+    }
+
+    fn scim(&self, kind: Kind, record: &Value, members: bool, external: &HashMap<String, String>) -> anyhow::Result<Value> {
+        let id = record["id"].as_str().unwrap_or_default();
         let members = match (kind, members) {
             (Kind::Group, true) => {
-                let id = record["id"].as_str().unwrap_or_default();
                 let group_type = self.type_of(Kind::Group).unwrap_or_default();
                 let listed = self.member_ids(id)?.into_iter().map(|(t, id)| serde_json::json!({"value": id, "type": if t == group_type { "Group" } else { "User" }}));
                 Some(listed.collect())
             }
             _ => None,
         };
-        Ok(to_scim(kind, record, members, self.base))
+        Ok(to_scim(kind, record, members, external.get(id).map(String::as_str), self.base))
     }
 
     /// The total of resources matching `query` and its page of them.
@@ -136,10 +145,10 @@ impl<'s> Reader<'s> {
         let Some(resource_type) = self.type_of(kind) else { return Ok((0, Vec::new())) };
         let members = kind == Kind::Group && (query.projection.wants(kind, "members") || query.filter.as_ref().is_some_and(|f| f.mentions("members")));
         let (offset, count) = (query.start_index - 1, query.count);
+        let parse = |lines: Vec<String>| lines.iter().map(|line| serde_json::from_str::<Value>(line).map_err(Into::into)).collect::<anyhow::Result<Vec<_>>>();
         let Some(filter) = &query.filter else {
             let (total, lines) = self.store.current_page(self.tenant, self.current.sync, resource_type, offset, count)?;
-            let page = lines.iter().map(|line| self.scim(kind, &serde_json::from_str(line)?, members)).collect::<anyhow::Result<_>>()?;
-            return Ok((total, page));
+            return Ok((total, self.scim_all(kind, parse(lines)?, members)?));
         };
         let candidates: Option<Vec<String>> = if let Some(id) = filter.required_eq("id") {
             Some(self.store.current_resource(self.tenant, self.current.sync, resource_type, id)?.into_iter().collect())
@@ -150,8 +159,7 @@ impl<'s> Reader<'s> {
         };
         let mut total = 0u64;
         let mut page = Vec::new();
-        let mut consider = |line: &str| -> anyhow::Result<()> {
-            let resource = self.scim(kind, &serde_json::from_str(line)?, members)?;
+        let mut consider = |resource: Value| -> anyhow::Result<()> {
             if filter.matches(&resource).map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, Some("invalidFilter"), e.0))? {
                 if total >= offset && (page.len() as u64) < count {
                     page.push(resource);
@@ -161,8 +169,11 @@ impl<'s> Reader<'s> {
             Ok(())
         };
         match candidates {
-            Some(lines) => lines.iter().try_for_each(|line| consider(line))?,
-            None => self.store.for_each_current_resource(self.tenant, self.current.sync, resource_type, consider)?,
+            Some(lines) => self.scim_all(kind, parse(lines)?, members)?.into_iter().try_for_each(&mut consider)?,
+            None => {
+                let external = self.store.external_ids(self.tenant, resource_type, None)?;
+                self.store.for_each_current_resource(self.tenant, self.current.sync, resource_type, |line| consider(self.scim(kind, &serde_json::from_str(line)?, members, &external)?))?;
+            }
         }
         Ok((total, page))
     }

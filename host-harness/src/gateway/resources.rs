@@ -41,25 +41,44 @@ impl Kind {
     }
 }
 
-/// The SCIM resource of export record `record` (`members`: a group's member ids, when read), at `base`.
-pub fn to_scim(kind: Kind, record: &Value, members: Option<Vec<Value>>, base: &str) -> Value {
+/// The SCIM resource of export record `record` (`members`: a group's members, when read; `external_id`: what a
+/// SCIM client named it), at `base`.
+pub fn to_scim(kind: Kind, record: &Value, members: Option<Vec<Value>>, external_id: Option<&str>, base: &str) -> Value {
     let mut resource = match kind {
         Kind::User => {
             let mut user = scim_export::user(record, Vec::new(), None);
             if let Some(object) = user.as_object_mut() {
                 object.remove("groups");
             }
+            // `displayName` carries it; a client that sets the name's parts would read back one it did not set.
+            if let Some(name) = user.get_mut("name").and_then(Value::as_object_mut) {
+                name.remove("formatted");
+            }
+            if let Some(manager) = user.get_mut(ENTERPRISE_USER).and_then(|e| e.get_mut("manager")).and_then(Value::as_object_mut)
+                && let Some(id) = manager.get("value").and_then(Value::as_str).map(str::to_string)
+            {
+                manager.remove("displayName");
+                manager.insert("$ref".into(), json!(format!("{base}/Users/{id}")));
+            }
             user
         }
         Kind::Group => {
             let omitted = members.is_none();
-            let mut group = scim_export::group(record, members.unwrap_or_default());
+            let mut members = members.unwrap_or_default();
+            for member in &mut members {
+                let (kind, id) = (member["type"].as_str().unwrap_or("User"), member["value"].as_str().unwrap_or_default().to_string());
+                member["$ref"] = json!(format!("{base}/{}s/{id}", kind));
+            }
+            let mut group = scim_export::group(record, members);
             if omitted && let Some(object) = group.as_object_mut() {
                 object.remove("members");
             }
             group
         }
     };
+    if let Some(external_id) = external_id {
+        resource["externalId"] = json!(external_id);
+    }
     let id = resource["id"].as_str().unwrap_or_default().to_string();
     let version = format!("W/\"{}\"", &hex(&Sha256::digest(resource.to_string().as_bytes()))[..16]);
     let meta = &mut resource["meta"];
@@ -251,15 +270,16 @@ mod tests {
             "user": {"login": "ada@example.test", "emails": [{"address": "ada@example.test", "primary": true}],
                      "name": {"given_name": "Ada", "family_name": "Lovelace"}, "title": "Analyst", "manager_id": "3", "employee_ids": ["1815"]}
         });
-        to_scim(Kind::User, &record, None, "https://gw.test/tenants/t/scim/v2")
+        to_scim(Kind::User, &record, None, Some("ada-7"), "https://gw.test/tenants/t/scim/v2")
     }
 
     #[test]
     fn a_user_carries_its_location_and_a_version_of_its_content() {
         let user = ada();
         assert_eq!(user["meta"]["location"], "https://gw.test/tenants/t/scim/v2/Users/7");
-        assert_eq!(user["userName"], "ada@example.test");
-        assert_eq!(user[ENTERPRISE_USER]["manager"], json!({"value": "3"}));
+        assert_eq!((&user["userName"], &user["externalId"]), (&json!("ada@example.test"), &json!("ada-7")));
+        assert_eq!(user[ENTERPRISE_USER]["manager"], json!({"value": "3", "$ref": "https://gw.test/tenants/t/scim/v2/Users/3"}));
+        assert_eq!(user["name"], json!({"givenName": "Ada", "familyName": "Lovelace"}));
         assert!(user.get("groups").is_none());
         let version = user["meta"]["version"].as_str().unwrap();
         assert!(version.starts_with("W/\"") && version.len() == 20, "{version}");
@@ -275,7 +295,7 @@ mod tests {
         assert_eq!(only[ENTERPRISE_USER], json!({"employeeNumber": "1815"}));
         let without = Projection::new(None, Some("emails,name.familyName,id,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")).apply(Kind::User, ada());
         assert!(without.get("emails").is_none() && without.get(ENTERPRISE_USER).is_none());
-        assert_eq!(without["name"], json!({"givenName": "Ada", "formatted": "Ada Lovelace"}));
+        assert_eq!(without["name"], json!({"givenName": "Ada"}));
         assert_eq!(without["id"], "7", "id is always returned");
         assert!(!Projection::new(None, Some("members")).wants(Kind::Group, "members"));
         assert!(Projection::new(None, Some("members.display")).wants(Kind::Group, "members"));

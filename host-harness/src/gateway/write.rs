@@ -90,7 +90,7 @@ impl Writer<'_> {
         let schema_of = |t: &Option<String>| t.as_ref().and_then(|t| schemas.iter().find(|s| &s.resource_type == t));
         let users = schema_of(&types.user);
         let members = types.group.as_ref().is_some_and(|g| self.served.tenant.granter(true).refusal("grant", g, Capabilities::GRANT).is_none());
-        Writable { users, groups: schema_of(&types.group), disable: users.is_some_and(|s| s.disable.is_some()), members }
+        Writable { users, groups: schema_of(&types.group), disable: users.is_some_and(|s| matches!(s.disable, Some(AccountDisable::Field(_)))), members }
     }
 
     /// The tenant's account and group types, from its latest sync (none before its first).
@@ -181,7 +181,10 @@ impl Writer<'_> {
             Kind::User => Call::CreateAccount(schema.resource_type.clone(), fields.clone()),
             Kind::Group => Call::CreateResource(schema.resource_type.clone(), fields.clone()),
         };
-        let audit = Audit { action: "create", target: None, fields: fields.iter().map(|(k, _)| k.clone()).collect() };
+        let mut audit = Audit { action: "create", target: None, fields: fields.iter().map(|(k, _)| k.clone()).collect() };
+        if external_id(&body).is_some() {
+            audit.fields.push("externalId".into());
+        }
         let created = match self.write(call, audit, &types).await? {
             Made::Resource(resource, false) => *resource,
             Made::Resource(resource, true) => {
@@ -203,6 +206,7 @@ impl Writer<'_> {
             let members = member_ids(&body);
             self.change_members(&id, &BTreeSet::new(), &members, &types).await?;
         }
+        self.keep_external_id(&schema.resource_type, &id, None, external_id(&body), false).await?;
         self.respond(kind, &id, StatusCode::CREATED).await
     }
 
@@ -227,10 +231,11 @@ impl Writer<'_> {
     }
 
     pub async fn delete(&self, kind: Kind, id: &str) -> Result<Response, ScimError> {
-        let (_, types) = self.current(kind, id).await?;
+        let (before, types) = self.current(kind, id).await?;
         let schema = self.schema(kind, &types)?;
         let target = ResourceId { resource_type: schema.resource_type.clone(), id: id.to_string() };
         self.write(Call::Delete(target), Audit { action: "delete", target: Some(id.to_string()), fields: Vec::new() }, &types).await?;
+        self.keep_external_id(&schema.resource_type, id, external_id(&before), None, false).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
 
@@ -255,6 +260,7 @@ impl Writer<'_> {
                     Some(AccountDisable::Delete) if !is => {
                         // Disabled by deleting: what else changed goes with the account.
                         self.write(Call::Delete(target), Audit { action: "disable", target: Some(id.to_string()), fields: Vec::new() }, types).await?;
+                        self.keep_external_id(&schema.resource_type, id, external_id(before), None, false).await?;
                         return Ok(StatusCode::NO_CONTENT.into_response());
                     }
                     _ => return Err(ScimError::new(StatusCode::BAD_REQUEST, Some("mutability"), "this source cannot change whether an account is active")),
@@ -269,6 +275,7 @@ impl Writer<'_> {
             let (was, is) = (member_ids(before), member_ids(after));
             self.change_members(id, &was, &is, types).await?;
         }
+        self.keep_external_id(&schema.resource_type, id, external_id(before), external_id(after), true).await?;
         self.respond(kind, id, StatusCode::OK).await
     }
 
@@ -308,18 +315,7 @@ impl Writer<'_> {
             Ok(Made::Resource(resource, _)) => Some(resource.id.id.clone()),
             _ => audit.target.clone(),
         };
-        let entry = LogEntry {
-            flow: log_name(self.tenant),
-            cycle: 0,
-            seq: 0,
-            source_id: Some(self.served.token_id.clone()),
-            target_id: target,
-            action: audit.action.to_string(),
-            fields: audit.fields,
-            outcome: outcome.to_string(),
-            detail: Some(format!("{} /{}{}", self.request.method, self.request.segments.join("/"), detail.map(|d| format!(": {d}")).unwrap_or_default())),
-            at_ms: now_ms(),
-        };
+        let entry = self.entry(audit.action, target, audit.fields, outcome, detail);
         let written = match &made {
             Ok(Made::Resource(resource, _)) => Some(OwnedWritten::Resource(resource.id.clone(), Some(crate::records::resource_line(resource)))),
             Ok(Made::Deleted(id, _)) => Some(OwnedWritten::Resource(id.clone(), None)),
@@ -342,6 +338,39 @@ impl Writer<'_> {
             return Err(ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "the source made the change, but the gateway could not record it: reads show it after the next sync"));
         }
         made
+    }
+
+    /// The provisioning log's row of one write of this request.
+    fn entry(&self, action: &str, target: Option<String>, fields: Vec<String>, outcome: &str, detail: Option<String>) -> LogEntry {
+        LogEntry {
+            flow: log_name(self.tenant),
+            cycle: 0,
+            seq: 0,
+            source_id: Some(self.served.token_id.clone()),
+            target_id: target,
+            action: action.to_string(),
+            fields,
+            outcome: outcome.to_string(),
+            detail: Some(format!("{} /{}{}", self.request.method, self.request.segments.join("/"), detail.map(|d| format!(": {d}")).unwrap_or_default())),
+            at_ms: now_ms(),
+        }
+    }
+
+    /// Keeps the `externalId` the client gave resource `id` (none: forgets it), when it changes: the gateway's own
+    /// write, no source's. A change on its own (`logged`) is a row of the log, an update of `externalId`; one that
+    /// goes with a create or a delete is that write's.
+    async fn keep_external_id(&self, resource_type: &str, id: &str, was: Option<&str>, is: Option<&str>, logged: bool) -> Result<(), ScimError> {
+        if was == is {
+            return Ok(());
+        }
+        let entry = logged.then(|| self.entry("update", Some(id.to_string()), vec!["externalId".into()], "done", None));
+        let (tenant, resource_type, id, is) = (self.tenant.to_string(), resource_type.to_string(), id.to_string(), is.map(str::to_string));
+        self.gateway
+            .with_store(move |store| {
+                store.set_external_id(&tenant, &resource_type, &id, is.as_deref())?;
+                entry.map_or(Ok(()), |entry| store.record_write(&entry, None).map(|_| ()))
+            })
+            .await
     }
 
     /// Makes `call` on a session of its own, once the tenant is known to be granted it. The component runs on a
@@ -529,6 +558,11 @@ fn changed_fields(schema: &WriteSchema, before: &Value, after: &Value) -> Result
         fields.extend(is.into_iter().take(take).map(|v| (field.name.clone(), v)));
     }
     Ok(fields)
+}
+
+/// A resource's `externalId`, if it has one.
+fn external_id(resource: &Value) -> Option<&str> {
+    super::filter::field(resource, "externalId").and_then(Value::as_str).filter(|e| !e.is_empty())
 }
 
 /// The ids of a group's `members`.

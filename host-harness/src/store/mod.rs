@@ -7,6 +7,7 @@
 use anyhow::{Result, bail};
 
 mod db;
+mod external_ids;
 mod flows;
 mod lifecycle;
 mod location;

@@ -190,9 +190,17 @@ CREATE TABLE IF NOT EXISTS written_grants (
 );
 ";
 
-/// Version 8: each sync's accounts by login, lowercased (ASCII), so that a SCIM `userName eq` (`gateway/`) is one
-/// index lookup among a million people. Filled from the accounts already stored.
+/// Version 8, for the SCIM gateway (`gateway/`): each sync's accounts by login, lowercased (ASCII), so that a
+/// `userName eq` is one index lookup among a million people (filled from the accounts already stored); and the
+/// `externalId` SCIM clients gave resources, which the gateway keeps since no source does.
 pub const SCHEMA_V8_SQLITE: &str = "
+CREATE TABLE IF NOT EXISTS external_ids (
+    tenant TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    PRIMARY KEY (tenant, resource_type, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logins (
     sync_id INTEGER NOT NULL,
     login TEXT NOT NULL,
@@ -346,10 +354,24 @@ CREATE TABLE logins (
     id TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (sync_id, login, resource_type, id)
 );
+CREATE TABLE external_ids (
+    tenant TEXT COLLATE "C" NOT NULL,
+    resource_type TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    external_id TEXT NOT NULL,
+    PRIMARY KEY (tenant, resource_type, id)
+);
 "#;
 
 /// Version 8 on PostgreSQL: SQLite's, lowercasing ASCII only as SQLite's `lower` does.
 pub const SCHEMA_V8_POSTGRES: &str = r#"
+CREATE TABLE IF NOT EXISTS external_ids (
+    tenant TEXT COLLATE "C" NOT NULL,
+    resource_type TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    external_id TEXT NOT NULL,
+    PRIMARY KEY (tenant, resource_type, id)
+);
 CREATE TABLE IF NOT EXISTS logins (
     sync_id BIGINT NOT NULL,
     login TEXT COLLATE "C" NOT NULL,
