@@ -26,7 +26,7 @@ impl<'s> Synced<'s> {
     /// `tenant`'s latest complete sync in `store`.
     pub fn latest(store: &'s Store, tenant: &str) -> Result<Self> {
         let sync = store.latest_complete(tenant).map_err(|e| anyhow!("{e}: sync it first"))?.id;
-        let user_type = store.trait_types(sync)?.user;
+        let user_type = store.trait_types(sync, &[])?.user;
         let user_type = user_type.ok_or_else(|| anyhow!("tenant `{tenant}` has no resource type with the user trait"))?;
         Ok(Self { store, tenant: tenant.to_string(), sync, user_type })
     }

@@ -83,7 +83,8 @@ pub fn schemas(base: &str, writable: &Writable) -> Vec<Value> {
         attribute("emails", "complex", true, user("emails").0, user("emails").1, vec![
             string("value", user("emails")),
             canonical(string("type", user("emails")), &["work"]),
-            attribute("primary", "boolean", false, user("emails").0, false, vec![]),
+            // Which address is primary is the source's to say (Pingboard keeps one, always primary).
+            attribute("primary", "boolean", false, "readOnly", false, vec![]),
         ]),
         attribute("phoneNumbers", "complex", true, user("phoneNumbers").0, user("phoneNumbers").1, vec![
             string("value", user("phoneNumbers")),

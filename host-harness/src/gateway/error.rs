@@ -42,6 +42,15 @@ impl ScimError {
     }
 }
 
+/// A `ScimError` passes through `anyhow` from the store's thread (`Gateway::with_store`) and back.
+impl std::error::Error for ScimError {}
+
+impl std::fmt::Display for ScimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.detail)
+    }
+}
+
 impl IntoResponse for ScimError {
     fn into_response(self) -> Response {
         let mut body = json!({

@@ -103,6 +103,13 @@ impl Gateway {
         Self::new(tenants, runtime.clone(), config.store.clone())
     }
 
+    /// The resource types the gateway serves as Users and Groups, in order of preference, where the connector has
+    /// several of a trait: types named `user` and `group`, then those the connector writes.
+    fn served_types(&self, tenant: &str) -> Vec<String> {
+        let written = self.tenants.get(tenant).map(|t| t.prepared.metadata.write_schemas.iter().map(|s| s.resource_type.clone()).collect::<Vec<_>>()).unwrap_or_default();
+        ["user", "group"].into_iter().map(str::to_string).chain(written).collect()
+    }
+
     /// Runs `f` on a store connection, off the async threads; connections are kept for the next request.
     async fn with_store<T: Send + 'static>(self: &Arc<Self>, f: impl FnOnce(&Store) -> anyhow::Result<T> + Send + 'static) -> Result<T, ScimError> {
         let gateway = self.clone();
@@ -134,14 +141,6 @@ impl Gateway {
                 Err(ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error"))
             }
         }
-    }
-}
-
-impl std::error::Error for ScimError {}
-
-impl std::fmt::Display for ScimError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status, self.detail)
     }
 }
 

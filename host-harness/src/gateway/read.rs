@@ -63,11 +63,13 @@ struct Current {
 }
 
 impl Current {
-    fn of(store: &Store, tenant: &str) -> anyhow::Result<Self> {
+    /// `preferred`: the types to serve first where several have a trait (`Gateway::served_types`): Pingboard's
+    /// Groups are its groups, not its departments or locations.
+    fn of(store: &Store, tenant: &str, writable: &[&str]) -> anyhow::Result<Self> {
         let Some(latest) = store.complete_syncs(tenant, 1)?.pop() else {
             return Err(ScimError::unavailable(format!("tenant `{tenant}` has not completed a sync yet: the gateway answers from its latest sync")).into());
         };
-        Ok(Self { sync: latest.id, types: store.trait_types(latest.id)? })
+        Ok(Self { sync: latest.id, types: store.trait_types(latest.id, writable)? })
     }
 
     fn type_of(&self, kind: Kind) -> Option<&str> {
@@ -87,8 +89,8 @@ pub(super) struct Reader<'s> {
 }
 
 impl<'s> Reader<'s> {
-    pub fn new(store: &'s Store, tenant: &'s str, base: &'s str) -> anyhow::Result<Self> {
-        Ok(Self { current: Current::of(store, tenant)?, store, tenant, base })
+    pub fn new(store: &'s Store, tenant: &'s str, writable: &[&str], base: &'s str) -> anyhow::Result<Self> {
+        Ok(Self { current: Current::of(store, tenant, writable)?, store, tenant, base })
     }
 
     /// The type of the tenant's accounts or groups, if it has one.
@@ -107,6 +109,12 @@ impl<'s> Reader<'s> {
     pub fn resource(&self, kind: Kind, id: &str, members: bool) -> anyhow::Result<Option<Value>> {
         let Some(record) = self.record(kind, id)? else { return Ok(None) };
         Ok(self.scim_all(kind, vec![record], members)?.pop())
+    }
+
+    /// Whether an account has the login `login` (compared as `userName` is: without regard to ASCII case).
+    pub fn login_taken(&self, login: &str) -> anyhow::Result<bool> {
+        let Some(user_type) = self.type_of(Kind::User) else { return Ok(false) };
+        Ok(!self.store.current_by_login(self.tenant, self.current.sync, user_type, login)?.is_empty())
     }
 
     /// The ids of group `id`'s members, as (type, id).
@@ -180,10 +188,11 @@ impl<'s> Reader<'s> {
 }
 
 pub async fn list(gateway: &Arc<Gateway>, tenant: &str, kind: Kind, query: ListQuery, base: &str) -> Result<Response, ScimError> {
-    let (tenant, base) = (tenant.to_string(), base.to_string());
+    let (tenant, base, writable) = (tenant.to_string(), base.to_string(), gateway.served_types(tenant));
     let (total, page, query) = gateway
         .with_store(move |store| {
-            let (total, page) = Reader::new(store, &tenant, &base)?.list(kind, &query)?;
+            let writable: Vec<&str> = writable.iter().map(String::as_str).collect();
+            let (total, page) = Reader::new(store, &tenant, &writable, &base)?.list(kind, &query)?;
             Ok((total, page, query))
         })
         .await?;
@@ -192,9 +201,14 @@ pub async fn list(gateway: &Arc<Gateway>, tenant: &str, kind: Kind, query: ListQ
 }
 
 pub async fn get(gateway: &Arc<Gateway>, tenant: &str, kind: Kind, id: &str, projection: Projection, base: &str) -> Result<Response, ScimError> {
-    let (tenant, base, id_owned) = (tenant.to_string(), base.to_string(), id.to_string());
+    let (tenant, base, id_owned, writable) = (tenant.to_string(), base.to_string(), id.to_string(), gateway.served_types(tenant));
     let members = projection.wants(kind, "members");
-    let resource = gateway.with_store(move |store| Reader::new(store, &tenant, &base)?.resource(kind, &id_owned, members)).await?;
+    let resource = gateway
+        .with_store(move |store| {
+            let writable: Vec<&str> = writable.iter().map(String::as_str).collect();
+            Reader::new(store, &tenant, &writable, &base)?.resource(kind, &id_owned, members)
+        })
+        .await?;
     let resource = resource.ok_or_else(|| ScimError::not_found(kind.name(), id))?;
     Ok(with_etag(StatusCode::OK, projection.apply(kind, resource)))
 }

@@ -50,6 +50,10 @@ pub fn to_scim(kind: Kind, record: &Value, members: Option<Vec<Value>>, external
             if let Some(object) = user.as_object_mut() {
                 object.remove("groups");
             }
+            // `primary` tells one address from others: with a single one, it says nothing a client did not send.
+            if let Some(emails) = user.get_mut("emails").and_then(Value::as_array_mut).filter(|e| e.len() == 1) {
+                emails[0].as_object_mut().map(|e| e.remove("primary"));
+            }
             // `displayName` carries it; a client that sets the name's parts would read back one it did not set.
             if let Some(name) = user.get_mut("name").and_then(Value::as_object_mut) {
                 name.remove("formatted");

@@ -111,11 +111,12 @@ impl Writer<'_> {
 
     /// Reads with `read` from the tenant's current view, and learns its types.
     pub async fn read<T: Send + 'static>(&self, read: impl FnOnce(&Reader) -> anyhow::Result<T> + Send + 'static) -> Result<(T, TraitTypes), ScimError> {
-        let (tenant, base) = (self.tenant.to_string(), self.request.base.clone());
+        let (tenant, base, writable) = (self.tenant.to_string(), self.request.base.clone(), self.gateway.served_types(self.tenant));
         let (value, types) = self
             .gateway
             .with_store(move |store| {
-                let reader = Reader::new(store, &tenant, &base)?;
+                let writable: Vec<&str> = writable.iter().map(String::as_str).collect();
+                let reader = Reader::new(store, &tenant, &writable, &base)?;
                 let types = TraitTypes { user: reader.type_of(Kind::User).map(str::to_string), group: reader.type_of(Kind::Group).map(str::to_string) };
                 Ok((read(&reader)?, types))
             })
@@ -165,13 +166,9 @@ impl Writer<'_> {
                 _ => {}
             }
             if let Some(user_name) = body.get("userName").and_then(Value::as_str).filter(|u| !u.is_empty()) {
-                let (taken, user_type) = (user_name.to_string(), types.user.clone().unwrap_or_default());
-                let tenant = self.tenant.to_string();
-                let found = self.gateway.with_store(move |store| {
-                    let sync = store.latest_complete(&tenant)?.id;
-                    Ok(!store.current_by_login(&tenant, sync, &user_type, &taken)?.is_empty())
-                }).await?;
-                if found {
+                let login = user_name.to_string();
+                let (taken, _) = self.read(move |reader| reader.login_taken(&login)).await?;
+                if taken {
                     return Err(ScimError::new(StatusCode::CONFLICT, Some("uniqueness"), format!("userName {} is taken", crate::display::printable(user_name, 128))));
                 }
             }
@@ -190,7 +187,7 @@ impl Writer<'_> {
             Made::Resource(resource, true) => {
                 return Err(ScimError::new(StatusCode::CONFLICT, Some("uniqueness"), format!("the source already has this {} (id {})", kind.name(), resource.id.id)));
             }
-            _ => unreachable!("a create makes a resource"),
+            _ => return Err(ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "the create made no resource")),
         };
         let id = created.id.id.clone();
         if kind == Kind::User

@@ -211,22 +211,24 @@ impl Store {
         )
     }
 
-    /// The first resource types (by id) of sync `sync` with the user trait and with the group trait.
-    pub fn trait_types(&self, sync: SyncId) -> Result<TraitTypes> {
-        let mut types = TraitTypes::default();
+    /// Sync `sync`'s resource types with the user trait and with the group trait: of each, the first of `preferred`
+    /// that has it, or else the first by id. (Pingboard's departments, groups and locations all have the group trait.)
+    pub fn trait_types(&self, sync: SyncId, preferred: &[&str]) -> Result<TraitTypes> {
+        let (mut users, mut groups) = (Vec::new(), Vec::new());
         self.for_each_resource_type(sync, |line| {
             let record: serde_json::Value = serde_json::from_str(line)?;
             let has = |name: &str| record["traits"].as_array().is_some_and(|t| t.iter().any(|t| t == name));
-            let id = record["id"].as_str().map(str::to_string);
-            if types.user.is_none() && has("user") {
-                types.user = id.clone();
+            let id = record["id"].as_str().unwrap_or_default().to_string();
+            if has("user") {
+                users.push(id.clone());
             }
-            if types.group.is_none() && has("group") {
-                types.group = id;
+            if has("group") {
+                groups.push(id);
             }
             Ok(())
         })?;
-        Ok(types)
+        let pick = |types: Vec<String>| preferred.iter().find(|p| types.iter().any(|t| t == *p)).map(|p| p.to_string()).or_else(|| types.first().cloned());
+        Ok(TraitTypes { user: pick(users), group: pick(groups) })
     }
 
     /// Calls `each` with every resource type's JSON line, ordered by id.

@@ -73,6 +73,10 @@ fn every_container_runs_the_binary_with_arguments_it_accepts_and_probes_its_real
             let listen = argv.iter().find_map(|a| a.strip_prefix("--listen=")).expect("a --listen argument");
             let port = &container["ports"][0];
             assert_eq!(listen, format!("0.0.0.0:{}", text(&port["containerPort"])), "{}", path.display());
+            // The SCIM gateway's port, which its own Service exposes by name.
+            let scim = argv.iter().find_map(|a| a.strip_prefix("--scim-listen=")).expect("a --scim-listen argument");
+            let scim_port = container["ports"].as_vec().unwrap().iter().find(|p| p["name"].as_str() == Some("scim")).expect("a port named scim");
+            assert_eq!(scim, format!("0.0.0.0:{}", text(&scim_port["containerPort"])), "{}", path.display());
             for (probe, expected) in [("startupProbe", HEALTH_PATH), ("livenessProbe", HEALTH_PATH), ("readinessProbe", READY_PATH)] {
                 let get = &container[probe]["httpGet"];
                 assert_eq!((get["path"].as_str(), get["port"].as_str()), (Some(expected), port["name"].as_str()), "{}: {probe}", path.display());
@@ -86,6 +90,8 @@ fn every_container_runs_the_binary_with_arguments_it_accepts_and_probes_its_real
         }
     }
     assert_eq!(checked, 2, "the PostgreSQL and the SQLite deployments");
+    let scim_service = &load(&repo().join("deploy/kubernetes/scim-service.yaml"))[0];
+    assert_eq!(scim_service["spec"]["ports"][0]["targetPort"].as_str(), Some("scim"), "the SCIM Service reaches the scim port");
 
     // The tenants file parses, and names components the image holds.
     let dir = tempfile::tempdir().unwrap();
@@ -103,9 +109,9 @@ fn every_container_runs_the_binary_with_arguments_it_accepts_and_probes_its_real
 fn every_manifest_is_a_valid_kubernetes_object() {
     let validate = real_servers::python_tool("kubernetes-validate", KUBERNETES_VALIDATE, "kubernetes-validate");
     let files = manifests();
-    assert_eq!(files.len(), 7);
+    assert_eq!(files.len(), 8);
     let output = std::process::Command::new(validate).arg("--strict").args(&files).output().unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{report}");
-    assert_eq!(report.lines().filter(|l| l.starts_with("INFO") && l.contains(" passed")).count(), 8, "every object passed:\n{report}");
+    assert_eq!(report.lines().filter(|l| l.starts_with("INFO") && l.contains(" passed")).count(), 9, "every object passed:\n{report}");
 }

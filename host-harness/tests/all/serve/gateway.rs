@@ -3,6 +3,7 @@
 //! Entra's dialect, a group created empty then given members, reads with `excludedAttributes=members` — each
 //! checked in the double's own state, and each write a row of the provisioning log.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
@@ -246,12 +247,76 @@ fn scim2_tester_checks_the_gateway() {
     let python = real_servers::python_tool("scim2-tester[httpx2]", "0.5.2", "python");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/referees/scim2_tester_check.py");
     let out = std::process::Command::new(&python).arg(&script).arg(format!("http://127.0.0.1:{}{}", gw.port, gw.base)).arg(TOKEN).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     let results: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(results.len() > 70, "scim2-tester ran {} checks: {stderr}\nlog:\n{}", results.len(), replica.log());
     let count = |status: &str| results.iter().filter(|r| r["status"] == status).count();
     let unexplained: Vec<&Value> = results.iter().filter(|r| r["status"] != "SUCCESS" && r["status"] != "SKIPPED" && !explained_by_rfc(r)).collect();
     assert!(unexplained.is_empty(), "{unexplained:#?}\nlog:\n{}", replica.log());
     // Skipped: searching every resource type at once (`POST /.search`), which the gateway answers 501.
     assert_eq!((count("SKIPPED"), results.iter().filter(|r| explained_by_rfc(r)).count()), (2, 1), "{results:#?}");
     assert!(count("SUCCESS") >= 75, "{results:#?}");
+}
+
+/// A tenant's latest sync in the terms both connectors share.
+#[derive(Debug, PartialEq)]
+struct Directory {
+    /// id → name, login, emails, name's parts, status.
+    users: BTreeMap<String, Value>,
+    /// id → name.
+    groups: BTreeMap<String, String>,
+    /// (group id, user id).
+    memberships: BTreeSet<(String, String)>,
+}
+
+fn directory(store: &str, tenant: &str) -> Directory {
+    use connector_harness::store::{Store, StoreLocation};
+    let store = Store::open_existing(&store.parse::<StoreLocation>().unwrap()).unwrap();
+    let sync = store.latest_complete(tenant).unwrap().id;
+    let types = store.trait_types(sync, &["group"]).unwrap();
+    let (user_type, group_type) = (types.user.unwrap(), types.group.unwrap());
+    let (mut users, mut groups) = (BTreeMap::new(), BTreeMap::new());
+    store
+        .for_each_resource(sync, None, |line| {
+            let r: Value = serde_json::from_str(line).unwrap();
+            let id = r["id"].as_str().unwrap().to_string();
+            if r["resource_type"] == user_type.as_str() {
+                let emails: Vec<&Value> = r["user"]["emails"].as_array().unwrap().iter().map(|e| &e["address"]).collect();
+                users.insert(id, json!({"name": r["display_name"], "login": r["user"]["login"], "emails": emails, "given": r["user"]["name"]["given_name"], "family": r["user"]["name"]["family_name"], "status": r["status"]}));
+            } else if r["resource_type"] == group_type.as_str() {
+                groups.insert(id, r["display_name"].as_str().unwrap().to_string());
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut memberships = BTreeSet::new();
+    store
+        .for_each_membership(sync, |principal, resource| {
+            if let (Some(group), Some(user)) = (resource.strip_prefix(&format!("{group_type}:")), principal.strip_prefix(&format!("{user_type}:"))) {
+                memberships.insert((group.to_string(), user.to_string()));
+            }
+            Ok(())
+        })
+        .unwrap();
+    Directory { users, groups, memberships }
+}
+
+#[test]
+fn our_scim_connector_reading_the_gateway_finds_what_the_pingboard_connector_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path());
+    let (_double, _replica, gw) = gateway(dir.path(), &store, &Company::generate(CompanySpec::sized(120)));
+    let looped = format!("sqlite://{}", dir.path().join("loop.db").display());
+    let base_url = format!("http://127.0.0.1:{}{}", gw.port, gw.base);
+    let component = component_build::scim_component().display().to_string();
+    let (code, _, err) = crate::cli(&[
+        "--cache-dir", dir.path().join("cache").to_str().unwrap(), "sync", "--component", &component, "--store", &looped, "--tenant", "loop",
+        "--config", &format!("base_url={base_url}"), "--config", "page_size=50", "--secret", &format!("token={TOKEN}"),
+    ].map(String::from));
+    assert_eq!(code, 0, "{err}");
+    let (direct, through) = (directory(&store, "pingboard"), directory(&looped, "loop"));
+    assert_eq!((direct.users.len(), direct.groups.len()), (120, 6));
+    assert!(direct.memberships.len() >= 120, "{}", direct.memberships.len());
+    assert_eq!(through, direct);
 }
