@@ -1,6 +1,6 @@
 //! The service's one port: `/healthz` (alias `/livez`: the scheduler loop is alive, or draining; never a
 //! dependency, so a database outage cannot restart every pod), `/readyz` (components loaded, the store answering
-//! within a second, not draining), `/metrics` (OpenMetrics text) and `/` (the status page). All read-only.
+//! within a second, not draining), `/metrics` (OpenMetrics, or the classic text format: `metrics.rs`) and `/` (the status page). All read-only.
 //!
 //! Whoever can reach the port cannot take it: it holds at most `MAX_CONNECTIONS`, a client has 3 s to send its
 //! request, and every connection closes after its one answer (or 30 s: `Connections::ONE_REQUEST`), so idle or
@@ -178,8 +178,15 @@ async fn ready(State(observed): State<Arc<Observed>>) -> Response {
     }
 }
 
-async fn metrics(State(observed): State<Arc<Observed>>) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], observed.metrics.render()).into_response()
+/// OpenMetrics to a client that accepts it (Prometheus asks for it first), else the classic text format.
+async fn metrics(State(observed): State<Arc<Observed>>, headers: axum::http::HeaderMap) -> Response {
+    let openmetrics = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("application/openmetrics-text"));
+    let text = observed.metrics.render();
+    if openmetrics {
+        (StatusCode::OK, [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+    } else {
+        (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], super::metrics::classic_text(&text)).into_response()
+    }
 }
 
 async fn status_page(State(observed): State<Arc<Observed>>) -> Response {

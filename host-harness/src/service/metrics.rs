@@ -1,6 +1,8 @@
-//! The service's Prometheus metrics (`/metrics`, OpenMetrics text). Per-tenant and per-flow series are bounded
-//! by the tenants file; the schedule's gauges are refreshed from the store on every scheduler tick, so they show
-//! every replica's work, not only this one's.
+//! The service's Prometheus metrics (`/metrics`: OpenMetrics text, or the classic text format to a client that
+//! does not ask for OpenMetrics, as `promtool` does not). Per-tenant and per-flow series are bounded by the
+//! tenants file. The schedule's gauges (`tenant_*`, `flow_state`, `flow_next_run…`, `flow_consecutive_failures`)
+//! are refreshed from the store on every scheduler tick, so every replica exports the same values for every
+//! tenant: aggregate them with `max by (tenant)`, never `sum` (`deploy/prometheus/alerts.yaml` does).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -78,6 +80,8 @@ pub struct Metrics {
     pub takeovers: Counter,
     failures: Family<TenantLabel, Gauge>,
     next_run: Family<TenantLabel, Gauge>,
+    last_success: Family<TenantLabel, Gauge>,
+    interval: Family<TenantLabel, Gauge>,
     state: Family<StateLabels, Gauge>,
     cycles: Family<FlowOutcomeLabels, Counter>,
     cycle_duration: Family<FlowLabel, Histogram, fn() -> Histogram>,
@@ -109,6 +113,8 @@ impl Metrics {
             takeovers: Counter::default(),
             failures: Family::default(),
             next_run: Family::default(),
+            last_success: Family::default(),
+            interval: Family::default(),
             state: Family::default(),
             cycles: Family::default(),
             cycle_duration: Family::new_with_constructor(duration_buckets as fn() -> Histogram),
@@ -131,6 +137,12 @@ impl Metrics {
         registry.register("tenant_consecutive_failures", "Failed syncs in a row, per tenant", metrics.failures.clone());
         registry.register("tenant_next_run_timestamp_seconds", "When each tenant syncs next (Unix time)", metrics.next_run.clone());
         registry.register("tenant_state", "1 for each tenant's current state", metrics.state.clone());
+        registry.register(
+            "tenant_last_success_timestamp_seconds",
+            "When each tenant's latest complete sync ended (Unix time): the age of the data readers see",
+            metrics.last_success.clone(),
+        );
+        registry.register("tenant_interval_seconds", "How often each tenant is synced", metrics.interval.clone());
         registry.register("flow_cycles", "Provisioning flow cycles run by this replica, by how they ended", metrics.cycles.clone());
         registry.register("flow_cycle_duration_seconds", "Wall time of this replica's flow cycles", metrics.cycle_duration.clone());
         registry.register("flow_actions", "Actions of this replica's flow cycles, by kind and outcome", metrics.actions.clone());
@@ -191,16 +203,75 @@ impl Metrics {
             let label = TenantLabel { tenant: row.tenant.clone() };
             self.failures.get_or_create(&label).set(row.failures);
             self.next_run.get_or_create(&label).set(row.next_run_ms / 1000);
+            self.interval.get_or_create(&label).set(row.interval_ms / 1000);
+            if let Some(at) = row.last_success_at.as_deref().and_then(|at| humantime::parse_rfc3339_weak(at).ok()) {
+                let seconds = at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                self.last_success.get_or_create(&label).set(seconds as i64);
+            }
             for state in TenantState::ALL.map(TenantState::as_str) {
                 self.state.get_or_create(&StateLabels { tenant: row.tenant.clone(), state: state.into() }).set(i64::from(row.state == state));
             }
         }
     }
 
+    /// The metrics in OpenMetrics text.
     pub fn render(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// OpenMetrics text as the classic Prometheus text format (0.0.4): no `# EOF` or `# UNIT`, a counter's `TYPE` and
+/// `HELP` named as its `_total` samples, an info metric a gauge of its `_info` samples.
+pub fn classic_text(openmetrics: &str) -> String {
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            match rest.split_once(' ') {
+                Some((name, "counter")) => renamed.insert(name.to_string(), format!("{name}_total")),
+                Some((name, "info")) => renamed.insert(name.to_string(), format!("{name}_info")),
+                _ => None,
+            };
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# TYPE ", "# HELP "].into_iter().find_map(|prefix| Some((prefix, line.strip_prefix(prefix)?)));
+        match meta.and_then(|(prefix, rest)| Some((prefix, rest.split_once(' ')?))) {
+            Some((prefix, (name, rest))) if renamed.contains_key(name) => {
+                let rest = if prefix == "# TYPE " && rest == "info" { "gauge" } else { rest };
+                out.push_str(&format!("{prefix}{} {rest}\n", renamed[name]));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openmetrics_becomes_the_classic_text_format() {
+        let openmetrics = "# HELP harness_syncs Syncs run.\n# TYPE harness_syncs counter\nharness_syncs_total{tenant=\"a\",outcome=\"synced\"} 2\n\
+            # HELP harness_build Version.\n# TYPE harness_build info\nharness_build_info{version=\"0.1.0\"} 1\n\
+            # HELP harness_sync_duration_seconds Wall time.\n# TYPE harness_sync_duration_seconds histogram\n# UNIT harness_sync_duration_seconds seconds\n\
+            harness_sync_duration_seconds_sum{tenant=\"a\"} 1.5\n# EOF\n";
+        assert_eq!(
+            classic_text(openmetrics),
+            "# HELP harness_syncs_total Syncs run.\n# TYPE harness_syncs_total counter\nharness_syncs_total{tenant=\"a\",outcome=\"synced\"} 2\n\
+             # HELP harness_build_info Version.\n# TYPE harness_build_info gauge\nharness_build_info{version=\"0.1.0\"} 1\n\
+             # HELP harness_sync_duration_seconds Wall time.\n# TYPE harness_sync_duration_seconds histogram\n\
+             harness_sync_duration_seconds_sum{tenant=\"a\"} 1.5\n"
+        );
     }
 }

@@ -126,7 +126,8 @@ mod tests {
             last_counts: None,
             last_started_ms: None,
             last_finished_ms: Some(5_000),
-        };
+            last_success_at: None,
+            };
         let html = render("pod-1", false, Ok(vec![row]), 10_000);
         assert!(html.contains("<td>authentication failed: &lt;script&gt;alert(1)&lt;/script&gt; \u{fffd}gpj.exe</td>"), "{html}");
         assert!(html.contains("<tr class=\"needs-attention\"><td>acme</td><td>needs-attention</td><td>failed</td><td>-</td><td>5s ago</td><td>1970-01-01T00:01:10Z (in 1m 0s)</td><td>2</td><td>-</td>"), "{html}");

@@ -144,10 +144,13 @@ pub struct ScheduleRow {
     pub last_started_ms: Option<i64>,
     /// When its last run ended.
     pub last_finished_ms: Option<i64>,
+    /// When its latest complete sync ended (RFC 3339), whoever ran it: the age of the data readers see.
+    pub last_success_at: Option<String>,
 }
 
 const SCHEDULE_COLUMNS: &str = "tenant, enabled, interval_ms, next_run_ms, state, lease_owner, lease_epoch, lease_expires_ms, failures, \
-     last_outcome, last_error, last_sync_id, last_counts, last_started_ms, last_finished_ms";
+     last_outcome, last_error, last_sync_id, last_counts, last_started_ms, last_finished_ms, \
+     (SELECT finished_at FROM syncs WHERE syncs.tenant = schedule.tenant AND syncs.state = 'complete' ORDER BY syncs.id DESC LIMIT 1)";
 
 fn schedule_row(r: &Row) -> Result<ScheduleRow> {
     Ok(ScheduleRow {
@@ -166,6 +169,7 @@ fn schedule_row(r: &Row) -> Result<ScheduleRow> {
         last_counts: r.opt_string(12)?,
         last_started_ms: r.opt_int(13)?,
         last_finished_ms: r.opt_int(14)?,
+        last_success_at: r.opt_string(15)?,
     })
 }
 

@@ -5,6 +5,7 @@
 
 mod flows;
 mod gateway;
+mod metrics;
 mod replicas;
 
 use std::io::{Read as _, Write as _};
