@@ -87,9 +87,9 @@ impl Fleet {
                 // Each running tenant drives its sync on a thread of its own: guests run in parallel on every
                 // core, and a busy guest delays no other tenant by more than an epoch tick.
                 running.spawn_blocking(move || {
-                    let mut log = Vec::new();
-                    let outcome = handle.block_on(shared.sync_one(spec, &redactor, &mut log));
-                    TenantRun { outcome: outcome.map_err(|e| redactor.redact(&format!("{e:#}")).replace('\n', " ")), name, log }
+                    let mut trace = SyncTrace::default();
+                    let outcome = handle.block_on(shared.sync_one(spec, &redactor, &mut trace));
+                    TenantRun { outcome: outcome.map_err(|e| redactor.redact(&format!("{e:#}")).replace('\n', " ")), name, log: trace.log }
                 });
             }
             match running.join_next().await {
@@ -134,9 +134,18 @@ impl Components {
     }
 }
 
+/// What a sync leaves besides its report, whether it completed or not.
+#[derive(Debug, Default)]
+pub struct SyncTrace {
+    /// What its component printed, prefixed with the tenant and redacted.
+    pub log: Vec<String>,
+    /// Its traffic (none when the component could not be opened).
+    pub egress: crate::egress::EgressCounts,
+}
+
 /// One tenant's sync into the store `open` opens: resolve its config against its component, open a session
-/// (nothing is written if the component refuses the config), then sync from where `start` says. `log` gets the
-/// guest's lines, prefixed and redacted.
+/// (nothing is written if the component refuses the config), then sync from where `start` says. `trace` gets
+/// the guest's lines, prefixed and redacted, and the sync's traffic, whether it completed or not.
 #[allow(clippy::too_many_arguments)]
 pub async fn sync_tenant(
     runtime: &Runtime,
@@ -146,7 +155,7 @@ pub async fn sync_tenant(
     open: impl FnOnce() -> Result<Store>,
     redactor: &Redactor,
     progress: &dyn Progress,
-    log: &mut Vec<String>,
+    trace: &mut SyncTrace,
     start: impl FnOnce(&Store, &ResolvedTenant, &LoadedComponent) -> Result<Start>,
 ) -> Result<SyncReport> {
     // Every line of the sync, the token endpoint's and the retries' included, carries its tenant.
@@ -159,7 +168,7 @@ pub async fn sync_tenant(
         let mut session = match OpenSession::open_for_sync(runtime, &prepared.loaded, &tenant, &options).await {
             Ok(session) => session,
             Err(failed) => {
-                *log = printed(failed.log);
+                trace.log = printed(failed.log);
                 return Err(failed.error);
             }
         };
@@ -169,18 +178,19 @@ pub async fn sync_tenant(
             session.sync(&prepared.loaded, &prepared.metadata, &mut store, &options, progress, start).await
         }
         .await;
-        *log = printed(session.take_log());
+        trace.log = printed(session.take_log());
+        trace.egress = session.requests();
         result
     };
     tracing::Instrument::instrument(sync, span).await
 }
 
 impl Shared {
-    async fn sync_one(&self, spec: Result<TenantSpec>, redactor: &Redactor, log: &mut Vec<String>) -> Result<SyncReport> {
+    async fn sync_one(&self, spec: Result<TenantSpec>, redactor: &Redactor, trace: &mut SyncTrace) -> Result<SyncReport> {
         let spec = spec?;
         let prepared = self.components.of(&spec)?;
         let display = (self.fleet.progress)(&spec.name);
         let open = || Store::open(&self.fleet.store);
-        sync_tenant(&self.fleet.runtime, &prepared, spec, &self.fleet.options, open, redactor, display.as_ref(), log, |_, _, _| Ok(Start::Fresh)).await
+        sync_tenant(&self.fleet.runtime, &prepared, spec, &self.fleet.options, open, redactor, display.as_ref(), trace, |_, _, _| Ok(Start::Fresh)).await
     }
 }

@@ -21,7 +21,7 @@ use super::plan::Action;
 use super::spec::Removal;
 use crate::contract::model::{Capabilities, CreateOutcome, DeleteOutcome, Grant, GrantOutcome, Metadata, Resource, ResourceId, RevokeOutcome};
 use crate::driver::{NoProgress, OpenSession, Start, SyncReport};
-use crate::fleet::{Components, sync_tenant};
+use crate::fleet::{Components, SyncTrace, sync_tenant};
 use crate::options::SyncOptions;
 use crate::records::GrantRow;
 use crate::runtime::{CallError, Instance, Runtime};
@@ -134,9 +134,9 @@ impl Cycle<'_> {
                 tracing::info!(flow = %flow.name, "syncing tenant `{}` first: {why}", spec.name);
                 let prepared = self.components.of(spec)?;
                 let open = || self.open();
-                let mut log = Vec::new();
-                let synced = sync_tenant(self.runtime, &prepared, spec.clone(), self.defaults, open, self.redactor, &NoProgress, &mut log, |_, _, _| Ok(Start::Fresh)).await;
-                report.log.extend(log);
+                let mut trace = SyncTrace::default();
+                let synced = sync_tenant(self.runtime, &prepared, spec.clone(), self.defaults, open, self.redactor, &NoProgress, &mut trace, |_, _, _| Ok(Start::Fresh)).await;
+                report.log.extend(trace.log);
                 let synced = synced.map_err(|e| anyhow!("syncing tenant `{}` first failed: {e:#}", spec.name))?;
                 report.synced.push((spec.name.clone(), synced));
             }

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use crate::egress::EgressCounts;
 use super::{Ending, Shared, failed_run};
 use crate::display::one_line;
 use crate::failure::{Failure, FailureKind};
@@ -40,7 +41,7 @@ pub(super) async fn run(shared: &Shared, name: &str, failures: i64, interrupt: I
                     tracing::info!(flow = name, cycle = report.cycle, seconds, counts = %summary, "cycle applied");
                     let next_in = shared.config.policy.after_success(flow.interval, &mut rand::rng());
                     let record = RunRecord { state: TenantState::Waiting, outcome: "applied", next_in, failures: 0, error: None, sync_id: None, counts: Some(summary) };
-                    Ending::Recorded { record, requests: 0 }
+                    Ending::Recorded { record, egress: EgressCounts::default() }
                 }
                 Some(why) => {
                     metrics.flow_ended(name, "needs-attention", seconds, &tally);
@@ -76,5 +77,5 @@ async fn cycle(shared: &Shared, flow: &FlowSpec, interrupt: Interrupt) -> anyhow
 fn failed(shared: &Shared, name: &str, failures: i64, kind: FailureKind, interval: std::time::Duration, error: String) -> Ending {
     let record = failed_run(&shared.config.policy, kind, failures, interval, error);
     tracing::warn!(flow = name, failures = record.failures, kind = kind.name(), retry_in_secs = record.next_in.as_secs(), "cycle needs attention: {}", record.error.as_deref().unwrap_or(""));
-    Ending::Recorded { record, requests: 0 }
+    Ending::Recorded { record, egress: EgressCounts::default() }
 }

@@ -14,6 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::driver::Progress;
+use crate::egress::EgressCounts;
 use crate::store::{FLOW_JOB, ScheduleRow, SyncCounts, TenantState};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -73,6 +75,9 @@ pub struct Metrics {
     syncs: Family<OutcomeLabels, Counter>,
     duration: Family<TenantLabel, Histogram, fn() -> Histogram>,
     requests: Family<TenantLabel, Counter>,
+    bytes: Family<TenantLabel, Counter>,
+    failures_by_kind: Family<KindLabels, Counter>,
+    progress: Family<TenantLabel, Gauge>,
     records: Family<KindLabels, Counter>,
     pub in_progress: Gauge,
     pub leases_held: Gauge,
@@ -106,6 +111,9 @@ impl Metrics {
             syncs: Family::default(),
             duration: Family::new_with_constructor(duration_buckets as fn() -> Histogram),
             requests: Family::default(),
+            bytes: Family::default(),
+            failures_by_kind: Family::default(),
+            progress: Family::default(),
             records: Family::default(),
             in_progress: Gauge::default(),
             leases_held: Gauge::default(),
@@ -128,7 +136,10 @@ impl Metrics {
         };
         registry.register("syncs", "Syncs run by this replica, by how they ended", metrics.syncs.clone());
         registry.register("sync_duration_seconds", "Wall time of this replica's syncs", metrics.duration.clone());
-        registry.register("sync_requests", "Requests made to sources by this replica's syncs", metrics.requests.clone());
+        registry.register("sync_requests", "Requests made to sources by this replica's syncs, failed ones included", metrics.requests.clone());
+        registry.register("sync_bytes_received", "Response bytes this replica's syncs received, failed ones included", metrics.bytes.clone());
+        registry.register("sync_failures", "This replica's failed syncs, by kind: transient (backing off) or needs-attention", metrics.failures_by_kind.clone());
+        registry.register("sync_progress_records", "Records the running sync of each tenant on this replica has stored so far (0 when none runs)", metrics.progress.clone());
         registry.register("sync_records", "Records stored by this replica's complete syncs", metrics.records.clone());
         registry.register("syncs_in_progress", "Syncs running on this replica", metrics.in_progress.clone());
         registry.register("leases_held", "Tenant leases this replica holds", metrics.leases_held.clone());
@@ -156,11 +167,17 @@ impl Metrics {
         Self { registry, ..metrics }
     }
 
-    pub fn sync_ended(&self, tenant: &str, outcome: &str, seconds: f64, requests: u64) {
+    /// Counts a sync by how it ended (`failure`: its kind, when it failed), with its traffic.
+    pub fn sync_ended(&self, tenant: &str, outcome: &str, seconds: f64, egress: &EgressCounts, failure: Option<&str>) {
         self.syncs.get_or_create(&OutcomeLabels { tenant: tenant.into(), outcome: outcome.into() }).inc();
         let label = TenantLabel { tenant: tenant.into() };
         self.duration.get_or_create(&label).observe(seconds);
-        self.requests.get_or_create(&label).inc_by(requests);
+        self.requests.get_or_create(&label).inc_by(egress.requests);
+        self.bytes.get_or_create(&label).inc_by(egress.bytes_received);
+        self.progress.get_or_create(&label).set(0);
+        if let Some(kind) = failure {
+            self.failures_by_kind.get_or_create(&KindLabels { tenant: tenant.into(), kind: kind.into() }).inc();
+        }
     }
 
     pub fn records_stored(&self, tenant: &str, counts: &SyncCounts) {
@@ -220,6 +237,25 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// A running sync's progress, as `sync_progress_records`.
+pub struct SyncProgress<'m> {
+    metrics: &'m Metrics,
+    label: TenantLabel,
+}
+
+impl<'m> SyncProgress<'m> {
+    pub fn new(metrics: &'m Metrics, tenant: &str) -> Self {
+        Self { metrics, label: TenantLabel { tenant: tenant.into() } }
+    }
+}
+
+impl Progress for SyncProgress<'_> {
+    fn page(&self, _resource_type: &str, stored: &SyncCounts) {
+        let resources: u64 = stored.resources.iter().map(|(_, n)| n).sum();
+        self.metrics.progress.get_or_create(&self.label).set((resources + stored.entitlements + stored.grants) as i64);
     }
 }
 

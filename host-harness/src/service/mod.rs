@@ -27,9 +27,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::display::one_line;
-use crate::driver::{NoProgress, Resumable, Start, SyncReport};
+use crate::driver::{Resumable, Start, SyncReport};
 use crate::failure::{Failure, FailureKind};
-use crate::fleet::{Components, sync_tenant};
+use crate::egress::EgressCounts;
+use crate::fleet::{Components, SyncTrace, sync_tenant};
 use crate::interrupt::{Interrupt, Interrupted, Signal};
 use crate::options::SyncOptions;
 use crate::runtime::{LoadedComponent, Runtime};
@@ -318,8 +319,8 @@ impl Scheduler {
 
 /// How a claimed run ends for the schedule.
 enum Ending {
-    /// Synced or failed: recorded, with the next run.
-    Recorded { record: RunRecord, requests: u64 },
+    /// Synced or failed: recorded, with the next run, and the sync's traffic (none for a flow's cycle).
+    Recorded { record: RunRecord, egress: EgressCounts },
     /// Stopped by the drain: the tenant is handed back, its sync left to resume.
     HandedBack { sync: Option<SyncId> },
     /// Another replica holds the tenant now: nothing is written.
@@ -337,33 +338,35 @@ async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: 
     let ending = match flow {
         Some(flow) => flow_job::run(shared, flow, failures, interrupt).await,
         None => {
-            let outcome = sync_claimed(shared, tenant, interrupt).await;
-            ending(shared, tenant, failures, outcome)
+            let mut trace = SyncTrace::default();
+            let outcome = sync_claimed(shared, tenant, interrupt, &mut trace).await;
+            ending(shared, tenant, failures, outcome, trace.egress)
         }
     };
     heartbeat.abort();
     let seconds = started.elapsed().as_secs_f64();
     let ending = if lost.load(Ordering::SeqCst) { Ending::LeaseLost } else { ending };
     // A flow's cycle counts itself (`flow_job.rs`).
-    let sync_ended = |outcome: &str, requests: u64| {
+    let sync_ended = |outcome: &str, egress: EgressCounts, failure: Option<&str>| {
         if flow.is_none() {
-            metrics.sync_ended(tenant, outcome, seconds, requests);
+            metrics.sync_ended(tenant, outcome, seconds, &egress, failure);
         }
     };
     let written = match ending {
         Ending::LeaseLost => {
             metrics.lease_lost.inc();
-            sync_ended("lease-lost", 0);
+            sync_ended("lease-lost", EgressCounts::default(), None);
             tracing::warn!(tenant, epoch = lease.epoch, "lost the tenant's lease; this replica stopped writing to its sync");
             return;
         }
         Ending::HandedBack { sync } => {
-            sync_ended("interrupted", 0);
+            sync_ended("interrupted", EgressCounts::default(), None);
             tracing::info!(tenant, sync_id = sync, "handing the tenant back; its sync resumes from its checkpoint");
             Store::open(&config.store).and_then(|mut store| store.release(&lease, sync))
         }
-        Ending::Recorded { record, requests } => {
-            sync_ended(record.outcome, requests);
+        Ending::Recorded { record, egress } => {
+            let failure = (record.outcome == "failed").then(|| if record.state == TenantState::NeedsAttention { "needs-attention" } else { "transient" });
+            sync_ended(record.outcome, egress, failure);
             Store::open(&config.store).and_then(|mut store| store.finish_run(&lease, &record))
         }
     };
@@ -379,7 +382,7 @@ async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: 
 
 /// What the schedule records of a sync's outcome: the next run an interval away after a good sync, after a
 /// failure a backoff by its kind and the failures in a row.
-fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncReport>) -> Ending {
+fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncReport>, egress: EgressCounts) -> Ending {
     let (policy, metrics) = (&shared.config.policy, &shared.observed.metrics);
     let interval = shared.intervals.get(tenant).copied().unwrap_or(policy.interval);
     let mut rng = rand::rng();
@@ -390,7 +393,7 @@ fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncRepo
             tracing::info!(tenant, sync_id = report.sync_id, requests = report.egress.requests, seconds = report.elapsed.as_secs_f64(), counts = %counts, "synced");
             let next_in = policy.after_success(interval, &mut rng);
             let record = RunRecord { state: TenantState::Waiting, outcome: "synced", next_in, failures: 0, error: None, sync_id: Some(report.sync_id), counts: Some(counts) };
-            Ending::Recorded { record, requests: report.egress.requests }
+            Ending::Recorded { record, egress: report.egress }
         }
         Err(e) => match e.downcast_ref::<Interrupted>() {
             Some(interrupted) => Ending::HandedBack { sync: interrupted.sync },
@@ -398,8 +401,8 @@ fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncRepo
                 let kind = FailureKind::of(&e);
                 let error = one_line(&shared.redactor.redact(&format!("{e:#}")));
                 let record = failed_run(policy, kind, failures, interval, error);
-                tracing::warn!(tenant, failures = record.failures, kind = kind.name(), retry_in_secs = record.next_in.as_secs(), "sync failed: {}", record.error.as_deref().unwrap_or(""));
-                Ending::Recorded { record, requests: 0 }
+                tracing::warn!(tenant, failures = record.failures, kind = kind.name(), retry_in_secs = record.next_in.as_secs(), requests = egress.requests, "sync failed: {}", record.error.as_deref().unwrap_or(""));
+                Ending::Recorded { record, egress }
             }
         },
     }
@@ -418,7 +421,7 @@ fn failed_run(policy: &Policy, kind: FailureKind, failures: i64, interval: Durat
 }
 
 /// The tenant's sync: resumed from its checkpoint when an unfinished one can be, else fresh.
-async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt) -> Result<SyncReport> {
+async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt, trace: &mut SyncTrace) -> Result<SyncReport> {
     let spec = match shared.specs.get(tenant) {
         Some(Ok(spec)) => spec.clone(),
         Some(Err(e)) => return Err(Failure::error(FailureKind::NeedsAttention, e.clone())),
@@ -427,13 +430,12 @@ async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt) -> Re
     let prepared = shared.components.of(&spec).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
     let options = SyncOptions { interrupt, ..shared.config.options.clone() };
     let redactor = shared.redactor.child();
-    let mut log = Vec::new();
     let max_age = shared.config.max_resume_age;
     let open = || Ok(Store::open(&shared.config.store)?.for_service());
+    let progress = metrics::SyncProgress::new(&shared.observed.metrics, tenant);
     let result =
-        sync_tenant(&shared.runtime, &prepared, spec, &options, open, &redactor, &NoProgress, &mut log, |store, resolved, loaded| resume_point(store, resolved, loaded, max_age))
-            .await;
-    for line in log {
+        sync_tenant(&shared.runtime, &prepared, spec, &options, open, &redactor, &progress, trace, |store, resolved, loaded| resume_point(store, resolved, loaded, max_age)).await;
+    for line in trace.log.drain(..) {
         tracing::info!(tenant, "{line}");
     }
     result

@@ -1,7 +1,7 @@
 //! `/metrics` as Prometheus's own tool reads it, and the example alert rules (`deploy/prometheus/`) checked and
 //! unit-tested by `promtool` (Debian's `prometheus` package; `.ci/run` installs it). The classic text format is
 //! served to a client that does not ask for OpenMetrics; the last success and interval gauges an alert on stale
-//! data needs are there.
+//! data needs are there, and a running sync's progress.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pingboard_double::{CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
+use pingboard_double::{CLIENT_SECRET, Company, CompanySpec, Faults, PingboardDouble};
 
-use super::{Replica, sqlite_store, tenant_status, tenants_file};
+use super::{Replica, sqlite_store, tenant_status, tenants_file, trigger};
 
 fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
     let mut child = Command::new("promtool")
@@ -48,7 +48,7 @@ fn metrics(port: u16, accept: &str) -> (String, String) {
 
 #[test]
 fn metrics_pass_promtool_and_say_when_each_tenant_last_synced() {
-    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(20))).unwrap();
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(3000))).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(dir.path());
     let tenants = tenants_file(dir.path(), &double, &[("acme", CLIENT_SECRET, "1h")]);
@@ -68,4 +68,12 @@ fn metrics_pass_promtool_and_say_when_each_tenant_last_synced() {
     let last_success = replica.metric("harness_tenant_last_success_timestamp_seconds", &["tenant=\"acme\""]);
     assert!((now - last_success).abs() < 120.0, "last success {last_success}, now {now}");
     assert_eq!(replica.metric("harness_tenant_interval_seconds", &["tenant=\"acme\""]), 3600.0);
+
+    // A running sync shows how far it has got; once it ends, nothing.
+    assert_eq!(replica.metric("harness_sync_progress_records", &["tenant=\"acme\""]), 0.0);
+    double.set_faults(Faults { delay: Some(Duration::from_millis(150)), ..Faults::default() });
+    trigger(&store, "acme");
+    replica.wait_for("progress", Duration::from_secs(60), |r| r.metric("harness_sync_progress_records", &["tenant=\"acme\""]) > 0.0);
+    replica.wait_for("the second sync", Duration::from_secs(120), |r| r.metric("harness_syncs_total", &["tenant=\"acme\"", "outcome=\"synced\""]) == 2.0);
+    assert_eq!(replica.metric("harness_sync_progress_records", &["tenant=\"acme\""]), 0.0);
 }

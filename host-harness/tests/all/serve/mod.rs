@@ -231,6 +231,9 @@ fn serve_keeps_tenants_fresh_shows_what_needs_attention_and_drains_on_sigterm() 
     assert_eq!(replica.metric("harness_syncs_total", &["tenant=\"broken\""]), 1.0, "one attempt, no tight loop");
     assert_eq!(replica.metric("harness_tenant_state", &["tenant=\"broken\"", "state=\"needs-attention\""]), 1.0);
     assert_eq!(replica.metric("harness_tenant_consecutive_failures", &["tenant=\"broken\""]), 1.0);
+    // A failed sync counts its kind and its traffic: the token request the source refused.
+    assert_eq!(replica.metric("harness_sync_failures_total", &["tenant=\"broken\"", "kind=\"needs-attention\""]), 1.0);
+    assert_eq!(replica.metric("harness_sync_requests_total", &["tenant=\"broken\""]), 1.0);
     assert_eq!(replica.metric("harness_build_info", &[]), 1.0);
     let acme = tenant_status(&store, "acme");
     assert_eq!(acme["failures"], 0);
@@ -412,4 +415,6 @@ fn a_token_endpoint_that_cannot_be_reached_is_the_source_unavailable_and_backs_o
     assert_eq!(offline["state"], "backing-off", "a vendor outage is no reason to rotate credentials: {offline}");
     let error = offline["last_error"].as_str().unwrap();
     assert!(error.starts_with("source unavailable: the token endpoint http://127.0.0.1:1/oauth/token could not be reached: "), "{error}");
+    replica.wait_for("the failure counted", Duration::from_secs(10), |r| r.metric("harness_sync_failures_total", &["tenant=\"offline\"", "kind=\"transient\""]) == 1.0);
+    assert_eq!(replica.metric("harness_sync_failures_total", &["tenant=\"offline\"", "kind=\"needs-attention\""]), 0.0);
 }
