@@ -122,7 +122,22 @@ impl Observed {
 pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interrupt) -> Result<()> {
     raise_open_file_limit();
     let (specs, flows) = TenantSpec::tenants_and_flows(&config.tenants_file)?;
+    // The ports first: a replica that cannot listen has touched nothing.
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let scim_listener = match config.scim_listen {
+        Some(address) => Some(tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} (--scim-listen)"))?),
+        None => None,
+    };
     let mut store = Store::open(&config.store)?;
+    if let StoreLocation::Sqlite(path) = &config.store {
+        for (owner, heard_ms) in store.replicas_heard(config.lease_ttl)?.iter().filter(|(owner, _)| !crate::store::owner_is_gone(owner)) {
+            tracing::warn!(
+                "store {} is SQLite, which serves one replica, and replica `{owner}` was heard from {:.0} s ago: if it still runs, stop one of them (several replicas share a PostgreSQL store)",
+                path.display(),
+                *heard_ms as f64 / 1000.0
+            );
+        }
+    }
     let mut intervals: Vec<(String, Duration)> =
         specs.iter().map(|(name, spec)| (name.clone(), spec.as_ref().ok().and_then(|s| s.interval).unwrap_or(config.policy.interval))).collect();
     intervals.extend(flows.iter().map(|flow| (format!("{FLOW_JOB}{}", flow.name), flow.interval)));
@@ -134,7 +149,6 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
         tracing::info!(tenant = %row.tenant, state = %row.state, next_run = %crate::display::clock_time(row.next_run_ms), "next run {}", relative_time(row.next_run_ms, now));
     }
     let intervals = intervals.into_iter().collect();
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let observed = Arc::new(Observed {
         store: config.store.clone(),
         replica: config.replica.clone(),
@@ -146,20 +160,14 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
         store_probe: http::StoreProbe::new(config.store.clone()),
     });
     let scim_tenants: Vec<&TenantSpec> = specs.iter().filter_map(|(_, spec)| spec.as_ref().ok()).filter(|spec| spec.scim_token.is_some()).collect();
-    let scim_listener = match config.scim_listen {
-        Some(address) => {
-            if scim_tenants.is_empty() {
-                tracing::warn!("--scim-listen is set, but no tenant sets `scim = {{ token = … }}`: the gateway serves none");
-            }
-            Some(tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} (--scim-listen)"))?)
+    if scim_listener.is_some() && scim_tenants.is_empty() {
+        tracing::warn!("--scim-listen is set, but no tenant sets `scim = {{ token = … }}`: the gateway serves none");
+    }
+    if scim_listener.is_none() {
+        for spec in &scim_tenants {
+            tracing::warn!(tenant = %spec.name, "the tenant sets `scim`, but serve has no --scim-listen: its SCIM gateway is not served");
         }
-        None => {
-            for spec in &scim_tenants {
-                tracing::warn!(tenant = %spec.name, "the tenant sets `scim`, but serve has no --scim-listen: its SCIM gateway is not served");
-            }
-            None
-        }
-    };
+    }
     let (stop_http, http_stopped) = watch::channel(false);
     tracing::info!(listen = %listener.local_addr()?, tenants = specs.len(), flows = flows.len(), replica = %config.replica, "serving");
     let server = tokio::spawn(http::serve(listener, observed.clone(), http_stopped.clone()));

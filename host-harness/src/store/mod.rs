@@ -24,6 +24,7 @@ use db::Db;
 pub use crate::records::GrantRow;
 pub use flows::{CycleLease, FlowState, LinkChange, LinkKind, LogEntry, Written};
 pub use lifecycle::{HEARTBEAT, LEASE_EXPIRY, Lease, hostname, now_ms};
+pub(crate) use lifecycle::owner_is_gone;
 pub use location::StoreLocation;
 pub use pages::{PageDone, PageJob, PageWriter};
 pub use read::{Dangling, DiffCounts, SyncCounts, SyncInfo, TraitTypes};

@@ -231,6 +231,14 @@ impl Store {
         })
     }
 
+    /// The `serve` processes heard from within `within`, and how long ago (ms), latest first.
+    pub fn replicas_heard(&self, within: Duration) -> Result<Vec<(String, i64)>> {
+        let now = self.db.now_ms()?;
+        let since = now - within.as_millis() as i64;
+        let rows = self.db.rows("SELECT owner, seen_ms FROM replicas WHERE seen_ms >= ?1 ORDER BY seen_ms DESC", args![since])?;
+        rows.iter().map(|row| Ok((row.string(0)?, now - row.int(1)?))).collect()
+    }
+
     /// Claims, of the tenants replica `owner` serves (`register_tenants`), the one due longest ago whose lease is
     /// free, expired, or held by a process of this machine that is gone. A tenant taken over
     /// `QUARANTINE_AFTER_TAKEOVERS` times in a row is quarantined instead. Replicas claiming at once pass over

@@ -418,3 +418,27 @@ fn a_token_endpoint_that_cannot_be_reached_is_the_source_unavailable_and_backs_o
     replica.wait_for("the failure counted", Duration::from_secs(10), |r| r.metric("harness_sync_failures_total", &["tenant=\"offline\"", "kind=\"transient\""]) == 1.0);
     assert_eq!(replica.metric("harness_sync_failures_total", &["tenant=\"offline\"", "kind=\"needs-attention\""]), 0.0);
 }
+
+#[test]
+fn a_serve_that_cannot_listen_touches_nothing_and_a_second_on_one_sqlite_file_is_warned_about() {
+    let double = PingboardDouble::start(Company::generate(CompanySpec::sized(5))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path());
+    let tenants = tenants_file(dir.path(), &double, &[("acme", CLIENT_SECRET, "1h")]);
+    // Its port taken, serve says so and leaves no store behind.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_connector-harness"))
+        .args(["serve", "--tenants", tenants.to_str().unwrap(), "--store", &store, "--listen", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+    assert!(!Path::new(&store).exists(), "no store was created");
+
+    let first = Replica::start(dir.path(), "replica-a", &tenants, &store, &[]);
+    first.wait_for("the first sync", Duration::from_secs(60), |_| tenant_status(&store, "acme")["last_outcome"] == "synced");
+    let second = Replica::start(dir.path(), "replica-b", &tenants, &store, &[]);
+    second.wait_for("the warning", Duration::from_secs(10), |r| r.log().contains("which serves one replica, and replica `replica-a:"));
+}
