@@ -67,7 +67,7 @@ impl<'a> AttributePath<'a> {
 }
 
 /// A member of an object by case-insensitive name.
-fn field<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
+pub(crate) fn field<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
     value.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
 }
 
@@ -81,7 +81,8 @@ fn each(value: Option<&Value>) -> impl Iterator<Item = &Value> {
     list.iter().chain(one)
 }
 
-fn scalar(value: &Value) -> Option<String> {
+/// A string, number or boolean as text.
+pub(crate) fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -8,6 +8,8 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
+pub(super) use crate::scim_path::field;
+
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -202,10 +204,6 @@ fn values<'v>(resource: &'v Value, path: &AttrPath) -> Vec<&'v Value> {
     }
 }
 
-/// A member of an object by case-insensitive name.
-pub fn field<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
-    value.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
-}
 
 fn compare(actual: &Value, op: Op, expected: &Value, exact: bool) -> Result<bool, ParseError> {
     let fold = |s: &str| if exact { s.to_string() } else { s.to_lowercase() };

@@ -35,7 +35,7 @@ use crate::runtime::Runtime;
 use crate::secrets::Redactor;
 use crate::service::ServiceConfig;
 use crate::tenant::TenantSpec;
-use crate::store::{Store, StoreLocation, TraitTypes};
+use crate::store::{Store, StoreLocation};
 use crate::tenant::ResolvedTenant;
 
 /// The name of a tenant's gateway in the provisioning log.
@@ -55,8 +55,6 @@ pub struct GatewayTenant {
     tenant: ResolvedTenant,
     prepared: Arc<Prepared>,
     options: SyncOptions,
-    /// Its account and group types, as its latest sync read when a request last looked.
-    types: Mutex<TraitTypes>,
 }
 
 impl GatewayTenant {
@@ -64,7 +62,7 @@ impl GatewayTenant {
     pub fn new(token: &str, tenant: ResolvedTenant, prepared: Arc<Prepared>, options: SyncOptions) -> Self {
         let token: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let token_id = format!("token sha256:{}", token[..4].iter().map(|b| format!("{b:02x}")).collect::<String>());
-        Self { token, token_id, tenant, prepared, options, types: Mutex::default() }
+        Self { token, token_id, tenant, prepared, options }
     }
 }
 
@@ -243,12 +241,12 @@ async fn route(gateway: &Arc<Gateway>, tenant: &str, served: &GatewayTenant, req
         (Method::GET, ["ResourceTypes"]) => Ok(list_of(discovery::resource_types(&request.base))),
         (Method::GET, ["ResourceTypes", name]) => one_of(discovery::resource_types(&request.base), name, "resource type"),
         (Method::GET, ["Schemas"]) => {
-            write.read(|_| Ok(())).await?;
-            Ok(list_of(discovery::schemas(&request.base, &write.writable())))
+            let (_, types) = write.read(|_| Ok(())).await?;
+            Ok(list_of(discovery::schemas(&request.base, &write.writable(&types))))
         }
         (Method::GET, ["Schemas", id]) => {
-            write.read(|_| Ok(())).await?;
-            one_of(discovery::schemas(&request.base, &write.writable()), id, "schema")
+            let (_, types) = write.read(|_| Ok(())).await?;
+            one_of(discovery::schemas(&request.base, &write.writable(&types)), id, "schema")
         }
         (Method::GET, [name]) if let Some(kind) = kind(name) => read::list(gateway, tenant, kind, read::ListQuery::from_request(request)?, &request.base).await,
         (Method::POST, [".search"]) => Err(ScimError::new(StatusCode::NOT_IMPLEMENTED, None, "search Users or Groups: POST /Users/.search or /Groups/.search")),

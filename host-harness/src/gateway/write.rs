@@ -83,19 +83,13 @@ struct Audit {
 }
 
 impl Writer<'_> {
-    /// What this tenant's writes accept, for its schemas.
-    pub fn writable(&self) -> Writable<'_> {
+    /// What this tenant's writes accept, for its schemas, given its account and group `types`.
+    pub fn writable(&self, types: &TraitTypes) -> Writable<'_> {
         let schemas = &self.served.prepared.metadata.write_schemas;
-        let types = self.types_now();
         let schema_of = |t: &Option<String>| t.as_ref().and_then(|t| schemas.iter().find(|s| &s.resource_type == t));
         let users = schema_of(&types.user);
         let members = types.group.as_ref().is_some_and(|g| self.served.tenant.granter(true).refusal("grant", g, Capabilities::GRANT).is_none());
         Writable { users, groups: schema_of(&types.group), disable: users.is_some_and(|s| matches!(s.disable, Some(AccountDisable::Field(_)))), members }
-    }
-
-    /// The tenant's account and group types, from its latest sync (none before its first).
-    fn types_now(&self) -> TraitTypes {
-        self.served.types.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn schema(&self, kind: Kind, types: &TraitTypes) -> Result<&WriteSchema, ScimError> {
@@ -109,7 +103,7 @@ impl Writer<'_> {
             .ok_or_else(|| ScimError::new(StatusCode::FORBIDDEN, None, format!("this tenant's connector writes no {}s", kind.name())))
     }
 
-    /// Reads with `read` from the tenant's current view, and learns its types.
+    /// Reads with `read` from the tenant's current view, with its account and group types.
     pub async fn read<T: Send + 'static>(&self, read: impl FnOnce(&Reader) -> anyhow::Result<T> + Send + 'static) -> Result<(T, TraitTypes), ScimError> {
         let (tenant, base, writable) = (self.tenant.to_string(), self.request.base.clone(), self.gateway.served_types(self.tenant));
         let (value, types) = self
@@ -121,7 +115,6 @@ impl Writer<'_> {
                 Ok((read(&reader)?, types))
             })
             .await?;
-        *self.served.types.lock().unwrap_or_else(|e| e.into_inner()) = types.clone();
         Ok((value, types))
     }
 
@@ -501,12 +494,7 @@ fn values_at(resource: &Value, path: &str) -> Vec<String> {
         Some(sub) => super::filter::field(chosen, sub),
         None => Some(chosen),
     };
-    match value {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Bool(b)) => vec![b.to_string()],
-        Some(Value::Number(n)) => vec![n.to_string()],
-        _ => Vec::new(),
-    }
+    value.and_then(crate::scim_path::scalar).into_iter().collect()
 }
 
 /// The connector's fields of a create, from the body by each field's SCIM path; a required one missing is
