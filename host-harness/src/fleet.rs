@@ -40,6 +40,7 @@ pub struct Prepared {
 
 /// Each distinct component of a set of tenants, loaded once; a component that could not be loaded keeps its
 /// error for its own tenants alone.
+#[derive(Default)]
 pub struct Components(HashMap<PathBuf, Result<Arc<Prepared>, String>>);
 
 /// Makes the progress display of one tenant's sync.
@@ -103,10 +104,20 @@ impl Fleet {
 impl Components {
     /// Loads each distinct component of `specs` once.
     pub async fn load<'a>(runtime: &Runtime, specs: impl IntoIterator<Item = &'a TenantSpec>) -> Self {
+        Self::default().reload(runtime, specs).await
+    }
+
+    /// The components of `specs`, those already loaded here taken as they are (a component file replaced at the
+    /// same path is loaded again only by a new process).
+    pub async fn reload<'a>(&self, runtime: &Runtime, specs: impl IntoIterator<Item = &'a TenantSpec>) -> Self {
         let mut components = HashMap::new();
         for spec in specs {
             let Some(path) = &spec.component else { continue };
             if components.contains_key(path) {
+                continue;
+            }
+            if let Some(Ok(loaded)) = self.0.get(path) {
+                components.insert(path.clone(), Ok(loaded.clone()));
                 continue;
             }
             let prepared = async {

@@ -14,7 +14,7 @@ mod resources;
 mod write;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -66,21 +66,35 @@ impl GatewayTenant {
     }
 }
 
-/// The gateway: its tenants, the engine their components run on, and the store.
+/// The tenants a gateway serves, by name.
+pub type GatewayTenants = HashMap<String, Arc<GatewayTenant>>;
+
+/// The gateway: its tenants (replaced whole when `serve` reloads its tenants file), the engine their components
+/// run on, and the store.
 pub struct Gateway {
-    tenants: HashMap<String, GatewayTenant>,
+    tenants: RwLock<Arc<GatewayTenants>>,
     runtime: Arc<Runtime>,
     store: StorePool,
 }
 
 impl Gateway {
-    fn new(tenants: HashMap<String, GatewayTenant>, runtime: Arc<Runtime>, store: StoreLocation) -> Self {
-        Self { tenants, runtime, store: StorePool { location: store, idle: Mutex::default() } }
+    /// A gateway serving `tenants`, their components on `runtime`, reading `store`.
+    pub fn new(tenants: GatewayTenants, runtime: Arc<Runtime>, store: StoreLocation) -> Self {
+        Self { tenants: RwLock::new(Arc::new(tenants)), runtime, store: StorePool { location: store, idle: Mutex::default() } }
     }
 
-    /// The gateway of `serve`'s tenants that set a token. A tenant whose component did not load, or whose
-    /// config its component refuses, is left out, said so in the log.
-    pub fn for_tenants(specs: &[&TenantSpec], components: &Components, runtime: &Arc<Runtime>, config: &ServiceConfig, redactor: &Redactor) -> Self {
+    /// Serves `tenants` from the next request on; requests under way finish with the tenant they began with.
+    pub fn replace_tenants(&self, tenants: GatewayTenants) {
+        *self.tenants.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tenants);
+    }
+
+    fn tenant(&self, name: &str) -> Option<Arc<GatewayTenant>> {
+        self.tenants.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// `serve`'s tenants that set a token, as the gateway serves them. A tenant whose component did not load, or
+    /// whose config its component refuses, is left out, said so in the log.
+    pub fn tenants_of(specs: &[&TenantSpec], components: &Components, config: &ServiceConfig, redactor: &Redactor) -> GatewayTenants {
         let mut tenants = HashMap::new();
         for spec in specs {
             let Some(token) = &spec.scim_token else { continue };
@@ -93,18 +107,18 @@ impl Gateway {
             });
             match served {
                 Ok(served) => {
-                    tenants.insert(spec.name.clone(), served);
+                    tenants.insert(spec.name.clone(), Arc::new(served));
                 }
                 Err(e) => tracing::error!(tenant = %spec.name, "the SCIM gateway cannot serve the tenant: {}", crate::display::one_line(&format!("{e:#}"))),
             }
         }
-        Self::new(tenants, runtime.clone(), config.store.clone())
+        tenants
     }
 
     /// The resource types the gateway serves as Users and Groups, in order of preference, where the connector has
     /// several of a trait: types named `user` and `group`, then those the connector writes.
     fn served_types(&self, tenant: &str) -> Vec<String> {
-        let written = self.tenants.get(tenant).map(|t| t.prepared.metadata.write_schemas.iter().map(|s| s.resource_type.clone()).collect::<Vec<_>>()).unwrap_or_default();
+        let written = self.tenant(tenant).map(|t| t.prepared.metadata.write_schemas.iter().map(|s| s.resource_type.clone()).collect::<Vec<_>>()).unwrap_or_default();
         ["user", "group"].into_iter().map(str::to_string).chain(written).collect()
     }
 
@@ -195,7 +209,7 @@ async fn handle(State(gateway): State<Arc<Gateway>>, Path((tenant, path)): Path<
     let base = base_url(&headers, &tenant);
     let segments = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let request = Request { method: method.clone(), segments, query, headers, body, base };
-    let response = route(&gateway, &tenant, served, &request).await;
+    let response = route(&gateway, &tenant, &served, &request).await;
     let response = response.unwrap_or_else(IntoResponse::into_response);
     if method != Method::GET {
         tracing::info!(tenant = %tenant, method = %method, path = %crate::display::printable(&path, 200), status = response.status().as_u16(), "SCIM request");
@@ -205,14 +219,14 @@ async fn handle(State(gateway): State<Arc<Gateway>>, Path((tenant, path)): Path<
 
 /// The tenant the bearer token belongs to, if it is that tenant's. An unknown tenant is compared too, so that
 /// a stranger learns nothing of which tenants exist.
-fn authenticate<'g>(gateway: &'g Gateway, tenant: &str, headers: &HeaderMap) -> Option<&'g GatewayTenant> {
+fn authenticate(gateway: &Gateway, tenant: &str, headers: &HeaderMap) -> Option<Arc<GatewayTenant>> {
     let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, token) = v.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
     });
     let digest: [u8; 32] = Sha256::digest(presented.unwrap_or_default().as_bytes()).into();
-    let served = gateway.tenants.get(tenant);
-    let expected = served.map_or([0xA5; 32], |t| t.token);
+    let served = gateway.tenant(tenant);
+    let expected = served.as_ref().map_or([0xA5; 32], |t| t.token);
     let differs = digest.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b));
     (presented.is_some() && differs == 0).then_some(served).flatten()
 }
@@ -227,7 +241,7 @@ fn base_url(headers: &HeaderMap, tenant: &str) -> String {
     format!("{scheme}://{host}/tenants/{tenant}/scim/v2")
 }
 
-async fn route(gateway: &Arc<Gateway>, tenant: &str, served: &GatewayTenant, request: &Request) -> Result<Response, ScimError> {
+async fn route(gateway: &Arc<Gateway>, tenant: &str, served: &Arc<GatewayTenant>, request: &Request) -> Result<Response, ScimError> {
     let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
     let kind = |name: &str| match name {
         "Users" => Some(Kind::User),

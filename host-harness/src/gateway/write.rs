@@ -26,7 +26,7 @@ use crate::store::{GrantRow, LogEntry, TraitTypes, Written, now_ms};
 pub(super) struct Writer<'a> {
     pub gateway: &'a Arc<Gateway>,
     pub tenant: &'a str,
-    pub served: &'a GatewayTenant,
+    pub served: &'a Arc<GatewayTenant>,
     pub request: &'a Request,
 }
 
@@ -370,8 +370,8 @@ impl Writer<'_> {
         if let Some(refusal) = self.served.tenant.granter(true).refusal(call.name(), &resource_type, capability) {
             return Err(ScimError::new(StatusCode::FORBIDDEN, None, format!("this tenant is not granted the write: {refusal}")));
         }
-        let (gateway, tenant, handle) = (self.gateway.clone(), self.tenant.to_string(), tokio::runtime::Handle::current());
-        let ran = tokio::task::spawn_blocking(move || handle.block_on(call_on_session(&gateway, &tenant, call))).await;
+        let (gateway, served, tenant, handle) = (self.gateway.clone(), self.served.clone(), self.tenant.to_string(), tokio::runtime::Handle::current());
+        let ran = tokio::task::spawn_blocking(move || handle.block_on(call_on_session(&gateway, &served, &tenant, call))).await;
         ran.unwrap_or_else(|e| {
             tracing::error!(tenant = %self.tenant, "SCIM gateway: a write's thread failed: {e}");
             Err(ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error"))
@@ -379,8 +379,7 @@ impl Writer<'_> {
     }
 }
 
-async fn call_on_session(gateway: &Gateway, tenant: &str, call: Call) -> Result<Made, ScimError> {
-    let served = &gateway.tenants[tenant];
+async fn call_on_session(gateway: &Gateway, served: &GatewayTenant, tenant: &str, call: Call) -> Result<Made, ScimError> {
     let mut session = OpenSession::open(&gateway.runtime, &served.prepared.loaded, &served.tenant, &served.options, true).await.map_err(|e| {
         let why = crate::display::one_line(&format!("{:#}", e.error));
         tracing::warn!(tenant = %tenant, "SCIM gateway: cannot open the connector: {why}");

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use crate::egress::EgressCounts;
+use super::configuration::Configuration;
 use super::{Ending, Shared, failed_run};
 use crate::display::one_line;
 use crate::failure::{Failure, FailureKind};
@@ -16,12 +17,12 @@ use crate::options::SyncOptions;
 use crate::store::{RunRecord, TenantState};
 
 /// Runs flow `name`'s cycle for its claimed row (`failures` in a row before it).
-pub(super) async fn run(shared: &Shared, name: &str, failures: i64, interrupt: Interrupt) -> Ending {
+pub(super) async fn run(shared: &Shared, configuration: &Configuration, name: &str, failures: i64, interrupt: Interrupt) -> Ending {
     let started = Instant::now();
-    let Some(flow) = shared.flows.get(name) else {
+    let Some(flow) = configuration.flows.get(name) else {
         return failed(shared, name, failures, FailureKind::NeedsAttention, shared.config.policy.interval, format!("flow `{name}` is not in this replica's tenants file"));
     };
-    let outcome = cycle(shared, flow, interrupt.clone()).await;
+    let outcome = cycle(shared, configuration, flow, interrupt.clone()).await;
     let metrics = &shared.observed.metrics;
     let seconds = started.elapsed().as_secs_f64();
     match outcome {
@@ -60,8 +61,8 @@ pub(super) async fn run(shared: &Shared, name: &str, failures: i64, interrupt: I
     }
 }
 
-async fn cycle(shared: &Shared, flow: &FlowSpec, interrupt: Interrupt) -> anyhow::Result<CycleReport> {
-    let spec = |tenant: &str| match shared.specs.get(tenant) {
+async fn cycle(shared: &Shared, configuration: &Configuration, flow: &FlowSpec, interrupt: Interrupt) -> anyhow::Result<CycleReport> {
+    let spec = |tenant: &str| match configuration.specs.get(tenant) {
         Some(Ok(spec)) => Ok(spec.clone()),
         Some(Err(e)) => Err(Failure::error(FailureKind::NeedsAttention, format!("tenant `{tenant}`: {e}"))),
         None => Err(Failure::error(FailureKind::NeedsAttention, format!("tenant `{tenant}` is not in this replica's tenants file"))),
@@ -69,7 +70,7 @@ async fn cycle(shared: &Shared, flow: &FlowSpec, interrupt: Interrupt) -> anyhow
     let (source, target) = (spec(&flow.source)?, spec(&flow.target)?);
     let options = SyncOptions { interrupt, ..shared.config.options.clone() };
     let redactor = shared.redactor.child();
-    let cycle = Cycle { runtime: &shared.runtime, components: &shared.components, store: &shared.config.store, defaults: &options, redactor: &redactor, service: true };
+    let cycle = Cycle { runtime: &shared.runtime, components: &configuration.components, store: &shared.config.store, defaults: &options, redactor: &redactor, service: true };
     cycle.run(flow, &source, &target, Choices::default()).await
 }
 

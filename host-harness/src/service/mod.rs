@@ -3,12 +3,14 @@
 //! the store's schedule (`store/schedule.rs`) while it has a free slot, runs each sync on a thread of its own
 //! with a heartbeat keeping its lease, and records how it ended: the next run an interval away (with jitter),
 //! or backing off after a failure. A sync interrupted by a crash or a drain is resumed from its checkpoint by
-//! whoever claims the tenant next. Probes, metrics and a status page are served over HTTP (`http.rs`).
+//! whoever claims the tenant next. Probes, metrics and a status page are served over HTTP (`http.rs`). The
+//! tenants file is read again on SIGHUP and when it or a file it names changes (`configuration.rs`).
 //!
 //! On SIGTERM or SIGINT the replica stops claiming and turns not-ready, lets running syncs finish for up to
 //! the drain timeout, then stops them at their next page, hands their tenants back for an immediate resume,
 //! and exits 0. A second signal exits at once.
 
+mod configuration;
 mod flow_job;
 pub mod http;
 mod metrics;
@@ -19,7 +21,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
@@ -31,13 +33,14 @@ use crate::driver::{Resumable, Start, SyncReport};
 use crate::failure::{Failure, FailureKind};
 use crate::egress::EgressCounts;
 use crate::fleet::{Components, SyncTrace, sync_tenant};
+use crate::gateway::Gateway;
 use crate::interrupt::{Interrupt, Interrupted, Signal};
 use crate::options::SyncOptions;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::Redactor;
-use crate::flow::FlowSpec;
 use crate::store::{Claim, FLOW_JOB, RunRecord, Store, StoreLocation, SyncId, TenantLease, TenantState, hostname};
-use crate::tenant::{ResolvedTenant, TenantSpec};
+use crate::tenant::ResolvedTenant;
+use configuration::{Configuration, WatchedFiles};
 
 pub use page::{lease_text, next_run_text, relative_time};
 pub use policy::Policy;
@@ -86,14 +89,18 @@ struct Shared {
     /// This process's lease owner: the replica's name, the pid and a nonce (`store::owner_is_gone` reads it).
     owner: String,
     runtime: Arc<Runtime>,
-    components: Components,
-    specs: HashMap<String, Result<TenantSpec, String>>,
-    /// The file's flows, by name; each is the schedule's `flow:NAME` row.
-    flows: HashMap<String, FlowSpec>,
-    /// Each tenant's interval (its own, or the service's), and each flow's, by schedule key.
-    intervals: HashMap<String, Duration>,
+    /// The tenants file as last read: replaced whole by a reload.
+    configuration: RwLock<Arc<Configuration>>,
+    /// The SCIM gateway, when `--scim-listen` serves one; its tenants follow reloads.
+    gateway: Option<Arc<Gateway>>,
     redactor: Redactor,
     observed: Arc<Observed>,
+}
+
+impl Shared {
+    fn configuration(&self) -> Arc<Configuration> {
+        self.configuration.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// What the HTTP endpoints read: the probes' state, the metrics, and the store for the status page.
@@ -121,7 +128,9 @@ impl Observed {
 /// Runs the service until a signal has been handled, then returns (for exit code 0).
 pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interrupt) -> Result<()> {
     raise_open_file_limit();
-    let (specs, flows) = TenantSpec::tenants_and_flows(&config.tenants_file)?;
+    let mut configuration = Configuration::read(&config.tenants_file, &config.policy, redactor)?;
+    let watched = WatchedFiles::new(&config.tenants_file);
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
     // The ports first: a replica that cannot listen has touched nothing.
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let scim_listener = match config.scim_listen {
@@ -138,17 +147,9 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
             );
         }
     }
-    let mut intervals: Vec<(String, Duration)> =
-        specs.iter().map(|(name, spec)| (name.clone(), spec.as_ref().ok().and_then(|s| s.interval).unwrap_or(config.policy.interval))).collect();
-    intervals.extend(flows.iter().map(|flow| (format!("{FLOW_JOB}{}", flow.name), flow.interval)));
     let owner = format!("{}:{}:{:016x}", config.replica, std::process::id(), rand::random::<u64>());
-    let mut rng = rand::rng();
-    store.register_tenants(&owner, &intervals, config.lease_ttl, |interval| config.policy.first_run(interval, &mut rng))?;
-    let now = store.clock_ms()?;
-    for row in store.schedule()?.iter().filter(|row| intervals.iter().any(|(name, _)| *name == row.tenant)) {
-        tracing::info!(tenant = %row.tenant, state = %row.state, next_run = %crate::display::clock_time(row.next_run_ms), "next run {}", relative_time(row.next_run_ms, now));
-    }
-    let intervals = intervals.into_iter().collect();
+    register(&mut store, &owner, &config, &configuration)?;
+    log_next_runs(&store, configuration.intervals.keys())?;
     let observed = Arc::new(Observed {
         store: config.store.clone(),
         replica: config.replica.clone(),
@@ -159,43 +160,63 @@ pub async fn serve(config: ServiceConfig, redactor: &Redactor, shutdown: &Interr
         last_tick: Mutex::new(Instant::now()),
         store_probe: http::StoreProbe::new(config.store.clone()),
     });
-    let scim_tenants: Vec<&TenantSpec> = specs.iter().filter_map(|(_, spec)| spec.as_ref().ok()).filter(|spec| spec.scim_token.is_some()).collect();
-    if scim_listener.is_some() && scim_tenants.is_empty() {
-        tracing::warn!("--scim-listen is set, but no tenant sets `scim = {{ token = … }}`: the gateway serves none");
-    }
-    if scim_listener.is_none() {
-        for spec in &scim_tenants {
-            tracing::warn!(tenant = %spec.name, "the tenant sets `scim`, but serve has no --scim-listen: its SCIM gateway is not served");
-        }
-    }
+    warn_of_unserved_scim(&configuration, scim_listener.is_some());
     let (stop_http, http_stopped) = watch::channel(false);
-    tracing::info!(listen = %listener.local_addr()?, tenants = specs.len(), flows = flows.len(), replica = %config.replica, "serving");
+    tracing::info!(listen = %listener.local_addr()?, tenants = configuration.specs.len(), flows = configuration.flows.len(), replica = %config.replica, "serving");
     let server = tokio::spawn(http::serve(listener, observed.clone(), http_stopped.clone()));
 
     // Components compile while the probes already answer (not ready yet).
     let runtime = Arc::new(Runtime::with_pool(config.cache_dir.clone(), (config.parallel * config.options.concurrency) as u32 + 2)?);
-    let components = Components::load(&runtime, specs.iter().filter_map(|(_, spec)| spec.as_ref().ok())).await;
-    for (path, e) in components.failed() {
-        tracing::error!(component = %path.display(), "cannot load component: {}", one_line(e));
-    }
+    configuration.load_components(&runtime, &Components::default()).await;
     let gateway = scim_listener.map(|listener| {
-        let gateway = crate::gateway::Gateway::for_tenants(&scim_tenants, &components, &runtime, &config, redactor);
-        tracing::info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tenants = scim_tenants.len(), "serving SCIM");
-        tokio::spawn(crate::gateway::serve(listener, Arc::new(gateway), http_stopped))
+        let tenants = Gateway::tenants_of(&configuration.scim_tenants(), &configuration.components, &config, redactor);
+        tracing::info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tenants = tenants.len(), "serving SCIM");
+        let gateway = Arc::new(Gateway::new(tenants, runtime.clone(), config.store.clone()));
+        (gateway.clone(), tokio::spawn(crate::gateway::serve(listener, gateway, http_stopped)))
     });
     observed.loaded.store(true, Ordering::SeqCst);
-    let specs = specs.into_iter().map(|(name, spec)| (name, spec.map_err(|e| redactor.redact(&format!("{e:#}"))))).collect();
-    let flows = flows.into_iter().map(|flow| (flow.name.clone(), flow)).collect();
-    let shared = Arc::new(Shared { config, owner, runtime, components, specs, flows, intervals, redactor: redactor.clone(), observed });
+    let (gateway, gateway_server) = gateway.unzip();
+    let configuration = RwLock::new(Arc::new(configuration));
+    let shared = Arc::new(Shared { config, owner, runtime, configuration, gateway, redactor: redactor.clone(), observed });
 
     let store = Reconnecting { location: shared.config.store.clone(), store: Some(store) };
-    let result = Scheduler { shared, store, running: JoinSet::new(), cancels: HashMap::new() }.run(shutdown).await;
+    let scheduler = Scheduler { shared, store, running: JoinSet::new(), cancels: HashMap::new(), watched, hangup, reload: None };
+    let result = scheduler.run(shutdown).await;
     let _ = stop_http.send(true);
     let _ = server.await;
-    if let Some(gateway) = gateway {
+    if let Some(gateway) = gateway_server {
         let _ = gateway.await;
     }
     result
+}
+
+/// Puts `configuration`'s tenants and flows into the schedule as this replica's.
+fn register(store: &mut Store, owner: &str, config: &ServiceConfig, configuration: &Configuration) -> Result<()> {
+    let mut rng = rand::rng();
+    store.register_tenants(owner, &configuration.schedule_keys(), config.lease_ttl, |interval| config.policy.first_run(interval, &mut rng))
+}
+
+/// Logs when each of `keys` (schedule keys) runs next.
+fn log_next_runs<'k>(store: &Store, keys: impl IntoIterator<Item = &'k String>) -> Result<()> {
+    let keys: std::collections::HashSet<&String> = keys.into_iter().collect();
+    let now = store.clock_ms()?;
+    for row in store.schedule()?.iter().filter(|row| keys.contains(&row.tenant)) {
+        tracing::info!(tenant = %row.tenant, state = %row.state, next_run = %crate::display::clock_time(row.next_run_ms), "next run {}", relative_time(row.next_run_ms, now));
+    }
+    Ok(())
+}
+
+/// Says so when tenants set `scim` but the gateway is not served, or the other way round.
+fn warn_of_unserved_scim(configuration: &Configuration, listening: bool) {
+    let scim_tenants = configuration.scim_tenants();
+    if listening && scim_tenants.is_empty() {
+        tracing::warn!("--scim-listen is set, but no tenant sets `scim = {{ token = … }}`: the gateway serves none");
+    }
+    if !listening {
+        for spec in &scim_tenants {
+            tracing::warn!(tenant = %spec.name, "the tenant sets `scim`, but serve has no --scim-listen: its SCIM gateway is not served");
+        }
+    }
 }
 
 /// The claim loop: claims due tenants while a slot is free, reaps syncs as they end, and drains on a signal.
@@ -206,6 +227,11 @@ struct Scheduler {
     running: JoinSet<String>,
     /// How to stop each running tenant's sync, by tenant.
     cancels: HashMap<String, Arc<watch::Sender<Option<Signal>>>>,
+    /// The tenants file and the files it names, compared at every poll.
+    watched: WatchedFiles,
+    hangup: tokio::signal::unix::Signal,
+    /// Why the tenants file is to be read again, until it has been.
+    reload: Option<&'static str>,
 }
 
 impl Scheduler {
@@ -213,6 +239,12 @@ impl Scheduler {
         let observed = self.shared.observed.clone();
         while shutdown.signalled().is_none() {
             observed.tick();
+            if self.watched.changed() {
+                self.reload = self.reload.or(Some("a file changed"));
+            }
+            if let Some(reason) = self.reload {
+                self.reload = (!self.reload_now(reason).await).then_some(reason);
+            }
             self.keep_serving();
             self.claim_while_free();
             match self.store.with(|store| store.schedule()) {
@@ -223,6 +255,7 @@ impl Scheduler {
             tokio::select! {
                 () = tokio::time::sleep(poll) => {}
                 Some(ended) = self.running.join_next(), if !self.running.is_empty() => self.reap(ended),
+                Some(()) = self.hangup.recv() => self.reload = Some("SIGHUP"),
                 _ = shutdown.wait() => {}
             }
         }
@@ -241,9 +274,7 @@ impl Scheduler {
                 return Ok(());
             }
             tracing::info!("this replica had been silent past its lease time; its tenants are registered again");
-            let intervals: Vec<(String, Duration)> = self.shared.intervals.iter().map(|(t, i)| (t.clone(), *i)).collect();
-            let mut rng = rand::rng();
-            store.register_tenants(owner, &intervals, ttl, |interval| self.shared.config.policy.first_run(interval, &mut rng))
+            register(store, owner, &self.shared.config, &self.shared.configuration())
         });
         if let Err(e) = kept {
             tracing::warn!("cannot say this replica is alive: {}", one_line(&format!("{e:#}")));
@@ -269,15 +300,47 @@ impl Scheduler {
             let (cancel, interrupt) = Interrupt::manual();
             let cancel = Arc::new(cancel);
             self.cancels.insert(claim.lease.tenant.clone(), cancel.clone());
-            let (shared, handle) = (self.shared.clone(), tokio::runtime::Handle::current());
+            let (shared, configuration, handle) = (self.shared.clone(), self.shared.configuration(), tokio::runtime::Handle::current());
             // Each sync drives its guests on a thread of its own, as `fleet.rs` does.
             self.running.spawn_blocking(move || {
                 let tenant = claim.lease.tenant.clone();
-                handle.block_on(run_claim(&shared, claim, interrupt, cancel));
+                handle.block_on(run_claim(&shared, &configuration, claim, interrupt, cancel));
                 tenant
             });
         }
         self.count_running();
+    }
+
+    /// Reads the tenants file again and serves what it says from now on: an added tenant is scheduled, a removed
+    /// one no longer claimed here (a run of it under way finishes), a changed one runs as it now reads from its
+    /// next run. False when the schedule could not be told, to be tried again at the next poll.
+    async fn reload_now(&mut self, reason: &str) -> bool {
+        let shared = self.shared.clone();
+        let current = shared.configuration();
+        let mut next = match Configuration::read(&shared.config.tenants_file, &shared.config.policy, &shared.redactor) {
+            Ok(next) => next,
+            Err(e) => {
+                let why = one_line(&shared.redactor.redact(&format!("{e:#}")));
+                tracing::error!(reason, "the tenants file is not reloaded, the running configuration is kept: {why}");
+                return true;
+            }
+        };
+        next.load_components(&shared.runtime, &current.components).await;
+        if let Err(e) = self.store.with(|store| register(store, &shared.owner, &shared.config, &next)) {
+            tracing::warn!(reason, "cannot put the reloaded tenants file into the schedule; trying again at the next poll: {}", one_line(&format!("{e:#}")));
+            return false;
+        }
+        if let Some(gateway) = &shared.gateway {
+            gateway.replace_tenants(Gateway::tenants_of(&next.scim_tenants(), &next.components, &shared.config, &shared.redactor));
+        }
+        warn_of_unserved_scim(&next, shared.gateway.is_some());
+        let changes = next.changes_since(&current);
+        *shared.configuration.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        tracing::info!(reason, added = changes.added.len(), removed = changes.removed.len(), changed = changes.changed.len(), "reloaded the tenants file: {changes}");
+        if let Err(e) = self.store.with(|store| log_next_runs(store, &changes.added)) {
+            tracing::warn!("cannot read the schedule: {}", one_line(&format!("{e:#}")));
+        }
+        true
     }
 
     fn reap(&mut self, ended: Result<String, tokio::task::JoinError>) {
@@ -336,7 +399,7 @@ enum Ending {
 }
 
 /// Runs one claimed tenant's sync under its lease, and records how it ended.
-async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: Arc<watch::Sender<Option<Signal>>>) {
+async fn run_claim(shared: &Shared, configuration: &Configuration, claim: Claim, interrupt: Interrupt, cancel: Arc<watch::Sender<Option<Signal>>>) {
     let Claim { lease, failures, .. } = claim;
     let (config, metrics, tenant) = (&shared.config, &shared.observed.metrics, lease.tenant.as_str());
     let started = Instant::now();
@@ -344,11 +407,11 @@ async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: 
     let heartbeat = tokio::spawn(keep_lease(config.store.clone(), lease.clone(), config.lease_ttl, cancel, lost.clone()));
     let flow = tenant.strip_prefix(FLOW_JOB);
     let ending = match flow {
-        Some(flow) => flow_job::run(shared, flow, failures, interrupt).await,
+        Some(flow) => flow_job::run(shared, configuration, flow, failures, interrupt).await,
         None => {
             let mut trace = SyncTrace::default();
-            let outcome = sync_claimed(shared, tenant, interrupt, &mut trace).await;
-            ending(shared, tenant, failures, outcome, trace.egress)
+            let outcome = sync_claimed(shared, configuration, tenant, interrupt, &mut trace).await;
+            ending(shared, configuration, tenant, failures, outcome, trace.egress)
         }
     };
     heartbeat.abort();
@@ -390,9 +453,9 @@ async fn run_claim(shared: &Shared, claim: Claim, interrupt: Interrupt, cancel: 
 
 /// What the schedule records of a sync's outcome: the next run an interval away after a good sync, after a
 /// failure a backoff by its kind and the failures in a row.
-fn ending(shared: &Shared, tenant: &str, failures: i64, outcome: Result<SyncReport>, egress: EgressCounts) -> Ending {
+fn ending(shared: &Shared, configuration: &Configuration, tenant: &str, failures: i64, outcome: Result<SyncReport>, egress: EgressCounts) -> Ending {
     let (policy, metrics) = (&shared.config.policy, &shared.observed.metrics);
-    let interval = shared.intervals.get(tenant).copied().unwrap_or(policy.interval);
+    let interval = configuration.intervals.get(tenant).copied().unwrap_or(policy.interval);
     let mut rng = rand::rng();
     match outcome {
         Ok(report) => {
@@ -429,13 +492,13 @@ fn failed_run(policy: &Policy, kind: FailureKind, failures: i64, interval: Durat
 }
 
 /// The tenant's sync: resumed from its checkpoint when an unfinished one can be, else fresh.
-async fn sync_claimed(shared: &Shared, tenant: &str, interrupt: Interrupt, trace: &mut SyncTrace) -> Result<SyncReport> {
-    let spec = match shared.specs.get(tenant) {
+async fn sync_claimed(shared: &Shared, configuration: &Configuration, tenant: &str, interrupt: Interrupt, trace: &mut SyncTrace) -> Result<SyncReport> {
+    let spec = match configuration.specs.get(tenant) {
         Some(Ok(spec)) => spec.clone(),
         Some(Err(e)) => return Err(Failure::error(FailureKind::NeedsAttention, e.clone())),
         None => return Err(anyhow!("tenant `{tenant}` is not in this replica's tenants file")),
     };
-    let prepared = shared.components.of(&spec).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
+    let prepared = configuration.components.of(&spec).map_err(|e| Failure::error(FailureKind::NeedsAttention, format!("{e:#}")))?;
     let options = SyncOptions { interrupt, ..shared.config.options.clone() };
     let redactor = shared.redactor.child();
     let max_age = shared.config.max_resume_age;

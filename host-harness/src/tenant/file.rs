@@ -122,6 +122,15 @@ impl TenantSpec {
     pub fn tenants_and_flows(path: &Path) -> Result<TenantsAndFlows> {
         read_tenants_file(path)
     }
+
+    /// The files a tenants file names for its tenants to read: secret files and CA files (not components).
+    /// Empty when the file does not parse.
+    pub fn files_named_by(path: &Path) -> Vec<PathBuf> {
+        let Ok(file) = read_toml::<TenantsFile>(path, "tenants file") else { return Vec::new() };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let secret_files = |tenant: &TenantFile| tenant.secrets.values().chain(tenant.scim.as_ref().map(|scim| &scim.token)).filter_map(|source| source.file.clone()).collect::<Vec<_>>();
+        file.tenant.iter().flat_map(|tenant| secret_files(tenant).into_iter().chain(tenant.ca_file.clone())).map(|named| beside(base, named)).collect()
+    }
 }
 
 /// A tenants file's tenants and flows.

@@ -6,6 +6,7 @@
 mod flows;
 mod gateway;
 mod metrics;
+mod reload;
 mod replicas;
 
 use std::io::{Read as _, Write as _};
