@@ -129,7 +129,7 @@ fn tls_config(extra_roots: &[CertificateDer<'static>]) -> rustls::ClientConfig {
 }
 
 /// The platform's trust roots, read once per process.
-fn platform_roots() -> &'static [CertificateDer<'static>] {
+pub(crate) fn platform_roots() -> &'static [CertificateDer<'static>] {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     ROOTS.get_or_init(|| {
         let found = rustls_native_certs::load_native_certs();

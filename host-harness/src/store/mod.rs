@@ -13,6 +13,7 @@ mod lifecycle;
 mod location;
 mod pages;
 mod postgres;
+mod postgres_tls;
 mod read;
 mod schedule;
 mod schema;

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{NoTls, Statement};
+use tokio_postgres::Statement;
 
 use super::schema::{POSTGRES_FIRST_VERSION, POSTGRES_SCHEMA, POSTGRES_STEPS};
 use super::sql::{Param, Row, Value, numbered_as_dollars};
@@ -65,7 +65,7 @@ pub fn is_key_value(text: &str) -> bool {
 impl PgConn {
     pub fn connect(url: &str) -> Result<Self> {
         let shown = display_url(url);
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| anyhow!("{shown} is not a PostgreSQL URL: {e}"))?;
+        let (mut config, tls) = super::postgres_tls::settings(url, &shown)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -84,7 +84,7 @@ impl PgConn {
                 }
             };
             runtime.block_on(async move {
-                match config.connect(NoTls).await {
+                match config.connect(tls).await {
                     Ok((client, connection)) => {
                         let _ = sender.send(Ok(client));
                         // Ends when the client is dropped or the server goes away.

@@ -7,6 +7,7 @@ mod manifests;
 mod resume;
 mod runtime;
 mod serve;
+mod store_tls;
 mod stores;
 mod transport;
 

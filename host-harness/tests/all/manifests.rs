@@ -37,7 +37,7 @@ fn text(yaml: &Yaml) -> String {
     }
 }
 
-/// The `HARNESS_*` variables of a Secret in deploy/secret.example.yaml (outside deploy/kubernetes/, so `kubectl
+/// The keys and values of a Secret in deploy/secret.example.yaml (outside deploy/kubernetes/, so `kubectl
 /// apply -f deploy/kubernetes/` never applies it).
 fn secret_variables(name: &str) -> Vec<(String, String)> {
     let docs = load(&repo().join("deploy/secret.example.yaml"));
@@ -63,7 +63,7 @@ fn every_container_runs_the_binary_with_arguments_it_accepts_and_probes_its_real
                 .iter()
                 .map(|e| (text(&e["name"]), e["value"].as_str().map_or_else(|| "from-the-pod".to_string(), String::from)))
                 .collect();
-            for source in container["envFrom"].as_vec().unwrap() {
+            for source in container["envFrom"].as_vec().into_iter().flatten() {
                 variables.extend(secret_variables(source["secretRef"]["name"].as_str().unwrap()));
             }
             for (name, value) in variables.iter().filter(|(name, _)| name.starts_with("HARNESS_")) {
@@ -86,7 +86,21 @@ fn every_container_runs_the_binary_with_arguments_it_accepts_and_probes_its_real
             let mounted = pod["volumes"].as_vec().unwrap().iter().any(|v| v["configMap"]["name"].as_str() == Some("connector-harness-tenants"));
             let mount = container["volumeMounts"].as_vec().unwrap().iter().find(|m| m["name"].as_str() == Some("tenants")).unwrap();
             assert!(mounted && tenants_arg == format!("{}/tenants.toml", mount["mountPath"].as_str().unwrap()), "{}", path.display());
-            assert!(argv.iter().any(|a| a.starts_with("--store=")), "{}: a store", path.display());
+            let store = argv.iter().find_map(|a| a.strip_prefix("--store=")).unwrap_or_else(|| panic!("{}: a store", path.display()));
+            // Every file the tenants file and the store read is a key of a mounted Secret, so it follows rotations.
+            let mut files: Vec<String> = tenants.split("file = \"").skip(1).map(|rest| rest.split('"').next().unwrap().to_string()).collect();
+            if store.starts_with("postgres://") {
+                assert!(store.contains("sslmode=verify-full"), "{}: the store's server is verified: {store}", path.display());
+                files.push(store.split("sslrootcert=").nth(1).expect("a CA file").split('&').next().unwrap().to_string());
+            }
+            assert!(files.len() >= 3, "{files:?}");
+            for file in files {
+                let (dir, key) = file.rsplit_once('/').unwrap();
+                let mount = container["volumeMounts"].as_vec().unwrap().iter().find(|m| m["mountPath"].as_str() == Some(dir)).unwrap_or_else(|| panic!("{}: nothing mounted at {dir}", path.display()));
+                let volume = pod["volumes"].as_vec().unwrap().iter().find(|v| v["name"] == mount["name"]).unwrap();
+                let secret = volume["secret"]["secretName"].as_str().unwrap_or_else(|| panic!("{dir} is a Secret"));
+                assert!(secret_variables(secret).iter().any(|(k, _)| k == key), "the Secret {secret} has the key {key}");
+            }
             checked += 1;
         }
     }
@@ -116,5 +130,5 @@ fn every_manifest_is_a_valid_kubernetes_object() {
     let output = std::process::Command::new(validate).arg("--strict").args(&files).output().unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{report}");
-    assert_eq!(report.lines().filter(|l| l.starts_with("INFO") && l.contains(" passed")).count(), 9, "every object passed:\n{report}");
+    assert_eq!(report.lines().filter(|l| l.starts_with("INFO") && l.contains(" passed")).count(), 10, "every object passed:\n{report}");
 }

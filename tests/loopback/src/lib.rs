@@ -106,18 +106,36 @@ pub struct TestCa {
     ca_pem: String,
     server_cert_der: Vec<u8>,
     server_key_der: Vec<u8>,
+    server_cert_pem: String,
+    server_key_pem: String,
 }
 
 impl TestCa {
     pub fn new(name: &str) -> anyhow::Result<Self> {
+        Self::issuing_for(name, &["localhost", "127.0.0.1"])
+    }
+
+    /// A CA whose server certificate names only `names` (DNS names or IP addresses).
+    pub fn issuing_for(name: &str, names: &[&str]) -> anyhow::Result<Self> {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.distinguished_name.push(rcgen::DnType::CommonName, format!("{name} test CA"));
         params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
         let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate()?)?;
         let server_key = rcgen::KeyPair::generate()?;
-        let server = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?.signed_by(&server_key, &ca)?;
-        Ok(Self { ca_pem: ca.pem(), server_cert_der: server.der().to_vec(), server_key_der: server_key.serialize_der() })
+        let server = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?.signed_by(&server_key, &ca)?;
+        Ok(Self {
+            ca_pem: ca.pem(),
+            server_cert_der: server.der().to_vec(),
+            server_key_der: server_key.serialize_der(),
+            server_cert_pem: server.pem(),
+            server_key_pem: server_key.serialize_pem(),
+        })
+    }
+
+    /// The server certificate and its private key, PEM-encoded, for a server of another kind (PostgreSQL).
+    pub fn server_pem(&self) -> (&str, &str) {
+        (&self.server_cert_pem, &self.server_key_pem)
     }
 
     /// The CA certificate, PEM-encoded, as a client's extra trust root.

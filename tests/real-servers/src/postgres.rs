@@ -34,16 +34,55 @@ fn is_root() -> bool {
 
 impl Postgres {
     pub fn start() -> Self {
+        let server = Self::init(&["--auth=trust"]);
+        server.started()
+    }
+
+    /// A server that takes TCP connections over TLS only, with `cert_pem` and `key_pem`, and authenticates
+    /// `harness` by `password` (SCRAM-SHA-256). Its Unix socket, which `database` uses, stays trusted.
+    pub fn start_tls(cert_pem: &str, key_pem: &str, password: &str) -> Self {
+        let password_file = tempfile::NamedTempFile::new().expect("a temporary file");
+        std::fs::write(password_file.path(), password).unwrap();
+        make_readable_to_all(password_file.path());
+        let pwfile = format!("--pwfile={}", password_file.path().display());
+        let server = Self::init(&["--auth-local=trust", "--auth-host=scram-sha-256", &pwfile]);
+        let data = Path::new(&server.data()).to_path_buf();
+        std::fs::write(data.join("server.crt"), cert_pem).unwrap();
+        std::fs::write(data.join("server.key"), key_pem).unwrap();
+        // PostgreSQL refuses a key others may read.
+        std::fs::set_permissions(data.join("server.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let hba = std::fs::read_to_string(data.join("pg_hba.conf")).unwrap();
+        let hba: String = hba.lines().map(|line| if line.starts_with("host ") { format!("hostssl{}\n", &line[4..]) } else { format!("{line}\n") }).collect();
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+        let mut conf = std::fs::OpenOptions::new().append(true).open(data.join("postgresql.conf")).unwrap();
+        std::io::Write::write_all(&mut conf, b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n").unwrap();
+        server.give_to_postgres();
+        server.started()
+    }
+
+    fn init(auth: &[&str]) -> Self {
         let bin = bindir();
         let dir = tempfile::Builder::new().prefix("harness-pg-").tempdir().expect("a temporary directory");
+        let server = Self { dir, bin, port: 0 };
+        server.give_to_postgres();
+        let data = server.data();
+        let mut args = vec!["-D", &data, "-U", "harness", "-E", "UTF8", "--no-locale", "--no-sync"];
+        args.extend(auth);
+        server.run("initdb", &args);
+        server
+    }
+
+    /// As root, the server runs as the postgres user: its files must be that user's.
+    fn give_to_postgres(&self) {
         if is_root() {
-            let chown = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().expect("chown");
+            let chown = Command::new("chown").args(["-R", "postgres:postgres"]).arg(self.dir.path()).status().expect("chown");
             assert!(chown.success(), "cannot give the server's directory to the postgres user");
         }
-        let mut server = Self { dir, bin, port: 0 };
-        server.run("initdb", &["-D", &server.data(), "-U", "harness", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"]);
-        server.start_on_free_port();
-        server
+    }
+
+    fn started(mut self) -> Self {
+        self.start_on_free_port();
+        self
     }
 
     fn data(&self) -> String {
@@ -106,15 +145,21 @@ impl Postgres {
         self.port
     }
 
-    /// A new, empty database; its URL.
+    /// A new, empty database; its URL (created over the Unix socket, which a TLS-only server trusts too).
     pub fn database(&self, name: &str) -> String {
+        let socket_dir = self.dir.path().display().to_string();
         let status = Command::new(psql(&self.bin))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "harness", "-d", "postgres", "-q", "-c", &format!("CREATE DATABASE \"{name}\"")])
+            .args(["-h", &socket_dir, "-p", &self.port.to_string(), "-U", "harness", "-d", "postgres", "-q", "-c", &format!("CREATE DATABASE \"{name}\"")])
             .status()
             .expect("psql");
         assert!(status.success(), "cannot create database {name}");
         format!("postgres://harness@127.0.0.1:{}/{name}", self.port)
     }
+}
+
+/// For `initdb`, run as the postgres user, to read a file root wrote.
+fn make_readable_to_all(path: &Path) {
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
 }
 
 fn psql(bin: &Path) -> PathBuf {
