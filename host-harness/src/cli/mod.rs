@@ -101,6 +101,8 @@ struct Context<'a> {
     show_progress: bool,
     interrupt: &'a Interrupt,
     cache_dir: Option<PathBuf>,
+    /// `--log-format json`: what a command reports (`status`, `trigger`, an error) is a JSON object per line too.
+    json: bool,
 }
 
 /// Runs the CLI with `args` (the program name first). Returns the process exit code.
@@ -136,12 +138,19 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, show_p
         },
         _ => Interrupt::default(),
     };
+    let json = cli.log_format == LogFormat::Json;
     match runtime.block_on(execute(cli, out, err, &redactor, show_progress, &interrupt)) {
         Ok(()) => 0,
         // A reader that stopped reading (`export | head`) is not an error.
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            let _ = writeln!(err, "error: {}", one_line(&redactor.redact(&format!("{e:#}"))));
+            let message = one_line(&redactor.redact(&format!("{e:#}")));
+            let _ = if json {
+                let at = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+                writeln!(err, "{}", serde_json::json!({"timestamp": at, "level": "ERROR", "message": message}))
+            } else {
+                writeln!(err, "error: {message}")
+            };
             match (e.downcast_ref::<Interrupted>(), interrupt.signalled()) {
                 (Some(interrupted), _) => interrupted.signal.exit_code(),
                 (None, Some(signal)) => signal.exit_code(),
@@ -157,7 +166,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &Redactor, show_progress: bool, interrupt: &Interrupt) -> Result<()> {
     let cache_dir = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(Runtime::default_cache_dir) };
-    let cx = &mut Context { out, err, redactor, show_progress, interrupt, cache_dir };
+    let json = cli.log_format == LogFormat::Json;
+    let cx = &mut Context { out, err, redactor, show_progress, interrupt, cache_dir, json };
     match cli.command {
         Command::Inspect(command) => command.execute(cx).await,
         Command::Validate(command) => command.execute(cx).await,

@@ -15,7 +15,7 @@ use crate::store::{FLOW_JOB, Store, StoreLocation};
 pub struct StatusCommand {
     #[arg(long, env = "HARNESS_STORE")]
     store: StoreLocation,
-    /// One JSON object per tenant, one per line.
+    /// One JSON object per tenant, one per line (as with `--log-format json`).
     #[arg(long)]
     json: bool,
 }
@@ -26,7 +26,7 @@ impl StatusCommand {
         let rows = store.schedule().map_err(|_| anyhow::anyhow!("store {} has no schedule: no `serve` has run on it", self.store))?;
         // Times are the store's clock: this machine's may disagree.
         let now = store.clock_ms()?;
-        if self.json {
+        if self.json || cx.json {
             for row in rows {
                 let line = json!({
                     "tenant": row.tenant, "enabled": row.enabled, "state": row.state, "interval_ms": row.interval_ms,

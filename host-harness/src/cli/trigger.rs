@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use clap::Args;
+use serde_json::json;
 
 use super::Context;
 use crate::display::printable;
@@ -32,22 +33,28 @@ impl TriggerCommand {
             anyhow::bail!("no store at {}", self.store);
         }
         let tenant = printable(&self.tenant, 256);
-        match Store::open(&self.store)?.trigger(&self.tenant)? {
-            Triggered::DueNow { last_heard_ms: Some(ago) } if ago <= HEARD_LATELY_MS => {
-                writeln!(cx.out, "tenant `{tenant}` is due now; a replica serving it (heard from {} ago) runs it at its next poll", relative_span(ago))?
+        let triggered = Store::open(&self.store)?.trigger(&self.tenant)?;
+        let said = match &triggered {
+            Triggered::DueNow { last_heard_ms: Some(ago) } if *ago <= HEARD_LATELY_MS => {
+                format!("tenant `{tenant}` is due now; a replica serving it (heard from {} ago) runs it at its next poll", relative_span(*ago))
             }
-            Triggered::DueNow { last_heard_ms: Some(ago) } => writeln!(
-                cx.out,
-                "tenant `{tenant}` is due now, but no replica serving it has been heard from for {}: it runs once `serve` is up again",
-                relative_span(ago)
-            )?,
+            Triggered::DueNow { last_heard_ms: Some(ago) } => {
+                format!("tenant `{tenant}` is due now, but no replica serving it has been heard from for {}: it runs once `serve` is up again", relative_span(*ago))
+            }
             Triggered::DueNow { last_heard_ms: None } => {
-                writeln!(cx.out, "tenant `{tenant}` is due now, but no replica of `serve` serves it: it runs once one with it in its tenants file is up")?
+                format!("tenant `{tenant}` is due now, but no replica of `serve` serves it: it runs once one with it in its tenants file is up")
             }
-            Triggered::AfterCurrentRun { replica } => {
-                writeln!(cx.out, "tenant `{tenant}` is running now on {}; it runs again as soon as that run ends", printable(&replica, 256))?
-            }
+            Triggered::AfterCurrentRun { replica } => format!("tenant `{tenant}` is running now on {}; it runs again as soon as that run ends", printable(replica, 256)),
+        };
+        if !cx.json {
+            writeln!(cx.out, "{said}")?;
+            return Ok(());
         }
+        let line = match triggered {
+            Triggered::DueNow { last_heard_ms } => json!({"tenant": self.tenant, "runs": "at-next-poll", "replica_heard_ms_ago": last_heard_ms, "message": said}),
+            Triggered::AfterCurrentRun { replica } => json!({"tenant": self.tenant, "runs": "after-current-run", "replica": replica, "message": said}),
+        };
+        writeln!(cx.out, "{line}")?;
         Ok(())
     }
 }

@@ -100,8 +100,22 @@ impl CycleReport {
             }
         }
         let words: Vec<String> = done.iter().chain(&other).map(|(what, n)| format!("{n} {what}")).collect();
-        let unchanged = self.planned.as_ref().map_or(0, |p| p.plan.unchanged);
-        format!("{}; {unchanged} unchanged", if words.is_empty() { "nothing to do".into() } else { words.join(", ") })
+        format!("{}; {} unchanged", if words.is_empty() { "nothing to do".into() } else { words.join(", ") }, self.unchanged())
+    }
+
+    /// How many `action`s were carried out (or found already done), for a log field.
+    pub fn done(&self, action: &str) -> u64 {
+        self.tally().iter().filter(|((a, outcome), _)| *a == action && matches!(*outcome, "done" | "already")).map(|(_, n)| n).sum()
+    }
+
+    /// How many actions ended `outcome` (`failed`, `skipped`), for a log field.
+    pub fn ended(&self, outcome: &str) -> u64 {
+        self.tally().iter().filter(|((_, o), _)| *o == outcome).map(|(_, n)| n).sum()
+    }
+
+    /// The resources the plan found already in line.
+    pub fn unchanged(&self) -> u64 {
+        self.planned.as_ref().map_or(0, |p| p.plan.unchanged as u64)
     }
 
     /// The log entries whose outcome is `outcome`.

@@ -39,7 +39,11 @@ pub(super) async fn run(shared: &Shared, configuration: &Configuration, name: &s
             match report.attention.clone() {
                 None => {
                     metrics.flow_ended(name, "applied", seconds, &tally);
-                    tracing::info!(flow = name, cycle = report.cycle, seconds, counts = %summary, "cycle applied");
+                    tracing::info!(
+                        flow = name, cycle = report.cycle, seconds, created = report.done("create"), adopted = report.done("adopt"), updated = report.done("update"),
+                        disabled = report.done("disable"), deleted = report.done("delete"), skipped = report.ended("skipped"), failed = report.ended("failed"),
+                        unchanged = report.unchanged(), "cycle applied: {summary}"
+                    );
                     let next_in = shared.config.policy.after_success(flow.interval, &mut rand::rng());
                     let record = RunRecord { state: TenantState::Waiting, outcome: "applied", next_in, failures: 0, error: None, sync_id: None, counts: Some(summary) };
                     Ending::Recorded { record, egress: EgressCounts::default() }

@@ -461,7 +461,12 @@ fn ending(shared: &Shared, configuration: &Configuration, tenant: &str, failures
         Ok(report) => {
             metrics.records_stored(tenant, &report.counts);
             let counts = report.counts.to_string();
-            tracing::info!(tenant, sync_id = report.sync_id, requests = report.egress.requests, seconds = report.elapsed.as_secs_f64(), counts = %counts, "synced");
+            let (counts_by_type, egress) = (report.counts.by_type(), &report.egress);
+            tracing::info!(
+                tenant, sync_id = report.sync_id, seconds = report.elapsed.as_secs_f64(), requests = egress.requests, bytes = egress.bytes_received,
+                resources = report.counts.resources_total(), entitlements = report.counts.entitlements, grants = report.counts.grants, by_type = %counts_by_type,
+                "synced"
+            );
             let next_in = policy.after_success(interval, &mut rng);
             let record = RunRecord { state: TenantState::Waiting, outcome: "synced", next_in, failures: 0, error: None, sync_id: Some(report.sync_id), counts: Some(counts) };
             Ending::Recorded { record, egress: report.egress }

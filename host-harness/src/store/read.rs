@@ -73,6 +73,16 @@ impl std::fmt::Display for SyncCounts {
 }
 
 impl SyncCounts {
+    /// Resources of every type.
+    pub fn resources_total(&self) -> u64 {
+        self.resources.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Resources per type as one token, for a log field: `user=1500,group=163`.
+    pub fn by_type(&self) -> String {
+        self.resources.iter().map(|(t, n)| format!("{}={n}", printable(t, 256).replace([',', '=', ' '], "_"))).collect::<Vec<_>>().join(",")
+    }
+
     /// Counts a page of `resource_type`.
     pub fn add(&mut self, resource_type: &str, resources: u64, entitlements: u64, grants: u64) {
         match self.resources.iter_mut().find(|(t, _)| t == resource_type) {

@@ -263,7 +263,14 @@ fn serve_keeps_tenants_fresh_shows_what_needs_attention_and_drains_on_sigterm() 
         let parsed: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
         assert!(parsed["level"].is_string() && parsed["message"].is_string(), "{line}");
     }
-    assert!(log.lines().any(|l| l.contains("\"message\":\"synced\"") && l.contains("\"tenant\":\"acme\"")), "{log}");
+    // Numbers are fields of their own, for a log pipeline to sum.
+    let synced: serde_json::Value = log.lines().rev().find(|l| l.contains("\"message\":\"synced\"") && l.contains("\"tenant\":\"acme\"")).map(|l| serde_json::from_str(l).unwrap()).expect("a synced line");
+    let by_type = synced["by_type"].as_str().unwrap();
+    assert!(by_type.split(',').any(|t| t == "user=450"), "{synced}");
+    assert_eq!(synced["resources"].as_u64().unwrap(), by_type.split(',').map(|t| t.split_once('=').unwrap().1.parse::<u64>().unwrap()).sum::<u64>());
+    let last_counts = acme["last_counts"].as_str().unwrap();
+    assert!(last_counts.ends_with(&format!("{} entitlements, {} grants", synced["entitlements"], synced["grants"])), "{last_counts} vs {synced}");
+    assert!(synced["requests"].as_u64().unwrap() > 1 && synced["bytes"].as_u64().unwrap() > 0 && synced["seconds"].is_f64(), "{synced}");
     assert!(log.lines().any(|l| l.contains("\"message\":\"sync started\"") && l.contains("\"tenant\":\"acme\"")), "one line when a sync starts");
     let refused = log.lines().find(|l| l.contains("refused the client credentials")).expect("the token endpoint's refusal is logged");
     assert!(refused.contains("\"span\":{") && refused.contains("\"tenant\":\"broken\""), "with its tenant: {refused}");

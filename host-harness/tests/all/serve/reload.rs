@@ -85,6 +85,22 @@ fn serve_follows_a_rotated_secret_an_added_and_a_removed_tenant_and_keeps_its_co
     assert_eq!(code, 0, "{err}");
     assert_eq!(said, "tenant `acme` is due now, but no replica of `serve` serves it: it runs once one with it in its tenants file is up\n");
     assert_eq!(tenant_status(&store, "acme")["enabled"], false);
+    // What `trigger` and `status` say, and an error, are JSON lines with `--log-format json`.
+    let json_cli = |args: &[&str]| {
+        let mut argv: Vec<String> = ["--log-format", "json"].iter().chain(args).map(|s| s.to_string()).collect();
+        argv.extend(["--store".to_string(), store.clone()]);
+        cli(&argv)
+    };
+    let (code, said, _) = json_cli(&["trigger", "acme"]);
+    let said: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!((code, &said["tenant"], &said["runs"], &said["replica_heard_ms_ago"]), (0, &"acme".into(), &"at-next-poll".into(), &serde_json::Value::Null), "{said}");
+    assert!(said["message"].as_str().unwrap().contains("no replica of `serve` serves it"));
+    let (_, status, _) = json_cli(&["status"]);
+    assert_eq!(status, cli(&["status".into(), "--json".into(), "--store".into(), store.clone()]).1);
+    let (code, _, error) = json_cli(&["trigger", "nobody"]);
+    let error: serde_json::Value = serde_json::from_str(&error).unwrap();
+    assert_eq!((code, &error["level"]), (1, &"ERROR".into()));
+    assert!(error["message"].as_str().unwrap().starts_with("tenant `nobody` is not in the service's schedule"), "{error}");
 
     // A file that does not parse is refused in one line; the running configuration goes on.
     write_whole(&tenants, &format!("{beta}[[tenant]\nname = \"{wrong}\"\n"));
