@@ -34,6 +34,8 @@ impl StatusCommand {
                     "last_error": row.last_error, "last_sync_id": row.last_sync_id, "last_counts": row.last_counts,
                     "last_started_ms": row.last_started_ms, "last_finished_ms": row.last_finished_ms,
                     "lease": row.lease_owner.as_ref().map(|owner| json!({"owner": owner, "epoch": row.lease_epoch, "expires_ms": row.lease_expires_ms})),
+                    "progress": row.progress.map(|p| json!({"records": p.records, "requests": p.requests, "pages": p.pages})),
+                    "last_success_at": row.last_success_at,
                 });
                 writeln!(cx.out, "{line}")?;
             }

@@ -22,6 +22,8 @@ pub trait Progress: Sync {
     fn page(&self, _resource_type: &str, _stored: &SyncCounts) {}
     /// A call waits `wait` before it is tried again, for `reason`.
     fn waiting(&self, _call: &str, _wait: Duration, _reason: &str) {}
+    /// The sync began; `egress` counts its requests as they are sent.
+    fn started(&self, _egress: &std::sync::Arc<crate::egress::EgressStats>) {}
 }
 
 /// Reports nothing.

@@ -177,7 +177,7 @@ pub(super) fn check_repeats(done: Vec<PageDone>) -> Result<()> {
 /// Counts a page's records against the sync's cap before they are stored.
 fn tally(stored: &mut SyncCounts, max_records: u64, resource_type: &str, resources: usize, entitlements: usize, grants: usize) -> Result<()> {
     stored.add(resource_type, resources as u64, entitlements as u64, grants as u64);
-    let total = stored.resources.iter().map(|(_, n)| n).sum::<u64>() + stored.entitlements + stored.grants;
+    let total = stored.records();
     if total > max_records {
         bail!(
             "the sync passed its cap of {max_records} stored records (resources, entitlements and grants); if the source really is this large, raise the max_records limit"

@@ -198,6 +198,7 @@ impl OpenSession {
         };
         let sync_id = lease.sync;
         tracing::info!(tenant = %self.tenant, sync_id, resumed = resume.is_some(), "sync started");
+        progress.started(&self.policy.stats);
         let writer = store.page_writer(&lease)?;
         let throttle = self.policy.throttle.clone();
         let calls = Calls { throttle: &throttle, progress, in_calls: Mutex::default() };

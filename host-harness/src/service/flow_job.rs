@@ -45,7 +45,7 @@ pub(super) async fn run(shared: &Shared, configuration: &Configuration, name: &s
                         unchanged = report.unchanged(), "cycle applied: {summary}"
                     );
                     let next_in = shared.config.policy.after_success(flow.interval, &mut rand::rng());
-                    let record = RunRecord { state: TenantState::Waiting, outcome: "applied", next_in, failures: 0, error: None, sync_id: None, counts: Some(summary) };
+                    let record = RunRecord { state: TenantState::Waiting, outcome: "applied", next_in, failures: 0, error: None, sync_id: None, counts: Some(summary), records: None, requests: 0, changes: None };
                     Ending::Recorded { record, egress: EgressCounts::default() }
                 }
                 Some(why) => {

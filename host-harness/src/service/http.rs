@@ -1,6 +1,7 @@
 //! The service's one port: `/healthz` (alias `/livez`: the scheduler loop is alive, or draining; never a
 //! dependency, so a database outage cannot restart every pod), `/readyz` (components loaded, the store answering
-//! within a second, not draining), `/metrics` (OpenMetrics, or the classic text format: `metrics.rs`) and `/` (the status page). All read-only.
+//! within a second, not draining), `/metrics` (OpenMetrics, or the classic text format: `metrics.rs`), and `/` and
+//! `/tenants/{name}` (the status page: `page/`). All read-only.
 //!
 //! Whoever can reach the port cannot take it: it holds at most `MAX_CONNECTIONS`, a client has 3 s to send its
 //! request, and every connection closes after its one answer (or 30 s: `Connections::ONE_REQUEST`), so idle or
@@ -12,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -109,6 +110,7 @@ pub(super) async fn serve(listener: tokio::net::TcpListener, observed: Arc<Obser
         .route(READY_PATH, get(ready))
         .route("/metrics", get(metrics))
         .route("/", get(status_page))
+        .route("/tenants/{*name}", get(tenant_page))
         .with_state(observed);
     accept(listener, app, stop, Connections::ONE_REQUEST).await;
 }
@@ -190,16 +192,41 @@ async fn metrics(State(observed): State<Arc<Observed>>, headers: axum::http::Hea
 }
 
 async fn status_page(State(observed): State<Arc<Observed>>) -> Response {
-    let path = observed.store.clone();
-    // Times are the store's clock: this replica's may disagree.
-    let read = tokio::task::spawn_blocking(move || Store::open_existing(&path).and_then(|store| Ok((store.schedule()?, store.clock_ms()?)))).await;
-    let (rows, now) = match read {
-        Ok(Ok((rows, now))) => (Ok(rows), now),
+    let (fleet, now) = read_store(&observed, |store, now| {
+        Ok(page::Fleet { schedule: store.schedule()?, runs: store.recent_runs(page::MARKS)?, gateway: store.writes_since(crate::gateway::LOG_PREFIX, now - DAY_MS)? })
+    })
+    .await;
+    html(StatusCode::OK, page::overview(&observed.replica, observed.draining.load(Ordering::SeqCst), fleet, now))
+}
+
+async fn tenant_page(State(observed): State<Arc<Observed>>, Path(name): Path<String>) -> Response {
+    let tenant = name.clone();
+    let (read, now) = read_store(&observed, move |store, _| Ok((store.schedule()?.into_iter().find(|row| row.tenant == tenant), store.runs(&tenant, page::HISTORY)?))).await;
+    let (found, body) = page::tenant(&observed.replica, observed.draining.load(Ordering::SeqCst), &name, read, now);
+    html(if found { StatusCode::OK } else { StatusCode::NOT_FOUND }, body)
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Reads what a page shows, off the async threads, with the store's clock (this replica's may disagree); or why
+/// the store cannot be read, with this replica's clock.
+async fn read_store<T: Send + 'static>(observed: &Observed, read: impl FnOnce(&Store, i64) -> anyhow::Result<T> + Send + 'static) -> (Result<T, String>, i64) {
+    let location = observed.store.clone();
+    let ran = tokio::task::spawn_blocking(move || {
+        let store = Store::open_existing(&location)?;
+        let now = store.clock_ms()?;
+        Ok::<_, anyhow::Error>((read(&store, now)?, now))
+    })
+    .await;
+    match ran {
+        Ok(Ok((value, now))) => (Ok(value), now),
         Ok(Err(e)) => (Err(one_line(&format!("{e:#}"))), crate::store::now_ms()),
         Err(e) => (Err(e.to_string()), crate::store::now_ms()),
-    };
-    let html = page::render(&observed.replica, observed.draining.load(Ordering::SeqCst), rows, now);
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! tenant: aggregate them with `max by (tenant)`, never `sum` (`deploy/prometheus/alerts.yaml` does).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,8 +16,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::driver::Progress;
-use crate::egress::EgressCounts;
-use crate::store::{FLOW_JOB, ScheduleRow, SyncCounts, TenantState};
+use crate::egress::{EgressCounts, EgressStats};
+use crate::store::{FLOW_JOB, RunProgress, ScheduleRow, SyncCounts, TenantState};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabel {
@@ -181,7 +182,7 @@ impl Metrics {
     }
 
     pub fn records_stored(&self, tenant: &str, counts: &SyncCounts) {
-        let resources = counts.resources.iter().map(|(_, n)| n).sum();
+        let resources = counts.resources_total();
         for (kind, n) in [("resource", resources), ("entitlement", counts.entitlements), ("grant", counts.grants)] {
             self.records.get_or_create(&KindLabels { tenant: tenant.into(), kind: kind.into() }).inc_by(n);
         }
@@ -244,18 +245,41 @@ impl Metrics {
 pub struct SyncProgress<'m> {
     metrics: &'m Metrics,
     label: TenantLabel,
+    live: &'m LiveProgress,
 }
 
 impl<'m> SyncProgress<'m> {
-    pub fn new(metrics: &'m Metrics, tenant: &str) -> Self {
-        Self { metrics, label: TenantLabel { tenant: tenant.into() } }
+    /// Reports `tenant`'s sync to the metrics and to `live`, which its heartbeat writes to the schedule.
+    pub fn new(metrics: &'m Metrics, tenant: &str, live: &'m LiveProgress) -> Self {
+        Self { metrics, label: TenantLabel { tenant: tenant.into() }, live }
     }
 }
 
 impl Progress for SyncProgress<'_> {
     fn page(&self, _resource_type: &str, stored: &SyncCounts) {
-        let resources: u64 = stored.resources.iter().map(|(_, n)| n).sum();
-        self.metrics.progress.get_or_create(&self.label).set((resources + stored.entitlements + stored.grants) as i64);
+        let records = stored.records() as i64;
+        self.metrics.progress.get_or_create(&self.label).set(records);
+        self.live.records.store(records, Ordering::Relaxed);
+        self.live.pages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn started(&self, egress: &Arc<EgressStats>) {
+        let _ = self.live.egress.set(egress.clone());
+    }
+}
+
+/// How far a running sync has got, shared by the sync and the heartbeat that records it (`service/mod.rs`).
+#[derive(Debug, Default)]
+pub struct LiveProgress {
+    records: AtomicI64,
+    pages: AtomicI64,
+    egress: OnceLock<Arc<EgressStats>>,
+}
+
+impl LiveProgress {
+    pub fn now(&self) -> RunProgress {
+        let requests = self.egress.get().map_or(0, |egress| egress.requests.load(Ordering::Relaxed) as i64);
+        RunProgress { records: self.records.load(Ordering::Relaxed), requests, pages: self.pages.load(Ordering::Relaxed) }
     }
 }
 

@@ -404,13 +404,14 @@ async fn run_claim(shared: &Shared, configuration: &Configuration, claim: Claim,
     let (config, metrics, tenant) = (&shared.config, &shared.observed.metrics, lease.tenant.as_str());
     let started = Instant::now();
     let lost = Arc::new(AtomicBool::new(false));
-    let heartbeat = tokio::spawn(keep_lease(config.store.clone(), lease.clone(), config.lease_ttl, cancel, lost.clone()));
+    let live = Arc::new(metrics::LiveProgress::default());
+    let heartbeat = tokio::spawn(keep_lease(config.store.clone(), lease.clone(), config.lease_ttl, cancel, lost.clone(), live.clone()));
     let flow = tenant.strip_prefix(FLOW_JOB);
     let ending = match flow {
         Some(flow) => flow_job::run(shared, configuration, flow, failures, interrupt).await,
         None => {
             let mut trace = SyncTrace::default();
-            let outcome = sync_claimed(shared, configuration, tenant, interrupt, &mut trace).await;
+            let outcome = sync_claimed(shared, configuration, tenant, interrupt, &mut trace, &live).await;
             ending(shared, configuration, tenant, failures, outcome, trace.egress)
         }
     };
@@ -461,6 +462,12 @@ fn ending(shared: &Shared, configuration: &Configuration, tenant: &str, failures
         Ok(report) => {
             metrics.records_stored(tenant, &report.counts);
             let counts = report.counts.to_string();
+            // What the sync changed, for the tenant's history on the status page; only a report, so a failure to
+            // count fails nothing.
+            let changes = Store::open(&shared.config.store).and_then(|store| store.changes_since_previous(tenant, report.sync_id)).unwrap_or_else(|e| {
+                tracing::warn!(tenant, "sync {} is complete, but what it changed could not be counted: {}", report.sync_id, one_line(&format!("{e:#}")));
+                None
+            });
             let (counts_by_type, egress) = (report.counts.by_type(), &report.egress);
             tracing::info!(
                 tenant, sync_id = report.sync_id, seconds = report.elapsed.as_secs_f64(), requests = egress.requests, bytes = egress.bytes_received,
@@ -468,7 +475,8 @@ fn ending(shared: &Shared, configuration: &Configuration, tenant: &str, failures
                 "synced"
             );
             let next_in = policy.after_success(interval, &mut rng);
-            let record = RunRecord { state: TenantState::Waiting, outcome: "synced", next_in, failures: 0, error: None, sync_id: Some(report.sync_id), counts: Some(counts) };
+            let requests = report.egress.requests;
+            let record = RunRecord { state: TenantState::Waiting, outcome: "synced", next_in, failures: 0, error: None, sync_id: Some(report.sync_id), counts: Some(counts), records: Some(report.counts.records()), requests, changes };
             Ending::Recorded { record, egress: report.egress }
         }
         Err(e) => match e.downcast_ref::<Interrupted>() {
@@ -476,7 +484,8 @@ fn ending(shared: &Shared, configuration: &Configuration, tenant: &str, failures
             None => {
                 let kind = FailureKind::of(&e);
                 let error = one_line(&shared.redactor.redact(&format!("{e:#}")));
-                let record = failed_run(policy, kind, failures, interval, error);
+                let mut record = failed_run(policy, kind, failures, interval, error);
+                record.requests = egress.requests;
                 tracing::warn!(tenant, failures = record.failures, kind = kind.name(), retry_in_secs = record.next_in.as_secs(), requests = egress.requests, "sync failed: {}", record.error.as_deref().unwrap_or(""));
                 Ending::Recorded { record, egress }
             }
@@ -493,11 +502,11 @@ fn failed_run(policy: &Policy, kind: FailureKind, failures: i64, interval: Durat
         FailureKind::Transient => TenantState::BackingOff,
         FailureKind::NeedsAttention => TenantState::NeedsAttention,
     };
-    RunRecord { state, outcome: "failed", next_in, failures, error: Some(error), sync_id: None, counts: None }
+    RunRecord { state, outcome: "failed", next_in, failures, error: Some(error), sync_id: None, counts: None, records: None, requests: 0, changes: None }
 }
 
 /// The tenant's sync: resumed from its checkpoint when an unfinished one can be, else fresh.
-async fn sync_claimed(shared: &Shared, configuration: &Configuration, tenant: &str, interrupt: Interrupt, trace: &mut SyncTrace) -> Result<SyncReport> {
+async fn sync_claimed(shared: &Shared, configuration: &Configuration, tenant: &str, interrupt: Interrupt, trace: &mut SyncTrace, live: &metrics::LiveProgress) -> Result<SyncReport> {
     let spec = match configuration.specs.get(tenant) {
         Some(Ok(spec)) => spec.clone(),
         Some(Err(e)) => return Err(Failure::error(FailureKind::NeedsAttention, e.clone())),
@@ -508,7 +517,7 @@ async fn sync_claimed(shared: &Shared, configuration: &Configuration, tenant: &s
     let redactor = shared.redactor.child();
     let max_age = shared.config.max_resume_age;
     let open = || Ok(Store::open(&shared.config.store)?.for_service());
-    let progress = metrics::SyncProgress::new(&shared.observed.metrics, tenant);
+    let progress = metrics::SyncProgress::new(&shared.observed.metrics, tenant, live);
     let result =
         sync_tenant(&shared.runtime, &prepared, spec, &options, open, &redactor, &progress, trace, |store, resolved, loaded| resume_point(store, resolved, loaded, max_age)).await;
     for line in trace.log.drain(..) {
@@ -533,14 +542,15 @@ fn resume_point(store: &Store, tenant: &ResolvedTenant, component: &LoadedCompon
     Ok(Start::Adopt { sync_id: sync.id, checkpoint })
 }
 
-/// Renews the lease every quarter of its TTL on a connection of its own. When the lease is lost, or cannot be
-/// renewed for as long as it lasts, the sync is stopped: another replica may already hold the tenant.
-async fn keep_lease(location: StoreLocation, lease: TenantLease, ttl: Duration, cancel: Arc<watch::Sender<Option<Signal>>>, lost: Arc<AtomicBool>) {
+/// Renews the lease every quarter of its TTL (at most every `PROGRESS_EVERY`, so the status page's progress is
+/// fresh) on a connection of its own, recording the run's progress. When the lease is lost, or cannot be renewed
+/// for as long as it lasts, the sync is stopped: another replica may already hold the tenant.
+async fn keep_lease(location: StoreLocation, lease: TenantLease, ttl: Duration, cancel: Arc<watch::Sender<Option<Signal>>>, lost: Arc<AtomicBool>, live: Arc<metrics::LiveProgress>) {
     let mut store = Reconnecting { location, store: None };
     let mut renewed = Instant::now();
     loop {
-        tokio::time::sleep(ttl / 4).await;
-        match store.with(|store| store.renew(&lease, ttl)) {
+        tokio::time::sleep((ttl / 4).min(PROGRESS_EVERY)).await;
+        match store.with(|store| store.renew_reporting(&lease, ttl, Some(live.now()))) {
             Ok(true) => renewed = Instant::now(),
             Ok(false) => break,
             Err(e) => {
@@ -555,6 +565,9 @@ async fn keep_lease(location: StoreLocation, lease: TenantLease, ttl: Duration, 
     lost.store(true, Ordering::SeqCst);
     cancel.send_replace(Some(Signal::Terminate));
 }
+
+/// How often a running sync's progress reaches the schedule, at most: the status page refreshes every 10 s.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// A store connection opened when first needed, and again after any error on it.
 struct Reconnecting {

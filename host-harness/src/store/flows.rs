@@ -125,6 +125,19 @@ pub struct FlowState {
     pub failures: i64,
 }
 
+/// Writes logged under one name over a span of time (`Store::writes_since`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteActivity {
+    /// The log name (`scim:TENANT`, or a flow's).
+    pub name: String,
+    /// Writes logged.
+    pub writes: i64,
+    /// Of them, failed or refused.
+    pub failed: i64,
+    /// When the last was (epoch ms).
+    pub last_ms: i64,
+}
+
 impl Store {
     /// Begins `flow`'s next cycle, held by this process. Refused while another live process runs one; a cycle
     /// whose process died is taken over, and reported in `unfinished`.
@@ -173,6 +186,18 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// Each log name beginning with `prefix` (the SCIM gateway's `scim:`) that logged writes since `since_ms`:
+    /// how many, how many failed or were refused, and when the last was.
+    pub fn writes_since(&self, prefix: &str, since_ms: i64) -> Result<Vec<WriteActivity>> {
+        let end = format!("{prefix}\u{10ffff}");
+        let rows = self.db.rows(
+            "SELECT flow, count(*), sum(CASE WHEN outcome IN ('failed', 'refused') THEN 1 ELSE 0 END), max(at_ms) FROM provisioning_log
+             WHERE flow >= ?1 AND flow < ?2 AND at_ms >= ?3 GROUP BY flow ORDER BY flow",
+            args![prefix, end.as_str(), since_ms],
+        )?;
+        rows.iter().map(|r| Ok(WriteActivity { name: r.string(0)?, writes: r.int(1)?, failed: r.int(2)?, last_ms: r.int(3)? })).collect()
     }
 
     /// Records one write made outside a flow's cycle (through the SCIM gateway, `gateway/`): its log entry, numbered

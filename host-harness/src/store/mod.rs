@@ -23,13 +23,13 @@ mod written;
 
 use db::Db;
 pub use crate::records::GrantRow;
-pub use flows::{CycleLease, FlowState, LinkChange, LinkKind, LogEntry, Written};
+pub use flows::{CycleLease, FlowState, LinkChange, LinkKind, LogEntry, Written, WriteActivity};
 pub use lifecycle::{HEARTBEAT, LEASE_EXPIRY, Lease, hostname, now_ms};
 pub(crate) use lifecycle::owner_is_gone;
 pub use location::StoreLocation;
 pub use pages::{PageDone, PageJob, PageWriter};
 pub use read::{Dangling, DiffCounts, SyncCounts, SyncInfo, TraitTypes};
-pub use schedule::{Claim, FLOW_JOB, RunRecord, ScheduleRow, TenantLease, TenantState, Triggered};
+pub use schedule::{Claim, FLOW_JOB, RunProgress, RunRecord, RunRow, ScheduleRow, TenantLease, TenantState, Triggered};
 
 /// A sync's id in the store.
 pub type SyncId = i64;

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::Statement;
 
-use super::schema::{POSTGRES_FIRST_VERSION, POSTGRES_SCHEMA, POSTGRES_STEPS};
+use super::schema::{POSTGRES_FIRST_VERSION, POSTGRES_SCHEMA, POSTGRES_SCHEMA_VERSION, POSTGRES_STEPS};
 use super::sql::{Param, Row, Value, numbered_as_dollars};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -201,17 +201,14 @@ pub fn migrate(conn: &PgConn, version: i64) -> Result<()> {
             Some(v) if v == version => Ok(()),
             Some(v) if v > version => bail!("it was written by a newer connector-harness (schema {v}; this one writes {version})"),
             Some(v) if v >= POSTGRES_FIRST_VERSION => {
-                for (to, script) in POSTGRES_STEPS {
-                    if v < to {
-                        conn.batch(script)?;
-                    }
-                }
+                steps_after(conn, v)?;
                 conn.execute("UPDATE harness_schema SET version = ?1", &[Param::Int(version)])?;
                 Ok(())
             }
             Some(v) => bail!("its schema {v} predates this harness's PostgreSQL support; start from an empty database"),
             None => {
                 conn.batch(POSTGRES_SCHEMA)?;
+                steps_after(conn, POSTGRES_SCHEMA_VERSION)?;
                 conn.execute("INSERT INTO harness_schema (version) VALUES (?1)", &[Param::Int(version)])?;
                 Ok(())
             }
@@ -224,6 +221,16 @@ pub fn migrate(conn: &PgConn, version: i64) -> Result<()> {
             Err(e)
         }
     }
+}
+
+/// Runs the steps from schema `version` on.
+fn steps_after(conn: &PgConn, version: i64) -> Result<()> {
+    for (to, script) in POSTGRES_STEPS {
+        if version < to {
+            conn.batch(script)?;
+        }
+    }
+    Ok(())
 }
 
 /// The schema's version, if the database has one.

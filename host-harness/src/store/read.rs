@@ -78,6 +78,11 @@ impl SyncCounts {
         self.resources.iter().map(|(_, n)| n).sum()
     }
 
+    /// Every record: resources, entitlements and grants.
+    pub fn records(&self) -> u64 {
+        self.resources_total() + self.entitlements + self.grants
+    }
+
     /// Resources per type as one token, for a log field: `user=1500,group=163`.
     pub fn by_type(&self) -> String {
         self.resources.iter().map(|(t, n)| format!("{}={n}", printable(t, 256).replace([',', '=', ' '], "_"))).collect::<Vec<_>>().join(",")
@@ -253,6 +258,16 @@ impl Store {
         self.db.for_each("SELECT data FROM entitlements WHERE sync_id = ?1 ORDER BY id", args![sync], |row| Ok(writeln!(out, "{}", row.text(0)?)?))?;
         self.for_each_grant(sync, None, None, |g| Ok(writeln!(out, "{}", records::grant_line(&g))?))?;
         Ok(())
+    }
+
+    /// What sync `new` of `tenant` added, removed and changed since the tenant's complete sync before it, if one
+    /// is still stored.
+    pub fn changes_since_previous(&self, tenant: &str, new: SyncId) -> Result<Option<DiffCounts>> {
+        let previous = self.db.row("SELECT max(id) FROM syncs WHERE tenant = ?1 AND state = 'complete' AND id < ?2", args![tenant, new])?;
+        match previous.map(|row| row.opt_int(0)).transpose()?.flatten() {
+            Some(old) => Ok(Some(self.diff(old, new, &mut std::io::sink())?)),
+            None => Ok(None),
+        }
     }
 
     /// What changed from sync `old` to sync `new`: one line per added (+), removed (-) or changed (~) row.

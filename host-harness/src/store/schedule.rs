@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 
 use super::sql::{Row, args};
 use super::lifecycle::{hostname, owner_is_gone};
-use super::{Store, SyncId};
+use super::{DiffCounts, Store, SyncId};
 
 // The table is created per store (`sqlite.rs`, `postgres.rs`).
 
@@ -93,7 +93,65 @@ pub struct RunRecord {
     pub sync_id: Option<SyncId>,
     /// What the run stored, in words.
     pub counts: Option<String>,
+    /// The records (resources, entitlements, grants) its sync holds.
+    pub records: Option<u64>,
+    /// The requests it sent.
+    pub requests: u64,
+    /// What its sync added, removed and changed since the tenant's previous complete sync.
+    pub changes: Option<DiffCounts>,
 }
+
+/// How far a running sync has got, as its heartbeat last wrote it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunProgress {
+    /// Records (resources, entitlements, grants) stored.
+    pub records: i64,
+    /// Requests sent.
+    pub requests: i64,
+    /// Pages stored.
+    pub pages: i64,
+}
+
+/// One finished run of a tenant or flow (`Store::runs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRow {
+    /// The tenant, or `flow:NAME`.
+    pub tenant: String,
+    /// Its claim's epoch: runs in order.
+    pub epoch: i64,
+    /// The process that ran it (`replica:pid:nonce`).
+    pub owner: String,
+    /// When it was claimed (the store's clock, epoch ms).
+    pub started_ms: i64,
+    /// When it ended.
+    pub finished_ms: i64,
+    /// The state it left the tenant in (`waiting`, `backing-off`, `needs-attention`).
+    pub state: String,
+    /// `synced`, `applied`, `failed` or `interrupted`.
+    pub outcome: String,
+    /// Why it failed, redacted.
+    pub error: Option<String>,
+    /// The sync it made or continued.
+    pub sync_id: Option<SyncId>,
+    /// What it stored (or a flow's cycle did), in words.
+    pub counts: Option<String>,
+    /// The records its sync holds.
+    pub records: Option<i64>,
+    /// The requests it sent.
+    pub requests: i64,
+    /// What its sync added, removed and changed since the previous complete one.
+    pub changes: Option<DiffCounts>,
+}
+
+impl RunRow {
+    /// How long it ran, in ms.
+    pub fn duration_ms(&self) -> i64 {
+        self.finished_ms - self.started_ms
+    }
+}
+
+/// Runs kept per tenant.
+const RUNS_KEPT: i64 = 100;
 
 /// What `trigger` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,10 +204,12 @@ pub struct ScheduleRow {
     pub last_finished_ms: Option<i64>,
     /// When its latest complete sync ended (RFC 3339), whoever ran it: the age of the data readers see.
     pub last_success_at: Option<String>,
+    /// While it runs, how far it has got.
+    pub progress: Option<RunProgress>,
 }
 
 const SCHEDULE_COLUMNS: &str = "tenant, enabled, interval_ms, next_run_ms, state, lease_owner, lease_epoch, lease_expires_ms, failures, \
-     last_outcome, last_error, last_sync_id, last_counts, last_started_ms, last_finished_ms, \
+     last_outcome, last_error, last_sync_id, last_counts, last_started_ms, last_finished_ms, progress_records, progress_requests, progress_pages, \
      (SELECT finished_at FROM syncs WHERE syncs.tenant = schedule.tenant AND syncs.state = 'complete' ORDER BY syncs.id DESC LIMIT 1)";
 
 fn schedule_row(r: &Row) -> Result<ScheduleRow> {
@@ -169,7 +229,34 @@ fn schedule_row(r: &Row) -> Result<ScheduleRow> {
         last_counts: r.opt_string(12)?,
         last_started_ms: r.opt_int(13)?,
         last_finished_ms: r.opt_int(14)?,
-        last_success_at: r.opt_string(15)?,
+        progress: match (r.opt_int(15)?, r.opt_int(16)?, r.opt_int(17)?) {
+            (Some(records), Some(requests), Some(pages)) => Some(RunProgress { records, requests, pages }),
+            _ => None,
+        },
+        last_success_at: r.opt_string(18)?,
+    })
+}
+
+const RUN_COLUMNS: &str = "tenant, epoch, owner, started_ms, finished_ms, state, outcome, error, sync_id, counts, records, requests, added, removed, changed";
+
+fn run_row(r: &Row) -> Result<RunRow> {
+    Ok(RunRow {
+        tenant: r.string(0)?,
+        epoch: r.int(1)?,
+        owner: r.string(2)?,
+        started_ms: r.int(3)?,
+        finished_ms: r.int(4)?,
+        state: r.string(5)?,
+        outcome: r.string(6)?,
+        error: r.opt_string(7)?,
+        sync_id: r.opt_int(8)?,
+        counts: r.opt_string(9)?,
+        records: r.opt_int(10)?,
+        requests: r.int(11)?,
+        changes: match (r.opt_int(12)?, r.opt_int(13)?, r.opt_int(14)?) {
+            (Some(added), Some(removed), Some(changed)) => Some(DiffCounts { added: added as u64, removed: removed as u64, changed: changed as u64 }),
+            _ => None,
+        },
     })
 }
 
@@ -283,7 +370,7 @@ impl Store {
                 }
                 let row = db.row(
                     "UPDATE schedule SET lease_owner = ?2, lease_epoch = lease_epoch + 1, lease_expires_ms = ?3, state = 'running',
-                     last_started_ms = ?4, takeovers = CASE WHEN ?5 THEN takeovers + 1 ELSE takeovers END
+                     progress_records = 0, progress_requests = 0, progress_pages = 0, last_started_ms = ?4, takeovers = CASE WHEN ?5 THEN takeovers + 1 ELSE takeovers END
                      WHERE tenant = ?1 RETURNING lease_epoch",
                     args![tenant, owner, now + ttl.as_millis() as i64, now, taken_over],
                 )?;
@@ -296,9 +383,20 @@ impl Store {
 
     /// Pushes the lease's expiry back by `ttl`. False if the lease is no longer this holder's.
     pub fn renew(&self, lease: &TenantLease, ttl: Duration) -> Result<bool> {
+        self.renew_reporting(lease, ttl, None)
+    }
+
+    /// `renew`, also recording how far the run has got, for the status page.
+    pub fn renew_reporting(&self, lease: &TenantLease, ttl: Duration, progress: Option<RunProgress>) -> Result<bool> {
+        let RunProgress { records, requests, pages } = progress.unwrap_or_default();
         let renewed = self.db.execute(
-            &format!("UPDATE schedule SET lease_expires_ms = {} + ?4 WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3", self.db.clock_sql()),
-            args![&lease.tenant, &lease.owner, lease.epoch, ttl.as_millis() as i64],
+            &format!(
+                "UPDATE schedule SET lease_expires_ms = {} + ?4, progress_records = CASE WHEN ?5 THEN ?6 ELSE progress_records END,
+                 progress_requests = CASE WHEN ?5 THEN ?7 ELSE progress_requests END, progress_pages = CASE WHEN ?5 THEN ?8 ELSE progress_pages END
+                 WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+                self.db.clock_sql()
+            ),
+            args![&lease.tenant, &lease.owner, lease.epoch, ttl.as_millis() as i64, progress.is_some(), records, requests, pages],
         )?;
         Ok(renewed == 1)
     }
@@ -307,30 +405,74 @@ impl Store {
     /// nothing is written). A tenant triggered while it ran (its `next_run_ms` moved past the run's start) is due
     /// again at once.
     pub fn finish_run(&mut self, lease: &TenantLease, run: &RunRecord) -> Result<bool> {
-        let now = self.db.now_ms()?;
-        let finished = self.db.execute(
-            "UPDATE schedule SET lease_owner = NULL, lease_expires_ms = NULL, state = ?4, last_outcome = ?5,
-             next_run_ms = CASE WHEN next_run_ms > last_started_ms THEN CAST(?11 AS BIGINT) ELSE CAST(?6 AS BIGINT) END,
-             failures = ?7, last_error = ?8, last_sync_id = coalesce(?9, last_sync_id), last_counts = coalesce(?10, last_counts),
-             last_finished_ms = ?11, takeovers = 0
-             WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-            args![
-                &lease.tenant, &lease.owner, lease.epoch, run.state.as_str(), run.outcome, now + run.next_in.as_millis() as i64, run.failures,
-                run.error.as_deref(), run.sync_id, run.counts.as_deref(), now
-            ],
-        )?;
-        Ok(finished == 1)
+        let db = &self.db;
+        db.transaction(|| {
+            let now = db.now_ms()?;
+            self.record_run(lease, now, run.state.as_str(), run.outcome, run)?;
+            let finished = db.execute(
+                "UPDATE schedule SET lease_owner = NULL, lease_expires_ms = NULL, state = ?4, last_outcome = ?5,
+                 next_run_ms = CASE WHEN next_run_ms > last_started_ms THEN CAST(?11 AS BIGINT) ELSE CAST(?6 AS BIGINT) END,
+                 failures = ?7, last_error = ?8, last_sync_id = coalesce(?9, last_sync_id), last_counts = coalesce(?10, last_counts),
+                 last_finished_ms = ?11, takeovers = 0, progress_records = NULL, progress_requests = NULL, progress_pages = NULL
+                 WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+                args![
+                    &lease.tenant, &lease.owner, lease.epoch, run.state.as_str(), run.outcome, now + run.next_in.as_millis() as i64, run.failures,
+                    run.error.as_deref(), run.sync_id, run.counts.as_deref(), now
+                ],
+            )?;
+            Ok(finished == 1)
+        })
     }
 
     /// Hands the tenant back for any replica to resume at once (a draining replica whose sync did not finish).
     pub fn release(&mut self, lease: &TenantLease, sync_id: Option<SyncId>) -> Result<bool> {
-        let released = self.db.execute(
-            "UPDATE schedule SET lease_owner = NULL, lease_expires_ms = NULL, state = 'waiting', next_run_ms = ?4,
-             last_outcome = 'interrupted', last_sync_id = coalesce(?5, last_sync_id), last_finished_ms = ?4
-             WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-            args![&lease.tenant, &lease.owner, lease.epoch, self.db.now_ms()?, sync_id],
+        let db = &self.db;
+        db.transaction(|| {
+            let now = db.now_ms()?;
+            let interrupted = RunRecord { state: TenantState::Waiting, outcome: "interrupted", next_in: Duration::ZERO, failures: 0, error: None, sync_id, counts: None, records: None, requests: 0, changes: None };
+            self.record_run(lease, now, "waiting", "interrupted", &interrupted)?;
+            let released = db.execute(
+                "UPDATE schedule SET lease_owner = NULL, lease_expires_ms = NULL, state = 'waiting', next_run_ms = ?4,
+                 last_outcome = 'interrupted', last_sync_id = coalesce(?5, last_sync_id), last_finished_ms = ?4,
+                 progress_records = NULL, progress_requests = NULL, progress_pages = NULL
+                 WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+                args![&lease.tenant, &lease.owner, lease.epoch, now, sync_id],
+            )?;
+            Ok(released == 1)
+        })
+    }
+
+    /// Adds the run ending under `lease` to the tenant's history (nothing if the lease is no longer held), and
+    /// forgets all but the latest `RUNS_KEPT`.
+    fn record_run(&self, lease: &TenantLease, now: i64, state: &str, outcome: &str, run: &RunRecord) -> Result<()> {
+        let db = &self.db;
+        let changes = run.changes.map(|c| (c.added as i64, c.removed as i64, c.changed as i64));
+        db.execute(
+            "INSERT INTO runs (tenant, epoch, owner, started_ms, finished_ms, state, outcome, error, sync_id, counts, records, requests, added, removed, changed)
+             SELECT tenant, lease_epoch, lease_owner, coalesce(last_started_ms, ?4), ?4, ?5, ?6, ?7, ?8, ?9, ?14, ?10, ?11, ?12, ?13 FROM schedule
+             WHERE tenant = ?1 AND lease_owner = ?2 AND lease_epoch = ?3
+             ON CONFLICT (tenant, epoch) DO NOTHING",
+            args![
+                &lease.tenant, &lease.owner, lease.epoch, now, state, outcome, run.error.as_deref(), run.sync_id, run.counts.as_deref(), run.requests as i64,
+                changes.map(|c| c.0), changes.map(|c| c.1), changes.map(|c| c.2), run.records.map(|n| n as i64)
+            ],
         )?;
-        Ok(released == 1)
+        db.execute("DELETE FROM runs WHERE tenant = ?1 AND epoch <= ?2", args![&lease.tenant, lease.epoch - RUNS_KEPT])?;
+        Ok(())
+    }
+
+    /// The tenant's (or `flow:NAME`'s) latest `limit` runs, newest first.
+    pub fn runs(&self, tenant: &str, limit: i64) -> Result<Vec<RunRow>> {
+        self.db.rows(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant = ?1 ORDER BY epoch DESC LIMIT ?2"), args![tenant, limit])?.iter().map(run_row).collect()
+    }
+
+    /// Every tenant's latest `per_tenant` runs, by tenant, newest first.
+    pub fn recent_runs(&self, per_tenant: i64) -> Result<Vec<RunRow>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM (SELECT *, row_number() OVER (PARTITION BY tenant ORDER BY epoch DESC) AS n FROM runs) ranked
+             WHERE n <= ?1 ORDER BY tenant, epoch DESC"
+        );
+        self.db.rows(&sql, args![per_tenant])?.iter().map(run_row).collect()
     }
 
     /// Makes a tenant due now, and lifts its quarantine. Its lease, if held, is left to its holder: a running

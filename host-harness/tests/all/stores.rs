@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use connector_harness::contract::model::*;
-use connector_harness::store::{Dangling, GrantRow, Lease, LinkChange, LinkKind, LogEntry, RunRecord, Store, StoreLocation, TenantState, Triggered, Written};
+use connector_harness::store::{Dangling, DiffCounts, GrantRow, Lease, LinkChange, LinkKind, LogEntry, RunProgress, RunRecord, Store, StoreLocation, TenantState, Triggered, Written};
 use real_servers::Postgres;
 
 fn account(id: &str, name: &str) -> Resource {
@@ -175,15 +175,26 @@ fn schedule(location: &StoreLocation) {
     let taken = store.claim_due("r2:1:0", long).unwrap().unwrap();
     assert_eq!((taken.lease.tenant.as_str(), taken.lease.epoch, taken.taken_over), ("a", 2, true), "r1's lease expired");
     assert!(store.claim_due("r3:1:0", long).unwrap().is_none());
-    let record = RunRecord { state: TenantState::Waiting, outcome: "synced", next_in: hour, failures: 0, error: None, sync_id: Some(9), counts: Some("1 account".into()) };
+    let record = RunRecord { state: TenantState::Waiting, outcome: "synced", next_in: hour, failures: 0, error: None, sync_id: Some(9), counts: Some("1 account".into()), records: Some(3), requests: 12, changes: None };
     assert!(!store.renew(&first.lease, long).unwrap(), "the former holder cannot renew");
     assert!(!store.finish_run(&first.lease, &record).unwrap(), "nor record its run");
     assert!(!store.release(&first.lease, None).unwrap(), "nor hand the tenant back");
     assert!(store.renew(&taken.lease, long).unwrap());
-    assert!(store.finish_run(&taken.lease, &record).unwrap());
+    // The heartbeat records the run's progress, for the status page; the run's end clears it.
+    let progress = RunProgress { records: 300, requests: 7, pages: 3 };
+    assert!(store.renew_reporting(&taken.lease, long, Some(progress)).unwrap());
+    assert_eq!(store.schedule().unwrap()[0].progress, Some(progress));
+    let changes = DiffCounts { added: 2, removed: 1, changed: 4 };
+    assert!(store.finish_run(&taken.lease, &RunRecord { changes: Some(changes), ..record.clone() }).unwrap());
     let rows = store.schedule().unwrap();
     let a = &rows[0];
-    assert_eq!((a.state.as_str(), a.lease_owner.as_deref(), a.last_outcome.as_deref(), a.last_sync_id, a.lease_epoch), ("waiting", None, Some("synced"), Some(9), 2));
+    assert_eq!((a.state.as_str(), a.lease_owner.as_deref(), a.last_outcome.as_deref(), a.last_sync_id, a.lease_epoch, a.progress), ("waiting", None, Some("synced"), Some(9), 2, None));
+    // The run joins the tenant's history; the former holder's never does.
+    let runs = store.runs("a", 10).unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!((run.epoch, run.owner.as_str(), run.outcome.as_str(), run.state.as_str(), run.sync_id, run.records, run.requests, run.changes), (2, "r2:1:0", "synced", "waiting", Some(9), Some(3), 12, Some(changes)));
+    assert!(run.started_ms <= run.finished_ms && run.started_ms == a.last_started_ms.unwrap());
 
     // Its own lease, expired while its store was unreachable, is no takeover for the same process.
     store.trigger("a").unwrap();
@@ -208,6 +219,8 @@ fn schedule(location: &StoreLocation) {
     // Triggered while it runs: said so, and due again as soon as that run ends, not an interval later.
     assert_eq!(store.trigger("b").unwrap(), Triggered::AfterCurrentRun { replica: "r2:1:0".into() });
     assert!(store.finish_run(&b.lease, &record).unwrap());
+    let recent: Vec<(String, i64)> = store.recent_runs(5).unwrap().into_iter().map(|r| (r.tenant, r.epoch)).collect();
+    assert_eq!(recent, [("a".to_string(), 2), ("b".to_string(), 1)], "each tenant's runs, newest first");
     let b_row = store.schedule().unwrap().into_iter().find(|r| r.tenant == "b").unwrap();
     assert!(b_row.next_run_ms <= store.clock_ms().unwrap(), "due at once: {b_row:?}");
     assert!(matches!(store.trigger("b").unwrap(), Triggered::DueNow { last_heard_ms: Some(ago) } if (0..60_000).contains(&ago)), "its replicas were just heard from");

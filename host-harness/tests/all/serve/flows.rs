@@ -51,7 +51,8 @@ fn flows_run_on_their_interval_and_stop_at_the_threshold(store: &str, dir: &Path
     assert_eq!((&status["last_outcome"], &status["failures"]), (&"applied".into(), &0.into()), "{status}");
     assert_eq!(status["last_counts"], "nothing to do; 30 unchanged", "a cycle after a complete one plans nothing");
     let (_, page) = replica.get("/");
-    assert!(page.contains("<td>flow:workforce</td><td>waiting</td><td>applied</td><td>nothing to do; 30 unchanged</td>"), "{page}");
+    assert!(page.contains("<a href=\"/tenants/flow:workforce\">workforce</a></td><td><span class=\"badge healthy\">applied</span></td>"), "{page}");
+    assert!(page.contains(": nothing to do; 30 unchanged</td>") && page.contains("<b>0 of 1</b>flows failing"), "{page}");
 
     // Five people leave: over a threshold of 2, the cycle writes nothing and the flow needs attention.
     let mut smaller = company.clone();

@@ -181,6 +181,9 @@ fn an_entra_shaped_sequence_is_served_and_each_write_reaches_the_source(store: &
     assert_eq!(summary, expected, "{out}");
     assert!(rows.iter().all(|r| r["source"].as_str().unwrap_or_default().starts_with("token sha256:")), "{out}");
     assert!(!out.contains("Lovelace") && !out.contains(TOKEN), "{out}");
+    // And the status page counts them.
+    let (_, page) = replica.get("/");
+    assert!(page.contains("<h2>SCIM gateway: writes in the last 24 h</h2>") && page.contains("<tr class=\"healthy\"><td>pingboard</td><td>6</td><td>0</td>"), "{page}");
 }
 
 #[test]

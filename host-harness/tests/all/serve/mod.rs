@@ -6,6 +6,7 @@
 mod flows;
 mod gateway;
 mod metrics;
+mod page;
 mod reload;
 mod replicas;
 
@@ -242,8 +243,8 @@ fn serve_keeps_tenants_fresh_shows_what_needs_attention_and_drains_on_sigterm() 
 
     let (status, page) = replica.get("/");
     assert_eq!(status, 200);
-    assert!(page.contains("<tr class=\"needs-attention\"><td>broken</td><td>needs-attention</td><td>failed</td>"), "{page}");
-    assert!(page.contains("<td>acme</td>") && page.contains("<td>beta</td>"));
+    assert!(page.contains("<tr class=\"failing\"><td><a href=\"/tenants/broken\">broken</a></td><td><span class=\"badge failing\">needs-attention</span></td>"), "{page}");
+    assert!(page.contains("<tr class=\"healthy\"><td><a href=\"/tenants/acme\">acme</a>") && page.contains("<tr class=\"healthy\"><td><a href=\"/tenants/beta\">beta</a>"), "{page}");
     let (code, table, _) = cli(&["status".into(), "--store".into(), store.clone()]);
     assert_eq!(code, 0);
     assert!(table.starts_with("TENANT  STATE"), "{table}");
