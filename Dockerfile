@@ -1,10 +1,22 @@
 # connector-harness and the connectors' components in one image, for `serve` (deploy/kubernetes/).
 #   docker build -t connector-harness .
-# The build stage compiles the host and the three components at the pinned toolchain; the runtime stage is a
-# slim Debian with CA certificates (the host verifies TLS against the platform's roots) and a non-root user.
-FROM rust:1.95-bookworm AS build
+# The build stages compile the host and the three components at the pinned toolchain. Dependencies are built
+# in a layer of their own by cargo-chef, from the manifests and Cargo.lock alone: a change to our sources
+# rebuilds only our crates, not wasmtime. The runtime stage is a slim Debian with CA certificates (the host
+# verifies TLS against the platform's roots) and a non-root user.
+FROM rust:1.95-bookworm AS chef
+RUN cargo install cargo-chef --version 0.1.76 --locked \
+ && rustup target add wasm32-wasip2
 WORKDIR /src
-RUN rustup target add wasm32-wasip2
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked -p connector-harness --recipe-path recipe.json \
+ && cargo chef cook --release --locked --target wasm32-wasip2 -p pingboard-connector -p pingone-connector -p scim-connector --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked -p connector-harness \
  && cargo build --release --locked --target wasm32-wasip2 -p pingboard-connector -p pingone-connector -p scim-connector

@@ -213,11 +213,11 @@ INSERT OR IGNORE INTO logins (sync_id, login, resource_type, id)
     WHERE json_extract(data, '$.user.login') IS NOT NULL;
 ";
 
-/// Version 9, for the status page (`service/page/`): each run of a tenant or flow, as its schedule row recorded
-/// it (`runs`, the latest 100 kept), with how long it took and, for a sync, what it added, removed and changed;
-/// and a running sync's progress on its schedule row, written by its heartbeat.
-pub const SCHEMA_V9: &str = "
-CREATE TABLE IF NOT EXISTS runs (
+/// Version 9's table of runs, the same on both stores (no `COLLATE "C"`: its keys are only compared, and runs
+/// are ordered by epoch).
+macro_rules! runs_table {
+    () => {
+        "CREATE TABLE IF NOT EXISTS runs (
     tenant TEXT NOT NULL,
     epoch BIGINT NOT NULL,
     owner TEXT NOT NULL,
@@ -235,35 +235,29 @@ CREATE TABLE IF NOT EXISTS runs (
     changed BIGINT,
     PRIMARY KEY (tenant, epoch)
 );
-ALTER TABLE schedule ADD COLUMN progress_records BIGINT;
+"
+    };
+}
+
+/// Version 9, for the status page (`service/page/`): each run of a tenant or flow, as its schedule row recorded
+/// it (`runs`, the latest 100 kept), with how long it took and, for a sync, what it added, removed and changed;
+/// and a running sync's progress on its schedule row, written by its heartbeat.
+pub const SCHEMA_V9: &str = concat!(
+    runs_table!(),
+    "ALTER TABLE schedule ADD COLUMN progress_records BIGINT;
 ALTER TABLE schedule ADD COLUMN progress_requests BIGINT;
 ALTER TABLE schedule ADD COLUMN progress_pages BIGINT;
-";
+"
+);
 
 /// Version 9 on PostgreSQL: SQLite's, each step safe to repeat as PostgreSQL's steps are.
-pub const SCHEMA_V9_POSTGRES: &str = r#"
-CREATE TABLE IF NOT EXISTS runs (
-    tenant TEXT COLLATE "C" NOT NULL,
-    epoch BIGINT NOT NULL,
-    owner TEXT NOT NULL,
-    started_ms BIGINT NOT NULL,
-    finished_ms BIGINT NOT NULL,
-    state TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    error TEXT,
-    sync_id BIGINT,
-    counts TEXT,
-    records BIGINT,
-    requests BIGINT NOT NULL,
-    added BIGINT,
-    removed BIGINT,
-    changed BIGINT,
-    PRIMARY KEY (tenant, epoch)
-);
-ALTER TABLE schedule ADD COLUMN IF NOT EXISTS progress_records BIGINT;
+pub const SCHEMA_V9_POSTGRES: &str = concat!(
+    runs_table!(),
+    "ALTER TABLE schedule ADD COLUMN IF NOT EXISTS progress_records BIGINT;
 ALTER TABLE schedule ADD COLUMN IF NOT EXISTS progress_requests BIGINT;
 ALTER TABLE schedule ADD COLUMN IF NOT EXISTS progress_pages BIGINT;
-"#;
+"
+);
 
 /// SQLite's steps, from an empty file: each version's script, run when the file is older.
 pub const SQLITE_STEPS: [(i64, &str); 9] =
