@@ -41,6 +41,13 @@ fn tenants_file(dir: &Path, double: &PingboardDouble, tenants: &[(&str, &str, &s
     path
 }
 
+/// Replaces `path` as an editor or `kubectl` would: whole, never seen half-written.
+fn write_whole(path: &Path, text: &str) {
+    let swapping = path.with_extension("swp");
+    std::fs::write(&swapping, text).unwrap();
+    std::fs::rename(&swapping, path).unwrap();
+}
+
 /// A `serve` process, killed when dropped.
 struct Replica {
     child: Child,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, Faults, PingboardDouble};
 
-use super::{Replica, sqlite_store, tenant_status, trigger};
+use super::{Replica, sqlite_store, tenant_status, trigger, write_whole};
 
 fn chromium() -> PathBuf {
     ["chromium", "chromium-browser"]
@@ -41,12 +41,6 @@ fn tenant_table(name: &str, double: &PingboardDouble, secret: &str) -> String {
          config = {{ base_url = \"{}\", client_id = \"{CLIENT_ID}\", page_size = 100 }}\nsecrets = {{ client_secret = {{ value = \"{secret}\" }} }}\n",
         double.base_url()
     )
-}
-
-fn write_whole(path: &Path, text: &str) {
-    let swapping = path.with_extension("swp");
-    std::fs::write(&swapping, text).unwrap();
-    std::fs::rename(&swapping, path).unwrap();
 }
 
 #[test]

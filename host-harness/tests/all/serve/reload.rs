@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
 
-use super::{Replica, clean_export, export, sqlite_store, tenant_status, trigger};
+use super::{Replica, clean_export, export, sqlite_store, tenant_status, trigger, write_whole};
 use crate::cli;
 
 /// A Pingboard tenant's table whose secret is read from `secret_file`.
@@ -34,13 +34,6 @@ fn mount_secret(volume: &Path, version: &str, value: &str) {
     if !volume.join("client_secret").exists() {
         symlink("..data/client_secret", volume.join("client_secret")).unwrap();
     }
-}
-
-/// Replaces `path` as an editor or `kubectl` would: whole, never seen half-written.
-fn write_whole(path: &Path, text: &str) {
-    let swapping = path.with_extension("swp");
-    std::fs::write(&swapping, text).unwrap();
-    std::fs::rename(&swapping, path).unwrap();
 }
 
 fn synced(replica: &Replica, tenant: &str) -> f64 {
