@@ -325,7 +325,18 @@ impl Scheduler {
                 return true;
             }
         };
-        next.load_components(&shared.runtime, &current.components).await;
+        // A new component may take a while to compile: the loop is alive meanwhile (running syncs go on), so it
+        // keeps ticking for the liveness probe.
+        {
+            let loading = next.load_components(&shared.runtime, &current.components);
+            tokio::pin!(loading);
+            loop {
+                tokio::select! {
+                    () = &mut loading => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => shared.observed.tick(),
+                }
+            }
+        }
         if let Err(e) = self.store.with(|store| register(store, &shared.owner, &shared.config, &next)) {
             tracing::warn!(reason, "cannot put the reloaded tenants file into the schedule; trying again at the next poll: {}", one_line(&format!("{e:#}")));
             return false;
