@@ -139,7 +139,7 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, show_p
         _ => Interrupt::default(),
     };
     let json = cli.log_format == LogFormat::Json;
-    match runtime.block_on(execute(cli, out, err, &redactor, show_progress, &interrupt)) {
+    match runtime.block_on(execute(cli, out, err, &redactor, show_progress, &interrupt, json)) {
         Ok(()) => 0,
         // A reader that stopped reading (`export | head`) is not an error.
         Err(e) if is_broken_pipe(&e) => 0,
@@ -164,9 +164,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
-async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &Redactor, show_progress: bool, interrupt: &Interrupt) -> Result<()> {
+async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, redactor: &Redactor, show_progress: bool, interrupt: &Interrupt, json: bool) -> Result<()> {
     let cache_dir = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(Runtime::default_cache_dir) };
-    let json = cli.log_format == LogFormat::Json;
     let cx = &mut Context { out, err, redactor, show_progress, interrupt, cache_dir, json };
     match cli.command {
         Command::Inspect(command) => command.execute(cx).await,

@@ -222,9 +222,8 @@ impl Metrics {
             self.failures.get_or_create(&label).set(row.failures);
             self.next_run.get_or_create(&label).set(row.next_run_ms / 1000);
             self.interval.get_or_create(&label).set(row.interval_ms / 1000);
-            if let Some(at) = row.last_success_at.as_deref().and_then(|at| humantime::parse_rfc3339_weak(at).ok()) {
-                let seconds = at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                self.last_success.get_or_create(&label).set(seconds as i64);
+            if let Some(at_ms) = row.last_success_ms() {
+                self.last_success.get_or_create(&label).set(at_ms / 1000);
             }
             for state in TenantState::ALL.map(TenantState::as_str) {
                 self.state.get_or_create(&StateLabels { tenant: row.tenant.clone(), state: state.into() }).set(i64::from(row.state == state));

@@ -450,7 +450,10 @@ async fn run_claim(shared: &Shared, configuration: &Configuration, claim: Claim,
         Ending::Recorded { record, egress } => {
             let failure = (record.outcome == "failed").then(|| if record.state == TenantState::NeedsAttention { "needs-attention" } else { "transient" });
             sync_ended(record.outcome, egress, failure);
-            Store::open(&config.store).and_then(|mut store| store.finish_run(&lease, &record))
+            Store::open(&config.store).and_then(|mut store| {
+                let changes = record.sync_id.and_then(|sync| changes_of(&store, tenant, sync));
+                store.finish_run(&lease, &RunRecord { requests: egress.requests, changes, ..record })
+            })
         }
     };
     match written {
@@ -473,12 +476,6 @@ fn ending(shared: &Shared, configuration: &Configuration, tenant: &str, failures
         Ok(report) => {
             metrics.records_stored(tenant, &report.counts);
             let counts = report.counts.to_string();
-            // What the sync changed, for the tenant's history on the status page; only a report, so a failure to
-            // count fails nothing.
-            let changes = Store::open(&shared.config.store).and_then(|store| store.changes_since_previous(tenant, report.sync_id)).unwrap_or_else(|e| {
-                tracing::warn!(tenant, "sync {} is complete, but what it changed could not be counted: {}", report.sync_id, one_line(&format!("{e:#}")));
-                None
-            });
             let (counts_by_type, egress) = (report.counts.by_type(), &report.egress);
             tracing::info!(
                 tenant, sync_id = report.sync_id, seconds = report.elapsed.as_secs_f64(), requests = egress.requests, bytes = egress.bytes_received,
@@ -486,8 +483,10 @@ fn ending(shared: &Shared, configuration: &Configuration, tenant: &str, failures
                 "synced"
             );
             let next_in = policy.after_success(interval, &mut rng);
-            let requests = report.egress.requests;
-            let record = RunRecord { state: TenantState::Waiting, outcome: "synced", next_in, failures: 0, error: None, sync_id: Some(report.sync_id), counts: Some(counts), records: Some(report.counts.records()), requests, changes };
+            let record = RunRecord {
+                state: TenantState::Waiting, outcome: "synced", next_in, failures: 0, error: None, sync_id: Some(report.sync_id), counts: Some(counts),
+                records: Some(report.counts.records()), requests: 0, changes: None,
+            };
             Ending::Recorded { record, egress: report.egress }
         }
         Err(e) => match e.downcast_ref::<Interrupted>() {
@@ -495,8 +494,7 @@ fn ending(shared: &Shared, configuration: &Configuration, tenant: &str, failures
             None => {
                 let kind = FailureKind::of(&e);
                 let error = one_line(&shared.redactor.redact(&format!("{e:#}")));
-                let mut record = failed_run(policy, kind, failures, interval, error);
-                record.requests = egress.requests;
+                let record = failed_run(policy, kind, failures, interval, error);
                 tracing::warn!(tenant, failures = record.failures, kind = kind.name(), retry_in_secs = record.next_in.as_secs(), requests = egress.requests, "sync failed: {}", record.error.as_deref().unwrap_or(""));
                 Ending::Recorded { record, egress }
             }
@@ -514,6 +512,15 @@ fn failed_run(policy: &Policy, kind: FailureKind, failures: i64, interval: Durat
         FailureKind::NeedsAttention => TenantState::NeedsAttention,
     };
     RunRecord { state, outcome: "failed", next_in, failures, error: Some(error), sync_id: None, counts: None, records: None, requests: 0, changes: None }
+}
+
+/// What sync `sync` of `tenant` changed since the tenant's previous complete sync, for its history on the status
+/// page; only a report, so a failure to count fails nothing.
+fn changes_of(store: &Store, tenant: &str, sync: SyncId) -> Option<crate::store::DiffCounts> {
+    store.changes_since_previous(tenant, sync).unwrap_or_else(|e| {
+        tracing::warn!(tenant, "sync {sync} is complete, but what it changed could not be counted: {}", one_line(&format!("{e:#}")));
+        None
+    })
 }
 
 /// The tenant's sync: resumed from its checkpoint when an unfinished one can be, else fresh.

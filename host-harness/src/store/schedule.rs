@@ -212,6 +212,14 @@ const SCHEDULE_COLUMNS: &str = "tenant, enabled, interval_ms, next_run_ms, state
      last_outcome, last_error, last_sync_id, last_counts, last_started_ms, last_finished_ms, progress_records, progress_requests, progress_pages, \
      (SELECT finished_at FROM syncs WHERE syncs.tenant = schedule.tenant AND syncs.state = 'complete' ORDER BY syncs.id DESC LIMIT 1)";
 
+impl ScheduleRow {
+    /// When its latest complete sync ended, in epoch ms (`last_success_at` read).
+    pub fn last_success_ms(&self) -> Option<i64> {
+        let at = humantime::parse_rfc3339_weak(self.last_success_at.as_deref()?).ok()?;
+        at.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as i64)
+    }
+}
+
 fn schedule_row(r: &Row) -> Result<ScheduleRow> {
     Ok(ScheduleRow {
         tenant: r.string(0)?,

@@ -104,9 +104,27 @@ fn when(at_ms: i64, now_ms: i64) -> String {
     format!("<time datetime=\"{at}\">{shown}</time> <span class=\"rel\">({})</span>", relative_time(at_ms, now_ms))
 }
 
-/// An RFC 3339 time (a sync's `finished_at`) in epoch ms.
-fn rfc3339_ms(at: &str) -> Option<i64> {
-    humantime::parse_rfc3339_weak(at).ok()?.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as i64)
+/// A row's last success as a clock time, and the age of its data: `never` and `-` before its first.
+fn success_and_age(row: &ScheduleRow, now_ms: i64) -> (String, String) {
+    match row.last_success_ms() {
+        Some(at) => (when(at, now_ms), age(at, now_ms)),
+        None => ("never".into(), "-".into()),
+    }
+}
+
+/// How long ago `at_ms` was, as `span` says it.
+fn age(at_ms: i64, now_ms: i64) -> String {
+    span(((now_ms - at_ms).max(0) / 1000) as u64)
+}
+
+/// The latest good run (a sync or a cycle) among `runs`, newest first: the estimate of a running one.
+fn last_good<'r>(runs: impl IntoIterator<Item = &'r RunRow>) -> Option<&'r RunRow> {
+    runs.into_iter().find(|run| matches!(run.outcome.as_str(), "synced" | "applied"))
+}
+
+/// A failing row's last error, cut to a table cell; nothing for a row that is not failing.
+fn error_cell(row: &ScheduleRow) -> String {
+    if Health::of(row) == Health::Failing { escape(&crate::display::printable(row.last_error.as_deref().unwrap_or(""), 160)) } else { String::new() }
 }
 
 /// How a tenant or flow stands, for the summary, the order of the rows and their colour.

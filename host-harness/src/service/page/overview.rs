@@ -4,8 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Health, MarkLabel, escape, mark, page, progress_text, rfc3339_ms, span, tenant_href, when};
-use crate::display::printable;
+use super::{Health, MarkLabel, age, error_cell, escape, last_good, mark, page, progress_text, success_and_age, tenant_href, when};
 use crate::store::{FLOW_JOB, RunRow, ScheduleRow, WriteActivity};
 
 /// Runs shown as marks per row.
@@ -39,7 +38,7 @@ pub fn overview(replica: &str, draining: bool, fleet: Result<Fleet, String>, now
     } else {
         body.push_str("<table>\n<tr><th>Tenant</th><th>State</th><th>Last runs (oldest first)</th><th>Last success</th><th>Data age</th><th>Next run, or now</th><th>Last error</th></tr>\n");
         for row in &tenants {
-            let success = row.last_success_at.as_deref().and_then(rfc3339_ms);
+            let (success, age) = success_and_age(row, now_ms);
             let _ = writeln!(
                 body,
                 "<tr class=\"{class}\"><td><a href=\"{href}\">{tenant}</a></td><td>{badge}</td><td>{marks}</td><td>{success}</td><td>{age}</td><td>{next}</td><td class=\"error\">{error}</td></tr>",
@@ -48,10 +47,8 @@ pub fn overview(replica: &str, draining: bool, fleet: Result<Fleet, String>, now
                 tenant = escape(&row.tenant),
                 badge = Health::of(row).badge(row),
                 marks = marks(runs_of(&row.tenant), now_ms),
-                success = success.map_or_else(|| "never".into(), |at| when(at, now_ms)),
-                age = success.map_or_else(|| "-".into(), |at| span(((now_ms - at).max(0) / 1000) as u64)),
-                next = now_or_next(row, runs_of(&row.tenant).find(|run| run.outcome == "synced"), now_ms),
-                error = if Health::of(row) == Health::Failing { escape(&printable(row.last_error.as_deref().unwrap_or(""), 160)) } else { String::new() },
+                next = now_or_next(row, last_good(runs_of(&row.tenant)), now_ms),
+                error = error_cell(row),
             );
         }
         body.push_str("</table>\n");
@@ -72,7 +69,7 @@ pub fn overview(replica: &str, draining: bool, fleet: Result<Fleet, String>, now
                 badge = Health::of(row).badge(row),
                 marks = marks(runs_of(&row.tenant), now_ms),
                 next = now_or_next(row, None, now_ms),
-                error = if Health::of(row) == Health::Failing { escape(&printable(row.last_error.as_deref().unwrap_or(""), 200)) } else { String::new() },
+                error = error_cell(row),
             );
         }
         body.push_str("</table>\n");
@@ -104,10 +101,10 @@ fn summary(tenants: &[&ScheduleRow], flows: &[&ScheduleRow], now_ms: i64) -> Str
     for (health, label) in [(Health::Healthy, "healthy"), (Health::Failing, "failing"), (Health::Running, "running"), (Health::Waiting, "waiting for a first sync")] {
         let _ = write!(cards, "<div class=\"card {}\"><b>{}</b>{label}</div>", health.class(), of(health));
     }
-    let oldest = tenants.iter().filter_map(|row| row.last_success_at.as_deref().and_then(rfc3339_ms).map(|at| (at, &row.tenant))).min();
+    let oldest = tenants.iter().filter_map(|row| row.last_success_ms().map(|at| (at, &row.tenant))).min();
     let never = tenants.iter().filter(|row| row.last_success_at.is_none()).count();
     let age = match oldest {
-        Some((at, tenant)) => format!("<b>{}</b>oldest data ({})", span(((now_ms - at).max(0) / 1000) as u64), escape(tenant)),
+        Some((at, tenant)) => format!("<b>{}</b>oldest data ({})", age(at, now_ms), escape(tenant)),
         None => "<b>-</b>no data yet".into(),
     };
     let never = if never > 0 { format!("; {never} without any") } else { String::new() };

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Health, MarkLabel, count, duration, escape, mark, page, progress_text, replica_of, rfc3339_ms, span, when};
+use super::{Health, MarkLabel, count, duration, escape, last_good, mark, page, progress_text, replica_of, span, success_and_age, when};
 use crate::store::{RunRow, ScheduleRow};
 
 /// Runs shown in a tenant's history.
@@ -20,16 +20,15 @@ pub fn tenant(replica: &str, draining: bool, name: &str, read: Result<(Option<Sc
     let health = Health::of(&row);
     let mut body = String::new();
     let _ = writeln!(body, "<h2>{} {}{}</h2>", escape(name), health.badge(&row), if row.enabled { "" } else { " <span class=\"muted\">(no live replica serves it)</span>" });
-    let success = row.last_success_at.as_deref().and_then(rfc3339_ms);
+    let (success, age) = success_and_age(&row, now_ms);
     body.push_str("<table>\n");
     let facts = [
-        ("Last success", success.map_or_else(|| "never".into(), |at| when(at, now_ms))),
-        ("Data age", success.map_or_else(|| "-".into(), |at| span(((now_ms - at).max(0) / 1000) as u64))),
+        ("Last success", success),
+        ("Data age", age),
         (
             "Now",
             if health == Health::Running {
-                let last_good = runs.iter().find(|run| matches!(run.outcome.as_str(), "synced" | "applied"));
-                escape(&format!("{}, on {}", progress_text(&row, last_good, now_ms), replica_of(row.lease_owner.as_deref().unwrap_or("?"))))
+                escape(&format!("{}, on {}", progress_text(&row, last_good(&runs), now_ms), replica_of(row.lease_owner.as_deref().unwrap_or("?"))))
             } else {
                 format!("next run {}", when(row.next_run_ms, now_ms))
             },
