@@ -163,16 +163,14 @@ impl MakeRustls {
         store.add_parsable_certificates(roots);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+        let checks = |chain| builder.clone().dangerous().with_custom_certificate_verifier(Arc::new(Checks { chain, provider: provider.clone() })).with_no_client_auth();
         let config = match verify {
             Verify::ChainAndName => builder.with_root_certificates(store).with_no_client_auth(),
-            _ => {
+            Verify::Chain => {
                 let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone()).build();
-                let chain = match verify {
-                    Verify::Chain => Some(webpki.map_err(|e| anyhow!("no usable CA certificate to verify the store's server with: {e}"))?),
-                    _ => None,
-                };
-                builder.dangerous().with_custom_certificate_verifier(Arc::new(Checks { chain, provider })).with_no_client_auth()
+                checks(Some(webpki.map_err(|e| anyhow!("no usable CA certificate to verify the store's server with: {e}"))?))
             }
+            Verify::Nothing => checks(None),
         };
         Ok(Self { config: Arc::new(config) })
     }
