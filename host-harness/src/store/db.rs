@@ -1,7 +1,7 @@
 //! One connection to either store, SQLite or PostgreSQL, behind the few operations the store needs: run a
 //! statement, read rows, run a transaction. Every statement is written once, in the SQL both dialects share
 //! (`ON CONFLICT`, `RETURNING`, `IS DISTINCT FROM`, numbered `?N` parameters), and sent to PostgreSQL with
-//! `?N` rewritten to `$N`. Values are 64-bit integers, text or NULL in both, so a store's bytes read the same
+//! `?N` rewritten to `$N`. Values are 64-bit integers, text, bytes or NULL in both, so a store's bytes read the same
 //! from either. What differs (opening, schema, migration) lives in `sqlite.rs` and `postgres.rs`.
 
 use anyhow::{Result, anyhow, bail};
@@ -21,6 +21,7 @@ impl rusqlite::ToSql for Param<'_> {
             Param::Null => ToSqlOutput::Owned(Owned::Null),
             Param::Int(n) => ToSqlOutput::Owned(Owned::Integer(*n)),
             Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Param::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
 }
@@ -34,7 +35,8 @@ fn sqlite_row(row: &rusqlite::Row<'_>) -> Result<Row> {
             ValueRef::Null => Value::Null,
             ValueRef::Integer(n) => Value::Int(n),
             ValueRef::Text(bytes) => Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| anyhow!("the store holds text that is not UTF-8"))?),
-            ValueRef::Real(_) | ValueRef::Blob(_) => bail!("the store returned a value of an unexpected type in column {i}"),
+            ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
+            ValueRef::Real(_) => bail!("the store returned a value of an unexpected type in column {i}"),
         });
     }
     Ok(Row(values))

@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use super::lifecycle::{Heartbeat, Lease};
+use super::read::stored_grant_id;
 use super::sql::{args, rows_of};
-use super::{Store, SyncId};
+use super::{Store, SyncId, resource_data};
 use crate::contract::model::*;
 use crate::records;
 
-/// One page for the `PageWriter`, with a label naming it in errors, and its resources' JSON lines.
+/// One page for the `PageWriter`, with a label naming it in errors, and what is stored of its resources' lines.
 pub struct PageJob {
     resources: Vec<Resource>,
-    lines: Vec<String>,
+    stored: Vec<Vec<u8>>,
     entitlements: Vec<Entitlement>,
     grants: Vec<Grant>,
     checkpoint: String,
@@ -22,11 +23,11 @@ pub struct PageJob {
 }
 
 impl PageJob {
-    /// Renders the resources' lines here, on the caller's thread: the page writer is a sync's one serial step,
-    /// and at concurrency 8 it sets the pace (BENCHMARKS.md, session 8).
+    /// Renders what is stored of the resources' lines here, on the caller's thread: the page writer is a sync's
+    /// one serial step, and at concurrency 8 it sets the pace (BENCHMARKS.md, session 8).
     pub fn new(resources: Vec<Resource>, entitlements: Vec<Entitlement>, grants: Vec<Grant>, checkpoint: String, label: String) -> Self {
-        let lines = resources.iter().map(records::resource_line).collect();
-        Self { resources, lines, entitlements, grants, checkpoint, label }
+        let stored = resources.iter().map(resource_data::of).collect();
+        Self { resources, stored, entitlements, grants, checkpoint, label }
     }
 }
 
@@ -119,7 +120,7 @@ impl Store {
                     batch.push(job);
                 }
                 let started = Instant::now();
-                let result = store.db.transaction(|| batch.iter().map(|job| store.write_page(&lease, &job.resources, &job.lines, &job.entitlements, &job.grants, &job.checkpoint)).collect::<Result<Vec<_>>>());
+                let result = store.db.transaction(|| batch.iter().map(|job| store.write_page(&lease, &job.resources, &job.stored, &job.entitlements, &job.grants, &job.checkpoint)).collect::<Result<Vec<_>>>());
                 busy += started.elapsed();
                 match result {
                     Ok(new) => {
@@ -155,12 +156,12 @@ impl Store {
     /// Writes one page in one transaction, with the checkpoint that says the page is in, if the lease still
     /// holds the sync. Returns how many of the page's resources this sync had not stored before.
     pub fn put_page(&mut self, lease: &Lease, resources: &[Resource], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
-        let lines: Vec<String> = resources.iter().map(records::resource_line).collect();
-        self.db.transaction(|| self.write_page(lease, resources, &lines, entitlements, grants, checkpoint))
+        let stored: Vec<Vec<u8>> = resources.iter().map(resource_data::of).collect();
+        self.db.transaction(|| self.write_page(lease, resources, &stored, entitlements, grants, checkpoint))
     }
 
-    /// `put_page` in the caller's transaction, with the resources' `lines` rendered.
-    fn write_page(&self, lease: &Lease, resources: &[Resource], lines: &[String], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
+    /// `put_page` in the caller's transaction, with what is stored of the resources' lines rendered (`stored`).
+    fn write_page(&self, lease: &Lease, resources: &[Resource], stored: &[Vec<u8>], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
         let sync = lease.sync;
         let db = &self.db;
         let held = db.execute(
@@ -172,10 +173,10 @@ impl Store {
         }
         // Insert; a resource this sync already has (a re-listed page) is updated instead, and not counted as new.
         let mut new_resources = 0;
-        for (chunk, lines) in resources.chunks(ROWS_PER_INSERT).zip(lines.chunks(ROWS_PER_INSERT)) {
+        for (chunk, stored) in resources.chunks(ROWS_PER_INSERT).zip(stored.chunks(ROWS_PER_INSERT)) {
             let mut values = Vec::with_capacity(chunk.len() * 5);
-            for (r, line) in chunk.iter().zip(lines) {
-                values.extend_from_slice(args![sync, &r.id.resource_type, &r.id.id, &r.display_name, line.as_str()]);
+            for (r, data) in chunk.iter().zip(stored) {
+                values.extend_from_slice(args![sync, &r.id.resource_type, &r.id.id, &r.display_name, data.as_slice()]);
             }
             let sql = format!("INSERT INTO resources (sync_id, resource_type, id, display_name, data) VALUES {} ON CONFLICT DO NOTHING RETURNING 1", rows_of(5, chunk.len()));
             let inserted = db.rows(&sql, &values)?.len();
@@ -225,7 +226,8 @@ impl Store {
         for chunk in unique.chunks(ROWS_PER_INSERT) {
             let mut values = Vec::with_capacity(chunk.len() * 6);
             for ((entitlement, principal_type, principal_id), (id, immutable)) in chunk {
-                values.extend_from_slice(args![sync, *entitlement, *principal_type, *principal_id, *id, *immutable]);
+                let id = stored_grant_id(id, entitlement, principal_type, principal_id);
+                values.extend_from_slice(args![sync, *entitlement, *principal_type, *principal_id, id, *immutable]);
             }
             let sql = format!(
                 "INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id, immutable) VALUES {}

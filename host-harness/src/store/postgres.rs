@@ -155,6 +155,7 @@ fn read_row(row: &tokio_postgres::Row) -> Result<Row> {
             Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(|n| Value::Int(n.into())),
             Type::BOOL => row.try_get::<_, Option<bool>>(i)?.map(|b| Value::Int(b.into())),
             Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR | Type::UNKNOWN => row.try_get::<_, Option<String>>(i)?.map(Value::Text),
+            Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob),
             ref other => bail!("the store returned a column of type {other}"),
         };
         values.push(value.unwrap_or(Value::Null));
@@ -176,6 +177,7 @@ impl ToSql for Param<'_> {
                 ref other => Err(format!("an integer cannot be sent as {other}").into()),
             },
             Param::Text(s) => s.to_sql(ty, out),
+            Param::Blob(b) => b.to_sql(ty, out),
         }
     }
 
@@ -189,33 +191,33 @@ impl ToSql for Param<'_> {
 /// Creates the schema if the database has none, or brings an older one up to date, under a transaction-scoped
 /// advisory lock, so that replicas starting together migrate once. A database written by a newer harness is
 /// refused.
-pub fn migrate(conn: &PgConn, version: i64) -> Result<()> {
+pub fn migrate(conn: &PgConn, version: i64) -> Result<Option<i64>> {
     // Every store a replica opens after the first finds the schema in place: no lock, one query.
     if schema_version(conn).ok().flatten() == Some(version) {
-        return Ok(());
+        return Ok(None);
     }
     conn.batch("BEGIN; SELECT pg_advisory_xact_lock(7238412650913)")?;
     let migrated = (|| {
         conn.batch("CREATE TABLE IF NOT EXISTS harness_schema (version BIGINT NOT NULL)")?;
         match schema_version(conn)? {
-            Some(v) if v == version => Ok(()),
+            Some(v) if v == version => Ok(None),
             Some(v) if v > version => bail!("it was written by a newer connector-harness (schema {v}; this one writes {version})"),
             Some(v) if v >= POSTGRES_FIRST_VERSION => {
                 steps_after(conn, v)?;
                 conn.execute("UPDATE harness_schema SET version = ?1", &[Param::Int(version)])?;
-                Ok(())
+                Ok(Some(v))
             }
             Some(v) => bail!("its schema {v} predates this harness's PostgreSQL support; start from an empty database"),
             None => {
                 conn.batch(POSTGRES_SCHEMA)?;
                 steps_after(conn, POSTGRES_SCHEMA_VERSION)?;
                 conn.execute("INSERT INTO harness_schema (version) VALUES (?1)", &[Param::Int(version)])?;
-                Ok(())
+                Ok(None)
             }
         }
     })();
     match migrated {
-        Ok(()) => conn.batch("COMMIT"),
+        Ok(from) => conn.batch("COMMIT").map(|()| from),
         Err(e) => {
             let _ = conn.batch("ROLLBACK");
             Err(e)

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::sql::{Row, args};
-use super::{Store, SyncId};
+use super::{Store, SyncId, resource_data};
 use crate::display::printable;
 use crate::records::{self, GrantRow};
 
@@ -113,6 +113,18 @@ pub(super) fn sync_info(row: &Row) -> Result<SyncInfo> {
     })
 }
 
+/// A stored grant's id (`grants g`): since version 10 its `id` is kept only when it is not the one its key makes
+/// (`<entitlement>:<principal type>:<principal id>`, as `connector-model`'s `Grant::new` names every grant), which
+/// it almost never is (`stored_grant_id`).
+pub(super) const GRANT_ID: &str = "coalesce(g.id, g.entitlement_id || ':' || g.principal_type || ':' || g.principal_id)";
+
+/// A grant's id as it is stored: `None` when `GRANT_ID` makes it again from the grant's key.
+pub(super) fn stored_grant_id<'a>(id: &'a str, entitlement: &str, principal_type: &str, principal_id: &str) -> Option<&'a str> {
+    let from_key = id.len() == entitlement.len() + principal_type.len() + principal_id.len() + 2
+        && id.strip_prefix(entitlement).and_then(|rest| rest.strip_prefix(':')).and_then(|rest| rest.strip_prefix(principal_type)).and_then(|rest| rest.strip_prefix(':')) == Some(principal_id);
+    (!from_key).then_some(id)
+}
+
 /// A grant of a row `SELECT id, entitlement, principal type, principal id, immutable …`.
 pub(super) fn grant_row(row: &Row) -> Result<GrantRow> {
     Ok(GrantRow { id: row.string(0)?, entitlement: row.string(1)?, principal_type: row.string(2)?, principal_id: row.string(3)?, immutable: row.opt_string(4)? })
@@ -158,7 +170,7 @@ impl Store {
         let grants = self.db.row(&format!("SELECT count(*) {DANGLING}"), args![sync])?.map_or(Ok(0), |row| row.int(0))? as u64;
         let mut examples = Vec::new();
         if grants > 0 {
-            let first = self.db.rows(&format!("SELECT g.id {DANGLING} ORDER BY g.entitlement_id, g.principal_type, g.principal_id LIMIT 3"), args![sync])?;
+            let first = self.db.rows(&format!("SELECT {GRANT_ID} {DANGLING} ORDER BY g.entitlement_id, g.principal_type, g.principal_id LIMIT 3"), args![sync])?;
             examples = first.iter().map(|row| row.string(0)).collect::<Result<_>>()?;
         }
         Ok(Dangling { grants, examples })
@@ -196,9 +208,9 @@ impl Store {
     /// Calls `each` with every resource's JSON line (of one type, if given), ordered by type and id.
     pub fn for_each_resource(&self, sync: SyncId, resource_type: Option<&str>, mut each: impl FnMut(&str) -> Result<()>) -> Result<()> {
         self.db.for_each(
-            "SELECT data FROM resources WHERE sync_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR resource_type = ?2) ORDER BY resource_type, id",
+            &format!("SELECT {} FROM resources r WHERE r.sync_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR r.resource_type = ?2) ORDER BY r.resource_type, r.id", resource_data::COLUMNS),
             args![sync, resource_type],
-            |row| each(row.text(0)?),
+            |row| each(&resource_data::line_of_row(row)?),
         )
     }
 
@@ -206,9 +218,11 @@ impl Store {
     pub fn for_each_grant(&self, sync: SyncId, entitlement: Option<&str>, principal: Option<(&str, &str)>, mut each: impl FnMut(GrantRow) -> Result<()>) -> Result<()> {
         let (ptype, pid) = principal.unzip();
         self.db.for_each(
-            "SELECT id, entitlement_id, principal_type, principal_id, immutable FROM grants WHERE sync_id = ?1
-             AND (CAST(?2 AS TEXT) IS NULL OR entitlement_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR (principal_type = ?3 AND principal_id = ?4))
-             ORDER BY entitlement_id, principal_type, principal_id",
+            &format!(
+                "SELECT {GRANT_ID}, g.entitlement_id, g.principal_type, g.principal_id, g.immutable FROM grants g WHERE g.sync_id = ?1
+                 AND (CAST(?2 AS TEXT) IS NULL OR g.entitlement_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR (g.principal_type = ?3 AND g.principal_id = ?4))
+                 ORDER BY g.entitlement_id, g.principal_type, g.principal_id"
+            ),
             args![sync, entitlement, ptype, pid],
             |row| each(grant_row(row)?),
         )
@@ -273,16 +287,16 @@ impl Store {
     /// What changed from sync `old` to sync `new`: one line per added (+), removed (-) or changed (~) row.
     pub fn diff(&self, old: SyncId, new: SyncId, out: &mut dyn std::io::Write) -> Result<DiffCounts> {
         let mut counts = DiffCounts::default();
-        // (kind, table, the key columns, the column that must be equal for the row to be unchanged). A grant is
+        // (kind, table, the key columns, the columns that must be equal for the row to be unchanged). A grant is
         // its key, and changes only in whether the source derives it.
-        let tables: [(&str, &str, &[&str], &str); 3] = [
-            ("resource", "resources", &["resource_type", "id"], "data"),
-            ("entitlement", "entitlements", &["id"], "data"),
-            ("grant", "grants", &["entitlement_id", "principal_type", "principal_id"], "immutable"),
+        let tables: [(&str, &str, &[&str], &[&str]); 3] = [
+            ("resource", "resources", &["resource_type", "id"], &["display_name", "data"]),
+            ("entitlement", "entitlements", &["id"], &["data"]),
+            ("grant", "grants", &["entitlement_id", "principal_type", "principal_id"], &["immutable"]),
         ];
         for (kind, table, key, data) in tables {
             let same_key = key.iter().map(|c| format!("o.{c} = n.{c}")).collect::<Vec<_>>().join(" AND ");
-            let changed = format!("o.{data} IS DISTINCT FROM n.{data}");
+            let changed = data.iter().map(|c| format!("o.{c} IS DISTINCT FROM n.{c}")).collect::<Vec<_>>().join(" OR ");
             let label = |a: &str| key.iter().map(|c| format!("{a}.{c}")).collect::<Vec<_>>().join(" || ':' || ");
             let (new_label, old_label) = (label("n"), label("o"));
             let sql = format!(

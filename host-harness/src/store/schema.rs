@@ -5,8 +5,9 @@
 /// versions were recorded), 2 adds the sync's owner and heartbeat and the `interrupted` state, 3 why a grant is
 /// immutable, 4 the service's schedule (`schedule.rs`), 5 drops the grants' index by principal, 6 records which
 /// replicas serve which tenants, 7 keeps provisioning flows' links and log (`flows.rs`), 8 indexes accounts by
-/// login (`logins`), 9 keeps each run's outcome and a running sync's progress for the status page.
-pub const SCHEMA_VERSION: i64 = 9;
+/// login (`logins`), 9 keeps each run's outcome and a running sync's progress for the status page, 10 keeps no
+/// value twice in a row and packs resource lines.
+pub const SCHEMA_VERSION: i64 = 10;
 /// The oldest schema readers read as it is: grants gained their `immutable` mark in version 3.
 pub const OLDEST_READ: i64 = 3;
 
@@ -259,9 +260,49 @@ ALTER TABLE schedule ADD COLUMN IF NOT EXISTS progress_pages BIGINT;
 "
 );
 
+/// Version 10 keeps no value twice in a row: a grant's `id` only where it is not the one its key makes (read
+/// back through `read::GRANT_ID`), and a resource's line without its columns, packed (`resource_data.rs`, which
+/// also packs the lines stored before: SQL cannot). SQLite cannot drop a `NOT NULL`, so the grants table is rebuilt;
+/// its `data` columns take bytes as they are.
+pub const SCHEMA_V10_SQLITE: &str = "
+CREATE TABLE grants_v10 (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    entitlement_id TEXT NOT NULL,
+    principal_type TEXT NOT NULL,
+    principal_id TEXT NOT NULL,
+    id TEXT,
+    immutable TEXT,
+    PRIMARY KEY (sync_id, entitlement_id, principal_type, principal_id)
+) WITHOUT ROWID;
+INSERT INTO grants_v10 (sync_id, entitlement_id, principal_type, principal_id, id, immutable)
+    SELECT sync_id, entitlement_id, principal_type, principal_id, NULLIF(id, entitlement_id || ':' || principal_type || ':' || principal_id), immutable FROM grants;
+DROP TABLE grants;
+ALTER TABLE grants_v10 RENAME TO grants;
+";
+
+/// Version 10 on PostgreSQL: the grants table rebuilt too, since an `UPDATE` of every row would leave the old
+/// rows' space to a `VACUUM FULL`; and resource lines kept as bytes (`store/resource_data.rs` packs them).
+pub const SCHEMA_V10_POSTGRES: &str = r#"
+ALTER TABLE resources ALTER COLUMN data TYPE BYTEA USING convert_to(data, 'UTF8');
+ALTER TABLE grants RENAME TO grants_v9;
+ALTER INDEX grants_pkey RENAME TO grants_v9_pkey;
+CREATE TABLE grants (
+    sync_id BIGINT NOT NULL REFERENCES syncs (id),
+    entitlement_id TEXT COLLATE "C" NOT NULL,
+    principal_type TEXT COLLATE "C" NOT NULL,
+    principal_id TEXT COLLATE "C" NOT NULL,
+    id TEXT,
+    immutable TEXT,
+    PRIMARY KEY (sync_id, entitlement_id, principal_type, principal_id)
+);
+INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id, immutable)
+    SELECT sync_id, entitlement_id, principal_type, principal_id, NULLIF(id, entitlement_id || ':' || principal_type || ':' || principal_id), immutable FROM grants_v9;
+DROP TABLE grants_v9;
+"#;
+
 /// SQLite's steps, from an empty file: each version's script, run when the file is older.
-pub const SQLITE_STEPS: [(i64, &str); 9] =
-    [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5), (6, SCHEMA_V6), (7, SCHEMA_V7), (8, SCHEMA_V8_SQLITE), (9, SCHEMA_V9)];
+pub const SQLITE_STEPS: [(i64, &str); 10] =
+    [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5), (6, SCHEMA_V6), (7, SCHEMA_V7), (8, SCHEMA_V8_SQLITE), (9, SCHEMA_V9), (10, SCHEMA_V10_SQLITE)];
 
 /// The schema at version `POSTGRES_SCHEMA_VERSION`, with the SQLite store's tables and columns; a new database
 /// takes it, then the steps since. Text keys sort bytewise (`COLLATE "C"`), as SQLite's do, so exports are
@@ -436,4 +477,4 @@ INSERT INTO logins (sync_id, login, resource_type, id)
 
 /// The schema version the PostgreSQL store first had, and the SQLite store's steps since that apply to it.
 pub const POSTGRES_FIRST_VERSION: i64 = 4;
-pub const POSTGRES_STEPS: [(i64, &str); 5] = [(5, SCHEMA_V5), (6, SCHEMA_V6), (7, SCHEMA_V7), (8, SCHEMA_V8_POSTGRES), (9, SCHEMA_V9_POSTGRES)];
+pub const POSTGRES_STEPS: [(i64, &str); 6] = [(5, SCHEMA_V5), (6, SCHEMA_V6), (7, SCHEMA_V7), (8, SCHEMA_V8_POSTGRES), (9, SCHEMA_V9_POSTGRES), (10, SCHEMA_V10_POSTGRES)];

@@ -9,6 +9,7 @@ pub enum Param<'a> {
     Null,
     Int(i64),
     Text(&'a str),
+    Blob(&'a [u8]),
 }
 
 impl From<i64> for Param<'_> {
@@ -26,6 +27,12 @@ impl From<bool> for Param<'_> {
 impl<'a> From<&'a str> for Param<'a> {
     fn from(value: &'a str) -> Self {
         Param::Text(value)
+    }
+}
+
+impl<'a> From<&'a [u8]> for Param<'a> {
+    fn from(value: &'a [u8]) -> Self {
+        Param::Blob(value)
     }
 }
 
@@ -53,6 +60,7 @@ pub enum Value {
     Null,
     Int(i64),
     Text(String),
+    Blob(Vec<u8>),
 }
 
 /// One row read back, by column position.
@@ -68,7 +76,7 @@ impl Row {
         match self.value(i)? {
             Value::Null => Ok(None),
             Value::Int(n) => Ok(Some(*n)),
-            Value::Text(_) => bail!("the store returned text for the integer column {i}"),
+            Value::Text(_) | Value::Blob(_) => bail!("the store returned text or bytes for the integer column {i}"),
         }
     }
 
@@ -81,6 +89,17 @@ impl Row {
             Value::Null => Ok(None),
             Value::Text(s) => Ok(Some(s)),
             Value::Int(_) => bail!("the store returned an integer for the text column {i}"),
+            Value::Blob(_) => bail!("the store returned bytes for the text column {i}"),
+        }
+    }
+
+    /// A text or bytes column's bytes.
+    pub fn bytes(&self, i: usize) -> Result<&[u8]> {
+        match self.value(i)? {
+            Value::Text(s) => Ok(s.as_bytes()),
+            Value::Blob(b) => Ok(b),
+            Value::Null => bail!("the store returned NULL for column {i}"),
+            Value::Int(_) => bail!("the store returned an integer for the bytes column {i}"),
         }
     }
 

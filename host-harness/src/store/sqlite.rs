@@ -30,11 +30,12 @@ fn retry_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Res
 }
 
 /// Brings the schema to `SCHEMA_VERSION` in one immediate transaction, so that of many processes opening a
-/// new store at once one migrates and the others wait, then find it done.
-fn migrate(conn: &Connection) -> Result<()> {
+/// new store at once one migrates and the others wait, then find it done. The version it migrated from (0 for a
+/// new file), if it migrated.
+fn migrate(conn: &Connection) -> Result<Option<i64>> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version == SCHEMA_VERSION {
-        return Ok(());
+        return Ok(None);
     }
     if version > SCHEMA_VERSION {
         bail!("it was written by a newer connector-harness (schema {version}; this one writes {SCHEMA_VERSION})");
@@ -47,6 +48,9 @@ fn migrate(conn: &Connection) -> Result<()> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let migrated = (|| {
             let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if version == SCHEMA_VERSION {
+                return Ok(None);
+            }
             for (to, script) in SQLITE_STEPS {
                 if version < to {
                     conn.execute_batch(script)?;
@@ -56,10 +60,11 @@ fn migrate(conn: &Connection) -> Result<()> {
             if dangling > 0 {
                 return Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY), Some(format!("{dangling} rows refer to syncs that do not exist"))));
             }
-            conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+            conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+            Ok(Some(version))
         })();
         match migrated {
-            Ok(()) => conn.execute_batch("COMMIT"),
+            Ok(from) => conn.execute_batch("COMMIT").map(|()| from),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 Err(e)
@@ -72,7 +77,8 @@ fn migrate(conn: &Connection) -> Result<()> {
 
 /// Opens or creates the store file for writing, bringing its schema up to date. Safe when many processes
 /// create or open the same file at once: each step either waits for the others (busy timeout) or is retried.
-pub fn open(path: &Path) -> Result<Connection> {
+/// With the connection, the version this open migrated the store from, if it did.
+pub fn open(path: &Path) -> Result<(Connection, Option<i64>)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
@@ -89,8 +95,8 @@ pub fn open(path: &Path) -> Result<Connection> {
     retry_busy(|| conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;"))
         .map_err(anyhow::Error::from)
         .and_then(|()| migrate(&conn))
-        .with_context(|| format!("cannot write store {}", path.display()))?;
-    Ok(conn)
+        .with_context(|| format!("cannot write store {}", path.display()))
+        .map(|from| (conn, from))
 }
 
 /// How a reader opens the store. A reader that may write the file and its directory shares the writers' locks

@@ -6,9 +6,9 @@
 
 use anyhow::Result;
 
-use super::read::grant_row;
+use super::read::{GRANT_ID, grant_row};
 use super::sql::args;
-use super::{Store, SyncId};
+use super::{Store, SyncId, resource_data};
 use crate::records::GrantRow;
 
 impl Store {
@@ -26,11 +26,18 @@ impl Store {
     /// Calls `each` with the JSON line of every resource of `resource_type` in `tenant`'s current view over its
     /// complete sync `sync`: the sync's resources, as later writes left them.
     pub fn for_each_current_resource(&self, tenant: &str, sync: SyncId, resource_type: &str, mut each: impl FnMut(&str) -> Result<()>) -> Result<()> {
+        // Two reads: a synced line is stored packed (`resource_data`), a written one whole, as text.
         self.db.for_each(
-            "SELECT r.data FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = ?2 AND NOT EXISTS (
-                 SELECT 1 FROM written w WHERE w.tenant = ?3 AND w.resource_type = ?2 AND w.id = r.id AND w.since_sync >= ?1)
-             UNION ALL
-             SELECT data FROM written WHERE tenant = ?3 AND resource_type = ?2 AND since_sync >= ?1 AND data IS NOT NULL",
+            &format!(
+                "SELECT {} FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = ?2 AND NOT EXISTS (
+                     SELECT 1 FROM written w WHERE w.tenant = ?3 AND w.resource_type = ?2 AND w.id = r.id AND w.since_sync >= ?1)",
+                resource_data::COLUMNS
+            ),
+            args![sync, resource_type, tenant],
+            |row| each(&resource_data::line_of_row(row)?),
+        )?;
+        self.db.for_each(
+            "SELECT data FROM written WHERE tenant = ?3 AND resource_type = ?2 AND since_sync >= ?1 AND data IS NOT NULL",
             args![sync, resource_type, tenant],
             |row| each(row.text(0)?),
         )
@@ -41,8 +48,8 @@ impl Store {
         if let Some(row) = self.db.row("SELECT data FROM written WHERE tenant = ?1 AND resource_type = ?2 AND id = ?3 AND since_sync >= ?4", args![tenant, resource_type, id, sync])? {
             return row.opt_string(0);
         }
-        let row = self.db.row("SELECT data FROM resources WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3", args![sync, resource_type, id])?;
-        row.map(|row| row.string(0)).transpose()
+        let row = self.db.row(&format!("SELECT {} FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = ?2 AND r.id = ?3", resource_data::COLUMNS), args![sync, resource_type, id])?;
+        row.as_ref().map(resource_data::line_of_row).transpose()
     }
 
     /// How many resources of `resource_type` `tenant`'s current view over `sync` has, and the JSON lines of
@@ -54,9 +61,9 @@ impl Store {
         let synced = self.db.row(&format!("SELECT count(*) {NOT_WRITTEN}"), args![sync, resource_type, tenant])?.map(|row| row.int(0)).transpose()?.unwrap_or(0) as u64;
         let mut lines = Vec::new();
         if offset < synced && limit > 0 {
-            let sql = format!("SELECT r.data {NOT_WRITTEN} ORDER BY r.id LIMIT ?4 OFFSET ?5");
+            let sql = format!("SELECT {} {NOT_WRITTEN} ORDER BY r.id LIMIT ?4 OFFSET ?5", resource_data::COLUMNS);
             self.db.for_each(&sql, args![sync, resource_type, tenant, limit as i64, offset as i64], |row| {
-                lines.push(row.string(0)?);
+                lines.push(resource_data::line_of_row(row)?);
                 Ok(())
             })?;
         }
@@ -83,12 +90,15 @@ impl Store {
         let login = login.to_ascii_lowercase();
         let mut lines = Vec::new();
         self.db.for_each(
-            "SELECT r.data FROM logins l JOIN resources r ON r.sync_id = l.sync_id AND r.resource_type = l.resource_type AND r.id = l.id
-             WHERE l.sync_id = ?1 AND l.login = ?2 AND l.resource_type = ?3 AND NOT EXISTS (
-                 SELECT 1 FROM written w WHERE w.tenant = ?4 AND w.resource_type = ?3 AND w.id = r.id AND w.since_sync >= ?1)",
+            &format!(
+                "SELECT {} FROM logins l JOIN resources r ON r.sync_id = l.sync_id AND r.resource_type = l.resource_type AND r.id = l.id
+                 WHERE l.sync_id = ?1 AND l.login = ?2 AND l.resource_type = ?3 AND NOT EXISTS (
+                     SELECT 1 FROM written w WHERE w.tenant = ?4 AND w.resource_type = ?3 AND w.id = r.id AND w.since_sync >= ?1)",
+                resource_data::COLUMNS
+            ),
             args![sync, login.as_str(), resource_type, tenant],
             |row| {
-                lines.push(row.string(0)?);
+                lines.push(resource_data::line_of_row(row)?);
                 Ok(())
             },
         )?;
@@ -121,12 +131,14 @@ impl Store {
     /// Calls `each` with the grants of `entitlement` in `tenant`'s current view over its complete sync `sync`.
     pub fn for_each_current_grant(&self, tenant: &str, sync: SyncId, entitlement: &str, mut each: impl FnMut(GrantRow) -> Result<()>) -> Result<()> {
         self.db.for_each(
-            "SELECT g.id, g.entitlement_id, g.principal_type, g.principal_id, g.immutable FROM grants g
-             WHERE g.sync_id = ?1 AND g.entitlement_id = ?2 AND NOT EXISTS (
-                 SELECT 1 FROM written_grants w WHERE w.tenant = ?3 AND w.id = g.id AND w.since_sync >= ?1)
-             UNION ALL
-             SELECT id, entitlement, principal_type, principal_id, NULL FROM written_grants
-             WHERE tenant = ?3 AND entitlement = ?2 AND since_sync >= ?1 AND present = 1",
+            &format!(
+                "SELECT {GRANT_ID}, g.entitlement_id, g.principal_type, g.principal_id, g.immutable FROM grants g
+                 WHERE g.sync_id = ?1 AND g.entitlement_id = ?2 AND NOT EXISTS (
+                     SELECT 1 FROM written_grants w WHERE w.tenant = ?3 AND w.id = {GRANT_ID} AND w.since_sync >= ?1)
+                 UNION ALL
+                 SELECT id, entitlement, principal_type, principal_id, NULL FROM written_grants
+                 WHERE tenant = ?3 AND entitlement = ?2 AND since_sync >= ?1 AND present = 1"
+            ),
             args![sync, entitlement, tenant],
             |row| each(grant_row(row)?),
         )
