@@ -112,7 +112,19 @@ async function main(argv) {
   const session = await connector.open({ config: pairs(values.config, '--config'), secrets, limits });
   try {
     const result = await sync(session);
-    for (const line of result.lines()) process.stdout.write(`${line}\n`);
+    // Written in chunks of about 1 MiB: a write per line is a system call per line.
+    let chunk = [];
+    let size = 0;
+    for (const line of result.lines()) {
+      chunk.push(line);
+      size += line.length + 1;
+      if (size >= 1 << 20) {
+        process.stdout.write(`${chunk.join('\n')}\n`);
+        chunk = [];
+        size = 0;
+      }
+    }
+    if (chunk.length) process.stdout.write(`${chunk.join('\n')}\n`);
     const dangling = result.dangling();
     const named = dangling.grants === 0 ? '' : `; ${dangling.grants} grants name a principal or entitlement the source did not list, kept as it says them (e.g. ${dangling.examples.map(printable).join(', ')}${dangling.grants > dangling.examples.length ? ', …' : ''})`;
     process.stderr.write(`synced: ${result.resources.size} resources, ${result.entitlements.size} entitlements, ${result.grants.size} grants; ${session.requests} requests${named}\n`);

@@ -141,8 +141,11 @@ class Instance {
     this.#calls.clear();
   }
 
-  /** One call into the guest, answered or abandoned after `timeoutMs` (the thread is then ended). */
-  call(op, args, timeoutMs) {
+  /**
+   * One call into the guest, answered or abandoned after `timeoutMs` (the thread is then ended). With `render`,
+   * a page comes back `rendered` (`lines.js`).
+   */
+  call(op, args, timeoutMs, render = false) {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       if (this.#gone) {
@@ -166,7 +169,7 @@ class Instance {
           else reject(new HostError('trap', `the component trapped in ${op}: ${message.trap}`));
         },
       });
-      this.#worker.postMessage({ id, op, args });
+      this.#worker.postMessage({ id, op, args, render });
     });
   }
 
@@ -295,10 +298,10 @@ export class Session {
    * the source's Retry-After, bounded in attempts and in total wait. An authentication failure is reported
    * as the token endpoint's reason, not as what the component made of the refusal.
    */
-  async call(op, args = [], instance = this.#instances[0]) {
+  async call(op, args = [], instance = this.#instances[0], render = false) {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await instance.call(op, args, this.#limits.callTimeoutMs);
+        return await instance.call(op, args, this.#limits.callTimeoutMs, render);
       } catch (e) {
         if (e instanceof HostError && e.kind === 'egress-denied') throw e;
         const failure = this.#auth.failure;
@@ -322,16 +325,17 @@ export class Session {
     return this.call('resourceTypes');
   }
 
-  async listResources(resourceType, token, instance) {
-    return resourcePageOf(await this.call('listResources', [resourceType, undefined, token ?? undefined], instance));
+  /** A page of a listing; with `render`, its records come as their export lines (`lines.js`, `rendered`). */
+  async listResources(resourceType, token, instance, render = false) {
+    return resourcePageOf(await this.call('listResources', [resourceType, undefined, token ?? undefined], instance, render));
   }
 
-  listEntitlements(resource, token, instance) {
-    return this.call('listEntitlements', [resource, token ?? undefined], instance);
+  listEntitlements(resource, token, instance, render = false) {
+    return this.call('listEntitlements', [resource, token ?? undefined], instance, render);
   }
 
-  async listGrants(resource, token, instance) {
-    return grantPageOf(await this.call('listGrants', [resource, token ?? undefined], instance));
+  async listGrants(resource, token, instance, render = false) {
+    return grantPageOf(await this.call('listGrants', [resource, token ?? undefined], instance, render));
   }
 
   async getResource(id) {

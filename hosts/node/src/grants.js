@@ -2,7 +2,7 @@
 // write, in a session opened for writing, with fields the type's write schema accepts. Checked before the guest is called, in the words connector-harness
 // uses (host-harness/src/grants.rs); `wit/conformance/` holds the cases both hosts answer alike.
 
-import { capabilityNames } from './sync.js';
+import { capabilityNames } from './lines.js';
 
 /** The writes, by the names a grant uses. */
 const WRITES = ['create', 'update', 'delete', 'grant', 'revoke'];

@@ -4,32 +4,44 @@
 // resource, entitlement or grant listed twice comes to).
 
 import { HostError } from './errors.js';
+import { entitlementLine, grantLine, resourceLine, resourceTypeLine } from './lines.js';
 
-const CAPABILITY_NAMES = ['list', 'get', 'inline-entitlements', 'inline-grants', 'create', 'update', 'delete', 'grant', 'revoke'];
+export { capabilityNames } from './lines.js';
 
-/** A capability flags object (jco's camelCase booleans) as the contract's names, in the contract's order. */
-export function capabilityNames(flags) {
-  return CAPABILITY_NAMES.filter((name) => flags[name.replace(/-([a-z])/g, (_, c) => c.toUpperCase())]);
+/**
+ * Sorts `keys` (strings) in the byte order of their UTF-8, as the harness's store sorts text. A string's UTF-16
+ * order is that order unless it holds a character past U+FFFF (a surrogate pair); only then are the keys
+ * compared as their UTF-8 bytes.
+ */
+function sortBytewise(keys) {
+  if (!keys.some((k) => /[\uD800-\uDFFF]/.test(k))) return keys.sort();
+  const bytes = new Map(keys.map((k) => [k, Buffer.from(k).toString('latin1')]));
+  return keys.sort((a, b) => (bytes.get(a) < bytes.get(b) ? -1 : bytes.get(a) > bytes.get(b) ? 1 : 0));
 }
 
-const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
-/** Everything one sync found, kept as the harness's store keeps it. */
+/**
+ * Everything one sync found, kept as the harness's store keeps it: each resource and entitlement as its export
+ * line (rendered on the component's thread, `lines.js`), by key.
+ */
 export class SyncResult {
   resourceTypes = [];
   capabilities = [];
+  /** `type\0id` → the resource's line. */
   resources = new Map();
+  /** id → `{ resource, line }`. */
   entitlements = new Map();
+  /** `entitlement\0principal type\0principal id` → the grant. */
   grants = new Map();
 
+  /** Adds a page, whole or `rendered`. */
   addPage({ resources = [], entitlements = [], grants = [] }) {
-    for (const r of resources) this.resources.set(`${r.id.resourceType}\u0000${r.id.id}`, r);
-    for (const e of entitlements) this.entitlements.set(e.id, e);
+    for (const r of resources) this.resources.set(`${r.id.resourceType}\u0000${r.id.id}`, r.line ?? resourceLine(r));
+    for (const e of entitlements) this.entitlements.set(e.id, { resource: e.resource, line: e.line ?? entitlementLine(e) });
     for (const g of grants) {
       const key = `${g.entitlement}\u0000${g.principal.resourceType}\u0000${g.principal.id}`;
       // A grant reported twice keeps an immutable mark either report carried (wit/HOSTS.md).
       const before = this.grants.get(key);
-      this.grants.set(key, { ...g, immutable: g.immutable ?? before?.immutable });
+      this.grants.set(key, { id: g.id, entitlement: g.entitlement, principal: g.principal, immutable: g.immutable ?? before?.immutable });
     }
   }
 
@@ -40,110 +52,22 @@ export class SyncResult {
    */
   dangling() {
     const held = (id) => this.resources.has(`${id.resourceType}\u0000${id.id}`);
-    const named = [...this.grants.values()].filter((g) => {
+    const named = [...this.grants].filter(([, g]) => {
       const entitlement = this.entitlements.get(g.entitlement);
       return !held(g.principal) || !entitlement || !held(entitlement.resource);
     });
-    named.sort((a, b) => byteOrder(a.entitlement, b.entitlement) || byteOrder(a.principal.resourceType, b.principal.resourceType) || byteOrder(a.principal.id, b.principal.id));
-    return { grants: named.length, examples: named.slice(0, 3).map((g) => g.id) };
+    const keys = sortBytewise(named.map(([key]) => key));
+    return { grants: named.length, examples: keys.slice(0, 3).map((key) => this.grants.get(key).id) };
   }
 
   /** The export, one JSON line per record. */
   *lines() {
-    for (const rt of [...this.resourceTypes].sort((a, b) => byteOrder(a.id, b.id))) yield resourceTypeLine(rt, this.capabilities.find((c) => c.resourceType === rt.id));
-    const resources = [...this.resources.values()].sort((a, b) => byteOrder(a.id.resourceType, b.id.resourceType) || byteOrder(a.id.id, b.id.id));
-    for (const r of resources) yield resourceLine(r);
-    for (const e of [...this.entitlements.values()].sort((a, b) => byteOrder(a.id, b.id))) yield entitlementLine(e);
-    const grants = [...this.grants.values()].sort(
-      (a, b) => byteOrder(a.entitlement, b.entitlement) || byteOrder(a.principal.resourceType, b.principal.resourceType) || byteOrder(a.principal.id, b.principal.id),
-    );
-    for (const g of grants) yield grantLine(g);
+    const types = new Map(this.resourceTypes.map((rt) => [rt.id, rt]));
+    for (const id of sortBytewise([...types.keys()])) yield resourceTypeLine(types.get(id), this.capabilities.find((c) => c.resourceType === id));
+    for (const key of sortBytewise([...this.resources.keys()])) yield this.resources.get(key);
+    for (const id of sortBytewise([...this.entitlements.keys()])) yield this.entitlements.get(id).line;
+    for (const key of sortBytewise([...this.grants.keys()])) yield grantLine(this.grants.get(key));
   }
-}
-
-const opt = (value) => (value === undefined ? null : value);
-const num = (value) => (value === undefined ? null : Number(value));
-
-function resourceTypeLine(rt, capabilities) {
-  // serde_json's maps sort their keys.
-  return JSON.stringify({
-    capabilities: capabilities ? capabilityNames(capabilities.capabilities) : [],
-    description: opt(rt.description),
-    display_name: rt.displayName,
-    id: rt.id,
-    kind: 'resource_type',
-    listed_with: opt(capabilities?.listedWith),
-    traits: rt.traits,
-  });
-}
-
-/** Kept as JSON when it is JSON (copied as written), as text when it is not. */
-function profileText(profile) {
-  try {
-    JSON.parse(profile);
-    return profile.trim();
-  } catch {
-    return JSON.stringify(profile);
-  }
-}
-
-function resourceLine(r) {
-  const head = {
-    kind: 'resource',
-    resource_type: r.id.resourceType,
-    id: r.id.id,
-    display_name: r.displayName,
-    parent: r.parent ? { resource_type: r.parent.resourceType, id: r.parent.id } : null,
-    status: r.status.kind,
-  };
-  if (r.status.detail !== undefined) head.status_detail = r.status.detail;
-  const u = r.user;
-  if (u) {
-    head.user = {
-      emails: u.emails.map((e) => ({ address: e.address, primary: e.primary })),
-      login: opt(u.login),
-      manager_id: opt(u.managerId),
-      login_aliases: u.loginAliases,
-      employee_ids: u.employeeIds,
-      name: u.name
-        ? { given_name: u.name.givenName, family_name: u.name.familyName, middle_names: u.name.middleNames, prefix: opt(u.name.prefix), suffix: opt(u.name.suffix) }
-        : null,
-      account_type: u.accountType,
-      title: opt(u.title),
-      department_ids: u.departmentIds,
-      location_ids: u.locationIds,
-      start_date: opt(u.startDate),
-      time_zone: opt(u.timeZone),
-      locale: opt(u.locale),
-      nickname: opt(u.nickname),
-      phone_numbers: u.phoneNumbers,
-      photo_url: opt(u.photoUrl),
-    };
-  }
-  if (r.group) head.group = { source_kind: opt(r.group.sourceKind), member_count: num(r.group.memberCount) };
-  const tail = { description: opt(r.description), created_at: opt(r.createdAt), updated_at: opt(r.updatedAt) };
-  return `${JSON.stringify(head).slice(0, -1)},"profile":${profileText(r.profile)},${JSON.stringify(tail).slice(1)}`;
-}
-
-function entitlementLine(e) {
-  return JSON.stringify({
-    description: opt(e.description),
-    display_name: e.displayName,
-    grantable_to: e.grantableTo,
-    id: e.id,
-    kind: 'entitlement',
-    purpose: e.purpose,
-    resource_id: e.resource.id,
-    resource_type: e.resource.resourceType,
-    slug: e.slug,
-  });
-}
-
-function grantLine(g) {
-  const line = { entitlement: g.entitlement, id: g.id };
-  if (g.immutable !== undefined) line.immutable = g.immutable;
-  Object.assign(line, { kind: 'grant', principal_id: g.principal.id, principal_type: g.principal.resourceType });
-  return JSON.stringify(line);
 }
 
 /**
@@ -178,9 +102,10 @@ async function* onInstances(session, items, step) {
  * `independentTokens`), `list-entitlements` or `list-grants` (then `resource` is whose). Listings first,
  * following next tokens and independent tokens; then the per-resource calls for types whose pages did not
  * carry their entitlements and grants. Pages come in any order, several fetched at once on the session's
- * instances.
+ * instances. With `render`, each page's resources and entitlements come as their ids and export lines
+ * (`lines.js`, `rendered`).
  */
-export async function* pages(session, { maxPages = 1_000_000 } = {}) {
+export async function* pages(session, { maxPages = 1_000_000, render = false } = {}) {
   const metadata = session.metadata;
   const types = await session.resourceTypes();
   yield { call: 'resource-types', types };
@@ -192,7 +117,7 @@ export async function* pages(session, { maxPages = 1_000_000 } = {}) {
   const firstPages = types.filter((t) => caps(t.id)?.capabilities.list && caps(t.id).listedWith === undefined).map((t) => ({ type: t.id, token: null }));
   yield* onInstances(session, firstPages, async (instance, { type, token }) => {
     if (++count > maxPages) throw new HostError('budget', `more than ${maxPages} pages`);
-    const page = await session.listResources(type, token, instance);
+    const page = await session.listResources(type, token, instance, render);
     const stray = page.resources.find((r) => !declared.has(r.id.resourceType));
     if (stray) throw new HostError('trap', `the component listed a resource of undeclared type \`${stray.id.resourceType}\``);
     const fresh = page.resources.filter((r) => !listed.get(r.id.resourceType).has(r.id.id)).length;
@@ -222,7 +147,7 @@ export async function* pages(session, { maxPages = 1_000_000 } = {}) {
     }
   }
   yield* onInstances(session, perResource, async (instance, item) => {
-    const page = await session[item.method](item.resource, item.token, instance);
+    const page = await session[item.method](item.resource, item.token, instance, render);
     return {
       out: [{ resourceType: item.type, call: item.call, resource: item.resource, page }],
       follow: page.nextToken === undefined ? undefined : { ...item, token: page.nextToken },
@@ -231,11 +156,11 @@ export async function* pages(session, { maxPages = 1_000_000 } = {}) {
   });
 }
 
-/** A full sync on `session` into a `SyncResult` (see `pages`); `onPage` hears of each page. */
+/** A full sync on `session` into a `SyncResult` (see `pages`); `onPage` hears of each page, rendered. */
 export async function sync(session, { onPage = () => {}, maxPages } = {}) {
   const result = new SyncResult();
   result.capabilities = session.metadata.capabilities;
-  for await (const step of pages(session, { maxPages })) {
+  for await (const step of pages(session, { maxPages, render: true })) {
     if (step.call === 'resource-types') {
       result.resourceTypes = step.types;
       continue;

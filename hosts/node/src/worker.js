@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { views } from './counters.js';
+import { rendered } from './lines.js';
 import { capMemory } from './memory.js';
 import { sandboxImports } from './sandbox.js';
 
@@ -41,7 +42,7 @@ function failure(e) {
 }
 
 parentPort.on('message', (message) => {
-  const { id, op, args } = message;
+  const { id, op, args, render } = message;
   let answer;
   try {
     if (op === 'metadata') answer = { ok: connector.metadata() };
@@ -49,7 +50,8 @@ parentPort.on('message', (message) => {
       session = connector.open(args[0], args[1]);
       answer = { ok: null };
     } else {
-      answer = { ok: session[op](...args) };
+      const result = session[op](...args);
+      answer = { ok: render ? rendered(result) : result };
     }
   } catch (e) {
     answer = failure(e);
