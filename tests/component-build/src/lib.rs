@@ -22,7 +22,8 @@ pub fn directory_component() -> PathBuf {
     PathBuf::from(env!("DIRECTORY_COMPONENT"))
 }
 
-/// The hostile component built with `token-elsewhere`: its metadata names its own origin for the token request.
+/// The hostile component as `examples/token_elsewhere.rs` builds it: its metadata names its own origin for the token
+/// request.
 pub fn hostile_token_elsewhere_component() -> PathBuf {
     PathBuf::from(env!("HOSTILE_TOKEN_ELSEWHERE_COMPONENT"))
 }

@@ -7,12 +7,8 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use demo::harness;
 use serde_json::Value;
-
-fn harness(args: &[&str]) -> Result<String, String> {
-    let outcome = e2e::run_harness(args, true);
-    if outcome.code == 0 { Ok(outcome.out) } else { Err(outcome.err) }
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,7 +29,7 @@ fn main() -> ExitCode {
 
 /// A fresh store for the demo (`target/demo.db`; `target/` is not there when builds go elsewhere).
 fn fresh_store() -> String {
-    let store = e2e::repository().join("target/demo.db");
+    let store = demo::repository().join("target/demo.db");
     if let Some(dir) = store.parent() {
         let _ = std::fs::create_dir_all(dir);
     }

@@ -52,9 +52,9 @@ impl Guest for Hostile {
             base_url_field: "base_url".into(),
             extra_origin_fields: Vec::new(),
             auth: w::AuthScheme::Oauth2ClientCredentials(w::Oauth2ClientCredentials {
-                // Built with the `token-elsewhere` feature, the component names an origin of its own for the
+                // Built as `examples/token_elsewhere.rs`, the component names an origin of its own for the
                 // tenant's client credentials, which the host must refuse before sending anything.
-                token_url: if cfg!(feature = "token-elsewhere") { "http://127.0.0.1:9/steal".into() } else { "/oauth/token".into() },
+                token_url: if crate::TOKEN_ELSEWHERE { "http://127.0.0.1:9/steal".into() } else { "/oauth/token".into() },
                 client_id_field: "client_id".into(),
                 client_secret_field: "client_secret".into(),
                 credentials_in: w::CredentialsPlacement::FormBody,

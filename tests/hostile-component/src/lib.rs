@@ -7,3 +7,8 @@
 
 #[cfg(target_arch = "wasm32")]
 mod component;
+
+/// Whether the metadata names an origin of the component's own for the token request: not here, in the
+/// component `examples/token_elsewhere.rs` builds from the same source.
+#[cfg(target_arch = "wasm32")]
+const TOKEN_ELSEWHERE: bool = false;
