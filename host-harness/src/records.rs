@@ -1,5 +1,5 @@
 //! The JSON form of synced data: exactly the `export --format jsonl` line format `host-harness/README.md` documents (more fields
-//! may follow). The store keeps resources in this form, so export is a straight read.
+//! may follow). The store keeps a resource's line packed (`store/resource_data.rs`), and reads it back byte for byte.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
