@@ -113,16 +113,13 @@ pub(super) fn sync_info(row: &Row) -> Result<SyncInfo> {
     })
 }
 
-/// A stored grant's id (`grants g`): since version 10 its `id` is kept only when it is not the one its key makes
-/// (`<entitlement>:<principal type>:<principal id>`, as `connector-model`'s `Grant::new` names every grant), which
-/// it almost never is (`stored_grant_id`).
+/// A stored grant's id (`grants g`): since version 10 its `id` is kept only when it is not the one its key makes,
+/// `<entitlement>:<principal type>:<principal id>`, which is how `connector-model`'s `Grant::new` names a grant.
 pub(super) const GRANT_ID: &str = "coalesce(g.id, g.entitlement_id || ':' || g.principal_type || ':' || g.principal_id)";
 
 /// A grant's id as it is stored: `None` when `GRANT_ID` makes it again from the grant's key.
 pub(super) fn stored_grant_id<'a>(id: &'a str, entitlement: &str, principal_type: &str, principal_id: &str) -> Option<&'a str> {
-    let from_key = id.len() == entitlement.len() + principal_type.len() + principal_id.len() + 2
-        && id.strip_prefix(entitlement).and_then(|rest| rest.strip_prefix(':')).and_then(|rest| rest.strip_prefix(principal_type)).and_then(|rest| rest.strip_prefix(':')) == Some(principal_id);
-    (!from_key).then_some(id)
+    (id != format!("{entitlement}:{principal_type}:{principal_id}")).then_some(id)
 }
 
 /// A grant of a row `SELECT id, entitlement, principal type, principal id, immutable …`.
