@@ -3,6 +3,7 @@
 // `connector-harness export --format jsonl`. Secrets come from the environment or a file, never from the
 // command line, where every process on the machine could read them.
 
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -112,19 +113,21 @@ async function main(argv) {
   const session = await connector.open({ config: pairs(values.config, '--config'), secrets, limits });
   try {
     const result = await sync(session);
-    // Written in chunks of about 1 MiB: a write per line is a system call per line.
+    // Written in chunks of about 1 MiB (a write per line is a system call per line), each after the last has
+    // drained: a pipe's reader sets the pace, and the export is never held twice in memory.
     let chunk = [];
     let size = 0;
+    const flush = async () => {
+      if (!process.stdout.write(`${chunk.join('\n')}\n`)) await once(process.stdout, 'drain');
+      chunk = [];
+      size = 0;
+    };
     for (const line of result.lines()) {
       chunk.push(line);
       size += line.length + 1;
-      if (size >= 1 << 20) {
-        process.stdout.write(`${chunk.join('\n')}\n`);
-        chunk = [];
-        size = 0;
-      }
+      if (size >= 1 << 20) await flush();
     }
-    if (chunk.length) process.stdout.write(`${chunk.join('\n')}\n`);
+    if (chunk.length) await flush();
     const dangling = result.dangling();
     const named = dangling.grants === 0 ? '' : `; ${dangling.grants} grants name a principal or entitlement the source did not list, kept as it says them (e.g. ${dangling.examples.map(printable).join(', ')}${dangling.grants > dangling.examples.length ? ', …' : ''})`;
     process.stderr.write(`synced: ${result.resources.size} resources, ${result.entitlements.size} entitlements, ${result.grants.size} grants; ${session.requests} requests${named}\n`);

@@ -98,11 +98,12 @@ export function grantLine(g) {
 /**
  * A page as a component's thread hands it to the main thread: each resource as its id and export line, each
  * entitlement as its id, resource and line, so that one string per record crosses the threads instead of the
- * record's forty-odd fields, and the main thread keeps the line, not the record. Tokens and grants as they are.
+ * record's forty-odd fields, and the main thread keeps the line, not the record; each grant with its line too.
  */
 export function rendered(page) {
   const out = { ...page };
   if (page.resources) out.resources = page.resources.map((r) => ({ id: r.id, line: resourceLine(r) }));
   if (page.entitlements) out.entitlements = page.entitlements.map((e) => ({ id: e.id, resource: e.resource, line: entitlementLine(e) }));
+  if (page.grants) out.grants = page.grants.map((g) => ({ ...g, line: grantLine(g) }));
   return out;
 }

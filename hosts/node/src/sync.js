@@ -30,8 +30,10 @@ export class SyncResult {
   resources = new Map();
   /** id → `{ resource, line }`. */
   entitlements = new Map();
-  /** `entitlement\0principal type\0principal id` → the grant. */
+  /** `entitlement\0principal type\0principal id` → the grant's line. */
   grants = new Map();
+  /** The same keys → why the grant is immutable, for the few the source derives. */
+  #immutable = new Map();
 
   /** Adds a page, whole or `rendered`. */
   addPage({ resources = [], entitlements = [], grants = [] }) {
@@ -39,9 +41,10 @@ export class SyncResult {
     for (const e of entitlements) this.entitlements.set(e.id, { resource: e.resource, line: e.line ?? entitlementLine(e) });
     for (const g of grants) {
       const key = `${g.entitlement}\u0000${g.principal.resourceType}\u0000${g.principal.id}`;
-      // A grant reported twice keeps an immutable mark either report carried (wit/HOSTS.md).
-      const before = this.grants.get(key);
-      this.grants.set(key, { id: g.id, entitlement: g.entitlement, principal: g.principal, immutable: g.immutable ?? before?.immutable });
+      // A grant reported twice is its last report, keeping an immutable mark either report carried (wit/HOSTS.md).
+      const immutable = g.immutable ?? this.#immutable.get(key);
+      if (immutable !== undefined) this.#immutable.set(key, immutable);
+      this.grants.set(key, g.line !== undefined && immutable === g.immutable ? g.line : grantLine({ ...g, immutable }));
     }
   }
 
@@ -51,13 +54,15 @@ export class SyncResult {
    * (`Store::dangling_grants`): `{ grants, examples }`, the first three grant ids in export order.
    */
   dangling() {
-    const held = (id) => this.resources.has(`${id.resourceType}\u0000${id.id}`);
-    const named = [...this.grants].filter(([, g]) => {
-      const entitlement = this.entitlements.get(g.entitlement);
-      return !held(g.principal) || !entitlement || !held(entitlement.resource);
+    const held = (resourceType, id) => this.resources.has(`${resourceType}\u0000${id}`);
+    const named = [...this.grants.keys()].filter((key) => {
+      const [entitlementId, principalType, ...id] = key.split('\u0000');
+      const principalId = id.join('\u0000');
+      const entitlement = this.entitlements.get(entitlementId);
+      return !held(principalType, principalId) || !entitlement || !held(entitlement.resource.resourceType, entitlement.resource.id);
     });
-    const keys = sortBytewise(named.map(([key]) => key));
-    return { grants: named.length, examples: keys.slice(0, 3).map((key) => this.grants.get(key).id) };
+    const examples = sortBytewise(named).slice(0, 3).map((key) => JSON.parse(this.grants.get(key)).id);
+    return { grants: named.length, examples };
   }
 
   /** The export, one JSON line per record. */
@@ -66,7 +71,7 @@ export class SyncResult {
     for (const id of sortBytewise([...types.keys()])) yield resourceTypeLine(types.get(id), this.capabilities.find((c) => c.resourceType === id));
     for (const key of sortBytewise([...this.resources.keys()])) yield this.resources.get(key);
     for (const id of sortBytewise([...this.entitlements.keys()])) yield this.entitlements.get(id).line;
-    for (const key of sortBytewise([...this.grants.keys()])) yield grantLine(this.grants.get(key));
+    for (const key of sortBytewise([...this.grants.keys()])) yield this.grants.get(key);
   }
 }
 
