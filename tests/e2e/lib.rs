@@ -37,6 +37,17 @@ pub fn run_harness<S: AsRef<str>>(args: &[S], show_progress: bool) -> Outcome {
     Outcome { code, out: String::from_utf8(out).expect("the harness prints UTF-8"), err: String::from_utf8(err).expect("the harness prints UTF-8") }
 }
 
+/// For a benchmark that measures the harness in a process of its own (itself, re-executed with `--child` and
+/// the harness's arguments): when `args` begin with `--child`, runs the harness with the rest and exits with its
+/// code.
+pub fn exit_if_harness_child(args: &[String]) {
+    if args.first().map(String::as_str) == Some("--child") {
+        let argv = std::iter::once("connector-harness".to_string()).chain(args[1..].iter().cloned()).map(Into::into).collect();
+        let code = connector_harness::cli::run(argv, &mut std::io::stdout(), &mut std::io::stderr(), false);
+        std::process::exit(code);
+    }
+}
+
 /// `run_harness` without progress, as the tests run it.
 pub fn harness<S: AsRef<str>>(args: &[S]) -> Outcome {
     run_harness(args, false)

@@ -46,11 +46,7 @@ fn measured(mut command: Command) -> Run {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    if args.first().map(String::as_str) == Some("--child") {
-        let argv = std::iter::once("connector-harness".to_string()).chain(args[1..].iter().cloned()).map(Into::into).collect();
-        let code = connector_harness::cli::run(argv, &mut std::io::stdout(), &mut std::io::stderr(), false);
-        std::process::exit(code);
-    }
+    e2e::exit_if_harness_child(&args);
     let users: usize = args.first().filter(|a| !a.starts_with("--")).map(|a| a.parse().expect("a company size")).unwrap_or(50_000);
     let flag = |name: &str, default: usize| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse().expect("a number")).unwrap_or(default);
     let (runs, concurrency) = (flag("--runs", 3), flag("--concurrency", 4).to_string());

@@ -15,11 +15,7 @@ use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, Pingboard
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    if args.first().map(String::as_str) == Some("--child") {
-        let argv = std::iter::once("connector-harness".to_string()).chain(args[1..].iter().cloned()).map(Into::into).collect();
-        let code = connector_harness::cli::run(argv, &mut std::io::stdout(), &mut std::io::stderr(), false);
-        std::process::exit(code);
-    }
+    e2e::exit_if_harness_child(&args);
     let users: usize = args.first().map(|a| a.parse().expect("a company size")).unwrap_or(1_000_000);
     let sync_flags = args.iter().skip(1).cloned().collect::<Vec<_>>();
     let scratch = tempfile::tempdir().expect("scratch dir");
