@@ -111,29 +111,33 @@ async function main(argv) {
   if (values['max-response-mib']) limits.maxResponseMib = Number(values['max-response-mib']);
   if (values.concurrency) limits.concurrency = Number(values.concurrency);
   const session = await connector.open({ config: pairs(values.config, '--config'), secrets, limits });
+  let result;
+  let requests;
   try {
-    const result = await sync(session);
-    // Written in chunks of about 1 MiB (a write per line is a system call per line), each after the last has
-    // drained: a pipe's reader sets the pace, and the export is never held twice in memory.
-    let chunk = [];
-    let size = 0;
-    const flush = async () => {
-      if (!process.stdout.write(`${chunk.join('\n')}\n`)) await once(process.stdout, 'drain');
-      chunk = [];
-      size = 0;
-    };
-    for (const line of result.lines()) {
-      chunk.push(line);
-      size += line.length + 1;
-      if (size >= 1 << 20) await flush();
-    }
-    if (chunk.length) await flush();
-    const dangling = result.dangling();
-    const named = dangling.grants === 0 ? '' : `; ${dangling.grants} grants name a principal or entitlement the source did not list, kept as it says them (e.g. ${dangling.examples.map(printable).join(', ')}${dangling.grants > dangling.examples.length ? ', …' : ''})`;
-    process.stderr.write(`synced: ${result.resources.size} resources, ${result.entitlements.size} entitlements, ${result.grants.size} grants; ${session.requests} requests${named}\n`);
+    result = await sync(session);
+    requests = session.requests;
   } finally {
+    // The component threads end before the export is written: their memory is not the export's.
     await session.close();
   }
+  // Written in chunks of about 1 MiB (a write per line is a system call per line), each after the last has
+  // drained: a pipe's reader sets the pace, and the export is never held twice in memory.
+  let chunk = [];
+  let size = 0;
+  const flush = async () => {
+    if (!process.stdout.write(`${chunk.join('\n')}\n`)) await once(process.stdout, 'drain');
+    chunk = [];
+    size = 0;
+  };
+  for (const line of result.lines()) {
+    chunk.push(line);
+    size += line.length + 1;
+    if (size >= 1 << 20) await flush();
+  }
+  if (chunk.length) await flush();
+  const dangling = result.dangling();
+  const named = dangling.grants === 0 ? '' : `; ${dangling.grants} grants name a principal or entitlement the source did not list, kept as it says them (e.g. ${dangling.examples.map(printable).join(', ')}${dangling.grants > dangling.examples.length ? ', …' : ''})`;
+  process.stderr.write(`synced: ${result.resources.size} resources, ${result.entitlements.size} entitlements, ${result.grants.size} grants; ${requests} requests${named}\n`);
 }
 
 // Exit codes are set, not forced: a forced exit would cut off output still on its way down a pipe.
