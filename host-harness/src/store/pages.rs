@@ -178,8 +178,9 @@ impl Store {
             for (r, data) in chunk.iter().zip(stored) {
                 values.extend_from_slice(args![sync, &r.id.resource_type, &r.id.id, &r.display_name, data.as_slice()]);
             }
-            let sql = format!("INSERT INTO resources (sync_id, resource_type, id, display_name, data) VALUES {} ON CONFLICT DO NOTHING RETURNING 1", rows_of(5, chunk.len()));
-            let inserted = db.rows(&sql, &values)?.len();
+            // The rows inserted are the rows changed: those skipped on a conflict are not counted by either store.
+            let sql = format!("INSERT INTO resources (sync_id, resource_type, id, display_name, data) VALUES {} ON CONFLICT DO NOTHING", rows_of(5, chunk.len()));
+            let inserted = db.execute(&sql, &values)? as usize;
             new_resources += inserted;
             if inserted < chunk.len() {
                 for row in values.chunks(5) {
@@ -218,9 +219,9 @@ impl Store {
         // its immutable mark if either report carries one: a derived membership stays derived.
         let mut unique: std::collections::BTreeMap<(&str, &str, &str), (&str, Option<&str>)> = std::collections::BTreeMap::new();
         for g in grants {
-            let key = (g.entitlement.as_str(), g.principal.resource_type.as_str(), g.principal.id.as_str());
-            let earlier = unique.get(&key).and_then(|(_, immutable)| *immutable);
-            unique.insert(key, (g.id.as_str(), g.immutable.as_deref().or(earlier)));
+            // One lookup a grant: on the writer's thread, 333,334 of them at 100,000 people.
+            let slot = unique.entry((g.entitlement.as_str(), g.principal.resource_type.as_str(), g.principal.id.as_str())).or_insert((g.id.as_str(), None));
+            *slot = (g.id.as_str(), g.immutable.as_deref().or(slot.1));
         }
         let unique: Vec<_> = unique.into_iter().collect();
         for chunk in unique.chunks(ROWS_PER_INSERT) {
