@@ -48,6 +48,46 @@ pub fn exit_if_harness_child(args: &[String]) {
     }
 }
 
+/// A finished child process: what it printed, how long it ran, and its peak resident memory.
+pub struct Measured {
+    pub stdout: Vec<u8>,
+    pub wall: Duration,
+    pub peak_kib: u64,
+}
+
+/// Runs `command` to its end and measures it, its output read on threads of their own so that a full pipe never
+/// stops it. The peak is the child's own high-water mark (VmHWM), read from /proc until it exits: getrusage's
+/// figure for children would include the moment after fork, when the child still maps its parent and all the
+/// parent holds (a benchmark's double and its whole company). Panics with the child's stderr if it fails.
+pub fn run_measured(command: &mut std::process::Command) -> Measured {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let started = Instant::now();
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting the measured process");
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).map(|_| bytes)
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let exit = loop {
+        let hwm = std::fs::read_to_string(&status).ok().and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())));
+        peak_kib = peak_kib.max(hwm.unwrap_or(0));
+        if let Some(exit) = child.try_wait().expect("waiting for the measured process") {
+            break exit;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let wall = started.elapsed();
+    let stderr = stderr.join().expect("stderr reader").expect("reading stderr");
+    assert!(exit.success(), "{}", String::from_utf8_lossy(&stderr));
+    Measured { stdout: stdout.join().expect("stdout reader").expect("reading stdout"), wall, peak_kib }
+}
+
 /// `run_harness` without progress, as the tests run it.
 pub fn harness<S: AsRef<str>>(args: &[S]) -> Outcome {
     run_harness(args, false)

@@ -5,44 +5,15 @@
 //!     cargo bench --bench node_host                     # 50,000 people, 3 runs each, concurrency 4
 //!     cargo bench --bench node_host -- 10000 --runs 5
 //!
-//! The harness runs as this benchmark re-executed with `--child`, so its peak RSS (VmHWM, read from /proc until it
-//! exits) is its own and not the double's, which holds the whole company in memory. The Node host's is its one
-//! process, its component threads included.
+//! The harness runs as this benchmark re-executed with `--child`, so its peak RSS (`e2e::run_measured`) is its own
+//! and not the double's, which holds the whole company in memory. The Node host's is its one process, its component
+//! threads included.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use e2e::run_measured as measured;
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
-
-/// A finished process: how long it ran, its peak resident memory, and what it printed.
-struct Run {
-    wall: Duration,
-    peak_kib: u64,
-    stdout: Vec<u8>,
-}
-
-/// Runs `command` to its end, polling its high-water mark.
-fn measured(mut command: Command) -> Run {
-    let started = Instant::now();
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting a host");
-    let status = format!("/proc/{}/status", child.id());
-    let mut stdout = Vec::new();
-    let mut pipe = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        std::io::Read::read_to_end(&mut pipe, &mut stdout).map(|_| stdout)
-    });
-    let mut peak_kib = 0u64;
-    while child.try_wait().expect("waiting").is_none() {
-        let hwm = std::fs::read_to_string(&status).ok().and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())));
-        peak_kib = peak_kib.max(hwm.unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let wall = started.elapsed();
-    let output = child.wait_with_output().expect("the host's output");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    Run { wall, peak_kib, stdout: reader.join().expect("reader").expect("reading stdout") }
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
@@ -72,8 +43,8 @@ fn main() {
         command
     };
     // Both hosts' caches filled first, as a tenant's every sync after its first finds them.
-    measured(harness(&["inspect", "--component", &component.display().to_string()]));
-    measured(node("inspect"));
+    measured(&mut harness(&["inspect", "--component", &component.display().to_string()]));
+    measured(&mut node("inspect"));
     let component = component.display().to_string();
     let sync_args = ["sync", "--component", &component, "--store", &store, "--config", &base_url, "--config", &client_id, "--secret", &format!("client_secret={CLIENT_SECRET}"), "--concurrency", &concurrency];
     let mut rows = Vec::new();
@@ -81,11 +52,11 @@ fn main() {
         if Path::new(&store).exists() {
             std::fs::remove_file(&store).unwrap();
         }
-        let synced = measured(harness(&sync_args));
-        let exported = measured(harness(&["export", "--store", &store, "--tenant", "default", "--format", "jsonl"]));
+        let synced = measured(&mut harness(&sync_args));
+        let exported = measured(&mut harness(&["export", "--store", &store, "--tenant", "default", "--format", "jsonl"]));
         let mut command = node("sync");
         command.args(["--config", &base_url, "--config", &client_id, "--secret-env", "client_secret=PINGBOARD_SECRET", "--concurrency", &concurrency]);
-        let noded = measured(command);
+        let noded = measured(&mut command);
         assert!(noded.stdout == exported.stdout, "run {run}: the Node host's lines differ from the harness's export");
         let harness_wall = synced.wall + exported.wall;
         let harness_peak = synced.peak_kib.max(exported.peak_kib);

@@ -8,7 +8,7 @@
 //! The sync runs in a child process (this benchmark re-executed with `--child`), so the peak RSS is the
 //! harness's own (its VmHWM) and not the double's, which holds the whole company in memory.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use pingboard_double::{CLIENT_ID, CLIENT_SECRET, Company, CompanySpec, PingboardDouble};
@@ -29,41 +29,26 @@ fn main() {
     // The component compiled into the cache first, as a tenant's every sync after its first finds it.
     let warmed = Command::new(&this).args(["--child", "--cache-dir", &cache, "inspect", "--component"]).arg(&component).output().unwrap();
     assert!(warmed.status.success(), "{}", String::from_utf8_lossy(&warmed.stderr));
-    let started = Instant::now();
-    let mut child = Command::new(&this)
-        .arg("--child")
-        .args(["--cache-dir", &cache, "sync", "--component"])
-        .arg(&component)
-        .args(["--store", &store.display().to_string(), "--config", &format!("base_url={}", double.base_url())])
-        .args(["--config", &format!("client_id={CLIENT_ID}"), "--secret", &format!("client_secret={CLIENT_SECRET}")])
-        .args(&sync_flags)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The child's own high-water mark, read from /proc until it exits. (getrusage's figure for children
-    // would include the moment after fork, when the child still maps this process and its whole company.)
-    let status = format!("/proc/{}/status", child.id());
-    let mut peak_rss_kib = 0u64;
-    while child.try_wait().unwrap().is_none() {
-        let hwm = std::fs::read_to_string(&status).ok().and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())));
-        peak_rss_kib = peak_rss_kib.max(hwm.unwrap_or(0));
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    let wall = started.elapsed();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let run = e2e::run_measured(
+        Command::new(&this)
+            .arg("--child")
+            .args(["--cache-dir", &cache, "sync", "--component"])
+            .arg(&component)
+            .args(["--store", &store.display().to_string(), "--config", &format!("base_url={}", double.base_url())])
+            .args(["--config", &format!("client_id={CLIENT_ID}"), "--secret", &format!("client_secret={CLIENT_SECRET}")])
+            .args(&sync_flags),
+    );
     let on_disk: u64 = ["store.db", "store.db-wal"].iter().filter_map(|f| std::fs::metadata(scratch.path().join(f)).ok()).map(|m| m.len()).sum();
-    println!("{}", String::from_utf8_lossy(&output.stdout).trim());
+    println!("{}", String::from_utf8_lossy(&run.stdout).trim());
     println!();
     println!("| users | groups | wall | requests (floor) | peak host RSS (harness) | store on disk |");
     println!("|---:|---:|---:|---:|---:|---:|");
     let floor = 1 + users.div_ceil(1000) + groups.div_ceil(1000);
     println!(
         "| {users} | {groups} | {:.1} s | {} | {:.0} MiB | {:.0} MiB |",
-        wall.as_secs_f64(),
+        run.wall.as_secs_f64(),
         double.counts().total.to_string() + &format!(" ({floor})"),
-        peak_rss_kib as f64 / 1024.0,
+        run.peak_kib as f64 / 1024.0,
         on_disk as f64 / 1048576.0
     );
 }
