@@ -120,21 +120,11 @@ async function main(argv) {
     // The component threads end before the export is written: their memory is not the export's.
     await session.close();
   }
-  // Written in chunks of about 1 MiB (a write per line is a system call per line), each after the last has
-  // drained: a pipe's reader sets the pace, and the export is never held twice in memory.
-  let chunk = [];
-  let size = 0;
-  const flush = async () => {
-    if (!process.stdout.write(`${chunk.join('\n')}\n`)) await once(process.stdout, 'drain');
-    chunk = [];
-    size = 0;
-  };
-  for (const line of result.lines()) {
-    chunk.push(line);
-    size += line.length + 1;
-    if (size >= 1 << 20) await flush();
+  // Written in chunks of about 1 MiB, each after the last has drained: a pipe's reader sets the pace, and the
+  // export is never held twice in memory.
+  for (const chunk of result.chunks()) {
+    if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
   }
-  if (chunk.length) await flush();
   const dangling = result.dangling();
   const named = dangling.grants === 0 ? '' : `; ${dangling.grants} grants name a principal or entitlement the source did not list, kept as it says them (e.g. ${dangling.examples.map(printable).join(', ')}${dangling.grants > dangling.examples.length ? ', …' : ''})`;
   process.stderr.write(`synced: ${result.resources.size} resources, ${result.entitlements.size} entitlements, ${result.grants.size} grants; ${requests} requests${named}\n`);

@@ -4,7 +4,7 @@
 // resource, entitlement or grant listed twice comes to).
 
 import { HostError } from './errors.js';
-import { entitlementLine, grantLine, resourceLine, resourceTypeLine } from './lines.js';
+import { grantLine, rendered, resourceTypeLine } from './lines.js';
 
 export { capabilityNames } from './lines.js';
 
@@ -19,33 +19,54 @@ function sortBytewise(keys) {
   return keys.sort((a, b) => (bytes.get(a) < bytes.get(b) ? -1 : bytes.get(a) > bytes.get(b) ? 1 : 0));
 }
 
+const decoder = new TextDecoder();
+
 /**
- * Everything one sync found, kept as the harness's store keeps it: each resource and entitlement as its export
- * line (rendered on the component's thread, `lines.js`), by key.
+ * Everything one sync found, kept as the harness's store keeps it: each resource, entitlement and grant as its
+ * export line, by key. The lines stay in the buffers the component's threads packed them in (`lines.js`,
+ * `rendered`); a record is kept as where its line is, `[buffer, start, end]`.
  */
 export class SyncResult {
   resourceTypes = [];
   capabilities = [];
-  /** `type\0id` → the resource's line. */
+  /** `type\0id` → where the resource's line is. */
   resources = new Map();
-  /** id → `{ resource, line }`. */
+  /** id → `{ resource, at }`, where its line is. */
   entitlements = new Map();
-  /** `entitlement\0principal type\0principal id` → the grant's line. */
+  /** `entitlement\0principal type\0principal id` → where the grant's line is. */
   grants = new Map();
   /** The same keys → why the grant is immutable, for the few the source derives. */
   #immutable = new Map();
+  /** The buffers of lines, pages' and single lines'. */
+  #buffers = [];
 
   /** Adds a page, whole or `rendered`. */
-  addPage({ resources = [], entitlements = [], grants = [] }) {
-    for (const r of resources) this.resources.set(`${r.id.resourceType}\u0000${r.id.id}`, r.line ?? resourceLine(r));
-    for (const e of entitlements) this.entitlements.set(e.id, { resource: e.resource, line: e.line ?? entitlementLine(e) });
+  addPage(page) {
+    const { resources = [], entitlements = [], grants = [], lines, ends } = page.lines ? page : rendered(page);
+    const buffer = this.#buffers.push(lines) - 1;
+    let record = 0;
+    const next = () => [buffer, record === 0 ? 0 : ends[record - 1], ends[record++]];
+    for (const r of resources) this.resources.set(`${r.id.resourceType}\u0000${r.id.id}`, next());
+    for (const e of entitlements) this.entitlements.set(e.id, { resource: e.resource, at: next() });
     for (const g of grants) {
       const key = `${g.entitlement}\u0000${g.principal.resourceType}\u0000${g.principal.id}`;
+      const at = next();
       // A grant reported twice is its last report, keeping an immutable mark either report carried (wit/HOSTS.md).
       const immutable = g.immutable ?? this.#immutable.get(key);
       if (immutable !== undefined) this.#immutable.set(key, immutable);
-      this.grants.set(key, g.line !== undefined && immutable === g.immutable ? g.line : grantLine({ ...g, immutable }));
+      this.grants.set(key, immutable === g.immutable ? at : this.#kept(grantLine({ ...g, immutable })));
     }
+  }
+
+  /** Keeps one line of its own. */
+  #kept(line) {
+    const bytes = Buffer.from(`${line}\n`);
+    return [this.#buffers.push(bytes) - 1, 0, bytes.length];
+  }
+
+  /** A record's line and its `\n`, as bytes. */
+  #bytes([buffer, start, end]) {
+    return this.#buffers[buffer].subarray(start, end);
   }
 
   /**
@@ -61,17 +82,38 @@ export class SyncResult {
       const entitlement = this.entitlements.get(entitlementId);
       return !held(principalType, principalId) || !entitlement || !held(entitlement.resource.resourceType, entitlement.resource.id);
     });
-    const examples = sortBytewise(named).slice(0, 3).map((key) => JSON.parse(this.grants.get(key)).id);
+    const examples = sortBytewise(named).slice(0, 3).map((key) => JSON.parse(decoder.decode(this.#bytes(this.grants.get(key)))).id);
     return { grants: named.length, examples };
+  }
+
+  /** Every record's line and its `\n`, as bytes, in export order. */
+  *#records() {
+    const types = new Map(this.resourceTypes.map((rt) => [rt.id, rt]));
+    for (const id of sortBytewise([...types.keys()])) yield Buffer.from(`${resourceTypeLine(types.get(id), this.capabilities.find((c) => c.resourceType === id))}\n`);
+    for (const key of sortBytewise([...this.resources.keys()])) yield this.#bytes(this.resources.get(key));
+    for (const id of sortBytewise([...this.entitlements.keys()])) yield this.#bytes(this.entitlements.get(id).at);
+    for (const key of sortBytewise([...this.grants.keys()])) yield this.#bytes(this.grants.get(key));
   }
 
   /** The export, one JSON line per record. */
   *lines() {
-    const types = new Map(this.resourceTypes.map((rt) => [rt.id, rt]));
-    for (const id of sortBytewise([...types.keys()])) yield resourceTypeLine(types.get(id), this.capabilities.find((c) => c.resourceType === id));
-    for (const key of sortBytewise([...this.resources.keys()])) yield this.resources.get(key);
-    for (const id of sortBytewise([...this.entitlements.keys()])) yield this.entitlements.get(id).line;
-    for (const key of sortBytewise([...this.grants.keys()])) yield this.grants.get(key);
+    for (const bytes of this.#records()) yield decoder.decode(bytes.subarray(0, -1));
+  }
+
+  /** The export as buffers of about `size` bytes, each whole lines: to write with a system call each, not one a line. */
+  *chunks(size = 1 << 20) {
+    let chunk = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (const bytes of this.#records()) {
+      if (at + bytes.length > chunk.length) {
+        if (at > 0) yield chunk.subarray(0, at);
+        chunk = Buffer.allocUnsafe(Math.max(size, bytes.length));
+        at = 0;
+      }
+      chunk.set(bytes, at);
+      at += bytes.length;
+    }
+    if (at > 0) yield chunk.subarray(0, at);
   }
 }
 
@@ -107,8 +149,8 @@ async function* onInstances(session, items, step) {
  * `independentTokens`), `list-entitlements` or `list-grants` (then `resource` is whose). Listings first,
  * following next tokens and independent tokens; then the per-resource calls for types whose pages did not
  * carry their entitlements and grants. Pages come in any order, several fetched at once on the session's
- * instances. With `render`, each page's resources and entitlements come as their ids and export lines
- * (`lines.js`, `rendered`).
+ * instances. With `render`, each page comes `rendered` (`lines.js`): its records' export lines packed in one
+ * buffer.
  */
 export async function* pages(session, { maxPages = 1_000_000, render = false } = {}) {
   const metadata = session.metadata;

@@ -44,18 +44,23 @@ function failure(e) {
 parentPort.on('message', (message) => {
   const { id, op, args, render } = message;
   let answer;
+  let transfer = [];
   try {
     if (op === 'metadata') answer = { ok: connector.metadata() };
     else if (op === 'open') {
       session = connector.open(args[0], args[1]);
       answer = { ok: null };
+    } else if (render) {
+      // The page's lines are moved to the main thread, not copied.
+      const page = rendered(session[op](...args));
+      answer = { ok: page };
+      transfer = [page.lines.buffer, page.ends.buffer];
     } else {
-      const result = session[op](...args);
-      answer = { ok: render ? rendered(result) : result };
+      answer = { ok: session[op](...args) };
     }
   } catch (e) {
     answer = failure(e);
   }
-  parentPort.postMessage({ kind: 'answer', id, ...answer });
+  parentPort.postMessage({ kind: 'answer', id, ...answer }, transfer);
 });
 parentPort.postMessage({ kind: 'ready' });
