@@ -7,8 +7,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import { transpile } from '@bytecodealliance/jco';
-
 import { Authenticator } from './auth.js';
 import { REQUESTS, RETRIES, WAITED_MS, WINDOW, tenantCounters, views } from './counters.js';
 import { contractVersion, grantPageOf, metadataOf, resourcePageOf } from './contract.js';
@@ -49,6 +47,8 @@ async function transpiled(bytes, cacheDir) {
   } catch {
     // Not cached yet (or cached before the exports were kept).
   }
+  // jco is loaded only to transpile: it is a compiler, with its own components and native modules to load.
+  const { transpile } = await import('@bytecodealliance/jco');
   const { files, exports } = await transpile(bytes, { name: NAME, instantiation: 'async', noTypescript: true, quiet: true });
   const staging = `${dir}.${process.pid}.tmp`;
   await rm(staging, { recursive: true, force: true });
