@@ -5,11 +5,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 
 import { Authenticator } from './auth.js';
 import { REQUESTS, RETRIES, WAITED_MS, WINDOW, tenantCounters, views } from './counters.js';
 import { contractVersion, grantPageOf, metadataOf, resourcePageOf } from './contract.js';
+import { send } from './egress.js';
 import { ConnectorError, HostError } from './errors.js';
 import { fieldsRefusal, refusal } from './grants.js';
 import { resolveTenant } from './tenant.js';
@@ -72,16 +73,23 @@ class Instance {
   #tenant;
   /** Why the instance is gone (its thread ended), if it is: later calls fail at once with it. */
   #gone = null;
+  /** Where the thread's requests come to be sent (egress.js), and how those in flight are abandoned. */
+  #exit;
+  #abandon = new AbortController();
 
   /** `counters`: the tenant's request count, shared by all its instances; `tenant`: where a stop is kept for all. */
   static async start(dir, policy, auth, counters = tenantCounters(), tenant = { stopped: null }) {
     const instance = new Instance();
     instance.#auth = auth;
     instance.#tenant = tenant;
-    instance.#shared = { signal: new SharedArrayBuffer(8), token: new SharedArrayBuffer(64 << 10), counters };
+    instance.#shared = { signal: new SharedArrayBuffer(8), token: new SharedArrayBuffer(64 << 10), exit: new SharedArrayBuffer(4), counters };
+    const { port1, port2 } = new MessageChannel();
+    instance.#exit = port1;
+    port1.on('message', (request) => instance.#send(request));
     // No environment, no argv, no stdin for the component's thread.
     instance.#worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { dir, name: NAME, policy, shared: instance.#shared },
+      workerData: { dir, name: NAME, policy, shared: instance.#shared, exit: port2 },
+      transferList: [port2],
       env: {},
       argv: [],
       stdin: false,
@@ -113,6 +121,9 @@ class Instance {
       });
     } else if (message.kind === 'log') {
       process.stderr.write(`${message.line}\n`);
+    } else if (message.kind === 'output') {
+      // What the guest writes to stdout or stderr.
+      process.stderr.write(message.bytes);
     } else if (message.kind === 'stopped') {
       this.#tenant.stopped ??= message.reason;
     } else if (message.kind === 'answer') {
@@ -120,6 +131,15 @@ class Instance {
       this.#calls.delete(message.id);
       pending?.settle(message);
     }
+  }
+
+  /** Sends a request for the component's thread, which waits, and hands it the answer. */
+  async #send(request) {
+    const answer = await send(request, this.#abandon.signal);
+    this.#exit.postMessage(answer, answer.body ? [answer.body.buffer] : []);
+    const signal = new Int32Array(this.#shared.exit);
+    Atomics.store(signal, 0, 1);
+    Atomics.notify(signal, 0);
   }
 
   #answerToken(token) {
@@ -137,6 +157,7 @@ class Instance {
 
   #fail(error) {
     this.#gone ??= error;
+    this.#end();
     for (const pending of this.#calls.values()) pending.settle({ thrown: error });
     this.#calls.clear();
   }
@@ -156,6 +177,7 @@ class Instance {
         const error = new HostError('timeout', `${op} ran past its ${timeoutMs / 1000} s deadline; the component was stopped`);
         this.#gone = error;
         this.#calls.delete(id);
+        this.#end();
         this.#worker.terminate();
         reject(error);
       }, timeoutMs);
@@ -173,7 +195,14 @@ class Instance {
     });
   }
 
+  /** Abandons the requests in flight for the thread, and takes no more. */
+  #end() {
+    this.#abandon.abort();
+    this.#exit.close();
+  }
+
   close() {
+    this.#end();
     return this.#worker.terminate();
   }
 }

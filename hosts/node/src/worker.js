@@ -2,7 +2,7 @@
 // allows, guarded (see sandbox.js), and answers the main thread's calls one at a time. A guest call runs
 // synchronously here, so the main thread stays free; when it needs a token, it asks the main thread and waits.
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { rendered } from './lines.js';
 import { capMemory } from './memory.js';
 import { sandboxImports } from './sandbox.js';
 
-const { dir, name, policy, shared } = workerData;
+const { dir, name, policy, shared, exit } = workerData;
 
 const signal = new Int32Array(shared.signal);
 const tokenBytes = new Uint8Array(shared.token);
@@ -27,7 +27,17 @@ function token(stale) {
   return new TextDecoder().decode(tokenBytes.slice(0, length));
 }
 
-const imports = sandboxImports({ policy, token, counters: views(shared.counters) });
+const exitSignal = new Int32Array(shared.exit);
+
+/** Has the main thread send a request the sandbox admitted (egress.js), and waits for the whole answer. */
+function exchange(request) {
+  Atomics.store(exitSignal, 0, 0);
+  exit.postMessage(request, [request.body.buffer]);
+  Atomics.wait(exitSignal, 0, 0);
+  return receiveMessageOnPort(exit).message;
+}
+
+const imports = sandboxImports({ policy, token, exchange, counters: views(shared.counters) });
 const module = await import(pathToFileURL(join(dir, `${name}.js`)).href);
 const getCoreModule = (path) => readFile(join(dir, path)).then((bytes) => WebAssembly.compile(capMemory(bytes, policy.memoryBytes)));
 const root = await module.instantiate(getCoreModule, imports);

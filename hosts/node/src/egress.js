@@ -1,0 +1,82 @@
+// The host's one HTTP exit, on the main thread: a component's thread has checked and admitted a request
+// (sandbox.js) and waits while it is sent here; the response comes back whole, read no further than the cap.
+
+import http from 'node:http';
+import https from 'node:https';
+
+// Connections are kept and reused across requests and instances, as a source's pages come one after another.
+const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
+
+/** A failed exchange as a `wasi:http` error code. */
+function errorCode(error) {
+  const cause = error?.cause ?? error;
+  switch (cause?.code) {
+    case 'ECONNREFUSED':
+      return { tag: 'connection-refused' };
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return { tag: 'DNS-error', val: { rcode: cause.code, infoCode: undefined } };
+    case 'ETIMEDOUT':
+    case 'CONNECT_TIMEOUT':
+      return { tag: 'connection-timeout' };
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return { tag: 'connection-terminated' };
+    case 'TRUNCATED':
+      return { tag: 'HTTP-protocol-error' };
+    default:
+      if (/^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED)/.test(cause?.code ?? '')) return { tag: 'TLS-certificate-error' };
+      return { tag: 'internal-error', val: String(cause?.message ?? cause) };
+  }
+}
+
+/**
+ * Sends `request` (`{ method, url, headers: [name, bytes][], body, connectTimeoutMs, maxBytes }`) and answers
+ * `{ status, headers, body }`, `{ tooLarge: true }` once the body passes `maxBytes`, or `{ error }` (a `wasi:http`
+ * error code); `signal` abandons it.
+ */
+export function send({ method, url, headers, body, connectTimeoutMs, maxBytes }, signal) {
+  return new Promise((resolve) => {
+    const target = new URL(url);
+    const fields = {};
+    for (const [name, value] of headers) (fields[name.toLowerCase()] ??= []).push(Buffer.from(value).toString('latin1'));
+    if (!['GET', 'HEAD'].includes(method) && !fields['content-length']) fields['content-length'] = String(body.length);
+    const client = target.protocol === 'https:' ? https : http;
+    const request = client.request(target, { method, headers: fields, agent: agents[target.protocol], signal }, (response) => {
+      const chunks = [];
+      let size = 0;
+      response.on('data', (chunk) => {
+        size += chunk.length;
+        if (size > maxBytes) {
+          resolve({ tooLarge: true });
+          request.destroy();
+        } else chunks.push(chunk);
+      });
+      response.on('end', () => {
+        // A buffer of its own, never a slice of Node's pool: it is transferred to the component's thread.
+        const bytes = new Uint8Array(size);
+        let at = 0;
+        for (const chunk of chunks) {
+          bytes.set(chunk, at);
+          at += chunk.length;
+        }
+        const pairs = [];
+        for (let i = 0; i < response.rawHeaders.length; i += 2) pairs.push([response.rawHeaders[i].toLowerCase(), Buffer.from(response.rawHeaders[i + 1], 'latin1')]);
+        resolve({ status: response.statusCode, headers: pairs, body: bytes });
+      });
+      response.on('close', () => {
+        if (!response.complete) resolve({ error: errorCode({ code: 'TRUNCATED' }) });
+      });
+    });
+    request.on('error', (e) => resolve({ error: errorCode(e) }));
+    if (connectTimeoutMs !== null) {
+      request.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => request.destroy(Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' })), connectTimeoutMs);
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
+    }
+    request.end(body);
+  });
+}
