@@ -1,4 +1,4 @@
-//! The same components in a second host: `hosts/node` (jco and preview2-shim from npm) syncs each connector
+//! The same components in a second host: `hosts/node` (jco's transpiler from npm) syncs each connector
 //! against its double, and its JSON lines equal `connector-harness export` for the same source byte for byte;
 //! the hostile component's egress, environment and header attacks are refused under Node too. Node and npm
 //! are required: a missing one fails these tests, saying what to install.
@@ -20,7 +20,7 @@ fn installed() -> PathBuf {
     static INSTALL: Mutex<()> = Mutex::new(());
     let _held = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = host_dir();
-    if !dir.join("node_modules/@bytecodealliance/jco").is_dir() {
+    if !dir.join("node_modules/@bytecodealliance/jco-transpile").is_dir() {
         let status = Command::new("npm").args(["install", "--no-audit", "--no-fund"]).current_dir(&dir).status();
         match status {
             Ok(s) if s.success() => {}

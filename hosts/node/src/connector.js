@@ -48,9 +48,10 @@ async function transpiled(bytes, cacheDir) {
   } catch {
     // Not cached yet (or cached before the exports were kept).
   }
-  // jco is loaded only to transpile: it is a compiler, with its own components and native modules to load.
-  const { transpile } = await import('@bytecodealliance/jco');
-  const { files, exports } = await transpile(bytes, { name: NAME, instantiation: 'async', noTypescript: true, quiet: true });
+  // jco's transpiler is loaded only to transpile: it is a compiler, with its own components and native modules.
+  // Errors stay wrapped (`payload`), as worker.js reads them.
+  const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+  const { files, exports } = await transpileBytes(bytes, { name: NAME, instantiation: 'async', emitTypescriptDeclarations: false, noComponentErrorWrapping: false });
   const staging = `${dir}.${process.pid}.tmp`;
   await rm(staging, { recursive: true, force: true });
   for (const [file, content] of [...Object.entries(files), [EXPORTS, JSON.stringify(exports)]]) {

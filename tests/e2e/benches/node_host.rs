@@ -22,7 +22,7 @@ fn main() {
     let flag = |name: &str, default: usize| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse().expect("a number")).unwrap_or(default);
     let (runs, concurrency) = (flag("--runs", 3), flag("--concurrency", 4).to_string());
     let node_host = e2e::repository().join("hosts/node");
-    if !node_host.join("node_modules/@bytecodealliance/jco").is_dir() {
+    if !node_host.join("node_modules/@bytecodealliance/jco-transpile").is_dir() {
         assert!(Command::new("npm").args(["install", "--no-audit", "--no-fund"]).current_dir(&node_host).status().expect("npm").success(), "npm install in hosts/node failed");
     }
     let scratch = tempfile::tempdir().expect("scratch dir");
