@@ -6,9 +6,17 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 
 import { Connector, ConnectorError, HostError, sync } from '../src/index.js';
 import { printable } from '../src/errors.js';
+
+// A sync runs the same JS (the component's bindings, the export's lines) on several threads, a V8 isolate each,
+// and each would compile it again with the optimising compiler within its first second. Optimising later (after
+// about 15 times V8's default budget of bytecode), only what stays hot, spends less of the run compiling
+// (BENCHMARKS.md, "The Node host, third pass"). V8's flags are the process's: the command line sets this one,
+// the library does not, since the process it runs in is its user's.
+setFlagsFromString('--interrupt-budget=2000000');
 
 function pairs(items, flag) {
   const out = {};
