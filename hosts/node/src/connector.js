@@ -2,9 +2,10 @@
 // on a worker thread of its own, called with a deadline per call, a request budget, and the host's retries.
 
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
 import { MessageChannel, Worker } from 'node:worker_threads';
 
 import { Authenticator } from './auth.js';
@@ -35,11 +36,35 @@ function policyOf(origins, auth, limits, tokenUrl = null) {
 /** What jco's transpile lists of a component's exports is kept beside its output, to read its contract version. */
 const EXPORTS = 'exports.json';
 
+/** And what the component's `metadata` says: it depends on the component alone, and asking costs a thread. */
+const METADATA = 'metadata.v8';
+
+/**
+ * Makes `cacheDir` if need be, and refuses it unless it is this user's alone: the code cached in it runs as the
+ * component's bindings, so no one else may be able to write there (the default is under the shared tmpdir).
+ */
+async function ownCacheDir(cacheDir) {
+  await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  const stat = await lstat(cacheDir);
+  if (!stat.isDirectory() || stat.uid !== (process.getuid?.() ?? stat.uid) || (stat.mode & 0o022) !== 0) {
+    const what = stat.isDirectory() ? `owned by uid ${stat.uid} with mode ${(stat.mode & 0o777).toString(8)}` : 'not a directory';
+    throw new HostError('invalid-config', `the cache directory ${cacheDir} is ${what}; it must be this user's alone (remove it, or choose another)`);
+  }
+}
+
+/** Writes `content` to `path` whole or not at all (another process may be reading the same cache). */
+async function writeWhole(path, content) {
+  const staging = `${path}.${process.pid}.tmp`;
+  await writeFile(staging, content);
+  await rename(staging, path);
+}
+
 /**
  * Transpiles `bytes` into `cacheDir/<sha256>/` unless it is there already: `{ dir, exports }`, the directory and
  * the component's exports (`[name, kind]`).
  */
 async function transpiled(bytes, cacheDir) {
+  await ownCacheDir(cacheDir);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const dir = join(cacheDir, sha256);
   try {
@@ -208,6 +233,20 @@ class Instance {
   }
 }
 
+/** Asks the component in `dir` for its metadata, on a thread of its own, and keeps the answer beside it. */
+async function probed(dir) {
+  // `metadata` needs no network: no origin, no request.
+  const policy = policyOf([], 'none', { ...DEFAULT_LIMITS, maxRequests: 0, maxResponseMib: 0 });
+  const probe = await Instance.start(dir, policy, new Authenticator({ kind: 'none' }));
+  try {
+    const raw = await probe.call('metadata', [], DEFAULT_LIMITS.callTimeoutMs);
+    await writeWhole(join(dir, METADATA), serialize(raw));
+    return raw;
+  } finally {
+    await probe.close();
+  }
+}
+
 /**
  * A connector component. `Connector.load(path)` reads and transpiles it; `metadata()` says what it is and
  * needs; `open(tenant)` checks a tenant's config and credentials against that and returns a session.
@@ -228,14 +267,8 @@ export class Connector {
       throw new HostError(e.kind, `${path} is not usable: ${e.message}`);
     }
     connector.#dir = dir;
-    // `metadata` needs no network: no origin, no request.
-    const policy = policyOf([], 'none', { ...DEFAULT_LIMITS, maxRequests: 0, maxResponseMib: 0 });
-    const probe = await Instance.start(connector.#dir, policy, new Authenticator({ kind: 'none' }));
-    try {
-      connector.#metadata = metadataOf(await probe.call('metadata', [], DEFAULT_LIMITS.callTimeoutMs));
-    } finally {
-      await probe.close();
-    }
+    const kept = await readFile(join(dir, METADATA)).then(deserialize).catch(() => null);
+    connector.#metadata = metadataOf(kept ?? (await probed(dir)));
     return connector;
   }
 
