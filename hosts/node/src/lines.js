@@ -95,12 +95,17 @@ export function grantLine(g) {
   return JSON.stringify(line);
 }
 
+/** A grant's key in a sync: what makes it the same grant when it is reported twice. */
+export function grantKey(g) {
+  return `${g.entitlement}\u0000${g.principal.resourceType}\u0000${g.principal.id}`;
+}
+
 /**
  * A page as a component's thread hands it to the main thread: its records' export lines packed into one buffer
  * (`lines`, each line ending in `\n`; `ends`, where each record's line ends, resources first, then entitlements,
  * then grants), both transferred rather than copied; beside them, what the sync needs to key and check each
- * record: a resource's id, an entitlement's id and resource, a grant as it is. The main thread keeps the
- * bytes, never the records' forty-odd fields.
+ * record: a resource's id, an entitlement's id and resource, a grant's key (`grantKey`), and `immutable`, the
+ * grants that carry that mark, as `[index, mark]`. The main thread keeps the bytes, never the records' fields.
  */
 export function rendered(page) {
   const out = { ...page };
@@ -113,7 +118,11 @@ export function rendered(page) {
     out.entitlements = page.entitlements.map((e) => ({ id: e.id, resource: e.resource }));
     for (const e of page.entitlements) lines.push(entitlementLine(e));
   }
-  for (const g of page.grants ?? []) lines.push(grantLine(g));
+  if (page.grants) {
+    out.grants = page.grants.map(grantKey);
+    out.immutable = page.grants.flatMap((g, i) => (g.immutable === undefined ? [] : [[i, g.immutable]]));
+    for (const g of page.grants) lines.push(grantLine(g));
+  }
   let size = 0;
   for (const line of lines) size += Buffer.byteLength(line) + 1;
   // A buffer of its own (not a slice of Node's pool), so that it can be transferred.

@@ -24,49 +24,73 @@ const decoder = new TextDecoder();
 /**
  * Everything one sync found, kept as the harness's store keeps it: each resource, entitlement and grant as its
  * export line, by key. The lines stay in the buffers the component's threads packed them in (`lines.js`,
- * `rendered`); a record is kept as where its line is, `[buffer, start, end]`.
+ * `rendered`); a record is kept as the number of its place, where its line is (buffer, start, end).
  */
 export class SyncResult {
   resourceTypes = [];
   capabilities = [];
-  /** `type\0id` → where the resource's line is. */
+  /** `type\0id` → the resource's place. */
   resources = new Map();
-  /** id → `{ resource, at }`, where its line is. */
+  /** id → `{ resource, at }`, its place. */
   entitlements = new Map();
-  /** `entitlement\0principal type\0principal id` → where the grant's line is. */
+  /** `entitlement\0principal type\0principal id` (`grantKey`) → the grant's place. */
   grants = new Map();
   /** The same keys → why the grant is immutable, for the few the source derives. */
   #immutable = new Map();
   /** The buffers of lines, pages' and single lines'. */
   #buffers = [];
+  /** Places, three numbers each: a buffer's index, and where in it a line starts and ends. */
+  #places = new Int32Array(3 << 12);
+  #count = 0;
 
   /** Adds a page, whole or `rendered`. */
   addPage(page) {
-    const { resources = [], entitlements = [], grants = [], lines, ends } = page.lines ? page : rendered(page);
+    const { resources = [], entitlements = [], grants = [], immutable = [], lines, ends } = page.lines ? page : rendered(page);
     const buffer = this.#buffers.push(lines) - 1;
     let record = 0;
-    const next = () => [buffer, record === 0 ? 0 : ends[record - 1], ends[record++]];
+    const next = () => this.#place(buffer, record === 0 ? 0 : ends[record - 1], ends[record++]);
     for (const r of resources) this.resources.set(`${r.id.resourceType}\u0000${r.id.id}`, next());
     for (const e of entitlements) this.entitlements.set(e.id, { resource: e.resource, at: next() });
-    for (const g of grants) {
-      const key = `${g.entitlement}\u0000${g.principal.resourceType}\u0000${g.principal.id}`;
+    const marks = new Map(immutable);
+    grants.forEach((key, i) => {
       const at = next();
       // A grant reported twice is its last report, keeping an immutable mark either report carried (wit/HOSTS.md).
-      const immutable = g.immutable ?? this.#immutable.get(key);
-      if (immutable !== undefined) this.#immutable.set(key, immutable);
-      this.grants.set(key, immutable === g.immutable ? at : this.#kept(grantLine({ ...g, immutable })));
-    }
+      const mark = marks.get(i);
+      const kept = mark ?? this.#immutable.get(key);
+      if (kept !== undefined) this.#immutable.set(key, kept);
+      this.grants.set(key, kept === mark ? at : this.#marked(at, kept));
+    });
   }
 
-  /** Keeps one line of its own. */
-  #kept(line) {
-    const bytes = Buffer.from(`${line}\n`);
-    return [this.#buffers.push(bytes) - 1, 0, bytes.length];
+  #place(buffer, start, end) {
+    if (this.#places.length < 3 * (this.#count + 1)) {
+      const wider = new Int32Array(this.#places.length * 2);
+      wider.set(this.#places);
+      this.#places = wider;
+    }
+    const i = 3 * this.#count;
+    this.#places[i] = buffer;
+    this.#places[i + 1] = start;
+    this.#places[i + 2] = end;
+    return this.#count++;
+  }
+
+  /** The place of a line of its own: the grant at `at` with the immutable mark an earlier report of it carried. */
+  #marked(at, immutable) {
+    const g = JSON.parse(this.#line(at));
+    const bytes = Buffer.from(`${grantLine({ entitlement: g.entitlement, id: g.id, immutable, principal: { resourceType: g.principal_type, id: g.principal_id } })}\n`);
+    return this.#place(this.#buffers.push(bytes) - 1, 0, bytes.length);
   }
 
   /** A record's line and its `\n`, as bytes. */
-  #bytes([buffer, start, end]) {
-    return this.#buffers[buffer].subarray(start, end);
+  #bytes(at) {
+    const places = this.#places;
+    return this.#buffers[places[3 * at]].subarray(places[3 * at + 1], places[3 * at + 2]);
+  }
+
+  /** A record's line. */
+  #line(at) {
+    return decoder.decode(this.#bytes(at).subarray(0, -1));
   }
 
   /**
@@ -82,7 +106,7 @@ export class SyncResult {
       const entitlement = this.entitlements.get(entitlementId);
       return !held(principalType, principalId) || !entitlement || !held(entitlement.resource.resourceType, entitlement.resource.id);
     });
-    const examples = sortBytewise(named).slice(0, 3).map((key) => JSON.parse(decoder.decode(this.#bytes(this.grants.get(key)))).id);
+    const examples = sortBytewise(named).slice(0, 3).map((key) => JSON.parse(this.#line(this.grants.get(key))).id);
     return { grants: named.length, examples };
   }
 
