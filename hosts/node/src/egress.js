@@ -4,6 +4,16 @@
 import http from 'node:http';
 import https from 'node:https';
 
+/** The longest a request may wait, as connector-harness allows (`EgressLimits` in host-harness/src/egress.rs): to
+ * connect, for the response's head, and between two chunks of its body. A guest may ask for less, not more. */
+const TIMEOUTS_MS = { connect: 10_000, firstByte: 60_000, betweenBytes: 30_000 };
+
+/** The timeouts for a request, from what the guest asked (`wasi:http` request options, in ns, each optional). */
+function timeoutsMs(asked) {
+  const pick = (ns, cap) => (ns === undefined ? cap : Math.min(cap, Number(ns / 1_000_000n)));
+  return { connect: pick(asked.connect, TIMEOUTS_MS.connect), firstByte: pick(asked.firstByte, TIMEOUTS_MS.firstByte), betweenBytes: pick(asked.betweenBytes, TIMEOUTS_MS.betweenBytes) };
+}
+
 // Connections are kept and reused across requests and instances, as a source's pages come one after another.
 const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
 
@@ -19,6 +29,8 @@ function errorCode(error) {
     case 'ETIMEDOUT':
     case 'CONNECT_TIMEOUT':
       return { tag: 'connection-timeout' };
+    case 'READ_TIMEOUT':
+      return { tag: 'connection-read-timeout' };
     case 'ECONNRESET':
     case 'EPIPE':
       return { tag: 'connection-terminated' };
@@ -31,18 +43,23 @@ function errorCode(error) {
 }
 
 /**
- * Sends `request` (`{ method, url, headers: [name, bytes][], body, connectTimeoutMs, maxBytes }`) and answers
+ * Sends `request` (`{ method, url, headers: [name, bytes][], body, timeouts, maxBytes }`, `timeouts` what the
+ * guest asked for) and answers
  * `{ status, headers, body }`, `{ tooLarge: true }` once the body passes `maxBytes`, or `{ error }` (a `wasi:http`
  * error code); `signal` abandons it.
  */
-export function send({ method, url, headers, body, connectTimeoutMs, maxBytes }, signal) {
+export function send({ method, url, headers, body, timeouts: asked, maxBytes }, signal) {
+  const timeouts = timeoutsMs(asked);
   return new Promise((resolve) => {
     const target = new URL(url);
     const fields = {};
     for (const [name, value] of headers) (fields[name.toLowerCase()] ??= []).push(Buffer.from(value).toString('latin1'));
     if (!['GET', 'HEAD'].includes(method) && !fields['content-length']) fields['content-length'] = String(body.length);
     const client = target.protocol === 'https:' ? https : http;
+    const fail = (code) => () => request.destroy(Object.assign(new Error(code), { code }));
     const request = client.request(target, { method, headers: fields, agent: agents[target.protocol], signal }, (response) => {
+      // From the head on, the socket's idle time is the wait between two chunks of the body.
+      request.setTimeout(timeouts.betweenBytes, fail('READ_TIMEOUT'));
       const chunks = [];
       let size = 0;
       response.on('data', (chunk) => {
@@ -69,14 +86,14 @@ export function send({ method, url, headers, body, connectTimeoutMs, maxBytes },
       });
     });
     request.on('error', (e) => resolve({ error: errorCode(e) }));
-    if (connectTimeoutMs !== null) {
-      request.on('socket', (socket) => {
-        if (!socket.connecting) return;
-        const timer = setTimeout(() => request.destroy(Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' })), connectTimeoutMs);
-        socket.once('connect', () => clearTimeout(timer));
-        socket.once('close', () => clearTimeout(timer));
-      });
-    }
+    request.on('socket', (socket) => {
+      // Until the head comes, the socket's idle time is the wait for it.
+      request.setTimeout(timeouts.firstByte, fail('READ_TIMEOUT'));
+      if (!socket.connecting) return;
+      const timer = setTimeout(fail('CONNECT_TIMEOUT'), timeouts.connect);
+      socket.once('connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+    });
     request.end(body);
   });
 }

@@ -10,6 +10,9 @@ import { parentPort } from 'node:worker_threads';
 import { ANSWERED, REQUESTS, RETRIES, WAITED_MS, WINDOW } from './counters.js';
 import { FutureIncomingResponse, IncomingResponse, requestParts, sleep, wasiImports } from './wasi.js';
 
+/** The largest request body a guest may send, as connector-harness allows (host-harness/src/egress.rs). */
+const MAX_REQUEST_BYTES = 1 << 20;
+
 /** Headers a guest may not set: the host owns authentication. */
 const FORBIDDEN = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
@@ -143,9 +146,11 @@ export function sandboxImports({ policy, token, exchange, counters: { ints: coun
       method: parts.method.tag === 'other' ? parts.method.val : parts.method.tag.toUpperCase(),
       url: `${originOf(parts.scheme, parts.authority)}${parts.pathWithQuery}`,
       body: parts.body(),
-      connectTimeoutMs: options?.connectTimeout() === undefined ? null : Number(options.connectTimeout() / 1_000_000n),
+      // What the guest asked for, in ns; the main thread keeps them within the host's (egress.js).
+      timeouts: { connect: options?.connectTimeout(), firstByte: options?.firstByteTimeout(), betweenBytes: options?.betweenBytesTimeout() },
       maxBytes: policy.maxResponseBytes,
     };
+    if (request.body.length > MAX_REQUEST_BYTES) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(MAX_REQUEST_BYTES) } };
     let sentAt = Date.now();
     const send = (authorization) => {
       sentAt = Date.now();
