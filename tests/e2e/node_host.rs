@@ -159,6 +159,11 @@ fn the_hostile_components_attacks_are_refused_under_node_too() {
     let (code, _, err) = run_with("loop", SECRET, &["--call-timeout-secs", "1"]);
     assert_eq!(code, 1);
     assert!(err.contains("error: listResources ran past its 1 s deadline; the component was stopped\n"), "{err}");
+    // Host objects (header sets, requests, streams) are host memory the guest's cap does not count: held at most
+    // 1,000 at once, as by the harness (tests/e2e/sandbox.rs).
+    let (code, _, err) = run("handles");
+    assert_eq!(code, 1);
+    assert!(err.contains("error: the component trapped in listResources: the component held more than 1000 host resources at once (the sandbox's cap)\n"), "{err}");
     let (code, _, err) = run_with("none", "not-the-secret", &[]);
     assert_eq!(code, 1);
     // (The guest's own log line shares stderr, and may interleave with the host's.)

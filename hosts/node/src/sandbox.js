@@ -8,7 +8,7 @@
 import { parentPort } from 'node:worker_threads';
 
 import { ANSWERED, REQUESTS, RETRIES, WAITED_MS, WINDOW } from './counters.js';
-import { FutureIncomingResponse, IncomingResponse, requestParts, sleep, wasiImports } from './wasi.js';
+import { FutureIncomingResponse, release, requestParts, sleep, wasiImports } from './wasi.js';
 
 /** The largest request body a guest may send, as connector-harness allows (host-harness/src/egress.rs). */
 const MAX_REQUEST_BYTES = 1 << 20;
@@ -135,7 +135,7 @@ export function sandboxImports({ policy, token, exchange, counters: { ints: coun
 
   /**
    * The answer to an admitted request (`parts`, as `requestParts` gives them), sent with `current` (the token,
-   * for the base origin): `{ tag: 'ok', val: IncomingResponse }` or `{ tag: 'err', val: error-code }`.
+   * for the base origin): `{ tag: 'ok', val: { status, headers, body } }` or `{ tag: 'err', val: error-code }`.
    */
   function answer(parts, options, path, current) {
     const what = `${parts.method.tag.toUpperCase()} ${path}`;
@@ -197,10 +197,13 @@ export function sandboxImports({ policy, token, exchange, counters: { ints: coun
       stop(`the response to ${path} carried a credential; withheld from the component`);
       return withheld;
     }
-    return { tag: 'ok', val: new IncomingResponse(response.status, response.headers, response.body) };
+    return { tag: 'ok', val: response };
   }
 
   function handle(request, options) {
+    // Both are the host's now, whatever it answers.
+    release(request);
+    release(options);
     if (stopped) throw { tag: 'HTTP-request-denied' };
     const parts = requestParts(request);
     const origin = originOf(parts.scheme, parts.authority);

@@ -17,6 +17,39 @@ export function sleep(ms) {
 
 const now = () => process.hrtime.bigint();
 
+const DISPOSE = Symbol.dispose ?? Symbol.for('dispose');
+
+/** Host objects a guest may hold at once, as connector-harness allows (host-harness/src/runtime/sandbox.rs): each
+ * is host memory that the guest's memory cap does not count. */
+const MAX_HELD = 1000;
+/** The largest random buffer a guest may ask for in one call (connector-harness's too). */
+const MAX_RANDOM_BYTES = 64 << 10;
+/** The largest header set, in bytes of names and values (connector-harness's too). */
+const MAX_FIELDS_BYTES = 64 << 10;
+
+const counted = new WeakSet();
+let held = 0;
+
+/**
+ * A resource the host hands a guest, counted against `MAX_HELD` from its making until the guest drops it (jco
+ * calls its dispose) or gives it back to the host (`release`). So every one is made only as it is handed over.
+ */
+class Held {
+  constructor() {
+    if (held >= MAX_HELD) throw new Error(`the component held more than ${MAX_HELD} host resources at once (the sandbox's cap)`);
+    held++;
+    counted.add(this);
+  }
+  [DISPOSE]() {
+    release(this);
+  }
+}
+
+/** A resource no longer the guest's: dropped, or taken by the host (a request given to `handle`, a finished body). */
+export function release(resource) {
+  if (counted.delete(resource)) held--;
+}
+
 // wasi:io
 
 class IoError {
@@ -30,9 +63,10 @@ class IoError {
 }
 
 /** Ready now, or at `deadline` (monotonic ns). */
-class Pollable {
+class Pollable extends Held {
   #deadline;
   constructor(deadline = 0n) {
+    super();
     this.#deadline = deadline;
   }
   ready() {
@@ -55,10 +89,11 @@ function poll(pollables) {
 }
 
 /** A stream of bytes held whole: a response body, or an empty stdin. */
-class InputStream {
+class InputStream extends Held {
   #bytes;
   #at = 0;
   constructor(bytes = new Uint8Array(0)) {
+    super();
     this.#bytes = bytes;
   }
   read(len) {
@@ -83,10 +118,11 @@ class InputStream {
 }
 
 /** Bytes written go to `sink`; it never makes a writer wait. */
-class OutputStream {
+class OutputStream extends Held {
   static #PERMIT = 1n << 20n;
   #sink;
   constructor(sink) {
+    super();
     this.#sink = sink;
   }
   checkWrite() {
@@ -124,8 +160,9 @@ class OutputStream {
 /** Fields that may no longer change: a request's once it is made, a response's. */
 const locked = new WeakSet();
 
-class Fields {
+class Fields extends Held {
   #entries = [];
+  #bytes = 0;
   static fromList(entries) {
     const fields = new Fields();
     for (const [name, value] of entries) fields.append(name, value);
@@ -133,6 +170,7 @@ class Fields {
   }
   static #check(fields, name, values) {
     if (locked.has(fields)) throw { tag: 'immutable' };
+    if (fields.#bytes + values.reduce((sum, v) => sum + name.length + v.length, 0) > MAX_FIELDS_BYTES) throw { tag: 'forbidden' };
     try {
       validateHeaderName(name);
       for (const value of values) validateHeaderValue(name, Buffer.from(value).toString('latin1'));
@@ -150,16 +188,21 @@ class Fields {
   set(name, values) {
     Fields.#check(this, name, values);
     this.delete(name);
-    for (const value of values) this.#entries.push([name, Uint8Array.from(value)]);
+    for (const value of values) this.#add(name, value);
+  }
+  #add(name, value) {
+    this.#entries.push([name, Uint8Array.from(value)]);
+    this.#bytes += name.length + value.length;
   }
   delete(name) {
     if (locked.has(this)) throw { tag: 'immutable' };
     const key = name.toLowerCase();
     this.#entries = this.#entries.filter(([k]) => k.toLowerCase() !== key);
+    this.#bytes = this.#entries.reduce((sum, [k, v]) => sum + k.length + v.length, 0);
   }
   append(name, value) {
     Fields.#check(this, name, [value]);
-    this.#entries.push([name, Uint8Array.from(value)]);
+    this.#add(name, value);
   }
   entries() {
     return this.#entries.map(([k, v]) => [k, v]);
@@ -179,7 +222,7 @@ function lockedFields(entries) {
 /** What the guest wrote into a request's body. */
 const bodies = new WeakMap();
 
-class OutgoingBody {
+class OutgoingBody extends Held {
   #chunks = [];
   #stream = null;
   write() {
@@ -187,7 +230,9 @@ class OutgoingBody {
     this.#stream = new OutputStream((bytes) => this.#chunks.push(bytes));
     return this.#stream;
   }
-  static finish(body) {
+  static finish(body, trailers) {
+    release(body);
+    release(trailers);
     bodies.set(body, Buffer.concat(body.#chunks));
   }
   /** The body's bytes as written so far. */
@@ -196,7 +241,7 @@ class OutgoingBody {
   }
 }
 
-class OutgoingRequest {
+class OutgoingRequest extends Held {
   #headers;
   #method = { tag: 'get' };
   #scheme;
@@ -205,6 +250,9 @@ class OutgoingRequest {
   #body = null;
   #bodyTaken = false;
   constructor(headers) {
+    super();
+    // The headers are the request's now, no longer the guest's to drop.
+    release(headers);
     this.#headers = headers;
     locked.add(headers);
   }
@@ -248,7 +296,7 @@ class OutgoingRequest {
   }
 }
 
-class RequestOptions {
+class RequestOptions extends Held {
   #timeouts = { connect: undefined, firstByte: undefined, betweenBytes: undefined };
   connectTimeout() {
     return this.#timeouts.connect;
@@ -270,10 +318,11 @@ class RequestOptions {
   }
 }
 
-class IncomingBody {
+class IncomingBody extends Held {
   #bytes;
   #taken = false;
   constructor(bytes) {
+    super();
     this.#bytes = bytes;
   }
   stream() {
@@ -281,12 +330,13 @@ class IncomingBody {
     this.#taken = true;
     return new InputStream(this.#bytes);
   }
-  static finish() {
+  static finish(body) {
+    release(body);
     return new FutureTrailers();
   }
 }
 
-class FutureTrailers {
+class FutureTrailers extends Held {
   subscribe() {
     return new Pollable();
   }
@@ -295,36 +345,40 @@ class FutureTrailers {
   }
 }
 
-export class IncomingResponse {
+class IncomingResponse extends Held {
   #status;
   #headers;
   #body;
-  constructor(status, headers, body) {
+  constructor({ status, headers, body }) {
+    super();
     this.#status = status;
-    this.#headers = lockedFields(headers);
-    this.#body = new IncomingBody(body);
+    this.#headers = headers;
+    this.#body = body;
   }
   status() {
     return this.#status;
   }
   headers() {
-    return this.#headers;
+    return lockedFields(this.#headers);
   }
   consume() {
-    if (!this.#body) throw undefined;
-    const body = this.#body;
+    if (this.#body === null) throw undefined;
+    const body = new IncomingBody(this.#body);
     this.#body = null;
     return body;
   }
 }
 
-/** A response to come: `answer()` sends the request when the guest first waits for it (its body written by then),
- * and gives `{ tag: 'ok', val: IncomingResponse }` or `{ tag: 'err', val: error-code }`. */
-export class FutureIncomingResponse {
+/**
+ * A response to come: `answer()` sends the request when the guest first waits for it (its body written by then),
+ * and gives `{ tag: 'ok', val: { status, headers, body } }` or `{ tag: 'err', val: error-code }`.
+ */
+export class FutureIncomingResponse extends Held {
   #answer;
   #result;
   #taken = false;
   constructor(answer) {
+    super();
     this.#answer = answer;
   }
   #settle() {
@@ -338,7 +392,8 @@ export class FutureIncomingResponse {
     this.#settle();
     if (this.#taken) return { tag: 'err', val: undefined };
     this.#taken = true;
-    return { tag: 'ok', val: this.#result };
+    const result = this.#result;
+    return { tag: 'ok', val: result.tag === 'ok' ? { tag: 'ok', val: new IncomingResponse(result.val) } : result };
   }
 }
 
@@ -367,18 +422,20 @@ export function wasiImports({ handle, output }) {
   const refuse = (code) => () => {
     throw code;
   };
-  const stdout = new OutputStream(output);
   class Network {}
   class TerminalInput {}
   class TerminalOutput {}
   const seed = () => randomBytes(8).readBigUInt64LE();
-  const bytes = (len) => new Uint8Array(randomBytes(Number(len)));
+  const bytes = (len) => {
+    if (len > MAX_RANDOM_BYTES) throw new Error(`the component asked for ${len} random bytes at once, more than the ${MAX_RANDOM_BYTES} the sandbox gives`);
+    return new Uint8Array(randomBytes(Number(len)));
+  };
   return {
     'wasi:cli/environment': { getEnvironment: () => [], getArguments: () => [], initialCwd: () => undefined },
     'wasi:cli/exit': { exit: denied, exitWithCode: denied },
     'wasi:cli/stdin': { getStdin: () => new InputStream() },
-    'wasi:cli/stdout': { getStdout: () => stdout },
-    'wasi:cli/stderr': { getStderr: () => stdout },
+    'wasi:cli/stdout': { getStdout: () => new OutputStream(output) },
+    'wasi:cli/stderr': { getStderr: () => new OutputStream(output) },
     'wasi:cli/terminal-input': { TerminalInput },
     'wasi:cli/terminal-output': { TerminalOutput },
     'wasi:cli/terminal-stdin': { getTerminalStdin: () => undefined },
