@@ -1,6 +1,7 @@
 // The component's thread: instantiates one transpiled connector component with only the imports the contract
 // allows, guarded (see sandbox.js), and answers the main thread's calls one at a time. A guest call runs
-// synchronously here, so the main thread stays free; when it needs a token, it asks the main thread and waits.
+// synchronously here, so the main thread stays free; when it needs a token, or a request sent (egress.js), it asks
+// the main thread and waits.
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
