@@ -8,10 +8,7 @@
 import { parentPort } from 'node:worker_threads';
 
 import { ANSWERED, REQUESTS, RETRIES, WAITED_MS, WINDOW } from './counters.js';
-import { FutureIncomingResponse, release, requestParts, sleep, wasiImports } from './wasi.js';
-
-/** The largest request body a guest may send, as connector-harness allows (host-harness/src/egress.rs). */
-const MAX_REQUEST_BYTES = 1 << 20;
+import { FutureIncomingResponse, MAX_REQUEST_BYTES, release, requestParts, sleep, wasiImports } from './wasi.js';
 
 /** Headers a guest may not set: the host owns authentication. */
 const FORBIDDEN = new Set(['authorization', 'proxy-authorization', 'cookie']);
@@ -150,7 +147,7 @@ export function sandboxImports({ policy, token, exchange, counters: { ints: coun
       timeouts: { connect: options?.connectTimeout(), firstByte: options?.firstByteTimeout(), betweenBytes: options?.betweenBytesTimeout() },
       maxBytes: policy.maxResponseBytes,
     };
-    if (request.body.length > MAX_REQUEST_BYTES) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(MAX_REQUEST_BYTES) } };
+    if (request.body === null) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(MAX_REQUEST_BYTES) } };
     let sentAt = Date.now();
     const send = (authorization) => {
       sentAt = Date.now();

@@ -75,17 +75,12 @@ class Pollable extends Held {
   block() {
     sleep(Math.ceil(Number(this.#deadline - now()) / 1e6));
   }
-}
-
-/** The indices of the pollables ready, after waiting for the first to be. */
-function poll(pollables) {
-  const ready = () => pollables.flatMap((p, i) => (p.ready() ? [i] : []));
-  let indices = ready();
-  while (indices.length === 0) {
-    pollables.forEach((p) => p.block());
-    indices = ready();
+  /** The indices of `pollables` that are ready, after waiting for the first of them to be. */
+  static poll(pollables) {
+    const first = pollables.reduce((soonest, p) => (p.#deadline < soonest.#deadline ? p : soonest));
+    first.block();
+    return new Uint32Array(pollables.flatMap((p, i) => (p.ready() || p === first ? [i] : [])));
   }
-  return new Uint32Array(indices);
 }
 
 /** A stream of bytes held whole: a response body, or an empty stdin. */
@@ -219,25 +214,30 @@ function lockedFields(entries) {
   return fields;
 }
 
-/** What the guest wrote into a request's body. */
-const bodies = new WeakMap();
+/** The largest request body a guest may send, as connector-harness allows (host-harness/src/egress.rs). */
+export const MAX_REQUEST_BYTES = 1 << 20;
 
+/** What the guest wrote into a request's body: kept up to the cap, and no further (`null` past it). */
 class OutgoingBody extends Held {
   #chunks = [];
+  #size = 0;
   #stream = null;
   write() {
     if (this.#stream) throw undefined;
-    this.#stream = new OutputStream((bytes) => this.#chunks.push(bytes));
+    this.#stream = new OutputStream((bytes) => {
+      this.#size += bytes.length;
+      if (this.#size <= MAX_REQUEST_BYTES) this.#chunks.push(bytes);
+      else this.#chunks = null;
+    });
     return this.#stream;
   }
   static finish(body, trailers) {
     release(body);
     release(trailers);
-    bodies.set(body, Buffer.concat(body.#chunks));
   }
-  /** The body's bytes as written so far. */
+  /** The body's bytes as written, or `null` if they passed the cap. */
   static bytes(body) {
-    return bodies.get(body) ?? Buffer.concat(body.#chunks);
+    return body.#chunks && Buffer.concat(body.#chunks);
   }
 }
 
@@ -290,7 +290,7 @@ class OutgoingRequest extends Held {
   headers() {
     return this.#headers;
   }
-  /** The bytes of its body, empty without one. */
+  /** The bytes of its body (empty without one), or `null` if the guest wrote more than `MAX_REQUEST_BYTES`. */
   static bodyOf(request) {
     return request.#body ? OutgoingBody.bytes(request.#body) : new Uint8Array(0);
   }
@@ -459,7 +459,7 @@ export function wasiImports({ handle, output }) {
     'wasi:http/outgoing-handler': { handle },
     'wasi:http/types': { ...http, httpErrorCode: () => undefined },
     'wasi:io/error': { Error: IoError },
-    'wasi:io/poll': { Pollable, poll },
+    'wasi:io/poll': { Pollable, poll: Pollable.poll },
     'wasi:io/streams': { InputStream, OutputStream },
     'wasi:random/insecure-seed': { insecureSeed: () => [seed(), seed()] },
     'wasi:random/insecure': { getInsecureRandomBytes: bytes, getInsecureRandomU64: seed },

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { wasiImports } from '../src/wasi.js';
+import { requestParts, wasiImports } from '../src/wasi.js';
 
 const imports = wasiImports({ handle: () => assert.fail('no request in these tests'), output: () => {} });
 const { Fields } = imports['wasi:http/types'];
@@ -31,4 +31,26 @@ test('random bytes come at most 64 KiB a call', () => {
   const { getRandomBytes } = imports['wasi:random/random'];
   assert.equal(getRandomBytes(65536n).length, 65536);
   assert.throws(() => getRandomBytes(65537n), { message: 'the component asked for 65537 random bytes at once, more than the 65536 the sandbox gives' });
+});
+
+test('a poll waits for the first of its pollables to be ready, not for all of them', () => {
+  const { subscribeDuration } = imports['wasi:clocks/monotonic-clock'];
+  const { poll } = imports['wasi:io/poll'];
+  const soon = subscribeDuration(20_000_000n);
+  const late = subscribeDuration(5_000_000_000n);
+  const started = Date.now();
+  assert.deepEqual([...poll([late, soon])], [1]);
+  assert.ok(Date.now() - started < 2_000, `waited ${Date.now() - started} ms`);
+  soon[DISPOSE]();
+  late[DISPOSE]();
+});
+
+test('a request body is kept up to 1 MiB, and past it only marked too large', () => {
+  const { OutgoingRequest } = imports['wasi:http/types'];
+  const request = new OutgoingRequest(new Fields());
+  const stream = request.body().write();
+  stream.write(new Uint8Array(1 << 20));
+  assert.equal(requestParts(request).body().length, 1 << 20);
+  stream.write(new Uint8Array(1));
+  assert.equal(requestParts(request).body(), null);
 });
