@@ -184,7 +184,8 @@ export function sandboxImports({ policy, token, exchange, counters: { ints: coun
       stop(`the response to ${path} was larger than the ${policy.maxResponseBytes / 1048576} MiB the host accepts`);
       return { tag: 'err', val: { tag: 'HTTP-response-body-size', val: BigInt(policy.maxResponseBytes) } };
     }
-    const shows = (bytes) => credentials.some((c) => Buffer.from(bytes).includes(c));
+    // (A view of the bytes, not a copy: a body may be megabytes.)
+    const shows = (bytes) => credentials.some((c) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(c));
     const withheld = { tag: 'err', val: { tag: 'internal-error', val: 'response withheld by the host' } };
     if (response.headers.some(([, value]) => shows(value))) {
       stop(`the response to ${path} carried a credential in a header; withheld from the component`);
