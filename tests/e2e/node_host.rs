@@ -164,6 +164,15 @@ fn the_hostile_components_attacks_are_refused_under_node_too() {
     let (code, _, err) = run("handles");
     assert_eq!(code, 1);
     assert!(err.contains("error: the component trapped in listResources: the component held more than 1000 host resources at once (the sandbox's cap)\n"), "{err}");
+    // What a guest prints is the host's to show: its lines prefixed and escaped, and no more than the log cap,
+    // as by the harness (tests/e2e/sandbox.rs).
+    let (code, _, err) = run("none");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("[component] hostile: behaving, listing accounts from {}\n", source.base_url())), "{err}");
+    let (code, _, err) = run_with("stderr", SECRET, &["--log-kib", "16"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("[component] [8372225 more bytes dropped: the guest log is capped at 16 KiB]\n"), "{err}");
+    assert!(err.len() < 32 << 10, "{} bytes of guest output reached stderr", err.len());
     let (code, _, err) = run_with("none", "not-the-secret", &[]);
     assert_eq!(code, 1);
     // (The guest's own log line shares stderr, and may interleave with the host's.)

@@ -43,9 +43,19 @@ Options:
   --call-timeout-secs S     the deadline of one call into the component (300)
   --memory-mib M            the component's memory cap (256)
   --max-response-mib M      the largest response body (64)
+  --log-kib K               how much of the component's stdout and stderr is kept and shown (64)
   --concurrency N           instances of the component fetching at once (4)
   -h, --help                print this help
 `;
+
+/** A limit's value from the command line: a number above zero (`whole`: an integer), or a refusal naming the flag. */
+function amount(flag, text, whole) {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0 || (whole && !Number.isInteger(value))) {
+    throw new HostError('invalid-config', `--${flag} takes ${whole ? 'a whole number' : 'a number'} above 0, got \`${text}\``);
+  }
+  return value;
+}
 
 /** `parseArgs`, its refusal of a flag as one line. */
 function parseArgsOr(config) {
@@ -96,6 +106,7 @@ async function main(argv) {
       'call-timeout-secs': { type: 'string' },
       'memory-mib': { type: 'string' },
       'max-response-mib': { type: 'string' },
+      'log-kib': { type: 'string' },
       concurrency: { type: 'string' },
     },
   });
@@ -113,11 +124,15 @@ async function main(argv) {
   }
   const secrets = secretsOf(values);
   const limits = {};
-  if (values['max-requests']) limits.maxRequests = Number(values['max-requests']);
-  if (values['call-timeout-secs']) limits.callTimeoutMs = Number(values['call-timeout-secs']) * 1000;
-  if (values['memory-mib']) limits.memoryMib = Number(values['memory-mib']);
-  if (values['max-response-mib']) limits.maxResponseMib = Number(values['max-response-mib']);
-  if (values.concurrency) limits.concurrency = Number(values.concurrency);
+  const given = (flag, key, scale = 1, whole = true) => {
+    if (values[flag] !== undefined) limits[key] = amount(flag, values[flag], whole) * scale;
+  };
+  given('max-requests', 'maxRequests');
+  given('call-timeout-secs', 'callTimeoutMs', 1000, false);
+  given('memory-mib', 'memoryMib');
+  given('max-response-mib', 'maxResponseMib');
+  given('log-kib', 'logKib');
+  given('concurrency', 'concurrency');
   const session = await connector.open({ config: pairs(values.config, '--config'), secrets, limits });
   let result;
   let requests;

@@ -19,7 +19,7 @@ import { resolveTenant } from './tenant.js';
 const NAME = 'connector';
 
 /** Limits of a session, with this host's defaults (the same as `connector-harness`'s). */
-export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAttempts: 6, maxRetryWaitMs: 300_000, memoryMib: 256, maxResponseMib: 64, concurrency: 4 };
+export const DEFAULT_LIMITS = { callTimeoutMs: 300_000, maxRequests: null, maxAttempts: 6, maxRetryWaitMs: 300_000, memoryMib: 256, maxResponseMib: 64, logKib: 64, concurrency: 4 };
 
 /**
  * What a component's thread enforces (`sandbox.js`, `memory.js`): the tenant's origins, how it authenticates
@@ -29,7 +29,7 @@ function policyOf(origins, auth, limits, tokenUrl = null) {
   const { maxRequests, maxAttempts, maxRetryWaitMs } = limits;
   // `widest`: the most calls at once, which a throttled window grows back to.
   const widest = Math.max(1, Math.min(32, limits.concurrency));
-  return { origins, auth, tokenUrl, maxRequests, maxAttempts, maxRetryWaitMs, widest, memoryBytes: limits.memoryMib * 1048576, maxResponseBytes: limits.maxResponseMib * 1048576 };
+  return { origins, auth, tokenUrl, maxRequests, maxAttempts, maxRetryWaitMs, widest, memoryBytes: limits.memoryMib * 1048576, maxResponseBytes: limits.maxResponseMib * 1048576, logBytes: limits.logKib * 1024 };
 }
 
 
@@ -147,9 +147,6 @@ class Instance {
       });
     } else if (message.kind === 'log') {
       process.stderr.write(`${message.line}\n`);
-    } else if (message.kind === 'output') {
-      // What the guest writes to stdout or stderr.
-      process.stderr.write(message.bytes);
     } else if (message.kind === 'stopped') {
       this.#tenant.stopped ??= message.reason;
     } else if (message.kind === 'answer') {

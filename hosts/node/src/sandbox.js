@@ -67,9 +67,9 @@ function valuesOf(headers, name) {
 /**
  * What a component imports, its HTTP exit guarded. `token(stale)` asks the main thread for the tenant's token (a
  * fresh one after `stale`); `exchange(request)` has the main thread send a request and answers it whole;
- * `counters`: the tenant's, as `counters.js` views them.
+ * `output(bytes)` takes what the guest prints; `counters`: the tenant's, as `counters.js` views them.
  */
-export function sandboxImports({ policy, token, exchange, counters: { ints: counters, heldUntil, cutAt } }) {
+export function sandboxImports({ policy, token, exchange, output, counters: { ints: counters, heldUntil, cutAt } }) {
   const origins = policy.origins;
   const base = origins[0];
 
@@ -224,5 +224,5 @@ export function sandboxImports({ policy, token, exchange, counters: { ints: coun
     return new FutureIncomingResponse(() => answer(parts, options, path, current));
   }
 
-  return wasiImports({ handle, output: (bytes) => parentPort.postMessage({ kind: 'output', bytes }) });
+  return wasiImports({ handle, output });
 }

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { views } from './counters.js';
+import { GuestLog } from './guest_log.js';
 import { rendered } from './lines.js';
 import { capMemory } from './memory.js';
 import { sandboxImports } from './sandbox.js';
@@ -38,7 +39,8 @@ function exchange(request) {
   return receiveMessageOnPort(exit).message;
 }
 
-const imports = sandboxImports({ policy, token, exchange, counters: views(shared.counters) });
+const log = new GuestLog(policy.logBytes, (line) => parentPort.postMessage({ kind: 'log', line }));
+const imports = sandboxImports({ policy, token, exchange, output: (bytes) => log.write(bytes), counters: views(shared.counters) });
 const module = await import(pathToFileURL(join(dir, `${name}.js`)).href);
 const getCoreModule = (path) => readFile(join(dir, path)).then((bytes) => WebAssembly.compile(capMemory(bytes, policy.memoryBytes)));
 const root = await module.instantiate(getCoreModule, imports);
@@ -72,6 +74,7 @@ parentPort.on('message', (message) => {
   } catch (e) {
     answer = failure(e);
   }
+  log.flush();
   parentPort.postMessage({ kind: 'answer', id, ...answer }, transfer);
 });
 parentPort.postMessage({ kind: 'ready' });
