@@ -14,7 +14,7 @@ import { printable } from '../src/errors.js';
 // A sync runs the same JS (the component's bindings, the export's lines) on several threads, a V8 isolate each,
 // and each would compile it again with the optimising compiler within its first second. Optimising later (after
 // about 15 times V8's default budget of bytecode), only what stays hot, spends less of the run compiling
-// (BENCHMARKS.md, "The Node host, third pass"). V8's flags are the process's: the command line sets this one,
+// (BENCHMARKS.md, session 16). V8's flags are the process's: the command line sets this one,
 // the library does not, since the process it runs in is its user's.
 setFlagsFromString('--interrupt-budget=2000000');
 
