@@ -99,12 +99,18 @@ export class SyncResult {
    * (`Store::dangling_grants`): `{ grants, examples }`, the first three grant ids in export order.
    */
   dangling() {
-    const held = (resourceType, id) => this.resources.has(`${resourceType}\u0000${id}`);
+    // A grant's key is its entitlement's id, then its principal's key as `resources` keys it (`grantKey`).
+    const whole = new Map();
+    const entitlementHeld = (id) => {
+      if (!whole.has(id)) {
+        const entitlement = this.entitlements.get(id);
+        whole.set(id, entitlement !== undefined && this.resources.has(`${entitlement.resource.resourceType}\u0000${entitlement.resource.id}`));
+      }
+      return whole.get(id);
+    };
     const named = [...this.grants.keys()].filter((key) => {
-      const [entitlementId, principalType, ...id] = key.split('\u0000');
-      const principalId = id.join('\u0000');
-      const entitlement = this.entitlements.get(entitlementId);
-      return !held(principalType, principalId) || !entitlement || !held(entitlement.resource.resourceType, entitlement.resource.id);
+      const split = key.indexOf('\u0000');
+      return !this.resources.has(key.slice(split + 1)) || !entitlementHeld(key.slice(0, split));
     });
     const examples = sortBytewise(named).slice(0, 3).map((key) => JSON.parse(this.#line(this.grants.get(key))).id);
     return { grants: named.length, examples };
