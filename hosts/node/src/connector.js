@@ -99,8 +99,8 @@ class Instance {
   #tenant;
   /** Why the instance is gone (its thread ended), if it is: later calls fail at once with it. */
   #gone = null;
-  /** Where the thread's requests come to be sent (egress.js), and how those in flight are abandoned. */
-  #exit;
+  /** Where the thread asks for a token or has a request sent (egress.js), and how requests in flight are abandoned. */
+  #questions;
   #abandon = new AbortController();
 
   /** `counters`: the tenant's request count, shared by all its instances; `tenant`: where a stop is kept for all. */
@@ -108,13 +108,14 @@ class Instance {
     const instance = new Instance();
     instance.#auth = auth;
     instance.#tenant = tenant;
-    instance.#shared = { signal: new SharedArrayBuffer(8), token: new SharedArrayBuffer(64 << 10), exit: new SharedArrayBuffer(4), counters };
+    // `answered`: the word the thread waits on while the main thread answers it.
+    instance.#shared = { answered: new SharedArrayBuffer(4), counters };
     const { port1, port2 } = new MessageChannel();
-    instance.#exit = port1;
-    port1.on('message', (request) => instance.#send(request));
+    instance.#questions = port1;
+    port1.on('message', (question) => instance.#answer(question));
     // No environment, no argv, no stdin for the component's thread.
     instance.#worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { dir, name: NAME, policy, shared: instance.#shared, exit: port2 },
+      workerData: { dir, name: NAME, policy, shared: instance.#shared, questions: port2 },
       transferList: [port2],
       env: {},
       argv: [],
@@ -138,14 +139,7 @@ class Instance {
   }
 
   #message(message) {
-    if (message.kind === 'token') {
-      // Token requests count against the budget too.
-      const before = this.#auth.requests;
-      this.#auth.token(message.stale).then((token) => {
-        Atomics.add(views(this.#shared.counters).ints, REQUESTS, this.#auth.requests - before);
-        this.#answerToken(token);
-      });
-    } else if (message.kind === 'log') {
+    if (message.kind === 'log') {
       process.stderr.write(`${message.line}\n`);
     } else if (message.kind === 'stopped') {
       this.#tenant.stopped ??= message.reason;
@@ -156,26 +150,26 @@ class Instance {
     }
   }
 
-  /** Sends a request for the component's thread, which waits, and hands it the answer. */
-  async #send(request) {
-    const answer = await send(request, this.#abandon.signal);
-    this.#exit.postMessage(answer, answer.body ? [answer.body.buffer] : []);
-    const signal = new Int32Array(this.#shared.exit);
-    Atomics.store(signal, 0, 1);
-    Atomics.notify(signal, 0);
-  }
-
-  #answerToken(token) {
-    const signal = new Int32Array(this.#shared.signal);
-    if (token === null) {
-      Atomics.store(signal, 1, -1);
+  /**
+   * Answers what the component's thread asks while it waits (worker.js, `ask`): the tenant's token (a fresh one
+   * after `stale`, `null` if there is none), or the response to a request the sandbox admitted.
+   */
+  async #answer({ kind, stale, request }) {
+    let reply;
+    let transfer = [];
+    if (kind === 'token') {
+      // Token requests count against the budget too.
+      const before = this.#auth.requests;
+      reply = await this.#auth.token(stale);
+      Atomics.add(views(this.#shared.counters).ints, REQUESTS, this.#auth.requests - before);
     } else {
-      const bytes = new TextEncoder().encode(token);
-      new Uint8Array(this.#shared.token).set(bytes.subarray(0, this.#shared.token.byteLength));
-      Atomics.store(signal, 1, bytes.length);
+      reply = await send(request, this.#abandon.signal);
+      if (reply.body) transfer = [reply.body.buffer];
     }
-    Atomics.store(signal, 0, 1);
-    Atomics.notify(signal, 0);
+    this.#questions.postMessage(reply, transfer);
+    const answered = new Int32Array(this.#shared.answered);
+    Atomics.store(answered, 0, 1);
+    Atomics.notify(answered, 0);
   }
 
   #fail(error) {
@@ -221,7 +215,7 @@ class Instance {
   /** Abandons the requests in flight for the thread, and takes no more. */
   #end() {
     this.#abandon.abort();
-    this.#exit.close();
+    this.#questions.close();
   }
 
   close() {

@@ -14,30 +14,23 @@ import { rendered } from './lines.js';
 import { capMemory } from './memory.js';
 import { sandboxImports } from './sandbox.js';
 
-const { dir, name, policy, shared, exit } = workerData;
+const { dir, name, policy, shared, questions } = workerData;
 
-const signal = new Int32Array(shared.signal);
-const tokenBytes = new Uint8Array(shared.token);
+const answered = new Int32Array(shared.answered);
 
-/** Asks the main thread for the tenant's token (a fresh one after `stale`), and waits for it. */
-function token(stale) {
-  Atomics.store(signal, 0, 0);
-  parentPort.postMessage({ kind: 'token', stale });
-  Atomics.wait(signal, 0, 0);
-  const length = Atomics.load(signal, 1);
-  if (length < 0) return null;
-  return new TextDecoder().decode(tokenBytes.slice(0, length));
+/** Asks the main thread (connector.js, `#answer`) and waits for its reply. */
+function ask(question, transfer = []) {
+  Atomics.store(answered, 0, 0);
+  questions.postMessage(question, transfer);
+  Atomics.wait(answered, 0, 0);
+  return receiveMessageOnPort(questions).message;
 }
 
-const exitSignal = new Int32Array(shared.exit);
+/** The tenant's token (a fresh one after `stale`), or `null`. */
+const token = (stale) => ask({ kind: 'token', stale });
 
-/** Has the main thread send a request the sandbox admitted (egress.js), and waits for the whole answer. */
-function exchange(request) {
-  Atomics.store(exitSignal, 0, 0);
-  exit.postMessage(request, [request.body.buffer]);
-  Atomics.wait(exitSignal, 0, 0);
-  return receiveMessageOnPort(exit).message;
-}
+/** The whole answer to a request the sandbox admitted, which the main thread sends (egress.js). */
+const exchange = (request) => ask({ kind: 'send', request }, [request.body.buffer]);
 
 const log = new GuestLog(policy.logBytes, (line) => parentPort.postMessage({ kind: 'log', line }));
 const imports = sandboxImports({ policy, token, exchange, output: (bytes) => log.write(bytes), counters: views(shared.counters) });
