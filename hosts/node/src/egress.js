@@ -34,8 +34,6 @@ function errorCode(error) {
     case 'ECONNRESET':
     case 'EPIPE':
       return { tag: 'connection-terminated' };
-    case 'TRUNCATED':
-      return { tag: 'HTTP-protocol-error' };
     default:
       if (/^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED)/.test(cause?.code ?? '')) return { tag: 'TLS-certificate-error' };
       return { tag: 'internal-error', val: String(cause?.message ?? cause) };
@@ -82,7 +80,8 @@ export function send({ method, url, headers, body, timeouts: asked, maxBytes }, 
         resolve({ status: response.statusCode, headers: pairs, body: bytes });
       });
       response.on('close', () => {
-        if (!response.complete) resolve({ error: errorCode({ code: 'TRUNCATED' }) });
+        // A body cut short is an error, never a shorter body.
+        if (!response.complete) resolve({ error: { tag: 'HTTP-protocol-error' } });
       });
     });
     request.on('error', (e) => resolve({ error: errorCode(e) }));

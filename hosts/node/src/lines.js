@@ -36,7 +36,7 @@ function profileText(profile) {
   }
 }
 
-export function resourceLine(r) {
+function resourceLine(r) {
   const head = {
     kind: 'resource',
     resource_type: r.id.resourceType,
@@ -74,7 +74,7 @@ export function resourceLine(r) {
   return `${JSON.stringify(head).slice(0, -1)},"profile":${profileText(r.profile)},${JSON.stringify(tail).slice(1)}`;
 }
 
-export function entitlementLine(e) {
+function entitlementLine(e) {
   return JSON.stringify({
     description: opt(e.description),
     display_name: e.displayName,
@@ -95,9 +95,15 @@ export function grantLine(g) {
   return JSON.stringify(line);
 }
 
-/** A grant's key in a sync: what makes it the same grant when it is reported twice. */
-export function grantKey(g) {
-  return `${g.entitlement}\u0000${g.principal.resourceType}\u0000${g.principal.id}`;
+/** A resource's key in a sync: its type and id. */
+export function resourceKey(id) {
+  return `${id.resourceType}\u0000${id.id}`;
+}
+
+/** A grant's key in a sync, what makes it the same grant when it is reported twice: its entitlement's id, then
+ * its principal's `resourceKey`. */
+function grantKey(g) {
+  return `${g.entitlement}\u0000${resourceKey(g.principal)}`;
 }
 
 /**

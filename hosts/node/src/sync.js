@@ -4,7 +4,7 @@
 // resource, entitlement or grant listed twice comes to).
 
 import { HostError } from './errors.js';
-import { grantLine, rendered, resourceTypeLine } from './lines.js';
+import { grantLine, rendered, resourceKey, resourceTypeLine } from './lines.js';
 
 export { capabilityNames } from './lines.js';
 
@@ -49,7 +49,7 @@ export class SyncResult {
     const buffer = this.#buffers.push(lines) - 1;
     let record = 0;
     const next = () => this.#place(buffer, record === 0 ? 0 : ends[record - 1], ends[record++]);
-    for (const r of resources) this.resources.set(`${r.id.resourceType}\u0000${r.id.id}`, next());
+    for (const r of resources) this.resources.set(resourceKey(r.id), next());
     for (const e of entitlements) this.entitlements.set(e.id, { resource: e.resource, at: next() });
     const marks = new Map(immutable);
     grants.forEach((key, i) => {
@@ -104,7 +104,7 @@ export class SyncResult {
     const entitlementHeld = (id) => {
       if (!whole.has(id)) {
         const entitlement = this.entitlements.get(id);
-        whole.set(id, entitlement !== undefined && this.resources.has(`${entitlement.resource.resourceType}\u0000${entitlement.resource.id}`));
+        whole.set(id, entitlement !== undefined && this.resources.has(resourceKey(entitlement.resource)));
       }
       return whole.get(id);
     };

@@ -248,7 +248,6 @@ class OutgoingRequest extends Held {
   #authority;
   #pathWithQuery;
   #body = null;
-  #bodyTaken = false;
   constructor(headers) {
     super();
     // The headers are the request's now, no longer the guest's to drop.
@@ -257,8 +256,7 @@ class OutgoingRequest extends Held {
     locked.add(headers);
   }
   body() {
-    if (this.#bodyTaken) throw undefined;
-    this.#bodyTaken = true;
+    if (this.#body) throw undefined;
     this.#body = new OutgoingBody();
     return this.#body;
   }
@@ -320,15 +318,15 @@ class RequestOptions extends Held {
 
 class IncomingBody extends Held {
   #bytes;
-  #taken = false;
   constructor(bytes) {
     super();
     this.#bytes = bytes;
   }
   stream() {
-    if (this.#taken) throw undefined;
-    this.#taken = true;
-    return new InputStream(this.#bytes);
+    if (this.#bytes === null) throw undefined;
+    const stream = new InputStream(this.#bytes);
+    this.#bytes = null;
+    return stream;
   }
   static finish(body) {
     release(body);
