@@ -217,7 +217,7 @@ fn exported(sync: &Value) -> Vec<String> {
         let resources: Vec<Resource> = list("resources").iter().map(resource).collect();
         let entitlements: Vec<Entitlement> = list("entitlements").iter().map(entitlement).collect();
         let grants: Vec<Grant> = list("grants").iter().map(grant).collect();
-        store.put_page(&lease, &resources, &entitlements, &grants, "{}").unwrap();
+        store.put_page(&lease, resources, entitlements, grants, "{}").unwrap();
     }
     store.finish_sync(&lease, 0, 0).unwrap();
     let mut out = Vec::new();

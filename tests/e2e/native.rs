@@ -70,7 +70,7 @@ pub fn sync_natively(session: &impl ConnectorSession, metadata: &Metadata, store
         let mut tokens: std::collections::VecDeque<Option<String>> = [None].into();
         while let Some(token) = tokens.pop_front() {
             let page = session.list_resources(&listed.resource_type, None, token.as_deref()).unwrap();
-            store.put_page(&lease, &page.resources, &page.entitlements, &page.grants, "{}").unwrap();
+            store.put_page(&lease, page.resources, page.entitlements, page.grants, "{}").unwrap();
             tokens.extend(page.independent_tokens.into_iter().map(Some));
             if let Some(next) = page.next_token {
                 tokens.push_front(Some(next));

@@ -28,7 +28,7 @@ pub use flows::{CycleLease, FlowState, LinkChange, LinkKind, LogEntry, Written, 
 pub use lifecycle::{HEARTBEAT, LEASE_EXPIRY, Lease, hostname, now_ms};
 pub(crate) use lifecycle::owner_is_gone;
 pub use location::StoreLocation;
-pub use pages::{PageDone, PageJob, PageWriter};
+pub use pages::{PageDone, PageJob, PageRows, PageWriter};
 pub use read::{Dangling, DiffCounts, SyncCounts, SyncInfo, TraitTypes};
 pub use schedule::{Claim, FLOW_JOB, RunProgress, RunRecord, RunRow, ScheduleRow, TenantLease, TenantState, Triggered};
 
@@ -166,7 +166,7 @@ mod tests {
         let group = ResourceId { resource_type: "group".into(), id: "g1".into() };
         let grants = [Grant::new("group:g1:member", people[0].id.clone()), Grant { id: "a grant named its own way".into(), ..Grant::new("group:g1:member", people[1].id.clone()) }];
         let member = Entitlement::member(group, "Member", &["user"]);
-        store.put_page(&lease, &people, &[member], &grants, "{}").unwrap();
+        store.put_page(&lease, people.to_vec(), vec![member], grants.to_vec(), "{}").unwrap();
         store.finish_sync(&lease, 1, 1).unwrap();
         let mut lines = Vec::new();
         store

@@ -12,22 +12,108 @@ use super::{Store, SyncId, resource_data};
 use crate::contract::model::*;
 use crate::records;
 
-/// One page for the `PageWriter`, with a label naming it in errors, and what is stored of its resources' lines.
+/// One page for the `PageWriter`, with a label naming it in errors.
 pub struct PageJob {
-    resources: Vec<Resource>,
-    stored: Vec<Vec<u8>>,
-    entitlements: Vec<Entitlement>,
-    grants: Vec<Grant>,
+    rows: PageRows,
     checkpoint: String,
     label: String,
 }
 
 impl PageJob {
-    /// Renders what is stored of the resources' lines here, on the caller's thread: the page writer is a sync's
-    /// one serial step, and at concurrency 8 it sets the pace (BENCHMARKS.md, session 8).
-    pub fn new(resources: Vec<Resource>, entitlements: Vec<Entitlement>, grants: Vec<Grant>, checkpoint: String, label: String) -> Self {
-        let stored = resources.iter().map(resource_data::of).collect();
-        Self { resources, stored, entitlements, grants, checkpoint, label }
+    /// A page's rows, with the checkpoint that says it is in and a label naming it in errors.
+    pub fn new(rows: PageRows, checkpoint: String, label: String) -> Self {
+        Self { rows, checkpoint, label }
+    }
+}
+
+/// The rows one page writes, made before the page reaches the page writer: it is a sync's one serial step, and at
+/// concurrency 8 it sets the pace (BENCHMARKS.md, sessions 8 and 17). What is left for it is SQL.
+pub struct PageRows {
+    resources: Vec<PageResource>,
+    /// Accounts by lowercased login, for a SCIM `userName eq` (`gateway/`): the login and the account's index in
+    /// `resources`.
+    logins: Vec<(String, usize)>,
+    /// Reported twice in one page, an entitlement is its last report.
+    entitlements: Vec<PageEntitlement>,
+    /// One a key, in key order.
+    grants: Vec<PageGrant>,
+    /// Resources, entitlements and grants as the page reported them, a record reported twice counted twice.
+    reported: (usize, usize, usize),
+}
+
+struct PageResource {
+    resource_type: String,
+    id: String,
+    display_name: String,
+    /// What is stored of the line (`resource_data`).
+    data: Vec<u8>,
+}
+
+struct PageEntitlement {
+    id: String,
+    resource_type: String,
+    resource_id: String,
+    /// The entitlement's line.
+    data: String,
+}
+
+struct PageGrant {
+    entitlement: String,
+    principal_type: String,
+    principal_id: String,
+    /// The id, when its key does not make it (`stored_grant_id`).
+    id: Option<String>,
+    immutable: Option<String>,
+}
+
+impl PageRows {
+    /// A page's rows: each resource's stored line packed (`resource_data`), one entitlement and one grant a key.
+    pub fn of(resources: Vec<Resource>, entitlements: Vec<Entitlement>, grants: Vec<Grant>) -> Self {
+        let reported = (resources.len(), entitlements.len(), grants.len());
+        let mut logins = Vec::new();
+        let resources = resources
+            .into_iter()
+            .enumerate()
+            .map(|(at, r)| {
+                if let Some(login) = r.user.as_ref().and_then(|user| user.login.as_ref()) {
+                    logins.push((login.to_ascii_lowercase(), at));
+                }
+                let data = resource_data::of(&r);
+                PageResource { resource_type: r.id.resource_type, id: r.id.id, display_name: r.display_name, data }
+            })
+            .collect();
+        let mut unique = std::collections::BTreeMap::new();
+        for e in entitlements {
+            let data = records::entitlement(&e).to_string();
+            unique.insert(e.id.clone(), PageEntitlement { id: e.id, resource_type: e.resource.resource_type, resource_id: e.resource.id, data });
+        }
+        let entitlements = unique.into_values().collect();
+        // One grant reported twice (a user listed as a group's member, and again through a nested group) keeps
+        // its immutable mark if either report carries one: a derived membership stays derived.
+        let mut unique = std::collections::BTreeMap::new();
+        for g in grants {
+            let slot: &mut (String, Option<String>) = unique.entry((g.entitlement, g.principal.resource_type, g.principal.id)).or_default();
+            slot.0 = g.id;
+            slot.1 = g.immutable.or(slot.1.take());
+        }
+        let grants = unique
+            .into_iter()
+            .map(|((entitlement, principal_type, principal_id), (id, immutable))| {
+                let id = stored_grant_id(&id, &entitlement, &principal_type, &principal_id).map(str::to_string);
+                PageGrant { entitlement, principal_type, principal_id, id, immutable }
+            })
+            .collect();
+        Self { resources, logins, entitlements, grants, reported }
+    }
+
+    /// Resources, entitlements and grants as the page reported them, a record reported twice counted twice.
+    pub fn reported(&self) -> (usize, usize, usize) {
+        self.reported
+    }
+
+    /// The type of each resource on the page.
+    pub fn resource_types(&self) -> impl Iterator<Item = &str> {
+        self.resources.iter().map(|r| r.resource_type.as_str())
     }
 }
 
@@ -39,6 +125,9 @@ pub struct PageDone {
     pub resources: usize,
     /// Of those, how many the sync had not stored before.
     pub new_resources: usize,
+    /// The page's rows, freed where this report is read rather than on the writer's thread, where freeing them
+    /// took a twelfth of its time (BENCHMARKS.md, session 17).
+    _rows: PageRows,
 }
 
 /// Writes pages on a thread of its own, over its own connection, so that storing page N overlaps fetching page
@@ -120,12 +209,12 @@ impl Store {
                     batch.push(job);
                 }
                 let started = Instant::now();
-                let result = store.db.transaction(|| batch.iter().map(|job| store.write_page(&lease, &job.resources, &job.stored, &job.entitlements, &job.grants, &job.checkpoint)).collect::<Result<Vec<_>>>());
+                let result = store.db.transaction(|| batch.iter().map(|job| store.write_page(&lease, &job.rows, &job.checkpoint)).collect::<Result<Vec<_>>>());
                 busy += started.elapsed();
                 match result {
                     Ok(new) => {
                         for (job, new_resources) in batch.into_iter().zip(new) {
-                            let _ = report.send(Ok(PageDone { label: job.label, resources: job.resources.len(), new_resources }));
+                            let _ = report.send(Ok(PageDone { label: job.label, resources: job.rows.resources.len(), new_resources, _rows: job.rows }));
                         }
                     }
                     Err(e) => {
@@ -155,13 +244,13 @@ impl Store {
 
     /// Writes one page in one transaction, with the checkpoint that says the page is in, if the lease still
     /// holds the sync. Returns how many of the page's resources this sync had not stored before.
-    pub fn put_page(&mut self, lease: &Lease, resources: &[Resource], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
-        let stored: Vec<Vec<u8>> = resources.iter().map(resource_data::of).collect();
-        self.db.transaction(|| self.write_page(lease, resources, &stored, entitlements, grants, checkpoint))
+    pub fn put_page(&mut self, lease: &Lease, resources: Vec<Resource>, entitlements: Vec<Entitlement>, grants: Vec<Grant>, checkpoint: &str) -> Result<usize> {
+        let rows = PageRows::of(resources, entitlements, grants);
+        self.db.transaction(|| self.write_page(lease, &rows, checkpoint))
     }
 
-    /// `put_page` in the caller's transaction, with what is stored of the resources' lines rendered (`stored`).
-    fn write_page(&self, lease: &Lease, resources: &[Resource], stored: &[Vec<u8>], entitlements: &[Entitlement], grants: &[Grant], checkpoint: &str) -> Result<usize> {
+    /// `put_page` in the caller's transaction.
+    fn write_page(&self, lease: &Lease, rows: &PageRows, checkpoint: &str) -> Result<usize> {
         let sync = lease.sync;
         let db = &self.db;
         let held = db.execute(
@@ -173,10 +262,10 @@ impl Store {
         }
         // Insert; a resource this sync already has (a re-listed page) is updated instead, and not counted as new.
         let mut new_resources = 0;
-        for (chunk, stored) in resources.chunks(ROWS_PER_INSERT).zip(stored.chunks(ROWS_PER_INSERT)) {
+        for chunk in rows.resources.chunks(ROWS_PER_INSERT) {
             let mut values = Vec::with_capacity(chunk.len() * 5);
-            for (r, data) in chunk.iter().zip(stored) {
-                values.extend_from_slice(args![sync, &r.id.resource_type, &r.id.id, &r.display_name, data.as_slice()]);
+            for r in chunk {
+                values.extend_from_slice(args![sync, &r.resource_type, &r.id, &r.display_name, r.data.as_slice()]);
             }
             // The rows inserted are the rows changed: those skipped on a conflict are not counted by either store.
             let sql = format!("INSERT INTO resources (sync_id, resource_type, id, display_name, data) VALUES {} ON CONFLICT DO NOTHING", rows_of(5, chunk.len()));
@@ -188,25 +277,18 @@ impl Store {
                 }
             }
         }
-        // Accounts by login, for a SCIM `userName eq` (`gateway/`).
-        let logins: Vec<(String, &Resource)> = resources.iter().filter_map(|r| Some((r.user.as_ref()?.login.as_ref()?.to_ascii_lowercase(), r))).collect();
-        for chunk in logins.chunks(ROWS_PER_INSERT) {
+        for chunk in rows.logins.chunks(ROWS_PER_INSERT) {
             let mut values = Vec::with_capacity(chunk.len() * 4);
-            for (login, r) in chunk {
-                values.extend_from_slice(args![sync, login.as_str(), &r.id.resource_type, &r.id.id]);
+            for (login, at) in chunk {
+                let r = &rows.resources[*at];
+                values.extend_from_slice(args![sync, login, &r.resource_type, &r.id]);
             }
             db.execute(&format!("INSERT INTO logins (sync_id, login, resource_type, id) VALUES {} ON CONFLICT DO NOTHING", rows_of(4, chunk.len())), &values)?;
         }
-        // Reported twice in one page, an entitlement is its last report.
-        let mut unique = std::collections::BTreeMap::new();
-        for e in entitlements {
-            unique.insert(e.id.as_str(), (e, records::entitlement(e).to_string()));
-        }
-        let unique: Vec<_> = unique.into_values().collect();
-        for chunk in unique.chunks(ROWS_PER_INSERT) {
+        for chunk in rows.entitlements.chunks(ROWS_PER_INSERT) {
             let mut values = Vec::with_capacity(chunk.len() * 5);
-            for (e, data) in chunk {
-                values.extend_from_slice(args![sync, &e.id, &e.resource.resource_type, &e.resource.id, data.as_str()]);
+            for e in chunk {
+                values.extend_from_slice(args![sync, &e.id, &e.resource_type, &e.resource_id, &e.data]);
             }
             let sql = format!(
                 "INSERT INTO entitlements (sync_id, id, resource_type, resource_id, data) VALUES {}
@@ -215,20 +297,10 @@ impl Store {
             );
             db.execute(&sql, &values)?;
         }
-        // One grant reported twice (a user listed as a group's member, and again through a nested group) keeps
-        // its immutable mark if either report carries one: a derived membership stays derived.
-        let mut unique: std::collections::BTreeMap<(&str, &str, &str), (&str, Option<&str>)> = std::collections::BTreeMap::new();
-        for g in grants {
-            // One lookup a grant: on the writer's thread, 333,334 of them at 100,000 people.
-            let slot = unique.entry((g.entitlement.as_str(), g.principal.resource_type.as_str(), g.principal.id.as_str())).or_insert((g.id.as_str(), None));
-            *slot = (g.id.as_str(), g.immutable.as_deref().or(slot.1));
-        }
-        let unique: Vec<_> = unique.into_iter().collect();
-        for chunk in unique.chunks(ROWS_PER_INSERT) {
+        for chunk in rows.grants.chunks(ROWS_PER_INSERT) {
             let mut values = Vec::with_capacity(chunk.len() * 6);
-            for ((entitlement, principal_type, principal_id), (id, immutable)) in chunk {
-                let id = stored_grant_id(id, entitlement, principal_type, principal_id);
-                values.extend_from_slice(args![sync, *entitlement, *principal_type, *principal_id, id, *immutable]);
+            for g in chunk {
+                values.extend_from_slice(args![sync, &g.entitlement, &g.principal_type, &g.principal_id, g.id.as_ref(), g.immutable.as_ref()]);
             }
             let sql = format!(
                 "INSERT INTO grants (sync_id, entitlement_id, principal_type, principal_id, id, immutable) VALUES {}
@@ -241,3 +313,5 @@ impl Store {
         Ok(new_resources)
     }
 }
+
+

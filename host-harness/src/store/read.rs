@@ -119,7 +119,8 @@ pub(super) const GRANT_ID: &str = "coalesce(g.id, g.entitlement_id || ':' || g.p
 
 /// A grant's id as it is stored: `None` when `GRANT_ID` makes it again from the grant's key.
 pub(super) fn stored_grant_id<'a>(id: &'a str, entitlement: &str, principal_type: &str, principal_id: &str) -> Option<&'a str> {
-    (id != format!("{entitlement}:{principal_type}:{principal_id}")).then_some(id)
+    let made = id.strip_prefix(entitlement).and_then(|rest| rest.strip_prefix(':')).and_then(|rest| rest.strip_prefix(principal_type)).and_then(|rest| rest.strip_prefix(':')) == Some(principal_id);
+    (!made).then_some(id)
 }
 
 /// A grant of a row `SELECT id, entitlement, principal type, principal id, immutable …`.

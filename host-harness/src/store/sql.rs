@@ -1,6 +1,9 @@
 //! The SQL both stores speak: statement parameters (`args!`), rows read back, and the few text helpers that
 //! write statements (`?N` numbering, multi-row `VALUES`). A leaf: it knows neither store.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use anyhow::{Result, anyhow, bail};
 
 /// A statement's parameter.
@@ -134,23 +137,20 @@ pub fn numbered_as_dollars(sql: &str) -> String {
     out
 }
 
-/// `rows` rows of `columns` numbered parameters: `(?1, ?2), (?3, ?4)`.
-pub(super) fn rows_of(columns: usize, rows: usize) -> String {
-    let mut text = String::with_capacity(rows * columns * 6);
-    for row in 0..rows {
-        if row > 0 {
-            text.push_str(", ");
-        }
-        text.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                text.push_str(", ");
-            }
-            text.push_str(&format!("?{}", row * columns + column + 1));
-        }
-        text.push(')');
-    }
-    text
+/// `rows` rows of `columns` numbered parameters: `(?1, ?2), (?3, ?4)`. Made once for each shape: a sync's page
+/// writer asks for the same few thousands of times, and writing 1,536 numbers a statement took a seventh of its
+/// time (BENCHMARKS.md, session 17).
+pub(super) fn rows_of(columns: usize, rows: usize) -> Arc<str> {
+    /// By (columns, rows): a few hundred shapes at most (`pages.rs` writes at most `ROWS_PER_INSERT` rows at once).
+    type Made = HashMap<(usize, usize), Arc<str>>;
+    static MADE: LazyLock<Mutex<Made>> = LazyLock::new(Mutex::default);
+    let mut made = MADE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    made.entry((columns, rows))
+        .or_insert_with(|| {
+            let numbers: Vec<String> = (0..rows).map(|row| (1..=columns).map(|column| format!("?{}", row * columns + column)).collect::<Vec<_>>().join(", ")).collect();
+            format!("({})", numbers.join("), (")).into()
+        })
+        .clone()
 }
 
 #[cfg(test)]
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn multi_row_inserts_number_their_parameters_row_by_row() {
-        assert_eq!(rows_of(2, 3), "(?1, ?2), (?3, ?4), (?5, ?6)");
-        assert_eq!(rows_of(1, 1), "(?1)");
+        assert_eq!(&*rows_of(2, 3), "(?1, ?2), (?3, ?4), (?5, ?6)");
+        assert_eq!(&*rows_of(1, 1), "(?1)");
     }
 }

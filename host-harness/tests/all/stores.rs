@@ -49,7 +49,7 @@ fn types() -> Vec<ResourceType> {
 
 fn page(store: &mut Store, lease: &Lease, accounts: &[(&str, &str)]) -> anyhow::Result<usize> {
     let resources: Vec<Resource> = accounts.iter().map(|(id, name)| account(id, name)).collect();
-    store.put_page(lease, &resources, &[], &[], "{\"page\":1}")
+    store.put_page(lease, resources, vec![], vec![], "{\"page\":1}")
 }
 
 fn export(store: &Store, sync: i64) -> String {
@@ -66,9 +66,9 @@ fn sync_lifecycle(location: &StoreLocation) -> (String, String, String) {
     store.put_resource_types(lease.sync, &types(), &[]).unwrap();
     assert_eq!(page(&mut store, &lease, &[("b", "Bé 'quoted'"), ("a", "A")]).unwrap(), 2);
     assert_eq!(page(&mut store, &lease, &[("a", "A again"), ("c", "C")]).unwrap(), 1, "a re-listed resource is not new");
-    store.put_page(&lease, &[team("t1"), team("t2")], &[member_of("t1"), member_of("t2")], &[grant("t1", "a", None), grant("t1", "b", None)], "{}").unwrap();
-    store.put_page(&lease, &[], &[], &[grant("t1", "a", Some("through a nested team")), grant("t2", "c", None)], "{}").unwrap();
-    store.put_page(&lease, &[], &[], &[grant("t1", "a", None), grant("t1", "b", Some("derived")), grant("t1", "b", None)], "{}").unwrap();
+    store.put_page(&lease, vec![team("t1"), team("t2")], vec![member_of("t1"), member_of("t2")], vec![grant("t1", "a", None), grant("t1", "b", None)], "{}").unwrap();
+    store.put_page(&lease, vec![], vec![], vec![grant("t1", "a", Some("through a nested team")), grant("t2", "c", None)], "{}").unwrap();
+    store.put_page(&lease, vec![], vec![], vec![grant("t1", "a", None), grant("t1", "b", Some("derived")), grant("t1", "b", None)], "{}").unwrap();
     assert!(store.latest_complete("acme").is_err(), "a running sync is nobody's data yet");
     store.finish_sync(&lease, 7, 1234).unwrap();
 
@@ -104,7 +104,7 @@ fn sync_lifecycle(location: &StoreLocation) -> (String, String, String) {
     let next = store.begin_sync("acme", "test", "1.0", "sha-1").unwrap();
     store.put_resource_types(next.sync, &types(), &[]).unwrap();
     page(&mut store, &next, &[("a", "A again"), ("c", "C renamed"), ("d", "D")]).unwrap();
-    store.put_page(&next, &[team("t1")], &[member_of("t1")], &[grant("t1", "a", None), grant("t1", "d", None)], "{}").unwrap();
+    store.put_page(&next, vec![team("t1")], vec![member_of("t1")], vec![grant("t1", "a", None), grant("t1", "d", None)], "{}").unwrap();
     store.finish_sync(&next, 3, 10).unwrap();
     let mut diff = Vec::new();
     let counts = store.diff(lease.sync, next.sync, &mut diff).unwrap();
@@ -351,7 +351,7 @@ fn written(location: &StoreLocation) {
     };
     let first = store.begin_sync("app", "test", "1.0", "sha-1").unwrap();
     page(&mut store, &first, &[("a", "A"), ("b", "B"), ("c", "C")]).unwrap();
-    store.put_page(&first, &[team("t1")], &[member_of("t1")], &[grant("t1", "a", None), grant("t1", "b", None)], "{}").unwrap();
+    store.put_page(&first, vec![team("t1")], vec![member_of("t1")], vec![grant("t1", "a", None), grant("t1", "b", None)], "{}").unwrap();
     store.finish_sync(&first, 1, 1).unwrap();
     let line = |id: &str, name: &str| serde_json::json!({"kind": "resource", "resource_type": "account", "id": id, "display_name": name}).to_string();
     let (renamed, new) = (line("b", "B renamed"), line("d", "D"));
