@@ -192,3 +192,56 @@ pub fn open_existing(path: &Path) -> Result<(Connection, Option<FileStamp>)> {
     }
     Ok((conn, snapshot))
 }
+
+/// Copies a page writer's commits from the WAL into the store file (checkpoints) on a thread and connection of its
+/// own. SQLite otherwise copies inside a commit, on the writer's thread, which is a sync's one serial step: a sixth
+/// of its time at 100,000 people (BENCHMARKS.md, session 17). The writer's commits nudge this thread instead, as
+/// SQLite's documentation suggests (wal.html, "Application-Initiated Checkpoints"); a passive checkpoint takes no
+/// lock a writer waits for. Dropping it stops the thread.
+pub(super) struct Checkpointer {
+    /// `true` asks for a checkpoint, `false` stops the thread; asked while one runs, two checkpoints are one.
+    nudge: std::sync::mpsc::SyncSender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// WAL pages at which the writer asks for a checkpoint: SQLite's own threshold (`wal_autocheckpoint`).
+const CHECKPOINT_AT: std::ffi::c_int = 1000;
+
+/// WAL pages at which the writer copies them itself, as SQLite would. The WAL starts again from its beginning
+/// only when a checkpoint has copied all of it before the writer's next commit; a writer that commits without
+/// pause can outrun the thread for ever, and its WAL would grow to the size of the sync (16 MiB here).
+const CHECKPOINT_HERE_AT: std::ffi::c_int = 4000;
+
+impl Checkpointer {
+    /// Takes over the checkpoints of `writer`, a connection to the store at `path`.
+    pub(super) fn take_over(writer: &mut Connection, path: &Path) -> Result<Self> {
+        let (conn, _) = open(path)?;
+        let (nudge, nudged) = std::sync::mpsc::sync_channel::<bool>(1);
+        let ask = nudge.clone();
+        // Replaces SQLite's automatic checkpoints, which use the same hook.
+        writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            if pages >= CHECKPOINT_HERE_AT {
+                // Busy while the thread copies: the next commit tries again. Nothing is lost either way.
+                let _ = wal.checkpoint();
+            } else if pages >= CHECKPOINT_AT {
+                let _ = ask.try_send(true);
+            }
+            Ok(())
+        }))?;
+        let thread = std::thread::Builder::new().name("store-checkpoint".into()).spawn(move || {
+            while let Ok(true) = nudged.recv() {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        })?;
+        Ok(Self { nudge, thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let _ = self.nudge.send(false);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
