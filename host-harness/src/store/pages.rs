@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use super::lifecycle::{Heartbeat, Lease};
 use super::db::Db;
+use super::lifecycle::{Heartbeat, Lease};
 use super::read::stored_grant_id;
 use super::sql::{args, rows_of};
 use super::sqlite::Checkpointer;
