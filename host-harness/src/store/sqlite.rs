@@ -195,9 +195,8 @@ pub fn open_existing(path: &Path) -> Result<(Connection, Option<FileStamp>)> {
 
 /// Copies a page writer's commits from the WAL into the store file (checkpoints) on a thread and connection of its
 /// own. SQLite otherwise copies inside a commit, on the writer's thread, which is a sync's one serial step: a sixth
-/// of its time at 100,000 people (BENCHMARKS.md, session 17). The writer's commits nudge this thread instead, as
-/// SQLite's documentation suggests (wal.html, "Application-Initiated Checkpoints"); a passive checkpoint takes no
-/// lock a writer waits for. Dropping it stops the thread.
+/// of its time at 100,000 people (BENCHMARKS.md, session 17). The writer's commits nudge this thread instead; a
+/// passive checkpoint takes no lock a writer waits for. Dropping it stops the thread.
 pub(super) struct Checkpointer {
     /// `true` asks for a checkpoint, `false` stops the thread; asked while one runs, two checkpoints are one.
     nudge: std::sync::mpsc::SyncSender<bool>,
@@ -207,9 +206,9 @@ pub(super) struct Checkpointer {
 /// WAL pages at which the writer asks for a checkpoint: SQLite's own threshold (`wal_autocheckpoint`).
 const CHECKPOINT_AT: std::ffi::c_int = 1000;
 
-/// WAL pages at which the writer copies them itself, as SQLite would. The WAL starts again from its beginning
-/// only when a checkpoint has copied all of it before the writer's next commit; a writer that commits without
-/// pause can outrun the thread for ever, and its WAL would grow to the size of the sync (16 MiB here).
+/// WAL pages (16 MiB) at which the writer copies them itself, as SQLite would. The WAL starts again from its
+/// beginning only when a checkpoint has copied all of it before the writer's next commit: a writer that commits
+/// without pause can outrun the thread for ever, and without this its WAL would grow to the size of the sync.
 const CHECKPOINT_HERE_AT: std::ffi::c_int = 4000;
 
 impl Checkpointer {
