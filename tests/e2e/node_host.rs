@@ -173,6 +173,13 @@ fn the_hostile_components_attacks_are_refused_under_node_too() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("[component] [8372225 more bytes dropped: the guest log is capped at 16 KiB]\n"), "{err}");
     assert!(err.len() < 32 << 10, "{} bytes of guest output reached stderr", err.len());
+    // A request body past the cap (1 MiB) never leaves; the guest gets an error and may go on, as with the
+    // harness. (There the guest meets it as a closed stream while it writes, wasmtime-wasi-http's way:
+    // tests/e2e/sandbox.rs. Here the body is kept whole until the request is sent, so the guest meets the cap.)
+    let (code, _, err) = run("big-body");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("[component] big-body: Err(\"ErrorCode::HttpRequestBodySize(Some(1048576))\")\n"), "{err}");
+    assert!(!source.seen().iter().any(|s| s.body.len() > 1 << 20), "a request body past the cap reached the source");
     let (code, _, err) = run_with("none", "not-the-secret", &[]);
     assert_eq!(code, 1);
     // (The guest's own log line shares stderr, and may interleave with the host's.)

@@ -82,6 +82,7 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
         t("deadline", "loop", "call_timeout_secs = 60, sync_timeout_secs = 1.5"),
         t("budget", "none", "max_requests = 1"),
         t("stderr", "stderr", "log_kib = 16"),
+        t("big-body", "big-body", ""),
         t("snoop", "snoop", ""),
         t("forge-auth", "forge-auth", ""),
         t("echo", "echo", ""),
@@ -94,8 +95,8 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
     let outcome = sync_tenants(&scratch, &tenants, "4");
     let (out, err) = (&outcome.out, &outcome.err);
     assert_eq!(outcome.code, 1, "some tenants failed:\n{out}\n{err}");
-    assert_eq!(err.lines().last(), Some("error: 11 of 16 tenants failed"));
-    assert!(out.lines().last().unwrap().starts_with("16 tenants: 5 synced, 11 failed, in "), "{out}");
+    assert_eq!(err.lines().last(), Some("error: 11 of 17 tenants failed"));
+    assert!(out.lines().last().unwrap().starts_with("17 tenants: 6 synced, 11 failed, in "), "{out}");
 
     // Each attack, stopped by name.
     let source_origin = source.base_url();
@@ -164,8 +165,12 @@ fn hostile_tenants_are_stopped_each_by_name_while_good_tenants_sync_exactly() {
     assert_eq!(stderr_lines[0].len(), "[stderr] ".len() + (16 << 10));
     assert_eq!(stderr_lines[1], format!("[stderr] [{} more bytes dropped: the guest log is capped at 16 KiB]", (8 << 20) + 1 - (16 << 10)));
 
+    // A request body past the cap (1 MiB) never leaves: the guest gets an error, and may go on.
+    assert!(err.contains("[big-body] big-body: Err(\"StreamError::Closed\")\n"), "{err}");
+    assert!(!seen.iter().any(|s| s.body.len() > 1 << 20), "a request body past the cap reached the source");
+
     // The tenants that behaved, including the one that printed too much, got exactly their data.
-    for tenant in ["behaving", "stderr", "snoop", "forge-auth"] {
+    for tenant in ["behaving", "stderr", "snoop", "forge-auth", "big-body"] {
         assert!(line_of(out, tenant).starts_with(&format!("synced tenant `{tenant}` ")), "{out}");
         assert_accounts(&export(&scratch, tenant));
     }

@@ -179,6 +179,11 @@ fn attack() -> Result<(), w::ConnectorError> {
             }
             let _ = writeln!(stderr);
         }
+        "big-body" => {
+            // A request body past the host's cap (1 MiB), which the source must never receive.
+            let outcome = fetch("POST", &url("/exfil"), Some(vec![b'x'; 2 << 20]), None);
+            log(&format!("big-body: {outcome:?}"));
+        }
         "snoop" => exfiltrate(&look_around()),
         "forge-auth" => {
             // A guest that sets its own credentials header, hoping the host passes it on or reveals its own.
