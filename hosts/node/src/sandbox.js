@@ -58,7 +58,6 @@ function route(path) {
   return segments.join('/');
 }
 
-
 /** The header's values in `headers` (`[name, bytes]` pairs), as text. */
 function valuesOf(headers, name) {
   return headers.filter(([k]) => k.toLowerCase() === name).map(([, v]) => Buffer.from(v).toString('latin1'));
