@@ -1,9 +1,10 @@
 //! The Pingboard REST API v2 client: URLs, envelopes, paging and HTTP status classification. It knows the
 //! wire format and nothing about resources or grants.
 
-use std::collections::BTreeMap;
+use std::fmt;
 use std::ops::Range;
 
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -181,10 +182,9 @@ fn take_records(mut body: Value, key: &str, context: &str) -> Result<Vec<Value>>
 fn parse_listing(body: Vec<u8>, key: &str, page: u32, asked_page_size: u32, context: &str) -> Result<Listing> {
     let body = String::from_utf8(body)
         .map_err(|e| ConnectorError::bad_response(context, format!("body is not valid JSON (not UTF-8: {})", e.utf8_error())))?;
-    let top: BTreeMap<String, &RawValue> = serde_json::from_str(&body).map_err(|e| not_json(body.as_bytes(), &e, context))?;
-    let meta = top
-        .get("meta")
-        .and_then(|m| serde_json::from_str::<Value>(m.get()).ok())
+    let envelope = Envelope::read(&body, key).map_err(|e| not_json(body.as_bytes(), &e, context))?;
+    let meta = envelope
+        .meta
         .and_then(|mut m| m.get_mut(key).map(Value::take))
         .ok_or_else(|| ConnectorError::bad_response(context, format!("no `meta.{key}` block in the response")))?;
     let number = |field: &str| -> Result<u64> {
@@ -199,9 +199,10 @@ fn parse_listing(body: Vec<u8>, key: &str, page: u32, asked_page_size: u32, cont
         && served != u64::from(page) {
             return Err(ConnectorError::bad_response(context, format!("asked for page {page}, got page {served}")));
         }
-    let records: Vec<&RawValue> = match top.get(key) {
-        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| ConnectorError::bad_response(context, format!("`{key}` is not an array")))?,
-        None => return Err(ConnectorError::bad_response(context, format!("no `{key}` in the response"))),
+    let records = match envelope.records {
+        Records::Array(records) => records,
+        Records::NotArray => return Err(ConnectorError::bad_response(context, format!("`{key}` is not an array"))),
+        Records::Absent => return Err(ConnectorError::bad_response(context, format!("no `{key}` in the response"))),
     };
     // Each record borrows from the body: its place in it is where its text starts, less where the body does.
     let spans: Vec<Range<usize>> = records.iter().map(|r| {
@@ -226,6 +227,99 @@ fn parse_listing(body: Vec<u8>, key: &str, page: u32, asked_page_size: u32, cont
         return Err(ConnectorError::bad_response(context, format!("page {page} is past the last page {page_count}")));
     }
     Ok(Listing { body, spans, page, page_count, count })
+}
+
+/// A listing's body, read in one pass: its `meta`, and each record of the collection as its text. Everything
+/// else is skipped, and the records are parsed only as far as where each one ends.
+struct Envelope<'a> {
+    meta: Option<Value>,
+    records: Records<'a>,
+}
+
+enum Records<'a> {
+    Absent,
+    NotArray,
+    Array(Vec<&'a RawValue>),
+}
+
+impl<'a> Envelope<'a> {
+    fn read(body: &'a str, key: &str) -> serde_json::Result<Self> {
+        let mut reader = serde_json::Deserializer::from_str(body);
+        let envelope = reader.deserialize_map(EnvelopeVisitor { key })?;
+        reader.end()?;
+        Ok(envelope)
+    }
+}
+
+struct EnvelopeVisitor<'k> {
+    key: &'k str,
+}
+
+impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a `{}` listing", self.key)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut top: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut envelope = Envelope { meta: None, records: Records::Absent };
+        while let Some(name) = top.next_key::<String>()? {
+            if name == self.key {
+                envelope.records = top.next_value()?;
+            } else if name == "meta" {
+                envelope.meta = Some(top.next_value()?);
+            } else {
+                top.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(envelope)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Records<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(RecordsVisitor)
+    }
+}
+
+struct RecordsVisitor;
+
+/// An array's entries, each as its text; any other value is skipped and is no array.
+impl<'de> Visitor<'de> for RecordsVisitor {
+    type Value = Records<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut entries: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut records = Vec::new();
+        while let Some(record) = entries.next_element()? {
+            records.push(record);
+        }
+        Ok(Records::Array(records))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut object: A) -> std::result::Result<Self::Value, A::Error> {
+        while object.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Records::NotArray)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Records::NotArray)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(Records::NotArray)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(Records::NotArray)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(Records::NotArray)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(Records::NotArray)
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(Records::NotArray)
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +354,10 @@ mod tests {
             (json!({"users": []}), "no `meta.users` block"),
             (json!({"meta": {"users": {"count": 1, "page_count": 1}}}), "no `users` in the response"),
             (json!({"users": {}, "meta": {"users": {"count": 1, "page_count": 1}}}), "`users` is not an array"),
+            (json!({"users": null, "meta": {"users": {"count": 1, "page_count": 1}}}), "`users` is not an array"),
+            (json!({"users": "1", "meta": {"users": {"count": 1, "page_count": 1}}}), "`users` is not an array"),
+            (json!({"meta": {"users": {"count": 1, "page_count": 1}}, "groups": [{"id": "1"}]}), "no `users` in the response"),
+            (json!([{"id": "1"}]), "body is not valid JSON (invalid type: sequence, expected a `users` listing"),
             (json!({"users": [], "meta": {"users": {"count": 1}}}), "`meta.users.page_count` is missing"),
             (json!({"users": [], "meta": {"users": {"page": 1, "count": 1, "page_count": 1}}}), "asked for page 2, got page 1"),
             (json!({"users": [{"id": "1"}], "meta": {"users": {"count": 1, "page_count": 0}}}), "page_count` is 0 but"),

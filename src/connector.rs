@@ -159,7 +159,7 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
                 let context = format!("GET /api/v2/users page {}", at.page);
                 let resources = listing
                     .records()
-                    .map(|raw| user::to_resource(&resources::parse(raw, &context)?, raw.to_string(), &context))
+                    .map(|raw| user::from_text(raw, &context))
                     .collect::<Result<_>>()?;
                 let next_token = at.next(&listing).map(page::of_number);
                 Ok(ResourcePage { resources, next_token, independent_tokens: at.independent(&listing), ..Default::default() })
@@ -197,7 +197,7 @@ impl<H: HttpClient> ConnectorSession for Session<H> {
             USER => {
                 let context = format!("GET /api/v2/users/{}", id.id);
                 let record = self.api.get(Collection::Users, &id.id)?.ok_or_else(|| not_found(id))?;
-                user::to_resource(&record, record.to_string(), &context)
+                user::from_value(&record, &context)
             }
             t if GROUP_LIKE.contains(&t) => Ok(self.get_group(id)?.1),
             other => Err(unknown_type(other)),

@@ -39,10 +39,10 @@ pub fn create_account<H: HttpClient>(api: &PingboardApi<H>, given: &[(String, St
     let email = fields["email"].as_str().unwrap_or_default();
     // Emails are unique in Pingboard: an existing one means the account is already there.
     if let Some(existing) = api.find_user_by_email(email)? {
-        return Ok(CreateOutcome::AlreadyExists(user::to_resource(&existing, existing.to_string(), "GET /api/v2/users?email=…")?));
+        return Ok(CreateOutcome::AlreadyExists(user::from_value(&existing, "GET /api/v2/users?email=…")?));
     }
     let record = api.create(Collection::Users, Value::Object(fields))?;
-    Ok(CreateOutcome::Created(user::to_resource(&record, record.to_string(), "POST /api/v2/users")?))
+    Ok(CreateOutcome::Created(user::from_value(&record, "POST /api/v2/users")?))
 }
 
 pub fn update_resource<H: HttpClient>(api: &PingboardApi<H>, id: &ResourceId, given: &[(String, String)]) -> Result<Resource> {
@@ -50,7 +50,7 @@ pub fn update_resource<H: HttpClient>(api: &PingboardApi<H>, id: &ResourceId, gi
     if id.resource_type == USER {
         let fields = fields(&what, Write::Update, &user::write_schema(), given)?;
         let record = api.update(Collection::Users, &id.id, Value::Object(fields))?.ok_or_else(|| not_found(id))?;
-        return user::to_resource(&record, record.to_string(), &format!("PATCH /api/v2/users/{}", id.id));
+        return user::from_value(&record, &format!("PATCH /api/v2/users/{}", id.id));
     }
     existing_group(api, id)?.ok_or_else(|| not_found(id))?;
     let fields = fields(&what, Write::Update, &group::write_schema(&id.resource_type), given)?;

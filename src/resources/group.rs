@@ -7,6 +7,7 @@ use std::ops::Range;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::field::Field;
 use super::{DEPARTMENT, GROUP, LOCATION, USER, id_text, link_ids, parse, text};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::model::{Entitlement, Grant, GroupTrait, Resource, ResourceId, ResourceStatus, StatusKind, WriteField, WriteSchema};
@@ -146,7 +147,7 @@ impl<'a> Members<'a> {
         let entitlement = member_entitlement_id(&self.id);
         self.users[range]
             .iter()
-            .filter_map(|raw| id_text(serde_json::from_str::<Value>(raw.get()).ok().as_ref()))
+            .filter_map(|raw| serde_json::from_str::<Field>(raw.get()).ok()?.id())
             .map(|user| member_grant(&entitlement, user))
             .collect()
     }

@@ -1,11 +1,13 @@
 //! Pingboard records → connector resources, one module per resource type family. The resource types,
 //! their capabilities and the entitlement ids are defined here and nowhere else.
 
+pub mod field;
 pub mod group;
 pub mod user;
 
 use serde_json::Value;
 
+use field::Field;
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::model::{Capabilities, ResourceType, ResourceTypeCapabilities, TraitKind, WriteSchema};
 
@@ -65,27 +67,19 @@ pub fn capabilities() -> Vec<ResourceTypeCapabilities> {
     ]
 }
 
-/// A record's id: Pingboard sends strings, but integers are accepted too.
+/// A parsed record's id (see `Field::id`).
 pub(crate) fn id_text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        _ => None,
-    }
+    Field::of(value).id()
 }
 
-/// A non-empty string field.
+/// A parsed record's non-blank text field.
 pub(crate) fn text(record: &Value, key: &str) -> Option<String> {
-    connector_sdk::json::text(&record[key])
+    Field::of(record.get(key)).text()
 }
 
-/// `links.<rel>`: an array of string ids, absent when empty.
+/// A parsed record's `links.<rel>`: a list of ids, or one id alone.
 pub(crate) fn link_ids(record: &Value, rel: &str) -> Vec<String> {
-    match record.get("links").and_then(|links| links.get(rel)) {
-        Some(Value::Array(ids)) => ids.iter().filter_map(|id| id_text(Some(id))).collect(),
-        Some(single) => id_text(Some(single)).into_iter().collect(),
-        None => Vec::new(),
-    }
+    Field::of(record.get("links").and_then(|links| links.get(rel))).ids()
 }
 
 /// A record's JSON text (or a part of it), parsed; `context` names the request it came in.

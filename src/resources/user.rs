@@ -1,8 +1,10 @@
 //! Pingboard users → `user` resources.
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::{USER, id_text, link_ids, text};
+use super::field::{Field, Object};
+use super::{USER, parse};
 use connector_sdk::error::{ConnectorError, Result};
 use connector_sdk::model::{AccountType, Email, Resource, ResourceId, ResourceStatus, StatusKind, StructuredName, UserTrait, WriteField, WriteSchema};
 
@@ -28,13 +30,79 @@ pub fn write_schema() -> WriteSchema {
     .disabled_by_delete()
 }
 
-/// `profile` is the record's JSON text as the API sent it.
-pub fn to_resource(record: &Value, profile: String, context: &str) -> Result<Resource> {
-    let id = id_text(record.get("id"))
-        .ok_or_else(|| ConnectorError::bad_response(context, "a user record has no `id`"))?;
-    let email = text(record, "email");
-    let given = text(record, "first_name");
-    let family = text(record, "last_name");
+/// What the mapping reads of a user record, borrowed from its text (see `field.rs`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct UserRecord<'a> {
+    #[serde(borrow)]
+    id: Field<'a>,
+    #[serde(borrow)]
+    email: Field<'a>,
+    #[serde(borrow)]
+    first_name: Field<'a>,
+    #[serde(borrow)]
+    last_name: Field<'a>,
+    #[serde(borrow)]
+    nickname: Field<'a>,
+    #[serde(borrow)]
+    job_title: Field<'a>,
+    /// An integer, null or absent; strings are accepted too.
+    #[serde(borrow)]
+    reports_to_id: Field<'a>,
+    #[serde(borrow)]
+    start_date: Field<'a>,
+    #[serde(borrow)]
+    time_zone: Field<'a>,
+    #[serde(borrow)]
+    locale: Field<'a>,
+    /// The current phone field; `phone` is the older one.
+    #[serde(borrow)]
+    office_phone: Field<'a>,
+    #[serde(borrow)]
+    phone: Field<'a>,
+    #[serde(borrow)]
+    avatar_urls: Object<Avatars<'a>>,
+    #[serde(borrow)]
+    links: Object<Links<'a>>,
+    #[serde(borrow)]
+    created_at: Field<'a>,
+    #[serde(borrow)]
+    updated_at: Field<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Avatars<'a> {
+    #[serde(borrow)]
+    original: Field<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Links<'a> {
+    #[serde(borrow)]
+    departments: Field<'a>,
+    #[serde(borrow)]
+    locations: Field<'a>,
+}
+
+/// A user from its record's JSON text, as the API sent it; the text is its profile.
+pub fn from_text(text: &str, context: &str) -> Result<Resource> {
+    let Object(record) = parse(text, context)?;
+    to_resource(&record, text.to_string(), context)
+}
+
+/// A user from its parsed record, read as `from_text` reads the text.
+pub fn from_value(record: &Value, context: &str) -> Result<Resource> {
+    let Object(fields) = Object::deserialize(record).map_err(|e| ConnectorError::bad_response(context, format!("a user record is unreadable ({e})")))?;
+    to_resource(&fields, record.to_string(), context)
+}
+
+fn to_resource(record: &UserRecord, profile: String, context: &str) -> Result<Resource> {
+    let id = record.id.id().ok_or_else(|| ConnectorError::bad_response(context, "a user record has no `id`"))?;
+    let email = record.email.text();
+    let given = record.first_name.text();
+    let family = record.last_name.text();
     let name = (given.is_some() || family.is_some()).then(|| StructuredName {
         given_name: given.clone().unwrap_or_default(),
         family_name: family.clone().unwrap_or_default(),
@@ -45,6 +113,7 @@ pub fn to_resource(record: &Value, profile: String, context: &str) -> Result<Res
         (Some(one), None) | (None, Some(one)) => one.clone(),
         (None, None) => email.clone().unwrap_or_else(|| id.clone()),
     };
+    let Object(links) = &record.links;
     let user = UserTrait {
         emails: email.iter().map(|address| Email { address: address.clone(), primary: true }).collect(),
         login: email,
@@ -52,22 +121,21 @@ pub fn to_resource(record: &Value, profile: String, context: &str) -> Result<Res
         employee_ids: Vec::new(),
         name,
         account_type: AccountType::Human,
-        // An integer, null or absent; strings are accepted too.
-        manager_id: id_text(record.get("reports_to_id")),
-        title: text(record, "job_title"),
-        department_ids: link_ids(record, "departments"),
-        location_ids: link_ids(record, "locations"),
-        start_date: text(record, "start_date").filter(|d| is_iso_date(d)),
-        time_zone: text(record, "time_zone"),
-        locale: text(record, "locale"),
-        nickname: text(record, "nickname"),
-        // `office_phone` is the current field; `phone` the older one. Both, once each.
+        manager_id: record.reports_to_id.id(),
+        title: record.job_title.text(),
+        department_ids: links.departments.ids(),
+        location_ids: links.locations.ids(),
+        start_date: record.start_date.text().filter(|d| is_iso_date(d)),
+        time_zone: record.time_zone.text(),
+        locale: record.locale.text(),
+        nickname: record.nickname.text(),
+        // Both phone fields, once each.
         phone_numbers: {
-            let mut phones: Vec<String> = ["office_phone", "phone"].iter().filter_map(|k| text(record, k)).collect();
+            let mut phones: Vec<String> = [&record.office_phone, &record.phone].into_iter().filter_map(Field::text).collect();
             phones.dedup();
             phones
         },
-        photo_url: record.pointer("/avatar_urls/original").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string),
+        photo_url: record.avatar_urls.0.original.as_str().filter(|s| !s.is_empty()).map(str::to_string),
     };
     Ok(Resource {
         id: ResourceId::new(USER, id),
@@ -79,8 +147,8 @@ pub fn to_resource(record: &Value, profile: String, context: &str) -> Result<Res
         user: Some(user),
         group: None,
         profile,
-        created_at: text(record, "created_at"),
-        updated_at: text(record, "updated_at"),
+        created_at: record.created_at.text(),
+        updated_at: record.updated_at.text(),
     })
 }
 
@@ -115,10 +183,17 @@ mod tests {
         })
     }
 
+    /// The user read from the record's text, checked to be what reading the parsed record gives.
+    fn mapped(record: &Value, context: &str) -> Result<Resource> {
+        let from_text = from_text(&record.to_string(), context);
+        assert_eq!(from_text, from_value(record, context), "{record}");
+        from_text
+    }
+
     #[test]
     fn maps_a_recorded_user() {
         let record = recorded_user();
-        let r = to_resource(&record, record.to_string(), "c").unwrap();
+        let r = mapped(&record, "c").unwrap();
         assert_eq!(r.id, ResourceId::new("user", "1"));
         assert_eq!(r.display_name, "Test Person");
         assert_eq!(r.status.kind, StatusKind::Enabled);
@@ -142,28 +217,51 @@ mod tests {
     fn manager_may_be_null_absent_or_a_string() {
         let mut record = recorded_user();
         record["reports_to_id"] = Value::Null;
-        assert_eq!(to_resource(&record, record.to_string(), "c").unwrap().user.unwrap().manager_id, None);
+        assert_eq!(mapped(&record, "c").unwrap().user.unwrap().manager_id, None);
         record.as_object_mut().unwrap().remove("reports_to_id");
-        assert_eq!(to_resource(&record, record.to_string(), "c").unwrap().user.unwrap().manager_id, None);
+        assert_eq!(mapped(&record, "c").unwrap().user.unwrap().manager_id, None);
         record["reports_to_id"] = json!("12");
-        assert_eq!(to_resource(&record, record.to_string(), "c").unwrap().user.unwrap().manager_id.as_deref(), Some("12"));
+        assert_eq!(mapped(&record, "c").unwrap().user.unwrap().manager_id.as_deref(), Some("12"));
     }
 
     #[test]
     fn sparse_records_are_fine() {
-        let r = to_resource(&json!({"id": "5", "links": {}, "start_date": "not a date", "job_title": ""}), json!({"id": "5", "links": {}, "start_date": "not a date", "job_title": ""}).to_string(), "c").unwrap();
+        let r = mapped(&json!({"id": "5", "links": {}, "start_date": "not a date", "job_title": ""}), "c").unwrap();
         assert_eq!(r.display_name, "5");
         let u = r.user.unwrap();
         assert!(u.emails.is_empty() && u.login.is_none() && u.name.is_none() && u.title.is_none());
         assert!(u.department_ids.is_empty() && u.location_ids.is_empty() && u.start_date.is_none());
-        let only_email = to_resource(&json!({"id": 6, "email": "x@example.com", "start_date": "0000-05-09"}), json!({"id": 6, "email": "x@example.com", "start_date": "0000-05-09"}).to_string(), "c").unwrap();
+        let only_email = mapped(&json!({"id": 6, "email": "x@example.com", "start_date": "0000-05-09"}), "c").unwrap();
         assert_eq!((only_email.id.id.as_str(), only_email.display_name.as_str()), ("6", "x@example.com"));
         assert_eq!(only_email.user.unwrap().start_date, None);
     }
 
     #[test]
     fn a_user_without_id_is_a_bad_response() {
-        let err = to_resource(&json!({"email": "x@example.com"}), json!({"email": "x@example.com"}).to_string(), "GET /api/v2/users page 1").unwrap_err();
-        assert_eq!(err.to_string(), "bad response: GET /api/v2/users page 1: a user record has no `id`");
+        for record in [json!({"email": "x@example.com"}), json!({"id": " "}), json!({"id": 1.5}), json!(null), json!(["1"])] {
+            let err = mapped(&record, "GET /api/v2/users page 1").unwrap_err();
+            assert_eq!(err.to_string(), "bad response: GET /api/v2/users page 1: a user record has no `id`", "{record}");
+        }
+    }
+
+    #[test]
+    fn fields_of_unexpected_types_are_as_if_absent() {
+        let record = json!({"id": 8, "email": 5, "first_name": ["A"], "last_name": {"x": 1}, "job_title": true,
+            "reports_to_id": 1.5, "avatar_urls": "https://example.com/a.png", "links": {"departments": "9", "locations": [3, null, "4"]}});
+        let r = mapped(&record, "c").unwrap();
+        assert_eq!((r.id.id.as_str(), r.display_name.as_str()), ("8", "8"));
+        let u = r.user.unwrap();
+        assert_eq!((u.login, u.name, u.title, u.manager_id, u.photo_url), (None, None, None, None, None));
+        assert_eq!((u.department_ids, u.location_ids), (vec!["9".to_string()], vec!["3".to_string(), "4".to_string()]));
+        for links in [json!(null), json!([]), json!("9")] {
+            let u = mapped(&json!({"id": "1", "links": links}), "c").unwrap().user.unwrap();
+            assert!(u.department_ids.is_empty() && u.location_ids.is_empty(), "{links}");
+        }
+    }
+
+    #[test]
+    fn a_record_with_a_field_twice_is_a_bad_response() {
+        let err = from_text(r#"{"id": "1", "email": "a@example.com", "email": "b@example.com"}"#, "GET /api/v2/users page 1").unwrap_err();
+        assert!(err.to_string().starts_with("bad response: GET /api/v2/users page 1: a record is not valid JSON (duplicate field `email`"), "{err}");
     }
 }
