@@ -18,12 +18,13 @@ pub enum Field<'a> {
     #[default]
     Other,
     Text(Cow<'a, str>),
+    /// Wide enough for every integer JSON's reader gives, unsigned or negative.
     Integer(i128),
     List(Vec<Field<'a>>),
 }
 
 impl<'a> Field<'a> {
-    /// The field `key` of a parsed record, read as it would be from the record's text.
+    /// A field of a parsed record (`None` when it is absent), read as it would be from the record's text.
     pub fn of(value: Option<&'a Value>) -> Self {
         // A `Field` accepts every JSON value, so reading one from a parsed value cannot fail.
         value.map(|v| Field::deserialize(v).unwrap_or_default()).unwrap_or_default()
