@@ -90,7 +90,12 @@ pub fn not_json(body: &[u8], error: &serde_json::Error, context: &str) -> Connec
 
 /// A string value, trimmed, if it is one and not blank.
 pub fn text(value: &Value) -> Option<String> {
-    value.as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    value.as_str().and_then(nonblank)
+}
+
+/// `text` trimmed, unless it is blank: what a connector keeps of a text field.
+pub fn nonblank(text: &str) -> Option<String> {
+    Some(text.trim()).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 /// `record` without `keys` (what the mapping took, and the API's own noise), as a profile's JSON object.

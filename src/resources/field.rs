@@ -11,6 +11,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserialize, Deserializer, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use connector_sdk::json::nonblank;
+
 /// One field's value, as far as a mapping reads it.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub enum Field<'a> {
@@ -38,9 +40,9 @@ impl<'a> Field<'a> {
         }
     }
 
-    /// Non-blank text, trimmed.
+    /// Non-blank text, trimmed (`json::nonblank`).
     pub fn text(&self) -> Option<String> {
-        self.as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+        self.as_str().and_then(nonblank)
     }
 
     /// An id: non-blank text, trimmed, or an integer.
