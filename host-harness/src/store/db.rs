@@ -26,20 +26,29 @@ impl rusqlite::ToSql for Param<'_> {
     }
 }
 
-fn sqlite_row(row: &rusqlite::Row<'_>) -> Result<Row> {
+/// Reads a row into `into`, reusing its values' buffers: a query's rows are read one after another into one `Row`.
+fn read_sqlite_row(row: &rusqlite::Row<'_>, into: &mut Row) -> Result<()> {
     use rusqlite::types::ValueRef;
     let columns = row.as_ref().column_count();
-    let mut values = Vec::with_capacity(columns);
-    for i in 0..columns {
-        values.push(match row.get_ref(i)? {
-            ValueRef::Null => Value::Null,
-            ValueRef::Integer(n) => Value::Int(n),
-            ValueRef::Text(bytes) => Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| anyhow!("the store holds text that is not UTF-8"))?),
-            ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
-            ValueRef::Real(_) => bail!("the store returned a value of an unexpected type in column {i}"),
-        });
+    into.0.resize(columns, Value::Null);
+    for (i, value) in into.0.iter_mut().enumerate() {
+        match (row.get_ref(i)?, value) {
+            (ValueRef::Text(bytes), Value::Text(text)) => {
+                text.clear();
+                text.push_str(std::str::from_utf8(bytes).map_err(|_| anyhow!("the store holds text that is not UTF-8"))?);
+            }
+            (ValueRef::Blob(bytes), Value::Blob(blob)) => {
+                blob.clear();
+                blob.extend_from_slice(bytes);
+            }
+            (ValueRef::Null, value) => *value = Value::Null,
+            (ValueRef::Integer(n), value) => *value = Value::Int(n),
+            (ValueRef::Text(bytes), value) => *value = Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| anyhow!("the store holds text that is not UTF-8"))?),
+            (ValueRef::Blob(bytes), value) => *value = Value::Blob(bytes.to_vec()),
+            (ValueRef::Real(_), _) => bail!("the store returned a value of an unexpected type in column {i}"),
+        }
     }
-    Ok(Row(values))
+    Ok(())
 }
 
 impl Db {
@@ -57,8 +66,10 @@ impl Db {
             Db::Sqlite(conn) => {
                 let mut stmt = conn.prepare_cached(sql)?;
                 let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+                let mut read = Row(Vec::new());
                 while let Some(row) = rows.next()? {
-                    each(&sqlite_row(row)?)?;
+                    read_sqlite_row(row, &mut read)?;
+                    each(&read)?;
                 }
                 Ok(())
             }
