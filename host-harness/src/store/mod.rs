@@ -6,6 +6,7 @@
 
 use anyhow::{Result, bail};
 
+mod dangling;
 mod db;
 mod external_ids;
 mod flows;
@@ -29,7 +30,8 @@ pub use lifecycle::{HEARTBEAT, LEASE_EXPIRY, Lease, hostname, now_ms};
 pub(crate) use lifecycle::owner_is_gone;
 pub use location::StoreLocation;
 pub use pages::{PageDone, PageJob, PageRows, PageWriter};
-pub use read::{Dangling, DiffCounts, SyncCounts, SyncInfo, TraitTypes};
+pub use dangling::Dangling;
+pub use read::{DiffCounts, SyncCounts, SyncInfo, TraitTypes};
 pub use schedule::{Claim, FLOW_JOB, RunProgress, RunRecord, RunRow, ScheduleRow, TenantLease, TenantState, Triggered};
 
 /// A sync's id in the store.

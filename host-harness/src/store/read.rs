@@ -1,5 +1,5 @@
 //! Reading a stored sync: which syncs a tenant has, their counts, their rows one by one, the export in JSON
-//! lines, the grants that name what the sync does not hold, and the diff of two syncs.
+//! lines, and the diff of two syncs.
 
 use anyhow::Result;
 
@@ -34,23 +34,6 @@ pub struct TraitTypes {
     pub user: Option<String>,
     /// The type of its groups.
     pub group: Option<String>,
-}
-
-/// A sync's grants that name something it does not hold (`Store::dangling_grants`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Dangling {
-    /// How many.
-    pub grants: u64,
-    /// The first few of their ids.
-    pub examples: Vec<String>,
-}
-
-impl std::fmt::Display for Dangling {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let more = if self.grants > self.examples.len() as u64 { ", …" } else { "" };
-        let examples: Vec<String> = self.examples.iter().map(|id| printable(id, 200)).collect();
-        write!(f, "{} grants name a principal or entitlement the source did not list, kept as it says them (e.g. {}{more})", self.grants, examples.join(", "))
-    }
 }
 
 /// What a sync holds.
@@ -153,25 +136,6 @@ impl Store {
     /// Sync `id`, if there is one.
     pub fn sync(&self, id: SyncId) -> Result<Option<SyncInfo>> {
         self.db.row(&format!("SELECT {SYNC_INFO_COLUMNS} FROM syncs WHERE id = ?1"), args![id])?.as_ref().map(sync_info).transpose()
-    }
-
-    /// The grants of `sync` that name what the sync does not hold: a principal no listing returned, or an
-    /// entitlement that none did (or whose resource none did). They are kept, as the source says them (a member id
-    /// of a deleted user, a role assignment at a scope the listings do not show); this counts them, with the
-    /// first few grant ids as examples.
-    pub fn dangling_grants(&self, sync: SyncId) -> Result<Dangling> {
-        // The sound entitlements are few: listed once (`NOT IN`), not looked up per grant.
-        const DANGLING: &str = "FROM grants g WHERE g.sync_id = ?1 AND (
-            g.entitlement_id NOT IN (SELECT e.id FROM entitlements e WHERE e.sync_id = ?1 AND EXISTS (
-                SELECT 1 FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = e.resource_type AND r.id = e.resource_id))
-            OR NOT EXISTS (SELECT 1 FROM resources r WHERE r.sync_id = ?1 AND r.resource_type = g.principal_type AND r.id = g.principal_id))";
-        let grants = self.db.row(&format!("SELECT count(*) {DANGLING}"), args![sync])?.map_or(Ok(0), |row| row.int(0))? as u64;
-        let mut examples = Vec::new();
-        if grants > 0 {
-            let first = self.db.rows(&format!("SELECT {GRANT_ID} {DANGLING} ORDER BY g.entitlement_id, g.principal_type, g.principal_id LIMIT 3"), args![sync])?;
-            examples = first.iter().map(|row| row.string(0)).collect::<Result<_>>()?;
-        }
-        Ok(Dangling { grants, examples })
     }
 
     /// What sync `sync` holds.

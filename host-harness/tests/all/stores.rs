@@ -112,6 +112,30 @@ fn sync_lifecycle(location: &StoreLocation) -> (String, String, String) {
     (first, export(&store, next.sync), String::from_utf8(diff).unwrap())
 }
 
+/// The grants that name what their sync does not hold: a principal not listed (or of a type not listed), an
+/// entitlement not listed, or one whose resource is not; counted per sync, with the first three ids in key order.
+fn dangling(location: &StoreLocation) {
+    let mut store = Store::open(location).unwrap();
+    let first = store.begin_sync("acme", "test", "1.0", "sha-1").unwrap();
+    store.put_resource_types(first.sync, &types(), &[]).unwrap();
+    page(&mut store, &first, &[("a", "A"), ("b", "B"), ("gone", "Gone")]).unwrap();
+    store.put_page(&first, vec![team("t1")], vec![member_of("t1"), member_of("t2")], vec![grant("t1", "a", None), grant("t1", "gone", None)], "{}").unwrap();
+    store.finish_sync(&first, 1, 1).unwrap();
+    assert_eq!(store.dangling_grants(first.sync).unwrap(), Dangling::default());
+
+    let second = store.begin_sync("acme", "test", "1.0", "sha-1").unwrap();
+    store.put_resource_types(second.sync, &types(), &[]).unwrap();
+    page(&mut store, &second, &[("a", "A"), ("b", "B")]).unwrap();
+    let of_team = Grant::new("team:t1:member", ResourceId { resource_type: "team".into(), id: "t1".into() });
+    let of_role = Grant { id: "a role's grant".into(), ..Grant::new("team:t1:member", ResourceId { resource_type: "role".into(), id: "x".into() }) };
+    let grants = vec![grant("t1", "a", None), grant("t1", "gone", None), of_team, of_role, grant("t2", "b", None), grant("t3", "a", None), grant("t3", "b", Some("derived"))];
+    store.put_page(&second, vec![team("t1")], vec![member_of("t1"), member_of("t2")], grants, "{}").unwrap();
+    store.finish_sync(&second, 1, 1).unwrap();
+    let dangling = store.dangling_grants(second.sync).unwrap();
+    assert_eq!(dangling, Dangling { grants: 5, examples: vec!["team:t1:member:account:gone".into(), "a role's grant".into(), "team:t2:member:account:b".into()] });
+    assert_eq!(store.dangling_grants(first.sync).unwrap(), Dangling::default(), "each sync is counted against what it holds");
+}
+
 /// A sync taken over refuses its former owner's writes, and a complete one never reopens.
 fn fencing(location: &StoreLocation) {
     let mut store = Store::open(location).unwrap();
@@ -391,7 +415,7 @@ fn both_stores_pass_the_same_conformance_suite_and_export_the_same_bytes() {
     let postgres = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let mut lifecycles = Vec::new();
-    for (n, name) in ["lifecycle", "fencing", "prune", "schedule", "flows", "written"].iter().enumerate() {
+    for (n, name) in ["lifecycle", "fencing", "prune", "schedule", "flows", "written", "dangling"].iter().enumerate() {
         let stores = [StoreLocation::Sqlite(dir.path().join(format!("{name}.db"))), StoreLocation::Postgres(postgres.database(&format!("case{n}")))];
         for location in &stores {
             match *name {
@@ -400,6 +424,7 @@ fn both_stores_pass_the_same_conformance_suite_and_export_the_same_bytes() {
                 "prune" => resume_and_prune(location),
                 "flows" => flows(location),
                 "written" => written(location),
+                "dangling" => dangling(location),
                 _ => schedule(location),
             }
         }

@@ -1,0 +1,127 @@
+//! The grants of a sync that name what the sync does not hold: a principal no listing returned, or an entitlement
+//! that none did (or whose resource none did). They are kept, as the source says them (a member id of a deleted
+//! user, a role assignment at a scope the listings do not show); this counts them, with the first few as examples.
+//!
+//! Counted here rather than in SQL: SQLite looks each grant's principal up in the resources' index, about half a
+//! microsecond a grant, which was 0.2 s at the end of every 100,000-person sync (BENCHMARKS.md, session 19). One
+//! pass over the resources' keys and one over the grants take a fraction of that.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
+
+use anyhow::Result;
+
+use super::read::GRANT_ID;
+use super::sql::args;
+use super::{Store, SyncId};
+use crate::display::printable;
+
+/// A sync's grants that name something it does not hold (`Store::dangling_grants`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dangling {
+    /// How many.
+    pub grants: u64,
+    /// The first few of their ids.
+    pub examples: Vec<String>,
+}
+
+impl std::fmt::Display for Dangling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let more = if self.grants > self.examples.len() as u64 { ", …" } else { "" };
+        let examples: Vec<String> = self.examples.iter().map(|id| printable(id, 200)).collect();
+        write!(f, "{} grants name a principal or entitlement the source did not list, kept as it says them (e.g. {}{more})", self.grants, examples.join(", "))
+    }
+}
+
+/// How many examples `Dangling` carries.
+const EXAMPLES: usize = 3;
+
+impl Store {
+    /// The grants of `sync` that name what the sync does not hold, counted, with the first `EXAMPLES` ids in key
+    /// order.
+    pub fn dangling_grants(&self, sync: SyncId) -> Result<Dangling> {
+        let held = HeldResources::of(self, sync)?;
+        let mut sound = HashSet::new();
+        self.db.for_each("SELECT id, resource_type, resource_id FROM entitlements WHERE sync_id = ?1", args![sync], |row| {
+            if held.contains(row.text(1)?, row.text(2)?) {
+                sound.insert(row.string(0)?);
+            }
+            Ok(())
+        })?;
+        let mut grants = 0;
+        let mut first = Vec::new();
+        self.db.for_each(
+            "SELECT entitlement_id, principal_type, principal_id FROM grants WHERE sync_id = ?1 ORDER BY entitlement_id, principal_type, principal_id",
+            args![sync],
+            |row| {
+                let (entitlement, principal_type, principal_id) = (row.text(0)?, row.text(1)?, row.text(2)?);
+                if !sound.contains(entitlement) || !held.contains(principal_type, principal_id) {
+                    grants += 1;
+                    if first.len() < EXAMPLES {
+                        first.push([entitlement, principal_type, principal_id].map(String::from));
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        let examples = first
+            .iter()
+            .map(|[entitlement, principal_type, principal_id]| {
+                let sql = format!("SELECT {GRANT_ID} FROM grants g WHERE g.sync_id = ?1 AND g.entitlement_id = ?2 AND g.principal_type = ?3 AND g.principal_id = ?4");
+                let row = self.db.row(&sql, args![sync, entitlement.as_str(), principal_type.as_str(), principal_id.as_str()])?;
+                row.ok_or_else(|| anyhow::anyhow!("a grant of sync {sync} went missing while its dangling grants were counted"))?.string(0)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Dangling { grants, examples })
+    }
+}
+
+/// The keys of a sync's resources: each type's ids packed in one string, found through a table of their places.
+/// About 20 bytes a resource, where a set of strings would take several times that (a million people's sync ends
+/// with this).
+struct HeldResources {
+    hasher: RandomState,
+    types: Vec<(String, Ids)>,
+}
+
+#[derive(Default)]
+struct Ids {
+    text: String,
+    /// Where each id starts in `text`; it ends where the next starts.
+    starts: Vec<usize>,
+    /// Each id's place in `starts`, by the id's hash.
+    places: HashTable<u32>,
+}
+
+impl HeldResources {
+    fn of(store: &Store, sync: SyncId) -> Result<Self> {
+        let mut held = Self { hasher: RandomState::new(), types: Vec::new() };
+        store.db.for_each("SELECT resource_type, id FROM resources WHERE sync_id = ?1", args![sync], |row| {
+            let (resource_type, id) = (row.text(0)?, row.text(1)?);
+            let ids = match held.types.iter().position(|(t, _)| t == resource_type) {
+                Some(i) => &mut held.types[i].1,
+                None => &mut held.types.push_mut((resource_type.to_string(), Ids::default())).1,
+            };
+            let place = u32::try_from(ids.starts.len())?;
+            ids.starts.push(ids.text.len());
+            ids.text.push_str(id);
+            let Ids { text, starts, places } = ids;
+            places.insert_unique(held.hasher.hash_one(id), place, |&p| held.hasher.hash_one(id_at(text, starts, p)));
+            Ok(())
+        })?;
+        Ok(held)
+    }
+
+    fn contains(&self, resource_type: &str, id: &str) -> bool {
+        let Some((_, ids)) = self.types.iter().find(|(t, _)| t == resource_type) else { return false };
+        ids.places.find(self.hasher.hash_one(id), |&p| id_at(&ids.text, &ids.starts, p) == id).is_some()
+    }
+}
+
+/// The id at `place` of a type's `Ids`.
+fn id_at<'a>(text: &'a str, starts: &[usize], place: u32) -> &'a str {
+    let place = place as usize;
+    &text[starts[place]..starts.get(place + 1).copied().unwrap_or(text.len())]
+}
