@@ -29,22 +29,22 @@ impl rusqlite::ToSql for Param<'_> {
 /// Reads a row into `into`, reusing its values' buffers: a query's rows are read one after another into one `Row`.
 fn read_sqlite_row(row: &rusqlite::Row<'_>, into: &mut Row) -> Result<()> {
     use rusqlite::types::ValueRef;
-    let columns = row.as_ref().column_count();
-    into.0.resize(columns, Value::Null);
+    let utf8 = |bytes| std::str::from_utf8(bytes).map_err(|_| anyhow!("the store holds text that is not UTF-8"));
+    into.0.resize(row.as_ref().column_count(), Value::Null);
     for (i, value) in into.0.iter_mut().enumerate() {
         match (row.get_ref(i)?, value) {
             (ValueRef::Text(bytes), Value::Text(text)) => {
                 text.clear();
-                text.push_str(std::str::from_utf8(bytes).map_err(|_| anyhow!("the store holds text that is not UTF-8"))?);
+                text.push_str(utf8(bytes)?);
             }
             (ValueRef::Blob(bytes), Value::Blob(blob)) => {
                 blob.clear();
                 blob.extend_from_slice(bytes);
             }
-            (ValueRef::Null, value) => *value = Value::Null,
-            (ValueRef::Integer(n), value) => *value = Value::Int(n),
-            (ValueRef::Text(bytes), value) => *value = Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| anyhow!("the store holds text that is not UTF-8"))?),
+            (ValueRef::Text(bytes), value) => *value = Value::Text(utf8(bytes)?.to_string()),
             (ValueRef::Blob(bytes), value) => *value = Value::Blob(bytes.to_vec()),
+            (ValueRef::Integer(n), value) => *value = Value::Int(n),
+            (ValueRef::Null, value) => *value = Value::Null,
             (ValueRef::Real(_), _) => bail!("the store returned a value of an unexpected type in column {i}"),
         }
     }

@@ -25,12 +25,12 @@ mod written;
 
 use db::Db;
 pub use crate::records::GrantRow;
+pub use dangling::Dangling;
 pub use flows::{CycleLease, FlowState, LinkChange, LinkKind, LogEntry, Written, WriteActivity};
 pub use lifecycle::{HEARTBEAT, LEASE_EXPIRY, Lease, hostname, now_ms};
 pub(crate) use lifecycle::owner_is_gone;
 pub use location::StoreLocation;
 pub use pages::{PageDone, PageJob, PageRows, PageWriter};
-pub use dangling::Dangling;
 pub use read::{DiffCounts, SyncCounts, SyncInfo, TraitTypes};
 pub use schedule::{Claim, FLOW_JOB, RunProgress, RunRecord, RunRow, ScheduleRow, TenantLease, TenantState, Triggered};
 
