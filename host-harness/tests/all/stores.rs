@@ -134,6 +134,18 @@ fn dangling(location: &StoreLocation) {
     let dangling = store.dangling_grants(second.sync).unwrap();
     assert_eq!(dangling, Dangling { grants: 5, examples: vec!["team:t1:member:account:gone".into(), "a role's grant".into(), "team:t2:member:account:b".into()] });
     assert_eq!(store.dangling_grants(first.sync).unwrap(), Dangling::default(), "each sync is counted against what it holds");
+
+    // A sync large enough to be counted in two halves of its grants, split at the middle entitlement (t2).
+    let third = store.begin_sync("acme", "test", "1.0", "sha-1").unwrap();
+    store.put_resource_types(third.sync, &types(), &[]).unwrap();
+    let ids: Vec<String> = (0..20_000).map(|i| format!("p{i:05}")).collect();
+    page(&mut store, &third, &ids.iter().map(|id| (id.as_str(), "P")).collect::<Vec<_>>()).unwrap();
+    let mut grants: Vec<Grant> = ids.iter().enumerate().map(|(i, id)| grant(["t1", "t2"][i % 2], id, None)).collect();
+    grants.extend([grant("t1", "ghost", None), grant("t2", "zz-gone", None), grant("t3", "p00001", None)]);
+    store.put_page(&third, vec![team("t1"), team("t2")], vec![member_of("t1"), member_of("t2"), member_of("t3")], grants, "{}").unwrap();
+    store.finish_sync(&third, 1, 1).unwrap();
+    let examples = ["team:t1:member:account:ghost", "team:t2:member:account:zz-gone", "team:t3:member:account:p00001"];
+    assert_eq!(store.dangling_grants(third.sync).unwrap(), Dangling { grants: 3, examples: examples.map(String::from).to_vec() });
 }
 
 /// A sync taken over refuses its former owner's writes, and a complete one never reopens.
