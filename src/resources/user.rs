@@ -109,7 +109,7 @@ fn to_resource(record: &UserRecord, profile: String, context: &str) -> Result<Re
         ..Default::default()
     });
     let display_name = match (&given, &family) {
-        (Some(g), Some(f)) => format!("{g} {f}"),
+        (Some(g), Some(f)) => [g.as_str(), f.as_str()].join(" "),
         (Some(one), None) | (None, Some(one)) => one.clone(),
         (None, None) => email.clone().unwrap_or_else(|| id.clone()),
     };
