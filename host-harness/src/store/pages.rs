@@ -91,18 +91,24 @@ impl PageRows {
         }
         let entitlements = unique.into_values().collect();
         // One grant reported twice (a user listed as a group's member, and again through a nested group) keeps
-        // its immutable mark if either report carries one: a derived membership stays derived.
-        let mut unique = std::collections::BTreeMap::new();
-        for g in grants {
-            let slot: &mut (String, Option<String>) = unique.entry((g.entitlement, g.principal.resource_type, g.principal.id)).or_default();
-            slot.0 = g.id;
-            slot.1 = g.immutable.or(slot.1.take());
-        }
-        let grants = unique
+        // its immutable mark if either report carries one: a derived membership stays derived. Sorted by key
+        // (stably: one grant's reports stay in their order), each grant's reports merge into the first, which
+        // takes the last report's id.
+        let mut grants = grants;
+        grants.sort_by(|a, b| grant_key(a).cmp(&grant_key(b)));
+        grants.dedup_by(|later, first| {
+            let same = grant_key(later) == grant_key(first);
+            if same {
+                first.id = std::mem::take(&mut later.id);
+                first.immutable = later.immutable.take().or(first.immutable.take());
+            }
+            same
+        });
+        let grants = grants
             .into_iter()
-            .map(|((entitlement, principal_type, principal_id), (id, immutable))| {
-                let id = stored_grant_id(&id, &entitlement, &principal_type, &principal_id).map(str::to_string);
-                PageGrant { entitlement, principal_type, principal_id, id, immutable }
+            .map(|g| {
+                let id = stored_grant_id(&g.id, &g.entitlement, &g.principal.resource_type, &g.principal.id).map(str::to_string);
+                PageGrant { entitlement: g.entitlement, principal_type: g.principal.resource_type, principal_id: g.principal.id, id, immutable: g.immutable }
             })
             .collect();
         Self { resources, logins, entitlements, grants, reported }
@@ -117,6 +123,11 @@ impl PageRows {
     pub fn resource_types(&self) -> impl Iterator<Item = &str> {
         self.resources.iter().map(|r| r.resource_type.as_str())
     }
+}
+
+/// What makes a grant one grant: its entitlement and principal.
+fn grant_key(g: &Grant) -> (&str, &str, &str) {
+    (&g.entitlement, &g.principal.resource_type, &g.principal.id)
 }
 
 /// A page the `PageWriter` has committed.
