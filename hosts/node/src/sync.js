@@ -148,6 +148,14 @@ export class SyncResult {
 }
 
 /**
+ * Queues the work a step handed out in turns with the work already waiting, as the harness does
+ * (`host-harness/src/driver/schedule.rs`): a listing whose pages come later does not wait behind another's hundred.
+ */
+export function queueInTurns(queue, more) {
+  more.forEach((item, i) => queue.splice(Math.min(2 * i + 1, queue.length), 0, item));
+}
+
+/**
  * Runs `step(instance, item)` for `items` on the session's instances, several at once, and yields what each
  * step gives (`out`). A step may continue on its instance (`follow`: a next token, whose session state may be
  * needed) and add work for any instance (`more`: independent tokens).
@@ -167,7 +175,7 @@ async function* onInstances(session, items, step) {
     const { id, instance, result } = await Promise.race(running.values());
     running.delete(id);
     yield* result.out;
-    queue.push(...result.more);
+    queueInTurns(queue, result.more);
     if (result.follow !== undefined) launch(instance, result.follow);
     else idle.push(instance);
   }
