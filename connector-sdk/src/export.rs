@@ -25,6 +25,11 @@ pub use bindings::identity::connector::types as wit;
 
 use wit as w;
 
+/// Every component's allocator: talc rather than Rust's default for wasm, dlmalloc, which took a fifth of a
+/// Pingboard component's time (BENCHMARKS.md, session 20). A component instance runs one call at a time.
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// `waki` over `wasi:http`. It sets only a connect timeout; the host bounds everything else.
 pub struct WakiHttp;
 
