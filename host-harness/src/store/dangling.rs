@@ -7,7 +7,6 @@
 //! pass over the resources' keys, then the grants read in two halves at once, take a fraction of that (0.06 s,
 //! session 20).
 
-use std::collections::HashSet;
 use std::hash::BuildHasher;
 
 use anyhow::Result;
@@ -56,29 +55,28 @@ impl Store {
     /// order.
     pub fn dangling_grants(&self, sync: SyncId) -> Result<Dangling> {
         let held = HeldResources::of(self, sync)?;
-        let mut sound = HashSet::with_hasher(RandomState::default());
+        // Each entitlement with whether it is sound (its resource is held), sorted by id: it is looked up as the
+        // grants come, in the same order, and its middle splits the grants, keyed by entitlement first, in two.
         let mut entitlements = Vec::new();
         self.db.for_each("SELECT id, resource_type, resource_id FROM entitlements WHERE sync_id = ?1", args![sync], |row| {
-            let id = row.string(0)?;
-            if held.contains(row.text(1)?, row.text(2)?) {
-                sound.insert(id.clone());
-            }
-            entitlements.push(id);
+            entitlements.push((row.string(0)?, held.contains(row.text(1)?, row.text(2)?)));
             Ok(())
         })?;
-        // Grants are keyed by their entitlement first: the middle entitlement splits them in two ranges. Without
-        // a second connection (a server that takes no more), one pass counts them all.
         entitlements.sort_unstable();
-        let second = if held.len() >= SPLIT_FROM { Store::open_existing(&self.location).ok() } else { None };
-        let found = match (entitlements.get(entitlements.len() / 2), second) {
-            (Some(middle), Some(second)) => std::thread::scope(|scope| {
-                let (held, sound) = (&held, &sound);
-                let below = scope.spawn(move || second.dangling_in(sync, held, sound, Half::Below(middle)));
-                let from = self.dangling_in(sync, held, sound, Half::From(middle))?;
+        // Without a second connection (a server that takes no more), one pass counts them all.
+        let split = entitlements
+            .get(entitlements.len() / 2)
+            .filter(|_| held.len() >= SPLIT_FROM)
+            .and_then(|(middle, _)| Some((middle.as_str(), Store::open_existing(&self.location).ok()?)));
+        let found = match split {
+            Some((middle, second)) => std::thread::scope(|scope| {
+                let (held, entitlements) = (&held, &entitlements);
+                let below = scope.spawn(move || second.dangling_in(sync, held, entitlements, Half::Below(middle)));
+                let from = self.dangling_in(sync, held, entitlements, Half::From(middle))?;
                 let below = below.join().map_err(|_| anyhow::anyhow!("the thread counting half of the grants stopped"))??;
                 Ok::<_, anyhow::Error>(Found { grants: below.grants + from.grants, first: below.first.into_iter().chain(from.first).take(EXAMPLES).collect() })
             })?,
-            _ => self.dangling_in(sync, &held, &sound, Half::All)?,
+            None => self.dangling_in(sync, &held, &entitlements, Half::All)?,
         };
         let examples = found
             .first
@@ -93,7 +91,7 @@ impl Store {
     }
 
     /// The dangling grants of `sync` in one range of entitlement ids, in key order.
-    fn dangling_in(&self, sync: SyncId, held: &HeldResources, sound: &HashSet<String, RandomState>, half: Half) -> Result<Found> {
+    fn dangling_in(&self, sync: SyncId, held: &HeldResources, entitlements: &[(String, bool)], half: Half) -> Result<Found> {
         const COLUMNS: &str = "SELECT entitlement_id, principal_type, principal_id FROM grants WHERE sync_id = ?1";
         const ORDER: &str = "ORDER BY entitlement_id, principal_type, principal_id";
         let (sql, args): (String, &[Param]) = match half {
@@ -107,7 +105,10 @@ impl Store {
         self.db.for_each(&sql, args, |row| {
             let (entitlement, principal_type, principal_id) = (row.text(0)?, row.text(1)?, row.text(2)?);
             if entitlement_sound.0 != entitlement {
-                entitlement_sound = (entitlement.to_string(), sound.contains(entitlement));
+                let sound = entitlements.binary_search_by(|(id, _)| id.as_str().cmp(entitlement)).is_ok_and(|at| entitlements[at].1);
+                entitlement_sound.0.clear();
+                entitlement_sound.0.push_str(entitlement);
+                entitlement_sound.1 = sound;
             }
             if !entitlement_sound.1 || !held.contains(principal_type, principal_id) {
                 found.grants += 1;
