@@ -2,10 +2,12 @@
 //! the test binary and installs the pinned version into it (CI has PyPI; a machine without Python 3 or
 //! PyPI fails these tests, saying so). `SCIM2_SERVER` may name an installed `scim2-server` instead.
 
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -30,24 +32,19 @@ impl Scim2Server {
     pub fn start() -> Self {
         let program = program();
         // The server takes a port number, not a listener: ask the OS for a free one, and try again with
-        // another if someone took it first.
+        // another if someone took it first. Only the server's own "Serving SCIM on" line (printed once it
+        // listens) says the port is its: a connection alone could reach another test's server that took the
+        // port while Python was starting.
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
             let mut child = Command::new(&program)
                 .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", TOKEN])
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Self { child, base_url: format!("http://127.0.0.1:{port}/v2") };
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            if serving(child.stdout.take().expect("the server's stdout")) {
+                return Self { child, base_url: format!("http://127.0.0.1:{port}/v2") };
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -77,6 +74,20 @@ impl Scim2Server {
         let text = response.body_mut().read_to_string().unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
+}
+
+/// Whether the server printed that it listens within 30 s; it did not if it exited first (its port taken).
+/// Its stdout is read to the end on a thread of its own, so the server never writes into a closed pipe.
+fn serving(stdout: ChildStdout) -> bool {
+    let (said, heard) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("Serving SCIM on ") {
+                let _ = said.send(());
+            }
+        }
+    });
+    heard.recv_timeout(Duration::from_secs(30)).is_ok()
 }
 
 impl Drop for Scim2Server {
