@@ -70,8 +70,20 @@ impl Replica {
         Self::spawn_with_clock(Some(ahead), dir, name, tenants, store, extra)
     }
 
+    /// The port is the OS's pick, released before the replica binds it: if another test's server took it
+    /// meanwhile, the replica says it cannot listen and exits, and is started again on another.
     fn spawn_with_clock(ahead: Option<&str>, dir: &Path, name: &str, tenants: &Path, store: &str, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut replica = Self::spawn_on(port, ahead, dir, name, tenants, store, extra);
+            if !replica.lost_its_port() {
+                return replica;
+            }
+        }
+        panic!("replica {name} found no free port");
+    }
+
+    fn spawn_on(port: u16, ahead: Option<&str>, dir: &Path, name: &str, tenants: &Path, store: &str, extra: &[&str]) -> Self {
         let log = dir.join(format!("{name}.log"));
         let cache = dir.join("cache");
         let mut args: Vec<String> = [
@@ -99,6 +111,22 @@ impl Replica {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start a replica ({e}); a skewed one needs Debian's `faketime`"));
         Self { child, port, log }
+    }
+
+    /// Whether the replica exited because its port was taken. It binds its port before anything else, so
+    /// either it logs that it serves, or it exits, soon; a replica doing neither within 10 s is left to the test.
+    fn lost_its_port(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return self.log().contains(&format!("cannot listen on 127.0.0.1:{}", self.port));
+            }
+            if self.log().contains("\"serving\"") {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     fn until_ready(mut self) -> Self {
