@@ -34,6 +34,11 @@ const exchange = (request) => ask({ kind: 'send', request }, [request.body.buffe
 
 const log = new GuestLog(policy.logBytes, (line) => parentPort.postMessage({ kind: 'log', line }));
 const imports = sandboxImports({ policy, token, exchange, output: (bytes) => log.write(bytes), counters: views(shared.counters) });
+// jco's bindings probe for JSPI (not in Node 20) by calling `WebAssembly.promising` a dozen times, keeping the
+// function itself when the call fails. Each failure is a TypeError whose message V8 writes by parsing again the
+// function the call is in, the bindings' instantiate of some 20,000 lines: 120 ms of an instance's 150 to start
+// (BENCHMARKS.md, session 21). Without JSPI the identity gives the bindings what the failed calls did.
+WebAssembly.promising ??= (exported) => exported;
 const module = await import(pathToFileURL(join(dir, `${name}.js`)).href);
 const getCoreModule = (path) => readFile(join(dir, path)).then((bytes) => WebAssembly.compile(capMemory(bytes, policy.memoryBytes)));
 const root = await module.instantiate(getCoreModule, imports);
